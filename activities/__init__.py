@@ -1,0 +1,1 @@
+"""Activities: all I/O of Lucy's tasks. Classes take injected clients; nothing reads the environment."""

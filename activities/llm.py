@@ -1,0 +1,144 @@
+"""LLM activity: OpenAI-compatible ``POST {base_url}/chat/completions``.
+
+httpx is used without retries of its own; Temporal owns retries. Errors are classified:
+
+* 429, 5xx, timeouts, connection errors -> retryable ``LlmRetryable`` (a ``Retry-After`` header
+  becomes the next retry delay);
+* 400 -> ``LlmRejected``, 401/403 -> ``LlmUnauthorized``, 402 -> ``LlmPaymentRequired``: not
+  retryable, since repeating the same request cannot succeed;
+* no API key -> ``LlmNotConfigured``; a body that is not a chat completion -> ``LlmBadResponse``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from lucy.contracts import ErrorType, LlmRequest, LlmResponse
+from lucy.settings import LlmSettings
+
+_NON_RETRYABLE = {
+    400: ErrorType.LLM_REJECTED,
+    401: ErrorType.LLM_UNAUTHORIZED,
+    402: ErrorType.LLM_PAYMENT_REQUIRED,
+    403: ErrorType.LLM_UNAUTHORIZED,
+    404: ErrorType.LLM_REJECTED,
+    422: ErrorType.LLM_REJECTED,
+}
+_MAX_RETRY_AFTER = 300.0
+
+
+def _retry_after(response: httpx.Response) -> timedelta | None:
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return timedelta(seconds=min(max(seconds, 0.0), _MAX_RETRY_AFTER))
+
+
+def _provider_message(response: httpx.Response) -> str:
+    """The provider's own error message, shortened; never the request (which holds no key anyway)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message", ""))[:200]
+    return str(err or body)[:200]
+
+
+class LlmActivities:
+    """Chat completions against OpenRouter or any OpenAI-compatible endpoint."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: LlmSettings) -> None:
+        self._http = http
+        self._settings = settings
+
+    @activity.defn(name="llm.chat")
+    async def chat(self, request: LlmRequest) -> LlmResponse:
+        """One chat completion on the model of ``request.tier``."""
+        key = self._settings.openrouter_api_key
+        if key is None:
+            raise ApplicationError(
+                "no LLM is configured: set LUCY_OPENROUTER_API_KEY (and LUCY_OPENROUTER_BASE_URL "
+                "for a provider other than OpenRouter)",
+                type=ErrorType.LLM_NOT_CONFIGURED,
+                non_retryable=True,
+            )
+        model = self._settings.model_for_tier(request.tier)
+        payload: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        }
+        if request.max_tokens is not None:
+            payload["max_tokens"] = request.max_tokens
+        if request.temperature is not None:
+            payload["temperature"] = request.temperature
+        if "openrouter.ai" in self._settings.openrouter_base_url:
+            payload["usage"] = {"include": True}  # OpenRouter then reports the cost of the call
+        url = f"{self._settings.openrouter_base_url}/chat/completions"
+        try:
+            response = await self._http.post(
+                url,
+                json=payload,
+                headers={"Authorization": f"Bearer {key.get_secret_value()}"},
+                timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
+            )
+        except httpx.TimeoutException as exc:
+            raise ApplicationError(
+                f"LLM call timed out ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
+            ) from None
+        except httpx.TransportError as exc:
+            raise ApplicationError(
+                f"LLM endpoint unreachable ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
+            ) from None
+
+        status = response.status_code
+        if status in _NON_RETRYABLE:
+            raise ApplicationError(
+                f"LLM refused the request: HTTP {status}: {_provider_message(response)}",
+                type=_NON_RETRYABLE[status],
+                non_retryable=True,
+            )
+        if status == 429 or status >= 500 or status == 408:
+            raise ApplicationError(
+                f"LLM unavailable: HTTP {status}: {_provider_message(response)}",
+                type=ErrorType.LLM_RETRYABLE,
+                next_retry_delay=_retry_after(response),
+            )
+        if status >= 300:
+            raise ApplicationError(
+                f"LLM answered HTTP {status}", type=ErrorType.LLM_REJECTED, non_retryable=True
+            )
+        return _parse_completion(response, model)
+
+
+def _parse_completion(response: httpx.Response, requested_model: str) -> LlmResponse:
+    try:
+        body = response.json()
+        choice = body["choices"][0]
+        message = choice["message"]
+        content = message.get("content") or ""
+    except (ValueError, KeyError, IndexError, TypeError):
+        # Some providers answer 200 with an error object (OpenRouter does for upstream errors).
+        raise ApplicationError(
+            "LLM answered with something that is not a chat completion", type=ErrorType.LLM_BAD_RESPONSE
+        ) from None
+    usage = body.get("usage") or {}
+    cost = usage.get("cost")
+    return LlmResponse(
+        content=content,
+        model=str(body.get("model") or requested_model),
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,
+        finish_reason=choice.get("finish_reason"),
+    )

@@ -1,0 +1,80 @@
+"""Activities that write Lucy's business record to Postgres.
+
+Each one runs in its own transaction and is idempotent: the task row is keyed by the
+workflow id and only moves forward (see :mod:`lucy.db.repositories`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from lucy.contracts import TaskFinished, TaskStarted
+from lucy.db import repositories as repo
+
+_PERMANENT = (IntegrityError, DataError, ProgrammingError)
+
+
+def _rejected(exc: Exception, what: str) -> ApplicationError:
+    """A write the database refuses for good: retrying cannot help. Connection errors, by
+    contrast, propagate as they are and Temporal retries them with backoff."""
+    return ApplicationError(
+        f"database rejected {what} ({exc.__class__.__name__})", type="DatabaseRejected", non_retryable=True
+    )
+
+
+class RecordActivities:
+    """Writes task lifecycle rows through the repositories."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="records.task_running")
+    async def task_running(self, started: TaskStarted) -> str:
+        """Create or update the ``tasks`` row as running; returns the task id."""
+        task = started.task
+        try:
+            async with self._sessions.begin() as session:
+                task_id = await repo.record_task_running(
+                    session=session,
+                    workspace_id=uuid.UUID(task.workspace_id),
+                    workflow_id=started.workflow_id,
+                    run_id=started.run_id,
+                    requester_id=uuid.UUID(task.user_id) if task.user_id else None,
+                    channel_id=uuid.UUID(task.channel_id) if task.channel_id else None,
+                    source=task.source,
+                    request_text=task.text,
+                    slack_channel_id=task.slack_channel_id,
+                    slack_thread_ts=task.thread_ts,
+                    started_at=datetime.now(UTC),
+                )
+        except _PERMANENT as exc:
+            raise _rejected(exc, "the task start") from None
+        return str(task_id)
+
+    @activity.defn(name="records.task_finished")
+    async def task_finished(self, finished: TaskFinished) -> bool:
+        """Move the task row to its terminal status (once); returns whether this call did it."""
+        try:
+            async with self._sessions.begin() as session:
+                return await repo.record_task_finished(
+                    session=session,
+                    workspace_id=uuid.UUID(finished.workspace_id),
+                    workflow_id=finished.workflow_id,
+                    status=finished.status,
+                    completed_at=datetime.now(UTC),
+                    model=finished.model,
+                    prompt_tokens=finished.prompt_tokens,
+                    completion_tokens=finished.completion_tokens,
+                    cost_usd=finished.cost_usd,
+                    error_type=finished.error_type,
+                    error_message=finished.error_message,
+                    result_data=dict(finished.result_data),
+                )
+        except _PERMANENT as exc:
+            raise _rejected(exc, "the task result") from None

@@ -1,0 +1,1 @@
+"""Ingress: FastAPI + Slack Bolt. Turns outside input into workflow starts, signals and updates."""

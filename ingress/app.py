@@ -1,0 +1,185 @@
+"""The ingress HTTP app: health endpoints and ``POST /slack/events`` through Slack Bolt.
+
+Bolt runs with ``process_before_response=True``: the listener starts the workflow first and
+the 200 goes back only after Temporal accepted it (durable hand-off). If the start fails,
+Slack gets a 500 and redelivers; the workflow id makes that redelivery safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from ingress.listeners import register
+from ingress.tasks import TaskStarter
+from lucy.db.session import create_sessionmaker
+from lucy.logging import get_logger
+from lucy.settings import Settings
+
+log = get_logger(__name__)
+
+MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; anything bigger is not Slack
+HEALTH_TIMEOUT_S = 2.0
+
+
+@dataclass
+class IngressDeps:
+    """What ingress needs; the composition root (CLI, tests) builds it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    temporal: Callable[[], Awaitable[Client]]
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = create_sessionmaker(self.engine)
+
+
+def lazy_temporal(connect: Callable[[], Awaitable[Client]]) -> Callable[[], Awaitable[Client]]:
+    """Connect on first use and keep the client; a failed connect is retried on the next call."""
+    client: Client | None = None
+    lock = asyncio.Lock()
+
+    async def get() -> Client:
+        nonlocal client
+        if client is None:
+            async with lock:
+                if client is None:
+                    client = await connect()
+        return client
+
+    return get
+
+
+def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
+    """The Bolt app with Lucy's listeners, or None when Slack is not configured."""
+    slack = deps.settings.slack
+    if slack.missing_for_events():
+        return None
+    assert slack.slack_bot_token is not None and slack.slack_signing_secret is not None
+    client = AsyncWebClient(
+        token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url, timeout=10
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=slack.slack_signing_secret.get_secret_value(),
+        process_before_response=True,
+        request_verification_enabled=True,
+    )
+
+    async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
+        temporal = await deps.temporal()
+        context["lucy_starter"] = TaskStarter(
+            temporal=temporal, sessions=deps.sessions, task_queue=deps.settings.temporal.temporal_task_queue
+        )
+        return await next()
+
+    app.middleware(inject)
+    register(app)
+    return app
+
+
+def _malformed(request: Request, body: bytes) -> str | None:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return "body is not valid JSON"
+        if not isinstance(parsed, dict):
+            return "body is not a JSON object"
+    elif ctype != "application/x-www-form-urlencoded":
+        return f"unsupported content type {ctype or '(none)'!r}"
+    return None
+
+
+def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
+    """The FastAPI app: health, DB and Temporal health, Slack events."""
+    bolt = bolt if bolt is not None else build_bolt_app(deps)
+    handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
+    missing = deps.settings.slack.missing_for_events()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if missing:
+            log.warning("Slack is not connected: events will be refused until these are set", missing=missing)
+        yield
+
+    app = FastAPI(title="Lucy", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.deps = deps
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": "lucy"}
+
+    @app.get("/health/db")
+    async def health_db() -> JSONResponse:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), deps.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "down", "service": "db", "reason": f"{exc.__class__.__name__}"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "service": "db"})
+
+    @app.get("/health/temporal")
+    async def health_temporal() -> JSONResponse:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                client = await deps.temporal()
+                await client.service_client.check_health()
+        except Exception as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else exc.__class__.__name__
+            return JSONResponse({"status": "down", "service": "temporal", "reason": reason}, status_code=503)
+        return JSONResponse(
+            {"status": "ok", "service": "temporal", "namespace": deps.settings.temporal.temporal_namespace}
+        )
+
+    @app.post("/slack/events")
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        if handler is None:
+            return JSONResponse(
+                {
+                    "error": "slack_not_configured",
+                    "message": "Lucy is not connected to Slack yet; set " + " and ".join(missing),
+                },
+                status_code=503,
+            )
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"error": "payload_too_large"}, status_code=413)
+        problem = _malformed(request, body)
+        if problem:
+            log.warning("malformed Slack request refused", reason=problem)
+            return JSONResponse({"error": "bad_request", "message": problem}, status_code=400)
+        response = await handler.handle(request)
+        log.info(
+            "slack request handled",
+            status=response.status_code,
+            retry_num=request.headers.get("x-slack-retry-num"),
+            ack_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    return app

@@ -1,0 +1,12 @@
+"""Bolt listeners, one module per kind, all registered here in one place."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from ingress.listeners import events
+
+
+def register(app: AsyncApp) -> None:
+    """Register every listener on ``app``."""
+    events.register(app)

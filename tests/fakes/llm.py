@@ -1,0 +1,105 @@
+"""A fake OpenAI-compatible chat-completions server (OpenRouter's wire protocol).
+
+``POST /api/v1/chat/completions`` with ``Authorization: Bearer <key>``. Scripted answers
+are consumed in order; with none left it echoes the last user message. Errors are returned
+the way providers return them: ``{"error": {"message", "code"}}`` with the HTTP status and,
+for 429, ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    content: str | None = None
+    retry_after: float | None = None
+    prompt_tokens: int = 12
+    completion_tokens: int = 7
+    cost: float | None = 0.00042
+
+
+@dataclass
+class FakeLlm:
+    api_key: str = "sk-or-fake-key-123456"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    script: list[Scripted] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.script.clear()
+
+    def then(self, **kwargs: Any) -> FakeLlm:
+        self.script.append(Scripted(**kwargs))
+        return self
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/api/v1/chat/completions", self._completions)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(body)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "No auth credentials found")
+        step = self.script.pop(0) if self.script else Scripted()
+        if step.status != 200:
+            headers = {"Retry-After": str(step.retry_after)} if step.retry_after is not None else {}
+            messages = {
+                400: "Bad request",
+                401: "User not found.",
+                402: "Insufficient credits",
+                429: "Rate limit exceeded",
+            }
+            return _error(step.status, messages.get(step.status, "Internal server error"), headers)
+        user_text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+        content = step.content if step.content is not None else f"You asked: {user_text}"
+        usage: dict[str, Any] = {
+            "prompt_tokens": step.prompt_tokens,
+            "completion_tokens": step.completion_tokens,
+            "total_tokens": step.prompt_tokens + step.completion_tokens,
+        }
+        if step.cost is not None:
+            usage["cost"] = step.cost
+        return web.json_response(
+            {
+                "id": f"gen-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"message": message, "code": status}}, status=status, headers=headers)

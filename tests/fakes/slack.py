@@ -1,0 +1,192 @@
+"""A fake Slack Web API: a real HTTP server on 127.0.0.1 that speaks Slack's wire protocol.
+
+* ``POST|GET /api/<method>`` with form, JSON or query parameters, ``Authorization: Bearer``.
+* Answers ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}`` (HTTP 200), and 429 with
+  ``Retry-After`` when told to.
+* Keeps the messages it was sent (with metadata) so ``conversations.replies`` and
+  ``conversations.history`` return them, as Slack does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER_ID = "UBOTLUCY"
+BOT_ID = "BBOTLUCY"
+
+
+@dataclass
+class Fault:
+    method: str
+    status: int = 200
+    error: str | None = None
+    retry_after: float | None = None
+    times: int = 1
+    apply_then_fail: bool = False  # do the work, then answer with the fault (a lost response)
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    token: str | None
+
+
+@dataclass
+class FakeSlack:
+    token: str = "xoxb-fake-token"
+    team_id: str = "T000FAKE"
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+    _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.messages.clear()
+        self.faults.clear()
+
+    def fail(self, method: str, **kwargs: Any) -> None:
+        self.faults.append(Fault(method=method, **kwargs))
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
+        out = [m for ch, msgs in self.messages.items() for m in msgs if channel is None or ch == channel]
+        return sorted(out, key=lambda m: float(m["ts"]))
+
+    async def wait_for_posts(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.posted()) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"expected {count} Slack posts, saw {len(self.posted())}: {self.posted()}")
+            await asyncio.sleep(0.05)
+        return self.posted()
+
+    # ------------------------------------------------------------------ server
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=2**20)
+        app.router.add_route("*", "/api/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update(dict(await request.post()))
+        for key in ("metadata", "blocks"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    def _take_fault(self, method: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.method == method and fault.times > 0:
+                fault.times -= 1
+                return fault
+        return None
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        headers = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(int(fault.retry_after))
+        body = {"ok": False, "error": fault.error or ("ratelimited" if fault.status == 429 else "internal_error")}
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
+        self.calls.append(Call(method=method, params=params, token=token))
+        if token != self.token:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        fault = self._take_fault(method)
+        if fault is not None and not fault.apply_then_fail:
+            return self._fault_response(fault)
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        body = handler(params)
+        if fault is not None:
+            return self._fault_response(fault)
+        return web.json_response(body)
+
+    # ------------------------------------------------------------------ methods
+
+    def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.com/",
+            "team": "Fake",
+            "user": "lucy",
+            "team_id": self.team_id,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+        }
+
+    def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        if channel.startswith("CGONE"):
+            return {"ok": False, "error": "channel_not_found"}
+        ts = f"{1700000000 + next(self._ts)}.000100"
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": p["text"],
+            "ts": ts,
+            "channel": channel,
+        }
+        if p.get("thread_ts"):
+            message["thread_ts"] = p["thread_ts"]
+        if p.get("metadata"):
+            message["metadata"] = p["metadata"]
+        self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _thread(self, channel: str, ts: str, with_metadata: bool) -> list[dict[str, Any]]:
+        msgs = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts or m["ts"] == ts]
+        if not with_metadata:
+            msgs = [{k: v for k, v in m.items() if k != "metadata"} for m in msgs]
+        return msgs
+
+    def _m_conversations_replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        with_md = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {"ok": True, "messages": self._thread(p["channel"], p["ts"], with_md), "has_more": False}
+
+    def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        with_md = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
+        msgs = list(reversed(self.messages.get(p["channel"], [])))
+        if not with_md:
+            msgs = [{k: v for k, v in m.items() if k != "metadata"} for m in msgs]
+        return {"ok": True, "messages": msgs, "has_more": False}

@@ -1,0 +1,1 @@
+"""Temporal workflows. Deterministic code only: see DESIGN.md's dependency rules."""

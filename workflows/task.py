@@ -1,0 +1,235 @@
+"""``LucyTaskWorkflow``: one Slack request, answered in its thread.
+
+Steps (each an activity): record the task as running -> ask the LLM -> post the answer in the
+thread -> record the task completed with tokens and cost. When the LLM finally fails, the user
+gets one short, friendly message in the thread and the task is recorded as failed: the
+workflow itself completes, carrying ``LucyStatus=failed``, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.llm import LlmActivities
+    from activities.records import RecordActivities
+    from activities.slack import SlackActivities
+    from lucy.contracts import (
+        SA_STATUS,
+        TASK_WORKFLOW_NAME,
+        ChatMessage,
+        ErrorType,
+        LlmRequest,
+        LlmResponse,
+        PostMessageRequest,
+        TaskFinished,
+        TaskInput,
+        TaskResult,
+        TaskStarted,
+        TaskStatus,
+        idempotency_key,
+    )
+
+# Retry policies and timeouts, named so the Temporal UI and this file tell the same story.
+RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,  # a database that is down comes back; the task waits for it
+    non_retryable_error_types=["DatabaseRejected"],
+)
+RECORD_DEADLINE = timedelta(hours=1)
+
+LLM_TIMEOUT = timedelta(seconds=150)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=5,
+    non_retryable_error_types=[
+        ErrorType.LLM_REJECTED,
+        ErrorType.LLM_UNAUTHORIZED,
+        ErrorType.LLM_PAYMENT_REQUIRED,
+        ErrorType.LLM_NOT_CONFIGURED,
+    ],
+)
+
+SLACK_TIMEOUT = timedelta(seconds=20)
+SLACK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
+    non_retryable_error_types=[ErrorType.SLACK_REJECTED, ErrorType.SLACK_NOT_CONFIGURED],
+)
+SLACK_DEADLINE = timedelta(minutes=30)
+
+SYSTEM_PROMPT = (
+    "You are Lucy, an AI coworker in a Slack workspace. Answer the request directly and "
+    "concisely, in plain language suitable for a Slack thread. If you are unsure, say so."
+)
+
+_FRIENDLY_LLM_FAILURE = {
+    ErrorType.LLM_UNAUTHORIZED: "the language model refused my credentials",
+    ErrorType.LLM_PAYMENT_REQUIRED: "the language model account is out of credit",
+    ErrorType.LLM_NOT_CONFIGURED: "no language model is configured yet",
+    ErrorType.LLM_REJECTED: "the language model could not accept this request",
+}
+
+
+@dataclass
+class TaskState:
+    """Everything the workflow knows; one object so queries and continue-as-new stay simple."""
+
+    status: str = TaskStatus.CREATED.value
+    step: str = "created"
+    llm: LlmResponse | None = None
+    answer_ts: str | None = None
+    error_type: str | None = None
+
+
+def _error_type(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return type(cause).__name__ if cause is not None else "ActivityError"
+
+
+@workflow.defn(name=TASK_WORKFLOW_NAME)
+class LucyTaskWorkflow:
+    @workflow.init
+    def __init__(self, task: TaskInput) -> None:
+        self._task = task
+        self._state = TaskState()
+
+    @workflow.query(name="status")
+    def status(self) -> dict[str, str | None]:
+        """Current status and step, for the CLI and UI."""
+        return {"status": self._state.status, "step": self._state.step}
+
+    def _set_status(self, status: TaskStatus, step: str) -> None:
+        self._state.status = status.value
+        self._state.step = step
+        workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
+
+    @workflow.run
+    async def run(self, task: TaskInput) -> TaskResult:
+        info = workflow.info()
+        self._set_status(TaskStatus.RUNNING, "recording")
+        await workflow.execute_activity_method(
+            RecordActivities.task_running,
+            TaskStarted(workflow_id=info.workflow_id, run_id=info.run_id, task=task),
+            start_to_close_timeout=RECORD_TIMEOUT,
+            schedule_to_close_timeout=RECORD_DEADLINE,
+            retry_policy=RECORD_RETRY,
+            summary="record task: running",
+        )
+
+        self._state.step = "thinking"
+        try:
+            llm = await workflow.execute_activity_method(
+                LlmActivities.chat,
+                LlmRequest(
+                    messages=[
+                        ChatMessage(role="system", content=SYSTEM_PROMPT),
+                        ChatMessage(role="user", content=task.text),
+                    ],
+                    tier=task.model_tier,
+                ),
+                start_to_close_timeout=LLM_TIMEOUT,
+                retry_policy=LLM_RETRY,
+                summary=f"LLM call: {task.model_tier} tier",
+            )
+        except ActivityError as err:
+            return await self._fail(task, err)
+        self._state.llm = llm
+
+        self._state.step = "answering"
+        answer = llm.content.strip() or "I have no answer to that."
+        posted = await self._post(task, answer, step="answer", summary="slack: post answer in thread")
+        self._state.answer_ts = posted
+
+        self._set_status(TaskStatus.COMPLETED, "done")
+        await self._record_finished(
+            TaskFinished(
+                workflow_id=info.workflow_id,
+                workspace_id=task.workspace_id,
+                status=TaskStatus.COMPLETED.value,
+                model=llm.model,
+                prompt_tokens=llm.prompt_tokens,
+                completion_tokens=llm.completion_tokens,
+                cost_usd=llm.cost_usd,
+                answer_ts=posted,
+                result_data={"answer_ts": posted or ""},
+            )
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return TaskResult(
+            status=TaskStatus.COMPLETED.value,
+            answer_ts=posted,
+            prompt_tokens=llm.prompt_tokens,
+            completion_tokens=llm.completion_tokens,
+            cost_usd=llm.cost_usd,
+        )
+
+    async def _post(self, task: TaskInput, text: str, *, step: str, summary: str) -> str | None:
+        """Post in the task's thread; returns the message ts, or None if Slack refused for good."""
+        try:
+            result = await workflow.execute_activity_method(
+                SlackActivities.post_message,
+                PostMessageRequest(
+                    channel=task.slack_channel_id,
+                    text=text,
+                    thread_ts=task.thread_ts,
+                    idempotency_key=idempotency_key(workflow.info().workflow_id, step),
+                ),
+                start_to_close_timeout=SLACK_TIMEOUT,
+                schedule_to_close_timeout=SLACK_DEADLINE,
+                retry_policy=SLACK_RETRY,
+                summary=summary,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("could not post to Slack", extra={"error_type": _error_type(err)})
+            self._state.error_type = self._state.error_type or _error_type(err)
+            return None
+        return result.ts
+
+    async def _fail(self, task: TaskInput, err: ActivityError) -> TaskResult:
+        error_type = _error_type(err)
+        self._state.error_type = error_type
+        reason = _FRIENDLY_LLM_FAILURE.get(error_type, "the language model is not answering right now")
+        message = (
+            f"Sorry, I couldn't finish this one: {reason}. "
+            "Nothing was lost; the team can look this task up and try again."
+        )
+        posted = await self._post(task, message, step="failure", summary="slack: tell the user it failed")
+        self._set_status(TaskStatus.FAILED, "failed")
+        cause = err.cause
+        await self._record_finished(
+            TaskFinished(
+                workflow_id=workflow.info().workflow_id,
+                workspace_id=task.workspace_id,
+                status=TaskStatus.FAILED.value,
+                error_type=error_type,
+                error_message=(cause.message if isinstance(cause, ApplicationError) else str(err))[:500],
+                answer_ts=posted,
+            )
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return TaskResult(status=TaskStatus.FAILED.value, answer_ts=posted, error_type=error_type)
+
+    async def _record_finished(self, finished: TaskFinished) -> None:
+        await workflow.execute_activity_method(
+            RecordActivities.task_finished,
+            finished,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            schedule_to_close_timeout=RECORD_DEADLINE,
+            retry_policy=RECORD_RETRY,
+            summary=f"record task: {finished.status}",
+        )
