@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -197,3 +198,10 @@ async def lucy(settings: Settings, temporal_env: WorkflowEnvironment, engine: As
 
 
 HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_history(lucy: Lucy, workflow_id: str, name: str) -> None:
+    """With LUCY_RECORD_HISTORIES=1, save the run's history for the replay tests."""
+    if os.environ.get("LUCY_RECORD_HISTORIES"):
+        history = await lucy.client.get_workflow_handle(workflow_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")

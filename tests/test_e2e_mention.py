@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 
 from sqlalchemy import select, text
@@ -12,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from lucy.contracts import task_workflow_id
 from lucy.db.models import Task, Workspace
-from tests.conftest import HISTORIES, Lucy, dm_event, mention_event, new_team, sign
+from tests.conftest import Lucy, record_history, dm_event, mention_event, new_team, sign
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -76,9 +75,7 @@ async def test_mention_is_answered_in_thread_and_recorded(lucy: Lucy, fake_slack
     assert sa["LucyThread"] == ev["ts"]
     assert sa["LucySource"] == "mention"
 
-    if os.environ.get("LUCY_RECORD_HISTORIES"):
-        history = await lucy.client.get_workflow_handle(workflow_id).fetch_history()
-        (HISTORIES / "lucy_task_completed.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+    await record_history(lucy, workflow_id, "lucy_task_completed")
 
 
 async def test_tenant_rows_are_upserted_once(lucy: Lucy, fake_slack: FakeSlack):
@@ -191,6 +188,7 @@ async def test_llm_401_fails_once_with_a_friendly_message(lucy: Lucy, fake_slack
     assert desc.status == WorkflowExecutionStatus.COMPLETED
     sa = {p.key.name: p.value for p in desc.typed_search_attributes}
     assert sa["LucyStatus"] == "failed"
+    await record_history(lucy, workflow_id, "lucy_task_llm_unauthorized")
 
 
 async def test_direct_message_is_answered_and_bot_messages_ignored(lucy: Lucy, fake_slack: FakeSlack):
