@@ -61,6 +61,9 @@ class KeysJsonSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self._values.get(field_name), field_name, False
 
+    def __repr__(self) -> str:
+        return f"KeysJsonSource({sorted(self._values)})"
+
     def __call__(self) -> dict[str, Any]:
         names = set(self.settings_cls.model_fields)
         return {k: v for k, v in self._values.items() if k in names and v not in (None, "")}
@@ -89,6 +92,7 @@ class _Group(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,  # `LUCY_X=` (as in .env.example) means "not set"
         frozen=True,
     )
 

@@ -1,0 +1,35 @@
+"""Logs: JSON off a TTY, stdlib loggers through the same renderer, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from lucy.logging import configure_logging, redact_text
+
+
+def test_json_and_redaction(capsys: pytest.CaptureFixture[str]):
+    configure_logging("INFO", json_output=True)
+    structlog.get_logger("lucy.test").info(
+        "calling slack", token="xoxb-123-456-abcdef", url="postgresql://lucy:hunter2@db/lucy", workspace_id="T1"
+    )
+    logging.getLogger("temporalio.worker").warning("header Authorization: Bearer sk-or-v1-abcdefghijkl")
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    first, second = lines[-2], lines[-1]
+    assert first["event"] == "calling slack"
+    assert first["token"] == "[redacted]"
+    assert "hunter2" not in first["url"]
+    assert first["workspace_id"] == "T1"
+    assert second["logger"] == "temporalio.worker"
+    assert second["level"] == "warning"
+    assert "sk-or-v1-abcdefghijkl" not in second["event"]
+
+
+def test_redact_text_patterns():
+    assert "xoxb" not in redact_text("token xoxb-1-2-3 used")
+    assert "xapp" not in redact_text("xapp-1-A0-123-abc")
+    assert "sk-proj-abcdefgh123" not in redact_text("key sk-proj-abcdefgh123")
+    assert redact_text("nothing secret here") == "nothing secret here"
