@@ -54,12 +54,22 @@ def _what_is_missing(settings: Settings) -> list[str]:
 
 
 async def _serve_http(app: Any, port: int, host: str = "0.0.0.0") -> None:
+    """Serve ``app`` until cancelled; on cancel, uvicorn shuts down gracefully (lifespan included)."""
     import uvicorn
 
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own signals
-    await server.serve()
+    serving = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, timeout=10)
+        raise
+    if server.started is False and serving.done():
+        raise SystemExit(f"lucy: could not serve HTTP on port {port}")
 
 
 async def _until_signalled() -> None:

@@ -51,6 +51,11 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def _drop_color_message(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.pop("color_message", None)  # uvicorn's duplicate of the message with ANSI codes
+    return event_dict
+
+
 def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: masks secret-looking keys and values in the whole event."""
     for key in list(event_dict):
@@ -92,6 +97,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _drop_color_message,
             redact_processor,
             renderer,
         ],
@@ -107,7 +113,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
         lg.propagate = True
     # Chatty libraries stay at WARNING unless we are debugging.
     quiet = "DEBUG" if level == "DEBUG" else "WARNING"
-    for name in ("sqlalchemy.engine", "httpx", "aiohttp.access", "uvicorn.access"):
+    for name in ("sqlalchemy.engine", "httpx", "aiohttp.access", "uvicorn.access", "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(quiet)
 
 
