@@ -59,7 +59,7 @@ async def _serve_http(app: Any, port: int, host: str = "0.0.0.0") -> None:
 
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # we own signals
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # lucy owns SIGINT/SIGTERM
     serving = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(serving)

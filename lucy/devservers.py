@@ -138,7 +138,7 @@ class LocalPostgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, user=self._run_as, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+        return subprocess.run(args, user=self._run_as, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
 
     def start(self, timeout: float = 30.0) -> None:
         """Initialise (first time), start, wait until ready, create role and database."""

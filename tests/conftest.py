@@ -118,7 +118,12 @@ def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = N
 
 
 def mention_event(
-    *, team: str, user: str = "U0ALICE", channel: str = "C0GENERAL", ts: str | None = None, text: str = "hello"
+    *,
+    team: str,
+    user: str = "U0ALICE",
+    channel: str = "C0GENERAL",
+    ts: str | None = None,
+    text: str = "hello",
 ) -> dict[str, Any]:
     ts = ts or f"{time.time():.6f}"
     return {
@@ -139,9 +144,18 @@ def mention_event(
     }
 
 
-def dm_event(*, team: str, user: str = "U0ALICE", channel: str = "D0ALICE", text: str = "hi", **extra: Any) -> dict[str, Any]:
+def dm_event(
+    *, team: str, user: str = "U0ALICE", channel: str = "D0ALICE", text: str = "hi", **extra: Any
+) -> dict[str, Any]:
     ts = f"{time.time():.6f}"
-    event = {"type": "message", "channel_type": "im", "user": user, "text": text, "ts": ts, "channel": channel}
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+    }
     event.update(extra)
     return {
         "team_id": team,
@@ -183,7 +197,9 @@ def new_team() -> str:
 
 
 @pytest.fixture
-async def lucy(settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine) -> AsyncIterator[Lucy]:
+async def lucy(
+    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine
+) -> AsyncIterator[Lucy]:
     client = temporal_env.client
 
     async def get_client() -> Client:

@@ -1,4 +1,4 @@
-"""End to end through the real ingress: signed Slack event -> workflow -> fake LLM -> fake Slack -> tasks row."""
+"""End to end through the real ingress: signed event -> workflow -> fake LLM -> fake Slack -> tasks row."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from lucy.contracts import task_workflow_id
 from lucy.db.models import Task, Workspace
-from tests.conftest import Lucy, record_history, dm_event, mention_event, new_team, sign
+from tests.conftest import Lucy, dm_event, mention_event, new_team, record_history, sign
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -28,9 +28,13 @@ async def _wait_result(lucy: Lucy, workflow_id: str) -> dict:
     return result if isinstance(result, dict) else result.__dict__
 
 
-async def test_mention_is_answered_in_thread_and_recorded(lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm):
+async def test_mention_is_answered_in_thread_and_recorded(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
     team = new_team()
-    fake_llm.then(content="The capital of France is **Paris**.", prompt_tokens=31, completion_tokens=9, cost=0.0012)
+    fake_llm.then(
+        content="The capital of France is **Paris**.", prompt_tokens=31, completion_tokens=9, cost=0.0012
+    )
     event = mention_event(team=team, text="what is the capital of France?")
 
     started = time.perf_counter()
@@ -146,7 +150,9 @@ async def test_forged_and_stale_signatures_are_refused(lucy: Lucy, fake_slack: F
     runs = [w async for w in lucy.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
     assert runs == []
     async with lucy.engine.connect() as conn:
-        count = await conn.execute(text("SELECT count(*) FROM workspaces WHERE slack_team_id = :t"), {"t": team})
+        count = await conn.execute(
+            text("SELECT count(*) FROM workspaces WHERE slack_team_id = :t"), {"t": team}
+        )
         assert count.scalar_one() == 0
 
 
@@ -165,7 +171,9 @@ async def test_llm_500_twice_then_answer(lucy: Lucy, fake_slack: FakeSlack, fake
     assert (await _task_row(lucy, workflow_id)).status == "completed"
 
 
-async def test_llm_401_fails_once_with_a_friendly_message(lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm):
+async def test_llm_401_fails_once_with_a_friendly_message(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
     team = new_team()
     fake_llm.then(status=401)
     event = mention_event(team=team, text="are you there?")

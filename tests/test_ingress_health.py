@@ -57,18 +57,26 @@ async def test_without_slack_credentials_events_are_refused_clearly(
     async with _client(app) as http:
         assert (await http.get("/health")).status_code == 200
         body = json.dumps(mention_event(team=new_team())).encode()
-        r = await http.post("/slack/events", content=body, headers={"Content-Type": "application/json", **sign(body)})
+        r = await http.post(
+            "/slack/events", content=body, headers={"Content-Type": "application/json", **sign(body)}
+        )
         assert r.status_code == 503
         assert r.json()["error"] == "slack_not_configured"
         assert "LUCY_SLACK_SIGNING_SECRET" in r.json()["message"]
 
 
 async def test_malformed_bodies_get_400(lucy: Lucy):
-    for body, ctype in ((b"{not json", "application/json"), (b"[1,2]", "application/json"), (b"x", "text/plain")):
+    for body, ctype in (
+        (b"{not json", "application/json"),
+        (b"[1,2]", "application/json"),
+        (b"x", "text/plain"),
+    ):
         r = await lucy.http.post("/slack/events", content=body, headers={"Content-Type": ctype, **sign(body)})
         assert r.status_code == 400, (body, r.text)
     huge = b"{" + b" " * 1_100_000 + b"}"
-    r = await lucy.http.post("/slack/events", content=huge, headers={"Content-Type": "application/json", **sign(huge)})
+    r = await lucy.http.post(
+        "/slack/events", content=huge, headers={"Content-Type": "application/json", **sign(huge)}
+    )
     assert r.status_code == 413
 
 

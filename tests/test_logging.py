@@ -14,7 +14,10 @@ from lucy.logging import configure_logging, redact_text
 def test_json_and_redaction(capsys: pytest.CaptureFixture[str]):
     configure_logging("INFO", json_output=True)
     structlog.get_logger("lucy.test").info(
-        "calling slack", token="xoxb-123-456-abcdef", url="postgresql://lucy:hunter2@db/lucy", workspace_id="T1"
+        "calling slack",
+        token="xoxb-123-456-abcdef",
+        url="postgresql://lucy:hunter2@db/lucy",
+        workspace_id="T1",
     )
     logging.getLogger("temporalio.worker").warning("header Authorization: Bearer sk-or-v1-abcdefghijkl")
     lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]

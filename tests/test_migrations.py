@@ -57,7 +57,9 @@ async def test_check_fails_when_database_and_models_differ(fresh_db: str):
         await asyncio.to_thread(migrate.check, fresh_db)
 
 
-async def test_cli_db_commands(fresh_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+async def test_cli_db_commands(
+    fresh_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     monkeypatch.setenv("LUCY_DATABASE_URL", fresh_db)
     await asyncio.to_thread(main, ["db", "upgrade"])
     await asyncio.to_thread(main, ["db", "check"])

@@ -18,7 +18,7 @@ ROOT = Path(__file__).parent.parent
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in all_variable_names() + ["LUCY_KEYS_FILE"]:
+    for name in [*all_variable_names(), "LUCY_KEYS_FILE"]:
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -44,7 +44,9 @@ def test_precedence_env_over_dotenv_over_keys_json(workdir: Path, monkeypatch: p
             }
         )
     )
-    (workdir / ".env").write_text("LUCY_OPENROUTER_API_KEY=or-from-dotenv\nLUCY_SLACK_BOT_TOKEN=xoxb-from-dotenv\n")
+    (workdir / ".env").write_text(
+        "LUCY_OPENROUTER_API_KEY=or-from-dotenv\nLUCY_SLACK_BOT_TOKEN=xoxb-from-dotenv\n"
+    )
     monkeypatch.setenv("LUCY_SLACK_BOT_TOKEN", "xoxb-from-env")
     s = load_settings()
     assert s.slack.slack_bot_token is not None
@@ -76,7 +78,9 @@ def test_secrets_do_not_print(workdir: Path, monkeypatch: pytest.MonkeyPatch):
         ("LUCY_DATABASE_URL", "mysql://x"),
     ],
 )
-def test_malformed_setting_names_the_variable(workdir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str):
+def test_malformed_setting_names_the_variable(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as exc:
         load_settings()
@@ -88,7 +92,12 @@ def test_malformed_setting_names_the_variable(workdir: Path, monkeypatch: pytest
 def test_cli_stops_with_one_clear_line(workdir: Path):
     env = {"PATH": "/usr/bin:/bin", "LUCY_TEMPORAL_ADDRESS": "nonsense"}
     done = subprocess.run(
-        [sys.executable, "-m", "lucy.cli", "worker"], env=env, capture_output=True, text=True, timeout=60, cwd=workdir
+        [sys.executable, "-m", "lucy.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=workdir,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

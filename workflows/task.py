@@ -75,7 +75,7 @@ SYSTEM_PROMPT = (
     "concisely, in plain language suitable for a Slack thread. If you are unsure, say so."
 )
 
-_FRIENDLY_LLM_FAILURE = {
+_FRIENDLY_LLM_FAILURE: dict[str, str] = {
     ErrorType.LLM_UNAUTHORIZED: "the language model refused my credentials",
     ErrorType.LLM_PAYMENT_REQUIRED: "the language model account is out of credit",
     ErrorType.LLM_NOT_CONFIGURED: "no language model is configured yet",

@@ -42,7 +42,9 @@ async def _main(slack_port: int, llm_port: int) -> None:
     while True:
         posts = slack.posted()
         for post in posts[seen:]:
-            print(f"slack post in {post['channel']} thread {post.get('thread_ts')}: {post['text']}", flush=True)
+            print(
+                f"slack post in {post['channel']} thread {post.get('thread_ts')}: {post['text']}", flush=True
+            )
         seen = len(posts)
         await asyncio.sleep(0.2)
 

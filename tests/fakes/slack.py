@@ -72,7 +72,9 @@ class FakeSlack:
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.posted()) < count:
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"expected {count} Slack posts, saw {len(self.posted())}: {self.posted()}")
+                raise AssertionError(
+                    f"expected {count} Slack posts, saw {len(self.posted())}: {self.posted()}"
+                )
             await asyncio.sleep(0.05)
         return self.posted()
 
@@ -115,7 +117,10 @@ class FakeSlack:
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(int(fault.retry_after))
-        body = {"ok": False, "error": fault.error or ("ratelimited" if fault.status == 429 else "internal_error")}
+        body = {
+            "ok": False,
+            "error": fault.error or ("ratelimited" if fault.status == 429 else "internal_error"),
+        }
         return web.json_response(body, status=fault.status, headers=headers)
 
     async def _handle(self, request: web.Request) -> web.Response:

@@ -1,0 +1,99 @@
+"""DESIGN.md's dependency rules, checked on the import statements of every module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+COMPOSITION_ROOTS = {"lucy/worker.py", "lucy/cli.py"}
+WORKFLOW_ALLOWED = {
+    "__future__",
+    "dataclasses",
+    "datetime",
+    "typing",
+    "enum",
+    "collections",
+    "temporalio",
+    "lucy",
+}
+WORKFLOW_ALLOWED_LUCY = {"lucy.contracts"}
+
+
+def _imports(path: Path) -> list[tuple[str, bool]]:
+    """(module, inside `imports_passed_through`) for every import in ``path``."""
+    tree = ast.parse(path.read_text())
+    out: list[tuple[str, bool]] = []
+
+    def visit(node: ast.AST, passed_through: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = passed_through
+            if isinstance(child, ast.With) and "imports_passed_through" in ast.unparse(
+                child.items[0].context_expr
+            ):
+                inside = True
+            if isinstance(child, ast.Import):
+                out.extend((alias.name, inside) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                out.append((child.module, inside))
+            visit(child, inside)
+
+    visit(tree, False)
+    return out
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_workflows_import_only_deterministic_code():
+    problems = []
+    for path in _modules("workflows"):
+        for module, passed_through in _imports(path):
+            top = module.split(".")[0]
+            if passed_through and top in {"activities", "lucy"}:
+                if top == "lucy" and module not in WORKFLOW_ALLOWED_LUCY:
+                    problems.append(f"{path.name}: {module}")
+                continue
+            if top not in WORKFLOW_ALLOWED or (top == "lucy" and module not in WORKFLOW_ALLOWED_LUCY):
+                problems.append(f"{path.name}: {module}")
+    assert not problems, problems
+
+
+def test_activities_never_import_workflows_or_ingress():
+    bad = [
+        (p.name, m)
+        for p in _modules("activities")
+        for m, _ in _imports(p)
+        if m.split(".")[0] in {"workflows", "ingress"}
+    ]
+    assert not bad, bad
+
+
+def test_ingress_never_imports_activities_or_workflows():
+    bad = [
+        (p.name, m)
+        for p in _modules("ingress")
+        for m, _ in _imports(p)
+        if m.split(".")[0] in {"activities", "workflows"}
+    ]
+    assert not bad, bad
+
+
+def test_kernel_imports_roles_only_in_composition_roots():
+    bad = []
+    for p in _modules("lucy"):
+        rel = str(p.relative_to(ROOT))
+        if rel in COMPOSITION_ROOTS:
+            continue
+        bad += [(rel, m) for m, _ in _imports(p) if m.split(".")[0] in {"activities", "workflows", "ingress"}]
+    assert not bad, bad
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path):
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import os\nfrom temporalio import workflow\nwith workflow.unsafe.imports_passed_through():\n"
+        "    import httpx\n"
+    )
+    assert _imports(bad) == [("os", False), ("temporalio", False), ("httpx", True)]
