@@ -58,7 +58,7 @@ def test(extra: list[str]) -> int:
     ]
     if not extra:  # a plain `test` runs the linters too; `test -k x` goes straight to pytest
         for step in steps:
-            _say(" ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)))
+            _say(" ".join([Path(step[0]).name, *step[1:]]))
             code = run(step)
             if code:
                 return code
