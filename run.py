@@ -31,7 +31,7 @@ def _say(message: str) -> None:
 
 
 def ensure_installed() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py may be started by an older python3
         sys.exit("run.py: Lucy needs Python 3.11 or newer")
     if not (BIN / "python").exists():
         _say(f"creating {VENV}")
