@@ -148,13 +148,13 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
 
 
 async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
-    from temporalio.testing import WorkflowEnvironment
+    from temporalio.client import Client
 
     from ingress.app import IngressDeps, create_app
     from lucy import migrate
     from lucy.contracts import SEARCH_ATTRIBUTES
     from lucy.db.session import create_engine
-    from lucy.devservers import DevServerError, LocalPostgres, port_in_use, temporal_cli_path
+    from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
     from lucy.worker import lucy_worker
 
     t0 = time.perf_counter()
@@ -164,7 +164,6 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
         if port_in_use(p):
             _fail(f"port {p} ({what}) is already in use; is another `lucy dev` or Temporal running?")
     try:
-        temporal_bin = temporal_cli_path()
         pg = LocalPostgres(data_dir / "postgres", port=pg_port)
     except DevServerError as exc:
         _fail(str(exc))
@@ -174,35 +173,37 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
         await asyncio.to_thread(pg.start)
     except DevServerError as exc:
         _fail(str(exc))
+    stack = contextlib.AsyncExitStack()
     try:
         await asyncio.to_thread(migrate.upgrade, pg.url)
         settings = _settings(database_url=pg.url)
         log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
-        async with await WorkflowEnvironment.start_local(
-            namespace=settings.temporal.temporal_namespace,
+        temporal = LocalTemporal(
+            data_dir / "temporal.db",
             port=DEV_TEMPORAL_PORT,
-            ui=True,
             ui_port=DEV_UI_PORT,
-            search_attributes=SEARCH_ATTRIBUTES,
-            dev_server_existing_path=temporal_bin,
-            dev_server_database_filename=str(data_dir / "temporal.db"),
-            dev_server_log_level="error",
-        ) as env:
-            engine = create_engine(settings.database)
+            namespace=settings.temporal.temporal_namespace,
+            search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
+        )
+        stack.callback(temporal.stop)
+        temporal.start()
+        await temporal.wait_ready()
+        client = await Client.connect(temporal.address, namespace=settings.temporal.temporal_namespace)
+        engine = create_engine(settings.database)
+        stack.push_async_callback(engine.dispose)
 
-            async def get_client() -> Any:
-                return env.client
+        async def get_client() -> Client:
+            return client
 
-            deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
-            try:
-                async with lucy_worker(settings, env.client, engine=engine):
-                    ready = time.perf_counter() - t0
-                    _print_banner(settings, pg, port, ready)
-                    await _run_until_signal(_serve_http(create_app(deps), port))
-            finally:
-                await engine.dispose()
+        deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
+        async with lucy_worker(settings, client, engine=engine):
+            _print_banner(settings, pg, port, time.perf_counter() - t0)
+            await _run_until_signal(_serve_http(create_app(deps), port))
+    except DevServerError as exc:
+        _fail(str(exc))
     finally:
         print("lucy dev: stopping…", file=sys.stderr)
+        await stack.aclose()
         await asyncio.to_thread(pg.stop)
         print("lucy dev: stopped", file=sys.stderr)
 

@@ -264,3 +264,96 @@ class LocalPostgres:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+class LocalTemporal:
+    """The Temporal CLI dev server (``temporal server start-dev``) with the UI and a SQLite file.
+
+    Started here rather than through the SDK's ephemeral-server helper so that it gets the
+    same die-with-parent guarantee as PostgreSQL.
+    """
+
+    def __init__(
+        self,
+        db_file: Path,
+        *,
+        port: int,
+        ui_port: int,
+        namespace: str,
+        search_attributes: list[str],
+    ) -> None:
+        self.db_file = db_file.resolve()
+        self.port = port
+        self.ui_port = ui_port
+        self.namespace = namespace
+        self.search_attributes = search_attributes
+        self.log_file = self.db_file.with_suffix(".log")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Spawn the server; call :meth:`wait_ready` (async) before using it."""
+        for p, what in ((self.port, "Temporal"), (self.ui_port, "Temporal UI")):
+            if port_in_use(p):
+                raise DevServerError(f"port {p} ({what}) is already in use: is another Temporal running?")
+        args = [
+            temporal_cli_path(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--db-filename",
+            str(self.db_file),
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "error",
+        ]
+        for name in self.search_attributes:
+            args += ["--search-attribute", f"{name}=Keyword"]
+        log = open(self.log_file, "ab")
+        self._proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
+        log.close()
+
+    async def wait_ready(self, within_s: float = 60.0) -> None:
+        """Wait until the frontend answers a health check."""
+        import asyncio
+
+        from temporalio.client import Client
+
+        deadline = time.monotonic() + within_s
+        while True:
+            if self._proc is not None and self._proc.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-800:]
+                raise DevServerError(f"Temporal dev server exited (code {self._proc.returncode}): {tail}")
+            try:
+                client = await Client.connect(self.address, namespace=self.namespace)
+                if await client.service_client.check_health():
+                    return
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                raise DevServerError(
+                    f"Temporal dev server not ready after {within_s:.0f}s; see {self.log_file}"
+                )
+            await asyncio.sleep(0.2)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from lucy.settings import TemporalSettings
 
@@ -31,3 +31,39 @@ async def connect(settings: TemporalSettings) -> Client:
         api_key=api_key,
         tls=_tls(settings),
     )
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register Lucy's search attributes on the client's namespace; returns the ones added.
+
+    Workflows upsert ``LucyStatus`` and friends; on a namespace without them every workflow
+    task would fail, so the worker makes sure they exist at start-up. On Temporal Cloud, where
+    API keys usually may not add attributes, create them once with ``tcld`` or the UI instead.
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    from lucy.contracts import SEARCH_ATTRIBUTES
+
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as err:  # the time-skipping test server can add but not list
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing = [k.name for k in SEARCH_ATTRIBUTES if k.name not in known]
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=client.namespace,
+                    search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+                )
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+    return missing
