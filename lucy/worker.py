@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -57,17 +56,16 @@ async def lucy_worker(
     slack = build_slack_client(settings)
     queue = task_queue or settings.temporal.temporal_task_queue
     try:
-        with ThreadPoolExecutor(max_workers=4) as executor:
-            worker = Worker(
-                client,
-                task_queue=queue,
-                workflows=list(WORKFLOWS),
-                activities=build_activities(settings, http=http, engine=engine, slack=slack),
-                activity_executor=executor,
-            )
-            async with worker:
-                log.info("worker started", task_queue=queue, namespace=client.namespace)
-                yield worker
+        # Every activity is async: no thread pool is needed.
+        worker = Worker(
+            client,
+            task_queue=queue,
+            workflows=list(WORKFLOWS),
+            activities=build_activities(settings, http=http, engine=engine, slack=slack),
+        )
+        async with worker:
+            log.info("worker started", task_queue=queue, namespace=client.namespace)
+            yield worker
     finally:
         await http.aclose()
         if slack is not None:

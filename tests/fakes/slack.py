@@ -41,6 +41,7 @@ class Call:
 @dataclass
 class FakeSlack:
     token: str = "xoxb-fake-token"
+    app_token: str = "xapp-1-fake-app-token"
     team_id: str = "T000FAKE"
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -48,6 +49,8 @@ class FakeSlack:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -83,6 +86,7 @@ class FakeSlack:
     async def start(self) -> None:
         app = web.Application(client_max_size=2**20)
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -129,7 +133,8 @@ class FakeSlack:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         self.calls.append(Call(method=method, params=params, token=token))
-        if token != self.token:
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if token != expected:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         fault = self._take_fault(method)
         if fault is not None and not fault.apply_then_fail:
@@ -142,7 +147,55 @@ class FakeSlack:
             return self._fault_response(fault)
         return web.json_response(body)
 
+    # ------------------------------------------------------------------ Socket Mode
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Slack's Socket Mode: hello, then envelopes; the app acks each with its envelope_id."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0LUCY"}})
+        async for msg in ws:
+            if msg.type.name != "TEXT":
+                continue
+            data = json.loads(msg.data)
+            future = self._acks.pop(str(data.get("envelope_id")), None)
+            if future is not None and not future.done():
+                future.set_result(data)
+        if ws in self.sockets:
+            self.sockets.remove(ws)
+        return ws
+
+    async def wait_for_socket(self, within_s: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within_s
+        while not self.sockets:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("no Socket Mode connection")
+            await asyncio.sleep(0.05)
+
+    async def send_envelope(
+        self, payload: dict[str, Any], kind: str = "events_api", within_s: float = 10.0
+    ) -> dict:
+        """Deliver one envelope over Socket Mode and wait for the app's ack."""
+        envelope_id = f"env-{next(self._ts)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = future
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": 0,
+                "retry_reason": "",
+                "payload": payload,
+            }
+        )
+        return await asyncio.wait_for(future, within_s)
+
     # ------------------------------------------------------------------ methods
+
+    def _m_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
 
     def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -1,0 +1,41 @@
+"""Socket Mode uses the same Bolt listeners as HTTP mode: an envelope becomes the same task."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from ingress.app import IngressDeps, build_bolt_app
+from lucy.contracts import task_workflow_id
+from tests.conftest import Lucy, mention_event, new_team
+from tests.fakes.slack import FakeSlack
+
+
+async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: FakeSlack):
+    async def client():
+        return lucy.client
+
+    bolt = build_bolt_app(IngressDeps(settings=lucy.settings, engine=lucy.engine, temporal=client))
+    assert bolt is not None
+    handler = AsyncSocketModeHandler(bolt, fake_slack.app_token)
+    await handler.connect_async()
+    try:
+        await fake_slack.wait_for_socket()
+        team = new_team()
+        event = mention_event(team=team, text="over the socket")
+        ack = await fake_slack.send_envelope(event)
+        ev = event["event"]
+        workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+        # The ack came after the start: the workflow already exists.
+        assert ack["envelope_id"].startswith("env-")
+        await lucy.client.get_workflow_handle(workflow_id).describe()
+        await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+        posts = fake_slack.posted(ev["channel"])
+        assert [p["text"] for p in posts] == ["You asked: over the socket"]
+        # A redelivery over the socket is acked and starts nothing new.
+        await fake_slack.send_envelope(event)
+        await asyncio.sleep(0.3)
+        assert len(fake_slack.posted(ev["channel"])) == 1
+    finally:
+        await handler.close_async()
