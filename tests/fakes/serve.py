@@ -16,26 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from aiohttp import web
-
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
 
 async def _main(slack_port: int, llm_port: int) -> None:
     slack, llm = FakeSlack(), FakeLlm()
-    for fake, port in ((slack, slack_port), (llm, llm_port)):
-        await fake.start()  # on a random port first, then move to the fixed one
-        await fake.stop()
-        app = web.Application()
-        if fake is slack:
-            app.router.add_route("*", "/api/{method}", slack._handle)
-        else:
-            app.router.add_post("/api/v1/chat/completions", llm._completions)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        fake.port = port
+    await slack.start(slack_port)
+    await llm.start(llm_port)
     print(f"fake Slack: {slack.api_url}  token {slack.token}", flush=True)
     print(f"fake LLM:   {llm.base_url}  key {llm.api_key}", flush=True)
     seen = 0

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import serve
+
 BOT_USER_ID = "UBOTLUCY"
 BOT_ID = "BBOTLUCY"
 
@@ -83,15 +85,11 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ server
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=2**20)
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/link", self._socket)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
         if self._runner is not None:
