@@ -39,10 +39,12 @@ class RecordActivities:
         """Create or update the ``tasks`` row as running; returns the task id."""
         task = started.task
         try:
+            workspace_id = uuid.UUID(task.workspace_id)
             async with self._sessions.begin() as session:
+                await repo.set_tenant(session=session, workspace_id=workspace_id)
                 task_id = await repo.record_task_running(
                     session=session,
-                    workspace_id=uuid.UUID(task.workspace_id),
+                    workspace_id=workspace_id,
                     workflow_id=started.workflow_id,
                     run_id=started.run_id,
                     requester_id=uuid.UUID(task.user_id) if task.user_id else None,
@@ -61,10 +63,12 @@ class RecordActivities:
     async def task_finished(self, finished: TaskFinished) -> bool:
         """Move the task row to its terminal status (once); returns whether this call did it."""
         try:
+            workspace_id = uuid.UUID(finished.workspace_id)
             async with self._sessions.begin() as session:
+                await repo.set_tenant(session=session, workspace_id=workspace_id)
                 return await repo.record_task_finished(
                     session=session,
-                    workspace_id=uuid.UUID(finished.workspace_id),
+                    workspace_id=workspace_id,
                     workflow_id=finished.workflow_id,
                     status=finished.status,
                     completed_at=datetime.now(UTC),

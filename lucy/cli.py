@@ -176,7 +176,8 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
     stack = contextlib.AsyncExitStack()
     try:
         await asyncio.to_thread(migrate.upgrade, pg.url)
-        settings = _settings(database_url=pg.url)
+        settings = _settings(database_url=pg.app_url, database_migration_url=pg.url)
+        await _db_maintenance(settings, "partitions", 3)
         log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
         temporal = LocalTemporal(
             data_dir / "temporal.db",
@@ -216,7 +217,8 @@ def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> Non
         f"  Temporal UI    http://localhost:{DEV_UI_PORT}",
         f"  Temporal       localhost:{DEV_TEMPORAL_PORT}  namespace {settings.temporal.temporal_namespace}, "
         f"task queue {settings.temporal.temporal_task_queue}",
-        f"  PostgreSQL     postgresql://{pg.user}:***@127.0.0.1:{pg.port}/{pg.database}",
+        f"  PostgreSQL     postgresql://{pg.APP_USER}:***@127.0.0.1:{pg.port}/{pg.database} "
+        f" (owner {pg.user})",
         f"  Data           {settings.core.data_dir.resolve()}",
     ]
     for missing in _what_is_missing(settings):
@@ -224,10 +226,53 @@ def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> Non
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
 
 
-def _cmd_db(settings: Settings, action: str, revision: str | None) -> None:
-    from lucy import migrate
+async def _db_maintenance(settings: Settings, action: str, months_ahead: int) -> str:
+    """Partition maintenance and key rotation, as the schema owner."""
+    from datetime import UTC, datetime
 
-    url = settings.database.async_url
+    from lucy.crypto import KeyRing
+    from lucy.db import partitions
+    from lucy.db import repositories as repo
+    from lucy.db.session import create_engine, create_sessionmaker
+
+    engine = create_engine(
+        settings.database, url=settings.database.migration_url, pool_size=1, max_overflow=0
+    )
+    try:
+        if action == "partitions":
+            async with engine.begin() as conn:
+                report = await partitions.maintain(
+                    conn,
+                    today=datetime.now(UTC).date(),
+                    retention_months=settings.database.database_retention_months,
+                    months_ahead=months_ahead,
+                )
+            return (
+                f"partitions created: {', '.join(report.created) or 'none'}; "
+                f"dropped: {', '.join(report.dropped) or 'none'}"
+            )
+        keys = settings.security.encryption_keys
+        keyring = KeyRing.parse(keys.get_secret_value() if keys else None)
+        sessions = create_sessionmaker(engine)
+        async with sessions.begin() as session:
+            workspace_ids = await repo.list_workspace_ids(session=session)
+        total = 0
+        for workspace_id in workspace_ids:
+            async with sessions.begin() as session:
+                await repo.set_tenant(session=session, workspace_id=workspace_id)
+                total += await repo.rotate_credentials(
+                    session=session, workspace_id=workspace_id, keyring=keyring
+                )
+        return f"re-encrypted {total} credential(s) with key {keyring.primary_id!r}"
+    finally:
+        await engine.dispose()
+
+
+def _cmd_db(settings: Settings, action: str, revision: str | None, months_ahead: int = 3) -> None:
+    from lucy import migrate
+    from lucy.crypto import CryptoError, KeyRing
+
+    url = settings.database.migration_url
     try:
         if action == "upgrade":
             migrate.upgrade(url, revision or "head")
@@ -240,10 +285,16 @@ def _cmd_db(settings: Settings, action: str, revision: str | None) -> None:
             print("models and migrations agree")
         elif action == "current":
             print(migrate.current(url) or "(empty database)")
+        elif action == "new-key":
+            print(KeyRing.new_key(revision))
+        elif action in ("partitions", "rotate-keys"):
+            print(asyncio.run(_db_maintenance(settings, action, months_ahead)))
     except migrate.SchemaDriftError as exc:
         _fail(f"models and migrations differ: {exc}")
+    except CryptoError as exc:
+        _fail(str(exc))
     except (OSError, ConnectionError) as exc:
-        _fail(f"cannot reach the database ({exc.__class__.__name__}); check LUCY_DATABASE_URL")
+        _fail(f"cannot reach the database ({exc.__class__.__name__}); check LUCY_DATABASE_MIGRATION_URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,8 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs LUCY_SLACK_APP_TOKEN)")
     ingress.add_argument("--port", type=int, default=DEFAULT_INGRESS_PORT)
     db = sub.add_parser("db", help="database migrations")
-    db.add_argument("action", choices=["upgrade", "downgrade", "check", "current"])
-    db.add_argument("revision", nargs="?", default=None)
+    db.add_argument(
+        "action", choices=["upgrade", "downgrade", "check", "current", "partitions", "rotate-keys", "new-key"]
+    )
+    db.add_argument(
+        "revision", nargs="?", default=None, help="revision (upgrade/downgrade) or key id (new-key)"
+    )
+    db.add_argument("--months-ahead", type=int, default=3, help="partitions: months to create ahead")
     return parser
 
 
@@ -269,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = _settings()
     configure_logging(settings.core.log_level)
     if args.command == "db":
-        _cmd_db(settings, args.action, args.revision)
+        _cmd_db(settings, args.action, args.revision, args.months_ahead)
         return
     with contextlib.suppress(KeyboardInterrupt):
         if args.command == "dev":

@@ -241,10 +241,35 @@ class LocalPostgres:
     def drop_database(self, name: str) -> None:
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    APP_USER = "lucy_app"
+    APP_GROUP = "lucy_app_rw"  # granted its privileges by the migrations
+
+    @property
+    def app_url(self) -> str:
+        """URL of the application role: neither owner nor superuser, so row-level security applies."""
+        return self.app_url_for(self.database)
+
+    def app_url_for(self, database: str) -> str:
+        return f"postgresql+asyncpg://{self.APP_USER}:{self.APP_USER}@127.0.0.1:{self.port}/{database}"
+
+    def superuser_url_for(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
     def _ensure_role_and_database(self) -> None:
-        role = self.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{self.user}'").strip()
-        if not role:
-            self.psql(f"CREATE ROLE \"{self.user}\" LOGIN PASSWORD '{self.password}' CREATEDB")
+        """The owner role (runs migrations) and the application login role."""
+        self.psql(
+            f"""DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{self.user}') THEN
+                    CREATE ROLE "{self.user}" LOGIN PASSWORD '{self.password}' CREATEDB CREATEROLE;
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{self.APP_GROUP}') THEN
+                    CREATE ROLE {self.APP_GROUP} NOLOGIN;
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{self.APP_USER}') THEN
+                    CREATE ROLE {self.APP_USER} LOGIN PASSWORD '{self.APP_USER}' IN ROLE {self.APP_GROUP};
+                END IF;
+            END $$"""
+        )
         self.create_database(self.database)
 
     @property

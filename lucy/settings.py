@@ -206,25 +206,41 @@ class ToolSettings(_Group):
 
 
 class DatabaseSettings(_Group):
+    # The application's role: neither owner nor superuser, so row-level security applies to it.
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    # The schema owner's URL for `lucy db` (migrations, partitions, key rotation); default: database_url.
+    database_migration_url: SecretStr | None = None
+    # Months of cost_log / audit_log / webhook_deliveries kept by `lucy db partitions`.
+    database_retention_months: int = Field(default=24, ge=1)
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_migration_url")
     @classmethod
-    def _scheme(cls, v: SecretStr) -> SecretStr:
-        if not v.get_secret_value().startswith(("postgresql+asyncpg://", "postgresql://", "postgres://")):
+    def _scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(
+            ("postgresql+asyncpg://", "postgresql://", "postgres://")
+        ):
             raise ValueError("must be a postgresql:// or postgresql+asyncpg:// URL")
         return v
 
     @property
     def async_url(self) -> str:
-        """The URL with the asyncpg driver, whatever scheme was configured."""
-        url = self.database_url.get_secret_value()
-        for prefix in ("postgresql://", "postgres://"):
-            if url.startswith(prefix):
-                return "postgresql+asyncpg://" + url[len(prefix) :]
-        return url
+        """The application URL with the asyncpg driver, whatever scheme was configured."""
+        return _asyncpg(self.database_url.get_secret_value())
+
+    @property
+    def migration_url(self) -> str:
+        """The schema owner's URL (falls back to the application URL)."""
+        url = self.database_migration_url or self.database_url
+        return _asyncpg(url.get_secret_value())
+
+
+def _asyncpg(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
 
 
 class TemporalSettings(_Group):

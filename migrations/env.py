@@ -7,12 +7,13 @@ otherwise from ``LUCY_DATABASE_URL`` through :func:`lucy.settings.get_settings`.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from lucy.db.models import Base
+from lucy.db.models import PARTITIONED_TABLES, Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,11 +28,21 @@ def _url() -> str:
     return get_settings().database.async_url
 
 
+_PARTITION = re.compile(r"^(" + "|".join(PARTITIONED_TABLES) + r")_(\d{4}_\d{2}|default)$")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Leave monthly partitions (``cost_log_2026_11``) out of model comparison: they are
+    created by ``lucy db partitions``, not declared as models."""
+    return not (type_ == "table" and name is not None and _PARTITION.match(name))
+
+
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
     context.configure(
         connection=connection,
         url=url,
         target_metadata=target_metadata,
+        include_name=include_name,
         compare_type=True,
         compare_server_default=False,
         transaction_per_migration=True,

@@ -45,14 +45,23 @@ SIGNING_SECRET = "test-signing-secret-0123456789"
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
     pg = LocalPostgres(tmp_path_factory.mktemp("pg") / "data", port=free_port())
     pg.start()
-    migrate.upgrade(pg.url)
+    migrate.upgrade(pg.url)  # as the schema owner
     yield pg
     pg.stop()
 
 
 @pytest.fixture(scope="session")
 async def engine(postgres: LocalPostgres) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(load_settings(database_url=postgres.url).database)
+    """The application's engine: the lucy_app role, subject to row-level security."""
+    eng = create_engine(load_settings(database_url=postgres.app_url).database)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def admin_engine(postgres: LocalPostgres) -> AsyncIterator[AsyncEngine]:
+    """A superuser engine for assertions across tenants (superusers bypass row-level security)."""
+    eng = create_engine(load_settings(database_url=postgres.superuser_url_for(postgres.database)).database)
     yield eng
     await eng.dispose()
 
@@ -100,7 +109,8 @@ def fake_llm(_fake_llm_server: FakeLlm) -> FakeLlm:
 def settings(postgres: LocalPostgres, fake_slack: FakeSlack, fake_llm: FakeLlm) -> Settings:
     return load_settings(
         env="test",
-        database_url=postgres.url,
+        database_url=postgres.app_url,
+        database_migration_url=postgres.url,
         slack_bot_token=fake_slack.token,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=fake_slack.api_url,
@@ -174,7 +184,7 @@ class Lucy:
     settings: Settings
     client: Client
     http: httpx.AsyncClient
-    engine: AsyncEngine
+    engine: AsyncEngine  # superuser: for assertions across tenants
 
     async def post_event(
         self, payload: dict[str, Any], *, headers: dict[str, str] | None = None, signed: bool = True
@@ -198,7 +208,7 @@ def new_team() -> str:
 
 @pytest.fixture
 async def lucy(
-    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine
+    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine, admin_engine: AsyncEngine
 ) -> AsyncIterator[Lucy]:
     client = temporal_env.client
 
@@ -210,7 +220,7 @@ async def lucy(
         lucy_worker(settings, client, engine=engine),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
     ):
-        yield Lucy(settings=settings, client=client, http=http, engine=engine)
+        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
 
 
 HISTORIES = Path(__file__).parent / "histories"

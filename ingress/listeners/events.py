@@ -41,7 +41,7 @@ async def _start(
     if not (team_id and event.get("channel") and event.get("ts")):
         log.warning("event without team, channel or ts ignored", event_id=body.get("event_id"))
         return
-    structlog.contextvars.bind_contextvars(workspace_id=team_id, slack_event_id=body.get("event_id"))
+    structlog.contextvars.bind_contextvars(slack_team_id=team_id, slack_event_id=body.get("event_id"))
     outcome = await starter.start(
         SlackMessage(
             team_id=str(team_id),

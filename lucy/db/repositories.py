@@ -1,23 +1,45 @@
 """Repository functions. Keyword-only, take ``session=`` (and ``workspace_id=`` for tenant
 data), never commit: the caller owns the transaction.
 
-Every write here is an upsert or a guarded update so that an activity retried after a
-crash, or a Slack event delivered twice, converges on the same row.
+Tenant isolation is enforced twice: every query here filters by ``workspace_id``, and
+PostgreSQL row-level security filters by the transaction's tenant, which
+:func:`set_tenant` (or :func:`upsert_workspace`) sets. A session that never set its tenant
+sees no tenant rows at all: isolation fails closed.
+
+Every write is an upsert or a guarded update so that an activity retried after a crash, or a
+Slack event delivered twice, converges on the same rows.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.contracts import TaskStatus
-from lucy.db.models import Channel, Task, User, Workspace
+from lucy.crypto import KeyRing
+from lucy.db.models import (
+    ACTIVE_TASK_STATUSES,
+    Approval,
+    AuditLog,
+    Channel,
+    CostLog,
+    CostMonthly,
+    FeatureFlag,
+    Integration,
+    IntegrationCredential,
+    Schedule,
+    Task,
+    TaskStep,
+    User,
+    Workspace,
+)
 
 TERMINAL_STATUSES = (
     TaskStatus.COMPLETED.value,
@@ -27,25 +49,31 @@ TERMINAL_STATUSES = (
 )
 
 
-async def upsert_workspace(
-    *, session: AsyncSession, slack_team_id: str, name: str | None = None, domain: str | None = None
-) -> uuid.UUID:
-    """The workspace id for a Slack team, creating the workspace on first contact."""
-    stmt = (
-        insert(Workspace)
-        .values(slack_team_id=slack_team_id, name=name, domain=domain)
-        .on_conflict_do_update(
-            index_elements=[Workspace.slack_team_id],
-            set_={
-                "name": func.coalesce(insert(Workspace).excluded.name, Workspace.name),
-                "domain": func.coalesce(insert(Workspace).excluded.domain, Workspace.domain),
-                "deleted_at": None,
-                "updated_at": func.now(),
-            },
-        )
-        .returning(Workspace.id)
+# --------------------------------------------------------------------------- tenants
+
+
+async def set_tenant(*, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Scope the current transaction to ``workspace_id`` (row-level security key)."""
+    await session.execute(
+        select(func.set_config("lucy.workspace_id", str(workspace_id), True))  # True: transaction-local
     )
-    return (await session.execute(stmt)).scalar_one()
+
+
+async def upsert_workspace(
+    *, session: AsyncSession, slack_team_id: str, name: str | None = None
+) -> uuid.UUID:
+    """The workspace id of a Slack team, creating it on first contact; also scopes the
+    transaction to it. Resolution goes through ``lucy_resolve_workspace`` (SECURITY DEFINER):
+    the application role itself can never see another tenant's workspace row."""
+    workspace_id = (
+        await session.execute(select(func.lucy_resolve_workspace(slack_team_id, name)))
+    ).scalar_one()
+    await set_tenant(session=session, workspace_id=workspace_id)
+    return uuid.UUID(str(workspace_id))
+
+
+async def get_workspace(*, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
+    return (await session.execute(select(Workspace).where(Workspace.id == workspace_id))).scalar_one_or_none()
 
 
 async def upsert_user(
@@ -54,20 +82,42 @@ async def upsert_user(
     workspace_id: uuid.UUID,
     slack_user_id: str,
     display_name: str | None = None,
+    role: str | None = None,
     is_bot: bool = False,
+    timezone: str | None = None,
 ) -> uuid.UUID:
     """The user id for a Slack user in a workspace, creating the user on first contact."""
     ins = insert(User).values(
-        workspace_id=workspace_id, slack_user_id=slack_user_id, display_name=display_name, is_bot=is_bot
+        workspace_id=workspace_id,
+        slack_user_id=slack_user_id,
+        display_name=display_name,
+        is_bot=is_bot,
+        timezone=timezone,
+        **({"role": role} if role else {}),
     )
+    set_: dict[str, Any] = {
+        "display_name": func.coalesce(ins.excluded.display_name, User.display_name),
+        "timezone": func.coalesce(ins.excluded.timezone, User.timezone),
+        "updated_at": func.now(),
+    }
+    if role:
+        set_["role"] = ins.excluded.role
     stmt = ins.on_conflict_do_update(
-        constraint="uq_users_workspace_slack_user",
-        set_={
-            "display_name": func.coalesce(ins.excluded.display_name, User.display_name),
-            "updated_at": func.now(),
-        },
+        constraint="uq_users_workspace_slack_user", set_=set_, where=User.workspace_id == workspace_id
     ).returning(User.id)
     return (await session.execute(stmt)).scalar_one()
+
+
+async def get_user(*, session: AsyncSession, workspace_id: uuid.UUID, slack_user_id: str) -> User | None:
+    return (
+        await session.execute(
+            select(User).where(
+                User.workspace_id == workspace_id,
+                User.slack_user_id == slack_user_id,
+                User.deleted_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
 
 
 async def upsert_channel(
@@ -89,8 +139,12 @@ async def upsert_channel(
     stmt = ins.on_conflict_do_update(
         constraint="uq_channels_workspace_slack_channel",
         set_={"name": func.coalesce(ins.excluded.name, Channel.name), "updated_at": func.now()},
+        where=Channel.workspace_id == workspace_id,
     ).returning(Channel.id)
     return (await session.execute(stmt)).scalar_one()
+
+
+# --------------------------------------------------------------------------- tasks and steps
 
 
 async def record_task_running(
@@ -106,6 +160,7 @@ async def record_task_running(
     slack_channel_id: str,
     slack_thread_ts: str,
     started_at: datetime,
+    intent: str | None = None,
 ) -> uuid.UUID:
     """Create the task row as running, or move an existing one there.
 
@@ -124,6 +179,7 @@ async def record_task_running(
         slack_channel_id=slack_channel_id,
         slack_thread_ts=slack_thread_ts,
         started_at=started_at,
+        intent=intent,
     )
     stmt = ins.on_conflict_do_update(
         index_elements=[Task.workflow_id],
@@ -131,6 +187,7 @@ async def record_task_running(
             "status": TaskStatus.RUNNING.value,
             "run_id": ins.excluded.run_id,
             "started_at": func.coalesce(Task.started_at, ins.excluded.started_at),
+            "intent": func.coalesce(ins.excluded.intent, Task.intent),
             "updated_at": func.now(),
         },
         where=(Task.status.not_in(TERMINAL_STATUSES)) & (Task.workspace_id == workspace_id),
@@ -143,6 +200,22 @@ async def record_task_running(
             )
         ).scalar_one()
     return task_id
+
+
+async def set_task_status(
+    *, session: AsyncSession, workspace_id: uuid.UUID, workflow_id: str, status: str
+) -> bool:
+    """Move a non-terminal task to another non-terminal status (e.g. ``pending_approval``)."""
+    result = await session.execute(
+        update(Task)
+        .where(
+            Task.workflow_id == workflow_id,
+            Task.workspace_id == workspace_id,
+            Task.status.not_in(TERMINAL_STATUSES),
+        )
+        .values(status=status)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def record_task_finished(
@@ -193,3 +266,618 @@ async def get_task(*, session: AsyncSession, workspace_id: uuid.UUID, workflow_i
             select(Task).where(Task.workflow_id == workflow_id, Task.workspace_id == workspace_id)
         )
     ).scalar_one_or_none()
+
+
+async def list_active_tasks(
+    *, session: AsyncSession, workspace_id: uuid.UUID, limit: int = 100
+) -> list[Task]:
+    """Tasks still in flight (created / pending_approval / running): the ``ix_tasks_active`` path."""
+    rows = await session.execute(
+        select(Task)
+        .where(Task.workspace_id == workspace_id, Task.status.in_(ACTIVE_TASK_STATUSES))
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    tasks: list[Task]
+    next_cursor: tuple[datetime, uuid.UUID] | None
+
+
+async def task_history_page(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID] | None = None,
+    limit: int = 20,
+) -> HistoryPage:
+    """Newest-first task history, keyset-paginated on (created_at, id)."""
+    stmt = select(Task).where(Task.workspace_id == workspace_id, Task.deleted_at.is_(None))
+    if before is not None:
+        stmt = stmt.where(
+            (Task.created_at < before[0]) | ((Task.created_at == before[0]) & (Task.id < before[1]))
+        )
+    rows = list(
+        (await session.execute(stmt.order_by(Task.created_at.desc(), Task.id.desc()).limit(limit))).scalars()
+    )
+    cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == limit else None
+    return HistoryPage(tasks=rows, next_cursor=cursor)
+
+
+async def record_step(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    task_id: uuid.UUID,
+    step_index: int,
+    kind: str,
+    idempotency_key: str,
+    name: str | None = None,
+    status: str = "running",
+    input: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cost_usd: float = 0.0,
+    started_at: datetime | None = None,
+    completed_at: datetime | None = None,
+) -> uuid.UUID:
+    """Insert or update a task step, keyed by its idempotency key (workflow id + step)."""
+    ins = insert(TaskStep).values(
+        workspace_id=workspace_id,
+        task_id=task_id,
+        step_index=step_index,
+        kind=kind,
+        name=name,
+        status=status,
+        idempotency_key=idempotency_key,
+        input=input or {},
+        output=output or {},
+        error=error,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=Decimal(str(cost_usd)),
+        started_at=started_at,
+        completed_at=completed_at,
+    )
+    stmt = ins.on_conflict_do_update(
+        constraint="uq_task_steps_idempotency_key",
+        set_={
+            "status": ins.excluded.status,
+            "output": ins.excluded.output,
+            "error": ins.excluded.error,
+            "prompt_tokens": ins.excluded.prompt_tokens,
+            "completion_tokens": ins.excluded.completion_tokens,
+            "cost_usd": ins.excluded.cost_usd,
+            "completed_at": func.coalesce(ins.excluded.completed_at, TaskStep.completed_at),
+            "updated_at": func.now(),
+        },
+        where=TaskStep.workspace_id == workspace_id,
+    ).returning(TaskStep.id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+async def create_approval(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    task_id: uuid.UUID,
+    workflow_id: str,
+    idempotency_key: str,
+    action_type: str,
+    risk_level: str,
+    summary: str,
+    expires_at: datetime,
+    requester_id: uuid.UUID | None = None,
+    approver_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    """Record a pending approval once per idempotency key; returns its id."""
+    ins = insert(Approval).values(
+        workspace_id=workspace_id,
+        task_id=task_id,
+        workflow_id=workflow_id,
+        idempotency_key=idempotency_key,
+        action_type=action_type,
+        risk_level=risk_level,
+        summary=summary,
+        expires_at=expires_at,
+        requester_id=requester_id,
+        approver_id=approver_id,
+        details=details or {},
+    )
+    stmt = ins.on_conflict_do_update(
+        constraint="uq_approvals_idempotency_key",
+        set_={"updated_at": Approval.updated_at},  # no change; lets RETURNING yield the existing id
+        where=Approval.workspace_id == workspace_id,
+    ).returning(Approval.id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def set_approval_message(
+    *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID, channel: str, ts: str
+) -> None:
+    await session.execute(
+        update(Approval)
+        .where(Approval.id == approval_id, Approval.workspace_id == workspace_id)
+        .values(slack_channel_id=channel, slack_message_ts=ts)
+    )
+
+
+async def decide_approval(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    approval_id: uuid.UUID,
+    decision: str,
+    decided_by: uuid.UUID | None,
+    now: datetime,
+    reason: str | None = None,
+) -> Approval | None:
+    """Decide a pending, unexpired approval exactly once.
+
+    Returns the decided row, or None when it was already decided or expired: of two
+    concurrent clicks, the row lock lets exactly one ``UPDATE ... WHERE status = 'pending'`` win.
+    """
+    if decision not in ("approved", "rejected"):
+        raise ValueError(f"decision must be approved or rejected, not {decision!r}")
+    stmt = (
+        update(Approval)
+        .where(
+            Approval.id == approval_id,
+            Approval.workspace_id == workspace_id,
+            Approval.status == "pending",
+            Approval.expires_at > now,
+        )
+        .values(status=decision, decided_by=decided_by, decided_at=now, decision_reason=reason)
+        .returning(Approval)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def expire_approvals(
+    *, session: AsyncSession, workspace_id: uuid.UUID, now: datetime
+) -> list[uuid.UUID]:
+    """Mark every pending approval past its expiry as expired; returns their ids."""
+    rows = await session.execute(
+        update(Approval)
+        .where(
+            Approval.workspace_id == workspace_id, Approval.status == "pending", Approval.expires_at <= now
+        )
+        .values(status="expired", decided_at=now)
+        .returning(Approval.id)
+    )
+    return list(rows.scalars())
+
+
+async def list_pending_approvals(
+    *, session: AsyncSession, workspace_id: uuid.UUID, approver_id: uuid.UUID, limit: int = 50
+) -> list[Approval]:
+    """What waits for this approver: the ``ix_approvals_pending`` path."""
+    rows = await session.execute(
+        select(Approval)
+        .where(
+            Approval.approver_id == approver_id,
+            Approval.status == "pending",
+            Approval.workspace_id == workspace_id,
+        )
+        .order_by(Approval.expires_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+# --------------------------------------------------------------------------- cost and audit
+
+
+async def record_cost(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    idempotency_key: str,
+    occurred_at: datetime,
+    cost_usd: float | Decimal,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    kind: str = "llm",
+    provider: str | None = None,
+    model: str | None = None,
+    task_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+) -> bool:
+    """Append one cost entry once. ``occurred_at`` must come from the caller (the workflow's
+    clock), so that a retried activity presents the same (key, time) and inserts nothing.
+    The monthly aggregate follows in the same statement (trigger). Returns whether it inserted."""
+    stmt = (
+        insert(CostLog)
+        .values(
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+            created_at=occurred_at,
+            cost_usd=Decimal(str(cost_usd)),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            kind=kind,
+            provider=provider,
+            model=model,
+            task_id=task_id,
+            user_id=user_id,
+        )
+        .on_conflict_do_nothing(constraint="uq_cost_log_idempotency_key")
+        .returning(CostLog.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+@dataclass(frozen=True)
+class CostRollup:
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+
+
+async def monthly_cost(*, session: AsyncSession, workspace_id: uuid.UUID, month: date) -> CostRollup:
+    """A workspace's totals for a month, from the maintained aggregate (one row read)."""
+    row = (
+        await session.execute(
+            select(CostMonthly).where(
+                CostMonthly.workspace_id == workspace_id, CostMonthly.month == month.replace(day=1)
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return CostRollup(0, 0, 0, Decimal(0))
+    return CostRollup(row.calls, row.prompt_tokens, row.completion_tokens, row.cost_usd)
+
+
+async def monthly_cost_from_log(*, session: AsyncSession, workspace_id: uuid.UUID, month: date) -> CostRollup:
+    """The same totals summed from ``cost_log`` itself (slow; for audits and tests)."""
+    start = datetime(month.year, month.month, 1, tzinfo=UTC)
+    end = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(CostLog.prompt_tokens), 0),
+                func.coalesce(func.sum(CostLog.completion_tokens), 0),
+                func.coalesce(func.sum(CostLog.cost_usd), 0),
+            ).where(
+                CostLog.workspace_id == workspace_id, CostLog.created_at >= start, CostLog.created_at < end
+            )
+        )
+    ).one()
+    return CostRollup(int(row[0]), int(row[1]), int(row[2]), Decimal(row[3]))
+
+
+async def record_audit(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    idempotency_key: str,
+    occurred_at: datetime,
+    actor_type: str,
+    action: str,
+    actor_id: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    task_id: uuid.UUID | None = None,
+    workflow_id: str | None = None,
+    before_state: dict[str, Any] | None = None,
+    after_state: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Append an audit entry once (same idempotency rule as :func:`record_cost`)."""
+    stmt = (
+        insert(AuditLog)
+        .values(
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+            created_at=occurred_at,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            task_id=task_id,
+            workflow_id=workflow_id,
+            before_state=before_state,
+            after_state=after_state,
+            details=details or {},
+        )
+        .on_conflict_do_nothing(constraint="uq_audit_log_idempotency_key")
+        .returning(AuditLog.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+# --------------------------------------------------------------------------- quotas, flags, rate limits
+
+
+@dataclass(frozen=True)
+class QuotaResult:
+    allowed: bool
+    used: int
+    limit: int
+
+
+async def consume_actions(
+    *, session: AsyncSession, workspace_id: uuid.UUID, month: date, amount: int = 1
+) -> QuotaResult:
+    """Atomically count ``amount`` actions against this month's quota, or refuse.
+
+    One UPDATE does the month roll-over, the check and the increment, so concurrent
+    callers can never push the counter past ``max_monthly_actions``.
+    """
+    month = month.replace(day=1)
+    used_now = case((Workspace.usage_month == month, Workspace.current_month_actions), else_=0)
+    stmt = (
+        update(Workspace)
+        .where(Workspace.id == workspace_id, used_now + amount <= Workspace.max_monthly_actions)
+        .values(current_month_actions=used_now + amount, usage_month=month)
+        .returning(Workspace.current_month_actions, Workspace.max_monthly_actions)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    if row is not None:
+        return QuotaResult(True, int(row[0]), int(row[1]))
+    ws = await get_workspace(session=session, workspace_id=workspace_id)
+    if ws is None:
+        return QuotaResult(False, 0, 0)
+    used = ws.current_month_actions if ws.usage_month == month else 0
+    return QuotaResult(False, used, ws.max_monthly_actions)
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    users: QuotaResult
+    integrations: QuotaResult
+    schedules: QuotaResult
+
+
+async def quota_usage(*, session: AsyncSession, workspace_id: uuid.UUID) -> QuotaUsage | None:
+    """Counts of users, integrations and schedules against the plan's limits."""
+    ws = await get_workspace(session=session, workspace_id=workspace_id)
+    if ws is None:
+        return None
+
+    async def count(model: Any) -> int:
+        return int(
+            (
+                await session.execute(
+                    select(func.count())
+                    .select_from(model)
+                    .where(model.workspace_id == workspace_id, model.deleted_at.is_(None))
+                )
+            ).scalar_one()
+        )
+
+    users, integrations, schedules = await count(User), await count(Integration), await count(Schedule)
+    return QuotaUsage(
+        users=QuotaResult(users < ws.max_users, users, ws.max_users),
+        integrations=QuotaResult(integrations < ws.max_integrations, integrations, ws.max_integrations),
+        schedules=QuotaResult(schedules < ws.max_schedules, schedules, ws.max_schedules),
+    )
+
+
+async def set_feature_flag(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    flag_key: str,
+    enabled: bool,
+    value: dict[str, Any] | None = None,
+) -> None:
+    ins = insert(FeatureFlag).values(
+        workspace_id=workspace_id, flag_key=flag_key, enabled=enabled, value=value or {}
+    )
+    await session.execute(
+        ins.on_conflict_do_update(
+            constraint="uq_feature_flags_workspace_key",
+            set_={"enabled": ins.excluded.enabled, "value": ins.excluded.value, "updated_at": func.now()},
+            where=FeatureFlag.workspace_id == workspace_id,
+        )
+    )
+
+
+async def is_feature_enabled(
+    *, session: AsyncSession, workspace_id: uuid.UUID, flag_key: str, default: bool = False
+) -> bool:
+    enabled = (
+        await session.execute(
+            select(FeatureFlag.enabled).where(
+                FeatureFlag.workspace_id == workspace_id,
+                FeatureFlag.flag_key == flag_key,
+                FeatureFlag.deleted_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+    return default if enabled is None else bool(enabled)
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    tokens_left: float
+    retry_after_s: float
+
+
+_TAKE_TOKEN = text(
+    """
+    INSERT INTO rate_limits AS r (workspace_id, bucket_key, tokens, capacity, refill_per_second, updated_at)
+    VALUES (:workspace_id, :bucket_key, :capacity - :cost, :capacity, :rate, clock_timestamp())
+    ON CONFLICT (workspace_id, bucket_key) DO UPDATE SET
+        tokens = LEAST(
+            excluded.capacity,
+            r.tokens + EXTRACT(EPOCH FROM clock_timestamp() - r.updated_at) * excluded.refill_per_second
+        ) - :cost,
+        capacity = excluded.capacity,
+        refill_per_second = excluded.refill_per_second,
+        updated_at = clock_timestamp()
+    WHERE r.workspace_id = :workspace_id
+      AND LEAST(
+            excluded.capacity,
+            r.tokens + EXTRACT(EPOCH FROM clock_timestamp() - r.updated_at) * excluded.refill_per_second
+          ) >= :cost
+    RETURNING tokens
+    """
+)
+
+
+async def take_token(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    bucket_key: str,
+    capacity: float,
+    refill_per_second: float,
+    cost: float = 1.0,
+) -> RateLimitResult:
+    """Token bucket in one SQL statement: refill by elapsed time, then take ``cost`` or refuse.
+
+    The row lock taken by ``ON CONFLICT DO UPDATE`` serialises concurrent takers, so a burst
+    can never spend more than the bucket holds.
+    """
+    params = {
+        "workspace_id": workspace_id,
+        "bucket_key": bucket_key,
+        "capacity": float(capacity),
+        "rate": float(refill_per_second),
+        "cost": float(cost),
+    }
+    left = (await session.execute(_TAKE_TOKEN, params)).scalar_one_or_none()
+    if left is not None:
+        return RateLimitResult(True, float(left), 0.0)
+    current = (
+        await session.execute(
+            text(
+                "SELECT LEAST(capacity, tokens + EXTRACT(EPOCH FROM clock_timestamp() - updated_at) "
+                "* refill_per_second) FROM rate_limits WHERE workspace_id = :w AND bucket_key = :k"
+            ),
+            {"w": workspace_id, "k": bucket_key},
+        )
+    ).scalar_one_or_none()
+    tokens = float(current or 0.0)
+    wait = (float(cost) - tokens) / refill_per_second if refill_per_second > 0 else float("inf")
+    return RateLimitResult(False, tokens, max(wait, 0.0))
+
+
+# --------------------------------------------------------------------------- integrations and credentials
+
+
+async def upsert_integration(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    provider: str,
+    name: str = "default",
+    provider_config: dict[str, Any] | None = None,
+) -> uuid.UUID:
+    ins = insert(Integration).values(
+        workspace_id=workspace_id, provider=provider, name=name, provider_config=provider_config or {}
+    )
+    stmt = ins.on_conflict_do_update(
+        constraint="uq_integrations_workspace_provider_name",
+        set_={"provider_config": ins.excluded.provider_config, "updated_at": func.now()},
+        where=Integration.workspace_id == workspace_id,
+    ).returning(Integration.id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+def _credential_aad(workspace_id: uuid.UUID, integration_id: uuid.UUID, credential_type: str) -> bytes:
+    return f"{workspace_id}|{integration_id}|{credential_type}".encode()
+
+
+async def store_credential(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    credential_type: str,
+    plaintext: str,
+    keyring: KeyRing,
+    expires_at: datetime | None = None,
+) -> None:
+    """Encrypt and store (or replace) one credential of an integration."""
+    key_id, blob = keyring.encrypt(
+        plaintext, aad=_credential_aad(workspace_id, integration_id, credential_type)
+    )
+    ins = insert(IntegrationCredential).values(
+        workspace_id=workspace_id,
+        integration_id=integration_id,
+        credential_type=credential_type,
+        key_id=key_id,
+        encrypted_value=blob,
+        expires_at=expires_at,
+    )
+    await session.execute(
+        ins.on_conflict_do_update(
+            constraint="uq_integration_credentials_type",
+            set_={
+                "key_id": ins.excluded.key_id,
+                "encrypted_value": ins.excluded.encrypted_value,
+                "expires_at": ins.excluded.expires_at,
+                "updated_at": func.now(),
+            },
+            where=IntegrationCredential.workspace_id == workspace_id,
+        )
+    )
+
+
+async def read_credential(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    integration_id: uuid.UUID,
+    credential_type: str,
+    keyring: KeyRing,
+) -> str | None:
+    """The decrypted credential, or None if there is none."""
+    row = (
+        await session.execute(
+            select(IntegrationCredential).where(
+                IntegrationCredential.workspace_id == workspace_id,
+                IntegrationCredential.integration_id == integration_id,
+                IntegrationCredential.credential_type == credential_type,
+                IntegrationCredential.deleted_at.is_(None),
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return keyring.decrypt(
+        row.key_id, row.encrypted_value, aad=_credential_aad(workspace_id, integration_id, credential_type)
+    )
+
+
+async def rotate_credentials(*, session: AsyncSession, workspace_id: uuid.UUID, keyring: KeyRing) -> int:
+    """Re-encrypt this workspace's credentials that are not under the primary key; returns how many."""
+    rows = (
+        await session.execute(
+            select(IntegrationCredential)
+            .where(
+                IntegrationCredential.workspace_id == workspace_id,
+                IntegrationCredential.key_id != keyring.primary_id,
+            )
+            .with_for_update()
+        )
+    ).scalars()
+    count = 0
+    for row in rows:
+        aad = _credential_aad(workspace_id, row.integration_id, row.credential_type)
+        row.key_id, row.encrypted_value = keyring.encrypt(
+            keyring.decrypt(row.key_id, row.encrypted_value, aad=aad), aad=aad
+        )
+        count += 1
+    await session.flush()
+    return count
+
+
+async def list_workspace_ids(*, session: AsyncSession) -> list[uuid.UUID]:
+    """Every workspace id. Only the schema owner can see them all (maintenance commands)."""
+    return list((await session.execute(select(Workspace.id).order_by(Workspace.id))).scalars())

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from lucy.settings import DatabaseSettings
 
 
-def create_engine(settings: DatabaseSettings, **kwargs: object) -> AsyncEngine:
+def create_engine(settings: DatabaseSettings, *, url: str | None = None, **kwargs: object) -> AsyncEngine:
     """An asyncpg engine for ``settings.database_url`` with a bounded pool.
 
     ``pool_pre_ping`` replaces connections the server closed (restart, failover) so a
@@ -21,7 +21,7 @@ def create_engine(settings: DatabaseSettings, **kwargs: object) -> AsyncEngine:
         "connect_args": {"timeout": 5, "command_timeout": 30},
     }
     options.update(kwargs)
-    return create_async_engine(settings.async_url, **options)
+    return create_async_engine(url or settings.async_url, **options)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
