@@ -50,6 +50,15 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres
     pg.stop()
 
 
+@pytest.fixture
+def fresh_db(postgres: LocalPostgres) -> Iterator[str]:
+    """A new, empty database owned by the schema owner; its URL. Dropped afterwards."""
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 async def engine(postgres: LocalPostgres) -> AsyncIterator[AsyncEngine]:
     """The application's engine: the lucy_app role, subject to row-level security."""

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 
 from lucy import migrate
 from lucy.cli import main
-from lucy.devservers import LocalPostgres
 
 
 def _dsn(url: str) -> str:
@@ -24,14 +22,6 @@ async def _tables(url: str) -> set[str]:
     finally:
         await conn.close()
     return {r["tablename"] for r in rows}
-
-
-@pytest.fixture
-def fresh_db(postgres: LocalPostgres):
-    name = f"mig_{uuid.uuid4().hex[:8]}"
-    url = postgres.create_database(name)
-    yield url
-    postgres.drop_database(name)
 
 
 async def test_round_trip_and_check(fresh_db: str):

@@ -710,20 +710,21 @@ class RateLimitResult:
 _TAKE_TOKEN = text(
     """
     INSERT INTO rate_limits AS r (workspace_id, bucket_key, tokens, capacity, refill_per_second, updated_at)
-    VALUES (:workspace_id, :bucket_key, :capacity - :cost, :capacity, :rate, clock_timestamp())
+    VALUES (CAST(:workspace_id AS uuid), :bucket_key, CAST(:capacity AS float8) - CAST(:cost AS float8),
+            CAST(:capacity AS float8), CAST(:rate AS float8), clock_timestamp())
     ON CONFLICT (workspace_id, bucket_key) DO UPDATE SET
         tokens = LEAST(
             excluded.capacity,
             r.tokens + EXTRACT(EPOCH FROM clock_timestamp() - r.updated_at) * excluded.refill_per_second
-        ) - :cost,
+        ) - CAST(:cost AS float8),
         capacity = excluded.capacity,
         refill_per_second = excluded.refill_per_second,
         updated_at = clock_timestamp()
-    WHERE r.workspace_id = :workspace_id
+    WHERE r.workspace_id = CAST(:workspace_id AS uuid)
       AND LEAST(
             excluded.capacity,
             r.tokens + EXTRACT(EPOCH FROM clock_timestamp() - r.updated_at) * excluded.refill_per_second
-          ) >= :cost
+          ) >= CAST(:cost AS float8)
     RETURNING tokens
     """
 )

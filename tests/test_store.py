@@ -1,0 +1,282 @@
+"""The tenant and reporting store against the real PostgreSQL, as the application role."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from lucy.crypto import CryptoError, KeyRing
+from lucy.db import repositories as repo
+from lucy.db.session import create_sessionmaker
+from tests.conftest import new_team
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+    async with create_sessionmaker(engine).begin() as session:
+        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        yield session
+
+
+async def new_workspace(engine: AsyncEngine) -> uuid.UUID:
+    async with create_sessionmaker(engine).begin() as session:
+        return await repo.upsert_workspace(session=session, slack_team_id=new_team())
+
+
+async def new_task(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
+    async with tenant(engine, workspace_id) as s:
+        return await repo.record_task_running(
+            session=s,
+            workspace_id=workspace_id,
+            workflow_id=f"wf-{uuid.uuid4()}",
+            run_id="r1",
+            requester_id=None,
+            channel_id=None,
+            source="mention",
+            request_text="x",
+            slack_channel_id="C1",
+            slack_thread_ts="1.1",
+            started_at=NOW,
+        )
+
+
+async def test_audit_log_is_immutable_in_the_database(engine: AsyncEngine, admin_engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    async with tenant(engine, ws) as s:
+        assert await repo.record_audit(
+            session=s, workspace_id=ws, idempotency_key="a1", occurred_at=NOW, actor_type="lucy", action="x"
+        )
+    for statement in ("UPDATE audit_log SET action = 'y'", "DELETE FROM audit_log"):
+        # The application role has no UPDATE/DELETE privilege at all...
+        with pytest.raises(DBAPIError):
+            async with tenant(engine, ws) as s:
+                await s.execute(text(statement + " WHERE workspace_id = :w"), {"w": ws})
+        # ...and even a superuser is stopped by the trigger.
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with admin_engine.begin() as conn:
+                await conn.execute(text(statement + " WHERE workspace_id = :w"), {"w": ws})
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with admin_engine.begin() as conn:
+            await conn.execute(text("TRUNCATE audit_log"))
+    async with admin_engine.connect() as conn:
+        rows = await conn.execute(text("SELECT action FROM audit_log WHERE workspace_id = :w"), {"w": ws})
+        assert rows.scalars().all() == ["x"]
+
+
+async def test_cost_entries_are_idempotent_and_the_monthly_rollup_exact(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+
+    async def write(i: int) -> bool:
+        async with tenant(engine, ws) as s:
+            return await repo.record_cost(
+                session=s,
+                workspace_id=ws,
+                idempotency_key=f"k{i % 25}",  # every entry is written twice (a retried activity)
+                occurred_at=NOW + timedelta(seconds=i % 25),
+                cost_usd=Decimal("0.001") * (i % 25 + 1),
+                prompt_tokens=10,
+                completion_tokens=i % 25,
+                model="m",
+            )
+
+    inserted = await asyncio.gather(*(write(i) for i in range(50)))
+    assert sum(inserted) == 25
+    async with tenant(engine, ws) as s:
+        fast = await repo.monthly_cost(session=s, workspace_id=ws, month=NOW.date())
+        slow = await repo.monthly_cost_from_log(session=s, workspace_id=ws, month=NOW.date())
+    assert fast == slow
+    assert fast.calls == 25 and fast.prompt_tokens == 250
+    assert fast.cost_usd == sum(Decimal("0.001") * (i + 1) for i in range(25))
+
+
+async def test_approval_is_decided_exactly_once(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    task_id = await new_task(engine, ws)
+    async with tenant(engine, ws) as s:
+        approver = await repo.upsert_user(session=s, workspace_id=ws, slack_user_id="UAPPROVER", role="admin")
+        args = dict(
+            session=s,
+            workspace_id=ws,
+            task_id=task_id,
+            workflow_id="wf",
+            idempotency_key=f"ap-{uuid.uuid4()}",
+            action_type="tool_execution",
+            risk_level="high",
+            summary="exec: ls",
+            expires_at=NOW + timedelta(hours=24),
+            approver_id=approver,
+        )
+        first = await repo.create_approval(**args)
+        assert await repo.create_approval(**args) == first  # a retried activity
+        pending = await repo.list_pending_approvals(session=s, workspace_id=ws, approver_id=approver)
+        assert [a.id for a in pending] == [first]
+
+    async def click(decision: str) -> bool:
+        async with tenant(engine, ws) as s:
+            row = await repo.decide_approval(
+                session=s, workspace_id=ws, approval_id=first, decision=decision, decided_by=approver, now=NOW
+            )
+            return row is not None
+
+    results = await asyncio.gather(*(click("approved" if i % 2 else "rejected") for i in range(10)))
+    assert sum(results) == 1
+    async with tenant(engine, ws) as s:
+        assert await repo.list_pending_approvals(session=s, workspace_id=ws, approver_id=approver) == []
+        late = dict(
+            args, session=s, idempotency_key=f"ap-{uuid.uuid4()}", expires_at=NOW - timedelta(seconds=1)
+        )
+        expired_id = await repo.create_approval(**late)
+        assert (
+            await repo.decide_approval(
+                session=s,
+                workspace_id=ws,
+                approval_id=expired_id,
+                decision="approved",
+                decided_by=approver,
+                now=NOW,
+            )
+            is None
+        )
+        assert await repo.expire_approvals(session=s, workspace_id=ws, now=NOW) == [expired_id]
+
+
+async def test_action_quota_is_atomic_and_rolls_over(engine: AsyncEngine, admin_engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("UPDATE workspaces SET max_monthly_actions = 5 WHERE id = :w"), {"w": ws})
+
+    async def consume() -> bool:
+        async with tenant(engine, ws) as s:
+            return (await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 11, 1))).allowed
+
+    assert sum(await asyncio.gather(*(consume() for _ in range(20)))) == 5
+    async with tenant(engine, ws) as s:
+        refused = await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 11, 1))
+        assert (refused.allowed, refused.used, refused.limit) == (False, 5, 5)
+        december = await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 12, 1))
+        assert (december.allowed, december.used) == (True, 1)
+
+
+async def test_token_bucket_is_atomic(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+
+    async def take() -> repo.RateLimitResult:
+        async with tenant(engine, ws) as s:
+            return await repo.take_token(
+                session=s, workspace_id=ws, bucket_key="user:U1", capacity=3, refill_per_second=0.01
+            )
+
+    results = await asyncio.gather(*(take() for _ in range(10)))
+    assert sum(r.allowed for r in results) == 3
+    refused = [r for r in results if not r.allowed]
+    assert all(r.retry_after_s > 0 for r in refused)
+
+
+async def test_feature_flags_steps_and_history(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    task_id = await new_task(engine, ws)
+    async with tenant(engine, ws) as s:
+        assert await repo.is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is False
+        await repo.set_feature_flag(session=s, workspace_id=ws, flag_key="self_approval", enabled=True)
+        assert await repo.is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is True
+        step = dict(
+            session=s, workspace_id=ws, task_id=task_id, step_index=0, kind="tool_use", idempotency_key="s0"
+        )
+        a = await repo.record_step(**step, name="exec")
+        b = await repo.record_step(**step, name="exec", status="completed", output={"ok": True})
+        assert a == b
+        count = await s.execute(
+            text("SELECT count(*), max(status) FROM task_steps WHERE task_id = :t"), {"t": task_id}
+        )
+        assert tuple(count.one()) == (1, "completed")
+    for _ in range(44):
+        await new_task(engine, ws)
+    seen: list[uuid.UUID] = []
+    cursor = None
+    async with tenant(engine, ws) as s:
+        while True:
+            page = await repo.task_history_page(session=s, workspace_id=ws, before=cursor, limit=20)
+            seen += [t.id for t in page.tasks]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert len(seen) == len(set(seen)) == 45
+        assert len(await repo.list_active_tasks(session=s, workspace_id=ws)) == 45
+
+
+async def test_without_a_tenant_the_application_sees_nothing(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    await new_task(engine, ws)
+    async with engine.connect() as conn:
+        for table in ("workspaces", "tasks", "users"):
+            assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+
+
+# --------------------------------------------------------------------------- credentials
+
+KEYS_OLD = KeyRing.new_key("old")
+KEYS_NEW = KeyRing.new_key("new")
+
+
+async def test_credentials_are_encrypted_bound_and_rotatable(engine: AsyncEngine, admin_engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    old = KeyRing.parse(KEYS_OLD)
+    secret = "lin_api_SuperSecretValue123"
+    async with tenant(engine, ws) as s:
+        integration = await repo.upsert_integration(session=s, workspace_id=ws, provider="linear")
+        await repo.store_credential(
+            session=s,
+            workspace_id=ws,
+            integration_id=integration,
+            credential_type="api_key",
+            plaintext=secret,
+            keyring=old,
+        )
+    async with admin_engine.connect() as conn:
+        blob, key_id = (
+            await conn.execute(
+                text("SELECT encrypted_value, key_id FROM integration_credentials WHERE integration_id = :i"),
+                {"i": integration},
+            )
+        ).one()
+    assert key_id == "old" and secret.encode() not in blob
+    read = dict(workspace_id=ws, integration_id=integration, credential_type="api_key")
+    async with tenant(engine, ws) as s:
+        assert await repo.read_credential(session=s, keyring=old, **read) == secret
+        with pytest.raises(CryptoError, match="lacks") as exc:
+            await repo.read_credential(session=s, keyring=KeyRing.parse(KEYS_NEW), **read)
+        assert secret not in str(exc.value)
+        # A ciphertext moved to another row does not decrypt (bound by associated data).
+        with pytest.raises(CryptoError, match="wrong key or altered"):
+            old.decrypt("old", blob, aad=b"another|row|api_key")
+    rotated = KeyRing.parse(f"{KEYS_NEW},{KEYS_OLD}")
+    async with tenant(engine, ws) as s:
+        assert await repo.rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 1
+        assert await repo.rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 0
+    async with tenant(engine, ws) as s:
+        assert await repo.read_credential(session=s, keyring=KeyRing.parse(KEYS_NEW), **read) == secret
+
+
+def test_keyring_errors_are_clear_and_secret_free():
+    for raw, match in (
+        (None, "not set"),
+        ("nocolon", "key_id:base64key"),
+        ("k1:!!!notbase64", "base64|32 bytes"),
+        ("k1:c2hvcnQ", "32 bytes"),
+        (f"{KEYS_OLD},{KEYS_OLD}", "duplicate"),
+    ):
+        with pytest.raises(CryptoError, match=match) as exc:
+            KeyRing.parse(raw)
+        assert KEYS_OLD.split(":")[1] not in str(exc.value)
+    assert KEYS_OLD.split(":")[1] not in repr(KeyRing.parse(KEYS_OLD))
