@@ -29,12 +29,16 @@ def test_compose_has_every_service_with_health_and_order(compose: dict):
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
     assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     # Migrations run before the app starts.
-    assert services["migrate"]["command"] == ["lucy", "db", "upgrade"]
+    assert "lucy db upgrade" in " ".join(services["migrate"]["command"])
+    assert "lucy db partitions" in " ".join(services["migrate"]["command"])
+    init = (ROOT / "docker" / "postgres-init.sql").read_text()
+    assert "CREATE ROLE lucy_app LOGIN" in init and "lucy_app_rw" in init
     for app in ("lucy-worker", "lucy-ingress"):
         assert services[app]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         env = services[app]["environment"]
         assert env["LUCY_TEMPORAL_ADDRESS"] == "temporal:7233"
-        assert env["LUCY_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert env["LUCY_DATABASE_URL"].startswith("postgresql+asyncpg://lucy_app:")  # not the owner
+        assert env["LUCY_DATABASE_MIGRATION_URL"].startswith("postgresql+asyncpg://lucy:")
     assert services["lucy-ingress"]["command"][:2] == ["lucy", "ingress"]
     setup = " ".join(services["temporal-setup"]["command"])
     for sa in (

@@ -280,3 +280,33 @@ def test_keyring_errors_are_clear_and_secret_free():
             KeyRing.parse(raw)
         assert KEYS_OLD.split(":")[1] not in str(exc.value)
     assert KEYS_OLD.split(":")[1] not in repr(KeyRing.parse(KEYS_OLD))
+
+
+async def test_cli_rotate_keys(
+    postgres, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from lucy.cli import main
+
+    ws = await new_workspace(engine)
+    async with tenant(engine, ws) as s:
+        integration = await repo.upsert_integration(session=s, workspace_id=ws, provider="composio")
+        await repo.store_credential(
+            session=s,
+            workspace_id=ws,
+            integration_id=integration,
+            credential_type="api_key",
+            plaintext="v",
+            keyring=KeyRing.parse(KEYS_OLD),
+        )
+    monkeypatch.setenv("LUCY_DATABASE_MIGRATION_URL", postgres.url)
+    monkeypatch.setenv("LUCY_ENCRYPTION_KEYS", f"{KEYS_NEW},{KEYS_OLD}")
+    await asyncio.to_thread(main, ["db", "rotate-keys"])
+    out = capsys.readouterr().out
+    assert "with key 'new'" in out and int(out.split()[1]) >= 1
+    async with tenant(engine, ws) as s:
+        read = dict(workspace_id=ws, integration_id=integration, credential_type="api_key")
+        assert await repo.read_credential(session=s, keyring=KeyRing.parse(KEYS_NEW), **read) == "v"
+    monkeypatch.setenv("LUCY_ENCRYPTION_KEYS", "")
+    with pytest.raises(SystemExit):
+        await asyncio.to_thread(main, ["db", "rotate-keys"])
+    assert "LUCY_ENCRYPTION_KEYS is not set" in capsys.readouterr().err
