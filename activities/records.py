@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import TaskFinished, TaskStarted
+from lucy.contracts import TaskFinished, TaskStarted, idempotency_key
 from lucy.db import repositories as repo
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -61,11 +61,50 @@ class RecordActivities:
 
     @activity.defn(name="records.task_finished")
     async def task_finished(self, finished: TaskFinished) -> bool:
-        """Move the task row to its terminal status (once); returns whether this call did it."""
+        """In one transaction: the task row to its terminal status, its LLM cost to ``cost_log``
+        (and so to the monthly aggregate) and an ``audit_log`` entry. Each write is keyed by the
+        workflow id and the workflow's own timestamp, so a retried attempt writes nothing twice.
+        Returns whether this call moved the task."""
+        occurred_at = (
+            datetime.fromisoformat(finished.occurred_at) if finished.occurred_at else datetime.now(UTC)
+        )
         try:
             workspace_id = uuid.UUID(finished.workspace_id)
             async with self._sessions.begin() as session:
                 await repo.set_tenant(session=session, workspace_id=workspace_id)
+                task = await repo.get_task(
+                    session=session, workspace_id=workspace_id, workflow_id=finished.workflow_id
+                )
+                task_id = task.id if task is not None else None
+                if finished.model and (
+                    finished.prompt_tokens or finished.completion_tokens or finished.cost_usd
+                ):
+                    await repo.record_cost(
+                        session=session,
+                        workspace_id=workspace_id,
+                        idempotency_key=idempotency_key(finished.workflow_id, "llm", "0"),
+                        occurred_at=occurred_at,
+                        cost_usd=finished.cost_usd,
+                        prompt_tokens=finished.prompt_tokens,
+                        completion_tokens=finished.completion_tokens,
+                        kind="llm",
+                        model=finished.model,
+                        task_id=task_id,
+                        user_id=uuid.UUID(finished.user_id) if finished.user_id else None,
+                    )
+                await repo.record_audit(
+                    session=session,
+                    workspace_id=workspace_id,
+                    idempotency_key=idempotency_key(finished.workflow_id, "task", finished.status),
+                    occurred_at=occurred_at,
+                    actor_type="lucy",
+                    action=f"task.{finished.status}",
+                    entity_type="task",
+                    entity_id=str(task_id) if task_id else None,
+                    task_id=task_id,
+                    workflow_id=finished.workflow_id,
+                    after_state={"status": finished.status, "error_type": finished.error_type},
+                )
                 return await repo.record_task_finished(
                     session=session,
                     workspace_id=workspace_id,

@@ -155,6 +155,10 @@ class TaskFinished:
     error_type: str | None = None
     error_message: str | None = None
     result_data: dict[str, str] = field(default_factory=dict)
+    # The workflow's clock when it finished (ISO 8601): the time of the cost and audit entries,
+    # identical on every activity retry so that those entries are written once.
+    occurred_at: str | None = None
+    user_id: str | None = None
 
 
 # Error types raised by activities as ApplicationError(type=...). Workflows match on these.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from decimal import Decimal
 
 from sqlalchemy import select, text
 from temporalio.client import WorkflowExecutionStatus
@@ -69,6 +70,21 @@ async def test_mention_is_answered_in_thread_and_recorded(
     assert row.slack_thread_ts == ev["ts"]
     assert row.request_text == "what is the capital of France?"
     assert row.completed_at is not None
+    # The LLM call is in cost_log (and its monthly aggregate), the outcome in audit_log: once each.
+    async with lucy.engine.connect() as conn:
+        cost = await conn.execute(
+            text("SELECT count(*), sum(prompt_tokens), sum(cost_usd) FROM cost_log WHERE workspace_id = :w"),
+            {"w": row.workspace_id},
+        )
+        assert tuple(cost.one()) == (1, 31, Decimal("0.001200"))
+        monthly = await conn.execute(
+            text("SELECT calls FROM cost_monthly WHERE workspace_id = :w"), {"w": row.workspace_id}
+        )
+        assert monthly.scalar_one() == 1
+        audit = await conn.execute(
+            text("SELECT action FROM audit_log WHERE workflow_id = :w"), {"w": workflow_id}
+        )
+        assert audit.scalars().all() == ["task.completed"]
 
     desc = await lucy.client.get_workflow_handle(workflow_id).describe()
     sa = {k.name: v for k, v in ((p.key, p.value) for p in desc.typed_search_attributes)}

@@ -310,3 +310,44 @@ async def test_cli_rotate_keys(
     with pytest.raises(SystemExit):
         await asyncio.to_thread(main, ["db", "rotate-keys"])
     assert "LUCY_ENCRYPTION_KEYS is not set" in capsys.readouterr().err
+
+
+async def test_task_finished_activity_is_idempotent_across_retries(
+    engine: AsyncEngine, admin_engine: AsyncEngine
+):
+    """The recording activity run twice (a retry after a lost response) writes each row once."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.records import RecordActivities
+    from lucy.contracts import TaskFinished
+
+    ws = await new_workspace(engine)
+    await new_task(engine, ws)
+    async with admin_engine.connect() as conn:
+        workflow_id = (
+            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
+        ).scalar_one()
+    finished = TaskFinished(
+        workflow_id=workflow_id,
+        workspace_id=str(ws),
+        status="completed",
+        model="m",
+        prompt_tokens=5,
+        completion_tokens=6,
+        cost_usd=0.5,
+        occurred_at=NOW.isoformat(),
+    )
+    activities = RecordActivities(create_sessionmaker(engine))
+    env = ActivityEnvironment()
+    assert await env.run(activities.task_finished, finished) is True
+    assert await env.run(activities.task_finished, finished) is False
+    async with admin_engine.connect() as conn:
+        for table in ("cost_log", "audit_log"):
+            count = await conn.execute(
+                text(f"SELECT count(*) FROM {table} WHERE workspace_id = :w"), {"w": ws}
+            )
+            assert count.scalar_one() == 1, table
+        calls = await conn.execute(
+            text("SELECT calls, cost_usd FROM cost_monthly WHERE workspace_id = :w"), {"w": ws}
+        )
+        assert tuple(calls.one()) == (1, Decimal("0.5"))

@@ -8,6 +8,7 @@ workflow itself completes, carrying ``LucyStatus=failed``, so nothing is dropped
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -225,6 +226,9 @@ class LucyTaskWorkflow:
         return TaskResult(status=TaskStatus.FAILED.value, answer_ts=posted, error_type=error_type)
 
     async def _record_finished(self, finished: TaskFinished) -> None:
+        finished = dataclasses.replace(
+            finished, occurred_at=workflow.now().isoformat(), user_id=self._task.user_id or None
+        )
         await workflow.execute_activity_method(
             RecordActivities.task_finished,
             finished,
