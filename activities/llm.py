@@ -11,14 +11,17 @@ httpx is used without retries of its own; Temporal owns retries. Errors are clas
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lucy.contracts import ErrorType, LlmRequest, LlmResponse
+from lucy.metrics import LLM_SECONDS
 from lucy.settings import LlmSettings
 
 _NON_RETRYABLE = {
@@ -85,11 +88,22 @@ class LlmActivities:
         if "openrouter.ai" in self._settings.openrouter_base_url:
             payload["usage"] = {"include": True}  # OpenRouter then reports the cost of the call
         url = f"{self._settings.openrouter_base_url}/chat/completions"
+        provider = urlsplit(self._settings.openrouter_base_url).hostname or "unknown"
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._call(url, payload, key.get_secret_value(), model)
+            outcome = "ok"
+            return result
+        finally:
+            LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
+
+    async def _call(self, url: str, payload: dict[str, Any], key: str, model: str) -> LlmResponse:
         try:
             response = await self._http.post(
                 url,
                 json=payload,
-                headers={"Authorization": f"Bearer {key.get_secret_value()}"},
+                headers={"Authorization": f"Bearer {key}"},
                 timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
             )
         except httpx.TimeoutException as exc:

@@ -14,10 +14,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -27,14 +29,17 @@ from temporalio.client import Client
 
 from ingress.listeners import register
 from ingress.tasks import TaskStarter
+from lucy.contracts import TASK_WORKFLOW_NAME
 from lucy.db.session import create_sessionmaker
 from lucy.logging import get_logger
+from lucy.metrics import ACK_SECONDS, ACTIVE_TASKS, PENDING_APPROVALS, SLACK_EVENTS, slack_kind
 from lucy.settings import Settings
 
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; anything bigger is not Slack
 HEALTH_TIMEOUT_S = 2.0
+GAUGE_TTL_S = 5.0
 
 
 @dataclass
@@ -85,8 +90,13 @@ def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
     async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         temporal = await deps.temporal()
         context["lucy_starter"] = TaskStarter(
-            temporal=temporal, sessions=deps.sessions, task_queue=deps.settings.temporal.temporal_task_queue
+            temporal=temporal,
+            sessions=deps.sessions,
+            task_queue=deps.settings.temporal.temporal_task_queue,
+            limits=deps.settings.limits,
         )
+        context["lucy_temporal"] = temporal
+        context["lucy_sessions"] = deps.sessions
         return await next()
 
     app.middleware(inject)
@@ -94,18 +104,27 @@ def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
     return app
 
 
-def _malformed(request: Request, body: bytes) -> str | None:
+def _parse(request: Request, body: bytes) -> tuple[str | None, dict[str, Any] | None]:
+    """(problem, parsed body): a problem when the body is not something Slack sends."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
         try:
             parsed = json.loads(body)
         except ValueError:
-            return "body is not valid JSON"
+            return "body is not valid JSON", None
         if not isinstance(parsed, dict):
-            return "body is not a JSON object"
-    elif ctype != "application/x-www-form-urlencoded":
-        return f"unsupported content type {ctype or '(none)'!r}"
-    return None
+            return "body is not a JSON object", None
+        return None, parsed
+    if ctype == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(body.decode("utf-8", "replace")))
+        if "payload" in form:  # interactivity: a JSON document in a form field
+            try:
+                payload = json.loads(form["payload"])
+            except ValueError:
+                return "payload field is not valid JSON", None
+            return None, payload if isinstance(payload, dict) else {}
+        return None, form
+    return f"unsupported content type {ctype or '(none)'!r}", None
 
 
 def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
@@ -151,10 +170,46 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
             {"status": "ok", "service": "temporal", "namespace": deps.settings.temporal.temporal_namespace}
         )
 
+    gauges_at = 0.0
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        nonlocal gauges_at
+        if time.monotonic() - gauges_at > GAUGE_TTL_S:  # visibility counts, at most every few seconds
+            gauges_at = time.monotonic()
+            try:
+                async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                    client = await deps.temporal()
+                    for gauge, status in ((ACTIVE_TASKS, "running"), (PENDING_APPROVALS, "pending_approval")):
+                        count = await client.count_workflows(
+                            f"WorkflowType = '{TASK_WORKFLOW_NAME}' AND ExecutionStatus = 'Running' "
+                            f"AND LucyStatus = '{status}'"
+                        )
+                        gauge.set(count.count)
+            except Exception as exc:
+                log.warning("could not count workflows for /metrics", error=exc.__class__.__name__)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
+        response = await _slack_events(request)
+        elapsed = time.perf_counter() - started
+        ACK_SECONDS.observe(elapsed)
+        kind = request.state.slack_kind if hasattr(request.state, "slack_kind") else "unknown"
+        outcome = "ok" if response.status_code < 400 else str(response.status_code)
+        SLACK_EVENTS.labels(kind, outcome).inc()
+        log.info(
+            "slack request handled",
+            kind=kind,
+            status=response.status_code,
+            retry_num=request.headers.get("x-slack-retry-num"),
+            ack_ms=round(elapsed * 1000, 1),
+        )
+        return response
+
+    async def _slack_events(request: Request) -> Response:
         if handler is None:
             return JSONResponse(
                 {
@@ -169,17 +224,11 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": "payload_too_large"}, status_code=413)
-        problem = _malformed(request, body)
+        problem, parsed = _parse(request, body)
         if problem:
             log.warning("malformed Slack request refused", reason=problem)
             return JSONResponse({"error": "bad_request", "message": problem}, status_code=400)
-        response = await handler.handle(request)
-        log.info(
-            "slack request handled",
-            status=response.status_code,
-            retry_num=request.headers.get("x-slack-retry-num"),
-            ack_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
+        request.state.slack_kind = slack_kind(parsed)
+        return await handler.handle(request)
 
     return app

@@ -1,14 +1,19 @@
-"""Starting task workflows from Slack messages: tenant upsert, then a durable start.
+"""Starting task workflows from Slack: tenant upsert, protection, then a durable start.
 
 This is the hand-off ingress owes Slack: the caller acknowledges only after Temporal has
-accepted the start. The workflow id is derived from the message, and the id reuse policy
-rejects duplicates, so a redelivered event can never start a second task.
+accepted the start. In one database transaction ingress resolves the tenant, *claims* the
+task row (keyed by the workflow id), and only for a new claim takes a token from the user's
+and the workspace's rate-limit buckets and counts the action against the monthly quota. A
+redelivered event finds its claim and is never counted twice; the workflow id and the
+REJECT_DUPLICATE policy make sure it never starts a second task either.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -29,6 +34,8 @@ from lucy.contracts import (
 )
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
+from lucy.metrics import WORKFLOW_STARTS
+from lucy.settings import LimitSettings
 
 log = get_logger(__name__)
 
@@ -37,7 +44,7 @@ _CHANNEL_TYPES = {"channel": "public", "group": "private", "im": "im", "mpim": "
 
 @dataclass(frozen=True)
 class SlackMessage:
-    """The part of a Slack message event a task needs."""
+    """The part of a Slack message (or slash command) a task needs."""
 
     team_id: str
     user_id: str
@@ -47,12 +54,14 @@ class SlackMessage:
     thread_ts: str | None
     text: str
     source: str
+    workflow_id: str | None = None  # default: derived from (team, channel, ts)
 
 
 @dataclass(frozen=True)
 class StartOutcome:
     workflow_id: str
-    started: bool  # False: the workflow already existed (a redelivery)
+    started: bool  # False: a redelivery (already started) or refused
+    refused: str | None = None  # a friendly sentence for the user when limits refused the task
 
 
 def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
@@ -62,19 +71,66 @@ def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     return " ".join(text.split())
 
 
+def _wait_words(seconds: float) -> str:
+    return "a few seconds" if seconds < 10 else f"about {max(1, round(seconds / 60))} minute(s)"
+
+
 class TaskStarter:
-    """Resolves the tenant and starts ``LucyTaskWorkflow`` for one message."""
+    """Resolves the tenant, applies limits, and starts ``LucyTaskWorkflow`` for one message."""
 
     def __init__(
-        self, *, temporal: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
+        self,
+        *,
+        temporal: Client,
+        sessions: async_sessionmaker[AsyncSession],
+        task_queue: str,
+        limits: LimitSettings | None = None,
     ) -> None:
         self._temporal = temporal
         self._sessions = sessions
         self._task_queue = task_queue
+        self._limits = limits or LimitSettings()
+
+    async def _refusal(self, session: AsyncSession, workspace_id: uuid.UUID, slack_user: str) -> str | None:
+        user = await repo.take_token(
+            session=session,
+            workspace_id=workspace_id,
+            bucket_key=f"user:{slack_user}",
+            capacity=self._limits.rate_limit_user_per_minute,
+            refill_per_second=self._limits.rate_limit_user_per_minute / 60,
+        )
+        if not user.allowed:
+            return (
+                "You're sending requests faster than I can take them. "
+                f"Please try again in {_wait_words(user.retry_after_s)}."
+            )
+        workspace = await repo.take_token(
+            session=session,
+            workspace_id=workspace_id,
+            bucket_key="workspace",
+            capacity=self._limits.rate_limit_workspace_per_minute,
+            refill_per_second=self._limits.rate_limit_workspace_per_minute / 60,
+        )
+        if not workspace.allowed:
+            return (
+                "Your workspace is sending me a lot of requests right now. "
+                f"Please try again in {_wait_words(workspace.retry_after_s)}."
+            )
+        quota = await repo.consume_actions(
+            session=session, workspace_id=workspace_id, month=datetime.now(UTC).date()
+        )
+        if not quota.allowed:
+            return (
+                f"Your workspace has used all {quota.limit} of this month's Lucy tasks. "
+                "An admin can raise the limit; it resets at the start of next month."
+            )
+        return None
 
     async def start(self, message: SlackMessage) -> StartOutcome:
-        """Upsert workspace, user and channel, then start the task workflow (idempotent)."""
-        workflow_id = task_workflow_id(message.team_id, message.channel_id, message.ts)
+        """Upsert the tenant, claim and check limits, then start the task workflow (idempotent)."""
+        workflow_id = message.workflow_id or task_workflow_id(message.team_id, message.channel_id, message.ts)
+        thread_ts = message.thread_ts or message.ts
+        refused: str | None = None
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=message.team_id)
             user_id = await repo.upsert_user(
@@ -86,7 +142,40 @@ class TaskStarter:
                 slack_channel_id=message.channel_id,
                 channel_type=_CHANNEL_TYPES.get(message.channel_type, "public"),
             )
-        thread_ts = message.thread_ts or message.ts
+            claimed = await repo.claim_task(
+                session=session,
+                workspace_id=workspace_id,
+                workflow_id=workflow_id,
+                requester_id=user_id,
+                channel_id=channel_id,
+                source=message.source,
+                request_text=message.text,
+                slack_channel_id=message.channel_id,
+                slack_thread_ts=thread_ts or None,
+            )
+            if claimed is None:  # a redelivery: was the first delivery refused?
+                existing = await repo.get_task(
+                    session=session, workspace_id=workspace_id, workflow_id=workflow_id
+                )
+                if existing is not None and existing.error_type == "Refused":
+                    log.info("redelivery of a refused request ignored", workflow_id=workflow_id)
+                    return StartOutcome(workflow_id=workflow_id, started=False)
+            else:
+                refused = await self._refusal(session, workspace_id, message.user_id)
+                if refused is not None:  # keep the record: the request, and why it did not run
+                    await repo.record_task_finished(
+                        session=session,
+                        workspace_id=workspace_id,
+                        workflow_id=workflow_id,
+                        status=TaskStatus.CANCELLED.value,
+                        completed_at=datetime.now(UTC),
+                        error_type="Refused",
+                        error_message=refused,
+                    )
+        if refused is not None:
+            WORKFLOW_STARTS.labels("refused").inc()
+            log.info("task refused by limits", workflow_id=workflow_id, workspace_id=str(workspace_id))
+            return StartOutcome(workflow_id=workflow_id, started=False, refused=refused)
         task = TaskInput(
             workspace_id=str(workspace_id),
             user_id=str(user_id),
@@ -104,7 +193,7 @@ class TaskStarter:
                 SearchAttributePair(SA_WORKSPACE, message.team_id),
                 SearchAttributePair(SA_USER, message.user_id),
                 SearchAttributePair(SA_CHANNEL, message.channel_id),
-                SearchAttributePair(SA_THREAD, thread_ts),
+                SearchAttributePair(SA_THREAD, thread_ts or "none"),
                 SearchAttributePair(SA_SOURCE, message.source),
                 SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
             ]
@@ -120,7 +209,12 @@ class TaskStarter:
                 static_summary=f"Slack {message.source} from {message.user_id} in {message.channel_id}",
             )
         except WorkflowAlreadyStartedError:
+            WORKFLOW_STARTS.labels("duplicate").inc()
             log.info("task already started for this message", workflow_id=workflow_id)
             return StartOutcome(workflow_id=workflow_id, started=False)
+        except Exception:
+            WORKFLOW_STARTS.labels("error").inc()
+            raise
+        WORKFLOW_STARTS.labels("started").inc()
         log.info("task started", workflow_id=workflow_id, workspace_id=str(workspace_id))
         return StartOutcome(workflow_id=workflow_id, started=True)

@@ -64,6 +64,11 @@ def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
     return f"lucy-task-{team_id}-{channel_id}-{message_ts}"
 
 
+def command_workflow_id(team_id: str, channel_id: str, trigger_id: str) -> str:
+    """The task workflow id for one ``/lucy <request>`` invocation (Slack's trigger id is unique)."""
+    return f"lucy-task-{team_id}-{channel_id}-cmd-{trigger_id}"
+
+
 def idempotency_key(*parts: str) -> str:
     """A short stable key for an activity side effect (workflow id + step)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

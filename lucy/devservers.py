@@ -180,6 +180,8 @@ class LocalPostgres:
                 "-c",
                 "max_connections=200",
                 "-c",
+                f"shared_buffers={os.environ.get('LUCY_PG_SHARED_BUFFERS', '128MB')}",
+                "-c",
                 "fsync=off" if os.environ.get("LUCY_PG_FSYNC_OFF") else "fsync=on",
             ],
             stdout=log,

@@ -252,6 +252,10 @@ class TemporalSettings(_Group):
     temporal_tls_client_cert_path: Path | None = None
     temporal_tls_client_key_path: Path | None = None
     temporal_tls_server_ca_cert_path: Path | None = None
+    # Prometheus endpoints of a worker process: the Temporal SDK's runtime metrics, and Lucy's
+    # own (LLM latency...). 0 turns one off. `lucy dev` serves Lucy's on the ingress /metrics.
+    temporal_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
 
     @field_validator("temporal_address")
     @classmethod
@@ -266,6 +270,13 @@ class TemporalSettings(_Group):
         return bool(
             self.temporal_tls or self.temporal_tls_client_cert_path or self.temporal_api_key is not None
         )
+
+
+class LimitSettings(_Group):
+    """Protection at ingress: token buckets per user and per workspace (requests per minute)."""
+
+    rate_limit_user_per_minute: float = Field(default=20, gt=0)
+    rate_limit_workspace_per_minute: float = Field(default=300, gt=0)
 
 
 class SecuritySettings(_Group):
@@ -284,6 +295,7 @@ class Settings(BaseModel):
     database: DatabaseSettings
     temporal: TemporalSettings
     security: SecuritySettings
+    limits: LimitSettings
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -294,6 +306,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "database": DatabaseSettings,
     "temporal": TemporalSettings,
     "security": SecuritySettings,
+    "limits": LimitSettings,
 }
 
 

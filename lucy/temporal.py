@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from lucy.settings import TemporalSettings
@@ -22,7 +23,13 @@ def _tls(settings: TemporalSettings) -> TLSConfig | bool:
     return TLSConfig(client_cert=cert, client_private_key=key, server_root_ca_cert=ca)
 
 
-async def connect(settings: TemporalSettings) -> Client:
+def metrics_runtime(port: int) -> Runtime:
+    """A Temporal runtime that serves the SDK's own metrics (task latencies, slots, polls) for
+    Prometheus on ``port``."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+
+
+async def connect(settings: TemporalSettings, *, runtime: Runtime | None = None) -> Client:
     """Connect to the configured Temporal frontend."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
@@ -30,6 +37,7 @@ async def connect(settings: TemporalSettings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=_tls(settings),
+        runtime=runtime,
     )
 
 

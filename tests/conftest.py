@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,27 @@ class Lucy:
         h.update(headers or {})
         return await self.http.post("/slack/events", content=body, headers=h)
 
+    async def command(
+        self, text: str, *, team: str, user: str = "U0ALICE", channel: str = "C0GENERAL"
+    ) -> httpx.Response:
+        """A signed ``/lucy`` slash command, form-encoded exactly as Slack sends it."""
+        return await self.post_form(
+            {
+                "token": "legacy",
+                "team_id": team,
+                "team_domain": "acme",
+                "channel_id": channel,
+                "channel_name": "general",
+                "user_id": user,
+                "user_name": "alice",
+                "command": "/lucy",
+                "text": text,
+                "api_app_id": "A0LUCY",
+                "response_url": "https://hooks.slack.invalid/commands/1",
+                "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
+            }
+        )
+
     async def post_form(self, form: dict[str, str]) -> httpx.Response:
         body = urlencode(form).encode()
         h = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
@@ -215,11 +237,11 @@ def new_team() -> str:
     return f"T{uuid.uuid4().hex[:10].upper()}"
 
 
-@pytest.fixture
-async def lucy(
-    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine, admin_engine: AsyncEngine
+@asynccontextmanager
+async def running_lucy(
+    settings: Settings, client: Client, engine: AsyncEngine, admin_engine: AsyncEngine
 ) -> AsyncIterator[Lucy]:
-    client = temporal_env.client
+    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI)."""
 
     async def get_client() -> Client:
         return client
@@ -230,6 +252,14 @@ async def lucy(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
     ):
         yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+
+
+@pytest.fixture
+async def lucy(
+    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine, admin_engine: AsyncEngine
+) -> AsyncIterator[Lucy]:
+    async with running_lucy(settings, temporal_env.client, engine, admin_engine) as running:
+        yield running
 
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import events
+from ingress.listeners import commands, events
 
 
 def register(app: AsyncApp) -> None:
     """Register every listener on ``app``."""
     events.register(app)
+    commands.register(app)

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.tasks import SlackMessage, TaskStarter, strip_bot_mention
 from lucy.contracts import TaskSource
@@ -33,7 +34,12 @@ def _is_from_a_person(event: dict[str, Any]) -> bool:
 
 
 async def _start(
-    *, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, source: TaskSource
+    *,
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    source: TaskSource,
+    client: AsyncWebClient,
 ) -> None:
     starter: TaskStarter = context["lucy_starter"]
     team_id = body.get("team_id") or event.get("team") or context.team_id
@@ -57,23 +63,50 @@ async def _start(
         )
     )
     structlog.contextvars.bind_contextvars(workflow_id=outcome.workflow_id)
+    if outcome.refused:
+        await tell_user(
+            client,
+            channel=str(event["channel"]),
+            user=str(event["user"]),
+            text=outcome.refused,
+            thread_ts=event.get("thread_ts"),
+        )
+
+
+async def tell_user(
+    client: AsyncWebClient, *, channel: str, user: str, text: str, thread_ts: str | None = None
+) -> None:
+    """An ephemeral note to one user; a failure to deliver it is logged, never raised (the
+    event has been handled and must still be acknowledged)."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+    except Exception as exc:
+        log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
 async def on_app_mention(
-    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, ack: AsyncAck
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    ack: AsyncAck,
+    client: AsyncWebClient,
 ) -> None:
     """``@Lucy ...`` in a channel: start a task, then acknowledge."""
     if _is_from_a_person(event):
-        await _start(event=event, body=body, context=context, source=TaskSource.MENTION)
+        await _start(event=event, body=body, context=context, source=TaskSource.MENTION, client=client)
     await ack()
 
 
 async def on_direct_message(
-    event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext, ack: AsyncAck
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    ack: AsyncAck,
+    client: AsyncWebClient,
 ) -> None:
     """A DM to Lucy from a person: start a task, then acknowledge."""
     if _is_from_a_person(event):
-        await _start(event=event, body=body, context=context, source=TaskSource.DM)
+        await _start(event=event, body=body, context=context, source=TaskSource.DM, client=client)
     await ack()
 
 

@@ -147,6 +147,57 @@ async def upsert_channel(
 # --------------------------------------------------------------------------- tasks and steps
 
 
+async def claim_task(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    workflow_id: str,
+    requester_id: uuid.UUID | None,
+    channel_id: uuid.UUID | None,
+    source: str,
+    request_text: str,
+    slack_channel_id: str,
+    slack_thread_ts: str | None,
+) -> uuid.UUID | None:
+    """Create the task row (status ``created``) for a new request; None if it already exists.
+
+    Ingress claims the row before it counts quotas and rate limits, in the same transaction, so
+    a redelivered Slack event (which finds the row) is never counted twice.
+    """
+    stmt = (
+        insert(Task)
+        .values(
+            workspace_id=workspace_id,
+            workflow_id=workflow_id,
+            requester_id=requester_id,
+            channel_id=channel_id,
+            source=source,
+            status=TaskStatus.CREATED.value,
+            request_text=request_text,
+            slack_channel_id=slack_channel_id,
+            slack_thread_ts=slack_thread_ts,
+        )
+        .on_conflict_do_nothing(index_elements=[Task.workflow_id])
+        .returning(Task.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_user_tasks(
+    *, session: AsyncSession, workspace_id: uuid.UUID, requester_id: uuid.UUID, limit: int = 10
+) -> list[Task]:
+    """A user's most recent tasks."""
+    rows = await session.execute(
+        select(Task)
+        .where(
+            Task.workspace_id == workspace_id, Task.requester_id == requester_id, Task.deleted_at.is_(None)
+        )
+        .order_by(Task.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
 async def record_task_running(
     *,
     session: AsyncSession,

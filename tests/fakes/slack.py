@@ -47,6 +47,7 @@ class FakeSlack:
     team_id: str = "T000FAKE"
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -61,6 +62,7 @@ class FakeSlack:
     def reset(self) -> None:
         self.calls.clear()
         self.messages.clear()
+        self.ephemerals.clear()
         self.faults.clear()
 
     def fail(self, method: str, **kwargs: Any) -> None:
@@ -229,6 +231,15 @@ class FakeSlack:
             message["metadata"] = p["metadata"]
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("channel") or not p.get("user"):
+            return {
+                "ok": False,
+                "error": "channel_not_found" if not p.get("channel") else "user_not_in_channel",
+            }
+        self.ephemerals.append({"channel": p["channel"], "user": p["user"], "text": p.get("text", "")})
+        return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
 
     def _thread(self, channel: str, ts: str, with_metadata: bool) -> list[dict[str, Any]]:
         msgs = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts or m["ts"] == ts]

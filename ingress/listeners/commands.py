@@ -1,0 +1,170 @@
+"""The ``/lucy`` slash command.
+
+``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
+``/lucy approvals`` and ``/lucy help`` answer only the caller (ephemeral). Unknown words are a
+request, and an empty command gets help, never an error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from ingress.tasks import SlackMessage, TaskStarter
+from lucy.contracts import TaskSource, command_workflow_id
+from lucy.db import repositories as repo
+
+HELP = (
+    "*Lucy* — your AI coworker. Every request is a durable task.\n"
+    "• `/lucy <request>` — ask me something; I answer in this channel\n"
+    "• `/lucy tasks` — your recent tasks\n"
+    "• `/lucy status [task id]` — where a task is (default: your latest)\n"
+    "• `/lucy approvals` — approvals waiting for you\n"
+    "• `/lucy help` — this message\n"
+    "You can also @mention me in a channel or send me a DM."
+)
+_STATUS_ICON = {
+    "created": ":hourglass:",
+    "running": ":gear:",
+    "pending_approval": ":raised_hand:",
+    "completed": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
+    "timeout": ":alarm_clock:",
+}
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+async def _for_user(
+    sessions: async_sessionmaker[AsyncSession],
+    team_id: str,
+    slack_user: str,
+    fetch: Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[list[Any]]],
+) -> list[Any]:
+    """Run ``fetch(session, workspace_id, user_id)`` in the caller's tenant; [] for an unknown user."""
+    async with sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+        return await fetch(session, workspace_id, user.id) if user else []
+
+
+async def _my_tasks(sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str) -> str:
+    tasks = await _for_user(
+        sessions,
+        team_id,
+        slack_user,
+        lambda s, w, u: repo.list_user_tasks(session=s, workspace_id=w, requester_id=u),
+    )
+    if not tasks:
+        return "You have no tasks yet. Try `/lucy <request>`."
+    lines = ["*Your recent tasks*"]
+    for t in tasks:
+        request = (t.request_text or "").replace("\n", " ")
+        request = request[:60] + ("…" if len(request) > 60 else "")
+        lines.append(f"{_STATUS_ICON.get(t.status, '')} `{t.workflow_id}` {t.status} — {request}")
+    return "\n".join(lines)
+
+
+async def _my_approvals(sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str) -> str:
+    pending = await _for_user(
+        sessions,
+        team_id,
+        slack_user,
+        lambda s, w, u: repo.list_pending_approvals(session=s, workspace_id=w, approver_id=u),
+    )
+    if not pending:
+        return "Nothing is waiting for your approval."
+    lines = ["*Waiting for your approval*"]
+    for a in pending:
+        expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
+        lines.append(f"• {a.risk_level} — {a.summary} (expires {expires})")
+    return "\n".join(lines)
+
+
+async def _status(
+    temporal: Client, sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, task: str
+) -> str:
+    workflow_id = task.strip()
+    if not workflow_id:
+        async with sessions.begin() as session:
+            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+            user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+            latest = (
+                await repo.list_user_tasks(
+                    session=session, workspace_id=workspace_id, requester_id=user.id, limit=1
+                )
+                if user
+                else []
+            )
+        if not latest:
+            return "You have no tasks yet."
+        workflow_id = latest[0].workflow_id
+    if not workflow_id.startswith(f"lucy-task-{team_id}-"):
+        return f"I can't find task `{workflow_id}` in this workspace."
+    handle = temporal.get_workflow_handle(workflow_id)
+    try:
+        desc = await handle.describe()
+    except RPCError:
+        return f"I can't find task `{workflow_id}`."
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        state = await handle.query("status")
+        return (
+            f"{_STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}."
+        )
+    attrs = {p.key.name: p.value for p in desc.typed_search_attributes}
+    status = str(attrs.get("LucyStatus", desc.status.name.lower() if desc.status else "unknown"))
+    return f"{_STATUS_ICON.get(status, '')} `{workflow_id}` is {status}."
+
+
+async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy ...``: subcommands answer the caller; anything else becomes a task."""
+    text = " ".join(str(command.get("text") or "").split())
+    word, _, rest = text.partition(" ")
+    team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
+    if not (team and user and channel):
+        await ack(_ephemeral("Sorry, that command arrived incomplete. Please try again."))
+        return
+    sessions: async_sessionmaker[AsyncSession] = context["lucy_sessions"]
+    sub = word.lower()
+    if sub in ("", "help"):
+        await ack(_ephemeral(HELP))
+    elif sub == "tasks" and not rest:
+        await ack(_ephemeral(await _my_tasks(sessions, team, user)))
+    elif sub == "approvals" and not rest:
+        await ack(_ephemeral(await _my_approvals(sessions, team, user)))
+    elif sub == "status":
+        await ack(_ephemeral(await _status(context["lucy_temporal"], sessions, team, user, rest)))
+    else:
+        starter: TaskStarter = context["lucy_starter"]
+        outcome = await starter.start(
+            SlackMessage(
+                team_id=team,
+                user_id=user,
+                channel_id=channel,
+                channel_type="im" if str(channel).startswith("D") else "channel",
+                ts="",
+                thread_ts=None,
+                text=text,
+                source=TaskSource.COMMAND.value,
+                workflow_id=command_workflow_id(
+                    team, channel, str(command.get("trigger_id") or uuid.uuid4())
+                ),
+            )
+        )
+        if outcome.refused:
+            await ack(_ephemeral(outcome.refused))
+        else:
+            await ack(_ephemeral(f"On it. I'll answer here. (task `{outcome.workflow_id}`)"))
+
+
+def register(app: AsyncApp) -> None:
+    app.command("/lucy")(on_lucy)

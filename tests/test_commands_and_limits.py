@@ -1,0 +1,100 @@
+"""`/lucy` through the real ingress, and the protection in front of task starts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.testing import WorkflowEnvironment
+
+from lucy.contracts import task_workflow_id
+from lucy.db.models import Task
+from lucy.settings import Settings, load_settings
+from tests.conftest import Lucy, mention_event, new_team, running_lucy
+from tests.fakes.slack import FakeSlack
+
+
+async def _workflows(lucy: Lucy, query: str) -> list:
+    return [w async for w in lucy.client.list_workflows(query)]
+
+
+async def test_help_and_unknown_are_never_errors(lucy: Lucy):
+    team = new_team()
+    for words in ("", "help", "   "):
+        r = await lucy.command(words, team=team)
+        assert r.status_code == 200
+        assert r.json()["response_type"] == "ephemeral"
+        assert "/lucy <request>" in r.json()["text"]
+
+
+async def test_request_runs_a_task_answered_in_the_channel(lucy: Lucy, fake_slack: FakeSlack):
+    team = new_team()
+    r = await lucy.command("what is the tallest mountain?", team=team)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["response_type"] == "ephemeral" and body["text"].startswith("On it")
+    workflow_id = body["text"].split("`")[1]
+    result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    assert result["status"] == "completed"
+    posts = fake_slack.posted("C0GENERAL")
+    assert [p["text"] for p in posts] == ["You asked: what is the tallest mountain?"]
+    assert "thread_ts" not in posts[0]
+
+    tasks = (await lucy.command("tasks", team=team)).json()["text"]
+    assert workflow_id in tasks and "completed" in tasks
+    status = (await lucy.command("status", team=team)).json()["text"]
+    assert workflow_id in status and "completed" in status
+    foreign = (await lucy.command("status lucy-task-TOTHER-C1-1.1", team=team)).json()["text"]
+    assert "can't find" in foreign
+    assert "Nothing is waiting" in (await lucy.command("approvals", team=team)).json()["text"]
+
+
+async def test_user_rate_limit_refuses_politely_and_keeps_the_record(
+    settings: Settings,
+    temporal_env: WorkflowEnvironment,
+    engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+    fake_slack: FakeSlack,
+):
+    limited = load_settings(**{**_flat(settings), "rate_limit_user_per_minute": 2})
+    async with running_lucy(limited, temporal_env.client, engine, admin_engine) as lucy:
+        team = new_team()
+        first = mention_event(team=team, text="one")
+        # A redelivered event is not counted twice.
+        for _ in range(3):
+            assert (await lucy.post_event(first)).status_code == 200
+        assert (await lucy.post_event(mention_event(team=team, text="two"))).status_code == 200
+        third = mention_event(team=team, text="three")
+        assert (await lucy.post_event(third)).status_code == 200
+        assert (await lucy.post_event(third, headers={"X-Slack-Retry-Num": "1"})).status_code == 200
+
+        assert len(fake_slack.ephemerals) == 1, "one refusal, even with the redelivery"
+        note = fake_slack.ephemerals[0]
+        assert note["user"] == "U0ALICE" and "faster than I can take them" in note["text"]
+        ev = third["event"]
+        refused_id = task_workflow_id(team, ev["channel"], ev["ts"])
+        assert await _workflows(lucy, f"WorkflowId = '{refused_id}'") == []
+        async with lucy.engine.connect() as conn:
+            row = (await conn.execute(select(Task).where(Task.workflow_id == refused_id))).one()
+            assert (row.status, row.error_type, row.request_text) == ("cancelled", "Refused", "three")
+        await fake_slack.wait_for_posts(2)
+
+
+async def test_monthly_quota_refuses_with_a_clear_message(lucy: Lucy, fake_slack: FakeSlack):
+    team = new_team()
+    assert (await lucy.post_event(mention_event(team=team, text="first"))).status_code == 200
+    async with lucy.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE workspaces SET max_monthly_actions = 1 WHERE slack_team_id = :t"), {"t": team}
+        )
+    r = await lucy.command("second request", team=team)
+    assert r.status_code == 200
+    assert "used all 1 of this month's Lucy tasks" in r.json()["text"]
+
+
+def _flat(settings: Settings) -> dict:
+    out = {}
+    for group in settings.model_dump().values():
+        out.update(group)
+    return {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v) for k, v in out.items()}
