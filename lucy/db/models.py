@@ -179,10 +179,12 @@ class Task(TimestampMixin, Base):
             "workspace_id",
             "status",
             postgresql_where=text("status IN ('created', 'pending_approval', 'running')"),
-            postgresql_include=["created_at"],
+            postgresql_include=["created_at", "id"],
         ),
         # (created_at, id) matches the keyset order of task_history_page exactly.
-        Index("ix_tasks_workspace_created", "workspace_id", "created_at", "id"),
+        Index(
+            "ix_tasks_workspace_created", "workspace_id", "created_at", "id", postgresql_include=["status"]
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()

@@ -1,7 +1,8 @@
 """Hot-path indexes shaped by bench/db_hot_paths.py at the 10K-users scale.
 
-- ix_tasks_workspace_created gains ``id``: the task history keyset order (created_at, id).
-- ix_tasks_active includes ``created_at``: active tasks answer from the index alone.
+- ix_tasks_workspace_created gains ``id`` (the task history keyset order) and includes
+  ``status``: a history page answers from the index alone.
+- ix_tasks_active includes ``created_at`` and ``id``: active tasks answer from the index alone.
 - ix_approvals_pending gains ``expires_at``: pending approvals come out already ordered.
 
 Revision ID: 0003
@@ -25,14 +26,16 @@ PENDING = sa.text("status = 'pending'")
 
 def upgrade() -> None:
     op.drop_index("ix_tasks_workspace_created", table_name="tasks")
-    op.create_index("ix_tasks_workspace_created", "tasks", ["workspace_id", "created_at", "id"])
+    op.create_index(
+        "ix_tasks_workspace_created", "tasks", ["workspace_id", "created_at", "id"], postgresql_include=["status"]
+    )
     op.drop_index("ix_tasks_active", table_name="tasks", postgresql_where=ACTIVE)
     op.create_index(
         "ix_tasks_active",
         "tasks",
         ["workspace_id", "status"],
         postgresql_where=ACTIVE,
-        postgresql_include=["created_at"],
+        postgresql_include=["created_at", "id"],
     )
     op.drop_index("ix_approvals_pending", table_name="approvals", postgresql_where=PENDING)
     op.create_index("ix_approvals_pending", "approvals", ["approver_id", "expires_at"], postgresql_where=PENDING)
