@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,8 +207,12 @@ async def main() -> None:
             f"machine: {os.cpu_count()} cores; {args.count} events per app, concurrency {args.concurrency}\n"
         )
         results = {}
+        admin = await asyncpg.connect(pg.superuser_url_for(pg.database).replace("+asyncpg", ""))
         for name, port in (("plain Bolt", bolt_port), ("Lucy", lucy_port)):
             team = f"TBENCH{uuid.uuid4().hex[:6].upper()}"
+            for t in (team, team + "W"):  # a plan whose monthly quota the run cannot exhaust
+                ws = await admin.fetchval("SELECT lucy_resolve_workspace($1)", t)
+                await admin.execute("UPDATE workspaces SET max_monthly_actions = 10000000 WHERE id = $1", ws)
             url = f"http://127.0.0.1:{port}/slack/events"
             await drive(url, [event(team + "W", i) for i in range(args.warmup)], args.concurrency)
             latencies, statuses, elapsed = await drive(
@@ -215,6 +220,7 @@ async def main() -> None:
             )
             ok = sum(1 for s in statuses if s == 200)
             results[name] = (report(name, latencies, elapsed), ok, team)
+        await admin.close()
         (bolt_p50, bolt_p99), _, _ = results["plain Bolt"]
         (lucy_p50, lucy_p99), lucy_ok, lucy_team = results["Lucy"]
         print(
@@ -225,6 +231,8 @@ async def main() -> None:
         client = await Client.connect(temporal.address)
         await asyncio.sleep(2)  # visibility is eventually consistent
         count = (await client.count_workflows(f"LucyWorkspace = '{lucy_team}'")).count
+        listed = len({w.id async for w in client.list_workflows(f"LucyWorkspace = '{lucy_team}'")})
+        print(f"visibility: count_workflows {count}, distinct ids listed {listed}")
         print(
             f"Lucy acknowledged {lucy_ok}/{args.count} events; workflows in Temporal: {count}; "
             f"{'exactly one per event, none lost' if count == lucy_ok == args.count else 'MISMATCH'}"

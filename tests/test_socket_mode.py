@@ -37,5 +37,18 @@ async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: Fake
         await fake_slack.send_envelope(event)
         await asyncio.sleep(0.3)
         assert len(fake_slack.posted(ev["channel"])) == 1
+        # Slash commands use the same listener as over HTTP; the ephemeral reply rides on the ack.
+        command = {
+            "team_id": team,
+            "channel_id": "C0GENERAL",
+            "user_id": "U0ALICE",
+            "command": "/lucy",
+            "text": "help",
+            "trigger_id": "1.2.3",
+            "response_url": "https://hooks.slack.invalid/1",
+        }
+        ack = await fake_slack.send_envelope(command, kind="slash_commands")
+        assert ack["payload"]["response_type"] == "ephemeral"
+        assert "/lucy <request>" in ack["payload"]["text"]
     finally:
         await handler.close_async()
