@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -98,3 +99,28 @@ def _flat(settings: Settings) -> dict:
     for group in settings.model_dump().values():
         out.update(group)
     return {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v) for k, v in out.items()}
+
+
+async def test_app_home_shows_my_tasks_and_usage(lucy: Lucy, fake_slack: FakeSlack):
+    team = new_team()
+    event = mention_event(team=team, text="home tab please")
+    assert (await lucy.post_event(event)).status_code == 200
+    ev = event["event"]
+    await asyncio.wait_for(
+        lucy.client.get_workflow_handle(task_workflow_id(team, ev["channel"], ev["ts"])).result(), 30
+    )
+    opened = {
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": "EvHOME0001",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
+    }
+    assert (await lucy.post_event(opened)).status_code == 200
+    view = fake_slack.views["U0ALICE"]
+    text = json.dumps(view)
+    assert view["type"] == "home"
+    assert "home tab please" in text and "completed" in text
+    assert "Nothing is waiting for you" in text
+    assert "This month: 1 of 1000 tasks" in text and "1 model calls" in text

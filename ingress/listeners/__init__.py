@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import commands, events
+from ingress.listeners import commands, events, home
 
 
 def register(app: AsyncApp) -> None:
     """Register every listener on ``app``."""
     events.register(app)
     commands.register(app)
+    home.register(app)

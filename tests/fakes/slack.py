@@ -48,6 +48,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -63,6 +64,7 @@ class FakeSlack:
         self.calls.clear()
         self.messages.clear()
         self.ephemerals.clear()
+        self.views.clear()
         self.faults.clear()
 
     def fail(self, method: str, **kwargs: Any) -> None:
@@ -231,6 +233,15 @@ class FakeSlack:
             message["metadata"] = p["metadata"]
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = p.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not p.get("user_id") or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.views[p["user_id"]] = view
+        return {"ok": True, "view": {"id": f"V{next(self._ts)}", **view}}
 
     def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("channel") or not p.get("user"):
