@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from ingress.directory import UserDirectory
 from ingress.listeners import register
 from ingress.tasks import TaskStarter
 from lucy.contracts import TASK_WORKFLOW_NAME
@@ -87,6 +88,8 @@ def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
         request_verification_enabled=True,
     )
 
+    directory = UserDirectory()
+
     async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         temporal = await deps.temporal()
         context["lucy_starter"] = TaskStarter(
@@ -97,6 +100,7 @@ def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
         )
         context["lucy_temporal"] = temporal
         context["lucy_sessions"] = deps.sessions
+        context["lucy_directory"] = directory
         return await next()
 
     app.middleware(inject)

@@ -55,6 +55,9 @@ class SlackMessage:
     text: str
     source: str
     workflow_id: str | None = None  # default: derived from (team, channel, ts)
+    display_name: str | None = None  # from users.info, when known
+    role: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,12 @@ class TaskStarter:
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=message.team_id)
             user_id = await repo.upsert_user(
-                session=session, workspace_id=workspace_id, slack_user_id=message.user_id
+                session=session,
+                workspace_id=workspace_id,
+                slack_user_id=message.user_id,
+                display_name=message.display_name,
+                role=message.role,
+                timezone=message.timezone,
             )
             channel_id = await repo.upsert_channel(
                 session=session,

@@ -124,3 +124,35 @@ async def test_app_home_shows_my_tasks_and_usage(lucy: Lucy, fake_slack: FakeSla
     assert "home tab please" in text and "completed" in text
     assert "Nothing is waiting for you" in text
     assert "This month: 1 of 1000 tasks" in text and "1 model calls" in text
+
+
+async def test_profiles_are_cached_and_deactivated_users_refused(lucy: Lucy, fake_slack: FakeSlack):
+    team = new_team()
+    responses = await asyncio.gather(
+        *(lucy.post_event(mention_event(team=team, user="UADMIN1", text=f"burst {i}")) for i in range(5))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len([c for c in fake_slack.calls_to("users.info") if c.params.get("user") == "UADMIN1"]) == 1
+    await fake_slack.wait_for_posts(5)
+    assert len([c for c in fake_slack.calls_to("users.info") if c.params.get("user") == "UADMIN1"]) == 1
+    async with lucy.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT u.role, u.display_name, u.timezone FROM users u JOIN workspaces w ON w.id = u.workspace_id "
+                    "WHERE w.slack_team_id = :t AND u.slack_user_id = 'UADMIN1'"
+                ),
+                {"t": team},
+            )
+        ).one()
+        assert tuple(row) == ("admin", "name-uadmin1", "Europe/Paris")
+
+    gone = mention_event(team=team, user="UGONE1", text="let me in")
+    assert (await lucy.post_event(gone)).status_code == 200
+    assert [e["text"] for e in fake_slack.ephemerals if e["user"] == "UGONE1"] == [
+        "Sorry, I can only work for active members of this workspace."
+    ]
+    ev = gone["event"]
+    assert await _workflows(lucy, f"WorkflowId = '{task_workflow_id(team, ev['channel'], ev['ts'])}'") == []
+    r = await lucy.command("do something", team=team, user="UGONE1")
+    assert "active members" in r.json()["text"]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from ingress.listeners.events import DEACTIVATED
 from ingress.tasks import SlackMessage, TaskStarter
 from lucy.contracts import TaskSource, command_workflow_id
 from lucy.db import repositories as repo
@@ -144,6 +145,10 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
     elif sub == "status":
         await ack(_ephemeral(await _status(context["lucy_temporal"], sessions, team, user, rest)))
     else:
+        profile = await context["lucy_directory"].get(context.client, team, user)
+        if profile is not None and profile.deleted:
+            await ack(_ephemeral(DEACTIVATED))
+            return
         starter: TaskStarter = context["lucy_starter"]
         outcome = await starter.start(
             SlackMessage(

@@ -18,6 +18,8 @@ from lucy.logging import get_logger
 
 log = get_logger(__name__)
 
+DEACTIVATED = "Sorry, I can only work for active members of this workspace."
+
 # Message subtypes that are not a person asking something new (edits, deletes, joins, bots...).
 _IGNORED_SUBTYPES_ALLOWED: frozenset[str] = frozenset({"file_share", "thread_broadcast"})
 
@@ -48,6 +50,11 @@ async def _start(
         log.warning("event without team, channel or ts ignored", event_id=body.get("event_id"))
         return
     structlog.contextvars.bind_contextvars(slack_team_id=team_id, slack_event_id=body.get("event_id"))
+    profile = await context["lucy_directory"].get(client, str(team_id), str(event["user"]))
+    if profile is not None and profile.deleted:
+        log.info("request from a deactivated user refused")
+        await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)
+        return
     outcome = await starter.start(
         SlackMessage(
             team_id=str(team_id),
@@ -60,6 +67,9 @@ async def _start(
             thread_ts=event.get("thread_ts"),
             text=text,
             source=source.value,
+            display_name=profile.display_name if profile else None,
+            role=profile.role if profile else None,
+            timezone=profile.timezone if profile else None,
         )
     )
     structlog.contextvars.bind_contextvars(workflow_id=outcome.workflow_id)

@@ -234,6 +234,24 @@ class FakeSlack:
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        uid = p.get("user")
+        if not uid:
+            return {"ok": False, "error": "user_not_found"}
+        return {
+            "ok": True,
+            "user": {
+                "id": uid,
+                "name": uid.lower(),
+                "deleted": uid.startswith("UGONE"),
+                "is_admin": uid.startswith("UADMIN"),
+                "is_owner": uid.startswith("UOWNER"),
+                "is_bot": False,
+                "tz": "Europe/Paris",
+                "profile": {"display_name": f"name-{uid.lower()}", "real_name": f"Real {uid}"},
+            },
+        }
+
     def _m_views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
         view = p.get("view")
         if isinstance(view, str):
