@@ -11,6 +11,8 @@ whose next delay is Slack's ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -61,11 +63,42 @@ def _transport_error(exc: BaseException, what: str) -> ApplicationError:
     )
 
 
+class ChannelPacer:
+    """Keeps posts to one channel at least ``interval_s`` apart (Slack allows about one message
+    per second per channel). A wait longer than ``max_wait_s`` becomes a retryable error whose
+    next retry is after the wait, so a crowded channel never holds an activity slot for long."""
+
+    def __init__(self, interval_s: float = 1.0, max_wait_s: float = 10.0) -> None:
+        self._interval = interval_s
+        self._max_wait = max_wait_s
+        self._next: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def wait(self, channel: str) -> None:
+        if self._interval <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            at = max(now, self._next.get(channel, 0.0))
+            if at - now > self._max_wait:
+                raise ApplicationError(
+                    "Slack channel busy: waiting for its turn",
+                    type=ErrorType.SLACK_RETRYABLE,
+                    next_retry_delay=timedelta(seconds=at - now),
+                )
+            self._next[channel] = at + self._interval
+            if len(self._next) > 10_000:  # forget channels whose turn has long passed
+                self._next = {c: t for c, t in self._next.items() if t > now}
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
 class SlackActivities:
     """Activities that talk to the Slack Web API through an injected ``AsyncWebClient``."""
 
-    def __init__(self, client: AsyncWebClient | None) -> None:
+    def __init__(self, client: AsyncWebClient | None, pacer: ChannelPacer | None = None) -> None:
         self._client = client
+        self._pacer = pacer or ChannelPacer()
 
     def _require_client(self) -> AsyncWebClient:
         if self._client is None:
@@ -97,6 +130,7 @@ class SlackActivities:
         }
         if request.thread_ts:
             kwargs["thread_ts"] = request.thread_ts
+        await self._pacer.wait(request.channel)
         try:
             response = await client.chat_postMessage(**kwargs)
         except SlackApiError as exc:

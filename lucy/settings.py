@@ -145,6 +145,8 @@ class SlackSettings(_Group):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Minimum seconds between two of Lucy's posts in one channel (per worker).
+    slack_channel_min_interval: float = Field(default=1.0, ge=0)
 
     @field_validator("slack_api_url")
     @classmethod

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from activities.llm import LlmActivities
 from activities.records import RecordActivities
-from activities.slack import SlackActivities
+from activities.slack import ChannelPacer, SlackActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.settings import Settings
@@ -41,7 +41,7 @@ def build_activities(
     """Every activity callable, bound to its injected clients."""
     llm = LlmActivities(http, settings.llm)
     records = RecordActivities(create_sessionmaker(engine))
-    slack_acts = SlackActivities(slack)
+    slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     return [llm.chat, records.task_running, records.task_finished, slack_acts.post_message]
 
 

@@ -127,6 +127,7 @@ def settings(postgres: LocalPostgres, fake_slack: FakeSlack, fake_llm: FakeLlm) 
         openrouter_api_key=fake_llm.api_key,
         openrouter_base_url=fake_llm.base_url,
         temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
+        slack_channel_min_interval=0.2,  # paced like production, at a test's speed
     )
 
 

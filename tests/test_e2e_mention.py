@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from decimal import Decimal
@@ -266,3 +267,20 @@ async def test_slack_429_is_retried_after_retry_after(lucy: Lucy, fake_slack: Fa
     calls = fake_slack.calls_to("chat.postMessage")
     assert len(calls) == 2
     assert len(fake_slack.posted(ev["channel"])) == 1
+
+
+async def test_posts_in_one_channel_are_paced_and_survive_a_429_storm(lucy: Lucy, fake_slack: FakeSlack):
+    team = new_team()
+    fake_slack.fail("chat.postMessage", status=429, retry_after=1, times=3)
+    events = [mention_event(team=team, channel="C0BUSY", text=f"storm {i}") for i in range(3)]
+    for e in events:
+        assert (await lucy.post_event(e)).status_code == 200
+    for e in events:
+        ev = e["event"]
+        result = await _wait_result(lucy, task_workflow_id(team, ev["channel"], ev["ts"]))
+        assert result["status"] == "completed"
+    posts = fake_slack.posted("C0BUSY")
+    assert sorted(p["text"] for p in posts) == [f"You asked: storm {i}" for i in range(3)], "no reply dropped"
+    accepted = [c.at for c in fake_slack.calls_to("chat.postMessage")]
+    gaps = [b - a for a, b in itertools.pairwise(accepted)]
+    assert min(gaps) >= 0.19, gaps  # never two posts in one channel closer than the interval
