@@ -156,3 +156,42 @@ async def test_profiles_are_cached_and_deactivated_users_refused(lucy: Lucy, fak
     assert await _workflows(lucy, f"WorkflowId = '{task_workflow_id(team, ev['channel'], ev['ts'])}'") == []
     r = await lucy.command("do something", team=team, user="UGONE1")
     assert "active members" in r.json()["text"]
+
+
+async def test_cancel_stops_a_running_task_and_keeps_its_record(lucy: Lucy, fake_slack: FakeSlack, fake_llm):
+    from temporalio.client import WorkflowExecutionStatus
+
+    from tests.conftest import record_history
+
+    team = new_team()
+    fake_llm.then(content="too late", delay=5.0)
+    event = mention_event(team=team, text="a long job")
+    assert (await lucy.post_event(event)).status_code == 200
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    handle = lucy.client.get_workflow_handle(workflow_id)
+    for _ in range(100):  # wait until the model call is under way
+        if fake_llm.requests:
+            break
+        await asyncio.sleep(0.05)
+    # Someone else may not cancel it...
+    other = (await lucy.command(f"cancel {workflow_id}", team=team, user="U0MALLORY")).json()["text"]
+    assert "Only the person who asked" in other
+    # ...the requester may.
+    reply = (await lucy.command("cancel", team=team)).json()["text"]
+    assert reply.startswith("Cancelling") and workflow_id in reply
+    for _ in range(100):
+        if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
+            break
+        await asyncio.sleep(0.05)
+    desc = await handle.describe()
+    assert desc.status == WorkflowExecutionStatus.CANCELED
+    assert {p.key.name: p.value for p in desc.typed_search_attributes}["LucyStatus"] == "cancelled"
+    posts = fake_slack.posted(ev["channel"])
+    assert [p["text"] for p in posts] == ["Cancelled: I stopped working on this, as requested."]
+    assert posts[0]["thread_ts"] == ev["ts"]
+    async with lucy.engine.connect() as conn:
+        row = (await conn.execute(select(Task).where(Task.workflow_id == workflow_id))).one()
+        assert (row.status, row.error_type) == ("cancelled", "Cancelled")
+    assert "already finished" in (await lucy.command(f"cancel {workflow_id}", team=team)).json()["text"]
+    await record_history(lucy, workflow_id, "lucy_task_cancelled")

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities.llm import LlmActivities
@@ -121,6 +121,34 @@ class LucyTaskWorkflow:
 
     @workflow.run
     async def run(self, task: TaskInput) -> TaskResult:
+        try:
+            return await self._work(task)
+        except BaseException as err:
+            # Cancellation was requested (``/lucy cancel``): the in-flight activity is abandoned;
+            # tell the user and keep the record, then end as Canceled in Temporal.
+            if is_cancelled_exception(err) and self._state.status != TaskStatus.CANCELLED.value:
+                await self._cancelled(task)
+            raise
+
+    async def _cancelled(self, task: TaskInput) -> None:
+        self._set_status(TaskStatus.CANCELLED, "cancelled")
+        posted = await self._post(
+            task,
+            "Cancelled: I stopped working on this, as requested.",
+            step="cancelled",
+            summary="slack: tell the user it was cancelled",
+        )
+        await self._record_finished(
+            TaskFinished(
+                workflow_id=workflow.info().workflow_id,
+                workspace_id=task.workspace_id,
+                status=TaskStatus.CANCELLED.value,
+                error_type="Cancelled",
+                answer_ts=posted,
+            )
+        )
+
+    async def _work(self, task: TaskInput) -> TaskResult:
         info = workflow.info()
         self._set_status(TaskStatus.RUNNING, "recording")
         await workflow.execute_activity_method(
@@ -148,6 +176,8 @@ class LucyTaskWorkflow:
                 summary=f"LLM call: {task.model_tier} tier",
             )
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
             return await self._fail(task, err)
         self._state.llm = llm
 
@@ -196,6 +226,8 @@ class LucyTaskWorkflow:
                 summary=summary,
             )
         except ActivityError as err:
+            if is_cancelled_exception(err) and self._state.status != TaskStatus.CANCELLED.value:
+                raise
             workflow.logger.warning("could not post to Slack", extra={"error_type": _error_type(err)})
             self._state.error_type = self._state.error_type or _error_type(err)
             return None

@@ -26,6 +26,7 @@ HELP = (
     "• `/lucy <request>` — ask me something; I answer in this channel\n"
     "• `/lucy tasks` — your recent tasks\n"
     "• `/lucy status [task id]` — where a task is (default: your latest)\n"
+    "• `/lucy cancel [task id]` — stop a task (default: your latest running one)\n"
     "• `/lucy approvals` — approvals waiting for you\n"
     "• `/lucy help` — this message\n"
     "You can also @mention me in a channel or send me a DM."
@@ -126,6 +127,46 @@ async def _status(
     return f"{_STATUS_ICON.get(status, '')} `{workflow_id}` is {status}."
 
 
+async def _cancel(
+    temporal: Client, sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, task: str
+) -> str:
+    """Request cancellation of a task: the requester's own, or any task for an admin/owner."""
+    workflow_id = task.strip()
+    async with sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+        if user is None and not workflow_id:
+            return "You have no tasks to cancel."
+        if workflow_id:
+            row = await repo.get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
+        else:
+            assert user is not None  # checked above: without a task id, an unknown user returned
+            active = [
+                t
+                for t in await repo.list_user_tasks(
+                    session=session, workspace_id=workspace_id, requester_id=user.id
+                )
+                if t.status in ("created", "running", "pending_approval")
+            ]
+            row = active[0] if active else None
+            if row is None:
+                return "You have no running task to cancel."
+        if row is None:
+            return f"I can't find task `{workflow_id}` in this workspace."
+        if user is None or (row.requester_id != user.id and user.role not in ("admin", "owner")):
+            return "Only the person who asked, or a workspace admin, can cancel that task."
+        workflow_id = row.workflow_id
+    handle = temporal.get_workflow_handle(workflow_id)
+    try:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return f"`{workflow_id}` has already finished."
+        await handle.cancel()
+    except RPCError:
+        return f"I can't find task `{workflow_id}`."
+    return f"Cancelling `{workflow_id}`. I'll confirm in its thread."
+
+
 async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     """``/lucy ...``: subcommands answer the caller; anything else becomes a task."""
     text = " ".join(str(command.get("text") or "").split())
@@ -142,6 +183,8 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
         await ack(_ephemeral(await _my_tasks(sessions, team, user)))
     elif sub == "approvals" and not rest:
         await ack(_ephemeral(await _my_approvals(sessions, team, user)))
+    elif sub == "cancel":
+        await ack(_ephemeral(await _cancel(context["lucy_temporal"], sessions, team, user, rest)))
     elif sub == "status":
         await ack(_ephemeral(await _status(context["lucy_temporal"], sessions, team, user, rest)))
     else:

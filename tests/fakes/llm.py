@@ -8,6 +8,7 @@ for 429, ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ class Scripted:
     prompt_tokens: int = 12
     completion_tokens: int = 7
     cost: float | None = 0.00042
+    delay: float = 0.0  # seconds before answering (a slow model)
 
 
 @dataclass
@@ -63,6 +65,8 @@ class FakeLlm:
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "No auth credentials found")
         step = self.script.pop(0) if self.script else Scripted()
+        if step.delay:
+            await asyncio.sleep(step.delay)
         if step.status != 200:
             headers = {"Retry-After": str(step.retry_after)} if step.retry_after is not None else {}
             messages = {
