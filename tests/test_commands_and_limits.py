@@ -195,3 +195,34 @@ async def test_cancel_stops_a_running_task_and_keeps_its_record(lucy: Lucy, fake
         assert (row.status, row.error_type) == ("cancelled", "Cancelled")
     assert "already finished" in (await lucy.command(f"cancel {workflow_id}", team=team)).json()["text"]
     await record_history(lucy, workflow_id, "lucy_task_cancelled")
+
+
+async def test_assistant_thread_prompts_and_working_status(lucy: Lucy, fake_slack: FakeSlack):
+    from tests.conftest import dm_event
+
+    team = new_team()
+    started = {
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": "EvASSIST01",
+        "event_time": 1,
+        "event": {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": "U0ALICE",
+                "channel_id": "D0ALICE",
+                "thread_ts": "1795300000.000100",
+            },
+        },
+    }
+    assert (await lucy.post_event(started)).status_code == 200
+    (prompts,) = fake_slack.calls_to("assistant.threads.setSuggestedPrompts")
+    assert prompts.params["channel_id"] == "D0ALICE" and prompts.params["thread_ts"] == "1795300000.000100"
+
+    message = dm_event(team=team, text="what can you do?", thread_ts="1795300000.000100")
+    assert (await lucy.post_event(message)).status_code == 200
+    (status,) = fake_slack.calls_to("assistant.threads.setStatus")
+    assert status.params["status"] == "is working on it…"
+    posts = await fake_slack.wait_for_posts(1)
+    assert posts[0]["thread_ts"] == "1795300000.000100"

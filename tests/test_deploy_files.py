@@ -73,7 +73,8 @@ def test_slack_manifest_points_everything_at_slack_events():
     (command,) = manifest["features"]["slash_commands"]
     assert command["command"] == "/lucy" and command["url"] == url
     events = set(settings["event_subscriptions"]["bot_events"])
-    assert {"app_mention", "message.im"} <= events
+    assert {"app_mention", "message.im", "app_home_opened", "assistant_thread_started"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # What the code calls: chat.postMessage, conversations.replies/history (idempotent posting).
     assert {"app_mentions:read", "chat:write", "im:history", "channels:history", "commands"} <= scopes
+    assert {"users:read", "assistant:write"} <= scopes  # users.info, assistant.threads.*

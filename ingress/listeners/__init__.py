@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import commands, events, home
+from ingress.listeners import assistant, commands, events, home
 
 
 def register(app: AsyncApp) -> None:
@@ -12,3 +12,4 @@ def register(app: AsyncApp) -> None:
     events.register(app)
     commands.register(app)
     home.register(app)
+    assistant.register(app)

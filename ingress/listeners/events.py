@@ -12,6 +12,7 @@ import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ingress.listeners.assistant import set_working
 from ingress.tasks import SlackMessage, TaskStarter, strip_bot_mention
 from lucy.contracts import TaskSource
 from lucy.logging import get_logger
@@ -73,6 +74,8 @@ async def _start(
         )
     )
     structlog.contextvars.bind_contextvars(workflow_id=outcome.workflow_id)
+    if outcome.started and source is TaskSource.DM and event.get("thread_ts"):
+        await set_working(client, channel=str(event["channel"]), thread_ts=str(event["thread_ts"]))
     if outcome.refused:
         await tell_user(
             client,

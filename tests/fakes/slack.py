@@ -236,6 +236,19 @@ class FakeSlack:
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
+    def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("channel_id") or not p.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _m_assistant_threads_setSuggestedPrompts(self, p: dict[str, Any]) -> dict[str, Any]:
+        prompts = p.get("prompts")
+        if isinstance(prompts, str):
+            prompts = json.loads(prompts)
+        if not p.get("channel_id") or not prompts:
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
     def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
         uid = p.get("user")
         if not uid:
