@@ -233,6 +233,11 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
             log.warning("malformed Slack request refused", reason=problem)
             return JSONResponse({"error": "bad_request", "message": problem}, status_code=400)
         request.state.slack_kind = slack_kind(parsed)
+        if parsed:  # every log line of this request carries who and what it is about
+            structlog.contextvars.bind_contextvars(
+                slack_team_id=parsed.get("team_id") or (parsed.get("team") or {}).get("id"),
+                slack_event_id=parsed.get("event_id") or parsed.get("trigger_id"),
+            )
         return await handler.handle(request)
 
     return app

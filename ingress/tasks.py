@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -132,10 +133,12 @@ class TaskStarter:
     async def start(self, message: SlackMessage) -> StartOutcome:
         """Upsert the tenant, claim and check limits, then start the task workflow (idempotent)."""
         workflow_id = message.workflow_id or task_workflow_id(message.team_id, message.channel_id, message.ts)
+        structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
         thread_ts = message.thread_ts or message.ts
         refused: str | None = None
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=message.team_id)
+            structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id))
             user_id = await repo.upsert_user(
                 session=session,
                 workspace_id=workspace_id,

@@ -17,7 +17,7 @@ import structlog
 
 _SECRET_KEY = re.compile(r"(token|secret|api_?key|password|authorization|encryption_keys)", re.I)
 _SECRET_VALUE = re.compile(
-    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,}|"
+    r"((?<![A-Za-z0-9])(?:xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})|"
     r"(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
 )
 REDACTED = "[redacted]"

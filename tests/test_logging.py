@@ -36,3 +36,26 @@ def test_redact_text_patterns():
     assert "xapp" not in redact_text("xapp-1-A0-123-abc")
     assert "sk-proj-abcdefgh123" not in redact_text("key sk-proj-abcdefgh123")
     assert redact_text("nothing secret here") == "nothing secret here"
+    # Words that merely contain a prefix are not secrets.
+    assert (
+        redact_text("lucy-task-T1-C1-1795.1 and desk-1234567890")
+        == "lucy-task-T1-C1-1795.1 and desk-1234567890"
+    )
+
+
+async def test_request_log_lines_carry_workspace_event_and_workflow(lucy, capsys: pytest.CaptureFixture[str]):
+    from tests.conftest import mention_event, new_team
+
+    configure_logging("INFO", json_output=True)
+    team = new_team()
+    event = mention_event(team=team, text="log me")
+    capsys.readouterr()
+    assert (await lucy.post_event(event)).status_code == 200
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    mine = [x for x in lines if x.get("event") in ("task started", "slack request handled")]
+    assert {x["event"] for x in mine} == {"task started", "slack request handled"}
+    for line in mine:
+        assert line["slack_team_id"] == team
+        assert line["slack_event_id"] == event["event_id"]
+        assert line["workflow_id"].startswith(f"lucy-task-{team}-")
+        assert len(line["workspace_id"]) == 36  # Lucy's workspace UUID

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -50,7 +49,6 @@ async def _start(
     if not (team_id and event.get("channel") and event.get("ts")):
         log.warning("event without team, channel or ts ignored", event_id=body.get("event_id"))
         return
-    structlog.contextvars.bind_contextvars(slack_team_id=team_id, slack_event_id=body.get("event_id"))
     profile = await context["lucy_directory"].get(client, str(team_id), str(event["user"]))
     if profile is not None and profile.deleted:
         log.info("request from a deactivated user refused")
@@ -73,7 +71,6 @@ async def _start(
             timezone=profile.timezone if profile else None,
         )
     )
-    structlog.contextvars.bind_contextvars(workflow_id=outcome.workflow_id)
     if outcome.started and source is TaskSource.DM and event.get("thread_ts"):
         await set_working(client, channel=str(event["channel"]), thread_ts=str(event["thread_ts"]))
     if outcome.refused:
