@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from ingress.listeners.events import DEACTIVATED
+from ingress.listeners.home import STATUS_ICON
 from ingress.tasks import SlackMessage, TaskStarter
 from lucy.contracts import TaskSource, command_workflow_id
 from lucy.db import repositories as repo
@@ -31,15 +32,6 @@ HELP = (
     "• `/lucy help` — this message\n"
     "You can also @mention me in a channel or send me a DM."
 )
-_STATUS_ICON = {
-    "created": ":hourglass:",
-    "running": ":gear:",
-    "pending_approval": ":raised_hand:",
-    "completed": ":white_check_mark:",
-    "failed": ":x:",
-    "cancelled": ":no_entry_sign:",
-    "timeout": ":alarm_clock:",
-}
 
 
 def _ephemeral(text: str) -> dict[str, Any]:
@@ -72,7 +64,7 @@ async def _my_tasks(sessions: async_sessionmaker[AsyncSession], team_id: str, sl
     for t in tasks:
         request = (t.request_text or "").replace("\n", " ")
         request = request[:60] + ("…" if len(request) > 60 else "")
-        lines.append(f"{_STATUS_ICON.get(t.status, '')} `{t.workflow_id}` {t.status} — {request}")
+        lines.append(f"{STATUS_ICON.get(t.status, '')} `{t.workflow_id}` {t.status} — {request}")
     return "\n".join(lines)
 
 
@@ -120,11 +112,11 @@ async def _status(
     if desc.status == WorkflowExecutionStatus.RUNNING:
         state = await handle.query("status")
         return (
-            f"{_STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}."
+            f"{STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}."
         )
     attrs = {p.key.name: p.value for p in desc.typed_search_attributes}
     status = str(attrs.get("LucyStatus", desc.status.name.lower() if desc.status else "unknown"))
-    return f"{_STATUS_ICON.get(status, '')} `{workflow_id}` is {status}."
+    return f"{STATUS_ICON.get(status, '')} `{workflow_id}` is {status}."
 
 
 async def _cancel(

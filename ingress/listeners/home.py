@@ -15,7 +15,7 @@ from lucy.logging import get_logger
 
 log = get_logger(__name__)
 
-_ICON = {
+STATUS_ICON = {  # also used by /lucy tasks and /lucy status
     "created": ":hourglass:",
     "running": ":gear:",
     "pending_approval": ":raised_hand:",
@@ -67,7 +67,9 @@ async def build_home(
         for t in tasks:
             request = " ".join((t.request_text or "").split())
             request = request[:80] + ("…" if len(request) > 80 else "")
-            blocks.append(_section(f"{_ICON.get(t.status, '')} {t.status} — {request}\n`{t.workflow_id}`"))
+            blocks.append(
+                _section(f"{STATUS_ICON.get(t.status, '')} {t.status} — {request}\n`{t.workflow_id}`")
+            )
     else:
         blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
     if workspace is not None:
