@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult
+from lucy.slack_text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
 _RETRYABLE_SLACK_ERRORS = {
@@ -111,20 +112,41 @@ class SlackActivities:
 
     @activity.defn(name="slack.post_message")
     async def post_message(self, request: PostMessageRequest) -> PostMessageResult:
-        """Post ``request.text`` (in ``request.thread_ts`` if set), exactly once per idempotency key."""
+        """Post ``request.text`` (in ``request.thread_ts`` if set), exactly once per idempotency key.
+
+        Text from a model goes through the output pipeline first (redact, mrkdwn, split); each
+        part of a split message has its own key (``key``, ``key:1``, ...), so a retry after a
+        partial failure posts only the parts that are missing, in order.
+        """
         client = self._require_client()
+        parts = prepare(request.text) if request.format else [request.text]
+        posted: dict[str, str] = {}
         if activity.info().attempt > 1:
-            found = await self._find_posted(client, request)
-            if found is not None:
-                activity.logger.info("message already posted by an earlier attempt", extra={"ts": found})
-                return PostMessageResult(ts=found, channel=request.channel, already_posted=True)
+            posted = await self._find_posted(client, request)
+        first_ts: str | None = None
+        reused = 0
+        for i, part in enumerate(parts):
+            key = request.idempotency_key if i == 0 else f"{request.idempotency_key}:{i}"
+            ts = posted.get(key)
+            if ts is None:
+                ts = await self._post_one(client, request, part, key)
+            else:
+                reused += 1
+            first_ts = first_ts or ts
+        if reused:
+            activity.logger.info("parts already posted by an earlier attempt", extra={"reused": reused})
+        assert first_ts is not None
+        return PostMessageResult(
+            ts=first_ts, channel=request.channel, already_posted=reused == len(parts), parts=len(parts)
+        )
+
+    async def _post_one(
+        self, client: AsyncWebClient, request: PostMessageRequest, text: str, key: str
+    ) -> str:
         kwargs: dict[str, Any] = {
             "channel": request.channel,
-            "text": request.text,
-            "metadata": {
-                "event_type": METADATA_EVENT_TYPE,
-                "event_payload": {"idempotency_key": request.idempotency_key},
-            },
+            "text": text,
+            "metadata": {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}},
             "unfurl_links": False,
             "unfurl_media": False,
         }
@@ -135,13 +157,12 @@ class SlackActivities:
             response = await client.chat_postMessage(**kwargs)
         except SlackApiError as exc:
             raise slack_error(exc, "chat.postMessage") from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "chat.postMessage") from None
-        return PostMessageResult(
-            ts=str(response["ts"]), channel=str(response.get("channel") or request.channel)
-        )
+        return str(response["ts"])
 
-    async def _find_posted(self, client: AsyncWebClient, request: PostMessageRequest) -> str | None:
+    async def _find_posted(self, client: AsyncWebClient, request: PostMessageRequest) -> dict[str, str]:
+        """Idempotency key -> ts of Lucy's messages already in the thread (or channel)."""
         try:
             if request.thread_ts:
                 response = await client.conversations_replies(
@@ -155,12 +176,10 @@ class SlackActivities:
             raise slack_error(exc, "conversations.replies") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _transport_error(exc, "conversations.replies") from None
+        found: dict[str, str] = {}
         for message in response.get("messages") or []:
             metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT_TYPE
-                and payload.get("idempotency_key") == request.idempotency_key
-            ):
-                return str(message["ts"])
-        return None
+            key = (metadata.get("event_payload") or {}).get("idempotency_key")
+            if metadata.get("event_type") == METADATA_EVENT_TYPE and key:
+                found[str(key)] = str(message["ts"])
+        return found

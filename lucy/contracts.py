@@ -131,13 +131,16 @@ class PostMessageRequest:
     text: str
     idempotency_key: str
     thread_ts: str | None = None
+    # Run the output pipeline (redact, Markdown -> mrkdwn, split): for text from a model.
+    format: bool = True
 
 
 @dataclass(frozen=True)
 class PostMessageResult:
-    ts: str
+    ts: str  # the first message's ts when the text was split
     channel: str
     already_posted: bool = False
+    parts: int = 1
 
 
 @dataclass(frozen=True)
