@@ -72,20 +72,24 @@ def lazy_temporal(connect: Callable[[], Awaitable[Client]]) -> Callable[[], Awai
     return get
 
 
-def build_bolt_app(deps: IngressDeps) -> AsyncApp | None:
-    """The Bolt app with Lucy's listeners, or None when Slack is not configured."""
+def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp | None:
+    """The Bolt app with Lucy's listeners, or None when Slack is not configured.
+
+    Socket Mode needs no signing secret (Slack authenticates the WebSocket with the app
+    token); over HTTP every request's signature is verified.
+    """
     slack = deps.settings.slack
-    if slack.missing_for_events():
+    if slack.slack_bot_token is None or (not socket_mode and slack.slack_signing_secret is None):
         return None
-    assert slack.slack_bot_token is not None and slack.slack_signing_secret is not None
+    secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
     client = AsyncWebClient(
         token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url, timeout=10
     )
     app = AsyncApp(
         client=client,
-        signing_secret=slack.slack_signing_secret.get_secret_value(),
+        signing_secret=secret,
         process_before_response=True,
-        request_verification_enabled=True,
+        request_verification_enabled=not socket_mode,
     )
 
     directory = UserDirectory()

@@ -132,9 +132,9 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
             return
         if settings.slack.slack_app_token is None:
             _fail("configuration error: LUCY_SLACK_APP_TOKEN: required for Socket Mode (an xapp- token)")
-        bolt = build_bolt_app(deps)
+        bolt = build_bolt_app(deps, socket_mode=True)
         if bolt is None:
-            _fail("configuration error: " + ", ".join(settings.slack.missing_for_events()) + ": required")
+            _fail("configuration error: LUCY_SLACK_BOT_TOKEN: required (an xoxb- token)")
         assert bolt is not None and settings.slack.slack_app_token is not None
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 

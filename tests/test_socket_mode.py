@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingress.app import IngressDeps, build_bolt_app
 from lucy.contracts import task_workflow_id
@@ -12,11 +13,16 @@ from tests.conftest import Lucy, mention_event, new_team
 from tests.fakes.slack import FakeSlack
 
 
-async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: FakeSlack):
+async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: FakeSlack, engine: AsyncEngine):
     async def client():
         return lucy.client
 
-    bolt = build_bolt_app(IngressDeps(settings=lucy.settings, engine=lucy.engine, temporal=client))
+    # Socket Mode needs no signing secret: only the bot token and the app-level token.
+    settings = lucy.settings.model_copy(
+        update={"slack": lucy.settings.slack.model_copy(update={"slack_signing_secret": None})}
+    )
+    assert build_bolt_app(IngressDeps(settings=settings, engine=engine, temporal=client)) is None
+    bolt = build_bolt_app(IngressDeps(settings=settings, engine=engine, temporal=client), socket_mode=True)
     assert bolt is not None
     handler = AsyncSocketModeHandler(bolt, fake_slack.app_token)
     await handler.connect_async()
