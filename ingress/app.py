@@ -135,9 +135,10 @@ def _parse(request: Request, body: bytes) -> tuple[str | None, dict[str, Any] | 
     return f"unsupported content type {ctype or '(none)'!r}", None
 
 
-def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
-    """The FastAPI app: health, DB and Temporal health, Slack events."""
-    bolt = bolt if bolt is not None else build_bolt_app(deps)
+def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events: bool = True) -> FastAPI:
+    """The FastAPI app: health, DB and Temporal health, metrics and, unless ``serve_events`` is
+    off (Socket Mode, where Slack talks over the WebSocket), ``POST /slack/events``."""
+    bolt = bolt if bolt is not None else (build_bolt_app(deps) if serve_events else None)
     handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
     missing = deps.settings.slack.missing_for_events()
 
@@ -197,6 +198,9 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None) -> FastAPI:
             except Exception as exc:
                 log.warning("could not count workflows for /metrics", error=exc.__class__.__name__)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if not serve_events:
+        return app
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:

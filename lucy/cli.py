@@ -142,7 +142,8 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
         await handler.connect_async()
         log.info("socket mode connected; health on HTTP", port=port)
         try:
-            await _run_until_signal(_serve_http(create_app(deps, bolt=bolt), port))
+            # Health and metrics only: events arrive over the socket, never unsigned over HTTP.
+            await _run_until_signal(_serve_http(create_app(deps, serve_events=False), port))
         finally:
             await handler.close_async()
 

@@ -58,3 +58,17 @@ async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: Fake
         assert "/lucy <request>" in ack["payload"]["text"]
     finally:
         await handler.close_async()
+
+
+async def test_socket_mode_http_side_serves_no_events(engine: AsyncEngine, settings):
+    import httpx
+
+    from ingress.app import create_app
+
+    async def client():
+        raise AssertionError("not needed")
+
+    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=client), serve_events=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.post("/slack/events", json={"type": "event_callback"})).status_code == 404
