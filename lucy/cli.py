@@ -40,7 +40,7 @@ def _what_is_missing(settings: Settings) -> list[str]:
     missing_slack = settings.slack.missing_for_events()
     if missing_slack:
         lines.append(
-            f"Slack is not connected: set {', '.join(missing_slack)} (see README 'Connect a workspace')"
+            f"Slack is not connected: set {', '.join(missing_slack)} (see README 'Connect a Slack workspace')"
         )
     if settings.llm.openrouter_api_key is None:
         lines.append(
