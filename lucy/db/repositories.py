@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import Text, case, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,13 +63,13 @@ async def upsert_workspace(
     *, session: AsyncSession, slack_team_id: str, name: str | None = None
 ) -> uuid.UUID:
     """The workspace id of a Slack team, creating it on first contact; also scopes the
-    transaction to it. Resolution goes through ``lucy_resolve_workspace`` (SECURITY DEFINER):
-    the application role itself can never see another tenant's workspace row."""
-    workspace_id = (
-        await session.execute(select(func.lucy_resolve_workspace(slack_team_id, name)))
-    ).scalar_one()
-    await set_tenant(session=session, workspace_id=workspace_id)
-    return uuid.UUID(str(workspace_id))
+    transaction to it (one round trip for both). Resolution goes through
+    ``lucy_resolve_workspace`` (SECURITY DEFINER): the application role itself can never see
+    another tenant's workspace row."""
+    scoped = func.set_config(
+        "lucy.workspace_id", cast(func.lucy_resolve_workspace(slack_team_id, name), Text), True
+    )
+    return uuid.UUID((await session.execute(select(scoped))).scalar_one())
 
 
 async def get_workspace(*, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
