@@ -29,7 +29,7 @@ from lucy.contracts import (
 )
 from lucy.devservers import temporal_test_server_path
 from lucy.temporal import ensure_search_attributes
-from workflows.task import LLM_RETRY, LucyTaskWorkflow
+from workflows.task import LLM_RETRY, LucyTaskWorkflow, escalation_path
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,9 @@ class Fakes:
     db_failures: int = 0  # how many record attempts fail with a connection error
     llm_attempts: int = 0
     db_attempts: int = 0
+    failing_tiers: frozenset[str] = frozenset()  # tiers that are down (retryable errors)
+    llm_status: dict[str, str] = field(default_factory=dict)  # tier -> permanent error type, once
+    llm_requests: list[LlmRequest] = field(default_factory=list)
     posts: list[PostMessageRequest] = field(default_factory=list)
     finished: list[TaskFinished] = field(default_factory=list)
 
@@ -65,9 +68,19 @@ class Fakes:
         @activity.defn(name="llm.chat")
         async def chat(request: LlmRequest) -> LlmResponse:
             self.llm_attempts += 1
-            if self.llm_attempts <= self.llm_failures:
+            self.llm_requests.append(request)
+            if self.llm_attempts <= self.llm_failures or request.tier in self.failing_tiers:
                 raise ApplicationError("HTTP 503", type=ErrorType.LLM_RETRYABLE)
-            return LlmResponse(content="done", model="m", prompt_tokens=3, completion_tokens=2, cost_usd=0.01)
+            permanent = self.llm_status.pop(request.tier, None)
+            if permanent:
+                raise ApplicationError("refused", type=permanent, non_retryable=True)
+            return LlmResponse(
+                content="done",
+                model=f"model-{request.tier}",
+                prompt_tokens=3,
+                completion_tokens=2,
+                cost_usd=0.01,
+            )
 
         @activity.defn(name="slack.post_message")
         async def post_message(request: PostMessageRequest) -> PostMessageResult:
@@ -76,6 +89,8 @@ class Fakes:
 
         return [task_running, task_finished, chat, post_message]
 
+
+TASK_TEXT = "explain " * 100
 
 TASK = TaskInput(
     workspace_id=str(uuid.uuid4()),
@@ -86,7 +101,7 @@ TASK = TaskInput(
     slack_channel_id="C1",
     thread_ts="100.1",
     message_ts="100.1",
-    text="hi",
+    text=TASK_TEXT,
 )
 
 
@@ -105,7 +120,10 @@ async def test_llm_down_exhausts_retries_then_user_is_told(ts_env: WorkflowEnvir
     result = await _run(ts_env, fakes)
     assert result.status == "failed"
     assert result.error_type == ErrorType.LLM_RETRYABLE
-    assert fakes.llm_attempts == LLM_RETRY.maximum_attempts
+    # Every tier of the escalation path was tried through all its retries.
+    assert [r.tier for r in fakes.llm_requests] == [
+        t for t in escalation_path("default") for _ in range(LLM_RETRY.maximum_attempts)
+    ]
     assert len(fakes.posts) == 1 and fakes.posts[0].text.startswith("Sorry")
     assert fakes.posts[0].thread_ts == "100.1"
     assert [f.status for f in fakes.finished] == ["failed"]
@@ -133,3 +151,28 @@ async def test_post_keys_are_stable_per_step(ts_env: WorkflowEnvironment):
     await _run(ts_env, fakes)
     (post,) = fakes.posts
     assert len(post.idempotency_key) == 32
+
+
+async def test_an_unavailable_tier_escalates_to_the_next(ts_env: WorkflowEnvironment):
+    fakes = Fakes(failing_tiers=frozenset({"default"}))
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert [r.tier for r in fakes.llm_requests][-1] == "frontier"
+    assert fakes.finished[0].model == "model-frontier"
+
+
+async def test_a_400_is_answered_once_with_a_trimmed_context(ts_env: WorkflowEnvironment):
+    fakes = Fakes(llm_status={"default": ErrorType.LLM_REJECTED})
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    first, second = fakes.llm_requests
+    assert first.tier == second.tier == "default"
+    assert len(second.messages[-1].content) < len(first.messages[-1].content)
+    assert second.messages[0].role == "system"
+
+
+async def test_credentials_errors_are_not_escalated(ts_env: WorkflowEnvironment):
+    fakes = Fakes(llm_status={"default": ErrorType.LLM_UNAUTHORIZED})
+    result = await _run(ts_env, fakes)
+    assert result.status == "failed" and result.error_type == ErrorType.LLM_UNAUTHORIZED
+    assert [r.tier for r in fakes.llm_requests] == ["default"]

@@ -71,6 +71,32 @@ SLACK_RETRY = RetryPolicy(
 )
 SLACK_DEADLINE = timedelta(minutes=30)
 
+PATCH_LLM_ESCALATION = "llm-escalation-v1"
+TIER_LADDER = ("fast", "default", "frontier")
+ESCALATE_ON = frozenset({ErrorType.LLM_RETRYABLE, ErrorType.LLM_BAD_RESPONSE, "TimeoutError"})
+CONTEXT_TRIM_CHARS = 8_000
+
+
+def escalation_path(tier: str) -> list[str]:
+    """The tiers to try, in order: the requested one, then the stronger ones of the ladder."""
+    if tier in TIER_LADDER:
+        return list(TIER_LADDER[TIER_LADDER.index(tier) :])
+    return [tier, "frontier"]  # a specialised tier (code, research...) falls back to frontier
+
+
+def trim_context(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Keep the system prompt and the latest message; shorten the latest to its head and tail."""
+    system = [m for m in messages if m.role == "system"][:1]
+    last = messages[-1]
+    content = last.content
+    if len(content) > CONTEXT_TRIM_CHARS:
+        half = CONTEXT_TRIM_CHARS // 2
+        content = content[:half] + "\n[…]\n" + content[-half:]
+    elif len(content) > 200:
+        content = content[: len(content) // 2] + "\n[…]"
+    return [*system, ChatMessage(role=last.role, content=content)]
+
+
 SYSTEM_PROMPT = (
     "You are Lucy, an AI coworker in a Slack workspace. Answer the request directly and "
     "concisely, in plain language suitable for a Slack thread. If you are unsure, say so."
@@ -161,20 +187,15 @@ class LucyTaskWorkflow:
         )
 
         self._state.step = "thinking"
+        messages = [
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=task.text),
+        ]
         try:
-            llm = await workflow.execute_activity_method(
-                LlmActivities.chat,
-                LlmRequest(
-                    messages=[
-                        ChatMessage(role="system", content=SYSTEM_PROMPT),
-                        ChatMessage(role="user", content=task.text),
-                    ],
-                    tier=task.model_tier,
-                ),
-                start_to_close_timeout=LLM_TIMEOUT,
-                retry_policy=LLM_RETRY,
-                summary=f"LLM call: {task.model_tier} tier",
-            )
+            if workflow.patched(PATCH_LLM_ESCALATION):
+                llm = await self._ask_llm(task.model_tier, messages)
+            else:  # runs started before escalation existed replay the single call they made
+                llm = await self._llm_call(task.model_tier, messages)
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
@@ -208,6 +229,48 @@ class LucyTaskWorkflow:
             completion_tokens=llm.completion_tokens,
             cost_usd=llm.cost_usd,
         )
+
+    async def _llm_call(self, tier: str, messages: list[ChatMessage]) -> LlmResponse:
+        return await workflow.execute_activity_method(
+            LlmActivities.chat,
+            LlmRequest(messages=messages, tier=tier),
+            start_to_close_timeout=LLM_TIMEOUT,
+            retry_policy=LLM_RETRY,
+            summary=f"LLM call: {tier} tier",
+        )
+
+    async def _ask_llm(self, tier: str, messages: list[ChatMessage]) -> LlmResponse:
+        """One answer, as resiliently as the providers allow.
+
+        * A model that stays unavailable through its retries (429/5xx/timeouts/garbage) is
+          escalated to the next tier: fast -> default -> frontier.
+        * A 400 is answered once by trimming the context and asking again.
+        * 401/402 (credentials, credit) are not escalated: another model cannot fix them.
+        """
+        tiers = escalation_path(tier)
+        trimmed = False
+        index = 0
+        while True:
+            current = tiers[index]
+            self._state.step = f"thinking ({current} tier)"
+            try:
+                return await self._llm_call(current, messages)
+            except ActivityError as err:
+                if is_cancelled_exception(err):
+                    raise
+                kind = _error_type(err)
+                if kind == ErrorType.LLM_REJECTED and not trimmed:
+                    trimmed = True
+                    messages = trim_context(messages)
+                    workflow.logger.info("LLM rejected the request; retrying once with a trimmed context")
+                    continue
+                if kind in ESCALATE_ON and index + 1 < len(tiers):
+                    index += 1
+                    workflow.logger.warning(
+                        "LLM tier unavailable; escalating", extra={"from": current, "to": tiers[index]}
+                    )
+                    continue
+                raise
 
     async def _post(self, task: TaskInput, text: str, *, step: str, summary: str) -> str | None:
         """Post in the task's thread; returns the message ts, or None if Slack refused for good."""
