@@ -208,8 +208,8 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         structlog.contextvars.clear_contextvars()
         response = await _slack_events(request)
         elapsed = time.perf_counter() - started
-        ACK_SECONDS.observe(elapsed)
         kind = request.state.slack_kind if hasattr(request.state, "slack_kind") else "unknown"
+        ACK_SECONDS.labels(kind).observe(elapsed)
         outcome = "ok" if response.status_code < 400 else str(response.status_code)
         SLACK_EVENTS.labels(kind, outcome).inc()
         log.info(

@@ -9,7 +9,8 @@ SLACK_EVENTS = Counter(
 )
 ACK_SECONDS = Histogram(
     "lucy_slack_ack_seconds",
-    "Time from receiving a Slack request to answering it (the ack Slack waits for)",
+    "Time from receiving a Slack request to answering it (the ack Slack waits for), by kind",
+    ["type"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0),
 )
 WORKFLOW_STARTS = Counter(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingress.app import IngressDeps, build_bolt_app
 from lucy.contracts import task_workflow_id
-from tests.conftest import Lucy, mention_event, new_team
+from tests.conftest import Lucy, dm_event, mention_event, new_team
 from tests.fakes.slack import FakeSlack
 
 
@@ -56,6 +56,25 @@ async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: Fake
         ack = await fake_slack.send_envelope(command, kind="slash_commands")
         assert ack["payload"]["response_type"] == "ephemeral"
         assert "/lucy <request>" in ack["payload"]["text"]
+        # A DM and opening App Home behave as over HTTP.
+        dm = dm_event(team=team, text="dm over the socket")
+        await fake_slack.send_envelope(dm)
+        await asyncio.wait_for(
+            lucy.client.get_workflow_handle(task_workflow_id(team, "D0ALICE", dm["event"]["ts"])).result(), 30
+        )
+        assert fake_slack.posted("D0ALICE")[-1]["text"] == "You asked: dm over the socket"
+        home = {
+            "team_id": team,
+            "type": "event_callback",
+            "event_id": "EvHOMESOCK",
+            "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
+        }
+        await fake_slack.send_envelope(home)
+        for _ in range(50):
+            if "U0ALICE" in fake_slack.views:
+                break
+            await asyncio.sleep(0.05)
+        assert "over the socket" in str(fake_slack.views["U0ALICE"])
     finally:
         await handler.close_async()
 
