@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from temporalio.common import SearchAttributeKey
 
@@ -102,9 +103,35 @@ class TaskResult:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call as the model asked for it; ``arguments`` is the model's raw JSON text, which
+    may be malformed (the workflow answers that to the model as a tool error)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    role: str
+    role: str  # system | user | assistant | tool
     content: str
+    tool_calls: list[ToolCall] | None = None  # an assistant turn that called tools
+    tool_call_id: str | None = None  # a tool turn: the call it answers
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool offered to the model (OpenAI ``tools`` entry of type ``function``)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+class LlmProvider(StrEnum):
+    PRIMARY = "primary"  # LUCY_OPENROUTER_*
+    FALLBACK = "fallback"  # LUCY_LLM_FALLBACK_*
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,9 @@ class LlmRequest:
     tier: str = "default"
     max_tokens: int | None = None
     temperature: float | None = None
+    tools: list[ToolSpec] | None = None
+    provider: str = LlmProvider.PRIMARY.value
+    json_object: bool = False  # ask for ``response_format: {"type": "json_object"}``
 
 
 @dataclass(frozen=True)
@@ -123,6 +153,204 @@ class LlmResponse:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     finish_reason: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    provider: str = LlmProvider.PRIMARY.value
+
+
+# --------------------------------------------------------------------------- tools
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """One tool execution. ``tool`` is the catalog name the model used (``exec``,
+    ``read_file``, ``browser``...); ``arguments`` are already parsed and validated as JSON.
+    ``state`` carries small per-task tool state between calls (the browser's tab id and url)."""
+
+    workflow_id: str
+    step: int
+    tool: str
+    arguments: dict[str, Any]
+    workspace_id: str = ""
+    slack_channel_id: str = ""
+    thread_ts: str = ""
+    state: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What the model sees (``output``, truncated so the history stays small) and the updated
+    per-task tool ``state``. ``ok=False`` is a failure the model should hear about (a command
+    that exited non-zero); infrastructure errors are raised as ``ApplicationError`` instead."""
+
+    output: str
+    ok: bool = True
+    truncated: bool = False
+    state: dict[str, str] = field(default_factory=dict)
+
+
+TOOL_OUTPUT_LIMIT = 6_000  # characters of tool output kept in the workflow history
+
+
+def truncate_output(text: str, limit: int = TOOL_OUTPUT_LIMIT) -> tuple[str, bool]:
+    """Head and tail of a long tool output, with a marker saying how much was left out."""
+    if len(text) <= limit:
+        return text, False
+    half = limit // 2
+    omitted = len(text) - 2 * half
+    return f"{text[:half]}\n[… {omitted} characters omitted …]\n{text[-half:]}", True
+
+
+# --------------------------------------------------------------------------- task context
+
+
+@dataclass(frozen=True)
+class TaskContextRequest:
+    workflow_id: str
+    task: TaskInput
+    with_thread_history: bool = False
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What the worker knows about the task's surroundings, read once when the task starts:
+    the prompt's environment, the tools this deployment has configured and the approval
+    policy of the workspace and channel."""
+
+    task_id: str
+    workspace_name: str = ""
+    channel_name: str = ""
+    user_name: str = ""
+    user_timezone: str = "UTC"
+    available_tools: list[str] = field(default_factory=list)
+    tier_override: str | None = None  # a user's or channel's model preference
+    channel_requires_approval: bool = False  # every tool call needs approval in this channel
+    self_approval_allowed: bool = False  # the requester may approve their own high-risk steps
+    approval_ttl_seconds: int = 24 * 3600
+    approver_slack_ids: list[str] = field(default_factory=list)  # designated approvers
+    thread_history: list[ChatMessage] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- steps, approvals
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One row of ``task_steps`` (and, for LLM calls, one ``cost_log`` entry; for tools and
+    decisions, one ``audit_log`` entry), written idempotently keyed by workflow id + index."""
+
+    workflow_id: str
+    workspace_id: str
+    step_index: int
+    kind: str  # llm_call | tool_use | approval_wait
+    name: str
+    status: str  # running | completed | failed | skipped
+    occurred_at: str  # the workflow's clock, ISO 8601
+    input: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    user_id: str | None = None
+
+
+class ApprovalDecisionKind(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """Create the ``approvals`` row and post the Block Kit message (one activity, idempotent)."""
+
+    workflow_id: str
+    workspace_id: str
+    approval_key: str  # idempotency key: workflow id + step
+    tool: str
+    summary: str  # what will run, in one line
+    reason: str  # why Lucy wants to run it
+    risk_level: str  # low | medium | high | critical
+    slack_channel_id: str
+    thread_ts: str
+    requester_slack_id: str
+    approver_slack_ids: list[str]
+    expires_at: str  # ISO 8601
+    requester_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApprovalPosted:
+    approval_id: str
+    message_ts: str | None
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """An Approve/Reject click, delivered by ingress as the ``decide_approval`` update. The
+    clicker's role comes from ``users.info`` (resolved by ingress); the workflow's validator
+    decides whether the click counts."""
+
+    approval_id: str
+    decision: str  # approved | rejected
+    slack_user_id: str
+    is_admin: bool = False
+    is_owner: bool = False
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    approval_id: str
+    decision: str
+    decided_by_slack_id: str | None
+    decided_at: str
+
+
+@dataclass(frozen=True)
+class ApprovalSettled:
+    """Record a decision (``approvals`` + ``audit_log``) and update the Block Kit message."""
+
+    workflow_id: str
+    workspace_id: str
+    approval_id: str
+    decision: str
+    decided_at: str
+    slack_channel_id: str
+    message_ts: str | None
+    summary: str
+    risk_level: str
+    decided_by_slack_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """The ``cancel`` update (the Cancel button, ``/lucy cancel``)."""
+
+    slack_user_id: str
+    is_admin: bool = False
+    is_owner: bool = False
+
+
+@dataclass(frozen=True)
+class ThreadReply:
+    """A person's reply in the thread of a running task (the ``thread_reply`` signal)."""
+
+    slack_user_id: str
+    text: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class UpdateMessageRequest:
+    """``chat.update`` of a message Lucy posted (the progress message, an approval message)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +361,7 @@ class PostMessageRequest:
     thread_ts: str | None = None
     # Run the output pipeline (redact, Markdown -> mrkdwn, split): for text from a model.
     format: bool = True
+    blocks: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,3 +409,8 @@ class ErrorType(StrEnum):
     SLACK_RETRYABLE = "SlackRetryable"
     SLACK_REJECTED = "SlackRejected"
     SLACK_NOT_CONFIGURED = "SlackNotConfigured"
+    TOOL_RETRYABLE = "ToolRetryable"  # 5xx, timeouts, connection errors: Temporal retries
+    TOOL_BLOCKED = "ToolBlocked"  # the gateway's policy does not allow this tool (HTTP 404)
+    TOOL_REJECTED = "ToolRejected"  # bad arguments or a 4xx: retrying cannot help
+    TOOL_NOT_CONFIGURED = "ToolNotConfigured"  # no URL/key for this tool in this deployment
+    TOOL_UNAVAILABLE = "ToolUnavailable"  # the tool kept failing (browser: 3 in a row)

@@ -1,0 +1,1 @@
+"""Tool activities: each tool Lucy can use, reached over HTTP through an injected client."""
