@@ -11,6 +11,8 @@ httpx is used without retries of its own; Temporal owns retries. Errors are clas
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from datetime import timedelta
 from typing import Any
@@ -20,7 +22,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import ErrorType, LlmRequest, LlmResponse
+from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
 from lucy.metrics import LLM_SECONDS
 from lucy.settings import LlmSettings
 
@@ -67,8 +69,22 @@ class LlmActivities:
 
     @activity.defn(name="llm.chat")
     async def chat(self, request: LlmRequest) -> LlmResponse:
-        """One chat completion on the model of ``request.tier``."""
-        key = self._settings.openrouter_api_key
+        """One chat completion: the model of ``request.tier`` on the primary provider, or the
+        configured fallback model on the fallback provider."""
+        if request.provider == LlmProvider.FALLBACK:
+            if not self._settings.fallback_configured:
+                raise ApplicationError(
+                    "no fallback LLM is configured (LUCY_LLM_FALLBACK_BASE_URL, _API_KEY, _MODEL)",
+                    type=ErrorType.LLM_NOT_CONFIGURED,
+                    non_retryable=True,
+                )
+            base_url = str(self._settings.llm_fallback_base_url)
+            key = self._settings.llm_fallback_api_key
+            model = str(self._settings.llm_fallback_model)
+        else:
+            base_url = self._settings.openrouter_base_url
+            key = self._settings.openrouter_api_key
+            model = self._settings.model_for_tier(request.tier)
         if key is None:
             raise ApplicationError(
                 "no LLM is configured: set LUCY_OPENROUTER_API_KEY (and LUCY_OPENROUTER_BASE_URL "
@@ -76,25 +92,31 @@ class LlmActivities:
                 type=ErrorType.LLM_NOT_CONFIGURED,
                 non_retryable=True,
             )
-        model = self._settings.model_for_tier(request.tier)
-        payload: dict[str, Any] = {
-            "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        }
+        payload: dict[str, Any] = {"model": model, "messages": [_wire_message(m) for m in request.messages]}
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+        if request.json_object:
+            payload["response_format"] = {"type": "json_object"}
         if request.max_tokens is not None:
             payload["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
-        if "openrouter.ai" in self._settings.openrouter_base_url:
+        if "openrouter.ai" in base_url:
             payload["usage"] = {"include": True}  # OpenRouter then reports the cost of the call
-        url = f"{self._settings.openrouter_base_url}/chat/completions"
-        provider = urlsplit(self._settings.openrouter_base_url).hostname or "unknown"
+        url = f"{base_url}/chat/completions"
+        provider = urlsplit(base_url).hostname or "unknown"
         started = time.perf_counter()
         outcome = "error"
         try:
             result = await self._call(url, payload, key.get_secret_value(), model)
             outcome = "ok"
-            return result
+            return dataclasses.replace(result, provider=request.provider)
         finally:
             LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
 
@@ -135,6 +157,20 @@ class LlmActivities:
         return _parse_completion(response, model)
 
 
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    """A chat message in the OpenAI wire format (assistant tool calls and tool results included)."""
+    wire: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        wire["content"] = message.content or None
+        wire["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        wire["tool_call_id"] = message.tool_call_id
+    return wire
+
+
 def _parse_completion(response: httpx.Response, requested_model: str) -> LlmResponse:
     try:
         body = response.json()
@@ -146,10 +182,25 @@ def _parse_completion(response: httpx.Response, requested_model: str) -> LlmResp
         raise ApplicationError(
             "LLM answered with something that is not a chat completion", type=ErrorType.LLM_BAD_RESPONSE
         ) from None
+    calls: list[ToolCall] = []
+    for index, raw in enumerate(message.get("tool_calls") or []):
+        function = raw.get("function") if isinstance(raw, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            continue  # nothing callable in it; the model will be asked again if it answered nothing
+        arguments = function.get("arguments")
+        calls.append(
+            ToolCall(
+                id=str(raw.get("id") or f"call_{index}"),
+                name=str(function["name"]),
+                # Kept as the model's raw text: malformed JSON is the workflow's to answer.
+                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+            )
+        )
     usage = body.get("usage") or {}
     cost = usage.get("cost")
     return LlmResponse(
         content=content,
+        tool_calls=calls,
         model=str(body.get("model") or requested_model),
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),

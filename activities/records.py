@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import TaskFinished, TaskStarted, idempotency_key
+from lucy.contracts import StepRecord, TaskFinished, TaskStarted, idempotency_key
 from lucy.db import repositories as repo
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -76,8 +76,10 @@ class RecordActivities:
                     session=session, workspace_id=workspace_id, workflow_id=finished.workflow_id
                 )
                 task_id = task.id if task is not None else None
-                if finished.model and (
-                    finished.prompt_tokens or finished.completion_tokens or finished.cost_usd
+                if (
+                    not finished.cost_recorded
+                    and finished.model
+                    and (finished.prompt_tokens or finished.completion_tokens or finished.cost_usd)
                 ):
                     await repo.record_cost(
                         session=session,
@@ -121,3 +123,82 @@ class RecordActivities:
                 )
         except _PERMANENT as exc:
             raise _rejected(exc, "the task result") from None
+
+    @activity.defn(name="records.step")
+    async def step(self, record: StepRecord) -> bool:
+        """One step in one transaction: its ``task_steps`` row, plus a ``cost_log`` entry for an
+        LLM call or an ``audit_log`` entry for a tool use or an approval. Every write is keyed by
+        the workflow id and the step index, so a retry writes nothing twice. Returns False when
+        the task row does not exist (a task recorded elsewhere), in which case nothing is written."""
+        occurred_at = datetime.fromisoformat(record.occurred_at)
+        try:
+            workspace_id = uuid.UUID(record.workspace_id)
+            user_id = uuid.UUID(record.user_id) if record.user_id else None
+            async with self._sessions.begin() as session:
+                await repo.set_tenant(session=session, workspace_id=workspace_id)
+                task = await repo.get_task(
+                    session=session, workspace_id=workspace_id, workflow_id=record.workflow_id
+                )
+                if task is None:
+                    activity.logger.warning("no task row for this step; not recorded")
+                    return False
+                terminal = record.status in ("completed", "failed", "skipped")
+                await repo.record_step(
+                    session=session,
+                    workspace_id=workspace_id,
+                    task_id=task.id,
+                    step_index=record.step_index,
+                    kind=record.kind,
+                    idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
+                    name=record.name[:255],
+                    status=record.status,
+                    input=record.input,
+                    output=record.output,
+                    error=record.error,
+                    prompt_tokens=record.prompt_tokens,
+                    completion_tokens=record.completion_tokens,
+                    cost_usd=record.cost_usd,
+                    started_at=occurred_at,
+                    completed_at=datetime.now(UTC) if terminal else None,
+                )
+                if record.kind == "llm_call":
+                    if record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd):
+                        await repo.record_cost(
+                            session=session,
+                            workspace_id=workspace_id,
+                            idempotency_key=idempotency_key(
+                                record.workflow_id, "llm", str(record.step_index)
+                            ),
+                            occurred_at=occurred_at,
+                            cost_usd=record.cost_usd,
+                            prompt_tokens=record.prompt_tokens,
+                            completion_tokens=record.completion_tokens,
+                            kind="llm",
+                            model=record.model,
+                            task_id=task.id,
+                            user_id=user_id,
+                        )
+                else:
+                    await repo.record_audit(
+                        session=session,
+                        workspace_id=workspace_id,
+                        idempotency_key=idempotency_key(
+                            record.workflow_id, "step", str(record.step_index), "audit"
+                        ),
+                        occurred_at=occurred_at,
+                        actor_type="lucy",
+                        action=f"{'tool' if record.kind == 'tool_use' else 'approval'}.{record.status}",
+                        entity_type="task_step",
+                        entity_id=f"{task.id}:{record.step_index}",
+                        task_id=task.id,
+                        workflow_id=record.workflow_id,
+                        after_state={
+                            "tool": record.name,
+                            "status": record.status,
+                            **{k: v for k, v in record.input.items() if k in ("summary", "risk")},
+                            **({"error": record.error[:300]} if record.error else {}),
+                        },
+                    )
+        except _PERMANENT as exc:
+            raise _rejected(exc, "a task step") from None
+        return True

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult
+from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.slack_text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
@@ -152,6 +152,8 @@ class SlackActivities:
         }
         if request.thread_ts:
             kwargs["thread_ts"] = request.thread_ts
+        if request.blocks and key == request.idempotency_key:
+            kwargs["blocks"] = request.blocks  # blocks go with the first part; the text is the fallback
         await self._pacer.wait(request.channel)
         try:
             response = await client.chat_postMessage(**kwargs)
@@ -160,6 +162,26 @@ class SlackActivities:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "chat.postMessage") from None
         return str(response["ts"])
+
+    @activity.defn(name="slack.update_message")
+    async def update_message(self, request: UpdateMessageRequest) -> bool:
+        """``chat.update`` of one of Lucy's messages (idempotent by nature: the same text twice is
+        the same message). Returns False when the message is gone (deleted in Slack)."""
+        client = self._require_client()
+        kwargs: dict[str, Any] = {"channel": request.channel, "ts": request.ts, "text": request.text}
+        if request.blocks is not None:
+            kwargs["blocks"] = request.blocks
+        try:
+            await client.chat_update(**kwargs)
+        except SlackApiError as exc:
+            error = slack_error(exc, "chat.update")
+            if error.details and error.details[0] in ("message_not_found", "cant_update_message"):
+                activity.logger.info("message to update is gone", extra={"error": error.details[0]})
+                return False
+            raise error from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _transport_error(exc, "chat.update") from None
+        return True
 
     async def _find_posted(self, client: AsyncWebClient, request: PostMessageRequest) -> dict[str, str]:
         """Idempotency key -> ts of Lucy's messages already in the thread (or channel)."""

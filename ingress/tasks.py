@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from lucy.contracts import (
     SA_CHANNEL,
@@ -31,6 +32,7 @@ from lucy.contracts import (
     TASK_WORKFLOW_NAME,
     TaskInput,
     TaskStatus,
+    ThreadReply,
     task_workflow_id,
 )
 from lucy.db import repositories as repo
@@ -59,6 +61,7 @@ class SlackMessage:
     display_name: str | None = None  # from users.info, when known
     role: str | None = None
     timezone: str | None = None
+    with_thread_history: bool = False  # a follow-up in a thread: give the task the conversation
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ class TaskStarter:
             message_ts=message.ts,
             text=message.text,
             source=message.source,
+            with_thread_history=message.with_thread_history,
         )
         attributes = TypedSearchAttributes(
             [
@@ -229,3 +233,31 @@ class TaskStarter:
         WORKFLOW_STARTS.labels("started").inc()
         log.info("task started", workflow_id=workflow_id, workspace_id=str(workspace_id))
         return StartOutcome(workflow_id=workflow_id, started=True)
+
+    async def route_reply(
+        self, *, team_id: str, channel_id: str, thread_ts: str, user_id: str, text: str, ts: str
+    ) -> str | None:
+        """A message in a thread: ``"signalled"`` when it reached the thread's running task,
+        ``"followup"`` when the thread's task has ended (start a new task with the thread as
+        context), None when the thread has no Lucy task."""
+        async with self._sessions.begin() as session:
+            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+            task = await repo.latest_thread_task(
+                session=session,
+                workspace_id=workspace_id,
+                slack_channel_id=channel_id,
+                slack_thread_ts=thread_ts,
+            )
+        if task is None:
+            return None
+        if task.status in ("created", "running", "pending_approval"):
+            try:
+                await self._temporal.get_workflow_handle(task.workflow_id).signal(
+                    "thread_reply", ThreadReply(slack_user_id=user_id, text=text, ts=ts)
+                )
+            except RPCError as exc:  # it ended a moment ago: the reply becomes a follow-up
+                log.info("thread's task already ended", workflow_id=task.workflow_id, error=exc.status.name)
+                return "followup"
+            log.info("reply delivered to the running task", workflow_id=task.workflow_id)
+            return "signalled"
+        return "followup"

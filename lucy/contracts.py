@@ -90,6 +90,12 @@ class TaskInput:
     text: str
     source: str = TaskSource.MENTION.value
     model_tier: str = "default"
+    # A reply in the thread of a finished task: read the thread's earlier conversation first.
+    with_thread_history: bool = False
+    # Set by continue-as-new: the agent's state so far. None for a new task.
+    resume: AgentCheckpoint | None = None
+    # LLM steps per workflow run before continuing as new (keeps each run's history small).
+    steps_per_run: int = 25
 
 
 @dataclass(frozen=True)
@@ -221,13 +227,38 @@ class TaskContext:
     channel_name: str = ""
     user_name: str = ""
     user_timezone: str = "UTC"
+    local_time: str = ""  # "Saturday 21 November 2026, 14:05 (Europe/Berlin)", read at the start
     available_tools: list[str] = field(default_factory=list)
     tier_override: str | None = None  # a user's or channel's model preference
     channel_requires_approval: bool = False  # every tool call needs approval in this channel
     self_approval_allowed: bool = False  # the requester may approve their own high-risk steps
     approval_ttl_seconds: int = 24 * 3600
     approver_slack_ids: list[str] = field(default_factory=list)  # designated approvers
+    approval_required_tools: list[str] = field(default_factory=list)  # workspace: always ask first
+    max_steps: int = 12
     thread_history: list[ChatMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AgentCheckpoint:
+    """The agent loop's state, carried across continue-as-new."""
+
+    context: TaskContext
+    messages: list[ChatMessage]
+    step_index: int
+    llm_steps: int
+    intent: str
+    tier: str
+    progress_ts: str | None
+    started_at: str
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    notices: list[str] = field(default_factory=list)
+    tool_state: dict[str, str] = field(default_factory=dict)
+    unavailable_tools: list[str] = field(default_factory=list)
+    seen_replies: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- steps, approvals
@@ -396,6 +427,8 @@ class TaskFinished:
     # identical on every activity retry so that those entries are written once.
     occurred_at: str | None = None
     user_id: str | None = None
+    # The agent loop records each LLM call's cost as its own step; then the finish writes none.
+    cost_recorded: bool = False
 
 
 # Error types raised by activities as ApplicationError(type=...). Workflows match on these.

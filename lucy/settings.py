@@ -175,11 +175,24 @@ class LlmSettings(_Group):
     model_tier_research: str = "google/gemini-3-flash-preview"
     model_tier_document: str = "moonshotai/kimi-k2.5"
     model_tier_frontier: str = "google/gemini-3.1-pro-preview"
+    # A second OpenAI-compatible provider, tried when every tier of the primary one failed.
+    llm_fallback_base_url: str | None = None
+    llm_fallback_api_key: SecretStr | None = None
+    llm_fallback_model: str | None = None
 
     @field_validator("openrouter_base_url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v, "openrouter_base_url").rstrip("/")
+
+    @field_validator("llm_fallback_base_url")
+    @classmethod
+    def _fallback_url(cls, v: str | None) -> str | None:
+        return _check_url(v, "llm_fallback_base_url").rstrip("/") if v else None
+
+    @property
+    def fallback_configured(self) -> bool:
+        return bool(self.llm_fallback_base_url and self.llm_fallback_api_key and self.llm_fallback_model)
 
     def model_for_tier(self, tier: str) -> str:
         """The model configured for a tier name (``fast``, ``default``, ...)."""
@@ -279,6 +292,10 @@ class LimitSettings(_Group):
 
     rate_limit_user_per_minute: float = Field(default=20, gt=0)
     rate_limit_workspace_per_minute: float = Field(default=300, gt=0)
+    # The task engine: how long an approval waits before it is rejected as expired, and how many
+    # LLM steps one task may take before Lucy stops and says so (a runaway-loop guard).
+    approval_ttl_hours: float = Field(default=24, gt=0)
+    agent_max_steps: int = Field(default=12, ge=1, le=200)
 
 
 class SecuritySettings(_Group):

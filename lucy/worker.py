@@ -12,9 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.approvals import ApprovalActivities
+from activities.context import ContextActivities
 from activities.llm import LlmActivities
 from activities.records import RecordActivities
 from activities.slack import ChannelPacer, SlackActivities
+from activities.tools.browser import BrowserActivities
+from activities.tools.composio import ComposioActivities
+from activities.tools.email import EmailActivities
+from activities.tools.files import FileActivities
+from activities.tools.gateway import GatewayActivities
+from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.settings import Settings
@@ -39,10 +47,38 @@ def build_activities(
     settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine, slack: AsyncWebClient | None
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
+    sessions = create_sessionmaker(engine)
     llm = LlmActivities(http, settings.llm)
-    records = RecordActivities(create_sessionmaker(engine))
+    records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
-    return [llm.chat, records.task_running, records.task_finished, slack_acts.post_message]
+    context = ContextActivities(sessions, settings, slack=slack, http=http)
+    approvals = ApprovalActivities(sessions, slack_acts)
+    return [
+        llm.chat,
+        records.task_running,
+        records.task_finished,
+        records.step,
+        slack_acts.post_message,
+        slack_acts.update_message,
+        context.prepare,
+        approvals.request,
+        approvals.settle,
+        *tool_activities(settings, http=http, slack=slack),
+    ]
+
+
+def tool_activities(
+    settings: Settings, *, http: httpx.AsyncClient, slack: AsyncWebClient | None
+) -> list[Any]:
+    """The tool activities (gateway, browser, Composio, email, Slack history, files)."""
+    return [
+        GatewayActivities(http, settings.tools).invoke,
+        BrowserActivities(http, settings.tools).browse,
+        ComposioActivities(http, settings.tools).execute,
+        EmailActivities(http, settings.tools).send,
+        SlackHistoryActivities(slack).search,
+        FileActivities(slack).create,
+    ]
 
 
 @contextlib.asynccontextmanager

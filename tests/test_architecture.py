@@ -14,8 +14,11 @@ WORKFLOW_ALLOWED = {
     "typing",
     "enum",
     "collections",
+    "json",  # pure parsing of the model's answers
+    "asyncio",  # tasks and waits on Temporal's deterministic event loop
     "temporalio",
     "lucy",
+    "workflows",  # the workflows' own pure modules (the tool catalog), checked by this same rule
 }
 WORKFLOW_ALLOWED_LUCY = {"lucy.contracts"}
 

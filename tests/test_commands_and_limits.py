@@ -123,7 +123,7 @@ async def test_app_home_shows_my_tasks_and_usage(lucy: Lucy, fake_slack: FakeSla
     assert view["type"] == "home"
     assert "home tab please" in text and "completed" in text
     assert "Nothing is waiting for you" in text
-    assert "This month: 1 of 1000 tasks" in text and "1 model calls" in text
+    assert "This month: 1 of 1000 tasks" in text and "2 model calls" in text
 
 
 async def test_profiles_are_cached_and_deactivated_users_refused(lucy: Lucy, fake_slack: FakeSlack):
@@ -171,7 +171,7 @@ async def test_cancel_stops_a_running_task_and_keeps_its_record(lucy: Lucy, fake
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     handle = lucy.client.get_workflow_handle(workflow_id)
     for _ in range(100):  # wait until the model call is under way
-        if fake_llm.requests:
+        if fake_llm.task_requests:
             break
         await asyncio.sleep(0.05)
     # Someone else may not cancel it...

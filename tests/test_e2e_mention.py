@@ -64,10 +64,15 @@ async def test_mention_is_answered_in_thread_and_recorded(
     assert sent["messages"][-1] == {"role": "user", "content": "what is the capital of France?"}
     assert sent["model"] == lucy.settings.llm.model_tier_default
 
+    # Two LLM calls: the intent classification on the fast tier (the fake answers "chat"), then
+    # the answer on the default tier.
+    classify = fake_llm.requests[-2]
+    assert classify["model"] == lucy.settings.llm.model_tier_fast
+    assert classify["response_format"] == {"type": "json_object"}
     row = await _task_row(lucy, workflow_id)
     assert row.status == "completed"
-    assert (row.prompt_tokens, row.completion_tokens) == (31, 9)
-    assert float(row.cost_usd) == 0.0012
+    assert (row.prompt_tokens, row.completion_tokens) == (12 + 31, 7 + 9)
+    assert float(row.cost_usd) == 0.00121
     assert row.slack_thread_ts == ev["ts"]
     assert row.request_text == "what is the capital of France?"
     assert row.completed_at is not None
@@ -77,11 +82,21 @@ async def test_mention_is_answered_in_thread_and_recorded(
             text("SELECT count(*), sum(prompt_tokens), sum(cost_usd) FROM cost_log WHERE workspace_id = :w"),
             {"w": row.workspace_id},
         )
-        assert tuple(cost.one()) == (1, 31, Decimal("0.001200"))
+        assert tuple(cost.one()) == (2, 43, Decimal("0.001210"))
         monthly = await conn.execute(
             text("SELECT calls FROM cost_monthly WHERE workspace_id = :w"), {"w": row.workspace_id}
         )
-        assert monthly.scalar_one() == 1
+        assert monthly.scalar_one() == 2
+        steps = await conn.execute(
+            text(
+                "SELECT step_index, kind, name, status FROM task_steps WHERE task_id = :t ORDER BY step_index"
+            ),
+            {"t": row.id},
+        )
+        assert [tuple(r) for r in steps] == [
+            (1, "llm_call", "classify", "completed"),
+            (2, "llm_call", "default tier", "completed"),
+        ]
         audit = await conn.execute(
             text("SELECT action FROM audit_log WHERE workflow_id = :w"), {"w": workflow_id}
         )
@@ -95,6 +110,7 @@ async def test_mention_is_answered_in_thread_and_recorded(
     assert sa["LucyChannel"] == ev["channel"]
     assert sa["LucyThread"] == ev["ts"]
     assert sa["LucySource"] == "mention"
+    assert sa["LucyIntent"] == "chat"
 
     await record_history(lucy, workflow_id, "lucy_task_completed")
 
@@ -182,7 +198,7 @@ async def test_llm_500_twice_then_answer(lucy: Lucy, fake_slack: FakeSlack, fake
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     result = await _wait_result(lucy, workflow_id)
     assert result["status"] == "completed"
-    assert len(fake_llm.requests) == 3
+    assert len(fake_llm.task_requests) == 3
     posts = fake_slack.posted(ev["channel"])
     assert [p["text"] for p in posts] == ["third time lucky"]
     assert (await _task_row(lucy, workflow_id)).status == "completed"
@@ -200,7 +216,7 @@ async def test_llm_401_fails_once_with_a_friendly_message(
     result = await _wait_result(lucy, workflow_id)
     assert result["status"] == "failed"
     assert result["error_type"] == "LlmUnauthorized"
-    assert len(fake_llm.requests) == 1, "401 is not retried"
+    assert len(fake_llm.task_requests) == 1, "401 is not retried"
     posts = fake_slack.posted(ev["channel"])
     assert len(posts) == 1
     assert posts[0]["thread_ts"] == ev["ts"]

@@ -43,6 +43,7 @@ async def test_metrics_count_events_starts_and_llm_calls(lucy: Lucy):
     assert delta("lucy_workflow_starts_total", outcome="started") == 1
     assert delta("lucy_workflow_starts_total", outcome="duplicate") == 1
     assert delta("lucy_slack_ack_seconds_count", type="event:app_mention") == 3
-    assert delta("lucy_llm_request_seconds_count", provider="127.0.0.1", outcome="ok") == 1
+    # the intent classification and the answer
+    assert delta("lucy_llm_request_seconds_count", provider="127.0.0.1", outcome="ok") == 2
     assert re.search(r"^lucy_active_tasks \d", after, re.M)
     assert re.search(r"^lucy_pending_approvals \d", after, re.M)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import assistant, commands, events, home
+from ingress.listeners import actions, assistant, commands, events, home
 
 
 def register(app: AsyncApp) -> None:
@@ -13,3 +13,4 @@ def register(app: AsyncApp) -> None:
     commands.register(app)
     home.register(app)
     assistant.register(app)
+    actions.register(app)

@@ -54,6 +54,21 @@ async def _start(
         log.info("request from a deactivated user refused")
         await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)
         return
+    thread_ts = event.get("thread_ts")
+    in_thread = bool(thread_ts) and thread_ts != event.get("ts")
+    if in_thread:
+        routed = await starter.route_reply(
+            team_id=str(team_id),
+            channel_id=str(event["channel"]),
+            thread_ts=str(thread_ts),
+            user_id=str(event["user"]),
+            text=text,
+            ts=str(event["ts"]),
+        )
+        if routed == "signalled":
+            return
+        if routed is None and source is TaskSource.THREAD_REPLY:
+            return  # chatter in a thread that is not Lucy's
     outcome = await starter.start(
         SlackMessage(
             team_id=str(team_id),
@@ -69,6 +84,7 @@ async def _start(
             display_name=profile.display_name if profile else None,
             role=profile.role if profile else None,
             timezone=profile.timezone if profile else None,
+            with_thread_history=in_thread,
         )
     )
     if outcome.started and source is TaskSource.DM and event.get("thread_ts"):
@@ -120,8 +136,21 @@ async def on_direct_message(
     await ack()
 
 
-async def on_other_message(ack: AsyncAck) -> None:
-    """Channel chatter, edits, bot messages: acknowledged and ignored (Slack must not retry)."""
+async def on_other_message(
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    ack: AsyncAck,
+    client: AsyncWebClient,
+) -> None:
+    """Channel messages. A person's reply in the thread of a Lucy task reaches that task (or,
+    when it has ended, starts a follow-up with the thread as context); a reply that mentions
+    Lucy is left to ``app_mention``. Everything else (chatter, edits, bots) is acknowledged and
+    ignored, so that Slack does not retry it."""
+    thread_ts = event.get("thread_ts")
+    mentions_lucy = bool(context.bot_user_id) and f"<@{context.bot_user_id}>" in str(event.get("text") or "")
+    if _is_from_a_person(event) and thread_ts and thread_ts != event.get("ts") and not mentions_lucy:
+        await _start(event=event, body=body, context=context, source=TaskSource.THREAD_REPLY, client=client)
     await ack()
 
 

@@ -492,6 +492,61 @@ async def decide_approval(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def close_approval(
+    *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID, status: str, now: datetime
+) -> bool:
+    """Close one pending approval as ``expired`` or ``cancelled``; False if it was not pending."""
+    if status not in ("expired", "cancelled"):
+        raise ValueError(f"status must be expired or cancelled, not {status!r}")
+    rows = await session.execute(
+        update(Approval)
+        .where(
+            Approval.id == approval_id, Approval.workspace_id == workspace_id, Approval.status == "pending"
+        )
+        .values(status=status, decided_at=now)
+        .returning(Approval.id)
+    )
+    return rows.scalar_one_or_none() is not None
+
+
+async def get_approval(
+    *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID
+) -> Approval | None:
+    return (
+        await session.execute(
+            select(Approval).where(Approval.id == approval_id, Approval.workspace_id == workspace_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_channel(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID
+) -> Channel | None:
+    return (
+        await session.execute(
+            select(Channel).where(Channel.id == channel_id, Channel.workspace_id == workspace_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def latest_thread_task(
+    *, session: AsyncSession, workspace_id: uuid.UUID, slack_channel_id: str, slack_thread_ts: str
+) -> Task | None:
+    """The newest task in a Slack thread (a reply there goes to it, or starts a follow-up)."""
+    return (
+        await session.execute(
+            select(Task)
+            .where(
+                Task.workspace_id == workspace_id,
+                Task.slack_channel_id == slack_channel_id,
+                Task.slack_thread_ts == slack_thread_ts,
+            )
+            .order_by(Task.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
 async def expire_approvals(
     *, session: AsyncSession, workspace_id: uuid.UUID, now: datetime
 ) -> list[uuid.UUID]:

@@ -27,6 +27,11 @@ class Scripted:
     completion_tokens: int = 7
     cost: float | None = 0.00042
     delay: float = 0.0  # seconds before answering (a slow model)
+    # ``[(name, arguments_json_text), ...]``: the answer is an assistant turn calling these tools
+    tool_calls: list[tuple[str, str]] | None = None
+    # Which requests may take this answer: None = any task request; "classify" = the intent
+    # classification (``response_format: json_object``); another string = that model only.
+    match: str | None = None
 
 
 @dataclass
@@ -41,6 +46,11 @@ class FakeLlm:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v1"
+
+    @property
+    def task_requests(self) -> list[dict[str, Any]]:
+        """The requests of the agent loop, without the intent classifications."""
+        return [r for r in self.requests if not _is_classification(r)]
 
     def reset(self) -> None:
         self.requests.clear()
@@ -59,12 +69,27 @@ class FakeLlm:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def _take(self, body: dict[str, Any]) -> Scripted:
+        """The first scripted answer this request may take; otherwise a default answer (an echo,
+        or for an intent classification ``{"intent": "chat"}``)."""
+        classify = _is_classification(body)
+        for index, step in enumerate(self.script):
+            if step.match is None and not classify:
+                return self.script.pop(index)
+            if step.match == "classify" and classify:
+                return self.script.pop(index)
+            if step.match not in (None, "classify") and step.match == body.get("model"):
+                return self.script.pop(index)
+        if classify:
+            return Scripted(content='{"intent": "chat", "reason": "default"}', cost=0.00001)
+        return Scripted()
+
     async def _completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return _error(401, "No auth credentials found")
-        step = self.script.pop(0) if self.script else Scripted()
+        step = self._take(body)
         if step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
@@ -77,7 +102,20 @@ class FakeLlm:
             }
             return _error(step.status, messages.get(step.status, "Internal server error"), headers)
         user_text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
-        content = step.content if step.content is not None else f"You asked: {user_text}"
+        content: str | None = step.content if step.content is not None else f"You asked: {user_text}"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        finish = "stop"
+        if step.tool_calls:
+            message["content"] = step.content  # usually null next to tool calls
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{next(self._ids)}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+                for name, arguments in step.tool_calls
+            ]
+            finish = "tool_calls"
         usage: dict[str, Any] = {
             "prompt_tokens": step.prompt_tokens,
             "completion_tokens": step.completion_tokens,
@@ -94,13 +132,17 @@ class FakeLlm:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
+                        "message": message,
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": usage,
             }
         )
+
+
+def _is_classification(body: dict[str, Any]) -> bool:
+    return (body.get("response_format") or {}).get("type") == "json_object"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

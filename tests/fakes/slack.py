@@ -5,6 +5,10 @@
   ``Retry-After`` when told to.
 * Keeps the messages it was sent (with metadata) so ``conversations.replies`` and
   ``conversations.history`` return them, as Slack does.
+* Files through Slack's external upload flow: ``files.getUploadURLExternal`` hands out an upload
+  URL on this server (``POST /upload/v1/<file id>`` takes the raw bytes and answers
+  ``OK - <length>`` as text, like files.slack.com), ``files.completeUploadExternal`` shares the
+  file in the channel/thread as a message with ``files`` (visible to ``conversations.replies``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # chat.update, in order
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -57,6 +62,9 @@ class FakeSlack:
     port: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # External uploads: file id -> {"filename", "length", "content"?}, then shared files.
+    pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -65,9 +73,12 @@ class FakeSlack:
     def reset(self) -> None:
         self.calls.clear()
         self.messages.clear()
+        self.updates.clear()
         self.ephemerals.clear()
         self.views.clear()
         self.faults.clear()
+        self.pending_uploads.clear()
+        self.files.clear()
 
     def fail(self, method: str, **kwargs: Any) -> None:
         self.faults.append(Fault(method=method, **kwargs))
@@ -78,6 +89,21 @@ class FakeSlack:
     def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
         out = [m for ch, msgs in self.messages.items() for m in msgs if channel is None or ch == channel]
         return sorted(out, key=lambda m: float(m["ts"]))
+
+    def shared_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files shared by ``files.completeUploadExternal`` (with their bytes in ``content``)."""
+        return [f for f in self.files.values() if channel is None or f["channel"] == channel]
+
+    def add_message(
+        self, channel: str, text: str, *, user: str = "U0ALICE", thread_ts: str | None = None
+    ) -> str:
+        """Seed a message written by a person (as if it had arrived in Slack); returns its ts."""
+        ts = f"{1700000000 + next(self._ts)}.000300"
+        message = {"type": "message", "user": user, "text": text, "ts": ts, "channel": channel}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        self.messages.setdefault(channel, []).append(message)
+        return ts
 
     async def wait_for_posts(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -95,6 +121,7 @@ class FakeSlack:
         app = web.Application(client_max_size=2**20)
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/link", self._socket)
+        app.router.add_post("/upload/v1/{file_id}", self._upload)
         self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
@@ -150,6 +177,24 @@ class FakeSlack:
         if fault is not None:
             return self._fault_response(fault)
         return web.json_response(body)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """files.slack.com's upload URL: the raw bytes (or a multipart ``file``), no token."""
+        file_id = request.match_info["file_id"]
+        pending = self.pending_uploads.get(file_id)
+        if pending is None:
+            return web.Response(status=404, text="Not Found", content_type="text/plain")
+        fault = self._take_fault("upload")
+        if fault is not None:
+            return web.Response(status=fault.status, text="Internal Server Error", content_type="text/plain")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = form.get("file") or form.get("filename")
+            data = part.file.read() if isinstance(part, web.FileField) else str(part or "").encode()
+        else:
+            data = await request.content.read()  # may exceed client_max_size, as Slack allows
+        pending["content"] = data
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
 
     # ------------------------------------------------------------------ Socket Mode
 
@@ -233,8 +278,26 @@ class FakeSlack:
             message["thread_ts"] = p["thread_ts"]
         if p.get("metadata"):
             message["metadata"] = p["metadata"]
+        if p.get("blocks"):
+            message["blocks"] = _json_field(p["blocks"])
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Edits one of the bot's messages in place; every version is kept in ``updates``."""
+        channel, ts = p.get("channel"), p.get("ts")
+        message = next((m for m in self.messages.get(str(channel), []) if m["ts"] == ts), None)
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not p.get("text") and not p.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        message["text"] = p.get("text", message["text"])
+        if "blocks" in p:
+            message["blocks"] = _json_field(p["blocks"])
+        self.updates.append(
+            {"channel": channel, "ts": ts, "text": message["text"], "blocks": message.get("blocks")}
+        )
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
 
     def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
         if not p.get("channel_id") or not p.get("thread_ts"):
@@ -301,3 +364,82 @@ class FakeSlack:
         if not with_md:
             msgs = [{k: v for k, v in m.items() if k != "metadata"} for m in msgs]
         return {"ok": True, "messages": msgs, "has_more": False}
+
+    # ------------------------------------------------------------------ files (external upload)
+
+    def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(p.get("length", ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not p.get("filename") or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        self.pending_uploads[file_id] = {"filename": p["filename"], "length": length}
+        return {
+            "ok": True,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/v1/{file_id}",
+            "file_id": file_id,
+        }
+
+    def _m_files_completeUploadExternal(self, p: dict[str, Any]) -> dict[str, Any]:
+        try:
+            items = json.loads(p["files"]) if isinstance(p.get("files"), str) else p.get("files")
+        except (KeyError, ValueError):
+            return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(items, list) or not items:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = p.get("channel_id") or p.get("channels") or None
+        thread_ts = p.get("thread_ts") or None
+        if channel and channel.startswith("CGONE"):
+            return {"ok": False, "error": "channel_not_found"}
+        shared: list[dict[str, Any]] = []
+        for item in items:
+            pending = self.pending_uploads.get(str(item.get("id")))
+            if pending is None or "content" not in pending:
+                return {"ok": False, "error": "file_not_found"}
+            if len(pending["content"]) != pending["length"]:
+                return {"ok": False, "error": "file_upload_size_mismatch"}
+        for item in items:
+            pending = self.pending_uploads.pop(str(item["id"]))
+            name = pending["filename"]
+            record = {
+                "id": str(item["id"]),
+                "name": name,
+                "title": item.get("title") or name,
+                "filetype": name.rsplit(".", 1)[-1] if "." in name else "",
+                "size": len(pending["content"]),
+                "content": pending["content"],
+                "channel": channel,
+                "thread_ts": thread_ts,
+            }
+            self.files[record["id"]] = record
+            shared.append(record)
+        if channel:
+            public = [
+                {k: v for k, v in f.items() if k not in ("content", "channel", "thread_ts")} for f in shared
+            ]
+            message: dict[str, Any] = {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "text": p.get("initial_comment") or "",
+                "ts": f"{1700000000 + next(self._ts)}.000100",
+                "channel": channel,
+                "files": public,
+                "upload": True,
+            }
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in shared]}
+
+
+def _json_field(value: Any) -> Any:
+    """Slack accepts JSON fields (blocks, metadata) as objects or as JSON text in a form body."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

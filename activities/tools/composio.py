@@ -1,0 +1,203 @@
+"""Composio integrations: the ``composio_execute`` tool (activity ``tools.composio``).
+
+Wire protocol (Composio REST API v3), as documented at
+https://docs.composio.dev/api-reference/tools/post-tools-execute-by-tool-slug and in Composio's
+generated Python client (``ComposioHQ/composio-base-py``, ``types/tool_execute_params.py``):
+
+* ``POST {composio_base_url}/tools/execute/{tool_slug}`` (the base URL ends in ``/api/v3``),
+  header ``x-api-key: <project API key>``, JSON body ``{"arguments": {...}, "user_id": ...,
+  "connected_account_id"?: ...}`` (``arguments`` and the natural-language ``text`` are mutually
+  exclusive; Lucy only sends ``arguments``).
+* HTTP 200 answers ``{"data": {...}, "successful": bool, "error": str | null, "log_id": ...}``.
+  ``successful: false`` is the integration's own failure (GitHub said 422, the repo does not
+  exist...): Lucy hands it to the model as ``ok=False`` so it can correct itself.
+* Other statuses carry Composio's error object (https://docs.composio.dev/reference/errors):
+  ``{"error": {"message", "status", "request_id", "suggested_fix", "errors"?}}``.
+
+``user_id`` is Lucy's workspace id: each workspace's connected accounts live under its own
+Composio user, so one workspace cannot act through another's connections ("default" when a
+request carries no workspace).
+
+Errors: 408/409/429/5xx, timeouts and connection errors are retryable (``Retry-After`` becomes
+the next retry delay); 401 means the key is wrong (``ToolNotConfigured``); other 4xx are
+``ToolRejected`` with Composio's message and suggested fix. Composio has no idempotency key for
+tool execution, so an action whose response was lost may run twice when Temporal retries it;
+risky actions go through approval first and the retry policy keeps attempts low.
+
+The small HTTP classification helpers here are shared by the other HTTP tools (email).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
+from lucy.settings import ToolSettings
+
+MAX_RETRY_AFTER_S = 300.0
+_SLUG = re.compile(r"^[A-Z][A-Z0-9_]{1,149}$")
+_TIMEOUT = httpx.Timeout(90.0, connect=10.0)
+
+
+# --------------------------------------------------------------------------- shared HTTP helpers
+
+
+def retry_after(response: httpx.Response) -> timedelta | None:
+    """The ``Retry-After`` header (seconds) as a retry delay, capped; None when absent or a date."""
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER_S))
+
+
+def transport_error(exc: httpx.HTTPError, what: str) -> ApplicationError:
+    """A timeout or connection error: retryable (the exception's text may hold a URL, not shown)."""
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "unreachable"
+    return ApplicationError(f"{what} {kind} ({exc.__class__.__name__})", type=ErrorType.TOOL_RETRYABLE)
+
+
+def rejected(message: str) -> ApplicationError:
+    """Bad arguments or a 4xx: not retryable, with a message the model can act on."""
+    return ApplicationError(message, type=ErrorType.TOOL_REJECTED, non_retryable=True)
+
+
+def not_configured(message: str) -> ApplicationError:
+    return ApplicationError(message, type=ErrorType.TOOL_NOT_CONFIGURED, non_retryable=True)
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in (408, 409, 425, 429) or status >= 500
+
+
+def short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --------------------------------------------------------------------------- the activity
+
+
+def _composio_message(response: httpx.Response) -> str:
+    """Composio's error message, suggested fix and validation errors, shortened."""
+    try:
+        body = response.json()
+    except ValueError:
+        return short(response.text, 200)
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return short(str(err or body), 200)
+    parts = [str(err.get("message") or "")]
+    details = err.get("errors")
+    if isinstance(details, list) and details:
+        parts.append("; ".join(str(d) for d in details[:5]))
+    if err.get("suggested_fix"):
+        parts.append(f"fix: {err['suggested_fix']}")
+    return short(" — ".join(p for p in parts if p), 400)
+
+
+class ComposioActivities:
+    """Composio tool execution through an injected ``httpx.AsyncClient`` (no retries of its own)."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: ToolSettings) -> None:
+        self._http = http
+        self._settings = settings
+
+    @activity.defn(name="tools.composio")
+    async def execute(self, request: ToolRequest) -> ToolResult:
+        """Run one Composio action (``GITHUB_CREATE_ISSUE``...) with the model's arguments.
+
+        Args:
+            request: ``arguments`` = ``{action, arguments?, connected_account_id?}``.
+
+        Returns:
+            The action's ``data`` as JSON (``ok=False`` with Composio's error when the action
+            itself failed).
+        """
+        key = self._settings.composio_api_key
+        if key is None:
+            raise not_configured("Composio is not configured: set LUCY_COMPOSIO_API_KEY")
+        action, arguments, account = _parse_args(request.arguments)
+        body: dict[str, Any] = {"arguments": arguments, "user_id": request.workspace_id or "default"}
+        if account:
+            body["connected_account_id"] = account
+        url = f"{self._settings.composio_base_url}/tools/execute/{quote(action, safe='')}"
+        try:
+            response = await self._http.post(
+                url, json=body, headers={"x-api-key": key.get_secret_value()}, timeout=_TIMEOUT
+            )
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, f"Composio {action}") from None
+
+        status = response.status_code
+        if status == 401:
+            raise not_configured("Composio refused the API key (HTTP 401): check LUCY_COMPOSIO_API_KEY")
+        if is_retryable_status(status):
+            raise ApplicationError(
+                f"Composio {action} unavailable: HTTP {status}: {_composio_message(response)}",
+                type=ErrorType.TOOL_RETRYABLE,
+                next_retry_delay=retry_after(response),
+            )
+        if status == 404:
+            raise rejected(
+                f"Composio has no action {action!r} (HTTP 404): {_composio_message(response)}. "
+                "Use an exact action slug such as GITHUB_CREATE_ISSUE."
+            )
+        if status >= 300:
+            raise rejected(f"Composio refused {action} (HTTP {status}): {_composio_message(response)}")
+        return _result(action, response)
+
+
+def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
+    action = args.get("action")
+    if not isinstance(action, str) or not action.strip():
+        raise rejected("composio_execute needs 'action', a Composio action slug such as GITHUB_CREATE_ISSUE")
+    action = action.strip().upper()
+    if not _SLUG.match(action):
+        raise rejected(
+            f"'action' must be a Composio action slug (capital letters, digits and underscores, "
+            f"e.g. GITHUB_CREATE_ISSUE), not {short(action, 80)!r}"
+        )
+    arguments = args.get("arguments")
+    if arguments is None:
+        arguments = {}
+    if isinstance(arguments, str):  # some models send the object as JSON text
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            raise rejected("'arguments' must be a JSON object of the action's parameters") from None
+    if not isinstance(arguments, dict):
+        raise rejected("'arguments' must be a JSON object of the action's parameters")
+    account = args.get("connected_account_id")
+    if account is not None and (not isinstance(account, str) or len(account) > 200):
+        raise rejected("'connected_account_id' must be a Composio connected account id (a string)")
+    return action, arguments, (account.strip() or None) if isinstance(account, str) else None
+
+
+def _result(action: str, response: httpx.Response) -> ToolResult:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "successful" not in body:
+        # Not retried: the action may have run, and Composio has no idempotency key.
+        raise rejected(f"Composio {action} answered with something that is not an execution result")
+    if not body.get("successful"):
+        error = body.get("error") or "the action failed without an error message"
+        text, truncated = truncate_output(f"Composio {action} failed: {error}")
+        return ToolResult(output=text, ok=False, truncated=truncated)
+    data = body.get("data")
+    rendered = json.dumps(data, ensure_ascii=False, default=str) if data is not None else "(no data)"
+    text, truncated = truncate_output(rendered)
+    return ToolResult(output=text, truncated=truncated)

@@ -1,0 +1,132 @@
+"""Interactivity: Approve / Reject on an approval message, Cancel on a progress message.
+
+Each click is acknowledged at once (Bolt's ack function), and the work happens in a lazy
+listener right after: the clicker's role is resolved from ``users.info`` (cached) and the
+click is delivered to the task as a Temporal **update**. The workflow's validator decides
+whether the click counts (who may decide, still pending, not expired, this task's approval);
+a refused click changes nothing and its clicker gets an ephemeral explanation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from ingress.listeners.events import tell_user
+from lucy.contracts import ApprovalDecision, ApprovalOutcome, CancelRequest
+from lucy.logging import get_logger
+from lucy.metrics import SLACK_EVENTS
+
+log = get_logger(__name__)
+
+APPROVE = "lucy_approve"
+REJECT = "lucy_reject"
+CANCEL = "lucy_cancel"
+FINISHED = "This task has already finished, so there is nothing left to decide."
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> str:
+    """The validator's or handler's own sentence (written for people), or a generic one."""
+    cause: BaseException | None = err.cause
+    while cause is not None:
+        message = getattr(cause, "message", None)
+        if message:
+            return str(message)
+        cause = cause.__cause__
+    return "That click could not be applied."
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str | None]:
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    message = body.get("message") or {}
+    return str(channel), message.get("thread_ts") or message.get("ts")
+
+
+async def acknowledge(ack: AsyncAck) -> None:
+    await ack()
+
+
+async def deliver_decision(
+    body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """Approve/Reject -> the ``decide_approval`` update of the task the button belongs to."""
+    user = str((body.get("user") or {}).get("id") or "")
+    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    channel, thread_ts = _where(body)
+    try:
+        value = json.loads(str(action.get("value") or ""))
+        workflow_id, approval_id = str(value["w"]), str(value["a"])
+    except (ValueError, KeyError, TypeError):
+        SLACK_EVENTS.labels("block_actions", "malformed").inc()
+        await tell_user(
+            client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts
+        )
+        return
+    profile = await context["lucy_directory"].get(client, team, user)
+    if profile is not None and profile.deleted:
+        return
+    decision = ApprovalDecision(
+        approval_id=approval_id,
+        decision="approved" if action.get("action_id") == APPROVE else "rejected",
+        slack_user_id=user,
+        is_admin=bool(profile and profile.role in ("admin", "owner")),
+        is_owner=bool(profile and profile.role == "owner"),
+        user_name=profile.display_name or "" if profile else "",
+    )
+    temporal: Client = context["lucy_temporal"]
+    try:
+        outcome = await temporal.get_workflow_handle(workflow_id).execute_update(
+            "decide_approval", decision, result_type=ApprovalOutcome
+        )
+    except WorkflowUpdateFailedError as err:
+        SLACK_EVENTS.labels("block_actions", "refused").inc()
+        log.info("approval click refused", workflow_id=workflow_id, approval_id=approval_id)
+        await tell_user(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
+        return
+    except RPCError:
+        SLACK_EVENTS.labels("block_actions", "finished").inc()
+        await tell_user(client, channel=channel, user=user, text=FINISHED, thread_ts=thread_ts)
+        return
+    SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
+    log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
+
+
+async def deliver_cancel(
+    body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """Cancel -> the ``cancel`` update (allowed for the requester and workspace admins)."""
+    user = str((body.get("user") or {}).get("id") or "")
+    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    channel, thread_ts = _where(body)
+    workflow_id = str(action.get("value") or "")
+    profile = await context["lucy_directory"].get(client, team, user)
+    request = CancelRequest(
+        slack_user_id=user,
+        is_admin=bool(profile and profile.role in ("admin", "owner")),
+        is_owner=bool(profile and profile.role == "owner"),
+    )
+    temporal: Client = context["lucy_temporal"]
+    try:
+        await temporal.get_workflow_handle(workflow_id).execute_update("cancel", request, result_type=str)
+    except WorkflowUpdateFailedError as err:
+        SLACK_EVENTS.labels("block_actions", "refused").inc()
+        await tell_user(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
+        return
+    except RPCError:
+        await tell_user(
+            client, channel=channel, user=user, text="This task has already finished.", thread_ts=thread_ts
+        )
+        return
+    SLACK_EVENTS.labels("block_actions", "cancel").inc()
+    log.info("task cancel requested from Slack", workflow_id=workflow_id)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(APPROVE)(ack=acknowledge, lazy=[deliver_decision])
+    app.action(REJECT)(ack=acknowledge, lazy=[deliver_decision])
+    app.action(CANCEL)(ack=acknowledge, lazy=[deliver_cancel])
