@@ -1,31 +1,50 @@
 """LucyTaskWorkflow on the time-skipping server, with fake activities under the real names.
 
-Long retry backoffs (LLM down for minutes, a database that is down) run in a fraction of
-a second because the server skips time while the workflow waits.
+Long retry backoffs (LLM down for minutes, a database that is down) and long waits (an
+approval that expires after 24 h) run in a fraction of a second because the server skips
+time while the workflow waits. The fakes here stand in for our own activities; the real
+activities are exercised against the real servers in the end-to-end tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from lucy.contracts import (
+    ApprovalDecision,
+    ApprovalOutcome,
+    ApprovalPosted,
+    ApprovalRequest,
+    ApprovalSettled,
+    CancelRequest,
     ErrorType,
     LlmRequest,
     LlmResponse,
     PostMessageRequest,
     PostMessageResult,
+    StepRecord,
+    TaskContext,
+    TaskContextRequest,
     TaskFinished,
     TaskInput,
     TaskResult,
     TaskStarted,
+    ThreadReply,
+    ToolCall,
+    ToolRequest,
+    ToolResult,
+    UpdateMessageRequest,
 )
 from lucy.devservers import temporal_test_server_path
 from lucy.temporal import ensure_search_attributes
@@ -40,6 +59,22 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+def calls(*pairs: tuple[str, str]) -> LlmResponse:
+    """An LLM turn that calls tools: ``calls(("exec", '{"command": "ls"}'))``."""
+    return LlmResponse(
+        content="",
+        model="model-x",
+        tool_calls=[ToolCall(id=f"call_{i}", name=n, arguments=a) for i, (n, a) in enumerate(pairs)],
+        prompt_tokens=5,
+        completion_tokens=1,
+        cost_usd=0.001,
+    )
+
+
+def answer(text: str) -> LlmResponse:
+    return LlmResponse(content=text, model="model-x", prompt_tokens=3, completion_tokens=2, cost_usd=0.01)
+
+
 @dataclass
 class Fakes:
     llm_failures: int = 0  # how many LLM attempts fail (retryably) before one succeeds
@@ -48,11 +83,24 @@ class Fakes:
     db_attempts: int = 0
     failing_tiers: frozenset[str] = frozenset()  # tiers that are down (retryable errors)
     llm_status: dict[str, str] = field(default_factory=dict)  # tier -> permanent error type, once
-    llm_requests: list[LlmRequest] = field(default_factory=list)
+    fallback_ok: bool = False  # is a fallback provider configured (and answering)?
+    script: list[LlmResponse] = field(default_factory=list)  # agent-loop answers, in order
+    intent: str = "chat"
+    context: TaskContext = field(default_factory=lambda: TaskContext(task_id="t1", available_tools=["exec"]))
+    tool_errors: dict[str, list[ApplicationError]] = field(default_factory=dict)  # tool -> errors, in order
+    tool_gate: asyncio.Event | None = None  # tools wait for this before answering
+    llm_requests: list[LlmRequest] = field(default_factory=list)  # agent-loop requests (no classification)
+    classifications: int = 0
     posts: list[PostMessageRequest] = field(default_factory=list)
+    updates: list[UpdateMessageRequest] = field(default_factory=list)
     finished: list[TaskFinished] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    tools: list[ToolRequest] = field(default_factory=list)
+    tool_cancelled: list[str] = field(default_factory=list)
+    approvals: list[ApprovalRequest] = field(default_factory=list)
+    settled: list[ApprovalSettled] = field(default_factory=list)
 
-    def activities(self) -> list:
+    def activities(self) -> list[Any]:
         @activity.defn(name="records.task_running")
         async def task_running(started: TaskStarted) -> str:
             self.db_attempts += 1
@@ -65,15 +113,37 @@ class Fakes:
             self.finished.append(finished)
             return True
 
+        @activity.defn(name="records.step")
+        async def step(record: StepRecord) -> bool:
+            self.steps.append(record)
+            return True
+
+        @activity.defn(name="context.prepare")
+        async def prepare(request: TaskContextRequest) -> TaskContext:
+            return self.context
+
         @activity.defn(name="llm.chat")
         async def chat(request: LlmRequest) -> LlmResponse:
+            if request.json_object:
+                self.classifications += 1
+                return LlmResponse(
+                    content=f'{{"intent": "{self.intent}"}}', model="model-fast", cost_usd=0.0001
+                )
             self.llm_attempts += 1
             self.llm_requests.append(request)
+            if request.provider == "fallback":
+                if not self.fallback_ok:
+                    raise ApplicationError(
+                        "no fallback", type=ErrorType.LLM_NOT_CONFIGURED, non_retryable=True
+                    )
+                return answer("from the fallback")
             if self.llm_attempts <= self.llm_failures or request.tier in self.failing_tiers:
                 raise ApplicationError("HTTP 503", type=ErrorType.LLM_RETRYABLE)
             permanent = self.llm_status.pop(request.tier, None)
             if permanent:
                 raise ApplicationError("refused", type=permanent, non_retryable=True)
+            if self.script:
+                return replace(self.script.pop(0), model=f"model-{request.tier}")
             return LlmResponse(
                 content="done",
                 model=f"model-{request.tier}",
@@ -87,7 +157,59 @@ class Fakes:
             self.posts.append(request)
             return PostMessageResult(ts=f"1.{len(self.posts)}", channel=request.channel)
 
-        return [task_running, task_finished, chat, post_message]
+        @activity.defn(name="slack.update_message")
+        async def update_message(request: UpdateMessageRequest) -> bool:
+            self.updates.append(request)
+            return True
+
+        @activity.defn(name="approvals.request")
+        async def approval_request(request: ApprovalRequest) -> ApprovalPosted:
+            self.approvals.append(request)
+            return ApprovalPosted(
+                approval_id=f"ap-{len(self.approvals)}", message_ts=f"9.{len(self.approvals)}"
+            )
+
+        @activity.defn(name="approvals.settle")
+        async def approval_settle(settled: ApprovalSettled) -> bool:
+            self.settled.append(settled)
+            return True
+
+        async def run_tool(request: ToolRequest) -> ToolResult:
+            self.tools.append(request)
+            errors = self.tool_errors.get(request.tool)
+            if errors:
+                raise errors.pop(0)
+            if self.tool_gate is not None:
+                try:
+                    while not self.tool_gate.is_set():
+                        activity.heartbeat()
+                        await asyncio.sleep(0.05)
+                except asyncio.CancelledError:
+                    self.tool_cancelled.append(request.tool)
+                    raise
+            return ToolResult(output=f"{request.tool} ok: {request.arguments}", state={"seen": request.tool})
+
+        @activity.defn(name="tools.gateway")
+        async def gateway(request: ToolRequest) -> ToolResult:
+            return await run_tool(request)
+
+        @activity.defn(name="tools.browser")
+        async def browser(request: ToolRequest) -> ToolResult:
+            return await run_tool(request)
+
+        return [
+            task_running,
+            task_finished,
+            step,
+            prepare,
+            chat,
+            post_message,
+            update_message,
+            approval_request,
+            approval_settle,
+            gateway,
+            browser,
+        ]
 
 
 TASK_TEXT = "explain " * 100
@@ -105,14 +227,26 @@ TASK = TaskInput(
 )
 
 
-async def _run(env: WorkflowEnvironment, fakes: Fakes) -> TaskResult:
+async def _run(env: WorkflowEnvironment, fakes: Fakes, task: TaskInput = TASK) -> TaskResult:
     queue = f"ts-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
     ):
         return await env.client.execute_workflow(
-            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+            LucyTaskWorkflow.run, task, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
         )
+
+
+async def _until(handle: WorkflowHandle[Any, Any], predicate: Any, what: str) -> dict[str, Any]:
+    for _ in range(400):
+        status = await handle.query("status")
+        if predicate(status):
+            return status
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"never reached: {what}; last status {status}")
+
+
+# ------------------------------------------------------------------ LLM resilience
 
 
 async def test_llm_down_exhausts_retries_then_user_is_told(ts_env: WorkflowEnvironment):
@@ -120,13 +254,22 @@ async def test_llm_down_exhausts_retries_then_user_is_told(ts_env: WorkflowEnvir
     result = await _run(ts_env, fakes)
     assert result.status == "failed"
     assert result.error_type == ErrorType.LLM_RETRYABLE
-    # Every tier of the escalation path was tried through all its retries.
-    assert [r.tier for r in fakes.llm_requests] == [
-        t for t in escalation_path("default") for _ in range(LLM_RETRY.maximum_attempts)
-    ]
+    # Every tier of the escalation path was tried through all its retries, then the fallback
+    # provider (not configured here), and the primary's error is what the user hears about.
+    primary = [r.tier for r in fakes.llm_requests if r.provider == "primary"]
+    assert primary == [t for t in escalation_path("default") for _ in range(LLM_RETRY.maximum_attempts)]
+    assert [r.provider for r in fakes.llm_requests].count("fallback") == 1
     assert len(fakes.posts) == 1 and fakes.posts[0].text.startswith("Sorry")
     assert fakes.posts[0].thread_ts == "100.1"
     assert [f.status for f in fakes.finished] == ["failed"]
+
+
+async def test_the_fallback_provider_answers_when_every_tier_is_down(ts_env: WorkflowEnvironment):
+    fakes = Fakes(failing_tiers=frozenset({"default", "frontier"}), fallback_ok=True)
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert fakes.llm_requests[-1].provider == "fallback"
+    assert [p.text for p in fakes.posts] == ["from the fallback"]
 
 
 async def test_llm_recovers_within_retries(ts_env: WorkflowEnvironment):
@@ -135,7 +278,10 @@ async def test_llm_recovers_within_retries(ts_env: WorkflowEnvironment):
     assert result.status == "completed"
     assert fakes.llm_attempts == 4
     assert [p.text for p in fakes.posts] == ["done"]
-    assert fakes.finished[0].prompt_tokens == 3 and fakes.finished[0].cost_usd == 0.01
+    # The classification's tokens and the answer's, both counted; each call recorded as a step.
+    assert fakes.finished[0].prompt_tokens == 3 and fakes.finished[0].cost_usd == 0.0101
+    assert [(s.kind, s.name) for s in fakes.steps] == [("llm_call", "classify"), ("llm_call", "default tier")]
+    assert fakes.finished[0].cost_recorded
 
 
 async def test_database_briefly_down_delays_but_loses_nothing(ts_env: WorkflowEnvironment):
@@ -167,12 +313,296 @@ async def test_a_400_is_answered_once_with_a_trimmed_context(ts_env: WorkflowEnv
     assert result.status == "completed"
     first, second = fakes.llm_requests
     assert first.tier == second.tier == "default"
-    assert len(second.messages[-1].content) < len(first.messages[-1].content)
-    assert second.messages[0].role == "system"
+    assert first.tools and not second.tools  # the tool schemas are a common cause of a 400
+    assert [m.role for m in second.messages] == ["system", "user"]
 
 
 async def test_credentials_errors_are_not_escalated(ts_env: WorkflowEnvironment):
-    fakes = Fakes(llm_status={"default": ErrorType.LLM_UNAUTHORIZED})
+    fakes = Fakes(llm_status={"default": ErrorType.LLM_UNAUTHORIZED}, fallback_ok=True)
     result = await _run(ts_env, fakes)
     assert result.status == "failed" and result.error_type == ErrorType.LLM_UNAUTHORIZED
-    assert [r.tier for r in fakes.llm_requests] == ["default"]
+    assert [(r.tier, r.provider) for r in fakes.llm_requests] == [("default", "primary")]
+
+
+async def test_intent_picks_the_tier(ts_env: WorkflowEnvironment):
+    fakes = Fakes(intent="code")
+    await _run(ts_env, fakes)
+    assert fakes.classifications == 1
+    assert [r.tier for r in fakes.llm_requests] == ["code"]
+    assert fakes.finished[0].result_data["intent"] == "code"
+
+
+# ------------------------------------------------------------------ tools
+
+
+async def test_malformed_tool_arguments_are_answered_to_the_model(ts_env: WorkflowEnvironment):
+    fakes = Fakes(script=[calls(("exec", '{"command": "ls')), answer("sorry, fixed")])
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert fakes.tools == [] and fakes.approvals == []  # nothing ran, nobody was asked
+    tool_message = fakes.llm_requests[1].messages[-1]
+    assert tool_message.role == "tool" and tool_message.tool_call_id == "call_0"
+    assert "not valid JSON" in tool_message.content
+    assert any(s.kind == "tool_use" and s.status == "failed" for s in fakes.steps)
+
+
+async def test_unknown_tools_and_missing_arguments_are_answered_too(ts_env: WorkflowEnvironment):
+    fakes = Fakes(script=[calls(("rm_everything", "{}"), ("exec", "{}")), answer("ok")])
+    await _run(ts_env, fakes)
+    contents = [m.content for m in fakes.llm_requests[1].messages if m.role == "tool"]
+    assert "no tool named 'rm_everything'" in contents[0]
+    assert "missing required argument(s): command" in contents[1]
+
+
+async def test_a_blocked_gateway_tool_is_reported_to_model_and_user(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["exec", "web_fetch"])
+    blocked = ApplicationError(
+        "the gateway does not allow the tool web_fetch", type="ToolBlocked", non_retryable=True
+    )
+    fakes = Fakes(
+        context=ctx,
+        script=[calls(("web_fetch", '{"url": "https://example.com"}')), answer("I could not fetch it.")],
+        tool_errors={"web_fetch": [blocked]},
+    )
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert len(fakes.tools) == 1, "a blocked tool is not retried"
+    second = fakes.llm_requests[1]
+    assert "ToolBlocked" in second.messages[-1].content
+    assert [t.name for t in second.tools or []] == ["exec"], "the blocked tool is no longer offered"
+    assert "does not allow the web_fetch tool" in fakes.posts[-1].text
+
+
+async def test_three_browser_failures_make_it_unavailable(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["browser"])
+    down = [ApplicationError("CamoFox 503", type="ToolRetryable") for _ in range(9)]  # 3 attempts x 3 calls
+    snap = '{"action": "snapshot"}'
+    fakes = Fakes(
+        context=ctx,
+        script=[
+            calls(("browser", snap)),
+            calls(("browser", snap)),
+            calls(("browser", snap)),
+            answer("gave up"),
+        ],
+        tool_errors={"browser": down},
+    )
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert len(fakes.tools) == 9
+    assert fakes.llm_requests[3].tools is None, "after three failed calls the browser is not offered"
+    assert "failed 3 times in a row" in fakes.posts[-1].text
+
+
+async def test_tool_state_is_carried_between_calls(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["browser"])
+    snap = '{"action": "snapshot"}'
+    fakes = Fakes(context=ctx, script=[calls(("browser", snap)), calls(("browser", snap)), answer("ok")])
+    await _run(ts_env, fakes)
+    assert fakes.tools[0].state == {} and fakes.tools[1].state == {"seen": "browser"}
+
+
+async def test_a_runaway_loop_stops_at_the_step_limit(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"], max_steps=3)
+    fetch = calls(("web_fetch", '{"url": "https://example.com"}'))
+    fakes = Fakes(context=ctx, script=[fetch] * 10)
+    result = await _run(ts_env, fakes)
+    assert result.status == "completed"
+    assert len(fakes.llm_requests) == 3 and len(fakes.tools) == 3
+    assert "I stopped after 3 steps" in fakes.posts[-1].text
+
+
+async def test_long_tasks_continue_as_new_and_keep_their_state(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"])
+    fetch = calls(("web_fetch", '{"url": "https://example.com"}'))
+    fakes = Fakes(context=ctx, script=[fetch, fetch, fetch, answer("all fetched")])
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run,
+            replace(TASK, steps_per_run=1),
+            id=f"ts-{uuid.uuid4().hex}",
+            task_queue=queue,
+        )
+        result = await handle.result()
+        first_run = ts_env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+        history = await first_run.fetch_history()
+    assert result.status == "completed"
+    assert any(e.HasField("workflow_execution_continued_as_new_event_attributes") for e in history.events)
+    assert fakes.classifications == 1, "a continued run does not start over"
+    assert len(fakes.finished) == 1 and fakes.finished[0].result_data["steps"] == "8"
+    # The conversation came along: the last request holds all three tool results.
+    assert sum(m.role == "tool" for m in fakes.llm_requests[-1].messages) == 3
+    assert [s.step_index for s in fakes.steps] == list(range(1, 9))
+
+
+# ------------------------------------------------------------------ approvals
+
+
+async def test_an_approval_nobody_decides_expires_and_the_step_is_skipped(ts_env: WorkflowEnvironment):
+    fakes = Fakes(script=[calls(("exec", '{"command": "rm -rf /tmp/cache"}')), answer("I did not run it.")])
+    result = await _run(ts_env, fakes)  # 24 hours pass, skipped
+    assert result.status == "completed"
+    assert fakes.tools == [], "an expired approval runs nothing"
+    (asked,) = fakes.approvals
+    assert asked.risk_level == "high" and asked.summary == "gateway exec: rm -rf /tmp/cache"
+    (settled,) = fakes.settled
+    assert settled.decision == "expired" and settled.message_ts == "9.1"
+    told = fakes.llm_requests[1].messages[-1].content
+    assert "expired before anyone decided" in told
+    waits = [s for s in fakes.steps if s.kind == "approval_wait"]
+    assert waits and waits[0].status == "skipped" and waits[0].output["decision"] == "expired"
+
+
+async def test_approval_decisions_are_validated_and_made_once(ts_env: WorkflowEnvironment):
+    fakes = Fakes(script=[calls(("exec", '{"command": "ls -la"}')), answer("listed")])
+    fakes.context = TaskContext(task_id="t", available_tools=["exec"], approver_slack_ids=["UBOSS"])
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+        )
+        status = await _until(handle, lambda s: s.get("pending_approval"), "a pending approval")
+        assert status["status"] == "pending_approval"
+        approval_id = status["pending_approval"]["approval_id"]
+
+        async def decide(user: str, decision: str = "approved", **kw: Any) -> ApprovalOutcome:
+            return await handle.execute_update(
+                "decide_approval",
+                ApprovalDecision(
+                    approval_id=kw.pop("aid", approval_id), decision=decision, slack_user_id=user, **kw
+                ),
+                result_type=ApprovalOutcome,
+            )
+
+        refusals = []
+        for user, kw in [
+            ("UMALLORY", {}),  # neither approver nor admin
+            ("U1", {}),  # the requester, for a high-risk step
+            ("U1", {"is_admin": True}),  # ...even when an admin
+            ("UBOSS", {"aid": "ap-other"}),  # a click meant for another approval
+        ]:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await decide(user, **kw)
+            refusals.append(str(refused.value.cause))
+        assert "needs <@UBOSS> or a workspace admin" in refusals[0]
+        assert "someone else must approve" in refusals[1] and "someone else must approve" in refusals[2]
+        assert "not waiting" in refusals[3]
+        assert fakes.tools == [], "refused clicks change nothing"
+
+        outcomes = await asyncio.gather(
+            decide("UBOSS"), decide("UADMIN", is_admin=True), decide("UBOSS"), return_exceptions=True
+        )
+        accepted = [o for o in outcomes if isinstance(o, ApprovalOutcome)]
+        assert len(accepted) == 1, outcomes
+        assert all(isinstance(o, WorkflowUpdateFailedError) for o in outcomes if o not in accepted)
+        result = await handle.result()
+    assert result.status == "completed"
+    assert len(fakes.tools) == 1 and fakes.tools[0].arguments == {"command": "ls -la"}
+    (settled,) = fakes.settled
+    assert settled.decision == "approved" and settled.decided_by_slack_id == accepted[0].decided_by_slack_id
+
+
+async def test_a_rejected_step_is_told_to_the_model(ts_env: WorkflowEnvironment):
+    fakes = Fakes(script=[calls(("exec", '{"command": "shutdown now"}')), answer("ok, not doing that")])
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+        )
+        status = await _until(handle, lambda s: s.get("pending_approval"), "a pending approval")
+        # The requester may always call off their own request.
+        await handle.execute_update(
+            "decide_approval",
+            ApprovalDecision(status["pending_approval"]["approval_id"], "rejected", "U1"),
+            result_type=ApprovalOutcome,
+        )
+        result = await handle.result()
+    assert result.status == "completed"
+    assert fakes.tools == []
+    assert "was rejected by <@U1>" in fakes.llm_requests[1].messages[-1].content
+    assert fakes.settled[0].decision == "rejected"
+
+
+async def test_a_channel_that_requires_approval_asks_even_for_low_risk(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"], channel_requires_approval=True)
+    fakes = Fakes(context=ctx, script=[calls(("web_fetch", '{"url": "https://example.com"}')), answer("ok")])
+    await _run(ts_env, fakes)
+    assert fakes.approvals and fakes.approvals[0].risk_level == "low"
+
+
+# ------------------------------------------------------------------ cancel, replies, progress
+
+
+async def test_cancel_mid_tool_stops_the_tool_and_keeps_the_record(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"])
+    fakes = Fakes(context=ctx, script=[calls(("web_fetch", '{"url": "https://slow.example"}'))])
+    fakes.tool_gate = asyncio.Event()  # never set: the tool runs until it is cancelled
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+        )
+        await _until(handle, lambda s: s["step"].startswith("running web fetch"), "the tool running")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update("cancel", CancelRequest(slack_user_id="UMALLORY"), result_type=str)
+        assert "Only the person who asked" in str(refused.value.cause)
+        await handle.execute_update("cancel", CancelRequest(slack_user_id="U1"), result_type=str)
+        result = await handle.result()
+        for _ in range(100):
+            if fakes.tool_cancelled:
+                break
+            await asyncio.sleep(0.05)
+    assert result.status == "cancelled"
+    assert fakes.tool_cancelled == ["web_fetch"], "the cancellation reached the running activity"
+    assert fakes.posts[-1].text == "Cancelled by <@U1>: I stopped working on this, as requested."
+    assert [f.status for f in fakes.finished] == ["cancelled"]
+    # The progress message (posted with the first tool step) ends without its Cancel button.
+    progress = fakes.posts[0]
+    assert progress.blocks and progress.blocks[-1]["elements"][0]["action_id"] == "lucy_cancel"
+    assert fakes.updates[-1].text == "Cancelled by <@U1>." and len(fakes.updates[-1].blocks or []) == 1
+
+
+async def test_a_thread_reply_reaches_the_running_task(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"])
+    fakes = Fakes(
+        context=ctx, script=[calls(("web_fetch", '{"url": "https://example.com"}')), answer("noted")]
+    )
+    fakes.tool_gate = asyncio.Event()
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+        )
+        await _until(handle, lambda s: s["step"].startswith("running"), "the tool running")
+        reply = ThreadReply(slack_user_id="U2", text="use the staging site please", ts="100.5")
+        await handle.signal("thread_reply", reply)
+        await handle.signal("thread_reply", reply)  # a redelivery
+        fakes.tool_gate.set()
+        result = await handle.result()
+    assert result.status == "completed"
+    seen = [m.content for m in fakes.llm_requests[1].messages if "use the staging site" in m.content]
+    assert seen == ["<@U2> replied in the thread: use the staging site please"]
+
+
+async def test_progress_is_one_message_updated_in_place(ts_env: WorkflowEnvironment):
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"])
+    fetch = calls(("web_fetch", '{"url": "https://example.com"}'))
+    fakes = Fakes(context=ctx, script=[fetch, fetch, answer("done")])
+    await _run(ts_env, fakes)
+    keys = [p.idempotency_key for p in fakes.posts]
+    assert len(fakes.posts) == 2, "one progress message and one answer"
+    assert len(set(keys)) == 2
+    assert {u.ts for u in fakes.updates} == {"1.1"}
+    assert fakes.updates[-1].text == "Done in 3 step(s)."
+    assert fakes.updates[-1].blocks is not None and len(fakes.updates[-1].blocks) == 1  # no Cancel button
