@@ -655,7 +655,7 @@ class LucyTaskWorkflow:
                     continue
                 if provider != "primary" and first_error is not None:
                     if kind == ErrorType.LLM_NOT_CONFIGURED:
-                        raise first_error from err  # no fallback: the primary error is the story
+                        raise first_error from first_error.cause  # no fallback: the primary error stands
                 raise
             self._account(llm)
             self._record_step(
