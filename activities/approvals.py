@@ -205,8 +205,8 @@ class ApprovalActivities:
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             decider = None
-            if settled.decided_by_slack_id:
-                decider = await repo.get_user(
+            if settled.decided_by_slack_id:  # an approver may never have asked Lucy anything
+                decider = await repo.upsert_user(
                     session=session, workspace_id=workspace_id, slack_user_id=settled.decided_by_slack_id
                 )
             if settled.decision in ("approved", "rejected"):
@@ -216,7 +216,7 @@ class ApprovalActivities:
                         workspace_id=workspace_id,
                         approval_id=approval_id,
                         decision=settled.decision,
-                        decided_by=decider.id if decider else None,
+                        decided_by=decider,
                         now=decided_at,
                     )
                     is not None

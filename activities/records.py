@@ -127,7 +127,7 @@ class RecordActivities:
     @activity.defn(name="records.step")
     async def step(self, record: StepRecord) -> bool:
         """One step in one transaction: its ``task_steps`` row, plus a ``cost_log`` entry for an
-        LLM call or an ``audit_log`` entry for a tool use or an approval. Every write is keyed by
+        LLM call or an ``audit_log`` entry for a tool use. Every write is keyed by
         the workflow id and the step index, so a retry writes nothing twice. Returns False when
         the task row does not exist (a task recorded elsewhere), in which case nothing is written."""
         occurred_at = datetime.fromisoformat(record.occurred_at)
@@ -178,7 +178,7 @@ class RecordActivities:
                             task_id=task.id,
                             user_id=user_id,
                         )
-                else:
+                elif record.kind == "tool_use":  # (a decision is audited by approvals.settle)
                     await repo.record_audit(
                         session=session,
                         workspace_id=workspace_id,
@@ -187,7 +187,7 @@ class RecordActivities:
                         ),
                         occurred_at=occurred_at,
                         actor_type="lucy",
-                        action=f"{'tool' if record.kind == 'tool_use' else 'approval'}.{record.status}",
+                        action=f"tool.{record.status}",
                         entity_type="task_step",
                         entity_id=f"{task.id}:{record.step_index}",
                         task_id=task.id,

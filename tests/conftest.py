@@ -36,6 +36,8 @@ from lucy.db.session import create_engine
 from lucy.devservers import LocalPostgres, free_port, temporal_cli_path
 from lucy.settings import Settings, load_settings
 from lucy.worker import lucy_worker
+from tests.fakes.camofox import FakeCamoFox
+from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -103,6 +105,34 @@ async def _fake_llm_server() -> AsyncIterator[FakeLlm]:
     await server.stop()
 
 
+@pytest.fixture(scope="session")
+async def _fake_gateway_server() -> AsyncIterator[FakeGateway]:
+    server = FakeGateway()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def _fake_camofox_server() -> AsyncIterator[FakeCamoFox]:
+    server = FakeCamoFox()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def fake_gateway(_fake_gateway_server: FakeGateway) -> FakeGateway:
+    _fake_gateway_server.reset()
+    return _fake_gateway_server
+
+
+@pytest.fixture
+def fake_camofox(_fake_camofox_server: FakeCamoFox) -> FakeCamoFox:
+    _fake_camofox_server.reset()
+    return _fake_camofox_server
+
+
 @pytest.fixture
 def fake_slack(_fake_slack_server: FakeSlack) -> FakeSlack:
     _fake_slack_server.reset()
@@ -116,7 +146,13 @@ def fake_llm(_fake_llm_server: FakeLlm) -> FakeLlm:
 
 
 @pytest.fixture
-def settings(postgres: LocalPostgres, fake_slack: FakeSlack, fake_llm: FakeLlm) -> Settings:
+def settings(
+    postgres: LocalPostgres,
+    fake_slack: FakeSlack,
+    fake_llm: FakeLlm,
+    fake_gateway: FakeGateway,
+    fake_camofox: FakeCamoFox,
+) -> Settings:
     return load_settings(
         env="test",
         database_url=postgres.app_url,
@@ -128,6 +164,9 @@ def settings(postgres: LocalPostgres, fake_slack: FakeSlack, fake_llm: FakeLlm) 
         openrouter_base_url=fake_llm.base_url,
         temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
         slack_channel_min_interval=0.2,  # paced like production, at a test's speed
+        openclaw_base_url=fake_gateway.base_url,
+        openclaw_api_key=fake_gateway.api_key,
+        camofox_url=fake_camofox.base_url,
     )
 
 
@@ -227,6 +266,52 @@ class Lucy:
                 "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
             }
         )
+
+    async def click(
+        self,
+        message: dict[str, Any],
+        action_id: str,
+        *,
+        team: str,
+        user: str,
+        channel: str = "C0GENERAL",
+    ) -> httpx.Response:
+        """A signed ``block_actions`` payload for a button on ``message`` (a message the fake
+        Slack holds), form-encoded as Slack sends interactivity."""
+        button = next(
+            e
+            for b in message.get("blocks") or []
+            if b.get("type") == "actions"
+            for e in b["elements"]
+            if e.get("action_id") == action_id
+        )
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": team},
+            "api_app_id": "A0LUCY",
+            "token": "legacy",
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
+            "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
+            "channel": {"id": channel, "name": "general"},
+            "message": message,
+            "response_url": "https://hooks.slack.invalid/actions/1",
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "lucy",
+                    "value": button["value"],
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return await self.post_form({"payload": json.dumps(payload)})
 
     async def post_form(self, form: dict[str, str]) -> httpx.Response:
         body = urlencode(form).encode()

@@ -1,7 +1,8 @@
 """Interactivity: Approve / Reject on an approval message, Cancel on a progress message.
 
-Each click is acknowledged at once (Bolt's ack function), and the work happens in a lazy
-listener right after: the clicker's role is resolved from ``users.info`` (cached) and the
+Each click is acknowledged at once, and the work happens in a background task right after
+(Bolt's own lazy listeners deep-copy the request context, which holds the Temporal client and
+cannot be copied): the clicker's role is resolved from ``users.info`` (cached) and the
 click is delivered to the task as a Temporal **update**. The workflow's validator decides
 whether the click counts (who may decide, still pending, not expired, this task's approval);
 a refused click changes nothing and its clicker gets an ephemeral explanation.
@@ -9,7 +10,9 @@ a refused click changes nothing and its clicker gets an ephemeral explanation.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -47,8 +50,44 @@ def _where(body: dict[str, Any]) -> tuple[str, str | None]:
     return str(channel), message.get("thread_ts") or message.get("ts")
 
 
-async def acknowledge(ack: AsyncAck) -> None:
+_running: set[asyncio.Task[None]] = set()
+
+
+def _in_background(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a click's delivery after the acknowledgement; keep a reference until it is done and
+    log (never raise) what goes wrong, since Slack already has its 200."""
+
+    async def guarded() -> None:
+        try:
+            await coro
+        except Exception:
+            log.exception("a click could not be delivered")
+
+    task = asyncio.create_task(guarded())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def on_decision(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+) -> None:
     await ack()
+    _in_background(deliver_decision(body, action, context, client))
+
+
+async def on_cancel(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+) -> None:
+    await ack()
+    _in_background(deliver_cancel(body, action, context, client))
 
 
 async def deliver_decision(
@@ -127,6 +166,6 @@ async def deliver_cancel(
 
 
 def register(app: AsyncApp) -> None:
-    app.action(APPROVE)(ack=acknowledge, lazy=[deliver_decision])
-    app.action(REJECT)(ack=acknowledge, lazy=[deliver_decision])
-    app.action(CANCEL)(ack=acknowledge, lazy=[deliver_cancel])
+    app.action(APPROVE)(on_decision)
+    app.action(REJECT)(on_decision)
+    app.action(CANCEL)(on_cancel)

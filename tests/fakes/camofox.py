@@ -138,6 +138,7 @@ class FakeCamoFox:
 
     async def start(self, port: int = 0) -> None:
         app = web.Application()
+        app.router.add_get("/health", self._health)
         app.router.add_post("/tabs", self._open)
         app.router.add_get("/tabs/{tab_id}/snapshot", self._snapshot)
         app.router.add_post("/tabs/{tab_id}/navigate", self._navigate)
@@ -183,6 +184,9 @@ class FakeCamoFox:
             if tab is None or tab.user_id != user_id:
                 return body, web.json_response({"error": "Tab not found"}, status=404)
         return body, None
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "browserConnected": True})
 
     async def _open(self, request: web.Request) -> web.Response:
         body, error = await self._begin(request, "open")

@@ -1,0 +1,269 @@
+"""The agent loop end to end: signed Slack requests through the real ingress, the real worker and
+activities on the Temporal dev server, real Postgres, and fake Slack / LLM / OpenClaw gateway
+servers speaking their wire protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from temporalio.client import WorkflowExecutionStatus
+
+from lucy.contracts import task_workflow_id
+from tests.conftest import Lucy, mention_event, new_team, record_history
+from tests.fakes.gateway import FakeGateway
+from tests.fakes.llm import FakeLlm
+from tests.fakes.slack import FakeSlack
+
+
+async def _eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _with_actions(slack: FakeSlack, channel: str, action_id: str) -> dict[str, Any] | None:
+    for message in slack.posted(channel):
+        for block in message.get("blocks") or []:
+            if block.get("type") == "actions" and any(
+                e.get("action_id") == action_id for e in block["elements"]
+            ):
+                return copy.deepcopy(message)  # as the user saw it (the fake edits its own copy)
+    return None
+
+
+def _ephemerals_for(slack: FakeSlack, user: str) -> list[str]:
+    return [e["text"] for e in slack.ephemerals if e.get("user") == user]
+
+
+async def test_exec_waits_for_an_authorized_approval_and_runs_once(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    team = new_team()
+    fake_llm.then(content="Let me look.", tool_calls=[("exec", '{"command": "ls -la /srv"}')])
+    fake_llm.then(content="The folder holds **3 files**.")
+    event = mention_event(team=team, text="what is in /srv on the box?")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+
+    approval = await _eventually(
+        lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval message"
+    )
+    assert approval["thread_ts"] == ev["ts"]
+    shown = json.dumps(approval["blocks"])
+    assert (
+        "ls -la /srv" in shown and "high risk" in shown and "Who may decide" in shown and "Expires" in shown
+    )
+    handle = lucy.client.get_workflow_handle(workflow_id)
+    for _ in range(200):  # the message is posted a moment before the workflow starts waiting
+        status = await handle.query("status")
+        if status["status"] == "pending_approval":
+            break
+        await asyncio.sleep(0.02)
+    assert status["status"] == "pending_approval" and status["pending_approval"]["tool"] == "exec"
+    assert fake_gateway.commands() == []
+
+    # A member who is not an approver, then the requester (high risk): refused, nothing changes.
+    for user, expected in [
+        ("U0MALLORY", "You can't decide this one"),
+        ("U0ALICE", "someone else must approve"),
+    ]:
+        response = await lucy.click(approval, "lucy_approve", team=team, user=user)
+        assert response.status_code == 200
+        told = await _eventually(lambda u=user: _ephemerals_for(fake_slack, u), f"ephemeral for {user}")
+        assert expected in told[0]
+    assert (await handle.query("status"))["status"] == "pending_approval"
+
+    # Two admins click at once, one of them twice: exactly one decision.
+    clicks = await asyncio.gather(
+        lucy.click(approval, "lucy_approve", team=team, user="UADMIN1"),
+        lucy.click(approval, "lucy_approve", team=team, user="UADMIN1"),
+        lucy.click(approval, "lucy_approve", team=team, user="UOWNER1"),
+    )
+    assert [c.status_code for c in clicks] == [200, 200, 200]
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result["status"] == "completed"
+    assert fake_gateway.commands() == ["ls -la /srv"], "the command ran exactly once"
+
+    posts = fake_slack.posted(ev["channel"])
+    assert "3 files" in posts[-1]["text"]
+    # The approval message now says who decided, in place of its buttons.
+    decided = [u for u in fake_slack.updates if u["ts"] == approval["ts"]]
+    assert len(decided) == 1 and "Approved by <@U" in decided[0]["text"]
+    assert "actions" not in json.dumps(decided[0]["blocks"])
+    # The losers of the race were told, in plain words.
+    late = _ephemerals_for(fake_slack, "UADMIN1") + _ephemerals_for(fake_slack, "UOWNER1")
+    assert len(late) == 2 and all("already" in t or "not waiting" in t for t in late), late
+
+    async with lucy.engine.connect() as conn:
+        task = (
+            await conn.execute(
+                text("SELECT id, status FROM tasks WHERE workflow_id = :w"), {"w": workflow_id}
+            )
+        ).one()
+        assert task.status == "completed"
+        steps = (
+            await conn.execute(
+                text("SELECT kind, name, status FROM task_steps WHERE task_id = :t ORDER BY step_index"),
+                {"t": task.id},
+            )
+        ).all()
+        assert [tuple(s) for s in steps] == [
+            ("llm_call", "classify", "completed"),
+            ("llm_call", "default tier", "completed"),
+            ("approval_wait", "exec", "completed"),
+            ("tool_use", "exec", "completed"),
+            ("llm_call", "default tier", "completed"),
+        ]
+        approvals = (
+            await conn.execute(
+                text(
+                    "SELECT a.status, a.risk_level, u.slack_user_id FROM approvals a "
+                    "JOIN users u ON u.id = a.decided_by WHERE a.task_id = :t"
+                ),
+                {"t": task.id},
+            )
+        ).all()
+        assert len(approvals) == 1 and approvals[0][:2] == ("approved", "high")
+        assert approvals[0][2] in ("UADMIN1", "UOWNER1")
+        costs = (
+            await conn.execute(text("SELECT count(*) FROM cost_log WHERE task_id = :t"), {"t": task.id})
+        ).scalar()
+        assert costs == 3
+        audit = (
+            await conn.execute(
+                text("SELECT action, actor_id FROM audit_log WHERE workflow_id = :w ORDER BY created_at"),
+                {"w": workflow_id},
+            )
+        ).all()
+        assert [a.action for a in audit] == ["approval.approved", "tool.completed", "task.completed"]
+        assert audit[0].actor_id == approvals[0][2]
+
+    desc = await handle.describe()
+    sa = {p.key.name: p.value for p in desc.typed_search_attributes}
+    assert sa["LucyStatus"] == "completed" and sa["LucyIntent"] == "chat"
+    await record_history(lucy, workflow_id, "lucy_task_agent_approval")
+
+
+async def test_cancel_button_while_waiting_for_approval(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    team = new_team()
+    fake_llm.then(tool_calls=[("exec", '{"command": "make deploy"}')])
+    event = mention_event(team=team, text="deploy it")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+    progress = await _eventually(
+        lambda: _with_actions(fake_slack, ev["channel"], "lucy_cancel"), "progress message"
+    )
+    approval = await _eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval")
+
+    # Someone else's Cancel is refused; the requester's stops the task.
+    await lucy.click(progress, "lucy_cancel", team=team, user="U0MALLORY")
+    told = await _eventually(lambda: _ephemerals_for(fake_slack, "U0MALLORY"), "refusal")
+    assert "Only the person who asked" in told[0]
+    assert (await lucy.click(progress, "lucy_cancel", team=team, user="U0ALICE")).status_code == 200
+    handle = lucy.client.get_workflow_handle(workflow_id)
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result["status"] == "cancelled"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert fake_gateway.commands() == []
+    texts = [p["text"] for p in fake_slack.posted(ev["channel"])]
+    assert "Cancelled by <@U0ALICE>: I stopped working on this, as requested." in texts
+    updated = {u["ts"]: u["text"] for u in fake_slack.updates}
+    assert updated[progress["ts"]] == "Cancelled by <@U0ALICE>."
+    assert "Cancelled with the task" in updated[approval["ts"]]
+    async with lucy.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT t.status, a.status FROM tasks t JOIN approvals a ON a.task_id = t.id WHERE t.workflow_id = :w"
+                ),
+                {"w": workflow_id},
+            )
+        ).one()
+        assert tuple(row) == ("cancelled", "cancelled")
+    # A click on the old approval now changes nothing and says why.
+    await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")
+    late = await _eventually(lambda: _ephemerals_for(fake_slack, "UADMIN1"), "late click")
+    assert "finished" in late[0] or "not waiting" in late[0]
+
+
+async def test_thread_replies_reach_the_running_task_then_start_a_follow_up(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    team = new_team()
+    fake_gateway.pages["https://status.example.com"] = ("Status", "All systems operational")
+    fake_llm.then(tool_calls=[("web_fetch", '{"url": "https://status.example.com"}')], delay=1.0)
+    fake_llm.then(content="Everything is up, and I checked staging as you asked.")
+    event = mention_event(team=team, text="is the site up?")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+    await _eventually(lambda: fake_llm.task_requests, "the first model call")
+
+    def reply(text_: str, ts: str) -> dict[str, Any]:
+        return {
+            "team_id": team,
+            "api_app_id": "A0LUCY",
+            "type": "event_callback",
+            "event_id": f"Ev{ts.replace('.', '')}",
+            "event_time": 1,
+            "event": {
+                "type": "message",
+                "channel_type": "channel",
+                "user": "U0BOB",
+                "text": text_,
+                "ts": ts,
+                "thread_ts": ev["ts"],
+                "channel": ev["channel"],
+            },
+        }
+
+    mid = reply("check staging too please", f"{float(ev['ts']) + 0.5:.6f}")
+    assert (await lucy.post_event(mid)).status_code == 200
+    assert (await lucy.post_event(mid, headers={"X-Slack-Retry-Num": "1"})).status_code == 200  # redelivery
+    result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    assert result["status"] == "completed"
+    seen = [
+        m["content"]
+        for m in fake_llm.task_requests[-1]["messages"]
+        if "check staging" in (m.get("content") or "")
+    ]
+    assert seen == ["<@U0BOB> replied in the thread: check staging too please"]
+
+    # After the task ended, a reply starts a follow-up task that sees the thread so far.
+    fake_llm.then(content="Staging is up too.")
+    later = reply("and is staging still up?", f"{float(ev['ts']) + 60:.6f}")
+    assert (await lucy.post_event(later)).status_code == 200
+    follow_up = task_workflow_id(team, ev["channel"], later["event"]["ts"])
+    result = await asyncio.wait_for(lucy.client.get_workflow_handle(follow_up).result(), 30)
+    assert result["status"] == "completed"
+    last = fake_llm.task_requests[-1]["messages"]
+    assert any(m["role"] == "assistant" and "Everything is up" in (m.get("content") or "") for m in last)
+    assert last[-1] == {"role": "user", "content": "and is staging still up?"}
+    # Chatter in a thread that is not Lucy's starts nothing.
+    stray = reply("unrelated", f"{float(ev['ts']) + 90:.6f}")
+    stray["event"]["thread_ts"] = "1111.2222"
+    assert (await lucy.post_event(stray)).status_code == 200
+    async with lucy.engine.connect() as conn:
+        count = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FROM tasks t JOIN workspaces w ON w.id = t.workspace_id WHERE w.slack_team_id = :t"
+                ),
+                {"t": team},
+            )
+        ).scalar()
+        assert count == 2
