@@ -7,7 +7,6 @@ message by the same key (Slack message metadata, see :mod:`activities.slack`), t
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -25,13 +24,12 @@ from lucy.contracts import (
     ErrorType,
     PostMessageRequest,
     UpdateMessageRequest,
+    approval_buttons,
     idempotency_key,
 )
 from lucy.db import repositories as repo
 from lucy.logging import redact_text
 
-APPROVE_ACTION = "lucy_approve"
-REJECT_ACTION = "lucy_reject"
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
 _ACTION_TYPES = {"send_email": "message_send", "create_file": "data_export"}
 _RISK_ICON = {
@@ -52,16 +50,10 @@ def _who(approvers: list[str]) -> str:
     return "a workspace admin or owner"
 
 
-def button_value(workflow_id: str, approval_id: str) -> str:
-    """What an Approve/Reject button carries back to ingress: which task, which approval."""
-    return json.dumps({"w": workflow_id, "a": approval_id}, separators=(",", ":"))
-
-
 def approval_blocks(request: ApprovalRequest, approval_id: str) -> list[dict[str, Any]]:
     icon = _RISK_ICON.get(request.risk_level, ":red_circle:")
     what = redact_text(request.summary)
     why = redact_text(request.reason) if request.reason else "This step is part of the task."
-    value = button_value(request.workflow_id, approval_id)
     return [
         {
             "type": "section",
@@ -83,26 +75,7 @@ def approval_blocks(request: ApprovalRequest, approval_id: str) -> list[dict[str
                 }
             ],
         },
-        {
-            "type": "actions",
-            "block_id": "lucy_approval",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": APPROVE_ACTION,
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "style": "primary",
-                    "value": value,
-                },
-                {
-                    "type": "button",
-                    "action_id": REJECT_ACTION,
-                    "text": {"type": "plain_text", "text": "Reject"},
-                    "style": "danger",
-                    "value": value,
-                },
-            ],
-        },
+        approval_buttons(request.workflow_id, approval_id),
     ]
 
 
@@ -156,7 +129,7 @@ class ApprovalActivities:
                     summary=redact_text(request.summary),
                     expires_at=datetime.fromisoformat(request.expires_at),
                     requester_id=uuid.UUID(request.requester_id) if request.requester_id else None,
-                    approver_id=approver.id if approver else task.requester_id,
+                    approver_id=approver.id if approver else None,  # none designated: any admin
                     details={**request.details, "reason": redact_text(request.reason)[:500]},
                 )
         except _PERMANENT as exc:

@@ -286,10 +286,15 @@ class Bench:
                 raise RuntimeError(f"{workflow_id}: no pending approval after 30 s: {status}")
             await asyncio.sleep(0.01)
         message_ts = next(
-            m["ts"]
-            for m in self.slack.messages.get(task.slack_channel_id, [])
-            if any(b.get("block_id") == "lucy_approval" for b in m.get("blocks") or [])
+            (
+                m["ts"]
+                for m in self.slack.messages.get(task.slack_channel_id, [])
+                if pending["approval_id"] in json.dumps(m.get("blocks") or [])  # in the buttons' value
+            ),
+            None,
         )
+        if message_ts is None:
+            raise RuntimeError(f"{workflow_id}: no Slack message carries approval {pending['approval_id']}")
         decision = ApprovalDecision(
             approval_id=pending["approval_id"],
             decision="approved",
@@ -525,7 +530,7 @@ def report(
     print(f"\napproval (M={len(approvals)}): ms after the decide_approval update is sent")
     print(f"{'':<46} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
     columns = (
-        ("(a) update returned (workflow accepted it)", [a[0] for a in approvals]),
+        ("(a) decide_approval update returned", [a[0] for a in approvals]),
         ("(b) workflow resumed: gateway got the command", [a[1] for a in approvals]),
         ("(c) approval message updated (chat.update)", [a[2] for a in approvals]),
         ("both (b) and (c) done", [max(a[1], a[2]) for a in approvals]),

@@ -8,6 +8,7 @@ workflows may import it.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -68,6 +69,41 @@ def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
 def command_workflow_id(team_id: str, channel_id: str, trigger_id: str) -> str:
     """The task workflow id for one ``/lucy <request>`` invocation (Slack's trigger id is unique)."""
     return f"lucy-task-{team_id}-{channel_id}-cmd-{trigger_id}"
+
+
+APPROVE_ACTION_ID = "lucy_approve"
+REJECT_ACTION_ID = "lucy_reject"
+CANCEL_ACTION_ID = "lucy_cancel"
+
+
+def approval_button_value(workflow_id: str, approval_id: str) -> str:
+    """What an Approve/Reject button carries back to ingress: which task, which approval."""
+    return json.dumps({"w": workflow_id, "a": approval_id}, separators=(",", ":"))
+
+
+def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
+    """The Approve / Reject actions block (on the thread's message and in App Home)."""
+    value = approval_button_value(workflow_id, approval_id)
+    return {
+        "type": "actions",
+        "block_id": f"lucy_approval_{approval_id}"[:255],
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Approve"},
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": REJECT_ACTION_ID,
+                "text": {"type": "plain_text", "text": "Reject"},
+                "style": "danger",
+                "value": value,
+            },
+        ],
+    }
 
 
 def idempotency_key(*parts: str) -> str:

@@ -291,15 +291,13 @@ class Lucy:
             "user": {"id": user, "username": user.lower(), "team_id": team},
             "api_app_id": "A0LUCY",
             "token": "legacy",
-            "container": {
-                "type": "message",
-                "message_ts": message["ts"],
-                "channel_id": channel,
-                "is_ephemeral": False,
-            },
+            "container": (
+                {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
+                if channel
+                else {"type": "view", "view_id": "VHOME"}  # a click in App Home
+            ),
             "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
-            "channel": {"id": channel, "name": "general"},
-            "message": message,
+            **({"channel": {"id": channel, "name": "general"}, "message": message} if channel else {}),
             "response_url": "https://hooks.slack.invalid/actions/1",
             "actions": [
                 {

@@ -267,3 +267,44 @@ async def test_thread_replies_reach_the_running_task_then_start_a_follow_up(
             )
         ).scalar()
         assert count == 2
+
+
+async def test_an_admin_decides_from_app_home(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    team = new_team()
+    fake_llm.then(tool_calls=[("write_file", '{"path": "/srv/motd", "content": "hello"}')])
+    fake_llm.then(content="Written.")
+    event = mention_event(team=team, text="put hello in /srv/motd")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+    await _eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval message")
+
+    # Nobody was designated, so it waits for an admin: listed for an admin, not for a member.
+    listed = (await lucy.command("approvals", team=team, user="UADMIN7")).json()["text"]
+    assert "gateway write: /srv/motd" in listed
+    member = (await lucy.command("approvals", team=team, user="U0MALLORY")).json()["text"]
+    assert member == "Nothing is waiting for your approval."
+
+    opened = {
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": "EvHOME7",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": "UADMIN7", "channel": "D0ADMIN7", "tab": "home"},
+    }
+    assert (await lucy.post_event(opened)).status_code == 200
+    view = await _eventually(lambda: fake_slack.views.get("UADMIN7"), "home view")
+    home_message = {"ts": "0", "blocks": view["blocks"]}  # a click in Home carries the view, not a message
+    response = await lucy.click(home_message, "lucy_approve", team=team, user="UADMIN7", channel="")
+    assert response.status_code == 200
+    result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    assert result["status"] == "completed"
+    assert fake_gateway.files == {"/srv/motd": "hello"}
+    # The Home tab was published again, without the decided approval.
+    await _eventually(
+        lambda: "gateway write" not in json.dumps(fake_slack.views["UADMIN7"]),
+        "home refreshed after the click",
+    )

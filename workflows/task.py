@@ -255,6 +255,7 @@ class PendingApproval:
     decision: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+    settled: bool = False  # recorded in Postgres and shown in Slack
 
 
 @dataclass
@@ -344,9 +345,10 @@ class LucyTaskWorkflow:
         return result
 
     @workflow.update(name="decide_approval")
-    def decide_approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
+    async def decide_approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
         """An Approve/Reject click. The validator has already accepted it; two clicks that were
-        both accepted in the same instant still make one decision: the second one fails here."""
+        both accepted in the same instant still make one decision: the second one fails here.
+        Returns once the decision is recorded and shown in place of the buttons."""
         p = self._pending
         if p is None or p.approval_id != decision.approval_id or p.decision is not None:
             decided = f" by <@{p.decided_by}>" if p is not None and p.decided_by else ""
@@ -354,6 +356,7 @@ class LucyTaskWorkflow:
         p.decision = decision.decision
         p.decided_by = decision.slack_user_id
         p.decided_at = workflow.now()
+        await workflow.wait_condition(lambda: p.settled)
         return ApprovalOutcome(
             approval_id=p.approval_id,
             decision=p.decision,
@@ -863,6 +866,7 @@ class LucyTaskWorkflow:
             retry_policy=RECORD_RETRY,
             summary=f"approval: {decision}",
         )
+        pending.settled = True
         self._record_step(
             kind="approval_wait",
             name=tool.name,
@@ -1060,6 +1064,8 @@ class LucyTaskWorkflow:
         )
         if self._pump is not None and not self._pump.done():
             await self._close_progress(self._pump, f"Cancelled{by}.")
+        if self._pending is not None and self._pending.decision is not None:
+            self._pending.settled = True  # cancelled while settling: let the click's caller go
         if self._pending is not None and self._pending.decision is None:
             await workflow.execute_activity(
                 "approvals.settle",

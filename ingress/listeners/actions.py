@@ -21,15 +21,23 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from ingress.listeners.events import tell_user
-from lucy.contracts import ApprovalDecision, ApprovalOutcome, CancelRequest
+from ingress.listeners.home import publish_home
+from lucy.contracts import (
+    APPROVE_ACTION_ID,
+    CANCEL_ACTION_ID,
+    REJECT_ACTION_ID,
+    ApprovalDecision,
+    ApprovalOutcome,
+    CancelRequest,
+)
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 
 log = get_logger(__name__)
 
-APPROVE = "lucy_approve"
-REJECT = "lucy_reject"
-CANCEL = "lucy_cancel"
+APPROVE = APPROVE_ACTION_ID
+REJECT = REJECT_ACTION_ID
+CANCEL = CANCEL_ACTION_ID
 FINISHED = "This task has already finished, so there is nothing left to decide."
 
 
@@ -42,6 +50,17 @@ def _refusal(err: WorkflowUpdateFailedError) -> str:
             return str(message)
         cause = cause.__cause__
     return "That click could not be applied."
+
+
+async def _tell(client: AsyncWebClient, *, channel: str, user: str, text: str, thread_ts: str | None) -> None:
+    """An ephemeral note where the click happened; from App Home (no channel), a DM."""
+    if channel:
+        await tell_user(client, channel=channel, user=user, text=text, thread_ts=thread_ts)
+        return
+    try:
+        await client.chat_postMessage(channel=user, text=text)
+    except Exception as exc:
+        log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -102,9 +121,7 @@ async def deliver_decision(
         workflow_id, approval_id = str(value["w"]), str(value["a"])
     except (ValueError, KeyError, TypeError):
         SLACK_EVENTS.labels("block_actions", "malformed").inc()
-        await tell_user(
-            client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts
-        )
+        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
         return
     profile = await context["lucy_directory"].get(client, team, user)
     if profile is not None and profile.deleted:
@@ -125,14 +142,16 @@ async def deliver_decision(
     except WorkflowUpdateFailedError as err:
         SLACK_EVENTS.labels("block_actions", "refused").inc()
         log.info("approval click refused", workflow_id=workflow_id, approval_id=approval_id)
-        await tell_user(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
+        await _tell(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
         return
     except RPCError:
         SLACK_EVENTS.labels("block_actions", "finished").inc()
-        await tell_user(client, channel=channel, user=user, text=FINISHED, thread_ts=thread_ts)
+        await _tell(client, channel=channel, user=user, text=FINISHED, thread_ts=thread_ts)
         return
     SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
     log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
+    if (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
+        await publish_home(client, context["lucy_sessions"], team, user)
 
 
 async def deliver_cancel(
@@ -154,10 +173,10 @@ async def deliver_cancel(
         await temporal.get_workflow_handle(workflow_id).execute_update("cancel", request, result_type=str)
     except WorkflowUpdateFailedError as err:
         SLACK_EVENTS.labels("block_actions", "refused").inc()
-        await tell_user(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
+        await _tell(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
         return
     except RPCError:
-        await tell_user(
+        await _tell(
             client, channel=channel, user=user, text="This task has already finished.", thread_ts=thread_ts
         )
         return

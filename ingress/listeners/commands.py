@@ -68,19 +68,27 @@ async def _my_tasks(sessions: async_sessionmaker[AsyncSession], team_id: str, sl
     return "\n".join(lines)
 
 
-async def _my_approvals(sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str) -> str:
-    pending = await _for_user(
-        sessions,
-        team_id,
-        slack_user,
-        lambda s, w, u: repo.list_pending_approvals(session=s, workspace_id=w, approver_id=u),
-    )
+async def _my_approvals(
+    sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, *, role: str | None
+) -> str:
+    is_admin = role in ("admin", "owner")
+    async with sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        # An admin who never asked Lucy anything still approves: record them (with their role).
+        user_id = await repo.upsert_user(
+            session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
+        )
+        pending = await repo.list_pending_approvals(
+            session=session, workspace_id=workspace_id, approver_id=user_id, include_unassigned=is_admin
+        )
     if not pending:
         return "Nothing is waiting for your approval."
     lines = ["*Waiting for your approval*"]
     for a in pending:
         expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
-        lines.append(f"• {a.risk_level} — {a.summary} (expires {expires})")
+        lines.append(
+            f"• {a.risk_level} — {a.summary} (expires {expires}; decide in its thread or in my Home tab)"
+        )
     return "\n".join(lines)
 
 
@@ -174,7 +182,10 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
     elif sub == "tasks" and not rest:
         await ack(_ephemeral(await _my_tasks(sessions, team, user)))
     elif sub == "approvals" and not rest:
-        await ack(_ephemeral(await _my_approvals(sessions, team, user)))
+        profile = await context["lucy_directory"].get(context.client, team, user)
+        await ack(
+            _ephemeral(await _my_approvals(sessions, team, user, role=profile.role if profile else None))
+        )
     elif sub == "cancel":
         await ack(_ephemeral(await _cancel(context["lucy_temporal"], sessions, team, user, rest)))
     elif sub == "status":

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from lucy.contracts import approval_buttons
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 
@@ -31,15 +32,26 @@ def _section(text: str) -> dict[str, Any]:
 
 
 async def build_home(
-    sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str
+    sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, *, role: str | None = None
 ) -> dict[str, Any]:
-    """The Home tab view for one user (a ``views.publish`` view)."""
+    """The Home tab view for one user (a ``views.publish`` view). With ``role`` (from
+    ``users.info``), the user is recorded first: an admin who never asked Lucy anything still
+    sees the approvals waiting for an admin."""
     today = datetime.now(UTC).date()
     async with sessions.begin() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        if role is not None:
+            await repo.upsert_user(
+                session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
+            )
         user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
         pending = (
-            await repo.list_pending_approvals(session=session, workspace_id=workspace_id, approver_id=user.id)
+            await repo.list_pending_approvals(
+                session=session,
+                workspace_id=workspace_id,
+                approver_id=user.id,
+                include_unassigned=user.role in ("admin", "owner"),
+            )
             if user
             else []
         )
@@ -60,6 +72,7 @@ async def build_home(
         for a in pending:
             expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
             blocks.append(_section(f":raised_hand: *{a.risk_level}* — {a.summary}\nExpires {expires}"))
+            blocks.append(approval_buttons(a.workflow_id, str(a.id)))
     else:
         blocks.append(_section("Nothing is waiting for you."))
     blocks += [{"type": "divider"}, _section("*Your recent tasks*")]
@@ -107,9 +120,24 @@ async def on_app_home_opened(
     user = event.get("user")
     if not (team and user):
         return
-    view = await build_home(context["lucy_sessions"], str(team), str(user))
+    profile = await context["lucy_directory"].get(client, str(team), str(user))
+    await publish_home(
+        client, context["lucy_sessions"], str(team), str(user), role=profile.role if profile else None
+    )
+
+
+async def publish_home(
+    client: AsyncWebClient,
+    sessions: async_sessionmaker[AsyncSession],
+    team: str,
+    user: str,
+    *,
+    role: str | None = None,
+) -> None:
+    """Build and publish one user's Home tab (a failure is logged: Home is a convenience)."""
+    view = await build_home(sessions, team, user, role=role)
     try:
-        await client.views_publish(user_id=str(user), view=view)
+        await client.views_publish(user_id=user, view=view)
     except SlackApiError as exc:
         log.warning("could not publish the Home tab", error=str(exc.response.get("error")))
 

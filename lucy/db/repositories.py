@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, case, cast, func, select, text, update
+from sqlalchemy import Text, case, cast, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -563,13 +563,24 @@ async def expire_approvals(
 
 
 async def list_pending_approvals(
-    *, session: AsyncSession, workspace_id: uuid.UUID, approver_id: uuid.UUID, limit: int = 50
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    approver_id: uuid.UUID,
+    include_unassigned: bool = False,
+    limit: int = 50,
 ) -> list[Approval]:
-    """What waits for this approver: the ``ix_approvals_pending`` path."""
+    """What waits for this approver: the ``ix_approvals_pending`` path. With
+    ``include_unassigned`` (for workspace admins), also the approvals no one was designated for."""
+    who = (
+        or_(Approval.approver_id == approver_id, Approval.approver_id.is_(None))
+        if include_unassigned
+        else Approval.approver_id == approver_id
+    )
     rows = await session.execute(
         select(Approval)
         .where(
-            Approval.approver_id == approver_id,
+            who,
             Approval.status == "pending",
             Approval.workspace_id == workspace_id,
         )
