@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -104,6 +105,20 @@ def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+# Tokens, keys and URL passwords, wherever they appear in a text (shared by the log redaction,
+# the output pipeline and the activity summaries the workflow writes into Temporal).
+SECRET_VALUE = re.compile(
+    r"((?<![A-Za-z0-9])(?:xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})|"
+    r"(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
+)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """Mask anything in ``text`` that looks like a token, key or URL password."""
+    return SECRET_VALUE.sub(REDACTED, text)
 
 
 def idempotency_key(*parts: str) -> str:

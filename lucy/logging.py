@@ -15,12 +15,9 @@ from typing import Any
 
 import structlog
 
+from lucy.contracts import REDACTED, redact_secrets
+
 _SECRET_KEY = re.compile(r"(token|secret|api_?key|password|authorization|encryption_keys)", re.I)
-_SECRET_VALUE = re.compile(
-    r"((?<![A-Za-z0-9])(?:xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})|"
-    r"(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
-)
-REDACTED = "[redacted]"
 
 _STDLIB_LOGGERS = (
     "temporalio",
@@ -38,7 +35,7 @@ _STDLIB_LOGGERS = (
 
 def redact_text(text: str) -> str:
     """Mask anything in ``text`` that looks like a token, key or URL password."""
-    return _SECRET_VALUE.sub(REDACTED, text)
+    return redact_secrets(text)
 
 
 def _redact(value: Any) -> Any:

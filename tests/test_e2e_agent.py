@@ -169,12 +169,20 @@ async def test_cancel_button_while_waiting_for_approval(
     )
     approval = await _eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval")
 
+    handle = lucy.client.get_workflow_handle(workflow_id)
+    for _ in range(200):
+        if (await handle.query("status"))["status"] == "pending_approval":
+            break
+        await asyncio.sleep(0.02)
+    status = (await lucy.command(f"status {workflow_id}", team=team)).json()["text"]
+    assert "is pending_approval" in status and "so far" in status
+    assert "Waiting for a workspace admin to approve `gateway exec: make deploy` (high risk)" in status
+
     # Someone else's Cancel is refused; the requester's stops the task.
     await lucy.click(progress, "lucy_cancel", team=team, user="U0MALLORY")
     told = await _eventually(lambda: _ephemerals_for(fake_slack, "U0MALLORY"), "refusal")
     assert "Only the person who asked" in told[0]
     assert (await lucy.click(progress, "lucy_cancel", team=team, user="U0ALICE")).status_code == 200
-    handle = lucy.client.get_workflow_handle(workflow_id)
     result = await asyncio.wait_for(handle.result(), 30)
     assert result["status"] == "cancelled"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED

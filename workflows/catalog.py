@@ -14,6 +14,8 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
+from lucy.contracts import redact_secrets
+
 RISK_ORDER = ("low", "medium", "high", "critical")
 
 
@@ -51,7 +53,7 @@ class ToolDef:
 
     def summary(self, args: dict[str, Any]) -> str:
         detail = str(args.get(self.label_arg, "")) if self.label_arg else ""
-        detail = " ".join(detail.split())
+        detail = redact_secrets(" ".join(detail.split()))
         if len(detail) > 80:
             detail = detail[:77] + "..."
         return f"{self.label}: {detail}" if detail else self.label

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -92,6 +93,14 @@ async def _my_approvals(
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 async def _status(
     temporal: Client, sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, task: str
 ) -> str:
@@ -119,9 +128,18 @@ async def _status(
         return f"I can't find task `{workflow_id}`."
     if desc.status == WorkflowExecutionStatus.RUNNING:
         state = await handle.query("status")
-        return (
-            f"{STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}."
-        )
+        line = f"{STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}"
+        if state.get("elapsed_seconds") is not None:
+            line += f" ({_duration(float(state['elapsed_seconds']))} so far, {state.get('steps', 0)} step(s))"
+        pending = state.get("pending_approval")
+        if pending:
+            expires = int(datetime.fromisoformat(pending["expires_at"]).timestamp())
+            who = " or ".join(f"<@{a}>" for a in pending.get("approvers") or []) or "a workspace admin"
+            line += (
+                f"\nWaiting for {who} to approve `{pending['summary']}` ({pending['risk']} risk), "
+                f"until <!date^{expires}^{{date_short_pretty}} {{time}}|then>."
+            )
+        return line + "."
     attrs = {p.key.name: p.value for p in desc.typed_search_attributes}
     status = str(attrs.get("LucyStatus", desc.status.name.lower() if desc.status else "unknown"))
     return f"{STATUS_ICON.get(status, '')} `{workflow_id}` is {status}."

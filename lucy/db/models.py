@@ -185,6 +185,15 @@ class Task(TimestampMixin, Base):
         Index(
             "ix_tasks_workspace_created", "workspace_id", "created_at", "id", postgresql_include=["status"]
         ),
+        # A reply in a thread finds the thread's latest task (migration 0004).
+        Index(
+            "ix_tasks_thread",
+            "workspace_id",
+            "slack_channel_id",
+            "slack_thread_ts",
+            "created_at",
+            postgresql_include=["workflow_id", "status"],
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
