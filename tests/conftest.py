@@ -227,6 +227,45 @@ def dm_event(
     }
 
 
+def block_actions_payload(
+    message: dict[str, Any], action_id: str, *, team: str, user: str, channel: str = "C0GENERAL"
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a button on ``message`` as Slack builds it (an empty
+    ``channel`` means the click came from App Home)."""
+    button = next(
+        e
+        for b in message.get("blocks") or []
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e.get("action_id") == action_id
+    )
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": "A0LUCY",
+        "token": "legacy",
+        "container": (
+            {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
+            if channel
+            else {"type": "view", "view_id": "VHOME"}  # a click in App Home
+        ),
+        "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
+        **({"channel": {"id": channel, "name": "general"}, "message": message} if channel else {}),
+        "response_url": "https://hooks.slack.invalid/actions/1",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "lucy",
+                "value": button["value"],
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return payload
+
+
 @dataclass
 class Lucy:
     """A running Lucy: worker on its own task queue + the real ingress app over ASGI."""
@@ -278,37 +317,7 @@ class Lucy:
     ) -> httpx.Response:
         """A signed ``block_actions`` payload for a button on ``message`` (a message the fake
         Slack holds), form-encoded as Slack sends interactivity."""
-        button = next(
-            e
-            for b in message.get("blocks") or []
-            if b.get("type") == "actions"
-            for e in b["elements"]
-            if e.get("action_id") == action_id
-        )
-        payload = {
-            "type": "block_actions",
-            "team": {"id": team, "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": team},
-            "api_app_id": "A0LUCY",
-            "token": "legacy",
-            "container": (
-                {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
-                if channel
-                else {"type": "view", "view_id": "VHOME"}  # a click in App Home
-            ),
-            "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
-            **({"channel": {"id": channel, "name": "general"}, "message": message} if channel else {}),
-            "response_url": "https://hooks.slack.invalid/actions/1",
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "lucy",
-                    "value": button["value"],
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
+        payload = block_actions_payload(message, action_id, team=team, user=user, channel=channel)
         return await self.post_form({"payload": json.dumps(payload)})
 
     async def post_form(self, form: dict[str, str]) -> httpx.Response:

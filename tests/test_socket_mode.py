@@ -91,3 +91,109 @@ async def test_socket_mode_http_side_serves_no_events(engine: AsyncEngine, setti
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
         assert (await http.get("/health")).status_code == 200
         assert (await http.post("/slack/events", json={"type": "event_callback"})).status_code == 404
+
+
+async def test_buttons_and_assistant_threads_over_socket_mode(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm, fake_gateway, engine: AsyncEngine
+):
+    """Approve, a refused click and Cancel, and an assistant thread, all through envelopes:
+    the same listeners as over HTTP."""
+    from tests.conftest import block_actions_payload
+
+    async def client():
+        return lucy.client
+
+    settings = lucy.settings.model_copy(
+        update={"slack": lucy.settings.slack.model_copy(update={"slack_signing_secret": None})}
+    )
+    bolt = build_bolt_app(IngressDeps(settings=settings, engine=engine, temporal=client), socket_mode=True)
+    assert bolt is not None
+    handler = AsyncSocketModeHandler(bolt, fake_slack.app_token)
+    await handler.connect_async()
+    try:
+        await fake_slack.wait_for_socket()
+        team = new_team()
+        fake_llm.then(tool_calls=[("exec", '{"command": "uptime"}')])
+        fake_llm.then(content="Up 3 days.")
+        event = mention_event(team=team, text="how long has the box been up?")
+        await fake_slack.send_envelope(event)
+        ev = event["event"]
+        handle = lucy.client.get_workflow_handle(task_workflow_id(team, ev["channel"], ev["ts"]))
+
+        async def approval_message() -> dict:
+            for _ in range(200):
+                for m in fake_slack.posted(ev["channel"]):
+                    if "lucy_approve" in str(m.get("blocks")):
+                        return dict(m)
+                await asyncio.sleep(0.05)
+            raise AssertionError("no approval message")
+
+        message = await approval_message()
+        ack = await fake_slack.send_envelope(
+            block_actions_payload(message, "lucy_approve", team=team, user="U0MALLORY"), kind="interactive"
+        )
+        assert ack["envelope_id"].startswith("env-")
+        for _ in range(100):
+            if any(e["user"] == "U0MALLORY" for e in fake_slack.ephemerals):
+                break
+            await asyncio.sleep(0.05)
+        assert "You can't decide this one" in next(
+            e["text"] for e in fake_slack.ephemerals if e["user"] == "U0MALLORY"
+        )
+        await fake_slack.send_envelope(
+            block_actions_payload(message, "lucy_approve", team=team, user="UADMIN3"), kind="interactive"
+        )
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert result["status"] == "completed"
+        assert fake_gateway.commands() == ["uptime"]
+
+        # Cancel, over the socket, on the next task's progress message.
+        fake_llm.then(tool_calls=[("exec", '{"command": "sleep 999"}')])
+        second = mention_event(team=team, text="wait forever")
+        await fake_slack.send_envelope(second)
+        ev2 = second["event"]
+        handle2 = lucy.client.get_workflow_handle(task_workflow_id(team, ev2["channel"], ev2["ts"]))
+        progress = None
+        for _ in range(200):
+            progress = next(
+                (
+                    m
+                    for m in fake_slack.posted(ev2["channel"])
+                    if m.get("thread_ts") == ev2["ts"] and "lucy_cancel" in str(m.get("blocks"))
+                ),
+                None,
+            )
+            if progress:
+                break
+            await asyncio.sleep(0.05)
+        assert progress is not None
+        await fake_slack.send_envelope(
+            block_actions_payload(dict(progress), "lucy_cancel", team=team, user="U0ALICE"),
+            kind="interactive",
+        )
+        result = await asyncio.wait_for(handle2.result(), 30)
+        assert result["status"] == "cancelled"
+
+        # An assistant thread: suggested prompts when it opens.
+        started = {
+            "team_id": team,
+            "type": "event_callback",
+            "event_id": "EvASSISTSOCK",
+            "event": {
+                "type": "assistant_thread_started",
+                "assistant_thread": {
+                    "user_id": "U0ALICE",
+                    "channel_id": "D0ALICE",
+                    "thread_ts": "1795300001.000100",
+                },
+            },
+        }
+        await fake_slack.send_envelope(started)
+        for _ in range(100):
+            if fake_slack.calls_to("assistant.threads.setSuggestedPrompts"):
+                break
+            await asyncio.sleep(0.05)
+        (prompts,) = fake_slack.calls_to("assistant.threads.setSuggestedPrompts")
+        assert prompts.params["thread_ts"] == "1795300001.000100"
+    finally:
+        await handler.close_async()
