@@ -11,7 +11,6 @@ REJECT_DUPLICATE policy make sure it never starts a second task either.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -82,6 +81,26 @@ def _wait_words(seconds: float) -> str:
     return "a few seconds" if seconds < 10 else f"about {max(1, round(seconds / 60))} minute(s)"
 
 
+def _refusal_sentence(claim: repo.IngressClaim) -> str | None:
+    """A friendly sentence for a claim the limits refused; None when it may run."""
+    if claim.refused == "user_rate":
+        return (
+            "You're sending requests faster than I can take them. "
+            f"Please try again in {_wait_words(claim.retry_after_s)}."
+        )
+    if claim.refused == "workspace_rate":
+        return (
+            "Your workspace is sending me a lot of requests right now. "
+            f"Please try again in {_wait_words(claim.retry_after_s)}."
+        )
+    if claim.refused == "quota":
+        return (
+            f"Your workspace has used all {claim.quota_limit} of this month's Lucy tasks. "
+            "An admin can raise the limit; it resets at the start of next month."
+        )
+    return None
+
+
 class TaskStarter:
     """Resolves the tenant, applies limits, and starts ``LucyTaskWorkflow`` for one message."""
 
@@ -98,94 +117,49 @@ class TaskStarter:
         self._task_queue = task_queue
         self._limits = limits or LimitSettings()
 
-    async def _refusal(self, session: AsyncSession, workspace_id: uuid.UUID, slack_user: str) -> str | None:
-        user = await repo.take_token(
-            session=session,
-            workspace_id=workspace_id,
-            bucket_key=f"user:{slack_user}",
-            capacity=self._limits.rate_limit_user_per_minute,
-            refill_per_second=self._limits.rate_limit_user_per_minute / 60,
-        )
-        if not user.allowed:
-            return (
-                "You're sending requests faster than I can take them. "
-                f"Please try again in {_wait_words(user.retry_after_s)}."
-            )
-        workspace = await repo.take_token(
-            session=session,
-            workspace_id=workspace_id,
-            bucket_key="workspace",
-            capacity=self._limits.rate_limit_workspace_per_minute,
-            refill_per_second=self._limits.rate_limit_workspace_per_minute / 60,
-        )
-        if not workspace.allowed:
-            return (
-                "Your workspace is sending me a lot of requests right now. "
-                f"Please try again in {_wait_words(workspace.retry_after_s)}."
-            )
-        quota = await repo.consume_actions(
-            session=session, workspace_id=workspace_id, month=datetime.now(UTC).date()
-        )
-        if not quota.allowed:
-            return (
-                f"Your workspace has used all {quota.limit} of this month's Lucy tasks. "
-                "An admin can raise the limit; it resets at the start of next month."
-            )
-        return None
-
     async def start(self, message: SlackMessage) -> StartOutcome:
         """Upsert the tenant, claim and check limits, then start the task workflow (idempotent)."""
         workflow_id = message.workflow_id or task_workflow_id(message.team_id, message.channel_id, message.ts)
         structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
         thread_ts = message.thread_ts or message.ts
         refused: str | None = None
+        limits = self._limits
         async with self._sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=message.team_id)
-            structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id))
-            user_id = await repo.upsert_user(
+            claim = await repo.ingress_claim(
                 session=session,
-                workspace_id=workspace_id,
+                slack_team_id=message.team_id,
                 slack_user_id=message.user_id,
+                slack_channel_id=message.channel_id,
+                channel_type=_CHANNEL_TYPES.get(message.channel_type, "public"),
+                workflow_id=workflow_id,
+                source=message.source,
+                request_text=message.text,
+                slack_thread_ts=thread_ts or None,
+                user_capacity=limits.rate_limit_user_per_minute,
+                user_refill_per_second=limits.rate_limit_user_per_minute / 60,
+                workspace_capacity=limits.rate_limit_workspace_per_minute,
+                workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
+                month=datetime.now(UTC).date(),
                 display_name=message.display_name,
                 role=message.role,
                 timezone=message.timezone,
             )
-            channel_id = await repo.upsert_channel(
-                session=session,
-                workspace_id=workspace_id,
-                slack_channel_id=message.channel_id,
-                channel_type=_CHANNEL_TYPES.get(message.channel_type, "public"),
-            )
-            claimed = await repo.claim_task(
-                session=session,
-                workspace_id=workspace_id,
-                workflow_id=workflow_id,
-                requester_id=user_id,
-                channel_id=channel_id,
-                source=message.source,
-                request_text=message.text,
-                slack_channel_id=message.channel_id,
-                slack_thread_ts=thread_ts or None,
-            )
-            if claimed is None:  # a redelivery: was the first delivery refused?
-                existing = await repo.get_task(
-                    session=session, workspace_id=workspace_id, workflow_id=workflow_id
+            workspace_id, user_id, channel_id = claim.workspace_id, claim.user_id, claim.channel_id
+            structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id))
+            if not claim.claimed and claim.prior_error == "Refused":
+                log.info("redelivery of a refused request ignored", workflow_id=workflow_id)
+                return StartOutcome(workflow_id=workflow_id, started=False)
+            refused = _refusal_sentence(claim)
+            if refused is not None:  # keep the record: the request, and why it did not run
+                await repo.record_task_finished(
+                    session=session,
+                    workspace_id=workspace_id,
+                    workflow_id=workflow_id,
+                    status=TaskStatus.CANCELLED.value,
+                    completed_at=datetime.now(UTC),
+                    error_type="Refused",
+                    error_message=refused,
                 )
-                if existing is not None and existing.error_type == "Refused":
-                    log.info("redelivery of a refused request ignored", workflow_id=workflow_id)
-                    return StartOutcome(workflow_id=workflow_id, started=False)
-            else:
-                refused = await self._refusal(session, workspace_id, message.user_id)
-                if refused is not None:  # keep the record: the request, and why it did not run
-                    await repo.record_task_finished(
-                        session=session,
-                        workspace_id=workspace_id,
-                        workflow_id=workflow_id,
-                        status=TaskStatus.CANCELLED.value,
-                        completed_at=datetime.now(UTC),
-                        error_type="Refused",
-                        error_message=refused,
-                    )
         if refused is not None:
             WORKFLOW_STARTS.labels("refused").inc()
             log.info("task refused by limits", workflow_id=workflow_id, workspace_id=str(workspace_id))

@@ -183,6 +183,87 @@ async def claim_task(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+@dataclass(frozen=True)
+class IngressClaim:
+    """What ``lucy_ingress_claim`` decided for one Slack message."""
+
+    workspace_id: uuid.UUID
+    user_id: uuid.UUID
+    channel_id: uuid.UUID
+    claimed: bool  # False: a redelivery (the row existed)
+    prior_error: str | None  # for a redelivery: the first delivery's error type ("Refused"...)
+    refused: str | None  # user_rate | workspace_rate | quota, for a new claim that may not run
+    retry_after_s: float
+    quota_used: int | None
+    quota_limit: int | None
+
+
+_INGRESS_CLAIM = text(
+    "SELECT * FROM lucy_ingress_claim(:team, :user, :display_name, :role, :tz, :channel, :channel_type, "
+    ":workflow_id, :source, :text, :thread_ts, :user_capacity, :user_rate, :ws_capacity, :ws_rate, :month)"
+)
+
+
+async def ingress_claim(
+    *,
+    session: AsyncSession,
+    slack_team_id: str,
+    slack_user_id: str,
+    slack_channel_id: str,
+    channel_type: str,
+    workflow_id: str,
+    source: str,
+    request_text: str,
+    slack_thread_ts: str | None,
+    user_capacity: float,
+    user_refill_per_second: float,
+    workspace_capacity: float,
+    workspace_refill_per_second: float,
+    month: date,
+    display_name: str | None = None,
+    role: str | None = None,
+    timezone: str | None = None,
+) -> IngressClaim:
+    """Ingress's whole transaction in one round trip (migration 0005): resolve the workspace and
+    scope the transaction to it, upsert the user and the channel, claim the task row, and for a
+    new claim take a token from the user's and the workspace's bucket and count the action
+    against the monthly quota. Same statements, order and locks as the separate functions."""
+    row = (
+        await session.execute(
+            _INGRESS_CLAIM,
+            {
+                "team": slack_team_id,
+                "user": slack_user_id,
+                "display_name": display_name,
+                "role": role,
+                "tz": timezone,
+                "channel": slack_channel_id,
+                "channel_type": channel_type,
+                "workflow_id": workflow_id,
+                "source": source,
+                "text": request_text,
+                "thread_ts": slack_thread_ts,
+                "user_capacity": float(user_capacity),
+                "user_rate": float(user_refill_per_second),
+                "ws_capacity": float(workspace_capacity),
+                "ws_rate": float(workspace_refill_per_second),
+                "month": month.replace(day=1),
+            },
+        )
+    ).one()
+    return IngressClaim(
+        workspace_id=row.workspace_id,
+        user_id=row.user_id,
+        channel_id=row.channel_id,
+        claimed=bool(row.claimed),
+        prior_error=row.prior_error,
+        refused=row.refused,
+        retry_after_s=float(row.retry_after or 0.0),
+        quota_used=row.quota_used,
+        quota_limit=row.quota_limit,
+    )
+
+
 async def list_user_tasks(
     *, session: AsyncSession, workspace_id: uuid.UUID, requester_id: uuid.UUID, limit: int = 10
 ) -> list[Task]:
