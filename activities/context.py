@@ -27,7 +27,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from lucy.contracts import ChatMessage, TaskContext, TaskContextRequest, truncate_output
+from activities.records import RecordActivities
+from lucy.contracts import ChatMessage, TaskContext, TaskContextRequest, TaskStarted, truncate_output
 from lucy.db import repositories as repo
 from lucy.settings import Settings
 
@@ -65,7 +66,9 @@ class ContextActivities:
         *,
         slack: AsyncWebClient | None,
         http: httpx.AsyncClient,
+        records: RecordActivities | None = None,
     ) -> None:
+        self._records = records
         self._sessions = sessions
         self._settings = settings
         self._slack = slack
@@ -127,7 +130,12 @@ class ContextActivities:
 
     @activity.defn(name="context.prepare")
     async def prepare(self, request: TaskContextRequest) -> TaskContext:
+        """Record the task as running (when ``run_id`` is set), then read its context."""
         task = request.task
+        if request.run_id and self._records is not None:
+            await self._records.task_running(
+                TaskStarted(workflow_id=request.workflow_id, run_id=request.run_id, task=task)
+            )
         workspace_id = uuid.UUID(task.workspace_id)
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import StepRecord, TaskFinished, TaskStarted, idempotency_key
+from lucy.contracts import StepBatch, StepRecord, TaskFinished, TaskStarted, idempotency_key
 from lucy.db import repositories as repo
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -124,7 +124,14 @@ class RecordActivities:
         except _PERMANENT as exc:
             raise _rejected(exc, "the task result") from None
 
-    @activity.defn(name="records.step")
+    @activity.defn(name="records.steps")
+    async def steps(self, batch: StepBatch) -> int:
+        """Several steps in one transaction (see :meth:`step`); returns how many were written."""
+        written = 0
+        for record in batch.records:
+            written += await self.step(record)
+        return written
+
     async def step(self, record: StepRecord) -> bool:
         """One step in one transaction: its ``task_steps`` row, plus a ``cost_log`` entry for an
         LLM call or an ``audit_log`` entry for a tool use. Every write is keyed by

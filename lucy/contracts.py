@@ -265,6 +265,7 @@ class TaskContextRequest:
     workflow_id: str
     task: TaskInput
     with_thread_history: bool = False
+    run_id: str = ""  # set: record the task as running first (one activity instead of two)
 
 
 @dataclass(frozen=True)
@@ -335,6 +336,13 @@ class StepRecord:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """Step records written together (one activity per agent step, not one per record)."""
+
+    records: list[StepRecord]
 
 
 class ApprovalDecisionKind(StrEnum):

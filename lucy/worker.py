@@ -51,13 +51,13 @@ def build_activities(
     llm = LlmActivities(http, settings.llm)
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
-    context = ContextActivities(sessions, settings, slack=slack, http=http)
+    context = ContextActivities(sessions, settings, slack=slack, http=http, records=records)
     approvals = ApprovalActivities(sessions, slack_acts)
     return [
         llm.chat,
         records.task_running,
         records.task_finished,
-        records.step,
+        records.steps,
         slack_acts.post_message,
         slack_acts.update_message,
         context.prepare,

@@ -33,6 +33,7 @@ from lucy.contracts import (
     LlmResponse,
     PostMessageRequest,
     PostMessageResult,
+    StepBatch,
     StepRecord,
     TaskContext,
     TaskContextRequest,
@@ -91,6 +92,7 @@ class Fakes:
     tool_gate: asyncio.Event | None = None  # tools wait for this before answering
     llm_requests: list[LlmRequest] = field(default_factory=list)  # agent-loop requests (no classification)
     classifications: int = 0
+    step_batches: int = 0
     posts: list[PostMessageRequest] = field(default_factory=list)
     updates: list[UpdateMessageRequest] = field(default_factory=list)
     finished: list[TaskFinished] = field(default_factory=list)
@@ -113,13 +115,18 @@ class Fakes:
             self.finished.append(finished)
             return True
 
-        @activity.defn(name="records.step")
-        async def step(record: StepRecord) -> bool:
-            self.steps.append(record)
-            return True
+        @activity.defn(name="records.steps")
+        async def steps(batch: StepBatch) -> int:
+            self.steps.extend(batch.records)
+            self.step_batches += 1
+            return len(batch.records)
 
         @activity.defn(name="context.prepare")
         async def prepare(request: TaskContextRequest) -> TaskContext:
+            assert request.run_id, "the agent records the task as running here"
+            self.db_attempts += 1
+            if self.db_attempts <= self.db_failures:
+                raise ConnectionRefusedError("database is down")
             return self.context
 
         @activity.defn(name="llm.chat")
@@ -200,7 +207,7 @@ class Fakes:
         return [
             task_running,
             task_finished,
-            step,
+            steps,
             prepare,
             chat,
             post_message,
@@ -435,7 +442,7 @@ async def test_long_tasks_continue_as_new_and_keep_their_state(ts_env: WorkflowE
     assert len(fakes.finished) == 1 and fakes.finished[0].result_data["steps"] == "8"
     # The conversation came along: the last request holds all three tool results.
     assert sum(m.role == "tool" for m in fakes.llm_requests[-1].messages) == 3
-    assert [s.step_index for s in fakes.steps] == list(range(1, 9))
+    assert sorted(s.step_index for s in fakes.steps) == list(range(1, 9))
 
 
 # ------------------------------------------------------------------ approvals
@@ -605,4 +612,6 @@ async def test_progress_is_one_message_updated_in_place(ts_env: WorkflowEnvironm
     assert len(set(keys)) == 2
     assert {u.ts for u in fakes.updates} == {"1.1"}
     assert fakes.updates[-1].text == "Done in 3 step(s)."
+    # Records: one batch per tool step (the LLM call and the tool together) and one at the end.
+    assert fakes.step_batches == 3 and len(fakes.steps) == 6
     assert fakes.updates[-1].blocks is not None and len(fakes.updates[-1].blocks) == 1  # no Cancel button

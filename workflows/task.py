@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         LlmRequest,
         LlmResponse,
         PostMessageRequest,
+        StepBatch,
         StepRecord,
         TaskContext,
         TaskContextRequest,
@@ -309,6 +310,7 @@ class LucyTaskWorkflow:
         self._cancel_by: str | None = None
         self._work: asyncio.Task[TaskResult] | None = None
         self._background: list[asyncio.Task[Any]] = []
+        self._unrecorded: list[StepRecord] = []
         self._progress_ts: str | None = None
         self._progress_wanted: tuple[str, bool] | None = None  # (text, cancellable)
         self._progress_shown: tuple[str, bool] | None = None
@@ -451,28 +453,25 @@ class LucyTaskWorkflow:
         resume = task.resume
         if resume is None:
             self._state.started_at = workflow.now().isoformat()
-            self._set_status(TaskStatus.RUNNING, "recording")
-            await workflow.execute_activity_method(
-                RecordActivities.task_running,
-                TaskStarted(workflow_id=info.workflow_id, run_id=info.run_id, task=task),
-                start_to_close_timeout=RECORD_TIMEOUT,
-                schedule_to_close_timeout=RECORD_DEADLINE,
-                retry_policy=RECORD_RETRY,
-                summary="record task: running",
-            )
-            ctx = await workflow.execute_activity(
+            self._set_status(TaskStatus.RUNNING, "starting")
+            # Recording the task, reading its context and classifying the request run at once.
+            context = workflow.start_activity(
                 "context.prepare",
                 TaskContextRequest(
-                    workflow_id=info.workflow_id, task=task, with_thread_history=task.with_thread_history
+                    workflow_id=info.workflow_id,
+                    task=task,
+                    with_thread_history=task.with_thread_history,
+                    run_id=info.run_id,
                 ),
                 result_type=TaskContext,
                 start_to_close_timeout=RECORD_TIMEOUT,
                 schedule_to_close_timeout=RECORD_DEADLINE,
                 retry_policy=RECORD_RETRY,
-                summary="read the task's context",
+                summary="record task: running; read its context",
             )
-            self._ctx = ctx
             intent = await self._classify(task)
+            ctx = await context
+            self._ctx = ctx
             override = ctx.tier_override or (task.model_tier if task.model_tier != "default" else None)
             self._state.tier = override or INTENT_TIERS.get(intent, "default")
             tools = self._tool_names()
@@ -501,7 +500,8 @@ class LucyTaskWorkflow:
                 break
             tools = self._tool_names()
             self._state.step = f"thinking ({self._state.tier} tier)"
-            self._show(f"Thinking… (step {self._state.llm_steps + 1})")  # shown once a step has run
+            if self._state.llm_steps:
+                self._show(f"Thinking about the results… (step {self._state.llm_steps + 1})")
             try:
                 llm = await self._ask(compact(messages), tools)
             except ActivityError as err:
@@ -756,6 +756,7 @@ class LucyTaskWorkflow:
                 step_index=index,
                 started_at=started,
             )
+            self._flush_records()
             return f"Error ({kind}): {message}"
         self._state.tool_failures[tool.name] = 0
         self._state.tool_state.update(result.state)
@@ -768,6 +769,7 @@ class LucyTaskWorkflow:
             step_index=index,
             started_at=started,
         )
+        self._flush_records()
         return result.output if result.ok else f"The tool reported a failure:\n{result.output}"
 
     def _tool_failed(self, tool: ToolDef, kind: str) -> None:
@@ -835,6 +837,7 @@ class LucyTaskWorkflow:
         self._pending = pending
         self._set_status(TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
         await self._ensure_progress(task, f"Waiting for approval from {_who(approvers)}: {summary}")
+        self._flush_records()  # the wait may be long: write what happened so far
         self._show(f"Waiting for approval from {_who(approvers)}: {summary}")
         try:
             await workflow.wait_condition(
@@ -957,7 +960,8 @@ class LucyTaskWorkflow:
         step_index: int | None = None,
         started_at: datetime | None = None,
     ) -> None:
-        """Write a step in the background: the next step does not wait for the database."""
+        """Buffer a step record; it is written in the background with the step's other records
+        (the next step never waits for the database)."""
         index = step_index if step_index is not None else self._next_step()
         record = StepRecord(
             workflow_id=workflow.info().workflow_id,
@@ -976,19 +980,28 @@ class LucyTaskWorkflow:
             cost_usd=llm.cost_usd if llm else 0.0,
             user_id=self._task.user_id or None,
         )
+        self._unrecorded.append(record)
+
+    def _flush_records(self) -> None:
+        """Write the buffered step records in one background activity (one per agent step)."""
+        if not self._unrecorded:
+            return
+        batch, self._unrecorded = self._unrecorded, []
+        first, last = batch[0].step_index, batch[-1].step_index
         handle = workflow.start_activity(
-            "records.step",
-            record,
-            result_type=bool,
+            "records.steps",
+            StepBatch(records=batch),
+            result_type=int,
             start_to_close_timeout=RECORD_TIMEOUT,
             schedule_to_close_timeout=RECORD_DEADLINE,
             retry_policy=RECORD_RETRY,
-            summary=f"record step {index}: {kind} {name}",
+            summary=f"record steps {first}-{last}" if first != last else f"record step {first}",
         )
         self._background.append(handle)
 
     async def _drain(self) -> None:
         """Wait for every background record; a record that finally failed is logged, not fatal."""
+        self._flush_records()
         pending, self._background = self._background, []
         for handle in pending:
             try:
