@@ -500,8 +500,6 @@ class LucyTaskWorkflow:
                 break
             tools = self._tool_names()
             self._state.step = f"thinking ({self._state.tier} tier)"
-            if self._state.llm_steps:
-                self._show(f"Thinking about the results… (step {self._state.llm_steps + 1})")
             try:
                 llm = await self._ask(compact(messages), tools)
             except ActivityError as err:
