@@ -199,6 +199,9 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
 
         deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
         async with lucy_worker(settings, client, engine=engine):
+            from lucy.schedules import ensure_maintenance_schedule
+
+            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue)
             _print_banner(settings, pg, port, time.perf_counter() - t0)
             await _run_until_signal(_serve_http(create_app(deps), port))
     except DevServerError as exc:

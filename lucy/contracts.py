@@ -17,6 +17,8 @@ from typing import Any
 from temporalio.common import SearchAttributeKey
 
 TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
+MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
+MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
 DEFAULT_TASK_QUEUE = "lucy-tasks"
 
 # Search attributes (keyword). Registered on the namespace; never hold secrets or message text.
@@ -506,3 +508,38 @@ class ErrorType(StrEnum):
     TOOL_REJECTED = "ToolRejected"  # bad arguments or a 4xx: retrying cannot help
     TOOL_NOT_CONFIGURED = "ToolNotConfigured"  # no URL/key for this tool in this deployment
     TOOL_UNAVAILABLE = "ToolUnavailable"  # the tool kept failing (browser: 3 in a row)
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+@dataclass(frozen=True)
+class MaintenanceInput:
+    """One run of the maintenance schedule."""
+
+    months_ahead: int = 3  # partitions to have ready
+    stale_claim_minutes: int = 15  # a claimed task row with no workflow after this long is orphaned
+
+
+@dataclass(frozen=True)
+class PartitionsResult:
+    created: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was done (no owner connection configured)
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    stale_claim_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    checked: int = 0
+    orphaned: list[str] = field(default_factory=list)  # workflow ids recorded as never started
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    partitions: PartitionsResult
+    claims: ReconcileResult

@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from activities.approvals import ApprovalActivities
 from activities.context import ContextActivities
 from activities.llm import LlmActivities
+from activities.maintenance import MaintenanceActivities
 from activities.records import RecordActivities
 from activities.slack import ChannelPacer, SlackActivities
 from activities.tools.browser import BrowserActivities
@@ -26,11 +27,12 @@ from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.settings import Settings
+from workflows.maintenance import LucyMaintenanceWorkflow
 from workflows.task import LucyTaskWorkflow
 
 log = get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LucyTaskWorkflow,)
+WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow)
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
@@ -44,7 +46,13 @@ def build_slack_client(settings: Settings) -> AsyncWebClient | None:
 
 
 def build_activities(
-    settings: Settings, *, http: httpx.AsyncClient, engine: AsyncEngine, slack: AsyncWebClient | None
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    engine: AsyncEngine,
+    slack: AsyncWebClient | None,
+    temporal: Client,
+    owner_engine: AsyncEngine | None = None,
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
@@ -64,7 +72,15 @@ def build_activities(
         approvals.request,
         approvals.settle,
         *tool_activities(settings, http=http, slack=slack),
+        *_maintenance(settings, temporal, owner_engine),
     ]
+
+
+def _maintenance(settings: Settings, temporal: Client, owner_engine: AsyncEngine | None) -> list[Any]:
+    acts = MaintenanceActivities(
+        owner_engine, temporal, retention_months=settings.database.database_retention_months
+    )
+    return [acts.partitions, acts.reconcile_claims]
 
 
 def tool_activities(
@@ -88,6 +104,13 @@ async def lucy_worker(
     """A running worker with all of Lucy's workflows and activities; stops on exit."""
     own_engine = engine is None
     engine = engine or create_engine(settings.database)
+    migration_url = settings.database.database_migration_url
+    # Maintenance (partitions, orphaned claims) needs the schema owner; a small pool suffices.
+    owner_engine = (
+        create_engine(settings.database, url=settings.database.migration_url, pool_size=1, max_overflow=1)
+        if migration_url is not None
+        else None
+    )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
     slack = build_slack_client(settings)
     queue = task_queue or settings.temporal.temporal_task_queue
@@ -97,7 +120,9 @@ async def lucy_worker(
             client,
             task_queue=queue,
             workflows=list(WORKFLOWS),
-            activities=build_activities(settings, http=http, engine=engine, slack=slack),
+            activities=build_activities(
+                settings, http=http, engine=engine, slack=slack, temporal=client, owner_engine=owner_engine
+            ),
         )
         async with worker:
             log.info("worker started", task_queue=queue, namespace=client.namespace)
@@ -110,11 +135,16 @@ async def lucy_worker(
                 await session.close()
         if own_engine:
             await engine.dispose()
+        if owner_engine is not None:
+            await owner_engine.dispose()
 
 
 async def run_worker(settings: Settings, client: Client) -> None:
     """Run the worker until cancelled."""
     import asyncio
 
+    from lucy.schedules import ensure_maintenance_schedule
+
     async with lucy_worker(settings, client):
+        await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue)
         await asyncio.Event().wait()

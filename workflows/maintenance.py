@@ -1,0 +1,68 @@
+"""``LucyMaintenanceWorkflow``: what used to be cron, run by the Temporal Schedule
+``lucy-maintenance`` (see :mod:`lucy.schedules`).
+
+1. Partitions: this month's and the next months' partitions of the time-series tables exist,
+   months past retention are dropped (``lucy db partitions``, scheduled).
+2. Orphaned claims: ingress claims a task row before it starts the workflow; if the start
+   failed and Slack stopped redelivering, the row would stay ``created`` for ever. Rows older
+   than a few minutes with no workflow are recorded as failed (``NeverStarted``).
+
+Each step is its own activity with its own retry policy; one failing does not stop the other.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from lucy.contracts import (
+        MAINTENANCE_WORKFLOW_NAME,
+        MaintenanceInput,
+        MaintenanceReport,
+        PartitionsResult,
+        ReconcileRequest,
+        ReconcileResult,
+    )
+
+MAINTENANCE_TIMEOUT = timedelta(minutes=5)
+MAINTENANCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=5,
+)
+
+
+@workflow.defn(name=MAINTENANCE_WORKFLOW_NAME)
+class LucyMaintenanceWorkflow:
+    @workflow.run
+    async def run(self, request: MaintenanceInput) -> MaintenanceReport:
+        try:
+            partitions = await workflow.execute_activity(
+                "maintenance.partitions",
+                request,
+                result_type=PartitionsResult,
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary=f"partitions: {request.months_ahead} months ahead, drop past retention",
+            )
+        except ActivityError as err:
+            workflow.logger.error("partition maintenance failed", extra={"error": str(err.cause)})
+            partitions = PartitionsResult(skipped=f"failed: {err.cause}")
+        try:
+            claims = await workflow.execute_activity(
+                "maintenance.reconcile_claims",
+                ReconcileRequest(stale_claim_minutes=request.stale_claim_minutes),
+                result_type=ReconcileResult,
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary=f"claims: record tasks never started after {request.stale_claim_minutes} min",
+            )
+        except ActivityError as err:
+            workflow.logger.error("claim reconciliation failed", extra={"error": str(err.cause)})
+            claims = ReconcileResult()
+        return MaintenanceReport(partitions=partitions, claims=claims)
