@@ -9,7 +9,8 @@ Policy lives in JSONB settings (all optional):
 * ``workspaces.settings``: ``approvers`` (Slack user ids), ``allow_self_approval`` (bool),
   ``approval_ttl_hours`` (number), ``approval_required_tools`` (tool names), ``model_tier``;
 * ``channels.settings``: ``require_approval`` (bool), ``approvers``, ``model_tier``;
-* ``users.preferences``: ``model_tier``.
+* ``users.preferences``: ``model_tier``;
+* the feature flag ``approvals.all_tools``: every tool call in the workspace needs approval.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lucy.contracts import ChatMessage, TaskContext, TaskContextRequest, TaskSta
 from lucy.db import repositories as repo
 from lucy.settings import Settings
 
+APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
 GATEWAY_TOOLS = ("exec", "read_file", "write_file", "edit_file", "web_fetch")
 TIERS = ("fast", "default", "code", "research", "document", "frontier")
 THREAD_HISTORY_MESSAGES = 30
@@ -153,6 +155,9 @@ class ContextActivities:
             row = await repo.get_task(
                 session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
             )
+            approve_everything = await repo.is_feature_enabled(
+                session=session, workspace_id=workspace_id, flag_key=APPROVE_ALL_FLAG
+            )
         ws_settings: dict[str, Any] = dict(workspace.settings or {}) if workspace else {}
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
@@ -172,7 +177,7 @@ class ContextActivities:
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
-            channel_requires_approval=bool(ch_settings.get("require_approval", False)),
+            channel_requires_approval=approve_everything or bool(ch_settings.get("require_approval", False)),
             self_approval_allowed=bool(ws_settings.get("allow_self_approval", False)),
             approval_ttl_seconds=max(60, int(float(ttl_hours) * 3600)),
             approver_slack_ids=approvers,
