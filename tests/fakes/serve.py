@@ -1,39 +1,75 @@
-"""Run the fake Slack and fake LLM as standalone servers, to try ``lucy dev`` with no accounts.
+"""Run the fake Slack, fake LLM and fake OpenClaw gateway as standalone servers, to try
+``lucy dev`` with no accounts.
 
-    python -m tests.fakes.serve --slack-port 9101 --llm-port 9102
+    python -m tests.fakes.serve
 
-then start ``lucy dev`` with::
-
-    LUCY_SLACK_API_URL=http://127.0.0.1:9101/api/ LUCY_SLACK_BOT_TOKEN=xoxb-fake-token \\
-    LUCY_SLACK_SIGNING_SECRET=<any> LUCY_OPENROUTER_BASE_URL=http://127.0.0.1:9102/api/v1 \\
-    LUCY_OPENROUTER_API_KEY=sk-or-fake-key-123456 lucy dev
-
-Posts Lucy makes are printed as they arrive.
+then start ``lucy dev`` with the variables it prints. The fake LLM answers like a tiny agent:
+a request that starts with ``run `` asks for the ``exec`` tool with the rest of the text (so
+it waits for an approval), a tool result is summarised, anything else is echoed. Lucy's posts
+and message updates are printed as they arrive.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+from typing import Any
 
-from tests.fakes.llm import FakeLlm
+from tests.fakes.gateway import FakeGateway
+from tests.fakes.llm import FakeLlm, Scripted
 from tests.fakes.slack import FakeSlack
 
 
-async def _main(slack_port: int, llm_port: int) -> None:
-    slack, llm = FakeSlack(), FakeLlm()
+class DemoLlm(FakeLlm):
+    def _take(self, body: dict[str, Any]) -> Scripted:
+        messages = body.get("messages") or []
+        last = messages[-1] if messages else {}
+        tools = {t["function"]["name"] for t in body.get("tools") or []}
+        if body.get("response_format") or not messages:
+            return super()._take(body)
+        if last.get("role") == "tool":
+            return Scripted(content=f"Here is what I got:\n```\n{last.get('content', '')[:1500]}\n```")
+        text = str(last.get("content") or "")
+        if text.startswith("run ") and "exec" in tools:
+            return Scripted(content=None, tool_calls=[("exec", json.dumps({"command": text[4:]}))])
+        return super()._take(body)
+
+
+async def _main(slack_port: int, llm_port: int, gateway_port: int) -> None:
+    slack, llm, gateway = FakeSlack(), DemoLlm(), FakeGateway()
     await slack.start(slack_port)
     await llm.start(llm_port)
-    print(f"fake Slack: {slack.api_url}  token {slack.token}", flush=True)
-    print(f"fake LLM:   {llm.base_url}  key {llm.api_key}", flush=True)
-    seen = 0
+    await gateway.start(gateway_port)
+    print(
+        "start lucy dev with:\n"
+        f"  LUCY_SLACK_API_URL={slack.api_url} LUCY_SLACK_BOT_TOKEN={slack.token} \\\n"
+        "  LUCY_SLACK_SIGNING_SECRET=devsecret \\\n"
+        f"  LUCY_OPENROUTER_BASE_URL={llm.base_url} LUCY_OPENROUTER_API_KEY={llm.api_key} \\\n"
+        f"  LUCY_OPENCLAW_BASE_URL={gateway.base_url} LUCY_OPENCLAW_API_KEY={gateway.api_key} \\\n"
+        "  python3 run.py dev",
+        flush=True,
+    )
+    seen = updates = 0
     while True:
         posts = slack.posted()
         for post in posts[seen:]:
-            print(
-                f"slack post in {post['channel']} thread {post.get('thread_ts')}: {post['text']}", flush=True
+            buttons = [
+                e["action_id"]
+                for b in post.get("blocks") or []
+                if b.get("type") == "actions"
+                for e in b["elements"]
+            ]
+            extra = (
+                f"  buttons {buttons} (value {post['blocks'][-1]['elements'][0]['value']})" if buttons else ""
             )
-        seen = len(posts)
+            print(
+                f"slack post {post['ts']} in {post['channel']} thread {post.get('thread_ts')}: {post['text']}{extra}",
+                flush=True,
+            )
+        for update in slack.updates[updates:]:
+            print(f"slack update of {update['ts']}: {update['text']}", flush=True)
+        seen, updates = len(posts), len(slack.updates)
         await asyncio.sleep(0.2)
 
 
@@ -41,5 +77,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--slack-port", type=int, default=9101)
     parser.add_argument("--llm-port", type=int, default=9102)
+    parser.add_argument("--gateway-port", type=int, default=9103)
     args = parser.parse_args()
-    asyncio.run(_main(args.slack_port, args.llm_port))
+    asyncio.run(_main(args.slack_port, args.llm_port, args.gateway_port))
