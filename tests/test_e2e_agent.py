@@ -202,6 +202,11 @@ async def test_cancel_button_while_waiting_for_approval(
             )
         ).one()
         assert tuple(row) == ("cancelled", "cancelled")
+    # A click from another workspace on this task's button is refused before it reaches Temporal.
+    other = new_team()
+    await lucy.click(progress, "lucy_cancel", team=other, user="U0EVE")
+    foreign = await _eventually(lambda: _ephemerals_for(fake_slack, "U0EVE"), "foreign click")
+    assert foreign == ["That button is not valid."]
     # A click on the old approval now changes nothing and says why.
     await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")
     late = await _eventually(lambda: _ephemerals_for(fake_slack, "UADMIN1"), "late click")

@@ -63,6 +63,11 @@ async def _tell(client: AsyncWebClient, *, channel: str, user: str, text: str, t
         log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
+def _belongs_to(team: str, workflow_id: str) -> bool:
+    """Task workflow ids carry their Slack team: a click can only reach its own workspace's tasks."""
+    return bool(team) and workflow_id.startswith(f"lucy-task-{team}-")
+
+
 def _where(body: dict[str, Any]) -> tuple[str, str | None]:
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
     message = body.get("message") or {}
@@ -123,6 +128,11 @@ async def deliver_decision(
         SLACK_EVENTS.labels("block_actions", "malformed").inc()
         await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
         return
+    if not _belongs_to(team, workflow_id):
+        SLACK_EVENTS.labels("block_actions", "foreign").inc()
+        log.warning("click for a task of another workspace refused", workflow_id=workflow_id)
+        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
+        return
     profile = await context["lucy_directory"].get(client, team, user)
     if profile is not None and profile.deleted:
         return
@@ -162,6 +172,10 @@ async def deliver_cancel(
     team = str((body.get("team") or {}).get("id") or context.team_id or "")
     channel, thread_ts = _where(body)
     workflow_id = str(action.get("value") or "")
+    if not _belongs_to(team, workflow_id):
+        SLACK_EVENTS.labels("block_actions", "foreign").inc()
+        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
+        return
     profile = await context["lucy_directory"].get(client, team, user)
     request = CancelRequest(
         slack_user_id=user,
