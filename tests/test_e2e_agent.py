@@ -321,3 +321,42 @@ async def test_an_admin_decides_from_app_home(
         lambda: "gateway write" not in json.dumps(fake_slack.views["UADMIN7"]),
         "home refreshed after the click",
     )
+
+
+async def test_browser_and_file_tools_through_the_real_worker(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_camofox: Any
+):
+    """Low-risk tools run without asking: the browser's tab is carried between calls, and a
+    generated spreadsheet lands in the thread through Slack's external upload."""
+    team = new_team()
+    fake_llm.then(tool_calls=[("browser", '{"action": "open", "url": "https://example.com/"}')])
+    fake_llm.then(tool_calls=[("browser", '{"action": "snapshot"}')])
+    rows = json.dumps([["page", "links"], ["Example Domain", 1]])
+    fake_llm.then(
+        tool_calls=[
+            (
+                "create_file",
+                json.dumps({"format": "xlsx", "filename": "pages.xlsx", "rows": json.loads(rows)}),
+            )
+        ]
+    )
+    fake_llm.then(content="I put the page list in pages.xlsx.")
+    event = mention_event(team=team, text="list the pages on example.com in a spreadsheet")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+    result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    assert result["status"] == "completed"
+    # The second browser call reused the tab the first opened (no second POST /tabs).
+    tool_results = [m["content"] for m in fake_llm.task_requests[2]["messages"] if m["role"] == "tool"]
+    assert "Example Domain" in tool_results[0] and "Example Domain" in tool_results[1]
+    assert [r["action"] for r in fake_camofox.requests].count("open") == 1
+    (shared,) = fake_slack.shared_files(ev["channel"])
+    assert shared["thread_ts"] == ev["ts"] and shared["title"] == "pages.xlsx"
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(shared["content"])).active
+    assert [[c.value for c in r] for r in sheet.iter_rows()] == [["page", "links"], ["Example Domain", 1]]
+    assert not [a for a in fake_slack.posted(ev["channel"]) if "lucy_approve" in json.dumps(a.get("blocks"))]
