@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_errors import retry_after
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
 from lucy.metrics import LLM_SECONDS
 from lucy.settings import LlmSettings
@@ -34,18 +34,6 @@ _NON_RETRYABLE = {
     404: ErrorType.LLM_REJECTED,
     422: ErrorType.LLM_REJECTED,
 }
-_MAX_RETRY_AFTER = 300.0
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return timedelta(seconds=min(max(seconds, 0.0), _MAX_RETRY_AFTER))
 
 
 def _provider_message(response: httpx.Response) -> str:
@@ -148,7 +136,7 @@ class LlmActivities:
             raise ApplicationError(
                 f"LLM unavailable: HTTP {status}: {_provider_message(response)}",
                 type=ErrorType.LLM_RETRYABLE,
-                next_retry_delay=_retry_after(response),
+                next_retry_delay=retry_after(response),
             )
         if status >= 300:
             raise ApplicationError(

@@ -35,19 +35,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_errors import retry_after
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
 ACTIONS = ("open", "navigate", "snapshot", "click", "type", "close")
 _HTTP_TIMEOUT = httpx.Timeout(90.0, connect=10.0)
-_MAX_RETRY_AFTER = 300.0
 _MESSAGE_LIMIT = 300
 PAGE_CHANGED = "The page changed; here is a fresh snapshot:"
 HEARTBEAT_INTERVAL = 1.0
@@ -69,17 +68,6 @@ class _PageChanged(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return timedelta(seconds=min(max(seconds, 0.0), _MAX_RETRY_AFTER))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -208,7 +196,7 @@ class _Browser:
             raise ApplicationError(
                 f"the browser is unavailable (HTTP {status}): {message}",
                 type=ErrorType.TOOL_RETRYABLE,
-                next_retry_delay=_retry_after(response),
+                next_retry_delay=retry_after(response),
             )
         _reject(f"the browser refused: {message}")
 

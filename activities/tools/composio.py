@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -39,51 +38,19 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_errors import (
+    is_retryable_status,
+    not_configured,
+    rejected,
+    retry_after,
+    short,
+    transport_error,
+)
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
-MAX_RETRY_AFTER_S = 300.0
 _SLUG = re.compile(r"^[A-Z][A-Z0-9_]{1,149}$")
 _TIMEOUT = httpx.Timeout(90.0, connect=10.0)
-
-
-# --------------------------------------------------------------------------- shared HTTP helpers
-
-
-def retry_after(response: httpx.Response) -> timedelta | None:
-    """The ``Retry-After`` header (seconds) as a retry delay, capped; None when absent or a date."""
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER_S))
-
-
-def transport_error(exc: httpx.HTTPError, what: str) -> ApplicationError:
-    """A timeout or connection error: retryable (the exception's text may hold a URL, not shown)."""
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "unreachable"
-    return ApplicationError(f"{what} {kind} ({exc.__class__.__name__})", type=ErrorType.TOOL_RETRYABLE)
-
-
-def rejected(message: str) -> ApplicationError:
-    """Bad arguments or a 4xx: not retryable, with a message the model can act on."""
-    return ApplicationError(message, type=ErrorType.TOOL_REJECTED, non_retryable=True)
-
-
-def not_configured(message: str) -> ApplicationError:
-    return ApplicationError(message, type=ErrorType.TOOL_NOT_CONFIGURED, non_retryable=True)
-
-
-def is_retryable_status(status: int) -> bool:
-    return status in (408, 409, 425, 429) or status >= 500
-
-
-def short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- the activity

@@ -36,7 +36,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.tools.composio import (
+from activities.http_errors import (
     is_retryable_status,
     not_configured,
     rejected,

@@ -41,7 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.tools.composio import rejected
+from activities.http_errors import rejected
 from activities.tools.slack_history import require_slack, slack_transport_error, tool_error_from_slack
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, idempotency_key
 

@@ -47,13 +47,13 @@ import contextlib
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, NoReturn, TypeVar
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_errors import retry_after
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
@@ -71,7 +71,6 @@ MAX_EXEC_TIMEOUT = 600.0  # well inside the exec activity's start-to-close timeo
 EXEC_YIELD_MS = 10_000  # the gateway answers `running` after this long
 POLL_INTERVAL = 1.0
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_MAX_RETRY_AFTER = 300.0
 _MESSAGE_LIMIT = 500
 
 T = TypeVar("T")
@@ -79,17 +78,6 @@ T = TypeVar("T")
 
 def _reject(message: str) -> NoReturn:
     raise ApplicationError(message, type=ErrorType.TOOL_REJECTED, non_retryable=True)
-
-
-def _retry_after(response: httpx.Response) -> timedelta | None:
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return timedelta(seconds=min(max(seconds, 0.0), _MAX_RETRY_AFTER))
 
 
 def _gateway_message(response: httpx.Response) -> str:
@@ -417,7 +405,7 @@ class GatewayActivities:
             raise ApplicationError(
                 f"the gateway is unavailable (HTTP {status}){': ' + message if message else ''}",
                 type=ErrorType.TOOL_RETRYABLE,
-                next_retry_delay=_retry_after(response),
+                next_retry_delay=retry_after(response),
             )
         raise ApplicationError(
             f"{tool} failed: {message or f'HTTP {status}'}", type=ErrorType.TOOL_REJECTED, non_retryable=True

@@ -23,8 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.http_errors import not_configured, rejected
 from activities.slack import slack_error
-from activities.tools.composio import not_configured, rejected
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 
 DEFAULT_LIMIT = 50
