@@ -304,6 +304,7 @@ class LucyTaskWorkflow:
         self._ctx: TaskContext | None = None
         self._agent_mode = False
         self._finished = False
+        self._closing = False  # answering or failing: a cancel would only muddle the record
         self._pending: PendingApproval | None = None
         self._replies: list[ThreadReply] = []
         self._seen_replies: set[str] = set()
@@ -406,7 +407,7 @@ class LucyTaskWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        if self._finished or not self._agent_mode or self._cancel_by is not None:
+        if self._finished or self._closing or not self._agent_mode or self._cancel_by is not None:
             raise ValueError("This task is not running any more.")
         if not (request.slack_user_id == self._task.slack_user_id or request.is_admin or request.is_owner):
             raise ValueError("Only the person who asked, or a workspace admin, can cancel this task.")
@@ -523,6 +524,7 @@ class LucyTaskWorkflow:
 
         notices = "".join(f"\n\n_{n}_" for n in self._state.notices)
         self._state.step = "answering"
+        self._closing = True  # the answer is going out: too late to cancel
         posted = await self._post(
             task, answer + notices, step="answer", summary="slack: post answer in thread"
         )
@@ -1046,6 +1048,7 @@ class LucyTaskWorkflow:
     ) -> TaskResult:
         error_type = _error_type(err)
         self._state.error_type = error_type
+        self._closing = True
         reason = _FRIENDLY_LLM_FAILURE.get(error_type, "the language model is not answering right now")
         message = (
             f"Sorry, I couldn't finish this one: {reason}. "
