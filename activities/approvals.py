@@ -131,6 +131,7 @@ class ApprovalActivities:
                     requester_id=uuid.UUID(request.requester_id) if request.requester_id else None,
                     approver_id=approver.id if approver else None,  # none designated: any admin
                     details={**request.details, "reason": redact_text(request.reason)[:500]},
+                    approval_id=uuid.UUID(request.approval_id),
                 )
         except _PERMANENT as exc:
             raise ApplicationError(

@@ -359,6 +359,7 @@ class ApprovalRequest:
 
     workflow_id: str
     workspace_id: str
+    approval_id: str  # chosen by the workflow (workflow.uuid4), so it is known before the post
     approval_key: str  # idempotency key: workflow id + step
     tool: str
     summary: str  # what will run, in one line

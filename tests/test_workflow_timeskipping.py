@@ -172,9 +172,7 @@ class Fakes:
         @activity.defn(name="approvals.request")
         async def approval_request(request: ApprovalRequest) -> ApprovalPosted:
             self.approvals.append(request)
-            return ApprovalPosted(
-                approval_id=f"ap-{len(self.approvals)}", message_ts=f"9.{len(self.approvals)}"
-            )
+            return ApprovalPosted(approval_id=request.approval_id, message_ts=f"9.{len(self.approvals)}")
 
         @activity.defn(name="approvals.settle")
         async def approval_settle(settled: ApprovalSettled) -> bool:

@@ -801,11 +801,24 @@ class LucyTaskWorkflow:
         ttl = timedelta(seconds=ctx.approval_ttl_seconds)
         expires_at = workflow.now() + ttl
         approvers = [a for a in ctx.approver_slack_ids if a]
+        # The approval's id is the workflow's own (deterministic) UUID, and the workflow waits
+        # for it before the message is posted: a click that arrives with the message is valid.
+        pending = PendingApproval(
+            approval_id=str(workflow.uuid4()),
+            tool=tool.name,
+            summary=summary,
+            risk=risk,
+            approvers=approvers,
+            expires_at=expires_at,
+            message_ts=None,
+        )
+        self._pending = pending
         posted = await workflow.execute_activity(
             "approvals.request",
             ApprovalRequest(
                 workflow_id=info.workflow_id,
                 workspace_id=task.workspace_id,
+                approval_id=pending.approval_id,
                 approval_key=idempotency_key(info.workflow_id, "approval", str(index)),
                 tool=tool.name,
                 summary=summary,
@@ -825,16 +838,7 @@ class LucyTaskWorkflow:
             retry_policy=RECORD_RETRY,
             summary=f"approval: ask for {summary}",
         )
-        pending = PendingApproval(
-            approval_id=posted.approval_id,
-            tool=tool.name,
-            summary=summary,
-            risk=risk,
-            approvers=approvers,
-            expires_at=expires_at,
-            message_ts=posted.message_ts,
-        )
-        self._pending = pending
+        pending.message_ts = posted.message_ts
         self._set_status(TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
         await self._ensure_progress(task, f"Waiting for approval from {_who(approvers)}: {summary}")
         self._flush_records()  # the wait may be long: write what happened so far

@@ -509,9 +509,12 @@ async def create_approval(
     requester_id: uuid.UUID | None = None,
     approver_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    approval_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Record a pending approval once per idempotency key; returns its id."""
+    """Record a pending approval once per idempotency key; returns its id (``approval_id`` when
+    given: the workflow chooses it)."""
     ins = insert(Approval).values(
+        **({"id": approval_id} if approval_id is not None else {}),
         workspace_id=workspace_id,
         task_id=task_id,
         workflow_id=workflow_id,
