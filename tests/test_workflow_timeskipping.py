@@ -9,6 +9,8 @@ activities are exercised against the real servers in the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -49,6 +51,7 @@ from lucy.contracts import (
 )
 from lucy.devservers import temporal_test_server_path
 from lucy.temporal import ensure_search_attributes
+from tests.conftest import HISTORIES
 from workflows.task import LLM_RETRY, LucyTaskWorkflow, escalation_path
 
 
@@ -232,14 +235,27 @@ TASK = TaskInput(
 )
 
 
-async def _run(env: WorkflowEnvironment, fakes: Fakes, task: TaskInput = TASK) -> TaskResult:
+async def _run(
+    env: WorkflowEnvironment, fakes: Fakes, task: TaskInput = TASK, *, history: str | None = None
+) -> TaskResult:
     queue = f"ts-{uuid.uuid4().hex[:8]}"
     async with Worker(
         env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
     ):
-        return await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             LucyTaskWorkflow.run, task, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
         )
+        result = await handle.result()
+    await _record(handle, history)
+    return result
+
+
+async def _record(handle: WorkflowHandle[Any, Any], name: str | None) -> None:
+    """With LUCY_RECORD_HISTORIES=1, keep this run's history for the replay tests: the code paths
+    these tests reach (expiry, cancel, continue-as-new...) then stay replayable."""
+    if name and os.environ.get("LUCY_RECORD_HISTORIES"):
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
 
 
 async def _until(handle: WorkflowHandle[Any, Any], predicate: Any, what: str) -> dict[str, Any]:
@@ -271,7 +287,7 @@ async def test_llm_down_exhausts_retries_then_user_is_told(ts_env: WorkflowEnvir
 
 async def test_the_fallback_provider_answers_when_every_tier_is_down(ts_env: WorkflowEnvironment):
     fakes = Fakes(failing_tiers=frozenset({"default", "frontier"}), fallback_ok=True)
-    result = await _run(ts_env, fakes)
+    result = await _run(ts_env, fakes, history="lucy_task_fallback_provider")
     assert result.status == "completed"
     assert fakes.llm_requests[-1].provider == "fallback"
     assert [p.text for p in fakes.posts] == ["from the fallback"]
@@ -342,7 +358,7 @@ async def test_intent_picks_the_tier(ts_env: WorkflowEnvironment):
 
 async def test_malformed_tool_arguments_are_answered_to_the_model(ts_env: WorkflowEnvironment):
     fakes = Fakes(script=[calls(("exec", '{"command": "ls')), answer("sorry, fixed")])
-    result = await _run(ts_env, fakes)
+    result = await _run(ts_env, fakes, history="lucy_task_malformed_arguments")
     assert result.status == "completed"
     assert fakes.tools == [] and fakes.approvals == []  # nothing ran, nobody was asked
     tool_message = fakes.llm_requests[1].messages[-1]
@@ -369,7 +385,7 @@ async def test_a_blocked_gateway_tool_is_reported_to_model_and_user(ts_env: Work
         script=[calls(("web_fetch", '{"url": "https://example.com"}')), answer("I could not fetch it.")],
         tool_errors={"web_fetch": [blocked]},
     )
-    result = await _run(ts_env, fakes)
+    result = await _run(ts_env, fakes, history="lucy_task_tool_blocked")
     assert result.status == "completed"
     assert len(fakes.tools) == 1, "a blocked tool is not retried"
     second = fakes.llm_requests[1]
@@ -434,6 +450,7 @@ async def test_long_tasks_continue_as_new_and_keep_their_state(ts_env: WorkflowE
         result = await handle.result()
         first_run = ts_env.client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
         history = await first_run.fetch_history()
+        await _record(first_run, "lucy_task_continued_as_new")
     assert result.status == "completed"
     assert any(e.HasField("workflow_execution_continued_as_new_event_attributes") for e in history.events)
     assert fakes.classifications == 1, "a continued run does not start over"
@@ -448,7 +465,7 @@ async def test_long_tasks_continue_as_new_and_keep_their_state(ts_env: WorkflowE
 
 async def test_an_approval_nobody_decides_expires_and_the_step_is_skipped(ts_env: WorkflowEnvironment):
     fakes = Fakes(script=[calls(("exec", '{"command": "rm -rf /tmp/cache"}')), answer("I did not run it.")])
-    result = await _run(ts_env, fakes)  # 24 hours pass, skipped
+    result = await _run(ts_env, fakes, history="lucy_task_approval_expired")  # 24 hours pass, skipped
     assert result.status == "completed"
     assert fakes.tools == [], "an expired approval runs nothing"
     (asked,) = fakes.approvals
@@ -506,6 +523,7 @@ async def test_approval_decisions_are_validated_and_made_once(ts_env: WorkflowEn
         assert len(accepted) == 1, outcomes
         assert all(isinstance(o, WorkflowUpdateFailedError) for o in outcomes if o not in accepted)
         result = await handle.result()
+        await _record(handle, "lucy_task_approval_refusals_and_race")
     assert result.status == "completed"
     assert len(fakes.tools) == 1 and fakes.tools[0].arguments == {"command": "ls -la"}
     (settled,) = fakes.settled
@@ -562,6 +580,7 @@ async def test_cancel_mid_tool_stops_the_tool_and_keeps_the_record(ts_env: Workf
         assert "Only the person who asked" in str(refused.value.cause)
         await handle.execute_update("cancel", CancelRequest(slack_user_id="U1"), result_type=str)
         result = await handle.result()
+        await _record(handle, "lucy_task_cancel_update")
         for _ in range(100):
             if fakes.tool_cancelled:
                 break
@@ -595,6 +614,7 @@ async def test_a_thread_reply_reaches_the_running_task(ts_env: WorkflowEnvironme
         await handle.signal("thread_reply", reply)  # a redelivery
         fakes.tool_gate.set()
         result = await handle.result()
+        await _record(handle, "lucy_task_thread_reply")
     assert result.status == "completed"
     seen = [m.content for m in fakes.llm_requests[1].messages if "use the staging site" in m.content]
     assert seen == ["<@U2> replied in the thread: use the staging site please"]
