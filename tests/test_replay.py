@@ -1,8 +1,11 @@
 """Replay captured histories against today's workflow code: a non-deterministic change fails here.
 
-The histories in ``tests/histories`` were recorded by the end-to-end tests
-(``LUCY_RECORD_HISTORIES=1 pytest tests/test_e2e_mention.py``). Keep the old ones when the
-workflow changes: they stand for runs that are in flight during a deploy.
+The histories in ``tests/histories`` were recorded by the end-to-end, maintenance and
+time-skipping tests (``LUCY_RECORD_HISTORIES=1 pytest tests/test_e2e_mention.py
+tests/test_e2e_agent.py tests/test_commands_and_limits.py tests/test_maintenance.py
+tests/test_workflow_timeskipping.py``). Keep the old ones when the workflow changes: they stand
+for runs that are in flight during a deploy (``*_v1``: before LLM escalation, ``*_v2``: before
+the agent loop; both replay through the ``workflow.patched`` branches).
 """
 
 from __future__ import annotations
