@@ -102,10 +102,23 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
     engine = create_engine(settings.database)
     try:
         yield IngressDeps(
-            settings=settings, engine=engine, temporal=lazy_temporal(lambda: connect(settings.temporal))
+            settings=settings,
+            engine=engine,
+            temporal=lazy_temporal(lambda: connect(settings.temporal, keyring=_payload_keyring(settings))),
         )
     finally:
         await engine.dispose()
+
+
+def _payload_keyring(settings: Settings) -> Any:
+    """The payload key ring, or a clean exit naming the problem (never a key)."""
+    from lucy.codec import payload_keyring
+    from lucy.crypto import CryptoError
+
+    try:
+        return payload_keyring(settings)
+    except CryptoError as exc:
+        _fail(f"LUCY_TEMPORAL_ENCRYPT_PAYLOADS is on, but {exc}")
 
 
 # --------------------------------------------------------------------------- commands
@@ -116,7 +129,7 @@ async def _cmd_worker(settings: Settings) -> None:
     from lucy.worker import run_worker
 
     try:
-        client = await connect(settings.temporal)
+        client = await connect(settings.temporal, keyring=_payload_keyring(settings))
     except Exception as exc:
         _fail(f"cannot reach Temporal at {settings.temporal.temporal_address} ({exc.__class__.__name__})")
         return
@@ -153,6 +166,7 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
 
     from ingress.app import IngressDeps, create_app
     from lucy import migrate
+    from lucy.codec import data_converter
     from lucy.contracts import SEARCH_ATTRIBUTES
     from lucy.db.session import create_engine
     from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
@@ -186,11 +200,19 @@ async def _cmd_dev(settings: Settings, *, port: int, pg_port: int) -> None:
             ui_port=DEV_UI_PORT,
             namespace=settings.temporal.temporal_namespace,
             search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
+            # With encrypted payloads, the UI decodes them through the ingress's codec endpoint.
+            ui_codec_endpoint=f"http://localhost:{port}/codec"
+            if settings.temporal.temporal_encrypt_payloads
+            else None,
         )
         stack.callback(temporal.stop)
         temporal.start()
         await temporal.wait_ready()
-        client = await Client.connect(temporal.address, namespace=settings.temporal.temporal_namespace)
+        client = await Client.connect(
+            temporal.address,
+            namespace=settings.temporal.temporal_namespace,
+            data_converter=data_converter(_payload_keyring(settings)),
+        )
         engine = create_engine(settings.database)
         stack.push_async_callback(engine.dispose)
 

@@ -77,20 +77,23 @@ class KeyRing:
 
     def encrypt(self, plaintext: str, *, aad: bytes) -> tuple[str, bytes]:
         """Returns (key id, nonce + ciphertext)."""
-        nonce = os.urandom(_NONCE)
-        return self.primary_id, nonce + self._keys[self.primary_id].aead.encrypt(
-            nonce, plaintext.encode(), aad
-        )
+        return self.encrypt_bytes(plaintext.encode(), aad=aad)
 
-    def decrypt(self, key_id: str, blob: bytes, *, aad: bytes) -> str:
+    def encrypt_bytes(self, plaintext: bytes, *, aad: bytes) -> tuple[str, bytes]:
+        """Returns (key id, nonce + ciphertext) with the primary key."""
+        nonce = os.urandom(_NONCE)
+        return self.primary_id, nonce + self._keys[self.primary_id].aead.encrypt(nonce, plaintext, aad)
+
+    def decrypt_bytes(self, key_id: str, blob: bytes, *, aad: bytes, what: str = "data") -> bytes:
         key = self._keys.get(key_id)
         if key is None:
-            raise CryptoError(
-                f"credential was encrypted with key {key_id!r}, which LUCY_ENCRYPTION_KEYS lacks"
-            )
+            raise CryptoError(f"{what} was encrypted with key {key_id!r}, which LUCY_ENCRYPTION_KEYS lacks")
         try:
-            return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad).decode()
+            return key.aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
         except InvalidTag:
             raise CryptoError(
-                f"credential does not decrypt with key {key_id!r}: wrong key or altered data"
+                f"{what} does not decrypt with key {key_id!r}: wrong key or altered data"
             ) from None
+
+    def decrypt(self, key_id: str, blob: bytes, *, aad: bytes) -> str:
+        return self.decrypt_bytes(key_id, blob, aad=aad, what="credential").decode()

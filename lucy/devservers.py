@@ -307,7 +307,9 @@ class LocalTemporal:
         ui_port: int,
         namespace: str,
         search_attributes: list[str],
+        ui_codec_endpoint: str | None = None,
     ) -> None:
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.db_file = db_file.resolve()
         self.port = port
         self.ui_port = ui_port
@@ -344,6 +346,8 @@ class LocalTemporal:
         ]
         for name in self.search_attributes:
             args += ["--search-attribute", f"{name}=Keyword"]
+        if self.ui_codec_endpoint:
+            args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         log = open(self.log_file, "ab")
         self._proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent

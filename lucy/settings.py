@@ -271,6 +271,11 @@ class TemporalSettings(_Group):
     # own (LLM latency...). 0 turns one off. `lucy dev` serves Lucy's on the ingress /metrics.
     temporal_metrics_port: int = Field(default=9464, ge=0, le=65535)
     worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # Encrypt every workflow/activity payload with LUCY_ENCRYPTION_KEYS (AES-256-GCM). The
+    # ingress then serves a codec endpoint (/codec) for the Temporal UI, guarded by the token.
+    temporal_encrypt_payloads: bool = False
+    temporal_codec_token: SecretStr | None = None
+    temporal_codec_cors_origins: str = "http://localhost:8233"
 
     @field_validator("temporal_address")
     @classmethod

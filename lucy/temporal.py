@@ -6,6 +6,8 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
+from lucy.codec import data_converter
+from lucy.crypto import KeyRing
 from lucy.settings import TemporalSettings
 
 
@@ -29,8 +31,10 @@ def metrics_runtime(port: int) -> Runtime:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
 
 
-async def connect(settings: TemporalSettings, *, runtime: Runtime | None = None) -> Client:
-    """Connect to the configured Temporal frontend."""
+async def connect(
+    settings: TemporalSettings, *, runtime: Runtime | None = None, keyring: KeyRing | None = None
+) -> Client:
+    """Connect to the configured Temporal frontend (with encrypted payloads when ``keyring``)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -38,6 +42,7 @@ async def connect(settings: TemporalSettings, *, runtime: Runtime | None = None)
         api_key=api_key,
         tls=_tls(settings),
         runtime=runtime,
+        data_converter=data_converter(keyring),
     )
 
 

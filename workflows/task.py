@@ -813,6 +813,7 @@ class LucyTaskWorkflow:
             message_ts=None,
         )
         self._pending = pending
+        self._set_status(TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
         posted = await workflow.execute_activity(
             "approvals.request",
             ApprovalRequest(
@@ -839,7 +840,6 @@ class LucyTaskWorkflow:
             summary=f"approval: ask for {summary}",
         )
         pending.message_ts = posted.message_ts
-        self._set_status(TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
         await self._ensure_progress(task, f"Waiting for approval from {_who(approvers)}: {summary}")
         self._flush_records()  # the wait may be long: write what happened so far
         self._show(f"Waiting for approval from {_who(approvers)}: {summary}")

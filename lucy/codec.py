@@ -1,0 +1,98 @@
+"""Encrypted Temporal payloads (opt-in: ``LUCY_TEMPORAL_ENCRYPT_PAYLOADS=true``).
+
+Workflow and activity inputs and results hold request texts, tool outputs and model answers.
+With encryption on, every payload is sealed with AES-256-GCM under the first key of
+``LUCY_ENCRYPTION_KEYS`` before it leaves the process, so the Temporal server (and its
+database, and anyone with read access to the namespace) only sees ciphertext. Payloads that
+are not encrypted pass through untouched: runs started before encryption was turned on keep
+working, and so do their histories.
+
+The Temporal UI shows the ciphertext unless it is pointed at a codec server; the ingress
+serves one at ``/codec`` (see ``ingress.app``), and ``lucy dev`` wires its UI to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import temporalio.converter
+from temporalio.api.common.v1 import Payload
+
+from lucy.crypto import KeyRing
+
+if TYPE_CHECKING:
+    from lucy.settings import Settings
+
+ENCODING = b"binary/encrypted"
+_KEY_ID = "encryption-key-id"
+_AAD = b"lucy-temporal-payload-v1"
+
+
+class EncryptionCodec(temporalio.converter.PayloadCodec):
+    def __init__(self, keyring: KeyRing) -> None:
+        self._keyring = keyring
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            key_id, blob = self._keyring.encrypt_bytes(p.SerializeToString(), aad=_AAD)
+            out.append(Payload(metadata={"encoding": ENCODING, _KEY_ID: key_id.encode()}, data=blob))
+        return out
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out = []
+        for p in payloads:
+            if p.metadata.get("encoding") != ENCODING:
+                out.append(p)  # written before encryption was turned on
+                continue
+            key_id = p.metadata.get(_KEY_ID, b"").decode()
+            out.append(
+                Payload.FromString(self._keyring.decrypt_bytes(key_id, p.data, aad=_AAD, what="payload"))
+            )
+        return out
+
+
+def payload_keyring(settings: Settings) -> KeyRing | None:
+    """The key ring that seals payloads, or None when payload encryption is off. Raises
+    ``CryptoError`` (naming the variable, never a key) when it is on without usable keys."""
+    if not settings.temporal.temporal_encrypt_payloads:
+        return None
+    keys = settings.security.encryption_keys
+    return KeyRing.parse(keys.get_secret_value() if keys else None)
+
+
+def data_converter(keyring: KeyRing | None) -> temporalio.converter.DataConverter:
+    """Temporal's default converter, with the encryption codec when a key ring is given."""
+    default = temporalio.converter.DataConverter.default
+    if keyring is None:
+        return default
+    return dataclasses.replace(default, payload_codec=EncryptionCodec(keyring))
+
+
+# The codec-server wire format (what the Temporal UI and CLI send to a codec endpoint):
+# {"payloads": [{"metadata": {"encoding": "<base64>"...}, "data": "<base64>"}]}
+
+
+def payloads_from_json(body: dict[str, Any]) -> list[Payload]:
+    return [
+        Payload(
+            metadata={k: base64.b64decode(v) for k, v in (item.get("metadata") or {}).items()},
+            data=base64.b64decode(item.get("data") or ""),
+        )
+        for item in body.get("payloads") or []
+    ]
+
+
+def payloads_to_json(payloads: Sequence[Payload]) -> dict[str, Any]:
+    return {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
+            for p in payloads
+        ]
+    }
