@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -39,6 +40,7 @@ APPROVE = APPROVE_ACTION_ID
 REJECT = REJECT_ACTION_ID
 CANCEL = CANCEL_ACTION_ID
 FINISHED = "This task has already finished, so there is nothing left to decide."
+INVALID = "That button is not valid."
 
 
 def _refusal(err: WorkflowUpdateFailedError) -> str:
@@ -114,85 +116,120 @@ async def on_cancel(
     _in_background(deliver_cancel(body, action, context, client))
 
 
+@dataclass(frozen=True)
+class _Click:
+    """Who clicked where, and how to answer them."""
+
+    client: AsyncWebClient
+    user: str
+    team: str
+    channel: str
+    thread_ts: str | None
+
+    @classmethod
+    def of(cls, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> _Click:
+        channel, thread_ts = _where(body)
+        return cls(
+            client=client,
+            user=str((body.get("user") or {}).get("id") or ""),
+            team=str((body.get("team") or {}).get("id") or context.team_id or ""),
+            channel=channel,
+            thread_ts=thread_ts,
+        )
+
+    async def tell(self, text: str) -> None:
+        await _tell(self.client, channel=self.channel, user=self.user, text=text, thread_ts=self.thread_ts)
+
+
+async def _update(
+    click: _Click,
+    context: AsyncBoltContext,
+    workflow_id: str,
+    update: str,
+    arg: Any,
+    result_type: type,
+    finished: str,
+) -> Any | None:
+    """Deliver one click as a workflow update; a refusal or a finished task is told to the
+    clicker (ephemerally) and returns None."""
+    temporal: Client = context["lucy_temporal"]
+    try:
+        return await temporal.get_workflow_handle(workflow_id).execute_update(
+            update, arg, result_type=result_type
+        )
+    except WorkflowUpdateFailedError as err:
+        SLACK_EVENTS.labels("block_actions", "refused").inc()
+        log.info("click refused by the task", workflow_id=workflow_id, update=update)
+        await click.tell(_refusal(err))
+    except RPCError:
+        SLACK_EVENTS.labels("block_actions", "finished").inc()
+        await click.tell(finished)
+    return None
+
+
+async def _foreign(click: _Click, workflow_id: str) -> bool:
+    if _belongs_to(click.team, workflow_id):
+        return False
+    SLACK_EVENTS.labels("block_actions", "foreign").inc()
+    log.warning("click for a task of another workspace refused", workflow_id=workflow_id)
+    await click.tell(INVALID)
+    return True
+
+
 async def deliver_decision(
     body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
     """Approve/Reject -> the ``decide_approval`` update of the task the button belongs to."""
-    user = str((body.get("user") or {}).get("id") or "")
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    channel, thread_ts = _where(body)
+    click = _Click.of(body, context, client)
     try:
         value = json.loads(str(action.get("value") or ""))
         workflow_id, approval_id = str(value["w"]), str(value["a"])
     except (ValueError, KeyError, TypeError):
         SLACK_EVENTS.labels("block_actions", "malformed").inc()
-        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
+        await click.tell(INVALID)
         return
-    if not _belongs_to(team, workflow_id):
-        SLACK_EVENTS.labels("block_actions", "foreign").inc()
-        log.warning("click for a task of another workspace refused", workflow_id=workflow_id)
-        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
+    if await _foreign(click, workflow_id):
         return
-    profile = await context["lucy_directory"].get(client, team, user)
+    profile = await context["lucy_directory"].get(client, click.team, click.user)
     if profile is not None and profile.deleted:
         return
     decision = ApprovalDecision(
         approval_id=approval_id,
         decision="approved" if action.get("action_id") == APPROVE else "rejected",
-        slack_user_id=user,
+        slack_user_id=click.user,
         is_admin=bool(profile and profile.role in ("admin", "owner")),
         is_owner=bool(profile and profile.role == "owner"),
         user_name=profile.display_name or "" if profile else "",
     )
-    temporal: Client = context["lucy_temporal"]
-    try:
-        outcome = await temporal.get_workflow_handle(workflow_id).execute_update(
-            "decide_approval", decision, result_type=ApprovalOutcome
-        )
-    except WorkflowUpdateFailedError as err:
-        SLACK_EVENTS.labels("block_actions", "refused").inc()
-        log.info("approval click refused", workflow_id=workflow_id, approval_id=approval_id)
-        await _tell(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
-        return
-    except RPCError:
-        SLACK_EVENTS.labels("block_actions", "finished").inc()
-        await _tell(client, channel=channel, user=user, text=FINISHED, thread_ts=thread_ts)
+    outcome = await _update(
+        click, context, workflow_id, "decide_approval", decision, ApprovalOutcome, FINISHED
+    )
+    if outcome is None:
         return
     SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
     log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
     if (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
-        await publish_home(client, context["lucy_sessions"], team, user)
+        await publish_home(client, context["lucy_sessions"], click.team, click.user)
 
 
 async def deliver_cancel(
     body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
 ) -> None:
     """Cancel -> the ``cancel`` update (allowed for the requester and workspace admins)."""
-    user = str((body.get("user") or {}).get("id") or "")
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    channel, thread_ts = _where(body)
+    click = _Click.of(body, context, client)
     workflow_id = str(action.get("value") or "")
-    if not _belongs_to(team, workflow_id):
-        SLACK_EVENTS.labels("block_actions", "foreign").inc()
-        await _tell(client, channel=channel, user=user, text="That button is not valid.", thread_ts=thread_ts)
+    if await _foreign(click, workflow_id):
         return
-    profile = await context["lucy_directory"].get(client, team, user)
+    profile = await context["lucy_directory"].get(client, click.team, click.user)
     request = CancelRequest(
-        slack_user_id=user,
+        slack_user_id=click.user,
         is_admin=bool(profile and profile.role in ("admin", "owner")),
         is_owner=bool(profile and profile.role == "owner"),
     )
-    temporal: Client = context["lucy_temporal"]
-    try:
-        await temporal.get_workflow_handle(workflow_id).execute_update("cancel", request, result_type=str)
-    except WorkflowUpdateFailedError as err:
-        SLACK_EVENTS.labels("block_actions", "refused").inc()
-        await _tell(client, channel=channel, user=user, text=_refusal(err), thread_ts=thread_ts)
-        return
-    except RPCError:
-        await _tell(
-            client, channel=channel, user=user, text="This task has already finished.", thread_ts=thread_ts
-        )
+    if (
+        await _update(click, context, workflow_id, "cancel", request, str, "This task has already finished.")
+        is None
+    ):
         return
     SLACK_EVENTS.labels("block_actions", "cancel").inc()
     log.info("task cancel requested from Slack", workflow_id=workflow_id)
