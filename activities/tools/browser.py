@@ -41,7 +41,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http_errors import retry_after
+from activities.http_errors import retry_after, transport_error
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
@@ -167,15 +167,8 @@ class _Browser:
                     timeout=_HTTP_TIMEOUT,
                 )
             )
-        except httpx.TimeoutException as exc:
-            raise ApplicationError(
-                f"the browser did not answer in time ({exc.__class__.__name__})",
-                type=ErrorType.TOOL_RETRYABLE,
-            ) from None
-        except httpx.TransportError as exc:
-            raise ApplicationError(
-                f"the browser is unreachable ({exc.__class__.__name__})", type=ErrorType.TOOL_RETRYABLE
-            ) from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise transport_error(exc, "the browser") from None
         status = response.status_code
         data = _json(response)
         if status < 300:

@@ -53,7 +53,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.http_errors import retry_after
+from activities.http_errors import retry_after, transport_error
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
@@ -371,15 +371,8 @@ class GatewayActivities:
                 headers={"Authorization": f"Bearer {secret}"},
                 timeout=_HTTP_TIMEOUT,
             )
-        except httpx.TimeoutException as exc:
-            raise ApplicationError(
-                f"the gateway did not answer in time ({exc.__class__.__name__})",
-                type=ErrorType.TOOL_RETRYABLE,
-            ) from None
-        except httpx.TransportError as exc:
-            raise ApplicationError(
-                f"the gateway is unreachable ({exc.__class__.__name__})", type=ErrorType.TOOL_RETRYABLE
-            ) from None
+        except httpx.TransportError as exc:  # timeouts included
+            raise transport_error(exc, "the gateway") from None
         status = response.status_code
         if status == 200:
             try:
