@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -211,7 +211,8 @@ class TaskStarter:
     async def route_reply(
         self, *, team_id: str, channel_id: str, thread_ts: str, user_id: str, text: str, ts: str
     ) -> str | None:
-        """A message in a thread: ``"signalled"`` when it reached the thread's running task,
+        """A message in a thread: ``"delivered"`` when it reached the thread's running task (the
+        ``add_reply`` update, which the task refuses once its answer is going out),
         ``"followup"`` when the thread's task has ended (start a new task with the thread as
         context), None when the thread has no Lucy task."""
         async with self._sessions.begin() as session:
@@ -226,12 +227,16 @@ class TaskStarter:
             return None
         if task.status in ("created", "running", "pending_approval"):
             try:
-                await self._temporal.get_workflow_handle(task.workflow_id).signal(
-                    "thread_reply", ThreadReply(slack_user_id=user_id, text=text, ts=ts)
+                await self._temporal.get_workflow_handle(task.workflow_id).execute_update(
+                    "add_reply", ThreadReply(slack_user_id=user_id, text=text, ts=ts), result_type=bool
                 )
-            except RPCError as exc:  # it ended a moment ago: the reply becomes a follow-up
-                log.info("thread's task already ended", workflow_id=task.workflow_id, error=exc.status.name)
+            except (RPCError, WorkflowUpdateFailedError) as exc:  # ended, or its answer is going out
+                log.info(
+                    "thread's task is finishing: the reply starts a follow-up",
+                    workflow_id=task.workflow_id,
+                    error=exc.__class__.__name__,
+                )
                 return "followup"
             log.info("reply delivered to the running task", workflow_id=task.workflow_id)
-            return "signalled"
+            return "delivered"
         return "followup"

@@ -93,6 +93,7 @@ class Fakes:
     context: TaskContext = field(default_factory=lambda: TaskContext(task_id="t1", available_tools=["exec"]))
     tool_errors: dict[str, list[ApplicationError]] = field(default_factory=dict)  # tool -> errors, in order
     tool_gate: asyncio.Event | None = None  # tools wait for this before answering
+    answer_gate: asyncio.Event | None = None  # the final answer's post waits for this
     llm_requests: list[LlmRequest] = field(default_factory=list)  # agent-loop requests (no classification)
     classifications: int = 0
     step_batches: int = 0
@@ -164,6 +165,8 @@ class Fakes:
 
         @activity.defn(name="slack.post_message")
         async def post_message(request: PostMessageRequest) -> PostMessageResult:
+            if self.answer_gate is not None and request.blocks is None:
+                await self.answer_gate.wait()
             self.posts.append(request)
             return PostMessageResult(ts=f"1.{len(self.posts)}", channel=request.channel)
 
@@ -614,7 +617,7 @@ async def test_a_thread_reply_reaches_the_running_task(ts_env: WorkflowEnvironme
         await handle.signal("thread_reply", reply)  # a redelivery
         fakes.tool_gate.set()
         result = await handle.result()
-        await _record(handle, "lucy_task_thread_reply")
+        await _record(handle, "lucy_task_thread_reply_signal")
     assert result.status == "completed"
     seen = [m.content for m in fakes.llm_requests[1].messages if "use the staging site" in m.content]
     assert seen == ["<@U2> replied in the thread: use the staging site please"]
@@ -633,3 +636,41 @@ async def test_progress_is_one_message_updated_in_place(ts_env: WorkflowEnvironm
     # Records: one batch per tool step (the LLM call and the tool together) and one at the end.
     assert fakes.step_batches == 3 and len(fakes.steps) == 6
     assert fakes.updates[-1].blocks is not None and len(fakes.updates[-1].blocks) == 1  # no Cancel button
+
+
+async def test_replies_go_to_the_task_until_its_answer_is_going_out(ts_env: WorkflowEnvironment):
+    """The ``add_reply`` update (what ingress sends): accepted while the model can still see the
+    reply, refused once the answer is being posted, so ingress starts a follow-up instead."""
+    ctx = TaskContext(task_id="t", available_tools=["web_fetch"])
+    fakes = Fakes(
+        context=ctx, script=[calls(("web_fetch", '{"url": "https://example.com"}')), answer("noted")]
+    )
+    fakes.tool_gate = asyncio.Event()
+    fakes.answer_gate = asyncio.Event()
+    queue = f"ts-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client, task_queue=queue, workflows=[LucyTaskWorkflow], activities=fakes.activities()
+    ):
+        handle = await ts_env.client.start_workflow(
+            LucyTaskWorkflow.run, TASK, id=f"ts-{uuid.uuid4().hex}", task_queue=queue
+        )
+        await _until(handle, lambda s: s["step"].startswith("running"), "the tool running")
+        reply = ThreadReply(slack_user_id="U2", text="also check the docs", ts="100.7")
+        assert await handle.execute_update("add_reply", reply, result_type=bool) is True
+        assert await handle.execute_update("add_reply", reply, result_type=bool) is False  # redelivery
+        fakes.tool_gate.set()
+        await _until(handle, lambda s: s["step"] == "answering", "the answer going out")
+        with pytest.raises(WorkflowUpdateFailedError) as late:
+            await handle.execute_update(
+                "add_reply",
+                ThreadReply(slack_user_id="U2", text="one more thing", ts="100.9"),
+                result_type=bool,
+            )
+        assert "follow-up" in str(late.value.cause)
+        fakes.answer_gate.set()
+        result = await handle.result()
+        await _record(handle, "lucy_task_thread_reply")
+    assert result.status == "completed"
+    seen = [m.content for m in fakes.llm_requests[1].messages if m.role == "user"]
+    assert "<@U2> replied in the thread: also check the docs" in seen
+    assert not any("one more thing" in m.content for r in fakes.llm_requests for m in r.messages)

@@ -414,11 +414,27 @@ class LucyTaskWorkflow:
 
     @workflow.signal(name="thread_reply")
     def thread_reply(self, reply: ThreadReply) -> None:
-        """A reply in the task's thread: the model sees it at its next step (redeliveries ignored)."""
+        """A reply in the task's thread: the model sees it at its next step (redeliveries ignored).
+        Kept for senders that signal; ingress uses the ``add_reply`` update, which can say no."""
         if reply.ts in self._seen_replies:
             return
         self._seen_replies.add(reply.ts)
         self._replies.append(reply)
+
+    @workflow.update(name="add_reply")
+    def add_reply(self, reply: ThreadReply) -> bool:
+        """A reply in the task's thread, accepted only while the model can still see it; once the
+        answer is going out the validator refuses, and ingress starts a follow-up task instead,
+        so no reply is left unanswered. Returns False for a redelivery."""
+        if reply.ts in self._seen_replies:
+            return False
+        self.thread_reply(reply)
+        return True
+
+    @add_reply.validator
+    def _validate_reply(self, reply: ThreadReply) -> None:
+        if self._finished or self._closing or not self._agent_mode:
+            raise ValueError("This task is finishing; the reply starts a follow-up.")
 
     # ------------------------------------------------------------------ run
 

@@ -65,7 +65,7 @@ async def _start(
             text=text,
             ts=str(event["ts"]),
         )
-        if routed == "signalled":
+        if routed == "delivered":
             return
         if routed is None and source is TaskSource.THREAD_REPLY:
             return  # chatter in a thread that is not Lucy's
