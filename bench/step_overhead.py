@@ -285,16 +285,24 @@ class Bench:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{workflow_id}: no pending approval after 30 s: {status}")
             await asyncio.sleep(0.01)
-        message_ts = next(
-            (
-                m["ts"]
-                for m in self.slack.messages.get(task.slack_channel_id, [])
-                if pending["approval_id"] in json.dumps(m.get("blocks") or [])  # in the buttons' value
-            ),
-            None,
-        )
-        if message_ts is None:
-            raise RuntimeError(f"{workflow_id}: no Slack message carries approval {pending['approval_id']}")
+        # The workflow waits for the approval (and accepts a click) from just before the message
+        # is posted; wait for the message too, since the bench measures its update.
+        message_ts = None
+        while message_ts is None:
+            message_ts = next(
+                (
+                    m["ts"]
+                    for m in self.slack.messages.get(task.slack_channel_id, [])
+                    if pending["approval_id"] in json.dumps(m.get("blocks") or [])  # in the buttons' value
+                ),
+                None,
+            )
+            if message_ts is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{workflow_id}: no Slack message carries approval {pending['approval_id']}"
+                    )
+                await asyncio.sleep(0.01)
         decision = ApprovalDecision(
             approval_id=pending["approval_id"],
             decision="approved",
