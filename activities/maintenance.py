@@ -43,11 +43,12 @@ class MaintenanceActivities:
                 retention_months=self._retention,
                 months_ahead=request.months_ahead,
             )
-        if report.created or report.dropped:
+        if report.created or report.dropped or report.drained:
             activity.logger.info(
-                "partitions maintained", extra={"created": report.created, "dropped": report.dropped}
+                "partitions maintained",
+                extra={"created": report.created, "dropped": report.dropped, "drained": report.drained},
             )
-        return PartitionsResult(created=report.created, dropped=report.dropped)
+        return PartitionsResult(created=report.created, dropped=report.dropped, drained=report.drained)
 
     async def _has_workflow(self, workflow_id: str) -> bool:
         try:

@@ -273,9 +273,11 @@ async def _db_maintenance(settings: Settings, action: str, months_ahead: int) ->
                     retention_months=settings.database.database_retention_months,
                     months_ahead=months_ahead,
                 )
+            drained = ", ".join(f"{n} from {t}_default" for t, n in report.drained.items())
             return (
                 f"partitions created: {', '.join(report.created) or 'none'}; "
                 f"dropped: {', '.join(report.dropped) or 'none'}"
+                + (f"; rows moved: {drained}" if drained else "")
             )
         keys = settings.security.encryption_keys
         keyring = KeyRing.parse(keys.get_secret_value() if keys else None)
@@ -308,6 +310,13 @@ def _cmd_db(settings: Settings, action: str, revision: str | None, months_ahead:
             print(f"database downgraded to {revision or '-1'}")
         elif action == "check":
             migrate.check(url)
+            waiting = migrate.rows_in_default_partitions(url)
+            if waiting:
+                rows = ", ".join(f"{n} in {t}_default" for t, n in waiting.items())
+                _fail(
+                    f"models and migrations agree, but rows wait for their month partition ({rows}): "
+                    "is the lucy-maintenance schedule running? `lucy db partitions` moves them now"
+                )
             print("models and migrations agree")
         elif action == "current":
             print(migrate.current(url) or "(empty database)")

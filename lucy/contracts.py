@@ -527,6 +527,7 @@ class PartitionsResult:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     skipped: str | None = None  # why nothing was done (no owner connection configured)
+    drained: dict[str, int] = field(default_factory=dict)  # table -> rows moved out of its default
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
+import time_machine
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
@@ -12,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from lucy.contracts import task_workflow_id
 from lucy.db.models import Task
 from lucy.settings import Settings, load_settings
+from tests.clock import FROZEN as MID_MONTH
 from tests.conftest import Lucy, mention_event, new_team, running_lucy
 from tests.fakes.slack import FakeSlack
 
@@ -84,12 +87,15 @@ async def test_user_rate_limit_refuses_politely_and_keeps_the_record(
 
 async def test_monthly_quota_refuses_with_a_clear_message(lucy: Lucy, fake_slack: FakeSlack):
     team = new_team()
-    assert (await lucy.post_event(mention_event(team=team, text="first"))).status_code == 200
-    async with lucy.engine.begin() as conn:
-        await conn.execute(
-            text("UPDATE workspaces SET max_monthly_actions = 1 WHERE slack_team_id = :t"), {"t": team}
-        )
-    r = await lucy.command("second request", team=team)
+    # Both requests fall in one month whatever the day the suite runs: the ingress's clock is
+    # frozen mid-month (Slack's signatures are made with the same clock).
+    with time_machine.travel(MID_MONTH, tick=True):
+        assert (await lucy.post_event(mention_event(team=team, text="first"))).status_code == 200
+        async with lucy.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE workspaces SET max_monthly_actions = 1 WHERE slack_team_id = :t"), {"t": team}
+            )
+        r = await lucy.command("second request", team=team)
     assert r.status_code == 200
     assert "used all 1 of this month's Lucy tasks" in r.json()["text"]
 
@@ -105,10 +111,12 @@ async def test_app_home_shows_my_tasks_and_usage(lucy: Lucy, fake_slack: FakeSla
     team = new_team()
     event = mention_event(team=team, text="home tab please")
     assert (await lucy.post_event(event)).status_code == 200
+    claimed_in = datetime.now(UTC).date().replace(day=1)
     ev = event["event"]
     await asyncio.wait_for(
         lucy.client.get_workflow_handle(task_workflow_id(team, ev["channel"], ev["ts"])).result(), 30
     )
+    viewed_at = datetime.now(UTC)
     opened = {
         "team_id": team,
         "api_app_id": "A0LUCY",
@@ -117,13 +125,35 @@ async def test_app_home_shows_my_tasks_and_usage(lucy: Lucy, fake_slack: FakeSla
         "event_time": 1,
         "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
     }
-    assert (await lucy.post_event(opened)).status_code == 200
+    with time_machine.travel(viewed_at, tick=False):  # App Home reads "this month" at one instant
+        assert (await lucy.post_event(opened)).status_code == 200
     view = fake_slack.views["U0ALICE"]
-    text = json.dumps(view)
+    shown = json.dumps(view)
     assert view["type"] == "home"
-    assert "home tab please" in text and "completed" in text
-    assert "Nothing is waiting for you" in text
-    assert "This month: 1 of 1000 tasks" in text and "2 model calls" in text
+    assert "home tab please" in shown and "completed" in shown
+    assert "Nothing is waiting for you" in shown
+    # "This month" is the viewer's month. The suite may run across midnight at the end of a
+    # month: then the task counts in the month it was asked in, and its two model calls in the
+    # month(s) the workflow made them in.
+    viewed_in = viewed_at.date().replace(day=1)
+    async with lucy.engine.connect() as conn:
+        months = (
+            (
+                await conn.execute(
+                    text(
+                        "SELECT (date_trunc('month', c.created_at AT TIME ZONE 'UTC'))::date FROM cost_log c "
+                        "JOIN workspaces w ON w.id = c.workspace_id WHERE w.slack_team_id = :t"
+                    ),
+                    {"t": team},
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(months) == 2
+    tasks = 1 if claimed_in == viewed_in else 0
+    assert f"This month: {tasks} of 1000 tasks" in shown
+    assert f"{months.count(viewed_in)} model calls" in shown
 
 
 async def test_profiles_are_cached_and_deactivated_users_refused(lucy: Lucy, fake_slack: FakeSlack):

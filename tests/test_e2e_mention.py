@@ -84,7 +84,7 @@ async def test_mention_is_answered_in_thread_and_recorded(
         )
         assert tuple(cost.one()) == (2, 43, Decimal("0.001210"))
         monthly = await conn.execute(
-            text("SELECT calls FROM cost_monthly WHERE workspace_id = :w"), {"w": row.workspace_id}
+            text("SELECT sum(calls) FROM cost_monthly WHERE workspace_id = :w"), {"w": row.workspace_id}
         )
         assert monthly.scalar_one() == 2
         steps = await conn.execute(

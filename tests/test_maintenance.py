@@ -54,6 +54,7 @@ async def test_the_schedule_reconciles_orphaned_claims_and_keeps_partitions(lucy
         lucy.client, queue, schedule_id=schedule_id, every=timedelta(hours=2)
     )  # idempotent
     handle = lucy.client.get_schedule_handle(schedule_id)
+    before = datetime.now(UTC).date()  # the activity's "today" is this day or a later one
     try:
         desc = await handle.describe()
         assert desc.schedule.spec.intervals[0].every == timedelta(hours=2)
@@ -86,7 +87,7 @@ async def test_the_schedule_reconciles_orphaned_claims_and_keeps_partitions(lucy
             ).all()
         )
         assert rows == {orphan: "failed/NeverStarted", started: "created/"}
-        month = add_months(datetime.now(UTC).date(), 3).strftime("%Y_%m")
+        month = add_months(before, 3).strftime("%Y_%m")
         exists = (
             await conn.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": f"cost_log_{month}"})
         ).scalar()

@@ -6,20 +6,37 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from lucy.crypto import CryptoError, KeyRing
 from lucy.db import repositories as repo
+from lucy.db.partitions import add_months, ensure_partitions
 from lucy.db.session import create_sessionmaker
+from lucy.devservers import LocalPostgres
+from tests.clock import FROZEN
 from tests.conftest import new_team
 
-NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+# These tests are about calendar months (a monthly rollup, a quota that rolls over), never about
+# the day they run: a fixed instant (tests/clock.py). Its month's partitions are created first,
+# so the rows land where a maintained database puts them.
+NOW = FROZEN
+NEXT_MONTH = add_months(NOW.date(), 1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _frozen_month_partitions(postgres: LocalPostgres) -> None:
+    owner = create_async_engine(postgres.url)
+    try:
+        async with owner.begin() as conn:
+            await ensure_partitions(conn, today=NOW.date(), months_ahead=0)
+    finally:
+        await owner.dispose()
 
 
 @asynccontextmanager
@@ -158,14 +175,16 @@ async def test_action_quota_is_atomic_and_rolls_over(engine: AsyncEngine, admin_
 
     async def consume() -> bool:
         async with tenant(engine, ws) as s:
-            return (await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 11, 1))).allowed
+            return (
+                await repo.consume_actions(session=s, workspace_id=ws, month=NOW.date().replace(day=1))
+            ).allowed
 
     assert sum(await asyncio.gather(*(consume() for _ in range(20)))) == 5
     async with tenant(engine, ws) as s:
-        refused = await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 11, 1))
+        refused = await repo.consume_actions(session=s, workspace_id=ws, month=NOW.date().replace(day=1))
         assert (refused.allowed, refused.used, refused.limit) == (False, 5, 5)
-        december = await repo.consume_actions(session=s, workspace_id=ws, month=date(2026, 12, 1))
-        assert (december.allowed, december.used) == (True, 1)
+        next_month = await repo.consume_actions(session=s, workspace_id=ws, month=NEXT_MONTH)
+        assert (next_month.allowed, next_month.used) == (True, 1)
 
 
 async def test_token_bucket_is_atomic(engine: AsyncEngine):

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from lucy.db import partitions
 from lucy.db.models import PARTITIONED_TABLES, TENANT_TABLES
 from lucy.devservers import LocalPostgres
 
@@ -154,11 +155,15 @@ async def check_isolation(url: str, shape: list[tuple[int, int]], observer: int,
                         text("INSERT INTO feature_flags (workspace_id, flag_key) VALUES (:o, 'sneaky')"),
                         {"o": other},
                     )
-        # Partitions are reachable only through their parent.
+        # Partitions, the default one included, are reachable only through their parent.
+        parent = PARTITIONED_TABLES[observer % 3]
         async with engine.connect() as conn:
-            partition = f"{PARTITIONED_TABLES[observer % 3]}_{NOW:%Y_%m}"
+            months = await partitions.existing_partitions(conn, parent)
+        assert f"{parent}_default" in months
+        for partition in months:
             with pytest.raises(DBAPIError, match="permission denied"):
-                await conn.execute(text(f"SELECT count(*) FROM {partition}"))
+                async with engine.connect() as conn:
+                    await conn.execute(text(f"SELECT count(*) FROM {partition}"))
     finally:
         await engine.dispose()
 

@@ -1,10 +1,19 @@
 """Monthly partitions of cost_log, audit_log and webhook_deliveries.
 
-``ensure_partitions`` creates the current month and ``months_ahead`` more (idempotent, through
-the ``lucy_ensure_month_partition`` SQL function the migrations installed). ``drop_expired``
-detaches and drops whole months older than the retention, the cheap way to delete time-series
-data (and the only way for the append-only audit_log). Both are safe to run repeatedly; run
-them as the schema owner (``LUCY_DATABASE_MIGRATION_URL``).
+A write never waits for maintenance: a row whose month has no partition lands in the table's
+DEFAULT partition (``<table>_default``, migration 0006). Maintenance then puts everything in
+its place:
+
+* ``drain_defaults`` moves rows waiting in a default partition into their months (created on
+  the way), through the ``lucy_drain_default_partition`` SQL function: one transaction per
+  table, ids and timestamps unchanged, nothing counted twice.
+* ``ensure_partitions`` creates the current month and ``months_ahead`` more (idempotent,
+  through ``lucy_ensure_month_partition``).
+* ``drop_expired`` detaches and drops whole months older than the retention, the cheap way to
+  delete time-series data (and the only way for the append-only audit_log).
+
+All are safe to run repeatedly; run them as the schema owner (``LUCY_DATABASE_MIGRATION_URL``).
+Nothing here remembers "the current month": every call takes ``today`` from its caller.
 """
 
 from __future__ import annotations
@@ -31,6 +40,11 @@ def add_months(month: date, n: int) -> date:
 class PartitionReport:
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    drained: dict[str, int] = field(default_factory=dict)  # table -> rows moved out of its default
+
+
+def default_partition(parent: str) -> str:
+    return f"{parent}_default"
 
 
 async def existing_partitions(conn: AsyncConnection, parent: str) -> list[str]:
@@ -42,6 +56,36 @@ async def existing_partitions(conn: AsyncConnection, parent: str) -> list[str]:
         {"parent": parent},
     )
     return list(rows.scalars())
+
+
+async def _all_partitions(conn: AsyncConnection) -> set[str]:
+    return {name for parent in PARTITIONED_TABLES for name in await existing_partitions(conn, parent)}
+
+
+async def waiting_in_default(conn: AsyncConnection) -> dict[str, int]:
+    """Rows per table that wait in its default partition for maintenance (tables with none
+    are left out). The schema owner sees every tenant's rows there (RLS is not forced)."""
+    waiting = {}
+    for parent in PARTITIONED_TABLES:
+        name = default_partition(parent)
+        if (await conn.execute(text("SELECT to_regclass(:n) IS NULL"), {"n": name})).scalar_one():
+            continue
+        count = (await conn.execute(text(f'SELECT count(*) FROM "{name}"'))).scalar_one()
+        if count:
+            waiting[parent] = int(count)
+    return waiting
+
+
+async def drain_defaults(conn: AsyncConnection) -> dict[str, int]:
+    """Move the rows waiting in each default partition into their month partitions."""
+    drained = {}
+    for parent in PARTITIONED_TABLES:
+        moved = (
+            await conn.execute(text("SELECT lucy_drain_default_partition(:parent)"), {"parent": parent})
+        ).scalar_one()
+        if moved:
+            drained[parent] = int(moved)
+    return drained
 
 
 async def ensure_partitions(conn: AsyncConnection, *, today: date, months_ahead: int = 3) -> list[str]:
@@ -68,7 +112,7 @@ async def drop_expired(conn: AsyncConnection, *, today: date, retention_months: 
     dropped = []
     for parent in PARTITIONED_TABLES:
         for name in await existing_partitions(conn, parent):
-            m = _NAME.match(name)
+            m = _NAME.match(name)  # (never the default partition)
             if not m or m["parent"] != parent:
                 continue
             if date(int(m["year"]), int(m["month"]), 1) < oldest_kept:
@@ -81,8 +125,16 @@ async def drop_expired(conn: AsyncConnection, *, today: date, retention_months: 
 async def maintain(
     conn: AsyncConnection, *, today: date, retention_months: int, months_ahead: int = 3
 ) -> PartitionReport:
-    """Create months ahead, then drop months past retention."""
+    """Drain the default partitions, create months ahead, then drop months past retention."""
+    before = {p for parent in PARTITIONED_TABLES for p in await existing_partitions(conn, parent)}
+    drained = await drain_defaults(conn)
+    after_drain = {p for parent in PARTITIONED_TABLES for p in await existing_partitions(conn, parent)}
+    created = sorted(after_drain - before)
+    created += [
+        n for n in await ensure_partitions(conn, today=today, months_ahead=months_ahead) if n not in created
+    ]
     return PartitionReport(
-        created=await ensure_partitions(conn, today=today, months_ahead=months_ahead),
+        created=created,
         dropped=await drop_expired(conn, today=today, retention_months=retention_months),
+        drained=drained,
     )
