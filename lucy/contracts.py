@@ -233,6 +233,9 @@ class ToolRequest:
     slack_channel_id: str = ""
     thread_ts: str = ""
     state: dict[str, str] = field(default_factory=dict)
+    # Who the task works for (Slack user id): per-user tool identities (Composio entity,
+    # browser profile) are derived from it on the worker, never chosen by the model.
+    slack_user_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -276,6 +276,9 @@ class TemporalSettings(_Group):
     temporal_encrypt_payloads: bool = False
     temporal_codec_token: SecretStr | None = None
     temporal_codec_cors_origins: str = "http://localhost:8233"
+    # Production refuses plaintext gRPC to a Temporal that is not on this host, unless the
+    # operator says the network in between is private (docker compose's internal network).
+    temporal_allow_plaintext: bool = False
 
     @field_validator("temporal_address")
     @classmethod
@@ -305,6 +308,9 @@ class LimitSettings(_Group):
 
 class SecuritySettings(_Group):
     encryption_keys: SecretStr | None = None
+    # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
+    # development and test; production keeps it off the public port.
+    metrics_token: SecretStr | None = None
 
 
 class Settings(BaseModel):

@@ -745,6 +745,7 @@ class LucyTaskWorkflow:
             slack_channel_id=task.slack_channel_id,
             thread_ts=task.thread_ts,
             state=dict(self._state.tool_state),
+            slack_user_id=task.slack_user_id,
         )
         started = workflow.now()
         try:
