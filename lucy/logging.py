@@ -2,7 +2,9 @@
 
 A redaction processor masks tokens and keys wherever they appear: in values of keys that
 look secret (``token``, ``secret``, ``api_key``, ``password``, ``authorization``) and in any
-string that contains a Slack token, a bearer token or an ``sk-`` style key.
+string, with :func:`lucy.redact.redact_secrets` (Slack, GitHub, Stripe, AWS, Google and
+``sk-`` keys, JWTs, PEM private keys, bearer/basic credentials, Authorization headers, URL
+passwords).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from lucy.contracts import REDACTED, redact_secrets
+from lucy.redact import REDACTED, redact_secrets
 
 _SECRET_KEY = re.compile(r"(token|secret|api_?key|password|authorization|encryption_keys)", re.I)
 
@@ -34,7 +36,14 @@ _STDLIB_LOGGERS = (
 
 
 def redact_text(text: str) -> str:
-    """Mask anything in ``text`` that looks like a token, key or URL password."""
+    """Mask anything in ``text`` that looks like a token, key or password.
+
+    Args:
+        text: any text.
+
+    Returns:
+        ``text`` with secrets replaced by ``[redacted]`` (see :func:`lucy.redact.redact_secrets`).
+    """
     return redact_secrets(text)
 
 

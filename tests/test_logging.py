@@ -59,3 +59,18 @@ async def test_request_log_lines_carry_workspace_event_and_workflow(lucy, capsys
         assert line["slack_event_id"] == event["event_id"]
         assert line["workflow_id"].startswith(f"lucy-task-{team}-")
         assert len(line["workspace_id"]) == 36  # Lucy's workspace UUID
+
+
+def test_log_lines_are_redacted_with_the_full_rule_set(capsys: pytest.CaptureFixture[str]):
+    configure_logging("INFO", json_output=True)
+    github = "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5"
+    aws_id = "AKIA" + "IOSFODNN7EXAMPLE"
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
+    structlog.get_logger("lucy.test").info(
+        "tool ran", command=f"git push https://{github}@github.com/o/r.git", output=[aws_id, pem]
+    )
+    logging.getLogger("httpx").warning("authorization: bearer abc123def456 rejected")
+    text = capsys.readouterr().err
+    for secret in (github, aws_id, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "abc123def456"):
+        assert secret not in text
+    assert "https://[redacted]@github.com/o/r.git" in text
