@@ -1,5 +1,9 @@
 """The gateway and browser tool activities, run for real (ActivityEnvironment) against local
-fakes speaking OpenClaw's ``/tools/invoke`` and CamoFox's tabs API."""
+fakes speaking OpenClaw's ``/tools/invoke`` and CamoFox's tabs API.
+
+The egress guard resolves through a fixed table (:data:`DNS`), never real DNS: the test sites
+are public names with public addresses. The fakes listen on 127.0.0.1, but they are the tool
+*servers*, not the URLs the tools open, so the guard never sees their address."""
 
 from __future__ import annotations
 
@@ -16,14 +20,22 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from activities.egress import EGRESS_DENIED, EgressGuard, StaticResolver
 from activities.tools.browser import PAGE_CHANGED, BrowserActivities
 from activities.tools.gateway import GatewayActivities
 from lucy.contracts import TOOL_OUTPUT_LIMIT, ErrorType, ToolRequest, ToolResult
 from lucy.settings import ToolSettings
-from tests.fakes.camofox import FakeCamoFox
+from tests.fakes.camofox import FakeCamoFox, Page
 from tests.fakes.gateway import FakeGateway
 
 POLL = 0.05  # seconds between exec polls in these tests
+PUBLIC = "93.184.215.14"
+DNS = {
+    "example.com": [PUBLIC],
+    "example.org": [PUBLIC],
+    "rebind.example.net": ["10.0.0.5"],  # a public name pointing inside (DNS rebinding style)
+}
+GUARD = EgressGuard(StaticResolver(DNS))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +83,9 @@ def tool_settings(gateway: FakeGateway, camofox: FakeCamoFox | None = None, **ov
     return ToolSettings(**values)
 
 
-def req(tool: str, state: dict[str, str] | None = None, **arguments: Any) -> ToolRequest:
+def req(
+    tool: str, state: dict[str, str] | None = None, *, user: str = "U-ANA", **arguments: Any
+) -> ToolRequest:
     return ToolRequest(
         workflow_id="lucy-task-T1-C1-1700000000.000100",
         step=3,
@@ -79,6 +93,7 @@ def req(tool: str, state: dict[str, str] | None = None, **arguments: Any) -> Too
         arguments=arguments,
         workspace_id="ws-1",
         state=state or {},
+        slack_user_id=user,
     )
 
 
@@ -88,7 +103,7 @@ async def run_gateway(
     request: ToolRequest,
     env: ActivityEnvironment | None = None,
 ) -> ToolResult:
-    acts = GatewayActivities(http, settings, poll_interval=POLL)
+    acts = GatewayActivities(http, settings, egress=GUARD, poll_interval=POLL)
     return await (env or ActivityEnvironment()).run(acts.invoke, request)
 
 
@@ -351,11 +366,16 @@ async def test_web_fetch_returns_the_page_text(http: httpx.AsyncClient, gateway:
 
 
 async def browse(
-    http: httpx.AsyncClient, camofox: FakeCamoFox, state: dict[str, str] | None = None, **arguments: Any
+    http: httpx.AsyncClient,
+    camofox: FakeCamoFox,
+    state: dict[str, str] | None = None,
+    *,
+    user: str = "U-ANA",
+    **arguments: Any,
 ) -> ToolResult:
     settings = ToolSettings(camofox_url=camofox.base_url, camofox_api_key=None)
     return await ActivityEnvironment().run(
-        BrowserActivities(http, settings).browse, req("browser", state, **arguments)
+        BrowserActivities(http, settings, egress=GUARD).browse, req("browser", state, user=user, **arguments)
     )
 
 
@@ -366,7 +386,11 @@ async def test_open_snapshot_click_type_close(http: httpx.AsyncClient, camofox: 
     assert opened.state["url"] == "https://example.com/"
     assert '- link "Docs" [e1]' in opened.output
     assert camofox.opened == [
-        {"userId": "ws-1", "sessionKey": "lucy-task-T1-C1-1700000000.000100", "url": "https://example.com/"}
+        {
+            "userId": "ws-1:U-ANA",
+            "sessionKey": "lucy-task-T1-C1-1700000000.000100",
+            "url": "https://example.com/",
+        }
     ]
 
     snap = await browse(http, camofox, opened.state, action="snapshot")
@@ -482,15 +506,189 @@ async def test_the_browser_access_key_is_sent_and_a_wrong_one_rejected(
 ):
     camofox.access_key = "camofox-access-key-123"
     settings = ToolSettings(camofox_url=camofox.base_url, camofox_api_key=SecretStr("camofox-access-key-123"))
-    acts = BrowserActivities(http, settings)
+    acts = BrowserActivities(http, settings, egress=GUARD)
     ok = await ActivityEnvironment().run(
         acts.browse, req("browser", action="open", url="https://example.com/")
     )
     assert ok.ok and ok.state["tab_id"]
     bad = BrowserActivities(
-        http, ToolSettings(camofox_url=camofox.base_url, camofox_api_key=SecretStr("nope-key"))
+        http, ToolSettings(camofox_url=camofox.base_url, camofox_api_key=SecretStr("nope-key")), egress=GUARD
     )
     with pytest.raises(ApplicationError) as info:
         await ActivityEnvironment().run(bad.browse, req("browser", action="open", url="https://example.com/"))
     assert info.value.type == ErrorType.TOOL_REJECTED
     assert "nope-key" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- egress (SSRF)
+
+
+INTERNAL_URLS = [
+    "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "http://127.0.0.1:8233/namespaces/default/workflows",
+    "http://0x7f000001/",
+    "http://[::1]:5432/",
+    "http://temporal-ui:8080/namespaces/default/workflows",
+    "http://postgres:5432/",
+    "http://metadata.google.internal/",
+    "https://rebind.example.net/admin",
+    "http://user:secret@example.com/",
+]
+
+
+@pytest.mark.parametrize("url", INTERNAL_URLS)
+async def test_web_fetch_of_an_internal_url_never_reaches_the_gateway(
+    http: httpx.AsyncClient, gateway: FakeGateway, url: str
+):
+    err = await gateway_error(http, tool_settings(gateway), req("web_fetch", url=url))
+    assert err.type == EGRESS_DENIED
+    assert err.non_retryable is True
+    assert err.message.startswith("Lucy may not open ")
+    assert "secret" not in err.message
+    assert gateway.requests == []
+
+
+async def test_web_fetch_of_an_unresolvable_name_is_refused(http: httpx.AsyncClient, gateway: FakeGateway):
+    err = await gateway_error(http, tool_settings(gateway), req("web_fetch", url="https://nope.example.com/"))
+    assert err.type == EGRESS_DENIED
+    assert err.message == "Lucy may not open https://nope.example.com/: could not resolve nope.example.com"
+    assert gateway.requests == []
+
+
+async def test_web_fetch_that_was_redirected_inside_returns_nothing_of_the_page(
+    http: httpx.AsyncClient, gateway: FakeGateway
+):
+    gateway.redirects["https://example.com/go"] = "http://10.0.0.7/admin"
+    gateway.pages["http://10.0.0.7/admin"] = ("Admin", "root password: hunter2")
+    err = await gateway_error(http, tool_settings(gateway), req("web_fetch", url="https://example.com/go"))
+    assert err.type == EGRESS_DENIED
+    assert err.non_retryable is True
+    assert err.message == (
+        "Lucy may not open http://10.0.0.7/admin (reached from https://example.com/go): it resolves "
+        "to a private or internal address (10.0.0.7)"
+    )
+    assert "hunter2" not in str(err) and "hunter2" not in repr(err.details)
+    assert len(gateway.invoked("web_fetch")) == 1  # the gateway fetched; the model hears nothing of it
+
+
+async def test_web_fetch_redirected_to_another_public_page_returns_it(
+    http: httpx.AsyncClient, gateway: FakeGateway
+):
+    gateway.redirects["https://example.com/old"] = "https://example.org/new"
+    gateway.pages["https://example.org/new"] = ("New home", "Moved here.")
+    result = await run_gateway(http, tool_settings(gateway), req("web_fetch", url="https://example.com/old"))
+    assert result.ok
+    assert result.output == "# New home\nURL: https://example.org/new\n\nMoved here."
+
+
+@pytest.mark.parametrize("url", INTERNAL_URLS)
+async def test_the_browser_never_opens_an_internal_url(
+    http: httpx.AsyncClient, camofox: FakeCamoFox, url: str
+):
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, action="open", url=url)
+    assert info.value.type == EGRESS_DENIED
+    assert info.value.non_retryable is True
+    assert camofox.requests == []
+
+
+async def test_navigating_an_open_tab_to_an_internal_url_leaves_the_tab_alone(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    opened = await browse(http, camofox, action="open", url="https://example.com/")
+    before = len(camofox.requests)
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, opened.state, action="navigate", url="http://temporal-ui:8080/")
+    assert info.value.type == EGRESS_DENIED
+    assert "temporal-ui is an internal name" in info.value.message
+    assert len(camofox.requests) == before
+    assert set(camofox.tabs) == {opened.state["tab_id"]}
+
+
+async def test_a_click_that_lands_inside_closes_the_tab_and_returns_no_snapshot(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    opened = await browse(http, camofox, action="open", url="https://example.com/")
+    tab_id = opened.state["tab_id"]
+    camofox.redirects["https://example.com/docs"] = "http://169.254.169.254/latest/meta-data/"
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, opened.state, action="click", ref="e1")
+    err = info.value
+    assert err.type == EGRESS_DENIED
+    assert err.message == (
+        "Lucy may not open http://169.254.169.254/latest/meta-data/ (reached from https://example.com/): "
+        "it resolves to a private or internal address (169.254.169.254)"
+    )
+    assert camofox.clicks == [(tab_id, "e1")]
+    assert camofox.closed == [tab_id] and camofox.tabs == {}
+    assert [r["action"] for r in camofox.requests[-2:]] == ["click", "close"]  # no snapshot taken
+
+
+async def test_a_link_to_a_compose_service_is_refused_after_the_click(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    camofox.pages["https://example.com/"].elements[0].href = "http://temporal-ui:8080/"
+    opened = await browse(http, camofox, action="open", url="https://example.com/")
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, opened.state, action="click", ref="e1")
+    assert info.value.type == EGRESS_DENIED
+    assert "temporal-ui is an internal name" in info.value.message
+    assert camofox.tabs == {}
+
+
+async def test_an_open_redirected_inside_closes_the_tab_before_any_snapshot(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    camofox.redirects["https://example.com/"] = "http://192.168.1.1/"
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, action="open", url="https://example.com/")
+    assert info.value.type == EGRESS_DENIED
+    assert "(192.168.1.1)" in info.value.message
+    assert [r["action"] for r in camofox.requests] == ["open", "close"]
+    assert camofox.tabs == {}
+
+
+async def test_a_search_submitted_by_type_that_lands_inside_is_refused(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    opened = await browse(http, camofox, action="open", url="https://example.com/")
+    camofox.redirects["https://example.com/?q=x"] = "http://[::1]:8233/"
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, opened.state, action="type", ref="e2", text="x", submit=True)
+    assert info.value.type == EGRESS_DENIED
+    assert "(::1)" in info.value.message
+    assert camofox.tabs == {}
+
+
+async def test_a_snapshot_of_a_page_that_moved_inside_on_its_own_is_refused(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    opened = await browse(http, camofox, action="open", url="https://example.com/")
+    camofox.tabs[opened.state["tab_id"]].url = "http://10.1.2.3/"  # a script moved the page
+    camofox.pages["http://10.1.2.3/"] = Page("Router admin")
+    with pytest.raises(ApplicationError) as info:
+        await browse(http, camofox, opened.state, action="snapshot")
+    assert info.value.type == EGRESS_DENIED
+    assert "Router admin" not in str(info.value)
+    assert camofox.closed == [opened.state["tab_id"]]
+
+
+# --------------------------------------------------------------------------- browser profiles
+
+
+async def test_each_requester_gets_their_own_browser_profile(http: httpx.AsyncClient, camofox: FakeCamoFox):
+    ana = await browse(http, camofox, action="open", url="https://example.com/", user="U-ANA")
+    bob = await browse(http, camofox, action="open", url="https://example.com/", user="U-BOB")
+    assert [o["userId"] for o in camofox.opened] == ["ws-1:U-ANA", "ws-1:U-BOB"]
+    # Bob's task can never act in Ana's browser context: her tab is not his.
+    stolen = await browse(http, camofox, ana.state, action="click", ref="e1", user="U-BOB")
+    assert stolen.ok is False and camofox.clicks == []
+    assert stolen.state["tab_id"] not in (ana.state["tab_id"], bob.state["tab_id"])
+    assert camofox.tabs[stolen.state["tab_id"]].user_id == "ws-1:U-BOB"
+
+
+async def test_a_task_without_a_requester_gets_a_profile_of_its_own(
+    http: httpx.AsyncClient, camofox: FakeCamoFox
+):
+    await browse(http, camofox, action="open", url="https://example.com/", user="")
+    assert camofox.opened[0]["userId"] == "ws-1:task:lucy-task-T1-C1-1700000000.000100"

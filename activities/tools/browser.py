@@ -28,6 +28,16 @@ snapshot/navigate are retried once, while click/type return the new page's snaps
 timeouts, 408/429/5xx -> retryable ``ToolRetryable``; 401/403 and other 4xx -> ``ToolRejected``.
 Every action except ``close`` answers with the page's snapshot so the model sees the page.
 The per-task state (``tab_id``, ``url``) travels in ``ToolRequest.state``/``ToolResult.state``.
+
+Egress: every URL Lucy asks CamoFox to open (``open``, ``navigate``, a reopened tab) is checked
+first by the :class:`~activities.egress.EgressGuard`, and every page URL CamoFox reports (after
+open, navigate, click, type and in each snapshot) is checked before anything of the page is
+used. A page that landed somewhere refused (a redirect, a link to an internal address) has its
+tab closed (best effort) and the call raises ``EgressDenied`` without the snapshot.
+
+Identity: CamoFox keeps one browser context (cookies, storage) per ``userId``. Lucy's is one per
+workspace and requester (:func:`browser_user_id`), so one person's logged-in sessions are never
+used for another person's task; ``sessionKey`` is the task's workflow id.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.egress import EGRESS_DENIED, EgressGuard
 from activities.http_errors import retry_after, transport_error
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
@@ -60,6 +71,14 @@ def _reject(message: str) -> NoReturn:
 
 class _TabGone(Exception):
     """CamoFox no longer has the tab (410, 404 on a tab, or ``recovery: create_new_tab``)."""
+
+
+class _Denied(Exception):
+    """A page URL CamoFox reported is refused by the egress guard; ``error`` is what to raise."""
+
+    def __init__(self, error: ApplicationError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class _PageChanged(Exception):
@@ -133,12 +152,30 @@ def _parse_args(arguments: Any) -> _Args:
     )
 
 
+def browser_user_id(request: ToolRequest) -> str:
+    """The CamoFox ``userId`` (browser profile: cookies, storage) for a task's request.
+
+    Args:
+        request: The tool request; its ``workspace_id`` and ``slack_user_id`` are set by the
+            workflow from the task, never by the model.
+
+    Returns:
+        ``"<workspace>:<slack user>"``; a task with no requester (an inbound email, a
+        webhook) gets a profile of its own, ``"<workspace>:task:<workflow id>"``.
+    """
+    workspace = request.workspace_id or "lucy"
+    if request.slack_user_id:
+        return f"{workspace}:{request.slack_user_id}"
+    return f"{workspace}:task:{request.workflow_id or 'unknown'}"
+
+
 @dataclass
 class _Browser:
     """One call's view of CamoFox: who we are (``userId``, ``sessionKey``) and the task's tab."""
 
     http: httpx.AsyncClient
     settings: ToolSettings
+    egress: EgressGuard
     user_id: str
     session_key: str
     state: dict[str, str] = field(default_factory=dict)
@@ -193,6 +230,28 @@ class _Browser:
             )
         _reject(f"the browser refused: {message}")
 
+    # ----------------------------------------------------------------- egress
+
+    async def reached(self, url: Any, *, via: str | None) -> None:
+        """Check a page URL CamoFox reports; raises :class:`_Denied` when it is refused."""
+        if not isinstance(url, str) or not url:
+            return
+        try:
+            await self.egress.require_reported(url, reached_from=via)
+        except ApplicationError as exc:
+            if exc.type != EGRESS_DENIED:
+                raise
+            raise _Denied(exc) from None
+
+    async def discard(self) -> None:
+        """Best effort: close the tab (it shows a refused page) and forget it."""
+        try:
+            await self.close()
+        except (ApplicationError, _TabGone, _PageChanged):
+            pass
+        self.state.pop("tab_id", None)
+        self.state.pop("url", None)
+
     # ----------------------------------------------------------------- tab operations
 
     @property
@@ -202,12 +261,14 @@ class _Browser:
     async def open(self, url: str | None) -> None:
         body: dict[str, Any] = {"userId": self.user_id, "sessionKey": self.session_key}
         if url:
+            await self.egress.require(url)
             body["url"] = url
         data = await self.request("POST", "/tabs", body=body)
         tab_id = data.get("tabId")
         if not isinstance(tab_id, str) or not tab_id:
             _reject("the browser opened a tab but gave no tab id")
         self.state["tab_id"] = tab_id
+        await self.reached(data.get("url"), via=url)
         new_url = data.get("url") or url
         if isinstance(new_url, str) and new_url:
             self.state["url"] = new_url
@@ -224,6 +285,7 @@ class _Browser:
         assert tab_id is not None
         data = await self.request("GET", f"/tabs/{tab_id}/snapshot", params={"userId": self.user_id})
         url = data.get("url")
+        await self.reached(url, via=self.state.get("url"))
         if isinstance(url, str) and url:
             self.state["url"] = url
         text = str(data.get("snapshot") or "(the page has no accessible content)")
@@ -234,6 +296,7 @@ class _Browser:
         return out
 
     async def navigate(self, url: str) -> None:
+        await self.egress.require(url)
         tab_id = self.tab_id
         assert tab_id is not None
         data = await self.request(
@@ -241,6 +304,7 @@ class _Browser:
             f"/tabs/{tab_id}/navigate",
             body={"userId": self.user_id, "url": url, "sessionKey": self.session_key},
         )
+        await self.reached(data.get("url"), via=url)
         self.state["url"] = str(data.get("url") or url)
 
     async def act(self, args: _Args) -> None:
@@ -256,6 +320,7 @@ class _Browser:
                 f"/tabs/{tab_id}/type",
                 body={"userId": self.user_id, "ref": args.ref, "text": args.text, "pressEnter": args.submit},
             )
+        await self.reached(data.get("url"), via=self.state.get("url"))
         if isinstance(data.get("url"), str) and data["url"]:
             self.state["url"] = data["url"]
 
@@ -285,9 +350,10 @@ class _Browser:
 class BrowserActivities:
     """The ``browser`` tool: open, navigate, snapshot, click, type, close on CamoFox."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: ToolSettings) -> None:
+    def __init__(self, http: httpx.AsyncClient, settings: ToolSettings, *, egress: EgressGuard) -> None:
         self._http = http
         self._settings = settings
+        self._egress = egress
 
     @activity.defn(name="tools.browser")
     async def browse(self, request: ToolRequest) -> ToolResult:
@@ -298,12 +364,16 @@ class BrowserActivities:
         browser = _Browser(
             http=self._http,
             settings=self._settings,
-            user_id=request.workspace_id or "lucy",
+            egress=self._egress,
+            user_id=browser_user_id(request),
             session_key=request.workflow_id or "lucy",
             state={k: v for k, v in request.state.items() if k in ("tab_id", "url") and v},
         )
         try:
             output, ok = await self._run(browser, args)
+        except _Denied as denied:
+            await browser.discard()
+            raise denied.error from None
         except _TabGone as exc:  # gone again right after reopening: let Temporal retry
             raise ApplicationError(
                 f"the browser keeps losing the tab: {exc}", type=ErrorType.TOOL_RETRYABLE

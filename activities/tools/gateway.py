@@ -34,6 +34,11 @@ errors -> ``ToolRetryable`` (``Retry-After`` becomes the next retry delay); no t
 ``ToolNotConfigured``. httpx makes no retries of its own: Temporal owns retries. The gateway
 token never appears in a message, log or exception.
 
+``web_fetch`` goes through the :class:`~activities.egress.EgressGuard`: the URL is checked before
+the gateway is asked, and the final URL the gateway reports (``details.finalUrl``, else
+``details.url``) after it answers; a refused URL raises ``EgressDenied`` and nothing of the page
+reaches the model.
+
 A command still running is polled every ``poll_interval`` seconds with a heartbeat in between
 (Temporal delivers cancellation through heartbeats; a cancelled poll asks the gateway to kill
 the session). The heartbeat carries the gateway session id, so a retried attempt resumes
@@ -53,6 +58,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.egress import EgressGuard
 from activities.http_errors import retry_after, transport_error
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
@@ -236,10 +242,16 @@ class GatewayActivities:
     """Shell, file and web-fetch tools on an OpenClaw gateway."""
 
     def __init__(
-        self, http: httpx.AsyncClient, settings: ToolSettings, *, poll_interval: float = POLL_INTERVAL
+        self,
+        http: httpx.AsyncClient,
+        settings: ToolSettings,
+        *,
+        egress: EgressGuard,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         self._http = http
         self._settings = settings
+        self._egress = egress
         self._poll_interval = poll_interval
 
     @activity.defn(name="tools.gateway")
@@ -259,6 +271,8 @@ class GatewayActivities:
             )
         if request.tool == "exec":
             output, ok = await self._exec(request.tool, args)
+        elif request.tool == "web_fetch":
+            output, ok = await self._web_fetch(args), True
         else:
             result = await self._call(request.tool, GATEWAY_TOOLS[request.tool], args)
             output, ok = self._plain_output(request.tool, result), True
@@ -341,6 +355,17 @@ class GatewayActivities:
                 await asyncio.wait({task})
 
     # ----------------------------------------------------------------- plain tools
+
+    async def _web_fetch(self, args: dict[str, Any]) -> str:
+        """Fetch a page the egress guard allows, and return it only if the URL the gateway
+        finally reached (after redirects) is allowed too."""
+        url = str(args["url"])
+        await self._egress.require(url)
+        result = await self._call("web_fetch", "web_fetch", args)
+        final = result.details.get("finalUrl") or result.details.get("url")
+        if isinstance(final, str) and final:
+            await self._egress.require_reported(final, reached_from=url)
+        return self._plain_output("web_fetch", result)
 
     @staticmethod
     def _plain_output(tool: str, result: _Result) -> str:

@@ -4,7 +4,8 @@
 -> ``{url, snapshot, refsCount, truncated, totalChars, hasMore, nextOffset}``;
 ``POST /tabs/:id/navigate|click|type``; ``DELETE /tabs/:id?userId=``. A tiny page model: each
 url has a title and elements, rendered as ``- link "Docs" [e1]``; clicking a link follows its
-href, typing is recorded (``pressEnter`` on a search box goes to ``<url>?q=<text>``). Errors in
+href, typing is recorded (``pressEnter`` on a search box goes to ``<url>?q=<text>``); ``redirects``
+send a url opened, navigated to or clicked elsewhere, as a server redirect would. Errors in
 CamoFox's shape ``{error, code, retryable, recovery}``; one-shot faults: 409 on the next click
 (page changed), 410 on the next call for a tab (the tab is gone), any status (500...).
 """
@@ -73,6 +74,7 @@ def default_pages() -> dict[str, Page]:
 class FakeCamoFox:
     access_key: str | None = None  # CAMOFOX_ACCESS_KEY: Bearer required on every route when set
     pages: dict[str, Page] = field(default_factory=default_pages)
+    redirects: dict[str, str] = field(default_factory=dict)  # url -> where the tab lands
     tabs: dict[str, _Tab] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     clicks: list[tuple[str, str]] = field(default_factory=list)  # (tab id, ref)
@@ -90,6 +92,7 @@ class FakeCamoFox:
     def reset(self) -> None:
         self.access_key = None
         self.pages = default_pages()
+        self.redirects.clear()
         for items in (self.requests, self.clicks, self.typed, self.opened, self.closed, self.faults):
             items.clear()
         self.tabs.clear()
@@ -195,7 +198,8 @@ class FakeCamoFox:
         if not body.get("sessionKey"):
             return web.json_response({"error": "userId and sessionKey required"}, status=400)
         self.opened.append(body)
-        tab = _Tab(str(uuid.uuid4()), body["userId"], body["sessionKey"], body.get("url") or "about:blank")
+        url = body.get("url") or "about:blank"
+        tab = _Tab(str(uuid.uuid4()), body["userId"], body["sessionKey"], self.redirects.get(url, url))
         self.tabs[tab.id] = tab
         return web.json_response({"tabId": tab.id, "url": tab.url})
 
@@ -225,8 +229,8 @@ class FakeCamoFox:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             return web.json_response({"error": "url or macro required"}, status=400)
         tab = self.tabs[request.match_info["tab_id"]]
-        tab.url = url
-        return web.json_response({"ok": True, "tabId": tab.id, "url": url, "refsAvailable": True})
+        tab.url = self.redirects.get(url, url)
+        return web.json_response({"ok": True, "tabId": tab.id, "url": tab.url, "refsAvailable": True})
 
     async def _click(self, request: web.Request) -> web.Response:
         body, error = await self._begin(request, "click")
@@ -238,7 +242,7 @@ class FakeCamoFox:
             return element
         self.clicks.append((tab.id, str(body["ref"])))
         if element.role == "link" and element.href:
-            tab.url = element.href
+            tab.url = self.redirects.get(element.href, element.href)
         return web.json_response({"ok": True, "url": tab.url, "refsAvailable": True})
 
     async def _type(self, request: web.Request) -> web.Response:
@@ -266,7 +270,8 @@ class FakeCamoFox:
             {"tab": tab.id, "ref": body["ref"], "text": body["text"], "pressEnter": press_enter}
         )
         if press_enter:
-            tab.url = f"{tab.url.split('?')[0]}?q={quote_plus(body['text'])}"
+            landed = f"{tab.url.split('?')[0]}?q={quote_plus(body['text'])}"
+            tab.url = self.redirects.get(landed, landed)
         return web.json_response({"ok": True})
 
     async def _close(self, request: web.Request) -> web.Response:

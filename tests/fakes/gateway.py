@@ -6,7 +6,8 @@
 for a blocked or unknown tool; ``400 {"ok": false, "error": {"type": "tool_error", ...}}`` when
 a tool throws. Tools: ``exec`` (scripted results: completed, failed, or running then finished
 through ``process`` poll), ``process`` (poll, log, kill), ``read``/``write``/``edit`` on an
-in-memory dict of files, ``web_fetch`` on scripted pages. Faults: one-shot HTTP statuses with
+in-memory dict of files, ``web_fetch`` on scripted pages (``redirects`` send a url elsewhere: the
+answer's ``finalUrl`` is where it landed). Faults: one-shot HTTP statuses with
 ``Retry-After``, and a delay before an exec answers.
 """
 
@@ -71,6 +72,7 @@ class FakeGateway:
     blocked: set[str] = field(default_factory=set)
     files: dict[str, str] = field(default_factory=dict)
     pages: dict[str, tuple[str, str]] = field(default_factory=dict)  # url -> (title, text)
+    redirects: dict[str, str] = field(default_factory=dict)  # url -> where web_fetch lands
     script: list[ExecScript] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     sessions: dict[str, _Session] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class FakeGateway:
         self.blocked.clear()
         self.files.clear()
         self.pages.clear()
+        self.redirects.clear()
         self.script.clear()
         self.faults.clear()
         self.sessions.clear()
@@ -322,16 +325,17 @@ class FakeGateway:
 
     async def _tool_web_fetch(self, args: dict[str, Any]) -> dict[str, Any]:
         url = args.get("url")
-        if not isinstance(url, str) or url not in self.pages:
+        final = self.redirects.get(url, url) if isinstance(url, str) else url
+        if not isinstance(final, str) or final not in self.pages:
             raise ToolError("Web fetch failed (404): Not Found")
-        title, text = self.pages[url]
+        title, text = self.pages[final]
         max_chars = args.get("maxChars")
         truncated = isinstance(max_chars, int) and len(text) > max_chars
         if truncated:
             text = text[:max_chars]
         payload = {
             "url": url,
-            "finalUrl": url,
+            "finalUrl": final,
             "status": 200,
             "contentType": "text/html",
             "title": title,
