@@ -1,6 +1,12 @@
-"""Prometheus metrics shared by ingress and the worker (one registry per process)."""
+"""Prometheus metrics shared by ingress and the worker (one registry per process).
+
+Label values never come from input as such: anything taken from a request is mapped onto a
+fixed allow list first (:func:`slack_kind`), so a sender cannot create time series.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -30,13 +36,57 @@ PENDING_APPROVALS = Gauge(
 )
 
 
-def slack_kind(body: dict | None) -> str:
-    """A low-cardinality label for a Slack payload: event type, command, or interaction type."""
-    if not body:
+# The Slack payload kinds Lucy handles: the only values the ``type`` label of the Slack
+# metrics ever takes, so no request can create a new time series. Add a kind here when a
+# listener for it is added (``ingress/listeners``); anything else is counted as ``other``.
+HANDLED_EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "app_mention",
+        "message",
+        "app_home_opened",
+        "assistant_thread_started",
+        "assistant_thread_context_changed",
+    }
+)
+HANDLED_INTERACTIONS: frozenset[str] = frozenset({"block_actions", "url_verification"})
+SLASH_COMMAND = "/lucy"
+SLACK_KINDS: frozenset[str] = frozenset(
+    {
+        *(f"event:{t}" for t in HANDLED_EVENT_TYPES),
+        *HANDLED_INTERACTIONS,
+        "command",
+        "ssl_check",
+        "other",  # a well-formed Slack payload of a kind Lucy does not handle
+        "unknown",  # refused before it was parsed (too large, unsigned, malformed)
+    }
+)
+
+
+def slack_kind(body: dict[str, Any] | None) -> str:
+    """A label for a Slack payload, always one of :data:`SLACK_KINDS`.
+
+    Args:
+        body: the parsed (and verified) payload, or None when it was refused before parsing.
+
+    Returns:
+        ``event:<type>`` for a handled event, ``command`` for ``/lucy``, the interaction type for
+        a handled interaction, ``ssl_check``, ``other`` for anything else, ``unknown`` without a body.
+    """
+    if body is None:
         return "unknown"
-    if body.get("command"):
-        return "command"
-    if body.get("type") == "event_callback":
-        event = body.get("event") or {}
-        return f"event:{event.get('type', 'unknown')}"
-    return str(body.get("type") or "unknown")
+    if "command" in body:
+        return "command" if body["command"] == SLASH_COMMAND else "other"
+    kind = body.get("type")
+    if kind == "event_callback":
+        event = body.get("event")
+        event_type = event.get("type") if isinstance(event, dict) else None
+        return f"event:{event_type}" if _one_of(event_type, HANDLED_EVENT_TYPES) else "other"
+    if _one_of(kind, HANDLED_INTERACTIONS):
+        return str(kind)
+    if body.get("ssl_check") == "1":
+        return "ssl_check"
+    return "other"
+
+
+def _one_of(value: object, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed  # a list or dict value is not hashable
