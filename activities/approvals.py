@@ -1,8 +1,16 @@
 """Approval activities: the ``approvals`` row, the Block Kit message, and the decision's record.
 
-Both are idempotent across retries: the row is keyed by the workflow's approval key, the
-message by the same key (Slack message metadata, see :mod:`activities.slack`), the decision by
-``UPDATE ... WHERE status = 'pending'`` and the audit entry by workflow id + approval + decision.
+``approvals.request`` shows the approver every argument of the call in full (see
+:mod:`lucy.blocks`): in the message when it fits, otherwise in a text file attached to the
+thread. When the arguments cannot be shown in full (too large even for a file, or the file
+could not be shared), nobody is asked: the activity answers ``refused`` and the step does not
+run. The full arguments, with secrets masked, go to the ``approvals`` row and the audit log,
+with the SHA-256 of what will actually run.
+
+Both activities are idempotent across retries: the row is keyed by the workflow's approval
+key, the message by the same key (Slack message metadata, see :mod:`activities.slack`), the
+attached file by its name (which carries the key), the decision by
+``UPDATE ... WHERE status = 'pending'`` and the audit entries by workflow id + approval.
 """
 
 from __future__ import annotations
@@ -11,12 +19,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.slack import SlackActivities
+from activities.slack import SlackActivities, slack_error
+from lucy import blocks
 from lucy.contracts import (
     ApprovalPosted,
     ApprovalRequest,
@@ -24,70 +35,37 @@ from lucy.contracts import (
     ErrorType,
     PostMessageRequest,
     UpdateMessageRequest,
-    approval_buttons,
     idempotency_key,
+    redact_secrets,
 )
 from lucy.db import repositories as repo
-from lucy.logging import redact_text
+from lucy.slack_text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
 _ACTION_TYPES = {"send_email": "message_send", "create_file": "data_export"}
-_RISK_ICON = {
-    "low": ":large_blue_circle:",
-    "medium": ":large_yellow_circle:",
-    "high": ":large_orange_circle:",
-}
+_LOOKUP_PAGES = 10
 
 
-def _slack_date(iso: str) -> str:
-    moment = datetime.fromisoformat(iso)
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+def _rejected(exc: Exception) -> ApplicationError:
+    return ApplicationError(
+        f"database rejected the approval ({exc.__class__.__name__})",
+        type="DatabaseRejected",
+        non_retryable=True,
+    )
 
 
-def _who(approvers: list[str]) -> str:
-    if approvers:
-        return " or ".join(f"<@{a}>" for a in approvers) + ", or a workspace admin"
-    return "a workspace admin or owner"
+def redacted_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as the record keeps them: every value in full, secrets masked."""
+    return {name: blocks.argument_text(value) for name, value in arguments.items()}
 
 
-def approval_blocks(request: ApprovalRequest, approval_id: str) -> list[dict[str, Any]]:
-    icon = _RISK_ICON.get(request.risk_level, ":red_circle:")
-    what = redact_text(request.summary)
-    why = redact_text(request.reason) if request.reason else "This step is part of the task."
-    return [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": (
-                    f"{icon} *Approval needed* ({request.risk_level} risk)\n"
-                    f"*What:* `{what}`\n*Why:* {why[:500]}"
-                ),
-            },
-        },
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Requested for <@{request.requester_slack_id}> · Who may decide: "
-                    f"{_who(request.approver_slack_ids)} · Expires {_slack_date(request.expires_at)}",
-                }
-            ],
-        },
-        approval_buttons(request.workflow_id, approval_id),
-    ]
-
-
-def decided_text(settled: ApprovalSettled) -> str:
-    by = f" by <@{settled.decided_by_slack_id}>" if settled.decided_by_slack_id else ""
-    when = _slack_date(settled.decided_at)
-    return {
-        "approved": f":white_check_mark: Approved{by} at {when}",
-        "rejected": f":x: Rejected{by} at {when}",
-        "expired": ":hourglass: Expired: nobody decided in time, so it was not run.",
-        "cancelled": f":no_entry_sign: Cancelled with the task{by}.",
-    }.get(settled.decision, settled.decision)
+def _attachment(details: dict[str, Any]) -> blocks.Attachment | None:
+    raw = details.get("attachment")
+    if not isinstance(raw, dict):
+        return None
+    return blocks.Attachment(
+        name=str(raw.get("name")), sha256=str(raw.get("sha256")), size=int(raw.get("size") or 0)
+    )
 
 
 class ApprovalActivities:
@@ -97,10 +75,90 @@ class ApprovalActivities:
 
     @activity.defn(name="approvals.request")
     async def request(self, request: ApprovalRequest) -> ApprovalPosted:
-        """Record the pending approval, then post its Block Kit message in the task's thread.
-        A message Slack refuses for good (channel gone) leaves the approval pending without
-        buttons: it can still be decided from App Home, or it expires."""
+        """Show the step in full, record the pending approval, then post the Block Kit message in
+        the task's thread. A message Slack refuses for good (channel gone) leaves the approval
+        pending without buttons: it can still be decided from App Home, or it expires."""
         workspace_id = uuid.UUID(request.workspace_id)
+        view = blocks.plan_view(request.arguments)
+        digest = blocks.arguments_digest(request.arguments)
+        if not view.showable:
+            return await self._refuse(
+                request,
+                f"its arguments are {view.size:,} characters, more than an approver can be shown "
+                f"({blocks.SHOWABLE_LIMIT:,})",
+            )
+        attachment: blocks.Attachment | None = None
+        if not view.inline:
+            document = blocks.arguments_document(request.tool, request.arguments)
+            attachment = blocks.Attachment(
+                name=f"approval-{request.approval_key[:10]}-arguments.txt",
+                sha256=blocks.arguments_digest({"document": document}),
+                size=len(document),
+            )
+            problem = await self._attach(request, attachment, document)
+            if problem is not None:
+                return await self._refuse(request, problem)
+        details: dict[str, Any] = {
+            **request.details,
+            "tool": request.tool,
+            "arguments": redacted_arguments(request.arguments),
+            "arguments_sha256": digest,
+            "because": request.because,
+            "reason": redact_secrets(request.reason)[: blocks.REASON_LIMIT],
+        }
+        if attachment is not None:
+            details["attachment"] = {
+                "name": attachment.name,
+                "sha256": attachment.sha256,
+                "size": attachment.size,
+            }
+        approval_id = await self._record(request, workspace_id, details)
+        message = blocks.approval_message(
+            workflow_id=request.workflow_id,
+            approval_id=str(approval_id),
+            tool=request.tool,
+            arguments=request.arguments,
+            attachment=attachment,
+            risk=request.risk_level,
+            because=request.because,
+            reason=request.reason,
+            requester=request.requester_slack_id,
+            approvers=request.approver_slack_ids,
+            expires_at=request.expires_at,
+        )
+        try:
+            posted = await self._slack.post_message(
+                PostMessageRequest(
+                    channel=request.slack_channel_id,
+                    text=f"Approval needed: {escape_mrkdwn(redact_secrets(request.summary))}",
+                    idempotency_key=request.approval_key,
+                    thread_ts=request.thread_ts or None,
+                    format=False,
+                    blocks=message,
+                )
+            )
+        except ApplicationError as exc:
+            if exc.non_retryable or exc.type == ErrorType.SLACK_NOT_CONFIGURED:
+                activity.logger.warning(
+                    "approval message could not be posted", extra={"error_type": exc.type}
+                )
+                return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
+            raise
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await repo.set_approval_message(
+                session=session,
+                workspace_id=workspace_id,
+                approval_id=approval_id,
+                channel=request.slack_channel_id,
+                ts=posted.ts,
+            )
+        return ApprovalPosted(approval_id=str(approval_id), message_ts=posted.ts)
+
+    async def _record(
+        self, request: ApprovalRequest, workspace_id: uuid.UUID, details: dict[str, Any]
+    ) -> uuid.UUID:
+        """The pending ``approvals`` row and an ``approval.requested`` audit entry, once."""
         try:
             async with self._sessions.begin() as session:
                 await repo.set_tenant(session=session, workspace_id=workspace_id)
@@ -126,53 +184,121 @@ class ApprovalActivities:
                     idempotency_key=request.approval_key,
                     action_type=_ACTION_TYPES.get(request.tool, "tool_execution"),
                     risk_level=request.risk_level,
-                    summary=redact_text(request.summary),
+                    summary=redact_secrets(request.summary),
                     expires_at=datetime.fromisoformat(request.expires_at),
                     requester_id=uuid.UUID(request.requester_id) if request.requester_id else None,
                     approver_id=approver.id if approver else None,  # none designated: any admin
-                    details={**request.details, "reason": redact_text(request.reason)[:500]},
+                    details=details,
                     approval_id=uuid.UUID(request.approval_id),
                 )
+                await self._audit(session, request, workspace_id, "approval.requested", task.id, details)
         except _PERMANENT as exc:
-            raise ApplicationError(
-                f"database rejected the approval ({exc.__class__.__name__})",
-                type="DatabaseRejected",
-                non_retryable=True,
-            ) from None
-        blocks = approval_blocks(request, str(approval_id))
+            raise _rejected(exc) from None
+        return approval_id
+
+    async def _audit(
+        self,
+        session: AsyncSession,
+        request: ApprovalRequest,
+        workspace_id: uuid.UUID,
+        action: str,
+        task_id: uuid.UUID | None,
+        details: dict[str, Any],
+    ) -> None:
+        await repo.record_audit(
+            session=session,
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key(request.workflow_id, "approval", request.approval_id, action),
+            occurred_at=datetime.fromisoformat(request.requested_at or request.expires_at),
+            actor_type="lucy",
+            action=action,
+            entity_type="approval",
+            entity_id=request.approval_id,
+            task_id=task_id,
+            workflow_id=request.workflow_id,
+            after_state={"risk": request.risk_level, "tool": request.tool},
+            details=details,
+        )
+
+    async def _refuse(self, request: ApprovalRequest, why: str) -> ApprovalPosted:
+        """Nobody is asked: audit it and tell the workflow the step does not run."""
+        activity.logger.warning(
+            "approval not asked: the step cannot be shown in full", extra={"tool": request.tool}
+        )
+        workspace_id = uuid.UUID(request.workspace_id)
+        details = {
+            "tool": request.tool,
+            "why": why,
+            "arguments_sha256": blocks.arguments_digest(request.arguments),
+            "arguments_size": sum(len(blocks.argument_text(v)) for v in request.arguments.values()),
+        }
         try:
-            posted = await self._slack.post_message(
-                PostMessageRequest(
-                    channel=request.slack_channel_id,
-                    text=f"Approval needed: {redact_text(request.summary)}",
-                    idempotency_key=request.approval_key,
-                    thread_ts=request.thread_ts or None,
-                    format=False,
-                    blocks=blocks,
+            async with self._sessions.begin() as session:
+                await repo.set_tenant(session=session, workspace_id=workspace_id)
+                task = await repo.get_task(
+                    session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
                 )
-            )
-        except ApplicationError as exc:
-            if exc.non_retryable or exc.type == ErrorType.SLACK_NOT_CONFIGURED:
-                activity.logger.warning(
-                    "approval message could not be posted", extra={"error_type": exc.type}
+                await self._audit(
+                    session, request, workspace_id, "approval.refused", task.id if task else None, details
                 )
-                return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
-            raise
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            await repo.set_approval_message(
-                session=session,
-                workspace_id=workspace_id,
-                approval_id=approval_id,
+        except _PERMANENT as exc:
+            raise _rejected(exc) from None
+        return ApprovalPosted(approval_id=request.approval_id, message_ts=None, refused=why)
+
+    async def _attach(
+        self, request: ApprovalRequest, attachment: blocks.Attachment, document: str
+    ) -> str | None:
+        """Share the arguments as a file in the thread (once); None when it is there, otherwise
+        why it could not be shared."""
+        client = self._slack.client
+        if client is None:
+            return "Slack is not configured, so the arguments cannot be attached"
+        if activity.info().attempt > 1 and await self._already_attached(request, attachment.name):
+            return None
+        try:
+            await client.files_upload_v2(
+                filename=attachment.name,
+                content=document.encode(),
+                title=f"Arguments of {request.tool} waiting for approval",
                 channel=request.slack_channel_id,
-                ts=posted.ts,
+                thread_ts=request.thread_ts or None,
             )
-        return ApprovalPosted(approval_id=str(approval_id), message_ts=posted.ts)
+        except SlackApiError as exc:
+            error = slack_error(exc, "file upload")
+            if error.non_retryable:
+                code = error.details[0] if error.details else "error"
+                return f"Slack refused the file with the arguments ({code})"
+            raise error from None
+        except (SlackRequestError, aiohttp.ClientError, TimeoutError) as exc:
+            raise ApplicationError(
+                f"Slack file upload failed ({exc.__class__.__name__})", type=ErrorType.SLACK_RETRYABLE
+            ) from None
+        return None
+
+    async def _already_attached(self, request: ApprovalRequest, name: str) -> bool:
+        client = self._slack.client
+        assert client is not None
+        cursor: str | None = None
+        for _ in range(_LOOKUP_PAGES):
+            try:
+                response = await client.conversations_replies(
+                    channel=request.slack_channel_id, ts=request.thread_ts, limit=200, cursor=cursor
+                )
+            except SlackApiError as exc:
+                raise slack_error(exc, "conversations.replies") from None
+            for message in response.get("messages") or []:
+                if any(f.get("name") == name for f in message.get("files") or []):
+                    return True
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return False
+        return False
 
     @activity.defn(name="approvals.settle")
     async def settle(self, settled: ApprovalSettled) -> bool:
         """Record the decision (``approvals`` + ``audit_log``, once) and show it in place of the
-        buttons. Returns whether this call changed the row (False on a retry)."""
+        buttons, keeping what was decided on in full. Returns whether this call changed the
+        row (False on a retry)."""
         workspace_id = uuid.UUID(settled.workspace_id)
         approval_id = uuid.UUID(settled.approval_id)
         decided_at = datetime.fromisoformat(settled.decided_at)
@@ -224,26 +350,26 @@ class ApprovalActivities:
                 after_state={
                     "status": settled.decision,
                     "risk": settled.risk_level,
-                    "summary": redact_text(settled.summary),
+                    "summary": redact_secrets(settled.summary),
+                    "arguments_sha256": (row.details or {}).get("arguments_sha256") if row else None,
                 },
             )
         if settled.message_ts:
-            text = decided_text(settled)
+            details: dict[str, Any] = dict(row.details or {}) if row else {}
+            text = blocks.decided_text(settled.decision, settled.decided_by_slack_id, settled.decided_at)
             await self._slack.update_message(
                 UpdateMessageRequest(
                     channel=settled.slack_channel_id,
                     ts=settled.message_ts,
-                    text=f"{text}: {redact_text(settled.summary)}",
-                    blocks=[
-                        {
-                            "type": "section",
-                            "text": {
-                                "type": "mrkdwn",
-                                "text": f"*Approval:* `{redact_text(settled.summary)}`",
-                            },
-                        },
-                        {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]},
-                    ],
+                    text=f"{text}: {escape_mrkdwn(redact_secrets(settled.summary))}",
+                    blocks=blocks.decided_message(
+                        tool=str(details.get("tool") or settled.summary),
+                        arguments=dict(details.get("arguments") or {}),
+                        attachment=_attachment(details),
+                        decision=settled.decision,
+                        decided_by=settled.decided_by_slack_id,
+                        decided_at=settled.decided_at,
+                    ),
                 )
             )
         return changed

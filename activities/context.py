@@ -11,6 +11,9 @@ Policy lives in JSONB settings (all optional):
 * ``channels.settings``: ``require_approval`` (bool), ``approvers``, ``model_tier``;
 * ``users.preferences``: ``model_tier``;
 * the feature flag ``approvals.all_tools``: every tool call in the workspace needs approval.
+
+A requester whose role is ``guest`` (a restricted account, or a Slack Connect user from
+another organisation, as the ingress recorded it from ``users.info``) gets no tools.
 """
 
 from __future__ import annotations
@@ -173,7 +176,10 @@ class ContextActivities:
             user_name=((user.display_name or user.real_name or "") if user else ""),
             user_timezone=timezone,
             local_time=f"{now_there} ({timezone})",
-            available_tools=await self._available_tools(),
+            # Guests and people from other organisations get answers, never tools.
+            available_tools=[]
+            if user is not None and user.role == "guest"
+            else await self._available_tools(),
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),

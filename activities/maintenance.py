@@ -1,15 +1,20 @@
 """Maintenance activities, run by ``LucyMaintenanceWorkflow`` on the ``lucy-maintenance`` schedule.
 
-Both need the schema owner's connection (``LUCY_DATABASE_MIGRATION_URL``): creating partitions
-is DDL, and finding orphaned claims means looking at every workspace. A worker without it
-reports the step as skipped instead of failing.
+They run as the application role, through two narrow SECURITY DEFINER functions (migration
+0007), so the worker needs no owner connection: ``lucy_maintain_partitions`` drains the
+default partitions and keeps this month and the next ones ready, and ``lucy_stale_claims``
+lists task rows still ``created`` in every workspace. Dropping months past retention is
+destructive and stays with the schema owner: it runs here only when the worker was given
+``LUCY_DATABASE_MIGRATION_URL``, otherwise with ``lucy db partitions``.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
@@ -18,37 +23,53 @@ from temporalio.service import RPCError, RPCStatusCode
 from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
 from lucy.db import partitions
 from lucy.db import repositories as repo
-from lucy.db.models import Task
 from lucy.db.session import create_sessionmaker
 
-NO_OWNER = "no owner connection (set LUCY_DATABASE_MIGRATION_URL on the worker)"
+NO_OWNER = (
+    "retention not applied here (run `lucy db partitions` as the owner, "
+    "or give the worker LUCY_DATABASE_MIGRATION_URL)"
+)
 _BATCH = 200
 
 
 class MaintenanceActivities:
-    def __init__(self, owner_engine: AsyncEngine | None, temporal: Client, *, retention_months: int) -> None:
-        self._engine = owner_engine
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        temporal: Client,
+        *,
+        retention_months: int,
+        owner_engine: AsyncEngine | None = None,
+    ) -> None:
+        self._engine = engine
+        self._owner = owner_engine
         self._temporal = temporal
         self._retention = retention_months
 
     @activity.defn(name="maintenance.partitions")
     async def partitions(self, request: MaintenanceInput) -> PartitionsResult:
-        """Months ahead created, months past retention dropped (idempotent)."""
-        if self._engine is None:
-            return PartitionsResult(skipped=NO_OWNER)
+        """Rows waiting in the default partitions moved to their months, months ahead created
+        (idempotent); months past retention dropped when the owner connection is configured."""
         async with self._engine.begin() as conn:
-            report = await partitions.maintain(
-                conn,
-                today=datetime.now(UTC).date(),
-                retention_months=self._retention,
-                months_ahead=request.months_ahead,
-            )
-        if report.created or report.dropped or report.drained:
+            raw = (
+                await conn.execute(text("SELECT lucy_maintain_partitions(:n)"), {"n": request.months_ahead})
+            ).scalar_one()
+        report = raw if isinstance(raw, dict) else json.loads(raw)
+        created = [str(n) for n in report.get("created") or []]
+        drained = {str(k): int(v) for k, v in (report.get("drained") or {}).items()}
+        dropped: list[str] = []
+        skipped: str | None = NO_OWNER
+        if self._owner is not None:
+            async with self._owner.begin() as conn:
+                dropped = await partitions.drop_expired(
+                    conn, today=datetime.now(UTC).date(), retention_months=self._retention
+                )
+            skipped = None
+        if created or dropped or drained:
             activity.logger.info(
-                "partitions maintained",
-                extra={"created": report.created, "dropped": report.dropped, "drained": report.drained},
+                "partitions maintained", extra={"created": created, "dropped": dropped, "drained": drained}
             )
-        return PartitionsResult(created=report.created, dropped=report.dropped, drained=report.drained)
+        return PartitionsResult(created=created, dropped=dropped, drained=drained, skipped=skipped)
 
     async def _has_workflow(self, workflow_id: str) -> bool:
         try:
@@ -64,49 +85,35 @@ class MaintenanceActivities:
         """Task rows still ``created`` after ``stale_claim_minutes`` whose workflow does not exist
         are recorded as failed (``NeverStarted``): ingress claimed them, the start failed, and
         Slack stopped redelivering. Rows whose workflow exists are left to it."""
-        if self._engine is None:
-            return ReconcileResult()
         sessions = create_sessionmaker(self._engine)
-        cutoff = datetime.now(UTC) - timedelta(minutes=request.stale_claim_minutes)
         async with sessions.begin() as session:
-            workspace_ids = await repo.list_workspace_ids(session=session)
+            stale = (
+                await session.execute(
+                    text("SELECT workspace_id, workflow_id FROM lucy_stale_claims(:older, :max)"),
+                    {"older": timedelta(minutes=request.stale_claim_minutes), "max": _BATCH},
+                )
+            ).all()
         checked = 0
         orphaned: list[str] = []
-        for workspace_id in workspace_ids:
+        for workspace_id, workflow_id in stale:
+            checked += 1
+            activity.heartbeat(checked)
+            if await self._has_workflow(workflow_id):
+                continue
             async with sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                stale = list(
-                    (
-                        await session.execute(
-                            select(Task.workflow_id)
-                            .where(
-                                Task.workspace_id == workspace_id,
-                                Task.status == TaskStatus.CREATED.value,
-                                Task.created_at < cutoff,
-                            )
-                            .limit(_BATCH)
-                        )
-                    ).scalars()
+                await repo.set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
+                moved = await repo.record_task_finished(
+                    session=session,
+                    workspace_id=uuid.UUID(str(workspace_id)),
+                    workflow_id=workflow_id,
+                    status=TaskStatus.FAILED.value,
+                    completed_at=datetime.now(UTC),
+                    error_type="NeverStarted",
+                    error_message="the task was claimed but its workflow never started "
+                    "(Temporal refused or was unreachable, and Slack stopped redelivering)",
                 )
-            for workflow_id in stale:
-                checked += 1
-                activity.heartbeat(checked)
-                if await self._has_workflow(workflow_id):
-                    continue
-                async with sessions.begin() as session:
-                    await repo.set_tenant(session=session, workspace_id=workspace_id)
-                    moved = await repo.record_task_finished(
-                        session=session,
-                        workspace_id=workspace_id,
-                        workflow_id=workflow_id,
-                        status=TaskStatus.FAILED.value,
-                        completed_at=datetime.now(UTC),
-                        error_type="NeverStarted",
-                        error_message="the task was claimed but its workflow never started "
-                        "(Temporal refused or was unreachable, and Slack stopped redelivering)",
-                    )
-                if moved:
-                    orphaned.append(workflow_id)
+            if moved:
+                orphaned.append(workflow_id)
         if orphaned:
             activity.logger.warning("orphaned task claims recorded as failed", extra={"count": len(orphaned)})
         return ReconcileResult(checked=checked, orphaned=orphaned)

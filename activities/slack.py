@@ -101,6 +101,11 @@ class SlackActivities:
         self._client = client
         self._pacer = pacer or ChannelPacer()
 
+    @property
+    def client(self) -> AsyncWebClient | None:
+        """The injected Web API client (None when Slack is not configured)."""
+        return self._client
+
     def _require_client(self) -> AsyncWebClient:
         if self._client is None:
             raise ApplicationError(

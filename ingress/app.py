@@ -1,8 +1,23 @@
-"""The ingress HTTP app: health endpoints and ``POST /slack/events`` through Slack Bolt.
+"""The ingress HTTP app: health endpoints, metrics and ``POST /slack/events`` through Slack Bolt.
+
+``POST /slack/events`` handles a request in this order, and nothing from the body is parsed,
+bound to the log context or turned into a metric label before the signature is checked:
+
+1. size cap (413), streaming the body and stopping at the cap, Content-Length or not;
+2. Slack signature over the raw bytes (401);
+3. parse and shape check: UTF-8, a JSON object or form, bounded nesting, envelope fields of
+   the types Slack sends (400 with a sentence saying what is wrong);
+4. Bolt, handed the bytes already read and the document already parsed.
+
+Steps 1-3 live in :mod:`ingress.guard`; a refusal logs metadata only (sizes, media type,
+which headers came, the peer address), never the body or a value taken from it.
 
 Bolt runs with ``process_before_response=True``: the listener starts the workflow first and
 the 200 goes back only after Temporal accepted it (durable hand-off). If the start fails,
 Slack gets a 500 and redelivers; the workflow id makes that redelivery safe.
+
+``GET /metrics`` needs ``Authorization: Bearer <LUCY_METRICS_TOKEN>`` when that token is set;
+without one it is served only in development and test (404 in staging and production).
 """
 
 from __future__ import annotations
@@ -11,24 +26,25 @@ import asyncio
 import binascii
 import contextlib
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from ingress import guard
 from ingress.directory import UserDirectory
 from ingress.listeners import register
 from ingress.tasks import TaskStarter
@@ -39,10 +55,11 @@ from lucy.db.session import create_sessionmaker
 from lucy.logging import get_logger
 from lucy.metrics import ACK_SECONDS, ACTIVE_TASKS, PENDING_APPROVALS, SLACK_EVENTS, slack_kind
 from lucy.settings import Settings
+from lucy.signing import ClaimSigner
 
 log = get_logger(__name__)
 
-MAX_BODY_BYTES = 1_000_000  # Slack payloads are far smaller; anything bigger is not Slack
+MAX_BODY_BYTES = guard.MAX_BODY_BYTES
 HEALTH_TIMEOUT_S = 2.0
 GAUGE_TTL_S = 5.0
 
@@ -97,6 +114,8 @@ def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp 
     )
 
     directory = UserDirectory()
+    keys = deps.settings.security.encryption_keys
+    signer = ClaimSigner.from_encryption_keys(keys.get_secret_value() if keys else None)
 
     async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         temporal = await deps.temporal()
@@ -109,34 +128,13 @@ def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp 
         context["lucy_temporal"] = temporal
         context["lucy_sessions"] = deps.sessions
         context["lucy_directory"] = directory
+        context["lucy_signer"] = signer
+        context["lucy_settings"] = deps.settings
         return await next()
 
     app.middleware(inject)
     register(app)
     return app
-
-
-def _parse(request: Request, body: bytes) -> tuple[str | None, dict[str, Any] | None]:
-    """(problem, parsed body): a problem when the body is not something Slack sends."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json":
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            return "body is not valid JSON", None
-        if not isinstance(parsed, dict):
-            return "body is not a JSON object", None
-        return None, parsed
-    if ctype == "application/x-www-form-urlencoded":
-        form = dict(parse_qsl(body.decode("utf-8", "replace")))
-        if "payload" in form:  # interactivity: a JSON document in a form field
-            try:
-                payload = json.loads(form["payload"])
-            except ValueError:
-                return "payload field is not valid JSON", None
-            return None, payload if isinstance(payload, dict) else {}
-        return None, form
-    return f"unsupported content type {ctype or '(none)'!r}", None
 
 
 def _add_codec_server(app: FastAPI, settings: Settings) -> None:
@@ -181,7 +179,7 @@ def _add_codec_server(app: FastAPI, settings: Settings) -> None:
         try:
             payloads = payloads_from_json(await request.json())
             done = await (codec.encode(payloads) if action == "encode" else codec.decode(payloads))
-        except (ValueError, CryptoError, binascii.Error) as exc:
+        except (ValueError, RecursionError, CryptoError, binascii.Error) as exc:
             return JSONResponse({"error": str(exc)[:200]}, status_code=400, headers=headers)
         return JSONResponse(payloads_to_json(done), headers=headers)
 
@@ -194,7 +192,8 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
     """The FastAPI app: health, DB and Temporal health, metrics and, unless ``serve_events`` is
     off (Socket Mode, where Slack talks over the WebSocket), ``POST /slack/events``."""
     bolt = bolt if bolt is not None else (build_bolt_app(deps) if serve_events else None)
-    handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
+    secret = _secret(deps.settings.slack.slack_signing_secret)
+    verifier = SignatureVerifier(secret) if secret else None
     missing = deps.settings.slack.missing_for_events()
 
     @contextlib.asynccontextmanager
@@ -237,11 +236,97 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
             {"status": "ok", "service": "temporal", "namespace": deps.settings.temporal.temporal_namespace}
         )
 
+    _add_metrics(app, deps)
+    if not serve_events:
+        return app
+
+    @app.post("/slack/events")
+    async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        request.state.slack_kind = "unknown"  # until the body is verified and parsed
+        response = await _slack_events(request)
+        elapsed = time.perf_counter() - started
+        kind = request.state.slack_kind
+        ACK_SECONDS.labels(kind).observe(elapsed)
+        outcome = "ok" if response.status_code < 400 else str(response.status_code)
+        SLACK_EVENTS.labels(kind, outcome).inc()
+        retry = request.headers.get("x-slack-retry-num", "")  # headers are not signed
+        log.info(
+            "slack request handled",
+            kind=kind,
+            status=response.status_code,
+            retry_num=int(retry) if retry.isascii() and retry.isdigit() and len(retry) < 4 else None,
+            ack_ms=round(elapsed * 1000, 1),
+        )
+        return response
+
+    async def _slack_events(request: Request) -> Response:
+        if bolt is None or verifier is None:
+            return JSONResponse(
+                {
+                    "error": "slack_not_configured",
+                    "message": "Lucy is not connected to Slack yet; set " + " and ".join(missing),
+                },
+                status_code=503,
+            )
+        body: bytes | None = None
+        try:
+            body = await guard.read_body(request)
+            guard.verify_signature(verifier, request.headers, body)
+            document = guard.parse(request.headers, body)
+        except guard.Refusal as refusal:
+            log.warning(
+                "Slack request refused",
+                status=refusal.status,
+                reason=refusal.message,
+                **guard.request_metadata(request, None if body is None else len(body)),
+            )
+            return JSONResponse(
+                {"error": refusal.error, "message": refusal.message}, status_code=refusal.status
+            )
+        request.state.slack_kind = slack_kind(document)
+        structlog.contextvars.bind_contextvars(  # every later log line says who and what it is about
+            slack_team_id=_team_id(document),
+            slack_event_id=document.get("event_id") or document.get("trigger_id"),
+        )
+        bolt_request = to_async_bolt_request(request, body)
+        if bolt_request.body != document:
+            # Bolt reads any form body containing the word "payload" as interactivity and finds
+            # nothing (``/lucy explain this payload``): give it the document we parsed.
+            bolt_request.body = document
+            bolt_request.context = build_async_context(AsyncBoltContext(), document)
+        return to_starlette_response(await bolt.async_dispatch(bolt_request))
+
+    return app
+
+
+def _team_id(document: dict[str, Any]) -> str | None:
+    """The Slack team a verified, shape-checked payload is about (for the log context)."""
+    team = document.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    return document.get("team_id") or team
+
+
+def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
+    """``GET /metrics``: with ``LUCY_METRICS_TOKEN`` set, only for ``Authorization: Bearer
+    <token>`` (401 otherwise); without it, only in development and test (no route, so 404,
+    in staging and production)."""
+    token = _secret(deps.settings.security.metrics_token)
+    if token is None and deps.settings.core.env not in ("development", "test"):
+        return
+    expected = f"Bearer {token}".encode() if token is not None else None
     gauges_at = 0.0
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
         nonlocal gauges_at
+        given = request.headers.get("authorization", "").encode()
+        if expected is not None and not hmac.compare_digest(given, expected):
+            return JSONResponse(
+                {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         if time.monotonic() - gauges_at > GAUGE_TTL_S:  # visibility counts, at most every few seconds
             gauges_at = time.monotonic()
             try:
@@ -256,54 +341,3 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
             except Exception as exc:
                 log.warning("could not count workflows for /metrics", error=exc.__class__.__name__)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    if not serve_events:
-        return app
-
-    @app.post("/slack/events")
-    async def slack_events(request: Request) -> Response:
-        started = time.perf_counter()
-        structlog.contextvars.clear_contextvars()
-        response = await _slack_events(request)
-        elapsed = time.perf_counter() - started
-        kind = request.state.slack_kind if hasattr(request.state, "slack_kind") else "unknown"
-        ACK_SECONDS.labels(kind).observe(elapsed)
-        outcome = "ok" if response.status_code < 400 else str(response.status_code)
-        SLACK_EVENTS.labels(kind, outcome).inc()
-        log.info(
-            "slack request handled",
-            kind=kind,
-            status=response.status_code,
-            retry_num=request.headers.get("x-slack-retry-num"),
-            ack_ms=round(elapsed * 1000, 1),
-        )
-        return response
-
-    async def _slack_events(request: Request) -> Response:
-        if handler is None:
-            return JSONResponse(
-                {
-                    "error": "slack_not_configured",
-                    "message": "Lucy is not connected to Slack yet; set " + " and ".join(missing),
-                },
-                status_code=503,
-            )
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "payload_too_large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "payload_too_large"}, status_code=413)
-        problem, parsed = _parse(request, body)
-        if problem:
-            log.warning("malformed Slack request refused", reason=problem)
-            return JSONResponse({"error": "bad_request", "message": problem}, status_code=400)
-        request.state.slack_kind = slack_kind(parsed)
-        if parsed:  # every log line of this request carries who and what it is about
-            structlog.contextvars.bind_contextvars(
-                slack_team_id=parsed.get("team_id") or (parsed.get("team") or {}).get("id"),
-                slack_event_id=parsed.get("event_id") or parsed.get("trigger_id"),
-            )
-        return await handler.handle(request)
-
-    return app

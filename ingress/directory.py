@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from lucy.logging import get_logger
+from lucy.roles import role_of
 
 log = get_logger(__name__)
 
@@ -25,19 +26,9 @@ class SlackUser:
     user_id: str
     display_name: str | None
     timezone: str | None
-    role: str  # owner / admin / member / guest
+    role: str  # owner / admin / member / guest (restricted, or from another organisation)
     is_bot: bool
     deleted: bool
-
-
-def _role(user: dict) -> str:
-    if user.get("is_owner") or user.get("is_primary_owner"):
-        return "owner"
-    if user.get("is_admin"):
-        return "admin"
-    if user.get("is_restricted") or user.get("is_ultra_restricted"):
-        return "guest"
-    return "member"
 
 
 class UserDirectory:
@@ -81,7 +72,7 @@ class UserDirectory:
             user_id=user_id,
             display_name=profile.get("display_name") or profile.get("real_name") or raw.get("name"),
             timezone=raw.get("tz"),
-            role=_role(raw),
+            role=role_of(raw, key[0]),
             is_bot=bool(raw.get("is_bot")),
             deleted=bool(raw.get("deleted")),
         )

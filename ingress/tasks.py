@@ -77,6 +77,12 @@ def strip_bot_mention(text: str, bot_user_id: str | None) -> str:
     return " ".join(text.split())
 
 
+WORKSPACE_REMOVED = (
+    "Lucy has been removed from this workspace, so I can't take requests here. "
+    "A workspace admin can ask to have it restored."
+)
+
+
 def _wait_words(seconds: float) -> str:
     return "a few seconds" if seconds < 10 else f"about {max(1, round(seconds / 60))} minute(s)"
 
@@ -144,6 +150,9 @@ class TaskStarter:
                 role=message.role,
                 timezone=message.timezone,
             )
+            if claim.workspace_id is None:  # removed from Lucy: nothing is recorded in it
+                WORKFLOW_STARTS.labels("refused").inc()
+                return StartOutcome(workflow_id=workflow_id, started=False, refused=WORKSPACE_REMOVED)
             workspace_id, user_id, channel_id = claim.workspace_id, claim.user_id, claim.channel_id
             structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id))
             if not claim.claimed and claim.prior_error == "Refused":
@@ -216,7 +225,10 @@ class TaskStarter:
         ``"followup"`` when the thread's task has ended (start a new task with the thread as
         context), None when the thread has no Lucy task."""
         async with self._sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+            try:
+                workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+            except repo.WorkspaceRemoved:
+                return None
             task = await repo.latest_thread_task(
                 session=session,
                 workspace_id=workspace_id,

@@ -104,7 +104,13 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
         yield IngressDeps(
             settings=settings,
             engine=engine,
-            temporal=lazy_temporal(lambda: connect(settings.temporal, keyring=_payload_keyring(settings))),
+            temporal=lazy_temporal(
+                lambda: connect(
+                    settings.temporal,
+                    keyring=_payload_keyring(settings),
+                    strict=settings.core.env == "production",
+                )
+            ),
         )
     finally:
         await engine.dispose()
@@ -124,12 +130,33 @@ def _payload_keyring(settings: Settings) -> Any:
 # --------------------------------------------------------------------------- commands
 
 
+async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool = False) -> None:
+    """In production, stop with one line per insecure setting (see :mod:`lucy.production`)."""
+    if settings.core.env != "production":
+        return
+    from lucy.db.session import create_engine
+    from lucy.production import refuse_insecure
+
+    engine = create_engine(settings.database, pool_size=1, max_overflow=0)
+    try:
+        problems = await refuse_insecure(settings, engine, role=role, http_ingress=http_ingress)
+    finally:
+        await engine.dispose()
+    if problems:
+        for line in problems:
+            print(f"lucy: refusing to start in production: {line}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 async def _cmd_worker(settings: Settings) -> None:
     from lucy.temporal import connect
     from lucy.worker import run_worker
 
+    await _refuse_insecure(settings, role="worker")
     try:
-        client = await connect(settings.temporal, keyring=_payload_keyring(settings))
+        client = await connect(
+            settings.temporal, keyring=_payload_keyring(settings), strict=settings.core.env == "production"
+        )
     except Exception as exc:
         _fail(f"cannot reach Temporal at {settings.temporal.temporal_address} ({exc.__class__.__name__})")
         return
@@ -139,6 +166,7 @@ async def _cmd_worker(settings: Settings) -> None:
 async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
     from ingress.app import build_bolt_app, create_app
 
+    await _refuse_insecure(settings, role="ingress", http_ingress=not socket)
     async with _ingress_deps(settings) as deps:
         if not socket:
             await _run_until_signal(_serve_http(create_app(deps), port))

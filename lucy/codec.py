@@ -31,9 +31,18 @@ _KEY_ID = "encryption-key-id"
 _AAD = b"lucy-temporal-payload-v1"
 
 
+class UnencryptedPayload(ValueError):
+    """A payload that should have been encrypted was not (strict mode, production)."""
+
+
 class EncryptionCodec(temporalio.converter.PayloadCodec):
-    def __init__(self, keyring: KeyRing) -> None:
+    """AES-256-GCM over each whole payload. ``strict``: a payload that is not encrypted is
+    refused instead of passed through (production: someone who can reach Temporal cannot slip
+    a plaintext input or update into a task)."""
+
+    def __init__(self, keyring: KeyRing, *, strict: bool = False) -> None:
         self._keyring = keyring
+        self._strict = strict
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         out = []
@@ -46,6 +55,10 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
         out = []
         for p in payloads:
             if p.metadata.get("encoding") != ENCODING:
+                if self._strict:
+                    raise UnencryptedPayload(
+                        "refusing an unencrypted payload (payload encryption is required)"
+                    )
                 out.append(p)  # written before encryption was turned on
                 continue
             key_id = p.metadata.get(_KEY_ID, b"").decode()
@@ -64,12 +77,18 @@ def payload_keyring(settings: Settings) -> KeyRing | None:
     return KeyRing.parse(keys.get_secret_value() if keys else None)
 
 
-def data_converter(keyring: KeyRing | None) -> temporalio.converter.DataConverter:
-    """Temporal's default converter, with the encryption codec when a key ring is given."""
+def data_converter(keyring: KeyRing | None, *, strict: bool = False) -> temporalio.converter.DataConverter:
+    """Temporal's default converter, with the encryption codec when a key ring is given. Then
+    failure messages and stack traces are encoded too (moved into an encrypted payload), so an
+    error text never sits readable in the history. ``strict`` refuses unencrypted payloads."""
     default = temporalio.converter.DataConverter.default
     if keyring is None:
         return default
-    return dataclasses.replace(default, payload_codec=EncryptionCodec(keyring))
+    return dataclasses.replace(
+        default,
+        payload_codec=EncryptionCodec(keyring, strict=strict),
+        failure_converter_class=temporalio.converter.DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 # The codec-server wire format (what the Temporal UI and CLI send to a codec endpoint):

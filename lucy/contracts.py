@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -110,17 +109,10 @@ def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
 
 
 # Tokens, keys and URL passwords, wherever they appear in a text (shared by the log redaction,
-# the output pipeline and the activity summaries the workflow writes into Temporal).
-SECRET_VALUE = re.compile(
-    r"((?<![A-Za-z0-9])(?:xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|sk-[A-Za-z0-9_-]{8,})|"
-    r"(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
-)
-REDACTED = "[redacted]"
-
-
-def redact_secrets(text: str) -> str:
-    """Mask anything in ``text`` that looks like a token, key or URL password."""
-    return SECRET_VALUE.sub(REDACTED, text)
+# the output pipeline and the activity summaries the workflow writes into Temporal). Re-exported
+# here so that workflows reach them through this module; ``lucy.redact`` is pure stdlib.
+from lucy.redact import REDACTED as REDACTED  # noqa: E402
+from lucy.redact import redact_secrets as redact_secrets  # noqa: E402
 
 
 def idempotency_key(*parts: str) -> str:
@@ -316,6 +308,8 @@ class AgentCheckpoint:
     tool_state: dict[str, str] = field(default_factory=dict)
     unavailable_tools: list[str] = field(default_factory=list)
     seen_replies: list[str] = field(default_factory=list)
+    untrusted_seen: bool = False
+    known_hosts: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- steps, approvals
@@ -375,25 +369,36 @@ class ApprovalRequest:
     expires_at: str  # ISO 8601
     requester_id: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Every argument of the call, in full: the approver sees all of them (escaped, redacted of
+    # secrets, as a snippet when long) and the audit log records them.
+    arguments: dict[str, Any] = field(default_factory=dict)
+    because: str = ""  # why policy asks (Lucy's words, not the model's)
+    requested_at: str = ""  # ISO 8601, the workflow's clock: the audit entry's time on every retry
 
 
 @dataclass(frozen=True)
 class ApprovalPosted:
     approval_id: str
     message_ts: str | None
+    # Set when the step could not be shown to an approver in full: nobody is asked, and the
+    # step does not run.
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
 class ApprovalDecision:
-    """An Approve/Reject click, delivered by ingress as the ``decide_approval`` update. The
-    clicker's role comes from ``users.info`` (resolved by ingress); the workflow's validator
-    decides whether the click counts."""
+    """An Approve/Reject click, delivered by ingress as the ``decide_approval`` update.
+
+    It says who clicked, signed by the ingress (:mod:`lucy.signing`); it never says what the
+    clicker may do. The worker checks the signature and reads the clicker's role from Slack
+    before the workflow decides, by its own rules, whether the click counts."""
 
     approval_id: str
     decision: str  # approved | rejected
     slack_user_id: str
-    is_admin: bool = False
-    is_owner: bool = False
+    slack_team_id: str = ""
+    issued_at: str = ""  # ISO 8601, when the ingress signed it
+    signature: str = ""
     user_name: str = ""
 
 
@@ -423,11 +428,46 @@ class ApprovalSettled:
 
 @dataclass(frozen=True)
 class CancelRequest:
-    """The ``cancel`` update (the Cancel button, ``/lucy cancel``)."""
+    """The ``cancel`` update (the Cancel button, ``/lucy cancel``): who asks, signed by the
+    ingress like a decision."""
 
     slack_user_id: str
-    is_admin: bool = False
-    is_owner: bool = False
+    slack_team_id: str = ""
+    issued_at: str = ""
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class ActorCheck:
+    """Verify a signed claim and look its author up in Slack (activity ``identity.verify``)."""
+
+    kind: str  # decision | cancel
+    workflow_id: str
+    subject: str  # the approval id, or "" for a cancel
+    verdict: str  # approved | rejected | cancel
+    slack_user_id: str
+    slack_team_id: str
+    issued_at: str
+    signature: str
+    expected_team_id: str  # the task's workspace: a click from another team never counts
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked, as the worker verified it. ``problem`` is None when the claim is genuine."""
+
+    slack_user_id: str
+    problem: str | None = None
+    role: str = "member"  # owner | admin | member | guest (restricted, or another team's user)
+    deleted: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.problem is None and not self.deleted and self.role in ("admin", "owner")
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role == "guest"
 
 
 @dataclass(frozen=True)
@@ -512,6 +552,9 @@ class ErrorType(StrEnum):
     TOOL_REJECTED = "ToolRejected"  # bad arguments or a 4xx: retrying cannot help
     TOOL_NOT_CONFIGURED = "ToolNotConfigured"  # no URL/key for this tool in this deployment
     TOOL_UNAVAILABLE = "ToolUnavailable"  # the tool kept failing (browser: 3 in a row)
+    EGRESS_DENIED = "EgressDenied"  # a URL that resolves to a private or internal address
+    APPROVAL_REFUSED = "ApprovalRefused"  # a click that does not count (who, when, signature)
+    APPROVAL_CLOSED = "ApprovalClosed"  # a click on an approval that was already decided
 
 
 # --------------------------------------------------------------------------- maintenance

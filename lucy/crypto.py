@@ -13,7 +13,7 @@ import base64
 import binascii
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,6 +29,7 @@ class CryptoError(Exception):
 class _Key:
     key_id: str
     aead: AESGCM
+    material: bytes = field(default=b"", repr=False)
 
     def __repr__(self) -> str:
         return f"_Key({self.key_id!r})"
@@ -64,7 +65,7 @@ class KeyRing:
                 raise CryptoError(
                     f"LUCY_ENCRYPTION_KEYS: key {key_id!r} must be 32 bytes, got {len(material)}"
                 )
-            keys.append(_Key(key_id, AESGCM(material)))
+            keys.append(_Key(key_id, AESGCM(material), material))
         if len({k.key_id for k in keys}) != len(keys):
             raise CryptoError("LUCY_ENCRYPTION_KEYS: duplicate key ids")
         return cls(keys)
@@ -74,6 +75,21 @@ class KeyRing:
         """A fresh ``key_id:base64key`` entry."""
         kid = key_id or f"k{secrets.token_hex(3)}"
         return f"{kid}:{base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip('=')}"
+
+    def derive(self, purpose: bytes) -> list[bytes]:
+        """One 32-byte subkey per key for ``purpose`` (HKDF-SHA256), the primary's first: a key
+        ring used for something other than encryption (signing) never reuses the AES keys."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        ordered = [
+            self._keys[self.primary_id],
+            *(k for k in self._keys.values() if k.key_id != self.primary_id),
+        ]
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=b"lucy", info=purpose).derive(k.material)
+            for k in ordered
+        ]
 
     def encrypt(self, plaintext: str, *, aad: bytes) -> tuple[str, bytes]:
         """Returns (key id, nonce + ciphertext)."""

@@ -32,9 +32,14 @@ def metrics_runtime(port: int) -> Runtime:
 
 
 async def connect(
-    settings: TemporalSettings, *, runtime: Runtime | None = None, keyring: KeyRing | None = None
+    settings: TemporalSettings,
+    *,
+    runtime: Runtime | None = None,
+    keyring: KeyRing | None = None,
+    strict: bool = False,
 ) -> Client:
-    """Connect to the configured Temporal frontend (with encrypted payloads when ``keyring``)."""
+    """Connect to the configured Temporal frontend (with encrypted payloads when ``keyring``;
+    ``strict``: unencrypted payloads are refused, as production does)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
@@ -42,7 +47,7 @@ async def connect(
         api_key=api_key,
         tls=_tls(settings),
         runtime=runtime,
-        data_converter=data_converter(keyring),
+        data_converter=data_converter(keyring, strict=strict),
     )
 
 

@@ -14,6 +14,8 @@ from temporalio.worker import Worker
 
 from activities.approvals import ApprovalActivities
 from activities.context import ContextActivities
+from activities.egress import EgressGuard
+from activities.identity import IdentityActivities
 from activities.llm import LlmActivities
 from activities.maintenance import MaintenanceActivities
 from activities.records import RecordActivities
@@ -27,6 +29,7 @@ from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.settings import Settings
+from lucy.signing import ClaimSigner
 from workflows.maintenance import LucyMaintenanceWorkflow
 from workflows.task import LucyTaskWorkflow
 
@@ -53,6 +56,7 @@ def build_activities(
     slack: AsyncWebClient | None,
     temporal: Client,
     owner_engine: AsyncEngine | None = None,
+    egress: EgressGuard | None = None,
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
@@ -61,6 +65,7 @@ def build_activities(
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     context = ContextActivities(sessions, settings, slack=slack, http=http, records=records)
     approvals = ApprovalActivities(sessions, slack_acts)
+    identity = IdentityActivities(slack, claim_signer(settings))
     return [
         llm.chat,
         records.task_running,
@@ -71,25 +76,43 @@ def build_activities(
         context.prepare,
         approvals.request,
         approvals.settle,
-        *tool_activities(settings, http=http, slack=slack),
-        *_maintenance(settings, temporal, owner_engine),
+        identity.verify,
+        *tool_activities(settings, http=http, slack=slack, egress=egress),
+        *_maintenance(settings, temporal, engine, owner_engine),
     ]
 
 
-def _maintenance(settings: Settings, temporal: Client, owner_engine: AsyncEngine | None) -> list[Any]:
+def claim_signer(settings: Settings) -> ClaimSigner:
+    """Verifies the ingress's signature on clicks (keys derived from LUCY_ENCRYPTION_KEYS)."""
+    keys = settings.security.encryption_keys
+    return ClaimSigner.from_encryption_keys(keys.get_secret_value() if keys else None)
+
+
+def _maintenance(
+    settings: Settings, temporal: Client, engine: AsyncEngine, owner_engine: AsyncEngine | None
+) -> list[Any]:
     acts = MaintenanceActivities(
-        owner_engine, temporal, retention_months=settings.database.database_retention_months
+        engine,
+        temporal,
+        retention_months=settings.database.database_retention_months,
+        owner_engine=owner_engine,
     )
     return [acts.partitions, acts.reconcile_claims]
 
 
 def tool_activities(
-    settings: Settings, *, http: httpx.AsyncClient, slack: AsyncWebClient | None
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient,
+    slack: AsyncWebClient | None,
+    egress: EgressGuard | None = None,
 ) -> list[Any]:
-    """The tool activities (gateway, browser, Composio, email, Slack history, files)."""
+    """The tool activities (gateway, browser, Composio, email, Slack history, files). ``egress``
+    checks every URL the model chose (default: system DNS, with a timeout)."""
+    egress = egress or EgressGuard()
     return [
-        GatewayActivities(http, settings.tools).invoke,
-        BrowserActivities(http, settings.tools).browse,
+        GatewayActivities(http, settings.tools, egress=egress).invoke,
+        BrowserActivities(http, settings.tools, egress=egress).browse,
         ComposioActivities(http, settings.tools).execute,
         EmailActivities(http, settings.tools).send,
         SlackHistoryActivities(slack).search,
@@ -99,13 +122,19 @@ def tool_activities(
 
 @contextlib.asynccontextmanager
 async def lucy_worker(
-    settings: Settings, client: Client, *, task_queue: str | None = None, engine: AsyncEngine | None = None
+    settings: Settings,
+    client: Client,
+    *,
+    task_queue: str | None = None,
+    engine: AsyncEngine | None = None,
+    egress: EgressGuard | None = None,
 ) -> AsyncIterator[Worker]:
-    """A running worker with all of Lucy's workflows and activities; stops on exit."""
+    """A running worker with all of Lucy's workflows and activities; stops on exit. ``egress``
+    replaces the URL guard's resolver (tests resolve their fake sites without DNS)."""
     own_engine = engine is None
     engine = engine or create_engine(settings.database)
     migration_url = settings.database.database_migration_url
-    # Maintenance (partitions, orphaned claims) needs the schema owner; a small pool suffices.
+    # Retention (dropping old months) needs the schema owner; optional, a small pool suffices.
     owner_engine = (
         create_engine(settings.database, url=settings.database.migration_url, pool_size=1, max_overflow=1)
         if migration_url is not None
@@ -121,7 +150,13 @@ async def lucy_worker(
             task_queue=queue,
             workflows=list(WORKFLOWS),
             activities=build_activities(
-                settings, http=http, engine=engine, slack=slack, temporal=client, owner_engine=owner_engine
+                settings,
+                http=http,
+                engine=engine,
+                slack=slack,
+                temporal=client,
+                owner_engine=owner_engine,
+                egress=egress,
             ),
         )
         async with worker:

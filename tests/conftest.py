@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from activities.egress import EgressGuard, StaticResolver
 from ingress.app import IngressDeps, create_app
 from lucy import migrate
 from lucy.contracts import SEARCH_ATTRIBUTES
@@ -42,6 +43,9 @@ from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
+# The sites tests browse resolve to a public address without DNS (CI has no network); the fake
+# gateway and CamoFox serve them. Anything else does not resolve, as offline.
+PUBLIC_TEST_SITES = StaticResolver({name: ["93.184.215.14"] for name in ("example.com", "example.org")})
 
 
 @pytest.fixture(scope="session")
@@ -341,7 +345,7 @@ async def running_lucy(
 
     app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
     async with (
-        lucy_worker(settings, client, engine=engine),
+        lucy_worker(settings, client, engine=engine, egress=EgressGuard(resolver=PUBLIC_TEST_SITES)),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
     ):
         yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)

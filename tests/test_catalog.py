@@ -1,10 +1,10 @@
-"""The tool catalog the workflow reads: argument validation, approval policy, summaries."""
+"""The tool catalog the workflow reads: argument validation and summaries (policy: test_policy)."""
 
 from __future__ import annotations
 
 import pytest
 
-from workflows.catalog import TOOLS, needs_approval, validate_arguments
+from workflows.catalog import TOOLS, validate_arguments
 
 
 @pytest.mark.parametrize(
@@ -32,20 +32,6 @@ def test_good_arguments_pass_and_empty_means_no_arguments():
     assert validate_arguments(TOOLS["slack_history"], "") == ({}, None)
 
 
-def test_policy_asks_for_risky_steps_and_where_the_workspace_says_so():
-    assert needs_approval("high", channel_requires_approval=False, always=[], tool="exec")
-    assert not needs_approval("low", channel_requires_approval=False, always=[], tool="web_fetch")
-    assert needs_approval("low", channel_requires_approval=True, always=[], tool="web_fetch")
-    assert needs_approval("low", channel_requires_approval=False, always=["web_fetch"], tool="web_fetch")
-    assert TOOLS["browser"].risk_for({"action": "type", "submit": True}) == "medium"
-    assert {t.name for t in TOOLS.values() if t.risk in ("high", "critical")} == {
-        "exec",
-        "write_file",
-        "edit_file",
-        "send_email",
-    }
-
-
 def test_summaries_are_short_and_hold_no_secrets():
     summary = TOOLS["exec"].summary(
         {"command": 'curl -H "Authorization: Bearer abcdefghijk123" https://bob:hunter2@example.com/x'}
@@ -53,3 +39,7 @@ def test_summaries_are_short_and_hold_no_secrets():
     assert "abcdefghijk123" not in summary and "hunter2" not in summary
     assert summary.startswith("gateway exec: curl")
     assert len(TOOLS["exec"].summary({"command": "x" * 500})) <= len("gateway exec: ") + 80
+
+
+def test_the_model_cannot_pick_a_composio_connected_account():
+    assert "connected_account_id" not in TOOLS["composio_execute"].parameters["properties"]

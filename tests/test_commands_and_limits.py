@@ -210,21 +210,20 @@ async def test_cancel_stops_a_running_task_and_keeps_its_record(lucy: Lucy, fake
     # ...the requester may.
     reply = (await lucy.command("cancel", team=team)).json()["text"]
     assert reply.startswith("Cancelling") and workflow_id in reply
-    for _ in range(100):
-        if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
-            break
-        await asyncio.sleep(0.05)
+    # The same rule and the same path as the Cancel button: the task's own cancel update.
+    result = await asyncio.wait_for(handle.result(), 30)
+    assert result["status"] == "cancelled"
     desc = await handle.describe()
-    assert desc.status == WorkflowExecutionStatus.CANCELED
+    assert desc.status == WorkflowExecutionStatus.COMPLETED
     assert {p.key.name: p.value for p in desc.typed_search_attributes}["LucyStatus"] == "cancelled"
     posts = fake_slack.posted(ev["channel"])
-    assert [p["text"] for p in posts] == ["Cancelled: I stopped working on this, as requested."]
+    assert [p["text"] for p in posts] == ["Cancelled by <@U0ALICE>: I stopped working on this, as requested."]
     assert posts[0]["thread_ts"] == ev["ts"]
     async with lucy.engine.connect() as conn:
         row = (await conn.execute(select(Task).where(Task.workflow_id == workflow_id))).one()
         assert (row.status, row.error_type) == ("cancelled", "Cancelled")
-    assert "already finished" in (await lucy.command(f"cancel {workflow_id}", team=team)).json()["text"]
-    await record_history(lucy, workflow_id, "lucy_task_cancelled")
+    assert "is not running" in (await lucy.command(f"cancel {workflow_id}", team=team)).json()["text"]
+    await record_history(lucy, workflow_id, "lucy_task_cancelled_by_command")
 
 
 async def test_assistant_thread_prompts_and_working_status(lucy: Lucy, fake_slack: FakeSlack):

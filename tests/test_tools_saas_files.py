@@ -84,6 +84,7 @@ def request(tool: str, step: int = 3, **arguments: Any) -> ToolRequest:
         workspace_id="ws-123",
         slack_channel_id=CHANNEL,
         thread_ts=THREAD,
+        slack_user_id="U0ALICE",
     )
 
 
@@ -107,7 +108,7 @@ def composio_acts(http: httpx.AsyncClient, fake: FakeComposio, key: str | None =
     return ComposioActivities(http, settings)
 
 
-async def test_composio_executes_the_action_with_key_user_and_account(http, composio: FakeComposio):
+async def test_composio_acts_as_the_requester_never_a_colleague(http, composio: FakeComposio):
     composio.results["GITHUB_CREATE_ISSUE"] = {
         "data": {"number": 42, "html_url": "https://github.com/o/r/issues/42"}
     }
@@ -118,17 +119,35 @@ async def test_composio_executes_the_action_with_key_user_and_account(http, comp
             "composio_execute",
             action="github_create_issue",
             arguments={"owner": "o", "repo": "r", "title": "Bug"},
-            connected_account_id="ca_123",
         ),
     )
     assert result.ok and '"number": 42' in result.output and not result.truncated
     [call] = composio.calls
     assert call.slug == "GITHUB_CREATE_ISSUE" and call.api_key == composio.api_key
+    # One Composio user per person (workspace + Slack user); the account is resolved by Composio.
     assert call.body == {
         "arguments": {"owner": "o", "repo": "r", "title": "Bug"},
-        "user_id": "ws-123",
-        "connected_account_id": "ca_123",
+        "user_id": "lucy:ws-123:U0ALICE",
     }
+    bob = dataclasses.replace(
+        request("composio_execute", action="GITHUB_CREATE_ISSUE"), slack_user_id="U0BOB"
+    )
+    await env().run(acts.execute, bob)
+    assert composio.calls[-1].body["user_id"] == "lucy:ws-123:U0BOB"
+
+
+async def test_composio_refuses_a_connected_account_chosen_by_the_model(http, composio: FakeComposio):
+    err = await fails(
+        env().run(
+            composio_acts(http, composio).execute,
+            request("composio_execute", action="GMAIL_SEND_EMAIL", connected_account_id="ca_colleague"),
+        )
+    )
+    assert err.type == ErrorType.TOOL_REJECTED and err.non_retryable
+    assert "connected_account_id" in err.message and composio.calls == []
+    nobody = dataclasses.replace(request("composio_execute", action="GMAIL_SEND_EMAIL"), slack_user_id="")
+    err = await fails(env().run(composio_acts(http, composio).execute, nobody))
+    assert err.type == ErrorType.TOOL_REJECTED and composio.calls == []
 
 
 async def test_composio_unsuccessful_action_is_reported_to_the_model(http, composio: FakeComposio):

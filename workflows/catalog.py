@@ -1,8 +1,8 @@
-"""The tools Lucy offers the model: their schemas, risk levels and the activities that run them.
+"""The tools Lucy offers the model: their schemas and the activities that run them.
 
 Pure data (deterministic): the workflow reads it to build the ``tools`` list of each LLM call,
-to validate the model's arguments, to decide which calls need a human's approval and to pick
-the activity, timeout and retry policy of each call.
+to validate the model's arguments and to pick the activity, timeout and retry policy of each
+call. Which calls wait for a person is decided by :mod:`workflows.policy`, by what a call does.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 from temporalio.common import RetryPolicy
 
 from lucy.contracts import redact_secrets
-
-RISK_ORDER = ("low", "medium", "high", "critical")
 
 
 def _retry(attempts: int, *, non_retryable: tuple[str, ...] = ()) -> RetryPolicy:
@@ -41,7 +39,6 @@ class ToolDef:
     description: str
     parameters: dict[str, Any]
     activity: str
-    risk: str  # low | medium | high | critical
     timeout: timedelta
     retry: RetryPolicy
     heartbeat: timedelta | None = None
@@ -57,11 +54,6 @@ class ToolDef:
         if len(detail) > 80:
             detail = detail[:77] + "..."
         return f"{self.label}: {detail}" if detail else self.label
-
-    def risk_for(self, args: dict[str, Any]) -> str:
-        if self.name == "browser" and args.get("action") == "type" and args.get("submit"):
-            return "medium"  # submitting a form acts on someone's behalf
-        return self.risk
 
 
 def _schema(properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
@@ -86,7 +78,6 @@ TOOLS: dict[str, ToolDef] = {
                 ("command",),
             ),
             activity="tools.gateway",
-            risk="high",
             timeout=timedelta(minutes=15),
             heartbeat=timedelta(seconds=30),
             retry=_retry(3),
@@ -99,7 +90,6 @@ TOOLS: dict[str, ToolDef] = {
             description="Read a text file on Lucy's workspace machine.",
             parameters=_schema({"path": _S}, ("path",)),
             activity="tools.gateway",
-            risk="low",
             timeout=timedelta(seconds=60),
             retry=_retry(5),
             required=("path",),
@@ -111,7 +101,6 @@ TOOLS: dict[str, ToolDef] = {
             description="Create or overwrite a text file on Lucy's workspace machine.",
             parameters=_schema({"path": _S, "content": _S}, ("path", "content")),
             activity="tools.gateway",
-            risk="high",
             timeout=timedelta(seconds=60),
             retry=_retry(5),
             required=("path", "content"),
@@ -125,7 +114,6 @@ TOOLS: dict[str, ToolDef] = {
                 {"path": _S, "old_text": _S, "new_text": _S}, ("path", "old_text", "new_text")
             ),
             activity="tools.gateway",
-            risk="high",
             timeout=timedelta(seconds=60),
             retry=_retry(5),
             required=("path", "old_text", "new_text"),
@@ -137,7 +125,6 @@ TOOLS: dict[str, ToolDef] = {
             description="Fetch a web page and return its readable text.",
             parameters=_schema({"url": _S, "max_chars": {"type": "integer"}}, ("url",)),
             activity="tools.gateway",
-            risk="low",
             timeout=timedelta(seconds=90),
             retry=_retry(4),
             required=("url",),
@@ -163,7 +150,6 @@ TOOLS: dict[str, ToolDef] = {
                 ("action",),
             ),
             activity="tools.browser",
-            risk="low",
             timeout=timedelta(seconds=120),
             heartbeat=timedelta(seconds=30),
             retry=_retry(3),
@@ -174,12 +160,10 @@ TOOLS: dict[str, ToolDef] = {
         ),
         ToolDef(
             name="composio_execute",
-            description="Run a Composio integration action (e.g. GITHUB_CREATE_ISSUE) with its arguments.",
-            parameters=_schema(
-                {"action": _S, "arguments": {"type": "object"}, "connected_account_id": _S}, ("action",)
-            ),
+            description="Run a Composio integration action (e.g. GITHUB_CREATE_ISSUE) with its arguments, "
+            "as the person you work for (through their own connected accounts).",
+            parameters=_schema({"action": _S, "arguments": {"type": "object"}}, ("action",)),
             activity="tools.composio",
-            risk="medium",
             timeout=timedelta(seconds=120),
             retry=_retry(3),
             required=("action",),
@@ -191,7 +175,6 @@ TOOLS: dict[str, ToolDef] = {
             description="Send an email from Lucy's inbox (AgentMail).",
             parameters=_schema({"to": _S, "subject": _S, "text": _S, "html": _S}, ("to", "subject", "text")),
             activity="tools.email",
-            risk="high",
             timeout=timedelta(seconds=60),
             retry=_retry(3),
             required=("to", "subject", "text"),
@@ -210,7 +193,6 @@ TOOLS: dict[str, ToolDef] = {
                 (),
             ),
             activity="tools.slack_history",
-            risk="low",
             timeout=timedelta(seconds=30),
             retry=_retry(5),
             label="slack history",
@@ -232,7 +214,6 @@ TOOLS: dict[str, ToolDef] = {
                 ("format", "filename"),
             ),
             activity="tools.file_output",
-            risk="low",
             timeout=timedelta(seconds=120),
             retry=_retry(4),
             required=("format", "filename"),
@@ -270,9 +251,3 @@ def validate_arguments(tool: ToolDef, raw: str) -> tuple[dict[str, Any] | None, 
         if name in args and args[name] not in allowed:
             return None, f"argument {name!r} must be one of {', '.join(allowed)}"
     return args, None
-
-
-def needs_approval(risk: str, *, channel_requires_approval: bool, always: list[str], tool: str) -> bool:
-    """High and critical risk always; anything in a channel that requires approval; any tool the
-    workspace lists under ``approval_required_tools``."""
-    return RISK_ORDER.index(risk) >= RISK_ORDER.index("high") or channel_requires_approval or tool in always

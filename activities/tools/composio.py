@@ -14,9 +14,12 @@ generated Python client (``ComposioHQ/composio-base-py``, ``types/tool_execute_p
 * Other statuses carry Composio's error object (https://docs.composio.dev/reference/errors):
   ``{"error": {"message", "status", "request_id", "suggested_fix", "errors"?}}``.
 
-``user_id`` is Lucy's workspace id: each workspace's connected accounts live under its own
-Composio user, so one workspace cannot act through another's connections ("default" when a
-request carries no workspace).
+``user_id`` is one Composio user per person: ``lucy:<workspace id>:<Slack user id>`` of the
+task's requester (:func:`composio_user_id`). Each person's connected accounts (their Gmail,
+their GitHub) live under their own Composio user, so nobody acts through a colleague's
+connection, and no workspace through another's. The connected account is resolved by Composio
+from that user on the server; the model cannot choose one (a ``connected_account_id`` in its
+arguments is refused).
 
 Errors: 408/409/429/5xx, timeouts and connection errors are retryable (``Retry-After`` becomes
 the next retry delay); 401 means the key is wrong (``ToolNotConfigured``); other 4xx are
@@ -86,7 +89,7 @@ class ComposioActivities:
         """Run one Composio action (``GITHUB_CREATE_ISSUE``...) with the model's arguments.
 
         Args:
-            request: ``arguments`` = ``{action, arguments?, connected_account_id?}``.
+            request: ``arguments`` = ``{action, arguments?}``; the requester is ``slack_user_id``.
 
         Returns:
             The action's ``data`` as JSON (``ok=False`` with Composio's error when the action
@@ -95,10 +98,8 @@ class ComposioActivities:
         key = self._settings.composio_api_key
         if key is None:
             raise not_configured("Composio is not configured: set LUCY_COMPOSIO_API_KEY")
-        action, arguments, account = _parse_args(request.arguments)
-        body: dict[str, Any] = {"arguments": arguments, "user_id": request.workspace_id or "default"}
-        if account:
-            body["connected_account_id"] = account
+        action, arguments = _parse_args(request.arguments)
+        body: dict[str, Any] = {"arguments": arguments, "user_id": composio_user_id(request)}
         url = f"{self._settings.composio_base_url}/tools/execute/{quote(action, safe='')}"
         try:
             response = await self._http.post(
@@ -126,7 +127,14 @@ class ComposioActivities:
         return _result(action, response)
 
 
-def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
+def composio_user_id(request: ToolRequest) -> str:
+    """The Composio user a task acts as: its requester, within its workspace."""
+    if not request.workspace_id or not request.slack_user_id:
+        raise rejected("composio_execute needs to know whose accounts to use (no requester on this task)")
+    return f"lucy:{request.workspace_id}:{request.slack_user_id}"
+
+
+def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     action = args.get("action")
     if not isinstance(action, str) or not action.strip():
         raise rejected("composio_execute needs 'action', a Composio action slug such as GITHUB_CREATE_ISSUE")
@@ -135,6 +143,11 @@ def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
         raise rejected(
             f"'action' must be a Composio action slug (capital letters, digits and underscores, "
             f"e.g. GITHUB_CREATE_ISSUE), not {short(action, 80)!r}"
+        )
+    if "connected_account_id" in args:
+        raise rejected(
+            "'connected_account_id' is not yours to choose: Lucy uses the requester's own connected "
+            "account; leave it out"
         )
     arguments = args.get("arguments")
     if arguments is None:
@@ -146,10 +159,7 @@ def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any], str | None]:
             raise rejected("'arguments' must be a JSON object of the action's parameters") from None
     if not isinstance(arguments, dict):
         raise rejected("'arguments' must be a JSON object of the action's parameters")
-    account = args.get("connected_account_id")
-    if account is not None and (not isinstance(account, str) or len(account) > 200):
-        raise rejected("'connected_account_id' must be a Composio connected account id (a string)")
-    return action, arguments, (account.strip() or None) if isinstance(account, str) else None
+    return action, arguments
 
 
 def _result(action: str, response: httpx.Response) -> ToolResult:

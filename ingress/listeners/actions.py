@@ -2,10 +2,11 @@
 
 Each click is acknowledged at once, and the work happens in a background task right after
 (Bolt's own lazy listeners deep-copy the request context, which holds the Temporal client and
-cannot be copied): the clicker's role is resolved from ``users.info`` (cached) and the
-click is delivered to the task as a Temporal **update**. The workflow's validator decides
-whether the click counts (who may decide, still pending, not expired, this task's approval);
-a refused click changes nothing and its clicker gets an ephemeral explanation.
+cannot be copied): the click is delivered to the task as a Temporal **update** that says who
+clicked, signed by the ingress (:mod:`ingress.claims`). The worker verifies the signature and
+asks Slack for the clicker's role; the workflow then decides whether the click counts (who may
+decide, still pending, not expired, this task's approval). A refused click changes nothing
+and its clicker gets an ephemeral explanation.
 """
 
 from __future__ import annotations
@@ -21,16 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from ingress.claims import refusal_text, signed_cancel, signed_decision
 from ingress.listeners.events import tell_user
 from ingress.listeners.home import publish_home
-from lucy.contracts import (
-    APPROVE_ACTION_ID,
-    CANCEL_ACTION_ID,
-    REJECT_ACTION_ID,
-    ApprovalDecision,
-    ApprovalOutcome,
-    CancelRequest,
-)
+from lucy.contracts import APPROVE_ACTION_ID, CANCEL_ACTION_ID, REJECT_ACTION_ID, ApprovalOutcome
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 
@@ -41,17 +36,6 @@ REJECT = REJECT_ACTION_ID
 CANCEL = CANCEL_ACTION_ID
 FINISHED = "This task has already finished, so there is nothing left to decide."
 INVALID = "That button is not valid."
-
-
-def _refusal(err: WorkflowUpdateFailedError) -> str:
-    """The validator's or handler's own sentence (written for people), or a generic one."""
-    cause: BaseException | None = err.cause
-    while cause is not None:
-        message = getattr(cause, "message", None)
-        if message:
-            return str(message)
-        cause = cause.__cause__
-    return "That click could not be applied."
 
 
 async def _tell(client: AsyncWebClient, *, channel: str, user: str, text: str, thread_ts: str | None) -> None:
@@ -160,7 +144,7 @@ async def _update(
     except WorkflowUpdateFailedError as err:
         SLACK_EVENTS.labels("block_actions", "refused").inc()
         log.info("click refused by the task", workflow_id=workflow_id, update=update)
-        await click.tell(_refusal(err))
+        await click.tell(refusal_text(err))
     except RPCError:
         SLACK_EVENTS.labels("block_actions", "finished").inc()
         await click.tell(finished)
@@ -190,16 +174,13 @@ async def deliver_decision(
         return
     if await _foreign(click, workflow_id):
         return
-    profile = await context["lucy_directory"].get(client, click.team, click.user)
-    if profile is not None and profile.deleted:
-        return
-    decision = ApprovalDecision(
+    decision = signed_decision(
+        context["lucy_signer"],
+        workflow_id=workflow_id,
         approval_id=approval_id,
         decision="approved" if action.get("action_id") == APPROVE else "rejected",
-        slack_user_id=click.user,
-        is_admin=bool(profile and profile.role in ("admin", "owner")),
-        is_owner=bool(profile and profile.role == "owner"),
-        user_name=profile.display_name or "" if profile else "",
+        user=click.user,
+        team=click.team,
     )
     outcome = await _update(
         click, context, workflow_id, "decide_approval", decision, ApprovalOutcome, FINISHED
@@ -220,12 +201,7 @@ async def deliver_cancel(
     workflow_id = str(action.get("value") or "")
     if await _foreign(click, workflow_id):
         return
-    profile = await context["lucy_directory"].get(client, click.team, click.user)
-    request = CancelRequest(
-        slack_user_id=click.user,
-        is_admin=bool(profile and profile.role in ("admin", "owner")),
-        is_owner=bool(profile and profile.role == "owner"),
-    )
+    request = signed_cancel(context["lucy_signer"], workflow_id=workflow_id, user=click.user, team=click.team)
     if (
         await _update(click, context, workflow_id, "cancel", request, str, "This task has already finished.")
         is None

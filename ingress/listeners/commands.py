@@ -14,14 +14,19 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from ingress.claims import refusal_text, signed_cancel
 from ingress.listeners.events import DEACTIVATED
 from ingress.listeners.home import STATUS_ICON
-from ingress.tasks import SlackMessage, TaskStarter
+from ingress.tasks import WORKSPACE_REMOVED, SlackMessage, TaskStarter
 from lucy.contracts import TaskSource, command_workflow_id
 from lucy.db import repositories as repo
+from lucy.db.models import ACTIVE_TASK_STATUSES
+from lucy.roles import is_admin
+from lucy.signing import ClaimSigner
+from lucy.slack_text import escape_mrkdwn
 
 HELP = (
     "*Lucy* — your AI coworker. Every request is a durable task.\n"
@@ -65,14 +70,16 @@ async def _my_tasks(sessions: async_sessionmaker[AsyncSession], team_id: str, sl
     for t in tasks:
         request = (t.request_text or "").replace("\n", " ")
         request = request[:60] + ("…" if len(request) > 60 else "")
-        lines.append(f"{STATUS_ICON.get(t.status, '')} `{t.workflow_id}` {t.status} — {request}")
+        lines.append(
+            f"{STATUS_ICON.get(t.status, '')} `{t.workflow_id}` {t.status} — {escape_mrkdwn(request)}"
+        )
     return "\n".join(lines)
 
 
 async def _my_approvals(
     sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, *, role: str | None
 ) -> str:
-    is_admin = role in ("admin", "owner")
+    admin = is_admin(role)
     async with sessions.begin() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
         # An admin who never asked Lucy anything still approves: record them (with their role).
@@ -80,7 +87,7 @@ async def _my_approvals(
             session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
         )
         pending = await repo.list_pending_approvals(
-            session=session, workspace_id=workspace_id, approver_id=user_id, include_unassigned=is_admin
+            session=session, workspace_id=workspace_id, approver_id=user_id, include_unassigned=admin
         )
     if not pending:
         return "Nothing is waiting for your approval."
@@ -88,7 +95,8 @@ async def _my_approvals(
     for a in pending:
         expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
         lines.append(
-            f"• {a.risk_level} — {a.summary} (expires {expires}; decide in its thread or in my Home tab)"
+            f"• {a.risk_level} — {escape_mrkdwn(a.summary)} "
+            f"(expires {expires}; decide in its thread or in my Home tab)"
         )
     return "\n".join(lines)
 
@@ -102,13 +110,22 @@ def _duration(seconds: float) -> str:
 
 
 async def _status(
-    temporal: Client, sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, task: str
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    team_id: str,
+    slack_user: str,
+    task: str,
+    *,
+    role: str | None,
 ) -> str:
+    """Where a task is: the caller's own (their latest by default), or any for an admin."""
     workflow_id = task.strip()
-    if not workflow_id:
-        async with sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
-            user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+    async with sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+        if workflow_id:
+            row = await repo.get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
+        else:
             latest = (
                 await repo.list_user_tasks(
                     session=session, workspace_id=workspace_id, requester_id=user.id, limit=1
@@ -116,11 +133,14 @@ async def _status(
                 if user
                 else []
             )
-        if not latest:
-            return "You have no tasks yet."
-        workflow_id = latest[0].workflow_id
-    if not workflow_id.startswith(f"lucy-task-{team_id}-"):
-        return f"I can't find task `{workflow_id}` in this workspace."
+            if not latest:
+                return "You have no tasks yet."
+            row = latest[0]
+    mine = row is not None and user is not None and row.requester_id == user.id
+    if row is None or not (mine or is_admin(role)):
+        # The same answer whether the task does not exist or is someone else's.
+        return f"I can't find a task `{escape_mrkdwn(workflow_id)}` of yours in this workspace."
+    workflow_id = row.workflow_id
     handle = temporal.get_workflow_handle(workflow_id)
     try:
         desc = await handle.describe()
@@ -128,7 +148,8 @@ async def _status(
         return f"I can't find task `{workflow_id}`."
     if desc.status == WorkflowExecutionStatus.RUNNING:
         state = await handle.query("status")
-        line = f"{STATUS_ICON.get(state['status'], '')} `{workflow_id}` is {state['status']}: {state['step']}"
+        icon = STATUS_ICON.get(state["status"], "")
+        line = f"{icon} `{workflow_id}` is {state['status']}: {escape_mrkdwn(state['step'])}"
         if state.get("elapsed_seconds") is not None:
             line += f" ({_duration(float(state['elapsed_seconds']))} so far, {state.get('steps', 0)} step(s))"
         pending = state.get("pending_approval")
@@ -136,7 +157,8 @@ async def _status(
             expires = int(datetime.fromisoformat(pending["expires_at"]).timestamp())
             who = " or ".join(f"<@{a}>" for a in pending.get("approvers") or []) or "a workspace admin"
             line += (
-                f"\nWaiting for {who} to approve `{pending['summary']}` ({pending['risk']} risk), "
+                f"\nWaiting for {who} to approve `{escape_mrkdwn(pending['summary'])}` "
+                f"({pending['risk']} risk), "
                 f"until <!date^{expires}^{{date_short_pretty}} {{time}}|then>."
             )
         return line + "."
@@ -146,47 +168,55 @@ async def _status(
 
 
 async def _cancel(
-    temporal: Client, sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, task: str
+    temporal: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    signer: ClaimSigner,
+    team_id: str,
+    slack_user: str,
+    task: str,
 ) -> str:
-    """Request cancellation of a task: the requester's own, or any task for an admin/owner."""
+    """Ask a task to stop, through the same ``cancel`` update as the Cancel button: the task
+    decides (the requester or a workspace admin, as the worker verifies them)."""
     workflow_id = task.strip()
-    async with sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
-        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
-        if user is None and not workflow_id:
-            return "You have no tasks to cancel."
-        if workflow_id:
-            row = await repo.get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
-        else:
-            assert user is not None  # checked above: without a task id, an unknown user returned
+    if not workflow_id:
+        async with sessions.begin() as session:
+            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+            user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
             active = [
                 t
-                for t in await repo.list_user_tasks(
-                    session=session, workspace_id=workspace_id, requester_id=user.id
+                for t in (
+                    await repo.list_user_tasks(
+                        session=session, workspace_id=workspace_id, requester_id=user.id
+                    )
+                    if user
+                    else []
                 )
-                if t.status in ("created", "running", "pending_approval")
+                if t.status in ACTIVE_TASK_STATUSES
             ]
-            row = active[0] if active else None
-            if row is None:
-                return "You have no running task to cancel."
-        if row is None:
-            return f"I can't find task `{workflow_id}` in this workspace."
-        if user is None or (row.requester_id != user.id and user.role not in ("admin", "owner")):
-            return "Only the person who asked, or a workspace admin, can cancel that task."
-        workflow_id = row.workflow_id
-    handle = temporal.get_workflow_handle(workflow_id)
+        if not active:
+            return "You have no running task to cancel."
+        workflow_id = active[0].workflow_id
+    if not workflow_id.startswith(f"lucy-task-{team_id}-"):
+        return f"I can't find task `{escape_mrkdwn(workflow_id)}` in this workspace."
+    request = signed_cancel(signer, workflow_id=workflow_id, user=slack_user, team=team_id)
     try:
-        desc = await handle.describe()
-        if desc.status != WorkflowExecutionStatus.RUNNING:
-            return f"`{workflow_id}` has already finished."
-        await handle.cancel()
+        await temporal.get_workflow_handle(workflow_id).execute_update("cancel", request, result_type=str)
+    except WorkflowUpdateFailedError as err:
+        return refusal_text(err)
     except RPCError:
-        return f"I can't find task `{workflow_id}`."
+        return f"`{escape_mrkdwn(workflow_id)}` is not running (it has finished, or there is no such task)."
     return f"Cancelling `{workflow_id}`. I'll confirm in its thread."
 
 
 async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     """``/lucy ...``: subcommands answer the caller; anything else becomes a task."""
+    try:
+        await _lucy(ack, command, context)
+    except repo.WorkspaceRemoved:
+        await ack(_ephemeral(WORKSPACE_REMOVED))
+
+
+async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     text = " ".join(str(command.get("text") or "").split())
     word, _, rest = text.partition(" ")
     team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
@@ -205,9 +235,12 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
             _ephemeral(await _my_approvals(sessions, team, user, role=profile.role if profile else None))
         )
     elif sub == "cancel":
-        await ack(_ephemeral(await _cancel(context["lucy_temporal"], sessions, team, user, rest)))
+        signer = context["lucy_signer"]
+        await ack(_ephemeral(await _cancel(context["lucy_temporal"], sessions, signer, team, user, rest)))
     elif sub == "status":
-        await ack(_ephemeral(await _status(context["lucy_temporal"], sessions, team, user, rest)))
+        profile = await context["lucy_directory"].get(context.client, team, user)
+        role = profile.role if profile else None
+        await ack(_ephemeral(await _status(context["lucy_temporal"], sessions, team, user, rest, role=role)))
     else:
         profile = await context["lucy_directory"].get(context.client, team, user)
         if profile is not None and profile.deleted:

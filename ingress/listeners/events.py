@@ -54,6 +54,10 @@ async def _start(
         log.info("request from a deactivated user refused")
         await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)
         return
+    role = profile.role if profile else None
+    user_team = event.get("user_team") or (event.get("user_profile") or {}).get("team")
+    if user_team and str(user_team) != str(team_id):
+        role = "guest"  # a Slack Connect user from another organisation: no tools, no approvals
     thread_ts = event.get("thread_ts")
     in_thread = bool(thread_ts) and thread_ts != event.get("ts")
     if in_thread:
@@ -82,7 +86,7 @@ async def _start(
             text=text,
             source=source.value,
             display_name=profile.display_name if profile else None,
-            role=profile.role if profile else None,
+            role=role,
             timezone=profile.timezone if profile else None,
             with_thread_history=in_thread,
         )

@@ -10,9 +10,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from lucy.blocks import Attachment, what_will_run
 from lucy.contracts import approval_buttons
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
+from lucy.slack_text import escape_mrkdwn
 
 log = get_logger(__name__)
 
@@ -25,6 +27,29 @@ STATUS_ICON = {  # also used by /lucy tasks and /lucy status
     "cancelled": ":no_entry_sign:",
     "timeout": ":alarm_clock:",
 }
+
+
+def _pending_approval(a: Any) -> list[dict[str, Any]]:
+    """One approval waiting for the viewer: what will run, in full, as in its thread, and the
+    buttons. An approval recorded without its arguments gets no buttons here: it is decided in
+    its thread, where they are shown."""
+    details = dict(a.details or {})
+    expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
+    head = _section(f":raised_hand: *{escape_mrkdwn(a.risk_level)} risk* · expires {expires}")
+    arguments = details.get("arguments")
+    if not isinstance(arguments, dict):
+        return [head, _section(f"{escape_mrkdwn(a.summary)} (decide in its thread)")]
+    raw = details.get("attachment")
+    attachment = (
+        Attachment(name=str(raw.get("name")), sha256=str(raw.get("sha256")), size=int(raw.get("size") or 0))
+        if isinstance(raw, dict)
+        else None
+    )
+    return [
+        head,
+        *what_will_run(str(details.get("tool") or "tool"), arguments, attachment),
+        approval_buttons(a.workflow_id, str(a.id)),
+    ]
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -70,9 +95,7 @@ async def build_home(
     ]
     if pending:
         for a in pending:
-            expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
-            blocks.append(_section(f":raised_hand: *{a.risk_level}* — {a.summary}\nExpires {expires}"))
-            blocks.append(approval_buttons(a.workflow_id, str(a.id)))
+            blocks.extend(_pending_approval(a))
     else:
         blocks.append(_section("Nothing is waiting for you."))
     blocks += [{"type": "divider"}, _section("*Your recent tasks*")]
@@ -81,7 +104,10 @@ async def build_home(
             request = " ".join((t.request_text or "").split())
             request = request[:80] + ("…" if len(request) > 80 else "")
             blocks.append(
-                _section(f"{STATUS_ICON.get(t.status, '')} {t.status} — {request}\n`{t.workflow_id}`")
+                _section(
+                    f"{STATUS_ICON.get(t.status, '')} {t.status} — {escape_mrkdwn(request)}"
+                    f"\n`{t.workflow_id}`"
+                )
             )
     else:
         blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
@@ -135,7 +161,11 @@ async def publish_home(
     role: str | None = None,
 ) -> None:
     """Build and publish one user's Home tab (a failure is logged: Home is a convenience)."""
-    view = await build_home(sessions, team, user, role=role)
+    try:
+        view = await build_home(sessions, team, user, role=role)
+    except repo.WorkspaceRemoved:
+        log.info("Home tab of a removed workspace not published")
+        return
     try:
         await client.views_publish(user_id=user, view=view)
     except SlackApiError as exc:

@@ -59,6 +59,11 @@ async def set_tenant(*, session: AsyncSession, workspace_id: uuid.UUID) -> None:
     )
 
 
+class WorkspaceRemoved(Exception):
+    """The Slack team's workspace was removed from Lucy (soft-deleted): it is not brought back
+    by a new message; an operator restores it deliberately."""
+
+
 async def upsert_workspace(
     *, session: AsyncSession, slack_team_id: str, name: str | None = None
 ) -> uuid.UUID:
@@ -67,9 +72,14 @@ async def upsert_workspace(
     ``lucy_resolve_workspace`` (SECURITY DEFINER): the application role itself can never see
     another tenant's workspace row."""
     scoped = func.set_config(
-        "lucy.workspace_id", cast(func.lucy_resolve_workspace(slack_team_id, name), Text), True
+        "lucy.workspace_id",
+        func.coalesce(cast(func.lucy_resolve_workspace(slack_team_id, name), Text), ""),
+        True,
     )
-    return uuid.UUID((await session.execute(select(scoped))).scalar_one())
+    resolved = (await session.execute(select(scoped))).scalar_one()
+    if not resolved:
+        raise WorkspaceRemoved(slack_team_id)
+    return uuid.UUID(resolved)
 
 
 async def get_workspace(*, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
@@ -187,12 +197,12 @@ async def claim_task(
 class IngressClaim:
     """What ``lucy_ingress_claim`` decided for one Slack message."""
 
-    workspace_id: uuid.UUID
-    user_id: uuid.UUID
-    channel_id: uuid.UUID
+    workspace_id: uuid.UUID | None  # None: the workspace was removed (refused = workspace_removed)
+    user_id: uuid.UUID | None
+    channel_id: uuid.UUID | None
     claimed: bool  # False: a redelivery (the row existed)
     prior_error: str | None  # for a redelivery: the first delivery's error type ("Refused"...)
-    refused: str | None  # user_rate | workspace_rate | quota, for a new claim that may not run
+    refused: str | None  # user_rate | workspace_rate | quota | workspace_removed: may not run
     retry_after_s: float
     quota_used: int | None
     quota_limit: int | None

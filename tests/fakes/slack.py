@@ -324,6 +324,9 @@ class FakeSlack:
                 "deleted": uid.startswith("UGONE"),
                 "is_admin": uid.startswith("UADMIN"),
                 "is_owner": uid.startswith("UOWNER"),
+                "is_restricted": uid.startswith("UGUEST"),
+                # Slack Connect: a person whose home team is another organisation's
+                **({"team_id": "TOTHERORG"} if uid.startswith("UEXT") else {}),
                 "is_bot": False,
                 "tz": "Europe/Paris",
                 "profile": {"display_name": f"name-{uid.lower()}", "real_name": f"Real {uid}"},

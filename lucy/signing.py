@@ -1,0 +1,103 @@
+"""Signed claims from the ingress: an approval decision or a cancel, and who made it.
+
+A click reaches a task as a Temporal update. Anyone who can reach Temporal could send that
+update too, so the update carries proof that it came through Lucy's ingress, which verified
+Slack's signature (or Slack's WebSocket) and read the clicker's id from Slack's payload: an
+HMAC-SHA256 over every field the decision depends on, under a key that only the ingress and
+the worker hold. The worker checks the proof and its age in an activity before the workflow
+counts the click, and reads the clicker's role from Slack itself: the claim says *who*
+clicked, never what they may do.
+
+The key is derived (HKDF) from ``LUCY_ENCRYPTION_KEYS``, every key of the ring, so a rotation
+keeps decisions signed with the previous primary valid. Without keys (development and tests
+only: production refuses to start without them) a fixed development key is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from lucy.crypto import CryptoError, KeyRing
+
+PURPOSE = b"lucy signed claims v1"
+DEVELOPMENT_KEY = hashlib.sha256(b"lucy development signing key (not for production)").digest()
+MAX_AGE = timedelta(minutes=5)
+MAX_SKEW = timedelta(seconds=30)  # a claim from slightly in the future (clock skew) still counts
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the ingress asserts: ``kind`` (``decision`` or ``cancel``) of ``workflow_id`` by
+    ``slack_user_id`` of ``slack_team_id``; ``subject`` is the approval id (decisions),
+    ``verdict`` the decision (``approved``/``rejected``) or ``cancel``."""
+
+    kind: str
+    workflow_id: str
+    subject: str
+    verdict: str
+    slack_user_id: str
+    slack_team_id: str
+    issued_at: str  # ISO 8601, the ingress's clock
+
+    def message(self) -> bytes:
+        fields = (
+            "v1",
+            self.kind,
+            self.workflow_id,
+            self.subject,
+            self.verdict,
+            self.slack_user_id,
+            self.slack_team_id,
+            self.issued_at,
+        )
+        if any("\n" in f for f in fields):
+            raise ValueError("a signed claim field may not contain a newline")
+        return "\n".join(fields).encode()
+
+
+class ClaimSigner:
+    """Signs (ingress) and verifies (worker) claims."""
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise CryptoError("no signing key")
+        self._keys = keys
+
+    @classmethod
+    def from_encryption_keys(cls, raw: str | None) -> ClaimSigner:
+        """From ``LUCY_ENCRYPTION_KEYS`` (``None`` or empty: the development key)."""
+        if not raw or not raw.strip():
+            return cls([DEVELOPMENT_KEY])
+        return cls(KeyRing.parse(raw).derive(PURPOSE))
+
+    def sign(self, claim: Claim) -> str:
+        return hmac.new(self._keys[0], claim.message(), hashlib.sha256).hexdigest()
+
+    def verify(self, claim: Claim, signature: str, *, now: datetime) -> str | None:
+        """None when ``signature`` is valid for ``claim`` and the claim is fresh; otherwise a
+        short reason (for logs and the person who clicked; never key material)."""
+        try:
+            message = claim.message()
+        except ValueError:
+            return "malformed claim"
+        if not any(
+            hmac.compare_digest(hmac.new(k, message, hashlib.sha256).hexdigest(), signature or "")
+            for k in self._keys
+        ):
+            return "the click's signature is not valid"
+        try:
+            issued = datetime.fromisoformat(claim.issued_at)
+        except ValueError:
+            return "malformed claim time"
+        if issued.tzinfo is None:
+            issued = issued.replace(tzinfo=UTC)
+        if issued > now + MAX_SKEW or now - issued > MAX_AGE:
+            return "the click is too old; click again"
+        return None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
