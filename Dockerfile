@@ -1,5 +1,5 @@
 # Lucy image: one image, two roles (worker, ingress) chosen by the command.
-FROM python:3.11-slim AS base
+FROM python:3.11-slim@sha256:a630a63cdb314e2d138a2fca3e375e319e8568346ffafac5b980f888630ac4f1 AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 # The whole runtime tree, every wheel checked against the lock's sha256 (its own layer: code edits

@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import StepBatch, StepRecord, TaskFinished, TaskStarted, idempotency_key
+from lucy.contracts import StepBatch, StepRecord, TaskFinished, TaskStarted, idempotency_key, redact_secrets
 from lucy.db import repositories as repo
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with every string in it redacted: tool previews, arguments and error texts
+    are written to the database only without the secrets they may hold."""
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(v) for v in value]
+    return value
 
 
 def _rejected(exc: Exception, what: str) -> ApplicationError:
@@ -118,7 +131,7 @@ class RecordActivities:
                     completion_tokens=finished.completion_tokens,
                     cost_usd=finished.cost_usd,
                     error_type=finished.error_type,
-                    error_message=finished.error_message,
+                    error_message=redacted(finished.error_message),
                     result_data=dict(finished.result_data),
                 )
         except _PERMANENT as exc:
@@ -159,9 +172,9 @@ class RecordActivities:
                     idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
                     name=record.name[:255],
                     status=record.status,
-                    input=record.input,
-                    output=record.output,
-                    error=record.error,
+                    input=redacted(record.input),
+                    output=redacted(record.output),
+                    error=redacted(record.error),
                     prompt_tokens=record.prompt_tokens,
                     completion_tokens=record.completion_tokens,
                     cost_usd=record.cost_usd,
@@ -202,8 +215,8 @@ class RecordActivities:
                         after_state={
                             "tool": record.name,
                             "status": record.status,
-                            **{k: v for k, v in record.input.items() if k in ("summary", "risk")},
-                            **({"error": record.error[:300]} if record.error else {}),
+                            **{k: redacted(v) for k, v in record.input.items() if k in ("summary", "risk")},
+                            **({"error": redacted(record.error[:300])} if record.error else {}),
                         },
                     )
         except _PERMANENT as exc:

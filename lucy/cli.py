@@ -275,6 +275,11 @@ def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> Non
         f" (owner {pg.user})",
         f"  Data           {settings.core.data_dir.resolve()}",
     ]
+    if settings.tools.openclaw_api_key is not None:
+        lines.append(
+            f"  Gateway        {settings.tools.openclaw_base_url}  (shared: every workspace and user runs "
+            "exec, files and web_fetch there as one account)"
+        )
     for missing in _what_is_missing(settings):
         lines.append(f"  ! {missing}")
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)

@@ -89,6 +89,9 @@ def test_compose_is_safe_by_default(compose: dict):
         assert f"${{{secret}:?" in raw, secret
     env = services["lucy-worker"]["environment"]
     assert env["LUCY_ENV"] == "production" and env["LUCY_TEMPORAL_ENCRYPT_PAYLOADS"] == "true"
+    # Base images pinned by digest (see README: the Temporal images are not yet).
+    assert re.fullmatch(r"postgres:16@sha256:[0-9a-f]{64}", services["postgres"]["image"])
+    assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64}", (ROOT / "Dockerfile").read_text(), re.M)
     assert (
         "lucy:lucy@" not in raw and "lucy_app:lucy_app@" not in raw and "POSTGRES_PASSWORD: lucy" not in raw
     )

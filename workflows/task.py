@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         ToolSpec,
         UpdateMessageRequest,
         idempotency_key,
+        redact_secrets,
         truncate_output,
     )
     from lucy.slack_text import escape_mrkdwn
@@ -803,7 +804,7 @@ class LucyTaskWorkflow:
                 name=call.name,
                 status="failed",
                 error=f"invalid arguments: {problem}",
-                input={"raw_arguments": call.arguments[:500]},
+                input={"raw_arguments": redact_secrets(call.arguments)[:500]},
             )
             return f"Error: {problem}"
         summary = tool.summary(args)
@@ -891,7 +892,11 @@ class LucyTaskWorkflow:
             name=tool.name,
             status="completed" if result.ok else "failed",
             input={"summary": summary, "risk": risk},
-            output={"ok": result.ok, "truncated": result.truncated, "preview": result.output[:300]},
+            output={
+                "ok": result.ok,
+                "truncated": result.truncated,
+                "preview": redact_secrets(result.output)[:300],
+            },
             step_index=index,
             started_at=started,
         )
