@@ -27,7 +27,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.slack import SlackActivities, slack_error
-from lucy import blocks
 from lucy.contracts import (
     ApprovalPosted,
     ApprovalRequest,
@@ -39,7 +38,8 @@ from lucy.contracts import (
     redact_secrets,
 )
 from lucy.db import repositories as repo
-from lucy.slack_text import escape_mrkdwn
+from lucy.slack import blocks
+from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
 _ACTION_TYPES = {"send_email": "message_send", "create_file": "data_export"}

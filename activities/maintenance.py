@@ -67,7 +67,8 @@ class MaintenanceActivities:
             skipped = None
         if created or dropped or drained:
             activity.logger.info(
-                "partitions maintained", extra={"created": created, "dropped": dropped, "drained": drained}
+                "partitions maintained",  # (not "created": a reserved LogRecord attribute)
+                extra={"partitions_created": created, "partitions_dropped": dropped, "rows_drained": drained},
             )
         return PartitionsResult(created=created, dropped=dropped, drained=drained, skipped=skipped)
 

@@ -66,7 +66,7 @@ class RecordActivities:
                     request_text=task.text,
                     slack_channel_id=task.slack_channel_id,
                     slack_thread_ts=task.thread_ts,
-                    started_at=datetime.now(UTC),
+                    started_at=datetime.fromisoformat(started.started_at),
                 )
         except _PERMANENT as exc:
             raise _rejected(exc, "the task start") from None
@@ -74,10 +74,10 @@ class RecordActivities:
 
     @activity.defn(name="records.task_finished")
     async def task_finished(self, finished: TaskFinished) -> bool:
-        """In one transaction: the task row to its terminal status, its LLM cost to ``cost_log``
-        (and so to the monthly aggregate) and an ``audit_log`` entry. Each write is keyed by the
-        workflow id and the workflow's own timestamp, so a retried attempt writes nothing twice.
-        Returns whether this call moved the task."""
+        """In one transaction: the task row to its terminal status, and an ``audit_log`` entry
+        keyed by the workflow id and the workflow's own timestamp, so a retried attempt writes
+        nothing twice. (Each model call's cost was recorded with its step.) Returns whether
+        this call moved the task."""
         occurred_at = (
             datetime.fromisoformat(finished.occurred_at) if finished.occurred_at else datetime.now(UTC)
         )
@@ -89,24 +89,6 @@ class RecordActivities:
                     session=session, workspace_id=workspace_id, workflow_id=finished.workflow_id
                 )
                 task_id = task.id if task is not None else None
-                if (
-                    not finished.cost_recorded
-                    and finished.model
-                    and (finished.prompt_tokens or finished.completion_tokens or finished.cost_usd)
-                ):
-                    await repo.record_cost(
-                        session=session,
-                        workspace_id=workspace_id,
-                        idempotency_key=idempotency_key(finished.workflow_id, "llm", "0"),
-                        occurred_at=occurred_at,
-                        cost_usd=finished.cost_usd,
-                        prompt_tokens=finished.prompt_tokens,
-                        completion_tokens=finished.completion_tokens,
-                        kind="llm",
-                        model=finished.model,
-                        task_id=task_id,
-                        user_id=uuid.UUID(finished.user_id) if finished.user_id else None,
-                    )
                 await repo.record_audit(
                     session=session,
                     workspace_id=workspace_id,
@@ -125,7 +107,7 @@ class RecordActivities:
                     workspace_id=workspace_id,
                     workflow_id=finished.workflow_id,
                     status=finished.status,
-                    completed_at=datetime.now(UTC),
+                    completed_at=occurred_at,
                     model=finished.model,
                     prompt_tokens=finished.prompt_tokens,
                     completion_tokens=finished.completion_tokens,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
-from lucy.slack_text import prepare
+from lucy.slack.blocks import progress_blocks, progress_text
+from lucy.slack.text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
 _RETRYABLE_SLACK_ERRORS = {
@@ -124,6 +126,13 @@ class SlackActivities:
         partial failure posts only the parts that are missing, in order.
         """
         client = self._require_client()
+        if request.progress is not None:  # the progress message: Lucy's sentence and its blocks
+            request = replace(
+                request,
+                text=progress_text(request.progress),
+                blocks=progress_blocks(request.progress),
+                format=False,
+            )
         parts = prepare(request.text) if request.format else [request.text]
         posted: dict[str, str] = {}
         if activity.info().attempt > 1:
@@ -173,9 +182,12 @@ class SlackActivities:
         """``chat.update`` of one of Lucy's messages (idempotent by nature: the same text twice is
         the same message). Returns False when the message is gone (deleted in Slack)."""
         client = self._require_client()
-        kwargs: dict[str, Any] = {"channel": request.channel, "ts": request.ts, "text": request.text}
-        if request.blocks is not None:
-            kwargs["blocks"] = request.blocks
+        text, blocks = request.text, request.blocks
+        if request.progress is not None:
+            text, blocks = progress_text(request.progress), progress_blocks(request.progress)
+        kwargs: dict[str, Any] = {"channel": request.channel, "ts": request.ts, "text": text}
+        if blocks is not None:
+            kwargs["blocks"] = blocks
         try:
             await client.chat_update(**kwargs)
         except SlackApiError as exc:

@@ -23,12 +23,10 @@ without one it is served only in development and test (404 in staging and produc
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -39,149 +37,21 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
 from ingress import guard
-from ingress.directory import UserDirectory
-from ingress.listeners import register
-from ingress.tasks import TaskStarter
-from lucy.codec import EncryptionCodec, payloads_from_json, payloads_to_json
+from ingress.bolt import build_bolt_app
+from ingress.codec import add_codec_server
+from ingress.deps import IngressDeps, lazy_temporal
 from lucy.contracts import TASK_WORKFLOW_NAME
-from lucy.crypto import CryptoError, KeyRing
-from lucy.db.session import create_sessionmaker
 from lucy.logging import get_logger
 from lucy.metrics import ACK_SECONDS, ACTIVE_TASKS, PENDING_APPROVALS, SLACK_EVENTS, slack_kind
-from lucy.settings import Settings
-from lucy.signing import ClaimSigner
 
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = guard.MAX_BODY_BYTES
 HEALTH_TIMEOUT_S = 2.0
 GAUGE_TTL_S = 5.0
-
-
-@dataclass
-class IngressDeps:
-    """What ingress needs; the composition root (CLI, tests) builds it."""
-
-    settings: Settings
-    engine: AsyncEngine
-    temporal: Callable[[], Awaitable[Client]]
-    sessions: async_sessionmaker[AsyncSession] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.sessions = create_sessionmaker(self.engine)
-
-
-def lazy_temporal(connect: Callable[[], Awaitable[Client]]) -> Callable[[], Awaitable[Client]]:
-    """Connect on first use and keep the client; a failed connect is retried on the next call."""
-    client: Client | None = None
-    lock = asyncio.Lock()
-
-    async def get() -> Client:
-        nonlocal client
-        if client is None:
-            async with lock:
-                if client is None:
-                    client = await connect()
-        return client
-
-    return get
-
-
-def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp | None:
-    """The Bolt app with Lucy's listeners, or None when Slack is not configured.
-
-    Socket Mode needs no signing secret (Slack authenticates the WebSocket with the app
-    token); over HTTP every request's signature is verified.
-    """
-    slack = deps.settings.slack
-    if slack.slack_bot_token is None or (not socket_mode and slack.slack_signing_secret is None):
-        return None
-    secret = slack.slack_signing_secret.get_secret_value() if slack.slack_signing_secret else ""
-    client = AsyncWebClient(
-        token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url, timeout=10
-    )
-    app = AsyncApp(
-        client=client,
-        signing_secret=secret,
-        process_before_response=True,
-        request_verification_enabled=not socket_mode,
-    )
-
-    directory = UserDirectory()
-    keys = deps.settings.security.encryption_keys
-    signer = ClaimSigner.from_encryption_keys(keys.get_secret_value() if keys else None)
-
-    async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
-        temporal = await deps.temporal()
-        context["lucy_starter"] = TaskStarter(
-            temporal=temporal,
-            sessions=deps.sessions,
-            task_queue=deps.settings.temporal.temporal_task_queue,
-            limits=deps.settings.limits,
-        )
-        context["lucy_temporal"] = temporal
-        context["lucy_sessions"] = deps.sessions
-        context["lucy_directory"] = directory
-        context["lucy_signer"] = signer
-        context["lucy_settings"] = deps.settings
-        return await next()
-
-    app.middleware(inject)
-    register(app)
-    return app
-
-
-def _add_codec_server(app: FastAPI, settings: Settings) -> None:
-    """``POST /codec/encode`` and ``/codec/decode``: the Temporal codec-server protocol, so the
-    Temporal UI and CLI can show encrypted payloads to people allowed to see them. A bearer
-    token (``LUCY_TEMPORAL_CODEC_TOKEN``) is required outside development and tests."""
-    codec = EncryptionCodec(KeyRing.parse(_secret(settings.security.encryption_keys)))
-    token = _secret(settings.temporal.temporal_codec_token)
-    origins = {o.strip() for o in settings.temporal.temporal_codec_cors_origins.split(",") if o.strip()}
-    open_without_token = settings.core.env in ("development", "test")
-
-    def cors(request: Request) -> dict[str, str]:
-        origin = request.headers.get("origin", "")
-        if origin not in origins:
-            return {}
-        return {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Namespace",
-            "Access-Control-Allow-Credentials": "true",
-            "Vary": "Origin",
-        }
-
-    @app.options("/codec/{action}")
-    async def codec_preflight(action: str, request: Request) -> Response:
-        return Response(status_code=204, headers=cors(request))
-
-    @app.post("/codec/{action}")
-    async def codec_endpoint(action: str, request: Request) -> JSONResponse:
-        headers = cors(request)
-        if action not in ("encode", "decode"):
-            return JSONResponse({"error": "unknown codec action"}, status_code=404, headers=headers)
-        if token is None and not open_without_token:
-            return JSONResponse(
-                {"error": "set LUCY_TEMPORAL_CODEC_TOKEN to serve the codec endpoint"},
-                status_code=403,
-                headers=headers,
-            )
-        given = request.headers.get("authorization", "")
-        if token is not None and not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return JSONResponse({"error": "unauthorized"}, status_code=401, headers=headers)
-        try:
-            payloads = payloads_from_json(await request.json())
-            done = await (codec.encode(payloads) if action == "encode" else codec.decode(payloads))
-        except (ValueError, RecursionError, CryptoError, binascii.Error) as exc:
-            return JSONResponse({"error": str(exc)[:200]}, status_code=400, headers=headers)
-        return JSONResponse(payloads_to_json(done), headers=headers)
 
 
 def _secret(value: Any) -> str | None:
@@ -210,7 +80,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         return {"status": "ok", "service": "lucy"}
 
     if deps.settings.temporal.temporal_encrypt_payloads:
-        _add_codec_server(app, deps.settings)
+        add_codec_server(app, deps.settings)
 
     @app.get("/health/db")
     async def health_db() -> JSONResponse:
@@ -341,3 +211,6 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
             except Exception as exc:
                 log.warning("could not count workflows for /metrics", error=exc.__class__.__name__)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+__all__ = ["IngressDeps", "build_bolt_app", "create_app", "lazy_temporal"]

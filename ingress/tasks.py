@@ -29,6 +29,7 @@ from lucy.contracts import (
     SA_USER,
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
+    UPDATE_ADD_REPLY,
     TaskInput,
     TaskStatus,
     ThreadReply,
@@ -220,10 +221,11 @@ class TaskStarter:
     async def route_reply(
         self, *, team_id: str, channel_id: str, thread_ts: str, user_id: str, text: str, ts: str
     ) -> str | None:
-        """A message in a thread: ``"delivered"`` when it reached the thread's running task (the
+        """A message in a thread: ``"delivered"`` when it reached the thread's task (the
         ``add_reply`` update, which the task refuses once its answer is going out),
-        ``"followup"`` when the thread's task has ended (start a new task with the thread as
-        context), None when the thread has no Lucy task."""
+        ``"followup"`` when that task is not running (start a new task with the thread as
+        context), None when the thread has no Lucy task. Postgres says which task the thread
+        holds; Temporal says whether it is running."""
         async with self._sessions.begin() as session:
             try:
                 workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
@@ -237,18 +239,16 @@ class TaskStarter:
             )
         if task is None:
             return None
-        if task.status in ("created", "running", "pending_approval"):
-            try:
-                await self._temporal.get_workflow_handle(task.workflow_id).execute_update(
-                    "add_reply", ThreadReply(slack_user_id=user_id, text=text, ts=ts), result_type=bool
-                )
-            except (RPCError, WorkflowUpdateFailedError) as exc:  # ended, or its answer is going out
-                log.info(
-                    "thread's task is finishing: the reply starts a follow-up",
-                    workflow_id=task.workflow_id,
-                    error=exc.__class__.__name__,
-                )
-                return "followup"
-            log.info("reply delivered to the running task", workflow_id=task.workflow_id)
-            return "delivered"
-        return "followup"
+        try:
+            await self._temporal.get_workflow_handle(task.workflow_id).execute_update(
+                UPDATE_ADD_REPLY, ThreadReply(slack_user_id=user_id, text=text, ts=ts), result_type=bool
+            )
+        except (RPCError, WorkflowUpdateFailedError) as exc:  # ended, or its answer is going out
+            log.info(
+                "thread's task is not taking replies: the reply starts a follow-up",
+                workflow_id=task.workflow_id,
+                error=exc.__class__.__name__,
+            )
+            return "followup"
+        log.info("reply delivered to the running task", workflow_id=task.workflow_id)
+        return "delivered"

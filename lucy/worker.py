@@ -63,7 +63,7 @@ def build_activities(
     llm = LlmActivities(http, settings.llm)
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
-    context = ContextActivities(sessions, settings, slack=slack, http=http, records=records)
+    context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
     return [

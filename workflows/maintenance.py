@@ -19,6 +19,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    # The payload converter resolves the dataclasses' type hints in their own modules: each
+    # contracts module must be visible inside the sandbox by its full name.
+    import lucy.contracts.approvals
+    import lucy.contracts.errors
+    import lucy.contracts.ids
+    import lucy.contracts.llm
+    import lucy.contracts.maintenance
+    import lucy.contracts.records
+    import lucy.contracts.slack
+    import lucy.contracts.task
+    import lucy.contracts.tools  # noqa: F401
+    from activities.maintenance import MaintenanceActivities
     from lucy.contracts import (
         MAINTENANCE_WORKFLOW_NAME,
         MaintenanceInput,
@@ -42,10 +54,9 @@ class LucyMaintenanceWorkflow:
     @workflow.run
     async def run(self, request: MaintenanceInput) -> MaintenanceReport:
         try:
-            partitions = await workflow.execute_activity(
-                "maintenance.partitions",
+            partitions = await workflow.execute_activity_method(
+                MaintenanceActivities.partitions,
                 request,
-                result_type=PartitionsResult,
                 start_to_close_timeout=MAINTENANCE_TIMEOUT,
                 retry_policy=MAINTENANCE_RETRY,
                 summary=f"partitions: {request.months_ahead} months ahead, drop past retention",
@@ -54,10 +65,9 @@ class LucyMaintenanceWorkflow:
             workflow.logger.error("partition maintenance failed", extra={"error": str(err.cause)})
             partitions = PartitionsResult(skipped=f"failed: {err.cause}")
         try:
-            claims = await workflow.execute_activity(
-                "maintenance.reconcile_claims",
+            claims = await workflow.execute_activity_method(
+                MaintenanceActivities.reconcile_claims,
                 ReconcileRequest(stale_claim_minutes=request.stale_claim_minutes),
-                result_type=ReconcileResult,
                 start_to_close_timeout=MAINTENANCE_TIMEOUT,
                 retry_policy=MAINTENANCE_RETRY,
                 summary=f"claims: record tasks never started after {request.stale_claim_minutes} min",

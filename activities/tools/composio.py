@@ -44,6 +44,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http_errors import (
     is_retryable_status,
     not_configured,
+    provider_message,
     rejected,
     retry_after,
     short,
@@ -59,22 +60,9 @@ _TIMEOUT = httpx.Timeout(90.0, connect=10.0)
 # --------------------------------------------------------------------------- the activity
 
 
-def _composio_message(response: httpx.Response) -> str:
-    """Composio's error message, suggested fix and validation errors, shortened."""
-    try:
-        body = response.json()
-    except ValueError:
-        return short(response.text, 200)
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
-        return short(str(err or body), 200)
-    parts = [str(err.get("message") or "")]
-    details = err.get("errors")
-    if isinstance(details, list) and details:
-        parts.append("; ".join(str(d) for d in details[:5]))
-    if err.get("suggested_fix"):
-        parts.append(f"fix: {err['suggested_fix']}")
-    return short(" — ".join(p for p in parts if p), 400)
+def _message(response: httpx.Response) -> str:
+    """Composio's error object (``{"error": {message, errors, suggested_fix}}``) in words."""
+    return provider_message(response, envelope="error")
 
 
 class ComposioActivities:
@@ -113,17 +101,17 @@ class ComposioActivities:
             raise not_configured("Composio refused the API key (HTTP 401): check LUCY_COMPOSIO_API_KEY")
         if is_retryable_status(status):
             raise ApplicationError(
-                f"Composio {action} unavailable: HTTP {status}: {_composio_message(response)}",
+                f"Composio {action} unavailable: HTTP {status}: {_message(response)}",
                 type=ErrorType.TOOL_RETRYABLE,
                 next_retry_delay=retry_after(response),
             )
         if status == 404:
             raise rejected(
-                f"Composio has no action {action!r} (HTTP 404): {_composio_message(response)}. "
+                f"Composio has no action {action!r} (HTTP 404): {_message(response)}. "
                 "Use an exact action slug such as GITHUB_CREATE_ISSUE."
             )
         if status >= 300:
-            raise rejected(f"Composio refused {action} (HTTP {status}): {_composio_message(response)}")
+            raise rejected(f"Composio refused {action} (HTTP {status}): {_message(response)}")
         return _result(action, response)
 
 

@@ -39,6 +39,7 @@ from temporalio.exceptions import ApplicationError
 from activities.http_errors import (
     is_retryable_status,
     not_configured,
+    provider_message,
     rejected,
     retry_after,
     short,
@@ -54,32 +55,6 @@ MAX_BODY = 500_000  # characters of text or html
 _ADDR = r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+"
 _ADDRESS = re.compile(rf"^(?:{_ADDR}|[^<>@,;\"\r\n]*<{_ADDR}>)$")  # a@b.c or Name <a@b.c>
 _TIMEOUT = httpx.Timeout(45.0, connect=10.0)
-
-
-def _agentmail_message(response: httpx.Response) -> str:
-    """AgentMail's error message, field errors and suggested fix, shortened."""
-    try:
-        body = response.json()
-    except ValueError:
-        return short(response.text, 200)
-    if not isinstance(body, dict):
-        return short(str(body), 200)
-    parts = [str(body.get("message") or body.get("name") or "")]
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors:
-        fields = []
-        for err in errors[:5]:
-            if isinstance(err, dict):
-                path = err.get("path") or err.get("loc") or ""
-                if isinstance(path, list):
-                    path = ".".join(str(p) for p in path)
-                fields.append(f"{path}: {err.get('message') or err.get('msg') or ''}".strip(": "))
-            else:
-                fields.append(str(err))
-        parts.append("; ".join(fields))
-    if body.get("fix"):
-        parts.append(f"fix: {body['fix']}")
-    return short(" — ".join(p for p in parts if p), 400)
 
 
 class EmailActivities:
@@ -129,12 +104,12 @@ class EmailActivities:
             )
         if is_retryable_status(status):
             raise ApplicationError(
-                f"AgentMail unavailable: HTTP {status}: {_agentmail_message(response)}",
+                f"AgentMail unavailable: HTTP {status}: {provider_message(response)}",
                 type=ErrorType.TOOL_RETRYABLE,
                 next_retry_delay=retry_after(response),
             )
         if status >= 300:
-            raise rejected(f"AgentMail refused the email (HTTP {status}): {_agentmail_message(response)}")
+            raise rejected(f"AgentMail refused the email (HTTP {status}): {provider_message(response)}")
         try:
             body = response.json()
         except ValueError:

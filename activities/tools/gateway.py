@@ -50,189 +50,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.egress import EgressGuard
-from activities.http_errors import retry_after, transport_error
+from activities.http_errors import heartbeating, provider_message, retry_after, transport_error
+from activities.tools.openclaw import (
+    GATEWAY_TOOLS,
+    GatewayResult,
+    finished_exec,
+    gateway_args,
+    parse_result,
+    reject,
+)
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
-# Catalog name (what the model calls) -> gateway tool.
-GATEWAY_TOOLS: dict[str, str] = {
-    "exec": "exec",
-    "read_file": "read",
-    "write_file": "write",
-    "edit_file": "edit",
-    "web_fetch": "web_fetch",
-}
-
-DEFAULT_EXEC_TIMEOUT = 60.0  # seconds, when the model gives none (the catalog says so)
-MAX_EXEC_TIMEOUT = 600.0  # well inside the exec activity's start-to-close timeout
-EXEC_YIELD_MS = 10_000  # the gateway answers `running` after this long
-POLL_INTERVAL = 1.0
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_MESSAGE_LIMIT = 500
+POLL_INTERVAL = 1.0
 
 T = TypeVar("T")
-
-
-def _reject(message: str) -> NoReturn:
-    raise ApplicationError(message, type=ErrorType.TOOL_REJECTED, non_retryable=True)
-
-
-def _gateway_message(response: httpx.Response) -> str:
-    """The gateway's own error message (``error.message``), shortened."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:_MESSAGE_LIMIT]
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
-        return str(err.get("message") or err.get("type") or "")[:_MESSAGE_LIMIT]
-    return str(err or "")[:_MESSAGE_LIMIT]
-
-
-# --------------------------------------------------------------------------- argument checks
-
-
-def _required_str(args: dict[str, Any], name: str, tool: str) -> str:
-    value = args.get(name)
-    if not isinstance(value, str):
-        kind = "missing" if value is None else f"a {type(value).__name__}"
-        _reject(f"{tool} needs the argument {name!r} as a string (it is {kind})")
-    if not value.strip():
-        _reject(f"{tool}: the argument {name!r} must not be empty")
-    return value
-
-
-def _optional_str(args: dict[str, Any], name: str, tool: str) -> str | None:
-    value = args.get(name)
-    if value is not None and not isinstance(value, str):
-        _reject(f"{tool}: the argument {name!r} must be a string, got {type(value).__name__}")
-    return value or None
-
-
-def _number_arg(args: dict[str, Any], name: str, tool: str) -> float | None:
-    value = args.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        _reject(f"{tool}: the argument {name!r} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _gateway_args(tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Validate the model's arguments for ``tool`` and translate them to the gateway's."""
-    if tool == "exec":
-        out: dict[str, Any] = {"command": _required_str(args, "command", tool)}
-        workdir = _optional_str(args, "workdir", tool)
-        if workdir:
-            out["workdir"] = workdir
-        timeout = _number_arg(args, "timeout", tool) or DEFAULT_EXEC_TIMEOUT
-        out["timeout"] = min(timeout, MAX_EXEC_TIMEOUT)
-        out["yieldMs"] = EXEC_YIELD_MS
-        return out
-    if tool == "read_file":
-        return {"path": _required_str(args, "path", tool)}
-    if tool == "write_file":
-        path = _required_str(args, "path", tool)
-        content = args.get("content")
-        if not isinstance(content, str):
-            _reject(f"{tool} needs the argument 'content' (a string)")
-        return {"path": path, "content": content}
-    if tool == "edit_file":
-        path = _required_str(args, "path", tool)
-        old_text = args.get("old_text")
-        new_text = args.get("new_text")
-        if not isinstance(old_text, str) or not old_text:
-            _reject(f"{tool} needs the argument 'old_text' (the exact text to replace)")
-        if not isinstance(new_text, str):
-            _reject(f"{tool} needs the argument 'new_text' (a string, may be empty)")
-        return {"path": path, "oldText": old_text, "newText": new_text}
-    if tool == "web_fetch":
-        url = _required_str(args, "url", tool)
-        if not url.startswith(("http://", "https://")):
-            _reject(f"{tool}: the url must start with http:// or https://")
-        out = {"url": url, "extractMode": "markdown"}
-        max_chars = _number_arg(args, "max_chars", tool)
-        if max_chars is not None:
-            out["maxChars"] = int(max_chars)
-        return out
-    _reject(f"unknown gateway tool {tool!r}; known: {', '.join(sorted(GATEWAY_TOOLS))}")
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class _Result:
-    """The parts of an OpenClaw ``AgentToolResult`` that matter here."""
-
-    text: str
-    details: dict[str, Any]
-
-    @property
-    def status(self) -> str | None:
-        status = self.details.get("status")
-        return status if isinstance(status, str) else None
-
-    @property
-    def aggregated(self) -> str | None:
-        value = self.details.get("aggregated")
-        return value if isinstance(value, str) else None
-
-
-def _parse_result(body: Any) -> _Result:
-    if not isinstance(body, dict) or body.get("ok") is not True:
-        raise ApplicationError(
-            "the gateway answered with something that is not a tool result",
-            type=ErrorType.TOOL_REJECTED,
-            non_retryable=True,
-        )
-    result = body.get("result")
-    if isinstance(result, str):
-        return _Result(result, {})
-    if not isinstance(result, dict):
-        return _Result("" if result is None else str(result), {})
-    parts: list[str] = []
-    for item in result.get("content") or []:
-        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str):
-            parts.append(item["text"])
-        elif isinstance(item, dict) and item.get("type") == "image":
-            parts.append("[image omitted]")
-    details = result.get("details")
-    return _Result("\n".join(parts), details if isinstance(details, dict) else {})
-
-
-def _exit_label(details: dict[str, Any]) -> str:
-    code = details.get("exitCode")
-    label = f"exit code {code}" if isinstance(code, int) else "no exit code"
-    if details.get("timedOut"):
-        label += ", timed out"
-    signal = details.get("exitSignal")
-    if signal:
-        label += f", signal {signal}"
-    return label
-
-
-def _finished_exec(result: _Result, *, fallback_output: str = "") -> tuple[str, bool]:
-    """Output and ok flag of a finished command (``completed`` or ``failed``)."""
-    output = result.aggregated if result.aggregated is not None else (fallback_output or result.text)
-    output = output.rstrip() or "(no output)"
-    if result.status == "completed":
-        return output, True
-    # The text is the reason ("Command exited with code 2"), after the output for a poll.
-    reason = result.text.strip().rsplit("\n\n", 1)[-1].strip()
-    footer = f"[command failed: {_exit_label(result.details)}]"
-    if reason and reason not in output:
-        footer = f"{reason}\n{footer}"
-    return f"{output}\n\n{footer}", False
 
 
 # --------------------------------------------------------------------------- activity
@@ -259,10 +99,10 @@ class GatewayActivities:
         """Run one catalog tool (``exec``, ``read_file``, ``write_file``, ``edit_file``,
         ``web_fetch``) on the gateway and return what the model should see."""
         if request.tool not in GATEWAY_TOOLS:
-            _reject(f"unknown gateway tool {request.tool!r}; known: {', '.join(sorted(GATEWAY_TOOLS))}")
+            reject(f"unknown gateway tool {request.tool!r}; known: {', '.join(sorted(GATEWAY_TOOLS))}")
         if not isinstance(request.arguments, dict):
-            _reject(f"{request.tool}: arguments must be a JSON object")
-        args = _gateway_args(request.tool, request.arguments)
+            reject(f"{request.tool}: arguments must be a JSON object")
+        args = gateway_args(request.tool, request.arguments)
         if self._settings.openclaw_api_key is None:
             raise ApplicationError(
                 "the remote shell is not configured: set LUCY_OPENCLAW_BASE_URL and LUCY_OPENCLAW_API_KEY",
@@ -290,7 +130,7 @@ class GatewayActivities:
             # A previous attempt started the command and heartbeated its session: poll it.
             session_id, chunks = resumed, [""]
         else:
-            result = await self._heartbeating(self._call(tool, "exec", args))
+            result = await heartbeating(self._call(tool, "exec", args), every=self._poll_interval)
             if result.status != "running":
                 return self._exec_outcome(result)
             session_id = str(result.details.get("sessionId") or "")
@@ -319,16 +159,16 @@ class GatewayActivities:
                 if poll.status in ("completed", "failed") and (
                     poll.aggregated is not None or "exitCode" in poll.details
                 ):
-                    return _finished_exec(poll, fallback_output="".join(chunks))
+                    return finished_exec(poll, fallback_output="".join(chunks))
                 # e.g. "No session found for ..." (the session expired on the gateway).
                 return f"{poll.text or 'the gateway lost track of the command'}", False
         except asyncio.CancelledError:
             await self._kill(tool, session_id)
             raise
 
-    def _exec_outcome(self, result: _Result) -> tuple[str, bool]:
+    def _exec_outcome(self, result: GatewayResult) -> tuple[str, bool]:
         if result.status in ("completed", "failed"):
-            return _finished_exec(result)
+            return finished_exec(result)
         # approval-pending or anything else the gateway may answer: the model hears it as is.
         status = result.status or "unknown"
         return f"{result.text or '(no output)'}\n[gateway status: {status}]", False
@@ -339,20 +179,6 @@ class GatewayActivities:
             await asyncio.wait_for(
                 self._call(tool, "process", {"action": "kill", "sessionId": session_id}), timeout=5.0
             )
-
-    async def _heartbeating(self, call: Awaitable[T]) -> T:
-        """Await ``call`` while heartbeating every poll interval, so a long request can be cancelled."""
-        task = asyncio.ensure_future(call)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self._poll_interval)
-                if done:
-                    return task.result()
-                activity.heartbeat()
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait({task})
 
     # ----------------------------------------------------------------- plain tools
 
@@ -368,7 +194,7 @@ class GatewayActivities:
         return self._plain_output("web_fetch", result)
 
     @staticmethod
-    def _plain_output(tool: str, result: _Result) -> str:
+    def _plain_output(tool: str, result: GatewayResult) -> str:
         if tool == "web_fetch":
             text = result.details.get("text")
             if isinstance(text, str):
@@ -382,7 +208,7 @@ class GatewayActivities:
 
     # ----------------------------------------------------------------- HTTP
 
-    async def _call(self, tool: str, gateway_tool: str, args: dict[str, Any]) -> _Result:
+    async def _call(self, tool: str, gateway_tool: str, args: dict[str, Any]) -> GatewayResult:
         key = self._settings.openclaw_api_key
         assert key is not None
         secret = key.get_secret_value()
@@ -401,14 +227,14 @@ class GatewayActivities:
         status = response.status_code
         if status == 200:
             try:
-                return _parse_result(response.json())
+                return parse_result(response.json())
             except ValueError:
                 raise ApplicationError(
                     "the gateway answered with something that is not JSON",
                     type=ErrorType.TOOL_REJECTED,
                     non_retryable=True,
                 ) from None
-        message = _scrub(_gateway_message(response), secret)
+        message = _scrub(provider_message(response, envelope="error", limit=500), secret)
         if status == 404:
             raise ApplicationError(
                 f"the gateway does not allow the tool {tool}", type=ErrorType.TOOL_BLOCKED, non_retryable=True

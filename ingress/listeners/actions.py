@@ -19,13 +19,22 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from ingress.claims import refusal_text, signed_cancel, signed_decision
+from ingress.deps import listener_deps
 from ingress.listeners.events import tell_user
 from ingress.listeners.home import publish_home
-from lucy.contracts import APPROVE_ACTION_ID, CANCEL_ACTION_ID, REJECT_ACTION_ID, ApprovalOutcome
+from lucy.contracts import (
+    APPROVE_ACTION_ID,
+    CANCEL_ACTION_ID,
+    REJECT_ACTION_ID,
+    UPDATE_CANCEL,
+    UPDATE_DECIDE_APPROVAL,
+    ApprovalOutcome,
+    belongs_to_team,
+)
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 
@@ -47,11 +56,6 @@ async def _tell(client: AsyncWebClient, *, channel: str, user: str, text: str, t
         await client.chat_postMessage(channel=user, text=text)
     except Exception as exc:
         log.warning("could not tell the user", error=exc.__class__.__name__)
-
-
-def _belongs_to(team: str, workflow_id: str) -> bool:
-    """Task workflow ids carry their Slack team: a click can only reach its own workspace's tasks."""
-    return bool(team) and workflow_id.startswith(f"lucy-task-{team}-")
 
 
 def _where(body: dict[str, Any]) -> tuple[str, str | None]:
@@ -136,7 +140,7 @@ async def _update(
 ) -> Any | None:
     """Deliver one click as a workflow update; a refusal or a finished task is told to the
     clicker (ephemerally) and returns None."""
-    temporal: Client = context["lucy_temporal"]
+    temporal = listener_deps(context).temporal
     try:
         return await temporal.get_workflow_handle(workflow_id).execute_update(
             update, arg, result_type=result_type
@@ -152,7 +156,7 @@ async def _update(
 
 
 async def _foreign(click: _Click, workflow_id: str) -> bool:
-    if _belongs_to(click.team, workflow_id):
+    if belongs_to_team(workflow_id, click.team):
         return False
     SLACK_EVENTS.labels("block_actions", "foreign").inc()
     log.warning("click for a task of another workspace refused", workflow_id=workflow_id)
@@ -168,14 +172,14 @@ async def deliver_decision(
     try:
         value = json.loads(str(action.get("value") or ""))
         workflow_id, approval_id = str(value["w"]), str(value["a"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         SLACK_EVENTS.labels("block_actions", "malformed").inc()
         await click.tell(INVALID)
         return
     if await _foreign(click, workflow_id):
         return
     decision = signed_decision(
-        context["lucy_signer"],
+        listener_deps(context).signer,
         workflow_id=workflow_id,
         approval_id=approval_id,
         decision="approved" if action.get("action_id") == APPROVE else "rejected",
@@ -183,14 +187,14 @@ async def deliver_decision(
         team=click.team,
     )
     outcome = await _update(
-        click, context, workflow_id, "decide_approval", decision, ApprovalOutcome, FINISHED
+        click, context, workflow_id, UPDATE_DECIDE_APPROVAL, decision, ApprovalOutcome, FINISHED
     )
     if outcome is None:
         return
     SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
     log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
     if (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
-        await publish_home(client, context["lucy_sessions"], click.team, click.user)
+        await publish_home(client, listener_deps(context).sessions, click.team, click.user)
 
 
 async def deliver_cancel(
@@ -201,9 +205,13 @@ async def deliver_cancel(
     workflow_id = str(action.get("value") or "")
     if await _foreign(click, workflow_id):
         return
-    request = signed_cancel(context["lucy_signer"], workflow_id=workflow_id, user=click.user, team=click.team)
+    request = signed_cancel(
+        listener_deps(context).signer, workflow_id=workflow_id, user=click.user, team=click.team
+    )
     if (
-        await _update(click, context, workflow_id, "cancel", request, str, "This task has already finished.")
+        await _update(
+            click, context, workflow_id, UPDATE_CANCEL, request, str, "This task has already finished."
+        )
         is None
     ):
         return

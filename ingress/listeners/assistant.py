@@ -1,17 +1,21 @@
-"""Slack's AI-app surface: assistant threads.
+"""Slack's AI-app surface: assistant threads, through Bolt's own ``AsyncAssistant`` middleware.
 
-When a user opens an assistant thread, Lucy offers suggested prompts. A message in that
-thread is a DM with a ``thread_ts``: it becomes a task like any DM (see ``events``), and
-ingress sets the thread's status ("is working on it…") right after the durable start; Slack
-clears the status by itself when Lucy's answer is posted in the thread. Workspaces without
-the AI-app feature answer these calls with an error, which is logged and ignored.
+When a user opens an assistant thread, Lucy offers suggested prompts (``thread_started``). A
+message in that thread is a DM with a ``thread_ts``: the middleware has no listener for it, so
+it reaches the DM listener (see ``events``) and becomes a task like any DM, acknowledged only
+after the durable start (the middleware's own ``user_message`` listeners acknowledge first,
+which would lose a message whose start failed). Ingress then sets the thread's status
+("is working on it…"); Slack clears it when Lucy's answer is posted. A context change is
+acknowledged and ignored: Bolt's default would rewrite the metadata of Lucy's first reply,
+which carries its idempotency key. Workspaces without the AI-app feature answer these calls
+with an error, which is logged and ignored.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.set_suggested_prompts.async_set_suggested_prompts import AsyncSetSuggestedPrompts
+from slack_bolt.middleware.assistant.async_assistant import AsyncAssistant
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -42,24 +46,24 @@ async def set_working(client: AsyncWebClient, *, channel: str, thread_ts: str) -
         log.warning("assistant status not set", error=exc.__class__.__name__)
 
 
-async def on_assistant_thread_started(event: dict[str, Any], ack: AsyncAck, client: AsyncWebClient) -> None:
-    await ack()
-    thread = event.get("assistant_thread") or {}
-    channel, thread_ts = thread.get("channel_id"), thread.get("thread_ts")
-    if not (channel and thread_ts):
-        return
-    try:
-        await client.assistant_threads_setSuggestedPrompts(
-            channel_id=channel, thread_ts=thread_ts, title="Try asking me", prompts=SUGGESTED_PROMPTS
-        )
-    except SlackApiError as exc:
-        log.info("suggested prompts not set", error=str(exc.response.get("error")))
+def build_assistant() -> AsyncAssistant:
+    assistant = AsyncAssistant()
 
+    @assistant.thread_started
+    async def offer_prompts(set_suggested_prompts: AsyncSetSuggestedPrompts | None) -> None:
+        if set_suggested_prompts is None:  # an event without its thread: nothing to offer prompts in
+            return
+        try:
+            await set_suggested_prompts(prompts=SUGGESTED_PROMPTS, title="Try asking me")
+        except SlackApiError as exc:
+            log.info("suggested prompts not set", error=str(exc.response.get("error")))
 
-async def on_assistant_thread_context_changed(ack: AsyncAck) -> None:
-    await ack()  # the user moved to another channel; nothing to do yet
+    @assistant.thread_context_changed
+    async def ignore_context_change() -> None:
+        return None  # the user moved to another channel; nothing to keep
+
+    return assistant
 
 
 def register(app: AsyncApp) -> None:
-    app.event("assistant_thread_started")(on_assistant_thread_started)
-    app.event("assistant_thread_context_changed")(on_assistant_thread_context_changed)
+    app.use(build_assistant())

@@ -11,8 +11,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ingress.deps import listener_deps
 from ingress.listeners.assistant import set_working
-from ingress.tasks import SlackMessage, TaskStarter, strip_bot_mention
+from ingress.tasks import SlackMessage, strip_bot_mention
 from lucy.contracts import TaskSource
 from lucy.logging import get_logger
 
@@ -43,13 +44,14 @@ async def _start(
     source: TaskSource,
     client: AsyncWebClient,
 ) -> None:
-    starter: TaskStarter = context["lucy_starter"]
+    deps = listener_deps(context)
+    starter = deps.starter
     team_id = body.get("team_id") or event.get("team") or context.team_id
     text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
     if not (team_id and event.get("channel") and event.get("ts")):
         log.warning("event without team, channel or ts ignored", event_id=body.get("event_id"))
         return
-    profile = await context["lucy_directory"].get(client, str(team_id), str(event["user"]))
+    profile = await deps.directory.get(client, str(team_id), str(event["user"]))
     if profile is not None and profile.deleted:
         log.info("request from a deactivated user refused")
         await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)

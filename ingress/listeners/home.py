@@ -1,7 +1,9 @@
-"""App Home: what waits for me, my recent tasks, and the workspace's usage this month."""
+"""App Home: what waits for me, my recent tasks, and the workspace's usage this month. The rows
+come from the database; the view is :mod:`lucy.slack.home`'s."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,59 +12,39 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.blocks import Attachment, what_will_run
-from lucy.contracts import approval_buttons
+from ingress.deps import listener_deps
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
-from lucy.slack_text import escape_mrkdwn
+from lucy.roles import is_admin
+from lucy.slack.home import PendingLine, TaskLine, Usage, home_view
 
 log = get_logger(__name__)
 
-STATUS_ICON = {  # also used by /lucy tasks and /lucy status
-    "created": ":hourglass:",
-    "running": ":gear:",
-    "pending_approval": ":raised_hand:",
-    "completed": ":white_check_mark:",
-    "failed": ":x:",
-    "cancelled": ":no_entry_sign:",
-    "timeout": ":alarm_clock:",
-}
+
+def task_lines(rows: Iterable[Any]) -> list[TaskLine]:
+    return [TaskLine(workflow_id=t.workflow_id, status=t.status, request=t.request_text or "") for t in rows]
 
 
-def _pending_approval(a: Any) -> list[dict[str, Any]]:
-    """One approval waiting for the viewer: what will run, in full, as in its thread, and the
-    buttons. An approval recorded without its arguments gets no buttons here: it is decided in
-    its thread, where they are shown."""
-    details = dict(a.details or {})
-    expires = f"<!date^{int(a.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|soon>"
-    head = _section(f":raised_hand: *{escape_mrkdwn(a.risk_level)} risk* · expires {expires}")
-    arguments = details.get("arguments")
-    if not isinstance(arguments, dict):
-        return [head, _section(f"{escape_mrkdwn(a.summary)} (decide in its thread)")]
-    raw = details.get("attachment")
-    attachment = (
-        Attachment(name=str(raw.get("name")), sha256=str(raw.get("sha256")), size=int(raw.get("size") or 0))
-        if isinstance(raw, dict)
-        else None
-    )
+def pending_lines(rows: Iterable[Any]) -> list[PendingLine]:
     return [
-        head,
-        *what_will_run(str(details.get("tool") or "tool"), arguments, attachment),
-        approval_buttons(a.workflow_id, str(a.id)),
+        PendingLine(
+            workflow_id=a.workflow_id,
+            approval_id=str(a.id),
+            risk=a.risk_level,
+            summary=a.summary,
+            expires_at=a.expires_at,
+            details=dict(a.details or {}),
+        )
+        for a in rows
     ]
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
 async def build_home(
     sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, *, role: str | None = None
 ) -> dict[str, Any]:
-    """The Home tab view for one user (a ``views.publish`` view). With ``role`` (from
-    ``users.info``), the user is recorded first: an admin who never asked Lucy anything still
-    sees the approvals waiting for an admin."""
-    today = datetime.now(UTC).date()
+    """The Home tab view for one user. With ``role`` (from ``users.info``), the user is recorded
+    first: an admin who never asked Lucy anything still sees the approvals waiting for an admin."""
+    month = datetime.now(UTC).date().replace(day=1)
     async with sessions.begin() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
         if role is not None:
@@ -70,65 +52,29 @@ async def build_home(
                 session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
             )
         user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
-        pending = (
-            await repo.list_pending_approvals(
+        pending, tasks = [], []
+        if user is not None:
+            pending = await repo.list_pending_approvals(
                 session=session,
                 workspace_id=workspace_id,
                 approver_id=user.id,
-                include_unassigned=user.role in ("admin", "owner"),
+                include_unassigned=is_admin(user.role),
             )
-            if user
-            else []
-        )
-        tasks = (
-            await repo.list_user_tasks(
+            tasks = await repo.list_user_tasks(
                 session=session, workspace_id=workspace_id, requester_id=user.id, limit=10
             )
-            if user
-            else []
-        )
         workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
-        cost = await repo.monthly_cost(session=session, workspace_id=workspace_id, month=today)
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Lucy"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Waiting for your approval*"}},
-    ]
-    if pending:
-        for a in pending:
-            blocks.extend(_pending_approval(a))
-    else:
-        blocks.append(_section("Nothing is waiting for you."))
-    blocks += [{"type": "divider"}, _section("*Your recent tasks*")]
-    if tasks:
-        for t in tasks:
-            request = " ".join((t.request_text or "").split())
-            request = request[:80] + ("…" if len(request) > 80 else "")
-            blocks.append(
-                _section(
-                    f"{STATUS_ICON.get(t.status, '')} {t.status} — {escape_mrkdwn(request)}"
-                    f"\n`{t.workflow_id}`"
-                )
-            )
-    else:
-        blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
+        cost = await repo.monthly_cost(session=session, workspace_id=workspace_id, month=month)
+    usage = None
     if workspace is not None:
-        used = workspace.current_month_actions if workspace.usage_month == today.replace(day=1) else 0
-        blocks += [
-            {"type": "divider"},
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": (
-                            f"This month: {used} of {workspace.max_monthly_actions} tasks · "
-                            f"{cost.calls} model calls · ${cost.cost_usd:.2f}"
-                        ),
-                    }
-                ],
-            },
-        ]
-    return {"type": "home", "blocks": blocks}
+        used = workspace.current_month_actions if workspace.usage_month == month else 0
+        usage = Usage(
+            tasks_used=used,
+            tasks_limit=workspace.max_monthly_actions,
+            model_calls=cost.calls,
+            cost_usd=cost.cost_usd,
+        )
+    return home_view(pending_lines(pending), task_lines(tasks), usage)
 
 
 async def on_app_home_opened(
@@ -146,10 +92,9 @@ async def on_app_home_opened(
     user = event.get("user")
     if not (team and user):
         return
-    profile = await context["lucy_directory"].get(client, str(team), str(user))
-    await publish_home(
-        client, context["lucy_sessions"], str(team), str(user), role=profile.role if profile else None
-    )
+    deps = listener_deps(context)
+    profile = await deps.directory.get(client, str(team), str(user))
+    await publish_home(client, deps.sessions, str(team), str(user), role=profile.role if profile else None)
 
 
 async def publish_home(

@@ -1,0 +1,143 @@
+"""Approvals and cancels: the request, the click (signed by the ingress), the verified actor,
+the outcome, and thread replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ApprovalDecisionKind(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """Create the ``approvals`` row and post the Block Kit message (one activity, idempotent)."""
+
+    workflow_id: str
+    workspace_id: str
+    approval_id: str  # chosen by the workflow (workflow.uuid4), so it is known before the post
+    approval_key: str  # idempotency key: workflow id + step
+    tool: str
+    summary: str  # what will run, in one line
+    reason: str  # why Lucy wants to run it
+    risk_level: str  # low | medium | high | critical
+    slack_channel_id: str
+    thread_ts: str
+    requester_slack_id: str
+    approver_slack_ids: list[str]
+    expires_at: str  # ISO 8601
+    requester_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    # Every argument of the call, in full: the approver sees all of them (escaped, redacted of
+    # secrets, as a snippet when long) and the audit log records them.
+    arguments: dict[str, Any] = field(default_factory=dict)
+    because: str = ""  # why policy asks (Lucy's words, not the model's)
+    requested_at: str = ""  # ISO 8601, the workflow's clock: the audit entry's time on every retry
+
+
+@dataclass(frozen=True)
+class ApprovalPosted:
+    approval_id: str
+    message_ts: str | None
+    # Set when the step could not be shown to an approver in full: nobody is asked, and the
+    # step does not run.
+    refused: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """An Approve/Reject click, delivered by ingress as the ``decide_approval`` update.
+
+    It says who clicked, signed by the ingress (:mod:`lucy.signing`); it never says what the
+    clicker may do. The worker checks the signature and reads the clicker's role from Slack
+    before the workflow decides, by its own rules, whether the click counts."""
+
+    approval_id: str
+    decision: str  # approved | rejected
+    slack_user_id: str
+    slack_team_id: str = ""
+    issued_at: str = ""  # ISO 8601, when the ingress signed it
+    signature: str = ""
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    approval_id: str
+    decision: str
+    decided_by_slack_id: str | None
+    decided_at: str
+
+
+@dataclass(frozen=True)
+class ApprovalSettled:
+    """Record a decision (``approvals`` + ``audit_log``) and update the Block Kit message."""
+
+    workflow_id: str
+    workspace_id: str
+    approval_id: str
+    decision: str
+    decided_at: str
+    slack_channel_id: str
+    message_ts: str | None
+    summary: str
+    risk_level: str
+    decided_by_slack_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """The ``cancel`` update (the Cancel button, ``/lucy cancel``): who asks, signed by the
+    ingress like a decision."""
+
+    slack_user_id: str
+    slack_team_id: str = ""
+    issued_at: str = ""
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class ActorCheck:
+    """Verify a signed claim and look its author up in Slack (activity ``identity.verify``)."""
+
+    kind: str  # decision | cancel
+    workflow_id: str
+    subject: str  # the approval id, or "" for a cancel
+    verdict: str  # approved | rejected | cancel
+    slack_user_id: str
+    slack_team_id: str
+    issued_at: str
+    signature: str
+    expected_team_id: str  # the task's workspace: a click from another team never counts
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked, as the worker verified it. ``problem`` is None when the claim is genuine."""
+
+    slack_user_id: str
+    problem: str | None = None
+    role: str = "member"  # owner | admin | member | guest (restricted, or another team's user)
+    deleted: bool = False
+
+    @property
+    def is_admin(self) -> bool:
+        return self.problem is None and not self.deleted and self.role in ("admin", "owner")
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role == "guest"
+
+
+@dataclass(frozen=True)
+class ThreadReply:
+    """A person's reply in the thread of a running task (the ``thread_reply`` signal)."""
+
+    slack_user_id: str
+    text: str
+    ts: str

@@ -1,0 +1,95 @@
+"""Names and ids other people rely on: workflow names, task queues, search attributes, the
+shape of workflow ids, Slack action ids, statuses, and the idempotency key of a side effect."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
+MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
+MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
+DEFAULT_TASK_QUEUE = "lucy-tasks"
+
+# Search attributes (keyword). Registered on the namespace; never hold secrets or message text.
+SA_WORKSPACE = SearchAttributeKey.for_keyword("LucyWorkspace")
+SA_USER = SearchAttributeKey.for_keyword("LucyUser")
+SA_CHANNEL = SearchAttributeKey.for_keyword("LucyChannel")
+SA_THREAD = SearchAttributeKey.for_keyword("LucyThread")
+SA_STATUS = SearchAttributeKey.for_keyword("LucyStatus")
+SA_INTENT = SearchAttributeKey.for_keyword("LucyIntent")
+SA_SOURCE = SearchAttributeKey.for_keyword("LucySource")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    SA_WORKSPACE,
+    SA_USER,
+    SA_CHANNEL,
+    SA_THREAD,
+    SA_STATUS,
+    SA_INTENT,
+    SA_SOURCE,
+)
+
+
+class TaskStatus(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    PENDING_APPROVAL = "pending_approval"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+
+
+class TaskSource(StrEnum):
+    MENTION = "mention"
+    DM = "dm"
+    COMMAND = "command"
+    THREAD_REPLY = "thread_reply"
+    SCHEDULE = "schedule"
+
+
+def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
+    """The task workflow id for one Slack message.
+
+    Derived from the message itself (team, channel, message ts), not from Slack's per-delivery
+    event id, so that a redelivery, or the same message arriving as both ``app_mention`` and
+    ``message``, maps to the same workflow and can never start a second task.
+    """
+    return f"lucy-task-{team_id}-{channel_id}-{message_ts}"
+
+
+def belongs_to_team(workflow_id: str, team_id: str) -> bool:
+    """Task workflow ids carry their Slack team: whether ``workflow_id`` is a task of ``team_id``."""
+    return bool(team_id) and workflow_id.startswith(f"lucy-task-{team_id}-")
+
+
+def command_workflow_id(team_id: str, channel_id: str, trigger_id: str) -> str:
+    """The task workflow id for one ``/lucy <request>`` invocation (Slack's trigger id is unique)."""
+    return f"lucy-task-{team_id}-{channel_id}-cmd-{trigger_id}"
+
+
+# The task workflow's message handlers (ingress calls them by these names).
+QUERY_STATUS = "status"
+UPDATE_DECIDE_APPROVAL = "decide_approval"
+UPDATE_CANCEL = "cancel"
+UPDATE_ADD_REPLY = "add_reply"
+
+ACTIVE_TASK_STATUSES = ("created", "pending_approval", "running")
+
+APPROVE_ACTION_ID = "lucy_approve"
+REJECT_ACTION_ID = "lucy_reject"
+CANCEL_ACTION_ID = "lucy_cancel"
+
+
+def approval_button_value(workflow_id: str, approval_id: str) -> str:
+    """What an Approve/Reject button carries back to ingress: which task, which approval."""
+    return json.dumps({"w": workflow_id, "a": approval_id}, separators=(",", ":"))
+
+
+def idempotency_key(*parts: str) -> str:
+    """A short stable key for an activity side effect (workflow id + step)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]

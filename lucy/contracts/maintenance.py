@@ -1,0 +1,38 @@
+"""The maintenance schedule's workflow: its input and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MaintenanceInput:
+    """One run of the maintenance schedule."""
+
+    months_ahead: int = 3  # partitions to have ready
+    stale_claim_minutes: int = 15  # a claimed task row with no workflow after this long is orphaned
+
+
+@dataclass(frozen=True)
+class PartitionsResult:
+    created: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was done (no owner connection configured)
+    drained: dict[str, int] = field(default_factory=dict)  # table -> rows moved out of its default
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    stale_claim_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    checked: int = 0
+    orphaned: list[str] = field(default_factory=list)  # workflow ids recorded as never started
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    partitions: PartitionsResult
+    claims: ReconcileResult

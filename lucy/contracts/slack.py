@@ -1,0 +1,67 @@
+"""Messages Lucy posts and updates in Slack (the ``slack.*`` activities).
+
+Workflows say *what* to show (a text, a progress state); the activities render it as Slack text
+and Block Kit (:mod:`lucy.slack`), so no Block Kit is built in workflow code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Progress(StrEnum):
+    """What the task is doing, as its progress message says it."""
+
+    RUNNING = "running"  # a tool step: ``detail`` is its summary
+    WAITING = "waiting"  # for an approval: ``detail`` is the step, ``approvers`` who may decide
+    CONTINUING = "continuing"  # a long task went on in a new run
+    DONE = "done"  # ``steps`` taken
+    UNPOSTED = "unposted"  # finished, but the answer could not be posted
+    STOPPED = "stopped"  # failed
+    CANCELLED = "cancelled"  # ``by`` whom
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """The task's one progress message: the renderer (:mod:`lucy.slack.blocks`) turns it into
+    Slack text, escaping ``detail`` (it comes from the model's arguments)."""
+
+    kind: str  # a Progress
+    workflow_id: str
+    cancellable: bool = True
+    detail: str = ""
+    approvers: list[str] = field(default_factory=list)
+    steps: int = 0
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateMessageRequest:
+    """``chat.update`` of a message Lucy posted (the progress message, an approval message)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    progress: ProgressView | None = None  # render the progress message (text and blocks)
+
+
+@dataclass(frozen=True)
+class PostMessageRequest:
+    channel: str
+    text: str
+    idempotency_key: str
+    thread_ts: str | None = None
+    # Run the output pipeline (redact, Markdown -> mrkdwn, split): for text from a model.
+    format: bool = True
+    blocks: list[dict[str, Any]] | None = None
+    progress: ProgressView | None = None  # render the progress message (text and blocks)
+
+
+@dataclass(frozen=True)
+class PostMessageResult:
+    ts: str  # the first message's ts when the text was split
+    channel: str
+    already_posted: bool = False
+    parts: int = 1

@@ -1,0 +1,161 @@
+"""A task: what ingress starts it with, the context it reads once, its record, its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lucy.contracts.ids import TaskSource, TaskStatus
+from lucy.contracts.llm import ChatMessage
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """What ingress knows when a task starts. Ids are Lucy's own (UUID strings) and Slack's."""
+
+    workspace_id: str
+    user_id: str
+    channel_id: str
+    slack_team_id: str
+    slack_user_id: str
+    slack_channel_id: str
+    thread_ts: str
+    message_ts: str
+    text: str
+    source: str = TaskSource.MENTION.value
+    model_tier: str = "default"
+    # A reply in the thread of a finished task: read the thread's earlier conversation first.
+    with_thread_history: bool = False
+    # Set by continue-as-new: the task's whole state so far. None for a new task.
+    resume: TaskState | None = None
+    # LLM steps per workflow run before continuing as new (keeps each run's history small).
+    steps_per_run: int = 25
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    status: str
+    answer_ts: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    error_type: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskContextRequest:
+    """Read the task's context (``context.prepare``: a read, it writes nothing)."""
+
+    workflow_id: str
+    task: TaskInput
+    with_thread_history: bool = False
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What the worker knows about the task's surroundings, read once when the task starts:
+    the prompt's environment, the tools this deployment has configured and the approval
+    policy of the workspace and channel."""
+
+    task_id: str
+    workspace_name: str = ""
+    channel_name: str = ""
+    user_name: str = ""
+    user_timezone: str = "UTC"
+    local_time: str = ""  # "Saturday 21 November 2026, 14:05 (Europe/Berlin)", read at the start
+    available_tools: list[str] = field(default_factory=list)
+    tier_override: str | None = None  # a user's or channel's model preference
+    channel_requires_approval: bool = False  # every tool call needs approval in this channel
+    self_approval_allowed: bool = False  # the requester may approve their own high-risk steps
+    approval_ttl_seconds: int = 24 * 3600
+    approver_slack_ids: list[str] = field(default_factory=list)  # designated approvers
+    approval_required_tools: list[str] = field(default_factory=list)  # workspace: always ask first
+    max_steps: int = 12
+    thread_history: list[ChatMessage] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the workflow's state
+
+
+@dataclass
+class PendingApproval:
+    """The approval the task waits for (at most one at a time)."""
+
+    approval_id: str  # chosen by the workflow (workflow.uuid4), known before the message is posted
+    tool: str
+    summary: str
+    risk: str
+    approvers: list[str]
+    expires_at: datetime
+    arguments: dict[str, Any] = field(default_factory=dict)
+    message_ts: str | None = None
+    decision: str | None = None  # approved | rejected | expired | refused | cancelled
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    settled: bool = False  # recorded in Postgres and shown in Slack
+
+
+@dataclass
+class Usage:
+    """What the task's model calls cost so far."""
+
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class TaskState:
+    """Everything the task workflow knows, in one place: queries read it, and continue-as-new
+    carries it whole to the next run (``TaskInput.resume``)."""
+
+    status: str = TaskStatus.CREATED.value
+    step: str = "created"
+    started_at: str | None = None  # ISO 8601, the workflow's clock
+    intent: str | None = None
+    tier: str | None = None
+    context: TaskContext | None = None
+    messages: list[ChatMessage] = field(default_factory=list)  # the conversation with the model
+    step_index: int = 0  # of the task's records (task_steps), across runs
+    llm_steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    notices: list[str] = field(default_factory=list)  # told to the user with the answer
+    tool_state: dict[str, str] = field(default_factory=dict)  # e.g. the browser's tab
+    tool_failures: dict[str, int] = field(default_factory=dict)
+    unavailable_tools: list[str] = field(default_factory=list)
+    # The policy's view of the context: has anything from outside the requester's own words
+    # been read, and which sites did the requester name.
+    untrusted_seen: bool = False
+    known_hosts: list[str] = field(default_factory=list)
+    seen_replies: list[str] = field(default_factory=list)  # Slack ts of replies taken
+    pending: PendingApproval | None = None
+    progress_ts: str | None = None  # the one progress message, once posted
+    progress_attempted: bool = False
+    cancel_by: str | None = None
+    answer_ts: str | None = None
+    error_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    approval_id: str
+    tool: str
+    summary: str
+    risk: str
+    approvers: list[str]
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """The ``status`` query: where a task is (``/lucy status``, the UI, the CLI)."""
+
+    status: str
+    step: str
+    intent: str | None = None
+    tier: str | None = None
+    steps: int = 0
+    elapsed_seconds: float = 0.0
+    pending_approval: ApprovalView | None = None

@@ -1,0 +1,45 @@
+"""SQLAlchemy 2 models: the tenant store and the task record.
+
+Every tenant table carries ``workspace_id``; every table has timezone-aware
+``created_at`` / ``updated_at`` and a ``deleted_at`` for soft deletes. Enumerations are
+stored as text with a CHECK constraint so that adding a value is a constraint swap in a
+migration, not an ``ALTER TYPE``."""
+
+from __future__ import annotations
+
+from lucy.contracts import ACTIVE_TASK_STATUSES
+from lucy.db.models.base import PARTITIONED_TABLES, Base
+from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
+from lucy.db.models.proactive import Heartbeat, Integration, IntegrationCredential, Pattern, Schedule
+from lucy.db.models.tasks import Approval, Task, TaskStep
+from lucy.db.models.tenants import Agent, Channel, FeatureFlag, RateLimit, User, Workspace
+
+# Tables with a workspace_id: row-level security applies to each of them.
+TENANT_TABLES = tuple(
+    t.name for t in Base.metadata.sorted_tables if "workspace_id" in t.c and t.name != "workspaces"
+)
+
+__all__ = [
+    "ACTIVE_TASK_STATUSES",
+    "PARTITIONED_TABLES",
+    "TENANT_TABLES",
+    "Agent",
+    "Approval",
+    "AuditLog",
+    "Base",
+    "Channel",
+    "CostLog",
+    "CostMonthly",
+    "FeatureFlag",
+    "Heartbeat",
+    "Integration",
+    "IntegrationCredential",
+    "Pattern",
+    "RateLimit",
+    "Schedule",
+    "Task",
+    "TaskStep",
+    "User",
+    "WebhookDelivery",
+    "Workspace",
+]

@@ -1,0 +1,122 @@
+"""The declarative base, naming convention, enumerations and column helpers every model shares."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    MetaData,
+    PrimaryKeyConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+WORKSPACE_PLANS = ("starter", "pro", "enterprise")
+
+
+WORKSPACE_STATUSES = ("active", "suspended", "churned")
+
+
+USER_ROLES = ("owner", "admin", "member", "guest")
+
+
+CHANNEL_TYPES = ("public", "private", "im", "mpim")
+
+
+TASK_INTENTS = ("lookup", "tool_use", "reasoning", "code", "chat")
+
+
+AGENT_TYPES = ("main", "personal", "custom")
+
+
+STEP_KINDS = ("llm_call", "tool_use", "approval_wait")
+
+
+STEP_STATUSES = ("running", "completed", "failed", "skipped")
+
+
+APPROVAL_ACTION_TYPES = ("tool_execution", "code_deployment", "message_send", "data_export")
+
+
+RISK_LEVELS = ("low", "medium", "high", "critical")
+
+
+APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
+
+
+HEARTBEAT_CONDITIONS = ("metric_threshold", "api_health", "schedule_miss", "custom")
+
+
+HEARTBEAT_STATUSES = ("active", "paused", "error")
+
+
+INTEGRATION_STATUSES = ("active", "disabled", "error")
+
+
+PATTERN_STATUSES = ("detected", "suggested", "accepted", "dismissed")
+
+
+WEBHOOK_STATUSES = ("pending", "processing", "completed", "failed", "ignored")
+
+
+ACTOR_TYPES = ("user", "lucy", "system")
+
+
+# Time-series tables, range-partitioned by month on created_at (see migrations 0002).
+PARTITIONED_TABLES = ("cost_log", "audit_log", "webhook_deliveries")
+
+
+def _enum(values: tuple[str, ...] | list[str], name: str) -> Enum:
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=32)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def _jsonb() -> Mapped[dict[str, Any]]:
+    return mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+def _workspace_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+
+
+def _partitioned(name: str, *extra: Any) -> tuple[Any, ...]:
+    """Table args of a month-partitioned time-series table: the partition key is in the primary key."""
+    return (
+        PrimaryKeyConstraint("id", "created_at", name=f"pk_{name}"),
+        *extra,
+        {"postgresql_partition_by": "RANGE (created_at)"},
+    )

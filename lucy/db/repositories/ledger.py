@@ -1,0 +1,121 @@
+"""The ledger: cost entries (and their exact monthly rollup) and the append-only audit log."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lucy.db.models import (
+    AuditLog,
+    CostLog,
+    CostMonthly,
+)
+
+
+async def record_cost(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    idempotency_key: str,
+    occurred_at: datetime,
+    cost_usd: float | Decimal,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    kind: str = "llm",
+    provider: str | None = None,
+    model: str | None = None,
+    task_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+) -> bool:
+    """Append one cost entry once. ``occurred_at`` must come from the caller (the workflow's
+    clock), so that a retried activity presents the same (key, time) and inserts nothing.
+    The monthly aggregate follows in the same statement (trigger). Returns whether it inserted."""
+    stmt = (
+        insert(CostLog)
+        .values(
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+            created_at=occurred_at,
+            cost_usd=Decimal(str(cost_usd)),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            kind=kind,
+            provider=provider,
+            model=model,
+            task_id=task_id,
+            user_id=user_id,
+        )
+        .on_conflict_do_nothing(constraint="uq_cost_log_idempotency_key")
+        .returning(CostLog.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+@dataclass(frozen=True)
+class CostRollup:
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: Decimal
+
+
+async def monthly_cost(*, session: AsyncSession, workspace_id: uuid.UUID, month: date) -> CostRollup:
+    """A workspace's totals for a month, from the maintained aggregate (one row read)."""
+    row = (
+        await session.execute(
+            select(CostMonthly).where(
+                CostMonthly.workspace_id == workspace_id, CostMonthly.month == month.replace(day=1)
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return CostRollup(0, 0, 0, Decimal(0))
+    return CostRollup(row.calls, row.prompt_tokens, row.completion_tokens, row.cost_usd)
+
+
+async def record_audit(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    idempotency_key: str,
+    occurred_at: datetime,
+    actor_type: str,
+    action: str,
+    actor_id: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    task_id: uuid.UUID | None = None,
+    workflow_id: str | None = None,
+    before_state: dict[str, Any] | None = None,
+    after_state: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Append an audit entry once (same idempotency rule as :func:`record_cost`)."""
+    stmt = (
+        insert(AuditLog)
+        .values(
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+            created_at=occurred_at,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            task_id=task_id,
+            workflow_id=workflow_id,
+            before_state=before_state,
+            after_state=after_state,
+            details=details or {},
+        )
+        .on_conflict_do_nothing(constraint="uq_audit_log_idempotency_key")
+        .returning(AuditLog.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None

@@ -1,0 +1,130 @@
+"""``lucy dev``: everything on one machine (embedded PostgreSQL with migrations, the Temporal dev
+server and UI, a worker and the HTTP ingress), in one process that Ctrl-C stops. A composition
+root, like :mod:`lucy.cli` and :mod:`lucy.worker`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from typing import Any
+
+from lucy import dev_ports
+from lucy.db import admin
+from lucy.logging import get_logger
+from lucy.serving import fail, payload_keyring_or_exit, run_until_signal, serve_http, settings_or_exit
+from lucy.settings import Settings
+
+log = get_logger("lucy")
+
+
+def what_is_missing(settings: Settings) -> list[str]:
+    lines = []
+    missing_slack = settings.slack.missing_for_events()
+    if missing_slack:
+        lines.append(
+            f"Slack is not connected: set {', '.join(missing_slack)} (see README 'Connect a Slack workspace')"
+        )
+    if settings.llm.openrouter_api_key is None:
+        lines.append(
+            "No model is connected: set LUCY_OPENROUTER_API_KEY "
+            "(and LUCY_OPENROUTER_BASE_URL for another OpenAI-compatible endpoint)"
+        )
+    return lines
+
+
+async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
+    from temporalio.client import Client
+
+    from ingress.app import IngressDeps, create_app
+    from lucy import migrate
+    from lucy.codec import data_converter
+    from lucy.contracts import SEARCH_ATTRIBUTES
+    from lucy.db.session import create_engine
+    from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
+    from lucy.worker import lucy_worker
+
+    t0 = time.perf_counter()
+    data_dir = settings.core.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for p, what in ((dev_ports.TEMPORAL, "Temporal"), (dev_ports.UI, "Temporal UI"), (port, "ingress")):
+        if port_in_use(p):
+            fail(f"port {p} ({what}) is already in use; is another `lucy dev` or Temporal running?")
+    try:
+        pg = LocalPostgres(data_dir / "postgres", port=pg_port)
+    except DevServerError as exc:
+        fail(str(exc))
+        return
+    log.info("starting PostgreSQL", data_dir=str(pg.data_dir), port=pg_port)
+    try:
+        await asyncio.to_thread(pg.start)
+    except DevServerError as exc:
+        fail(str(exc))
+    stack = contextlib.AsyncExitStack()
+    try:
+        await asyncio.to_thread(migrate.upgrade, pg.url)
+        settings = settings_or_exit(database_url=pg.app_url, database_migration_url=pg.url)
+        await admin.run(settings, "partitions", 3)
+        log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
+        temporal = LocalTemporal(
+            data_dir / "temporal.db",
+            port=dev_ports.TEMPORAL,
+            ui_port=dev_ports.UI,
+            namespace=settings.temporal.temporal_namespace,
+            search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
+            # With encrypted payloads, the UI decodes them through the ingress's codec endpoint.
+            ui_codec_endpoint=f"http://localhost:{port}/codec"
+            if settings.temporal.temporal_encrypt_payloads
+            else None,
+        )
+        stack.callback(temporal.stop)
+        temporal.start()
+        await temporal.wait_ready()
+        client = await Client.connect(
+            temporal.address,
+            namespace=settings.temporal.temporal_namespace,
+            data_converter=data_converter(payload_keyring_or_exit(settings)),
+        )
+        engine = create_engine(settings.database)
+        stack.push_async_callback(engine.dispose)
+
+        async def get_client() -> Client:
+            return client
+
+        deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
+        async with lucy_worker(settings, client, engine=engine):
+            from lucy.schedules import ensure_maintenance_schedule
+
+            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue)
+            _print_banner(settings, pg, port, time.perf_counter() - t0)
+            await run_until_signal(serve_http(create_app(deps), port))
+    except DevServerError as exc:
+        fail(str(exc))
+    finally:
+        print("lucy dev: stopping…", file=sys.stderr)
+        await stack.aclose()
+        await asyncio.to_thread(pg.stop)
+        print("lucy dev: stopped", file=sys.stderr)
+
+
+def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> None:
+    lines = [
+        "",
+        f"Lucy is running (ready in {seconds:.1f}s). Ctrl-C stops everything.",
+        f"  Ingress        http://localhost:{port}  (Slack events: POST /slack/events, health: GET /health)",
+        f"  Temporal UI    http://localhost:{dev_ports.UI}",
+        f"  Temporal       localhost:{dev_ports.TEMPORAL}  namespace {settings.temporal.temporal_namespace}, "
+        f"task queue {settings.temporal.temporal_task_queue}",
+        f"  PostgreSQL     postgresql://{pg.APP_USER}:***@127.0.0.1:{pg.port}/{pg.database} "
+        f" (owner {pg.user})",
+        f"  Data           {settings.core.data_dir.resolve()}",
+    ]
+    if settings.tools.openclaw_api_key is not None:
+        lines.append(
+            f"  Gateway        {settings.tools.openclaw_base_url}  (shared: every workspace and user runs "
+            "exec, files and web_fetch there as one account)"
+        )
+    for missing in what_is_missing(settings):
+        lines.append(f"  ! {missing}")
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)

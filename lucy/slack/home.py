@@ -1,0 +1,184 @@
+"""What one person sees of their tasks: the App Home view and the answers to ``/lucy tasks``,
+``/lucy approvals`` and ``/lucy status``.
+
+The ingress reads the rows and hands them over as the small views below; everything that came
+from people or models (a request's text, a step, a summary) is escaped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from lucy.contracts import TaskView
+from lucy.slack.blocks import Attachment, approval_buttons, what_will_run
+from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
+
+STATUS_ICON = {
+    "created": ":hourglass:",
+    "running": ":gear:",
+    "pending_approval": ":raised_hand:",
+    "completed": ":white_check_mark:",
+    "failed": ":x:",
+    "cancelled": ":no_entry_sign:",
+    "timeout": ":alarm_clock:",
+}
+HELP = (
+    "*Lucy* — your AI coworker. Every request is a durable task.\n"
+    "• `/lucy <request>` — ask me something; I answer in this channel\n"
+    "• `/lucy tasks` — your recent tasks\n"
+    "• `/lucy status [task id]` — where a task is (default: your latest)\n"
+    "• `/lucy cancel [task id]` — stop a task (default: your latest running one)\n"
+    "• `/lucy approvals` — approvals waiting for you\n"
+    "• `/lucy help` — this message\n"
+    "You can also @mention me in a channel or send me a DM."
+)
+
+
+@dataclass(frozen=True)
+class TaskLine:
+    workflow_id: str
+    status: str
+    request: str
+
+
+@dataclass(frozen=True)
+class PendingLine:
+    workflow_id: str
+    approval_id: str
+    risk: str
+    summary: str
+    expires_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    tasks_used: int
+    tasks_limit: int
+    model_calls: int
+    cost_usd: Decimal
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _short(text: str, limit: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
+def _icon(status: str) -> str:
+    return STATUS_ICON.get(status, "")
+
+
+def pending_blocks(a: PendingLine) -> list[dict[str, Any]]:
+    """One approval waiting for the viewer: what will run, in full, as in its thread, and the
+    buttons. An approval recorded without its arguments gets no buttons here: it is decided in
+    its thread, where they are shown."""
+    head = _section(
+        f":raised_hand: *{escape_mrkdwn(a.risk)} risk* · expires "
+        f"{slack_date(a.expires_at, style='{date_short_pretty} {time}')}"
+    )
+    arguments = a.details.get("arguments")
+    if not isinstance(arguments, dict):
+        return [head, _section(f"{escape_mrkdwn(a.summary)} (decide in its thread)")]
+    raw = a.details.get("attachment")
+    attachment = (
+        Attachment(name=str(raw.get("name")), sha256=str(raw.get("sha256")), size=int(raw.get("size") or 0))
+        if isinstance(raw, dict)
+        else None
+    )
+    return [
+        head,
+        *what_will_run(str(a.details.get("tool") or "tool"), arguments, attachment),
+        approval_buttons(a.workflow_id, a.approval_id),
+    ]
+
+
+def home_view(pending: list[PendingLine], tasks: list[TaskLine], usage: Usage | None) -> dict[str, Any]:
+    """The Home tab (a ``views.publish`` view): what waits for me, my recent tasks, and the
+    workspace's usage this month."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Lucy"}},
+        _section("*Waiting for your approval*"),
+    ]
+    if pending:
+        for a in pending:
+            blocks.extend(pending_blocks(a))
+    else:
+        blocks.append(_section("Nothing is waiting for you."))
+    blocks += [{"type": "divider"}, _section("*Your recent tasks*")]
+    if tasks:
+        for t in tasks:
+            blocks.append(
+                _section(
+                    f"{_icon(t.status)} {t.status} — {escape_mrkdwn(_short(t.request, 80))}"
+                    f"\n`{t.workflow_id}`"
+                )
+            )
+    else:
+        blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
+    if usage is not None:
+        text = (
+            f"This month: {usage.tasks_used} of {usage.tasks_limit} tasks · "
+            f"{usage.model_calls} model calls · ${usage.cost_usd:.2f}"
+        )
+        blocks += [{"type": "divider"}, {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
+    return {"type": "home", "blocks": blocks}
+
+
+def tasks_text(tasks: list[TaskLine]) -> str:
+    """``/lucy tasks``."""
+    if not tasks:
+        return "You have no tasks yet. Try `/lucy <request>`."
+    lines = ["*Your recent tasks*"]
+    for t in tasks:
+        lines.append(
+            f"{_icon(t.status)} `{t.workflow_id}` {t.status} — {escape_mrkdwn(_short(t.request, 60))}"
+        )
+    return "\n".join(lines)
+
+
+def approvals_text(pending: list[PendingLine]) -> str:
+    """``/lucy approvals``."""
+    if not pending:
+        return "Nothing is waiting for your approval."
+    lines = ["*Waiting for your approval*"]
+    for a in pending:
+        expires = slack_date(a.expires_at, style="{date_short_pretty} {time}")
+        lines.append(
+            f"• {escape_mrkdwn(a.risk)} — {escape_mrkdwn(a.summary)} "
+            f"(expires {expires}; decide in its thread or in my Home tab)"
+        )
+    return "\n".join(lines)
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def status_text(workflow_id: str, view: TaskView | None, *, final_status: str | None = None) -> str:
+    """``/lucy status``: a running task's ``status`` query, or a finished task's final status."""
+    if view is None:
+        status = final_status or "unknown"
+        return f"{_icon(status)} `{workflow_id}` is {status}."
+    line = f"{_icon(view.status)} `{workflow_id}` is {view.status}: {escape_mrkdwn(view.step)}"
+    line += f" ({duration(view.elapsed_seconds)} so far, {view.steps} step(s))"
+    pending = view.pending_approval
+    if pending:
+        expires = slack_date(datetime.fromisoformat(pending.expires_at), style="{date_short_pretty} {time}")
+        who, what, risk = (
+            who_may_decide(pending.approvers),
+            escape_mrkdwn(pending.summary),
+            escape_mrkdwn(pending.risk),
+        )
+        line += f"\nWaiting for {who} to approve `{what}` ({risk} risk), until {expires}"
+    return line + "."

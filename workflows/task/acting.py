@@ -1,0 +1,147 @@
+"""One tool call of the model, from its raw arguments to what the model is told: validate,
+ask a person where policy says so, run the tool's activity, record the step. A tool's failure
+never raises: the model hears about it and decides what to do next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from lucy.contracts import (
+    ApprovalDecisionKind,
+    Progress,
+    TaskInput,
+    TaskState,
+    ToolCall,
+    ToolRequest,
+    ToolResult,
+    redact_secrets,
+)
+from workflows.task import breaker, policy, prompts
+from workflows.task.approvals import ApprovalGate
+from workflows.task.models import error_message, error_type
+from workflows.task.posting import ProgressMessage
+from workflows.task.recorder import StepRecorder
+from workflows.task.tools import TOOLS, ToolDef, validate_arguments
+
+
+def offered(state: TaskState) -> list[str]:
+    """The tools the model may use now: configured for the task, not withdrawn."""
+    available = state.context.available_tools if state.context is not None else []
+    return [t for t in available if t in TOOLS and t not in state.unavailable_tools]
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        task: TaskInput,
+        state: TaskState,
+        recorder: StepRecorder,
+        progress: ProgressMessage,
+        gate: ApprovalGate,
+    ) -> None:
+        self._task = task
+        self._state = state
+        self._recorder = recorder
+        self._progress = progress
+        self._gate = gate
+
+    async def run(self, call: ToolCall, *, reason: str) -> str:
+        """Run one tool call; returns what the model is told."""
+        state = self._state
+        tool = TOOLS.get(call.name)
+        if tool is None or call.name not in offered(state):
+            return prompts.no_such_tool(call.name, offered(state))
+        args, problem = validate_arguments(tool, call.arguments)
+        if args is None:
+            self._recorder.add(
+                kind="tool_use",
+                name=call.name,
+                status="failed",
+                error=f"invalid arguments: {problem}",
+                input={"raw_arguments": redact_secrets(call.arguments)[:500]},
+            )
+            return f"Error: {problem}"
+        summary = tool.summary(args)
+        ctx = state.context
+        assert ctx is not None
+        verdict = policy.assess(
+            tool.name,
+            args,
+            untrusted_seen=state.untrusted_seen,
+            known_hosts=state.known_hosts,
+            channel_requires_approval=ctx.channel_requires_approval,
+            approval_required_tools=ctx.approval_required_tools,
+        )
+        if verdict.needs_approval:
+            decision, decider = await self._gate.ask(
+                tool.name, args, risk=verdict.risk, summary=summary, reason=reason, because=verdict.because
+            )
+            if decision != ApprovalDecisionKind.APPROVED:
+                return prompts.not_run(summary, decision, decider)
+        output = await self._execute(tool, args, summary=summary, risk=verdict.risk)
+        if tool.name not in policy.TRUSTED_OUTPUT_TOOLS:
+            state.untrusted_seen = True  # whatever a tool returned came from outside
+        return output
+
+    async def _execute(self, tool: ToolDef, args: dict[str, Any], *, summary: str, risk: str) -> str:
+        state, task = self._state, self._task
+        index = self._recorder.next_index()
+        state.step = f"running {summary}"
+        await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
+        request = ToolRequest(
+            workflow_id=workflow.info().workflow_id,
+            step=index,
+            tool=tool.name,
+            arguments=args,
+            workspace_id=task.workspace_id,
+            slack_channel_id=task.slack_channel_id,
+            thread_ts=task.thread_ts,
+            state=dict(state.tool_state),
+            slack_user_id=task.slack_user_id,
+        )
+        started = workflow.now()
+        try:
+            result: ToolResult = await workflow.execute_activity_method(
+                tool.activity,
+                request,
+                start_to_close_timeout=tool.timeout,
+                heartbeat_timeout=tool.heartbeat,
+                retry_policy=tool.retry,
+                summary=summary,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            kind, message = error_type(err), error_message(err)
+            breaker.failed(state, tool.name, kind)
+            self._recorder.add(
+                kind="tool_use",
+                name=tool.name,
+                status="failed",
+                error=f"{kind}: {message}"[:1000],
+                input={"summary": summary, "risk": risk},
+                index=index,
+                started_at=started,
+            )
+            self._recorder.flush()
+            return f"Error ({kind}): {message}"
+        breaker.succeeded(state, tool.name)
+        state.tool_state.update(result.state)
+        self._recorder.add(
+            kind="tool_use",
+            name=tool.name,
+            status="completed" if result.ok else "failed",
+            input={"summary": summary, "risk": risk},
+            output={
+                "ok": result.ok,
+                "truncated": result.truncated,
+                "preview": redact_secrets(result.output)[:300],
+            },
+            index=index,
+            started_at=started,
+        )
+        self._recorder.flush()
+        return result.output if result.ok else f"The tool reported a failure:\n{result.output}"
