@@ -279,6 +279,11 @@ class TemporalSettings(_Group):
     # Production refuses plaintext gRPC to a Temporal that is not on this host, unless the
     # operator says the network in between is private (docker compose's internal network).
     temporal_allow_plaintext: bool = False
+    # Worker Versioning (README "Changing a workflow"): with a build id, the worker joins the
+    # Worker Deployment ``temporal_worker_deployment`` as that version, and every task stays
+    # pinned to the version that started it.
+    temporal_worker_deployment: str = "lucy"
+    temporal_worker_build_id: str | None = None
 
     @field_validator("temporal_address")
     @classmethod

@@ -10,7 +10,8 @@ import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.approvals import ApprovalActivities
 from activities.context import ContextActivities
@@ -82,6 +83,22 @@ def build_activities(
     ]
 
 
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning: with ``LUCY_TEMPORAL_WORKER_BUILD_ID``, this worker is that version of the
+    ``LUCY_TEMPORAL_WORKER_DEPLOYMENT``; a task stays pinned to the version that started it (a
+    task waiting a day for an approval finishes on the code it began with)."""
+    temporal = settings.temporal
+    if not temporal.temporal_worker_build_id:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=temporal.temporal_worker_deployment, build_id=temporal.temporal_worker_build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
+
+
 def claim_signer(settings: Settings) -> ClaimSigner:
     """Verifies the ingress's signature on clicks (keys derived from LUCY_ENCRYPTION_KEYS)."""
     keys = settings.security.encryption_keys
@@ -148,6 +165,7 @@ async def lucy_worker(
         worker = Worker(
             client,
             task_queue=queue,
+            deployment_config=deployment_config(settings),
             workflows=list(WORKFLOWS),
             activities=build_activities(
                 settings,
