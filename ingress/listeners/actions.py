@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,26 +82,21 @@ def _in_background(coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_running.discard)
 
 
-async def on_decision(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-) -> None:
-    await ack()
-    _in_background(deliver_decision(body, action, context, client))
+def _acknowledged(deliver: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Awaitable[None]]:
+    """A click listener: acknowledge at once, deliver in the background (Bolt passes its
+    arguments by name)."""
 
+    async def listener(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        _in_background(deliver(body, action, context, client))
 
-async def on_cancel(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-) -> None:
-    await ack()
-    _in_background(deliver_cancel(body, action, context, client))
+    return listener
 
 
 @dataclass(frozen=True)
@@ -220,6 +215,7 @@ async def deliver_cancel(
 
 
 def register(app: AsyncApp) -> None:
+    on_decision = _acknowledged(deliver_decision)
     app.action(APPROVE)(on_decision)
     app.action(REJECT)(on_decision)
-    app.action(CANCEL)(on_cancel)
+    app.action(CANCEL)(_acknowledged(deliver_cancel))

@@ -6,6 +6,7 @@ Listeners map a payload to a :class:`~ingress.tasks.SlackMessage` and hand it to
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -116,30 +117,27 @@ async def tell_user(
         log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
-async def on_app_mention(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    ack: AsyncAck,
-    client: AsyncWebClient,
-) -> None:
-    """``@Lucy ...`` in a channel: start a task, then acknowledge."""
-    if _is_from_a_person(event):
-        await _start(event=event, body=body, context=context, source=TaskSource.MENTION, client=client)
-    await ack()
+def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
+    """A listener that starts a task from a person's message, then acknowledges (Bolt passes
+    its arguments by name)."""
+
+    async def listener(
+        event: dict[str, Any],
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        ack: AsyncAck,
+        client: AsyncWebClient,
+    ) -> None:
+        if _is_from_a_person(event):
+            await _start(event=event, body=body, context=context, source=source, client=client)
+        await ack()
+
+    listener.__doc__ = doc
+    return listener
 
 
-async def on_direct_message(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    ack: AsyncAck,
-    client: AsyncWebClient,
-) -> None:
-    """A DM to Lucy from a person: start a task, then acknowledge."""
-    if _is_from_a_person(event):
-        await _start(event=event, body=body, context=context, source=TaskSource.DM, client=client)
-    await ack()
+on_app_mention = _starting(TaskSource.MENTION, "``@Lucy ...`` in a channel: start a task, then acknowledge.")
+on_direct_message = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
 
 
 async def on_other_message(
