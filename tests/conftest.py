@@ -10,13 +10,14 @@ workspace row a test creates is its own tenant).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,6 +329,18 @@ class Lucy:
         body = urlencode(form).encode()
         h = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
         return await self.http.post("/slack/events", content=body, headers=h)
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail saying what never happened."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
 
 
 def new_team() -> str:

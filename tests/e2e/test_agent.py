@@ -7,28 +7,16 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
 
 from lucy.contracts import task_workflow_id
-from tests.conftest import Lucy, mention_event, new_team, record_history
+from tests.conftest import Lucy, eventually, mention_event, new_team, record_history
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-
-
-async def _eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _with_actions(slack: FakeSlack, channel: str, action_id: str) -> dict[str, Any] | None:
@@ -56,7 +44,7 @@ async def test_exec_waits_for_an_authorized_approval_and_runs_once(
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     assert (await lucy.post_event(event)).status_code == 200
 
-    approval = await _eventually(
+    approval = await eventually(
         lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval message"
     )
     assert approval["thread_ts"] == ev["ts"]
@@ -80,7 +68,7 @@ async def test_exec_waits_for_an_authorized_approval_and_runs_once(
     ]:
         response = await lucy.click(approval, "lucy_approve", team=team, user=user)
         assert response.status_code == 200
-        told = await _eventually(lambda u=user: _ephemerals_for(fake_slack, u), f"ephemeral for {user}")
+        told = await eventually(lambda u=user: _ephemerals_for(fake_slack, u), f"ephemeral for {user}")
         assert expected in told[0]
     assert (await handle.query("status"))["status"] == "pending_approval"
 
@@ -180,10 +168,10 @@ async def test_cancel_button_while_waiting_for_approval(
     ev = event["event"]
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     assert (await lucy.post_event(event)).status_code == 200
-    progress = await _eventually(
+    progress = await eventually(
         lambda: _with_actions(fake_slack, ev["channel"], "lucy_cancel"), "progress message"
     )
-    approval = await _eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval")
+    approval = await eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval")
 
     handle = lucy.client.get_workflow_handle(workflow_id)
     for _ in range(200):
@@ -196,7 +184,7 @@ async def test_cancel_button_while_waiting_for_approval(
 
     # Someone else's Cancel is refused; the requester's stops the task.
     await lucy.click(progress, "lucy_cancel", team=team, user="U0MALLORY")
-    told = await _eventually(lambda: _ephemerals_for(fake_slack, "U0MALLORY"), "refusal")
+    told = await eventually(lambda: _ephemerals_for(fake_slack, "U0MALLORY"), "refusal")
     assert "Only the person who asked" in told[0]
     assert (await lucy.click(progress, "lucy_cancel", team=team, user="U0ALICE")).status_code == 200
     result = await asyncio.wait_for(handle.result(), 30)
@@ -221,11 +209,11 @@ async def test_cancel_button_while_waiting_for_approval(
     # A click from another workspace on this task's button is refused before it reaches Temporal.
     other = new_team()
     await lucy.click(progress, "lucy_cancel", team=other, user="U0EVE")
-    foreign = await _eventually(lambda: _ephemerals_for(fake_slack, "U0EVE"), "foreign click")
+    foreign = await eventually(lambda: _ephemerals_for(fake_slack, "U0EVE"), "foreign click")
     assert foreign == ["That button is not valid."]
     # A click on the old approval now changes nothing and says why.
     await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")
-    late = await _eventually(lambda: _ephemerals_for(fake_slack, "UADMIN1"), "late click")
+    late = await eventually(lambda: _ephemerals_for(fake_slack, "UADMIN1"), "late click")
     assert "finished" in late[0] or "not waiting" in late[0]
 
 
@@ -240,7 +228,7 @@ async def test_thread_replies_reach_the_running_task_then_start_a_follow_up(
     ev = event["event"]
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     assert (await lucy.post_event(event)).status_code == 200
-    await _eventually(lambda: fake_llm.task_requests, "the first model call")
+    await eventually(lambda: fake_llm.task_requests, "the first model call")
 
     def reply(text_: str, ts: str) -> dict[str, Any]:
         return {
@@ -310,7 +298,7 @@ async def test_an_admin_decides_from_app_home(
     ev = event["event"]
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
     assert (await lucy.post_event(event)).status_code == 200
-    await _eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval message")
+    await eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval message")
 
     # Nobody was designated, so it waits for an admin: listed for an admin, not for a member.
     listed = (await lucy.command("approvals", team=team, user="UADMIN7")).json()["text"]
@@ -327,7 +315,7 @@ async def test_an_admin_decides_from_app_home(
         "event": {"type": "app_home_opened", "user": "UADMIN7", "channel": "D0ADMIN7", "tab": "home"},
     }
     assert (await lucy.post_event(opened)).status_code == 200
-    view = await _eventually(lambda: fake_slack.views.get("UADMIN7"), "home view")
+    view = await eventually(lambda: fake_slack.views.get("UADMIN7"), "home view")
     home_message = {"ts": "0", "blocks": view["blocks"]}  # a click in Home carries the view, not a message
     response = await lucy.click(home_message, "lucy_approve", team=team, user="UADMIN7", channel="")
     assert response.status_code == 200
@@ -335,7 +323,7 @@ async def test_an_admin_decides_from_app_home(
     assert result["status"] == "completed"
     assert fake_gateway.files == {"/srv/motd": "hello"}
     # The Home tab was published again, without the decided approval.
-    await _eventually(
+    await eventually(
         lambda: "gateway write" not in json.dumps(fake_slack.views["UADMIN7"]),
         "home refreshed after the click",
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,21 +14,10 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from lucy.contracts import ApprovalDecision, ApprovalOutcome, task_workflow_id
 from lucy.signing import Claim, ClaimSigner, now_iso
-from tests.conftest import Lucy, mention_event, new_team
+from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-
-
-async def _eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def _approval(slack: FakeSlack, channel: str) -> dict[str, Any] | None:
@@ -69,7 +57,7 @@ async def test_the_approver_sees_the_whole_command_and_a_forged_decision_changes
     )
     fake_llm.then(content="Not run.")
     workflow_id, ev = await _start(lucy, team, "what is in /srv?")
-    approval = await _eventually(lambda: _approval(fake_slack, ev["channel"]), "the approval message")
+    approval = await eventually(lambda: _approval(fake_slack, ev["channel"]), "the approval message")
     assert _preformatted(approval) == [command], "the command in full, literal"
     shown = json.dumps(approval["blocks"])
     assert "the model's own words" in shown and "&lt;!channel&gt;" in shown
@@ -106,7 +94,7 @@ async def test_long_arguments_are_attached_in_full_and_run_only_after_approval(
     fake_llm.then(tool_calls=[("write_file", json.dumps(args))])
     fake_llm.then(content="Written.")
     workflow_id, ev = await _start(lucy, team, "write the start script")
-    approval = await _eventually(lambda: _approval(fake_slack, ev["channel"]), "the approval message")
+    approval = await eventually(lambda: _approval(fake_slack, ev["channel"]), "the approval message")
     assert _preformatted(approval) == []
     (shared,) = [f for f in fake_slack.shared_files(ev["channel"]) if "-arguments.txt" in f["name"]]
     document = shared["content"].decode()

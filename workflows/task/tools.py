@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -51,11 +51,20 @@ class ToolDef:
     timeout: timedelta
     retry: RetryPolicy
     heartbeat: timedelta | None = None
-    required: tuple[str, ...] = ()
     # A short, secret-free description for the activity summary and the progress message.
     label: str = ""
     label_arg: str | None = None
-    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The arguments the schema requires (one source of truth: ``parameters``)."""
+        return tuple(self.parameters.get("required", ()))
+
+    @property
+    def enums(self) -> dict[str, tuple[str, ...]]:
+        """The arguments whose schema lists the allowed values."""
+        props = self.parameters.get("properties", {})
+        return {name: tuple(spec["enum"]) for name, spec in props.items() if "enum" in spec}
 
     def summary(self, args: dict[str, Any]) -> str:
         detail = str(args.get(self.label_arg, "")) if self.label_arg else ""
@@ -90,7 +99,6 @@ TOOLS: dict[str, ToolDef] = {
             timeout=timedelta(minutes=15),
             heartbeat=timedelta(seconds=30),
             retry=_retry(3),
-            required=("command",),
             label="gateway exec",
             label_arg="command",
         ),
@@ -101,7 +109,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
             retry=_retry(5),
-            required=("path",),
             label="gateway read",
             label_arg="path",
         ),
@@ -112,7 +119,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
             retry=_retry(5),
-            required=("path", "content"),
             label="gateway write",
             label_arg="path",
         ),
@@ -125,7 +131,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
             retry=_retry(5),
-            required=("path", "old_text", "new_text"),
             label="gateway edit",
             label_arg="path",
         ),
@@ -136,7 +141,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=90),
             retry=_retry(4),
-            required=("url",),
             label="web fetch",
             label_arg="url",
         ),
@@ -162,10 +166,8 @@ TOOLS: dict[str, ToolDef] = {
             timeout=timedelta(seconds=120),
             heartbeat=timedelta(seconds=30),
             retry=_retry(3),
-            required=("action",),
             label="browser",
             label_arg="action",
-            enums={"action": ("open", "navigate", "snapshot", "click", "type", "close")},
         ),
         ToolDef(
             name="composio_execute",
@@ -175,7 +177,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=ComposioActivities.execute,
             timeout=timedelta(seconds=120),
             retry=_retry(3),
-            required=("action",),
             label="composio",
             label_arg="action",
         ),
@@ -186,7 +187,6 @@ TOOLS: dict[str, ToolDef] = {
             activity=EmailActivities.send,
             timeout=timedelta(seconds=60),
             retry=_retry(3),
-            required=("to", "subject", "text"),
             label="email",
             label_arg="to",
         ),
@@ -206,7 +206,6 @@ TOOLS: dict[str, ToolDef] = {
             retry=_retry(5),
             label="slack history",
             label_arg="query",
-            enums={"scope": ("thread", "channel")},
         ),
         ToolDef(
             name="create_file",
@@ -225,10 +224,8 @@ TOOLS: dict[str, ToolDef] = {
             activity=FileActivities.create,
             timeout=timedelta(seconds=120),
             retry=_retry(4),
-            required=("format", "filename"),
             label="file",
             label_arg="filename",
-            enums={"format": ("csv", "xlsx", "pdf")},
         ),
     )
 }
