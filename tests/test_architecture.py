@@ -108,3 +108,31 @@ def test_the_checker_sees_a_violation(tmp_path: Path):
         "    import httpx\n"
     )
     assert _imports(bad) == [("os", False), ("temporalio", False), ("httpx", True)]
+
+
+PACKAGES = ("workflows", "activities", "ingress", "lucy")
+MAX_MODULE_LINES = 400  # the "about 400": a module has one job and reads in one sitting
+
+
+def test_modules_stay_small():
+    big = {
+        str(p.relative_to(ROOT)): n
+        for package in PACKAGES
+        for p in _modules(package)
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not big, big
+
+
+def test_every_module_and_package_says_what_it_does():
+    silent = [
+        str(p.relative_to(ROOT))
+        for package in PACKAGES
+        for p in _modules(package)
+        if (p.name == "__init__.py" or p.read_text().strip())
+        and not ast.get_docstring(ast.parse(p.read_text()))
+    ]
+    assert not silent, silent
+    folders = {p.parent for package in PACKAGES for p in _modules(package)}
+    unnamed = [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()]
+    assert not unnamed, unnamed
