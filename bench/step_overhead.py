@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
     from temporalio.worker import Worker
 
+    from ingress.claims import signed_decision
     from lucy import migrate
     from lucy.contracts import (
         SA_CHANNEL,
@@ -69,7 +70,6 @@ with workflow.unsafe.imports_passed_through():
         SA_WORKSPACE,
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
-        ApprovalDecision,
         ApprovalOutcome,
         TaskInput,
         TaskResult,
@@ -81,7 +81,7 @@ with workflow.unsafe.imports_passed_through():
     from lucy.devservers import LocalPostgres, LocalTemporal, free_port
     from lucy.logging import configure_logging
     from lucy.settings import load_settings
-    from lucy.worker import lucy_worker
+    from lucy.worker import claim_signer, lucy_worker
     from tests.fakes.gateway import FakeGateway
     from tests.fakes.llm import FakeLlm, Scripted
     from tests.fakes.slack import FakeSlack
@@ -303,11 +303,14 @@ class Bench:
                         f"{workflow_id}: no Slack message carries approval {pending['approval_id']}"
                     )
                 await asyncio.sleep(0.01)
-        decision = ApprovalDecision(
+        # What ingress sends for a click: who clicked, signed; the worker reads the role from Slack.
+        decision = signed_decision(
+            self.signer,
+            workflow_id=workflow_id,
             approval_id=pending["approval_id"],
             decision="approved",
-            slack_user_id="UADMINBENCH",
-            is_admin=True,
+            user="UADMINBENCH",
+            team=self.team,
         )
         clicked = time.perf_counter()
         outcome = await handle.execute_update("decide_approval", decision, result_type=ApprovalOutcome)
@@ -453,6 +456,7 @@ async def main() -> None:
         bench.client = client = await Client.connect(temporal.address, namespace="default")
         bench.slack, bench.gateway = slack, gateway
         bench.lucy_queue = settings.temporal.temporal_task_queue
+        bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
         async with lucy_worker(settings, client, engine=engine) as lucy:
             # The baseline: the same worker config (client, options, sandbox), its own queue.
