@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio import activity, workflow
@@ -181,30 +181,31 @@ class Bench:
         self.ids: dict[str, list[str]] = defaultdict(list)  # config -> workflow ids
 
     async def new_task(self, text: str) -> TaskInput:
-        """The rows ingress writes (tenant, user, channel, claimed task), as ``TaskStarter`` does;
-        untimed. Each task has its own channel (and so its own pacer lane)."""
+        """The rows ingress writes (tenant, user, channel, claimed task), with the function
+        ``TaskStarter`` calls; untimed. Each task has its own channel (and so its own pacer lane)."""
         n = next(self.ts)
         ts, channel = f"{1800000000 + n}.{n:06d}", f"CB{n:07d}"
         workflow_id = task_workflow_id(self.team, channel, ts)
         async with self.sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=self.team)
-            user_id = await repo.upsert_user(
-                session=session, workspace_id=workspace_id, slack_user_id="UBENCH"
-            )
-            channel_id = await repo.upsert_channel(
-                session=session, workspace_id=workspace_id, slack_channel_id=channel
-            )
-            await repo.claim_task(
+            claim = await repo.ingress_claim(
                 session=session,
-                workspace_id=workspace_id,
+                slack_team_id=self.team,
+                slack_user_id="UBENCH",
+                slack_channel_id=channel,
+                channel_type="public",
                 workflow_id=workflow_id,
-                requester_id=user_id,
-                channel_id=channel_id,
                 source="mention",
                 request_text=text,
-                slack_channel_id=channel,
                 slack_thread_ts=ts,
+                user_capacity=1e9,  # the bench measures the engine, not the rate limits
+                user_refill_per_second=1e9,
+                workspace_capacity=1e9,
+                workspace_refill_per_second=1e9,
+                month=datetime.now(UTC).date(),
             )
+        if not claim.claimed or claim.refused:
+            raise RuntimeError(f"{workflow_id}: ingress claim refused ({claim.refused})")
+        workspace_id, user_id, channel_id = claim.workspace_id, claim.user_id, claim.channel_id
         return TaskInput(
             workspace_id=str(workspace_id),
             user_id=str(user_id),
