@@ -31,7 +31,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -72,7 +72,17 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
             log.warning("Slack is not connected: events will be refused until these are set", missing=missing)
         yield
 
-    app = FastAPI(title="Lucy", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # The OpenAPI document (no docs UI) is served in development and test only: a map of the
+    # routes helps no one outside.
+    openapi_url = "/openapi.json" if deps.settings.core.env in ("development", "test") else None
+    app = FastAPI(
+        title="Lucy",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=openapi_url,
+    )
     app.state.deps = deps
 
     @app.get("/health")
@@ -82,7 +92,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
     if deps.settings.temporal.temporal_encrypt_payloads:
         add_codec_server(app, deps.settings)
 
-    @app.get("/health/db")
+    @app.get("/health/db", responses={503: {"description": "PostgreSQL did not answer in time"}})
     async def health_db() -> JSONResponse:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S), deps.engine.connect() as conn:
@@ -93,7 +103,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
             )
         return JSONResponse({"status": "ok", "service": "db"})
 
-    @app.get("/health/temporal")
+    @app.get("/health/temporal", responses={503: {"description": "Temporal did not answer in time"}})
     async def health_temporal() -> JSONResponse:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_S):
@@ -189,7 +199,14 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
     expected = f"Bearer {token}".encode() if token is not None else None
     gauges_at = 0.0
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+            401: {"description": "no or the wrong bearer token"},
+        },
+    )
     async def metrics(request: Request) -> Response:
         nonlocal gauges_at
         given = request.headers.get("authorization", "").encode()

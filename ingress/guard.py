@@ -78,22 +78,25 @@ def request_metadata(request: Request, body_bytes: int | None) -> dict[str, Any]
     }
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, read chunk by chunk and abandoned with 413 as soon as it passes the cap.
+async def read_body(request: Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, read chunk by chunk and abandoned with 413 as soon as it passes ``limit``.
 
     Raises:
         Refusal: 413 when too large; 400 when the client went away mid-body.
     """
+    too_large = (
+        TOO_LARGE if limit == MAX_BODY_BYTES else Refusal(413, "payload_too_large", f"at most {limit} bytes")
+    )
     length = request.headers.get("content-length", "")
-    if length.isascii() and length.isdigit() and (len(length) > 15 or int(length) > MAX_BODY_BYTES):
-        raise TOO_LARGE
+    if length.isascii() and length.isdigit() and (len(length) > 15 or int(length) > limit):
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise TOO_LARGE
+            if size > limit:
+                raise too_large
             chunks.append(chunk)
     except ClientDisconnect:
         raise _malformed("the client disconnected before the body was complete") from None

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import temporalio.converter
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 
 from lucy.crypto import KeyRing
@@ -62,9 +63,11 @@ class EncryptionCodec(temporalio.converter.PayloadCodec):
                 out.append(p)  # written before encryption was turned on
                 continue
             key_id = p.metadata.get(_KEY_ID, b"").decode()
-            out.append(
-                Payload.FromString(self._keyring.decrypt_bytes(key_id, p.data, aad=_AAD, what="payload"))
-            )
+            opened = self._keyring.decrypt_bytes(key_id, p.data, aad=_AAD, what="payload")
+            try:
+                out.append(Payload.FromString(opened))
+            except DecodeError:
+                raise ValueError("a sealed payload holds no Temporal payload") from None
         return out
 
 
@@ -93,16 +96,51 @@ def data_converter(keyring: KeyRing | None, *, strict: bool = False) -> temporal
 
 # The codec-server wire format (what the Temporal UI and CLI send to a codec endpoint):
 # {"payloads": [{"metadata": {"encoding": "<base64>"...}, "data": "<base64>"}]}
+CODEC_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["payloads"],
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "metadata": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string", "format": "byte"},
+                    },
+                    "data": {"type": "string", "format": "byte"},
+                },
+            },
+        }
+    },
+}
 
 
-def payloads_from_json(body: dict[str, Any]) -> list[Payload]:
-    return [
-        Payload(
-            metadata={k: base64.b64decode(v) for k, v in (item.get("metadata") or {}).items()},
-            data=base64.b64decode(item.get("data") or ""),
+def payloads_from_json(body: Any) -> list[Payload]:
+    """Payloads from a codec-server request body (parsed JSON).
+
+    Raises:
+        ValueError: the body is not of the protocol's shape, or a value is not strict base64.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("payloads"), list):
+        raise ValueError('the body must be {"payloads": [...]}')
+    payloads = []
+    for index, item in enumerate(body["payloads"]):
+        metadata, data = (
+            (item.get("metadata") or {}, item.get("data") or "") if isinstance(item, dict) else (0, 0)
         )
-        for item in body.get("payloads") or []
-    ]
+        if not isinstance(metadata, dict) or not isinstance(data, str):
+            raise ValueError(f'payloads[{index}] must be {{"metadata": {{name: base64}}, "data": base64}}')
+        if not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError(f"payloads[{index}].metadata values must be base64 strings")
+        payloads.append(
+            Payload(
+                metadata={k: base64.b64decode(v, validate=True) for k, v in metadata.items()},
+                data=base64.b64decode(data, validate=True),
+            )
+        )
+    return payloads
 
 
 def payloads_to_json(payloads: Sequence[Payload]) -> dict[str, Any]:

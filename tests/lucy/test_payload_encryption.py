@@ -13,6 +13,8 @@ from pydantic import SecretStr
 from temporalio.client import Client
 
 from ingress.app import IngressDeps, create_app
+from ingress.codec import MAX_CODEC_BODY_BYTES
+from lucy import codec as codec_module
 from lucy.codec import ENCODING, EncryptionCodec, data_converter, payload_keyring, payloads_to_json
 from lucy.contracts import task_workflow_id
 from lucy.crypto import CryptoError, KeyRing
@@ -105,6 +107,25 @@ async def test_the_codec_endpoint_decodes_only_with_the_token(settings, engine):
         assert bad.status_code == 400 and "k1" in bad.json()["error"] and KEY.split(":")[1] not in bad.text
         preflight = await http.options("/codec/decode", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in preflight.headers
+        # Sealed with the real key, but not a Temporal payload inside: a 400, not a 500.
+        key_id, blob = keyring.encrypt_bytes(b"\xff\xff not a payload", aad=codec_module._AAD)
+        odd = {
+            "payloads": [
+                {"metadata": {"encoding": _b64(ENCODING), "encryption-key-id": _b64(key_id.encode())}}
+            ]
+        }
+        odd["payloads"][0]["data"] = _b64(blob)
+        refused = await http.post(
+            "/codec/decode", json=odd, headers={"Authorization": "Bearer codec-token-123"}
+        )
+        assert refused.status_code == 400 and "no Temporal payload" in refused.json()["error"]
+        huge = await http.post(
+            "/codec/decode",
+            content=b'{"payloads": [' + b" " * (MAX_CODEC_BODY_BYTES + 1) + b"]}",
+            headers={"Authorization": "Bearer codec-token-123", "Content-Type": "application/json"},
+        )
+        assert huge.status_code == 413
+        assert (await http.get("/openapi.json")).status_code == 404  # no route map outside dev and test
 
     # Outside development, no token means no codec endpoint at all.
     open_app = create_app(
@@ -125,3 +146,7 @@ def test_encryption_without_keys_is_refused_clearly(settings):
     with pytest.raises(CryptoError, match="LUCY_ENCRYPTION_KEYS is not set"):
         payload_keyring(broken)
     assert payload_keyring(settings) is None  # off by default
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
