@@ -96,7 +96,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
         async with lucy_worker(settings, client, engine=engine):
             from lucy.schedules import ensure_maintenance_schedule
 
-            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue)
+            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
             _print_banner(settings, pg, port, time.perf_counter() - t0)
             await run_until_signal(serve_http(create_app(deps), port))
     except DevServerError as exc:

@@ -1,7 +1,8 @@
-"""Temporal Schedules Lucy keeps on its namespace (what cron used to do).
+"""The maintenance Temporal Schedule Lucy keeps on its namespace (what cron used to do).
 
-``ensure_maintenance_schedule`` is idempotent: it creates the ``lucy-maintenance`` schedule, or
-updates its spec and action if it exists, so every worker start converges on the same one.
+People's schedules are :mod:`lucy.proactive`. ``ensure_maintenance_schedule`` is idempotent: it
+creates the ``lucy-maintenance`` schedule, or updates its spec and action if it exists, so
+every worker start converges on the same one.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def maintenance_schedule(task_queue: str, *, every: timedelta = MAINTENANCE_EVER
             MaintenanceInput(),
             id=f"{MAINTENANCE_SCHEDULE_ID}-run",
             task_queue=task_queue,
-            static_summary="Lucy maintenance: partitions and orphaned claims",
+            static_summary="Lucy maintenance: partitions, orphaned claims, schedules reconciled",
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         # A slow run is never doubled up; a run missed while the cluster was down is not replayed.
@@ -50,8 +51,10 @@ async def ensure_maintenance_schedule(
     *,
     schedule_id: str = MAINTENANCE_SCHEDULE_ID,
     every: timedelta = MAINTENANCE_EVERY,
+    run_now: bool = False,
 ) -> str:
-    """Create or update the maintenance schedule; returns its id."""
+    """Create or update the maintenance schedule; returns its id. ``run_now``: also run it at
+    once (a worker starting reconciles schedule rows with Temporal straight away)."""
     schedule = maintenance_schedule(task_queue, every=every)
     try:
         await client.create_schedule(schedule_id, schedule)
@@ -63,4 +66,6 @@ async def ensure_maintenance_schedule(
 
         await client.get_schedule_handle(schedule_id).update(replace)
         log.info("maintenance schedule updated", schedule_id=schedule_id)
+    if run_now:
+        await client.get_schedule_handle(schedule_id).trigger()  # overlap policy: skipped if running
     return schedule_id

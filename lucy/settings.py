@@ -309,6 +309,8 @@ class LimitSettings(_Group):
     # LLM steps one task may take before Lucy stops and says so (a runaway-loop guard).
     approval_ttl_hours: float = Field(default=24, gt=0)
     agent_max_steps: int = Field(default=12, ge=1, le=200)
+    # Schedules: the shortest time between two runs of one schedule, in seconds (15 minutes).
+    schedule_min_interval: float = Field(default=900, ge=1)
 
 
 class SecuritySettings(_Group):

@@ -20,6 +20,7 @@ from activities.identity import IdentityActivities
 from activities.llm import LlmActivities
 from activities.maintenance import MaintenanceActivities
 from activities.records import RecordActivities
+from activities.schedules import ScheduleActivities
 from activities.slack import ChannelPacer, SlackActivities
 from activities.tools.browser import BrowserActivities
 from activities.tools.composio import ComposioActivities
@@ -29,6 +30,7 @@ from activities.tools.gateway import GatewayActivities
 from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
+from lucy.proactive.mirror import ScheduleMirror
 from lucy.settings import Settings
 from lucy.signing import ClaimSigner
 from workflows.maintenance import LucyMaintenanceWorkflow
@@ -67,6 +69,9 @@ def build_activities(
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
+    schedules = ScheduleActivities(
+        sessions, ScheduleMirror(temporal, task_queue=settings.temporal.temporal_task_queue), settings.limits
+    )
     return [
         llm.chat,
         records.task_running,
@@ -78,6 +83,9 @@ def build_activities(
         approvals.request,
         approvals.settle,
         identity.verify,
+        schedules.claim_run,
+        schedules.run_finished,
+        schedules.reconcile,
         *tool_activities(settings, http=http, slack=slack, egress=egress),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
@@ -199,5 +207,5 @@ async def run_worker(settings: Settings, client: Client) -> None:
     from lucy.schedules import ensure_maintenance_schedule
 
     async with lucy_worker(settings, client):
-        await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue)
+        await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
         await asyncio.Event().wait()

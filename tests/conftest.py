@@ -233,16 +233,26 @@ def dm_event(
 
 
 def block_actions_payload(
-    message: dict[str, Any], action_id: str, *, team: str, user: str, channel: str = "C0GENERAL"
+    message: dict[str, Any],
+    action_id: str,
+    *,
+    team: str,
+    user: str,
+    channel: str = "C0GENERAL",
+    value: str | None = None,
+    ephemeral: bool = False,
+    response_url: str = "https://hooks.slack.invalid/actions/1",
 ) -> dict[str, Any]:
     """A ``block_actions`` payload for a button on ``message`` as Slack builds it (an empty
-    ``channel`` means the click came from App Home)."""
+    ``channel`` means the click came from App Home; ``ephemeral``: a message only the clicker
+    sees, which Slack does not echo back; ``value``: the button with that value, when several
+    share the action id)."""
     button = next(
         e
         for b in message.get("blocks") or []
         if b.get("type") == "actions"
         for e in b["elements"]
-        if e.get("action_id") == action_id
+        if e.get("action_id") == action_id and (value is None or e.get("value") == value)
     )
     payload = {
         "type": "block_actions",
@@ -251,13 +261,19 @@ def block_actions_payload(
         "api_app_id": "A0LUCY",
         "token": "legacy",
         "container": (
-            {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
+            {
+                "type": "message",
+                "message_ts": message.get("ts", "1700000000.000100"),
+                "channel_id": channel,
+                "is_ephemeral": ephemeral,
+            }
             if channel
             else {"type": "view", "view_id": "VHOME"}  # a click in App Home
         ),
         "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
-        **({"channel": {"id": channel, "name": "general"}, "message": message} if channel else {}),
-        "response_url": "https://hooks.slack.invalid/actions/1",
+        **({"channel": {"id": channel, "name": "general"}} if channel else {}),
+        **({"message": message} if channel and not ephemeral else {}),
+        "response_url": response_url,
         "actions": [
             {
                 "action_id": action_id,
@@ -291,7 +307,13 @@ class Lucy:
         return await self.http.post("/slack/events", content=body, headers=h)
 
     async def command(
-        self, text: str, *, team: str, user: str = "U0ALICE", channel: str = "C0GENERAL"
+        self,
+        text: str,
+        *,
+        team: str,
+        user: str = "U0ALICE",
+        channel: str = "C0GENERAL",
+        response_url: str = "https://hooks.slack.invalid/commands/1",
     ) -> httpx.Response:
         """A signed ``/lucy`` slash command, form-encoded exactly as Slack sends it."""
         return await self.post_form(
@@ -306,7 +328,7 @@ class Lucy:
                 "command": "/lucy",
                 "text": text,
                 "api_app_id": "A0LUCY",
-                "response_url": "https://hooks.slack.invalid/commands/1",
+                "response_url": response_url,
                 "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
             }
         )
@@ -319,10 +341,12 @@ class Lucy:
         team: str,
         user: str,
         channel: str = "C0GENERAL",
+        **options: Any,
     ) -> httpx.Response:
         """A signed ``block_actions`` payload for a button on ``message`` (a message the fake
-        Slack holds), form-encoded as Slack sends interactivity."""
-        payload = block_actions_payload(message, action_id, team=team, user=user, channel=channel)
+        Slack holds), form-encoded as Slack sends interactivity (``options``: see
+        :func:`block_actions_payload`)."""
+        payload = block_actions_payload(message, action_id, team=team, user=user, channel=channel, **options)
         return await self.post_form({"payload": json.dumps(payload)})
 
     async def post_form(self, form: dict[str, str]) -> httpx.Response:

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.crypto import KeyRing
 from lucy.db.models import (
-    Channel,
     CostLog,
     FeatureFlag,
     Integration,
@@ -21,30 +20,6 @@ from lucy.db.models import (
 )
 from lucy.db.repositories.credentials import _credential_aad
 from lucy.db.repositories.ledger import CostRollup
-
-
-async def upsert_channel(
-    *,
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    slack_channel_id: str,
-    channel_type: str = "public",
-    name: str | None = None,
-) -> uuid.UUID:
-    """The channel id for a Slack conversation in a workspace, creating it on first contact."""
-    ins = insert(Channel).values(
-        workspace_id=workspace_id,
-        slack_channel_id=slack_channel_id,
-        channel_type=channel_type,
-        name=name,
-        memory_scope_key=f"{workspace_id}:{slack_channel_id}",
-    )
-    stmt = ins.on_conflict_do_update(
-        constraint="uq_channels_workspace_slack_channel",
-        set_={"name": func.coalesce(ins.excluded.name, Channel.name), "updated_at": func.now()},
-        where=Channel.workspace_id == workspace_id,
-    ).returning(Channel.id)
-    return (await session.execute(stmt)).scalar_one()
 
 
 async def set_feature_flag(

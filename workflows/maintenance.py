@@ -6,6 +6,8 @@
 2. Orphaned claims: ingress claims a task row before it starts the workflow; if the start
    failed and Slack stopped redelivering, the row would stay ``created`` for ever. Rows older
    than a few minutes with no workflow are recorded as failed (``NeverStarted``).
+3. Schedules: rows and Temporal Schedules reconciled both ways (:mod:`lucy.proactive.reconcile`);
+   a channel whose schedule missed runs beyond its catch-up window is told, once.
 
 Each step is its own activity with its own retry policy; one failing does not stop the other.
 """
@@ -27,17 +29,22 @@ with workflow.unsafe.imports_passed_through():
     import lucy.contracts.llm
     import lucy.contracts.maintenance
     import lucy.contracts.records
+    import lucy.contracts.schedules
     import lucy.contracts.slack
     import lucy.contracts.task
     import lucy.contracts.tools  # noqa: F401
     from activities.maintenance import MaintenanceActivities
+    from activities.schedules import ScheduleActivities
+    from activities.slack import SlackActivities
     from lucy.contracts import (
         MAINTENANCE_WORKFLOW_NAME,
         MaintenanceInput,
         MaintenanceReport,
         PartitionsResult,
+        PostMessageRequest,
         ReconcileRequest,
         ReconcileResult,
+        SchedulesReconciled,
     )
 
 MAINTENANCE_TIMEOUT = timedelta(minutes=5)
@@ -75,4 +82,27 @@ class LucyMaintenanceWorkflow:
         except ActivityError as err:
             workflow.logger.error("claim reconciliation failed", extra={"error": str(err.cause)})
             claims = ReconcileResult()
-        return MaintenanceReport(partitions=partitions, claims=claims)
+        try:
+            schedules = await workflow.execute_activity_method(
+                ScheduleActivities.reconcile,
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary="schedules: rows and Temporal Schedules in line, missed runs found",
+            )
+        except ActivityError as err:
+            workflow.logger.error("schedule reconciliation failed", extra={"error": str(err.cause)})
+            schedules = SchedulesReconciled()
+        for notice in schedules.notices:  # each said once: the key makes the post idempotent
+            try:
+                await workflow.execute_activity_method(
+                    SlackActivities.post_message,
+                    PostMessageRequest(
+                        channel=notice.channel, text=notice.text, idempotency_key=notice.key, format=False
+                    ),
+                    start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                    retry_policy=MAINTENANCE_RETRY,
+                    summary="slack: tell a channel its schedule missed runs",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not post a missed-run notice", extra={"error": str(err.cause)})
+        return MaintenanceReport(partitions=partitions, claims=claims, schedules=schedules)

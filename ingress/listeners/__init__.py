@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import actions, assistant, commands, events, home
+from ingress.listeners import actions, assistant, commands, events, home, schedules
 
 
 def register(app: AsyncApp) -> None:
@@ -14,3 +14,4 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     assistant.register(app)
     actions.register(app)
+    schedules.register(app)

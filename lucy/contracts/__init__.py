@@ -10,6 +10,7 @@ ids. Nothing here does I/O or reads the environment, so workflows may import it.
 * :mod:`~lucy.contracts.approvals`: approvals, signed clicks and cancels, replies;
 * :mod:`~lucy.contracts.slack`: messages to post and update;
 * :mod:`~lucy.contracts.records`: the business record (steps, start, finish);
+* :mod:`~lucy.contracts.schedules`: recurring tasks and what their runs report;
 * :mod:`~lucy.contracts.errors`, :mod:`~lucy.contracts.maintenance`.
 """
 
@@ -39,11 +40,13 @@ from lucy.contracts.ids import (
     REJECT_ACTION_ID,
     SA_CHANNEL,
     SA_INTENT,
+    SA_SCHEDULE,
     SA_SOURCE,
     SA_STATUS,
     SA_THREAD,
     SA_USER,
     SA_WORKSPACE,
+    SCHEDULE_ACTION_PREFIX,
     SEARCH_ATTRIBUTES,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
@@ -55,6 +58,9 @@ from lucy.contracts.ids import (
     belongs_to_team,
     command_workflow_id,
     idempotency_key,
+    row_id_of_schedule,
+    schedule_id_of,
+    scheduled_workflow_id,
     task_workflow_id,
 )
 from lucy.contracts.llm import (
@@ -78,6 +84,18 @@ from lucy.contracts.records import (
     StepRecord,
     TaskFinished,
     TaskStarted,
+)
+from lucy.contracts.schedules import (
+    ChannelNotice,
+    Recurrence,
+    RunClaim,
+    RunOutcome,
+    RunOutcomeKind,
+    RunRecorded,
+    ScheduleAction,
+    ScheduledRun,
+    ScheduleOverlap,
+    SchedulesReconciled,
 )
 from lucy.contracts.slack import (
     PostMessageRequest,
@@ -117,11 +135,13 @@ __all__ = [
     "REJECT_ACTION_ID",
     "SA_CHANNEL",
     "SA_INTENT",
+    "SA_SCHEDULE",
     "SA_SOURCE",
     "SA_STATUS",
     "SA_THREAD",
     "SA_USER",
     "SA_WORKSPACE",
+    "SCHEDULE_ACTION_PREFIX",
     "SEARCH_ATTRIBUTES",
     "TASK_WORKFLOW_NAME",
     "TOOL_OUTPUT_LIMIT",
@@ -138,6 +158,7 @@ __all__ = [
     "ApprovalSettled",
     "ApprovalView",
     "CancelRequest",
+    "ChannelNotice",
     "ChatMessage",
     "ErrorType",
     "LlmProvider",
@@ -153,6 +174,15 @@ __all__ = [
     "ProgressView",
     "ReconcileRequest",
     "ReconcileResult",
+    "Recurrence",
+    "RunClaim",
+    "RunOutcome",
+    "RunOutcomeKind",
+    "RunRecorded",
+    "ScheduleAction",
+    "ScheduleOverlap",
+    "ScheduledRun",
+    "SchedulesReconciled",
     "StepBatch",
     "StepRecord",
     "TaskContext",
@@ -177,6 +207,9 @@ __all__ = [
     "command_workflow_id",
     "idempotency_key",
     "redact_secrets",
+    "row_id_of_schedule",
+    "schedule_id_of",
+    "scheduled_workflow_id",
     "task_workflow_id",
     "truncate_output",
     "untrusted_message",

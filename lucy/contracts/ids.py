@@ -22,6 +22,7 @@ SA_THREAD = SearchAttributeKey.for_keyword("LucyThread")
 SA_STATUS = SearchAttributeKey.for_keyword("LucyStatus")
 SA_INTENT = SearchAttributeKey.for_keyword("LucyIntent")
 SA_SOURCE = SearchAttributeKey.for_keyword("LucySource")
+SA_SCHEDULE = SearchAttributeKey.for_keyword("LucySchedule")  # a schedule's runs (and the schedule)
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     SA_WORKSPACE,
     SA_USER,
@@ -30,6 +31,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     SA_STATUS,
     SA_INTENT,
     SA_SOURCE,
+    SA_SCHEDULE,
 )
 
 
@@ -71,6 +73,25 @@ def command_workflow_id(team_id: str, channel_id: str, trigger_id: str) -> str:
     """The task workflow id for one ``/lucy <request>`` invocation (Slack's trigger id is unique)."""
     return f"lucy-task-{team_id}-{channel_id}-cmd-{trigger_id}"
 
+
+def schedule_id_of(row_id: str) -> str:
+    """The Temporal Schedule of one ``schedules`` row (one row, one Temporal Schedule)."""
+    return f"lucy-schedule-{row_id}"
+
+
+def row_id_of_schedule(schedule_id: str) -> str | None:
+    """The ``schedules`` row behind a Temporal Schedule id, or None when it is not Lucy's."""
+    prefix = "lucy-schedule-"
+    return schedule_id[len(prefix) :] if schedule_id.startswith(prefix) else None
+
+
+def scheduled_workflow_id(team_id: str, channel_id: str, row_id: str) -> str:
+    """The id a schedule gives its runs; Temporal appends each fire's scheduled time, so one
+    fire can never run twice."""
+    return f"lucy-task-{team_id}-{channel_id}-sched-{row_id}"
+
+
+SCHEDULE_ACTION_PREFIX = "lucy_schedule_"  # + ScheduleAction: the schedule buttons' action ids
 
 # The task workflow's message handlers (ingress calls them by these names).
 QUERY_STATUS = "status"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lucy.contracts.schedules import SchedulesReconciled
+
 
 @dataclass(frozen=True)
 class MaintenanceInput:
@@ -36,3 +38,4 @@ class ReconcileResult:
 class MaintenanceReport:
     partitions: PartitionsResult
     claims: ReconcileResult
+    schedules: SchedulesReconciled = field(default_factory=SchedulesReconciled)

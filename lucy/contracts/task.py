@@ -31,6 +31,8 @@ class TaskInput:
     resume: TaskState | None = None
     # LLM steps per workflow run before continuing as new (keeps each run's history small).
     steps_per_run: int = 25
+    # A run of a schedule (source "schedule"): the ``schedules`` row it belongs to.
+    schedule_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,9 @@ class TaskState:
     pending: PendingApproval | None = None
     progress_ts: str | None = None  # the one progress message, once posted
     progress_attempted: bool = False
+    # The thread the task answers in, when it opened one itself (a scheduled run posts its first
+    # message in the channel and works in that message's thread); "" means ``TaskInput.thread_ts``.
+    thread_ts: str = ""
     cancel_by: str | None = None
     answer_ts: str | None = None
     error_type: str | None = None

@@ -32,6 +32,7 @@ HELP = (
     "• `/lucy status [task id]` — where a task is (default: your latest)\n"
     "• `/lucy cancel [task id]` — stop a task (default: your latest running one)\n"
     "• `/lucy approvals` — approvals waiting for you\n"
+    '• `/lucy schedule "every weekday at 9:00" <request>` — a recurring task (`/lucy schedules` lists them)\n'
     "• `/lucy help` — this message\n"
     "You can also @mention me in a channel or send me a DM."
 )

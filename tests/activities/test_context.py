@@ -29,7 +29,7 @@ async def _task(sessions: Any, team: str, *, channel_settings: dict[str, Any]) -
             display_name="Alice",
             timezone="Europe/Berlin",
         )
-        channel_id = await helpers.upsert_channel(
+        channel_id = await repo.upsert_channel(
             session=session, workspace_id=workspace_id, slack_channel_id="C0OPS", name="ops"
         )
         channel = await repo.get_channel(session=session, workspace_id=workspace_id, channel_id=channel_id)

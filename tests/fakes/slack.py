@@ -65,10 +65,15 @@ class FakeSlack:
     # External uploads: file id -> {"filename", "length", "content"?}, then shared files.
     pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: list[dict[str, Any]] = field(default_factory=list)  # posted to a response_url, in order
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "1") -> str:
+        """A ``response_url`` on this server, as Slack puts in commands and interactions."""
+        return f"http://127.0.0.1:{self.port}/response/{name}"
 
     def reset(self) -> None:
         self.calls.clear()
@@ -79,6 +84,7 @@ class FakeSlack:
         self.faults.clear()
         self.pending_uploads.clear()
         self.files.clear()
+        self.responses.clear()
 
     def fail(self, method: str, **kwargs: Any) -> None:
         self.faults.append(Fault(method=method, **kwargs))
@@ -122,7 +128,17 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_get("/link", self._socket)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
+        app.router.add_post("/response/{name}", self._response)
         self._runner, self.port = await serve(app, port)
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A ``response_url`` post (JSON: text, blocks, response_type, replace_original...)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="invalid_payload")
+        self.responses.append({"name": request.match_info["name"], **body})
+        return web.Response(text="ok")
 
     async def stop(self) -> None:
         if self._runner is not None:

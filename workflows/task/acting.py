@@ -22,7 +22,7 @@ from lucy.contracts import (
 from workflows.task import breaker, policy, prompts
 from workflows.task.approvals import ApprovalGate
 from workflows.task.models import error_message, error_type
-from workflows.task.posting import ProgressMessage
+from workflows.task.posting import ProgressMessage, thread_of
 from workflows.task.recorder import StepRecorder
 from workflows.task.tools import TOOLS, ToolDef, validate_arguments
 
@@ -98,7 +98,7 @@ class ToolRunner:
             arguments=args,
             workspace_id=task.workspace_id,
             slack_channel_id=task.slack_channel_id,
-            thread_ts=task.thread_ts,
+            thread_ts=thread_of(task, state),
             state=dict(state.tool_state),
             slack_user_id=task.slack_user_id,
         )

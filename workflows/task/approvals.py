@@ -32,7 +32,7 @@ from lucy.contracts import (
 )
 from workflows.task import options, policy
 from workflows.task.models import error_type
-from workflows.task.posting import ProgressMessage
+from workflows.task.posting import ProgressMessage, thread_of
 from workflows.task.recorder import StepRecorder
 from workflows.task.status import set_status
 
@@ -162,7 +162,7 @@ class ApprovalGate:
                 reason=(reason or "").strip()[:1000],
                 risk_level=risk,
                 slack_channel_id=task.slack_channel_id,
-                thread_ts=task.thread_ts,
+                thread_ts=thread_of(task, state),
                 requester_slack_id=task.slack_user_id,
                 approver_slack_ids=approvers,
                 expires_at=pending.expires_at.isoformat(),

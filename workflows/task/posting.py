@@ -24,6 +24,11 @@ from workflows.task import options
 from workflows.task.models import error_type
 
 
+def thread_of(task: TaskInput, state: TaskState) -> str:
+    """The thread the task works in: its own, when it opened one (a scheduled run)."""
+    return state.thread_ts or task.thread_ts
+
+
 async def post(
     task: TaskInput,
     state: TaskState,
@@ -42,7 +47,7 @@ async def post(
             PostMessageRequest(
                 channel=task.slack_channel_id,
                 text=text,
-                thread_ts=task.thread_ts,
+                thread_ts=thread_of(task, state),
                 idempotency_key=idempotency_key(workflow.info().workflow_id, step),
                 format=format,
                 progress=progress,

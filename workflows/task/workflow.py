@@ -20,9 +20,20 @@ with workflow.unsafe.imports_passed_through():
     import lucy.contracts.llm
     import lucy.contracts.maintenance
     import lucy.contracts.records
+    import lucy.contracts.schedules
     import lucy.contracts.slack
     import lucy.contracts.task
     import lucy.contracts.tools  # noqa: F401
+
+    # ``import workflows.task.x as x``, never ``from workflows.task import x``: the sandbox
+    # re-imports the parent package, and a submodule reached through it would be re-imported too.
+    import workflows.task.approvals as approvals
+    import workflows.task.models as models
+    import workflows.task.options as options
+    import workflows.task.policy as policy
+    import workflows.task.prompts as prompts
+    import workflows.task.scheduled as scheduled
+    import workflows.task.status as status
     from activities.context import ContextActivities
     from activities.records import RecordActivities
     from lucy.contracts import (
@@ -49,11 +60,10 @@ with workflow.unsafe.imports_passed_through():
         ThreadReply,
         untrusted_message,
     )
-    from workflows.task import approvals, models, options, policy, prompts, status
     from workflows.task.acting import ToolRunner, offered
     from workflows.task.approvals import ApprovalGate
     from workflows.task.compaction import compact
-    from workflows.task.posting import ProgressMessage, post
+    from workflows.task.posting import ProgressMessage, post, thread_of
     from workflows.task.recorder import StepRecorder
 
 MAX_REPLIES = 50  # thread replies one task accepts (later ones start a follow-up task)
@@ -158,6 +168,11 @@ class LucyTaskWorkflow:
     async def _agent(self, task: TaskInput) -> TaskResult:
         state = self._state
         try:
+            if task.resume is None and scheduled.is_scheduled(task):
+                claim = await scheduled.open_run(task, state)
+                if not claim.run:
+                    status.set_status(state, TaskStatus.CANCELLED, "not run")
+                    return TaskResult(status=TaskStatus.CANCELLED.value, error_type="Refused")
             if task.resume is None:
                 await self._begin(task)
             else:
@@ -210,7 +225,11 @@ class LucyTaskWorkflow:
         running = workflow.start_activity_method(
             RecordActivities.task_running,
             TaskStarted(
-                workflow_id=info.workflow_id, run_id=info.run_id, task=task, started_at=state.started_at
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                # A scheduled run records the thread it opened, so replies there reach it.
+                task=dataclasses.replace(task, thread_ts=thread_of(task, state)),
+                started_at=state.started_at,
             ),
             start_to_close_timeout=options.RECORD_TIMEOUT,
             schedule_to_close_timeout=options.RECORD_DEADLINE,
@@ -343,6 +362,8 @@ class LucyTaskWorkflow:
             retry_policy=options.RECORD_RETRY,
             summary=f"record task: {final.value}",
         )
+        if scheduled.is_scheduled(task):
+            await scheduled.close_run(task, final)
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     async def _continue_as_new(self, task: TaskInput) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -45,6 +47,7 @@ class Schedule(TimestampMixin, Base):
             "ix_schedules_next_run", "next_run_at", postgresql_where=text("is_active AND deleted_at IS NULL")
         ),
         UniqueConstraint("temporal_schedule_id", name="uq_schedules_temporal_schedule_id"),
+        CheckConstraint("(every_seconds > 0) <> (cron_expression <> '')", name="every_seconds_or_cron"),
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
@@ -59,7 +62,15 @@ class Schedule(TimestampMixin, Base):
     next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     temporal_schedule_id: Mapped[str | None] = mapped_column(String(255))
-    config: Mapped[dict[str, Any]] = _jsonb()
+    config: Mapped[dict[str, Any]] = _jsonb()  # policies: overlap, catch-up window, pause after
+    every_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    last_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_workflow_id: Mapped[str | None] = mapped_column(String(255))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    missed_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    quota_notice_month: Mapped[date | None] = mapped_column(Date)
 
 
 class Heartbeat(TimestampMixin, Base):

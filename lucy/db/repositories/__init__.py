@@ -39,6 +39,7 @@ from lucy.db.repositories.tenants import (
     is_feature_enabled,
     list_workspace_ids,
     set_tenant,
+    upsert_channel,
     upsert_user,
     upsert_workspace,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "rotate_credentials",
     "set_approval_message",
     "set_tenant",
+    "upsert_channel",
     "upsert_user",
     "upsert_workspace",
 ]

@@ -163,6 +163,10 @@ async def record_task_running(
             "run_id": ins.excluded.run_id,
             "started_at": func.coalesce(Task.started_at, ins.excluded.started_at),
             "intent": func.coalesce(ins.excluded.intent, Task.intent),
+            # A claim without a thread (a scheduled run) learns the thread the task opened.
+            "slack_thread_ts": func.coalesce(
+                Task.slack_thread_ts, func.nullif(ins.excluded.slack_thread_ts, "")
+            ),
             "updated_at": func.now(),
         },
         where=(Task.status.not_in(TERMINAL_STATUSES)) & (Task.workspace_id == workspace_id),

@@ -105,6 +105,30 @@ async def get_channel(
     ).scalar_one_or_none()
 
 
+async def upsert_channel(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    slack_channel_id: str,
+    channel_type: str = "public",
+    name: str | None = None,
+) -> uuid.UUID:
+    """The channel id for a Slack conversation in a workspace, creating it on first contact."""
+    ins = insert(Channel).values(
+        workspace_id=workspace_id,
+        slack_channel_id=slack_channel_id,
+        channel_type=channel_type,
+        name=name,
+        memory_scope_key=f"{workspace_id}:{slack_channel_id}",
+    )
+    stmt = ins.on_conflict_do_update(
+        constraint="uq_channels_workspace_slack_channel",
+        set_={"name": func.coalesce(ins.excluded.name, Channel.name), "updated_at": func.now()},
+        where=Channel.workspace_id == workspace_id,
+    ).returning(Channel.id)
+    return (await session.execute(stmt)).scalar_one()
+
+
 async def is_feature_enabled(
     *, session: AsyncSession, workspace_id: uuid.UUID, flag_key: str, default: bool = False
 ) -> bool:

@@ -1,0 +1,205 @@
+"""Schedule activities: claim a scheduled run, record how it ended, reconcile with Temporal.
+
+``claim_run`` takes a fire against the creator's quota and limits with the same database
+function as ingress (so a scheduled run counts like any request), and refuses a fire that
+arrives after the schedule was paused or deleted, or so late (Lucy's workers were down) that it
+is past the schedule's catch-up window: that one is reported, not run. ``run_finished`` counts
+failures in a row and pauses the schedule (both halves) when there are too many.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from lucy.contracts import (
+    ChannelNotice,
+    RunClaim,
+    RunOutcome,
+    RunRecorded,
+    ScheduledRun,
+    SchedulesReconciled,
+    TaskStatus,
+)
+from lucy.db import repositories as repo
+from lucy.db.repositories import schedules as rows
+from lucy.logging import get_logger
+from lucy.proactive.mirror import ScheduleMirror
+from lucy.proactive.reconcile import reconcile
+from lucy.settings import LimitSettings
+from lucy.slack.text import escape_mrkdwn
+
+log = get_logger(__name__)
+
+
+class ScheduleActivities:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], mirror: ScheduleMirror, limits: LimitSettings
+    ) -> None:
+        self._sessions = sessions
+        self._mirror = mirror
+        self._limits = limits
+
+    @activity.defn(name="schedules.claim_run")
+    async def claim_run(self, run: ScheduledRun) -> RunClaim:
+        """Whether this fire runs; if not, what to tell the channel (once)."""
+        workspace_id, schedule_id = uuid.UUID(run.workspace_id), uuid.UUID(run.schedule_id)
+        limits = self._limits
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            record = await rows.get_schedule(
+                session=session, workspace_id=workspace_id, schedule_id=schedule_id
+            )
+            if record is None or not record.is_active:
+                log.info("fire of a deleted or paused schedule not run", schedule_id=run.schedule_id)
+                return RunClaim(run=False)
+            name = escape_mrkdwn(record.name)
+            late = run.late_seconds - int(record.config.get("catchup_window_seconds", 3600))
+            if late > 0:
+                await repo.record_task_running(  # the record of a fire that did not run
+                    session=session,
+                    workspace_id=workspace_id,
+                    workflow_id=run.workflow_id,
+                    run_id="",
+                    requester_id=record.owner_id,
+                    channel_id=record.channel_id,
+                    source="schedule",
+                    request_text=run.text,
+                    slack_channel_id=run.slack_channel_id,
+                    slack_thread_ts="",
+                    started_at=datetime.now(UTC),
+                )
+                await _record_refused(
+                    session, run, "Missed", f"due at {run.scheduled_at}, past the catch-up window"
+                )
+                return RunClaim(
+                    run=False,
+                    name=record.name,
+                    notice=(
+                        f":warning: I missed the run of *{name}* due at {run.scheduled_at} "
+                        "(Lucy was not running then) and it is past the catch-up window, so I "
+                        "skipped it. Use *Run now* in `/lucy schedules` to run it."
+                    ),
+                )
+            claim = await repo.ingress_claim(
+                session=session,
+                slack_team_id=run.slack_team_id,
+                slack_user_id=run.slack_user_id,
+                slack_channel_id=run.slack_channel_id,
+                channel_type="public",  # the channel exists: its type is kept
+                workflow_id=run.workflow_id,
+                source="schedule",
+                request_text=run.text,
+                slack_thread_ts=None,
+                user_capacity=limits.rate_limit_user_per_minute,
+                user_refill_per_second=limits.rate_limit_user_per_minute / 60,
+                workspace_capacity=limits.rate_limit_workspace_per_minute,
+                workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
+                month=datetime.now(UTC).date(),
+            )
+            if claim.workspace_id is None:
+                return RunClaim(run=False)
+            if not claim.claimed:
+                # This activity ran before (the row still waits as created): the claim stands. Any
+                # other state means an earlier execution of the same fire (Temporal names fires by
+                # the second) had it: this one is a duplicate.
+                task = await repo.get_task(
+                    session=session, workspace_id=workspace_id, workflow_id=run.workflow_id
+                )
+                again = task is not None and task.status == TaskStatus.CREATED.value and not claim.prior_error
+                return RunClaim(run=again, name=record.name)
+            if claim.refused is None:
+                return RunClaim(run=True, name=record.name)
+            await _record_refused(session, run, "Refused", claim.refused)
+            if claim.refused != "quota":
+                return RunClaim(
+                    run=False,
+                    name=record.name,
+                    notice=f"I skipped this run of *{name}*: too many requests at once. It runs next time.",
+                )
+            first = await rows.claim_quota_notice(
+                session=session,
+                workspace_id=workspace_id,
+                schedule_id=schedule_id,
+                month=datetime.now(UTC).date().replace(day=1),
+                workflow_id=run.workflow_id,
+            )
+        notice = (
+            f":warning: *{name}* did not run: this workspace has used all {claim.quota_limit} of this "
+            "month's Lucy tasks. I won't repeat this notice this month; an admin can raise the limit."
+        )
+        return RunClaim(run=False, name=record.name, notice=notice if first else "")
+
+    @activity.defn(name="schedules.run_finished")
+    async def run_finished(self, outcome: RunOutcome) -> RunRecorded:
+        """Count the run's outcome once; pause the schedule after too many failures in a row."""
+        workspace_id, schedule_id = uuid.UUID(outcome.workspace_id), uuid.UUID(outcome.schedule_id)
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            current = await rows.get_schedule(
+                session=session, workspace_id=workspace_id, schedule_id=schedule_id
+            )
+            if current is None:
+                return RunRecorded(paused=False)
+            pause_after = int(current.config.get("pause_after_failures", 3))
+            paused, record = await rows.record_run(
+                session=session,
+                workspace_id=workspace_id,
+                schedule_id=schedule_id,
+                workflow_id=outcome.workflow_id,
+                outcome=outcome.outcome,
+                finished_at=datetime.fromisoformat(outcome.finished_at),
+                pause_after=pause_after,
+            )
+        if not paused or record is None:
+            return RunRecorded(paused=False)
+        await self._mirror.pause(record.temporal_id, record.paused_reason or "paused after failures")
+        log.info("schedule paused after failed runs", schedule_id=outcome.schedule_id)
+        return RunRecorded(
+            paused=True,
+            owner_slack_id=record.owner_slack_id,
+            notice=(
+                f":pause_button: I paused your schedule *{escape_mrkdwn(record.name)}* "
+                f"({escape_mrkdwn(record.recurrence.description)}): its last {pause_after} runs failed. "
+                "Resume it from `/lucy schedules` once the cause is fixed."
+            ),
+        )
+
+    @activity.defn(name="schedules.reconcile")
+    async def reconcile(self, _: None = None) -> SchedulesReconciled:
+        """Rows and Temporal Schedules in line; the channels to tell about missed runs."""
+        done = await reconcile(self._sessions, self._mirror)
+        notices = [
+            ChannelNotice(
+                channel=record.slack_channel_id,
+                text=(
+                    f":warning: *{escape_mrkdwn(record.name)}* missed {missed} scheduled run(s): Temporal "
+                    "could not start them within the catch-up window. Use *Run now* in `/lucy schedules` "
+                    "to run it now."
+                ),
+                key=f"schedule-missed:{record.id}:{record.missed_runs + missed}",
+            )
+            for record, missed in done.missed
+        ]
+        return SchedulesReconciled(
+            recreated=len(done.recreated),
+            resynced=len(done.resynced),
+            deleted=len(done.deleted),
+            notices=notices,
+        )
+
+
+async def _record_refused(session: AsyncSession, run: ScheduledRun, error_type: str, why: str) -> None:
+    """Keep the record of a fire that did not run (the task row, as ingress does for a refusal)."""
+    await repo.record_task_finished(
+        session=session,
+        workspace_id=uuid.UUID(run.workspace_id),
+        workflow_id=run.workflow_id,
+        status=TaskStatus.CANCELLED.value,
+        completed_at=datetime.now(UTC),
+        error_type=error_type,
+        error_message=why,
+    )

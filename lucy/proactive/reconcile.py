@@ -1,0 +1,88 @@
+"""Schedule rows and Temporal Schedules, reconciled in both directions.
+
+The row is the truth. A live row whose Temporal Schedule vanished (a wiped or restored
+cluster) gets it back; one whose paused state drifted is brought in line; a Temporal Schedule
+that looks like Lucy's (``lucy-schedule-*``) with no live row behind it is deleted. Runs that
+Temporal had to skip beyond the catch-up window (the cluster itself was down) are counted, so
+the channel hears about them once. Run by ``lucy worker`` at start and by the maintenance
+workflow; safe to run anywhere, any number of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lucy.contracts import schedule_id_of
+from lucy.db import repositories as repo
+from lucy.db.repositories import schedules as rows
+from lucy.db.repositories.schedules import ScheduleRecord
+from lucy.logging import get_logger
+from lucy.proactive.mirror import ScheduleMirror
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Reconciled:
+    recreated: list[str] = field(default_factory=list)  # Temporal Schedule ids put back
+    resynced: list[str] = field(default_factory=list)  # paused state brought in line with the row
+    deleted: list[str] = field(default_factory=list)  # Lucy-looking schedules without a live row
+    missed: list[tuple[ScheduleRecord, int]] = field(default_factory=list)  # new misses to report
+
+
+async def reconcile(
+    sessions: async_sessionmaker[AsyncSession], mirror: ScheduleMirror, *, count_missed: bool = True
+) -> Reconciled:
+    """Bring Temporal in line with the rows. ``count_missed``: also take the runs Temporal
+    missed since the last report (the caller tells the channels)."""
+    done = Reconciled()
+    async with sessions.begin() as session:
+        live = await rows.live_schedules(session=session)
+    in_temporal = await mirror.lucy_schedule_ids()
+    for workspace_id, schedule_id in live:
+        async with sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            record = await rows.get_schedule(
+                session=session, workspace_id=workspace_id, schedule_id=schedule_id
+            )
+        if record is None:
+            continue
+        facts = await mirror.facts(record.temporal_id) if record.temporal_id in in_temporal else None
+        if facts is None:
+            await mirror.put(record)
+            done.recreated.append(record.temporal_id)
+            continue
+        if facts.paused == record.is_active:
+            await mirror.put(record)
+            done.resynced.append(record.temporal_id)
+        async with sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await rows.set_next_run(
+                session=session,
+                workspace_id=workspace_id,
+                schedule_id=schedule_id,
+                next_run_at=facts.next_run_at if record.is_active else None,
+            )
+            if count_missed and facts.missed:
+                new = await rows.record_missed(
+                    session=session,
+                    workspace_id=workspace_id,
+                    schedule_id=schedule_id,
+                    missed_total=facts.missed,
+                )
+                if new:
+                    done.missed.append((record, new))
+    wanted = {schedule_id_of(str(schedule_id)) for _, schedule_id in live}
+    for orphan in sorted(in_temporal - wanted):
+        if await mirror.delete(orphan):
+            done.deleted.append(orphan)
+    if done.recreated or done.resynced or done.deleted:
+        log.info(
+            "schedules reconciled",
+            recreated=len(done.recreated),
+            resynced=len(done.resynced),
+            deleted=len(done.deleted),
+        )
+    return done

@@ -1,0 +1,166 @@
+"""What people see of schedules: the confirmation before one exists, and the list to manage them.
+
+Everything a person typed (the request, the "when") is escaped here; button values carry ids
+and the draft, never anything Lucy would act on without checking it again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lucy.contracts import SCHEDULE_ACTION_PREFIX, Recurrence, ScheduleAction
+from lucy.slack.text import escape_mrkdwn, slack_date
+
+BUTTON_VALUE_LIMIT = 2_000  # Slack's limit for a button's value
+LIST_LIMIT = 15  # schedules shown at once (three blocks each; a message holds 50)
+
+USAGE = (
+    'To schedule a task: `/lucy schedule "<when>" <what to do>`, for example\n'
+    '`/lucy schedule "every weekday at 9:00" post a summary of yesterday\'s messages in this channel`\n'
+    "When: `every 30 minutes`, `every 2 hours`, `every day at 18:00`, `every weekday at 8:30`, "
+    "`every monday at 10:00`, `every month on the 1st at 09:00`, or a cron expression like `0 9 * * 1-5`.\n"
+    "`/lucy schedules` lists yours."
+)
+OUTCOME_ICON = {
+    "completed": ":white_check_mark:",
+    "failed": ":x:",
+    "refused": ":no_entry_sign:",
+    "cancelled": ":no_entry_sign:",
+}
+
+
+@dataclass(frozen=True)
+class ScheduleLine:
+    """One schedule as the list shows it."""
+
+    schedule_id: str
+    name: str
+    description: str
+    timezone: str
+    owner_slack_id: str
+    slack_channel_id: str
+    active: bool
+    paused_reason: str | None
+    next_run_at: datetime | None
+    last_outcome: str | None
+
+
+def action_id(action: ScheduleAction) -> str:
+    return SCHEDULE_ACTION_PREFIX + action.value
+
+
+def _button(text: str, action: ScheduleAction, value: str, *, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": action_id(action),
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def confirmation(
+    *, draft: dict[str, Any], request: str, recurrence: Recurrence, channel: str, next_runs: list[datetime]
+) -> list[dict[str, Any]]:
+    """The confirmation shown only to the person asking: nothing exists until they click Create."""
+    value = json.dumps(draft, separators=(",", ":"))
+    if len(value) > BUTTON_VALUE_LIMIT:
+        raise ValueError("the request is too long to schedule")
+    runs = ", ".join(slack_date(t, style="{date_short_pretty} {time}") for t in next_runs)
+    return [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Schedule this task?*\n>{escape_mrkdwn(request)}"},
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*When*\n{escape_mrkdwn(recurrence.description)}"},
+                {"type": "mrkdwn", "text": f"*Time zone*\n{escape_mrkdwn(recurrence.timezone)}"},
+                {"type": "mrkdwn", "text": f"*Where*\n<#{channel}>, as a new message each time"},
+                {"type": "mrkdwn", "text": f"*Next runs*\n{runs}"},
+            ],
+        },
+        {
+            "type": "actions",
+            "elements": [
+                _button("Create", ScheduleAction.CREATE, value, style="primary"),
+                _button("Cancel", ScheduleAction.DISCARD, "discard"),
+            ],
+        },
+    ]
+
+
+def draft_value(value: str) -> dict[str, Any]:
+    """The draft a Create button carried (shape-checked; the service checks the content)."""
+    draft = json.loads(value)
+    if not isinstance(draft, dict) or not all(isinstance(v, str) for v in draft.values()):
+        raise ValueError("not a schedule draft")
+    return draft
+
+
+def schedule_list(lines: list[ScheduleLine], *, admin_view: bool) -> list[dict[str, Any]]:
+    """The caller's schedules (every schedule, for an admin), each with its buttons."""
+    if not lines:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": "No schedules yet.\n" + USAGE}}]
+    title = "Schedules in this workspace" if admin_view else "Your schedules"
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
+    for line in lines[:LIST_LIMIT]:
+        blocks += [{"type": "divider"}, _line_section(line), _line_actions(line)]
+    if len(lines) > LIST_LIMIT:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"… and {len(lines) - LIST_LIMIT} more."}],
+            }
+        )
+    return blocks
+
+
+def _line_section(line: ScheduleLine) -> dict[str, Any]:
+    if line.active:
+        state = f"Next run {slack_date(line.next_run_at)}" if line.next_run_at else "Next run: being set up"
+    else:
+        state = f":pause_button: {escape_mrkdwn(line.paused_reason or 'paused')}"
+    last = (
+        f"Last run {OUTCOME_ICON.get(line.last_outcome, '')} {line.last_outcome}"
+        if line.last_outcome
+        else "Not run yet"
+    )
+    text = (
+        f"*{escape_mrkdwn(line.name)}*\n{escape_mrkdwn(line.description)} ({escape_mrkdwn(line.timezone)}) "
+        f"in <#{line.slack_channel_id}>, by <@{line.owner_slack_id}>\n{state} · {last}"
+    )
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _line_actions(line: ScheduleLine) -> dict[str, Any]:
+    toggle = (
+        _button("Pause", ScheduleAction.PAUSE, line.schedule_id)
+        if line.active
+        else _button("Resume", ScheduleAction.RESUME, line.schedule_id, style="primary")
+    )
+    delete = _button("Delete", ScheduleAction.DELETE, line.schedule_id, style="danger")
+    delete["confirm"] = {
+        "title": {"type": "plain_text", "text": "Delete this schedule?"},
+        "text": {"type": "mrkdwn", "text": f"*{escape_mrkdwn(line.name)}* will not run again."},
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    return {
+        "type": "actions",
+        "block_id": f"schedule:{line.schedule_id}",
+        "elements": [toggle, _button("Run now", ScheduleAction.RUN_NOW, line.schedule_id), delete],
+    }
+
+
+def created_text(line: ScheduleLine) -> str:
+    when = escape_mrkdwn(line.description)
+    first = f" The first run is {slack_date(line.next_run_at)}." if line.next_run_at else ""
+    name, channel = escape_mrkdwn(line.name), line.slack_channel_id
+    return f":white_check_mark: Scheduled *{name}*: {when} in <#{channel}>.{first}"
