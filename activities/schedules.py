@@ -27,8 +27,8 @@ from lucy.contracts import (
 from lucy.db import repositories as repo
 from lucy.db.repositories import schedules as rows
 from lucy.logging import get_logger
-from lucy.proactive.mirror import ScheduleMirror
-from lucy.proactive.reconcile import reconcile
+from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.reconcile import reconcile, reconcile_monitors
 from lucy.settings import LimitSettings
 from lucy.slack.text import escape_mrkdwn
 
@@ -37,7 +37,7 @@ log = get_logger(__name__)
 
 class ScheduleActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], mirror: ScheduleMirror, limits: LimitSettings
+        self, sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror, limits: LimitSettings
     ) -> None:
         self._sessions = sessions
         self._mirror = mirror
@@ -170,8 +170,10 @@ class ScheduleActivities:
 
     @activity.defn(name="schedules.reconcile")
     async def reconcile(self, _: None = None) -> SchedulesReconciled:
-        """Rows and Temporal Schedules in line; the channels to tell about missed runs."""
+        """Rows and Temporal Schedules (schedules and monitors) in line; the channels to tell
+        about missed runs."""
         done = await reconcile(self._sessions, self._mirror)
+        monitors = await reconcile_monitors(self._sessions, self._mirror)
         notices = [
             ChannelNotice(
                 channel=record.slack_channel_id,
@@ -185,9 +187,9 @@ class ScheduleActivities:
             for record, missed in done.missed
         ]
         return SchedulesReconciled(
-            recreated=len(done.recreated),
-            resynced=len(done.resynced),
-            deleted=len(done.deleted),
+            recreated=len(done.recreated) + len(monitors.recreated),
+            resynced=len(done.resynced) + len(monitors.resynced),
+            deleted=len(done.deleted) + len(monitors.deleted),
             notices=notices,
         )
 

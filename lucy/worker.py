@@ -16,6 +16,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from activities.approvals import ApprovalActivities
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
+from activities.heartbeats import HeartbeatActivities
 from activities.identity import IdentityActivities
 from activities.llm import LlmActivities
 from activities.maintenance import MaintenanceActivities
@@ -30,15 +31,16 @@ from activities.tools.gateway import GatewayActivities
 from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
-from lucy.proactive.mirror import ScheduleMirror
+from lucy.proactive.monitor_mirror import MonitorMirror
 from lucy.settings import Settings
 from lucy.signing import ClaimSigner
+from workflows.heartbeat import LucyHeartbeatWorkflow
 from workflows.maintenance import LucyMaintenanceWorkflow
 from workflows.task import LucyTaskWorkflow
 
 log = get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow)
+WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyHeartbeatWorkflow)
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
@@ -69,8 +71,11 @@ def build_activities(
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
-    schedules = ScheduleActivities(
-        sessions, ScheduleMirror(temporal, task_queue=settings.temporal.temporal_task_queue), settings.limits
+    mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
+    schedules = ScheduleActivities(sessions, mirror, settings.limits)
+    egress = egress or EgressGuard()
+    heartbeats = HeartbeatActivities(
+        sessions, mirror, settings.limits, GatewayActivities(http, settings.tools, egress=egress)
     )
     return [
         llm.chat,
@@ -86,6 +91,9 @@ def build_activities(
         schedules.claim_run,
         schedules.run_finished,
         schedules.reconcile,
+        heartbeats.claim,
+        heartbeats.probe,
+        heartbeats.record,
         *tool_activities(settings, http=http, slack=slack, egress=egress),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]

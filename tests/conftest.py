@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import time
@@ -46,7 +47,12 @@ from tests.fakes.slack import FakeSlack
 SIGNING_SECRET = "test-signing-secret-0123456789"
 # The sites tests browse resolve to a public address without DNS (CI has no network); the fake
 # gateway and CamoFox serve them. Anything else does not resolve, as offline.
-PUBLIC_TEST_SITES = StaticResolver({name: ["93.184.215.14"] for name in ("example.com", "example.org")})
+PUBLIC_TEST_SITES = StaticResolver(
+    {
+        name: ["93.184.215.14"]
+        for name in ("example.com", "example.org", "api.example.com", "ci.example.com", "status.example.com")
+    }
+)
 
 
 @pytest.fixture(scope="session")
@@ -356,10 +362,13 @@ class Lucy:
 
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something truthy; fail saying what never happened."""
+    """Poll ``check`` (plain or async) until it returns something truthy; fail saying what never
+    happened."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:

@@ -22,8 +22,9 @@ WORKFLOW_ALLOWED = {
     "lucy",
     "workflows",  # the workflows' own pure modules (the tool catalog), checked by this same rule
 }
-# Pure kernel modules: data contracts, and the text rules for what Lucy posts (no I/O, no env).
-WORKFLOW_ALLOWED_LUCY = {"lucy.contracts", "lucy.redact", "lucy.slack.text"}
+# Pure kernel modules: data contracts, the text rules for what Lucy posts, and the monitors'
+# conditions (no I/O, no env).
+WORKFLOW_ALLOWED_LUCY = {"lucy.contracts", "lucy.redact", "lucy.slack.text", "lucy.proactive.conditions"}
 
 
 def _allowed_lucy(module: str) -> bool:

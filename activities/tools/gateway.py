@@ -183,15 +183,25 @@ class GatewayActivities:
     # ----------------------------------------------------------------- plain tools
 
     async def _web_fetch(self, args: dict[str, Any]) -> str:
+        return self._plain_output("web_fetch", await self.fetch(args))
+
+    async def fetch(self, args: dict[str, Any]) -> GatewayResult:
         """Fetch a page the egress guard allows, and return it only if the URL the gateway
-        finally reached (after redirects) is allowed too."""
+        finally reached (after redirects) is allowed too. Also the monitors' probe (not an
+        activity of its own: :mod:`activities.heartbeats` calls it)."""
+        if self._settings.openclaw_api_key is None:
+            raise ApplicationError(
+                "the gateway is not configured: set LUCY_OPENCLAW_BASE_URL and LUCY_OPENCLAW_API_KEY",
+                type=ErrorType.TOOL_NOT_CONFIGURED,
+                non_retryable=True,
+            )
         url = str(args["url"])
         await self._egress.require(url)
         result = await self._call("web_fetch", "web_fetch", args)
         final = result.details.get("finalUrl") or result.details.get("url")
         if isinstance(final, str) and final:
             await self._egress.require_reported(final, reached_from=url)
-        return self._plain_output("web_fetch", result)
+        return result
 
     @staticmethod
     def _plain_output(tool: str, result: GatewayResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import actions, assistant, commands, events, home, schedules
+from ingress.listeners import actions, assistant, commands, events, home, monitors, schedules
 
 
 def register(app: AsyncApp) -> None:
@@ -15,3 +15,4 @@ def register(app: AsyncApp) -> None:
     assistant.register(app)
     actions.register(app)
     schedules.register(app)
+    monitors.register(app)

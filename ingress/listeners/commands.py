@@ -1,7 +1,8 @@
 """The ``/lucy`` slash command.
 
 ``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
-``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``
+``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
+``/lucy monitor ...``, ``/lucy monitors``
 and ``/lucy help`` answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;
 whether a task is running is Temporal's.
@@ -18,7 +19,7 @@ from temporalio.service import RPCError
 
 from ingress.claims import refusal_text, signed_cancel
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners import schedules
+from ingress.listeners import monitors, schedules
 from ingress.listeners.events import DEACTIVATED
 from ingress.listeners.home import pending_lines, task_lines
 from ingress.tasks import WORKSPACE_REMOVED, SlackMessage
@@ -159,6 +160,12 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
         return
     if sub == "schedules" and not rest:
         await schedules.on_schedules_command(ack, command, context)
+        return
+    if sub == "monitor":
+        await monitors.on_monitor_command(ack, rest, command, context)
+        return
+    if sub == "monitors" and not rest:
+        await monitors.on_monitors_command(ack, command, context)
         return
     profile = await deps.directory.get(context.client, team, user)
     role = profile.role if profile else None

@@ -36,7 +36,7 @@ log = get_logger(__name__)
 
 # "<when>" then the request; Slack clients often turn straight quotes into curly ones.
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
-_QUOTED = re.compile(rf"^[{_QUOTES}](?P<when>[^{_QUOTES}]+)[{_QUOTES}]\s+(?P<request>.+)$", re.DOTALL)
+QUOTED = re.compile(rf"^[{_QUOTES}](?P<when>[^{_QUOTES}]+)[{_QUOTES}]\s+(?P<request>.+)$", re.DOTALL)
 UNAVAILABLE = (
     "I saved the schedule, but could not reach Temporal to set it up; it will be set up within 15 minutes."
 )
@@ -73,7 +73,7 @@ async def on_schedule_command(
     """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller."""
     deps = listener_deps(context)
     team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
-    match = _QUOTED.match(rest.strip())
+    match = QUOTED.match(rest.strip())
     if not match:
         await ack(_ephemeral(views.USAGE))
         return

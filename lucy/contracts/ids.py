@@ -11,6 +11,7 @@ from temporalio.common import SearchAttributeKey
 
 TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
 MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
+HEARTBEAT_WORKFLOW_NAME = "LucyHeartbeatWorkflow"
 MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
 DEFAULT_TASK_QUEUE = "lucy-tasks"
 
@@ -52,6 +53,7 @@ class TaskSource(StrEnum):
     COMMAND = "command"
     THREAD_REPLY = "thread_reply"
     SCHEDULE = "schedule"
+    HEARTBEAT = "heartbeat"  # a monitor's probe
 
 
 def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
@@ -91,6 +93,23 @@ def scheduled_workflow_id(team_id: str, channel_id: str, row_id: str) -> str:
     return f"lucy-task-{team_id}-{channel_id}-sched-{row_id}"
 
 
+def heartbeat_schedule_id_of(row_id: str) -> str:
+    """The Temporal Schedule of one ``heartbeats`` row (a monitor)."""
+    return f"lucy-heartbeat-{row_id}"
+
+
+def row_id_of_heartbeat(schedule_id: str) -> str | None:
+    """The ``heartbeats`` row behind a Temporal Schedule id, or None when it is not a monitor's."""
+    prefix = "lucy-heartbeat-"
+    return schedule_id[len(prefix) :] if schedule_id.startswith(prefix) else None
+
+
+def heartbeat_workflow_id(team_id: str, row_id: str) -> str:
+    """The id a monitor gives its probes (Temporal appends each fire's scheduled time)."""
+    return f"lucy-heartbeat-{team_id}-{row_id}"
+
+
+MONITOR_ACTION_PREFIX = "lucy_monitor_"  # + MonitorAction: the monitor buttons' action ids
 SCHEDULE_ACTION_PREFIX = "lucy_schedule_"  # + ScheduleAction: the schedule buttons' action ids
 
 # The task workflow's message handlers (ingress calls them by these names).

@@ -5,7 +5,9 @@ cluster) gets it back; one whose paused state drifted is brought in line; a Temp
 that looks like Lucy's (``lucy-schedule-*``) with no live row behind it is deleted. Runs that
 Temporal had to skip beyond the catch-up window (the cluster itself was down) are counted, so
 the channel hears about them once. Run by ``lucy worker`` at start and by the maintenance
-workflow; safe to run anywhere, any number of times.
+workflow; safe to run anywhere, any number of times. Monitors (``lucy-heartbeat-*``) are
+reconciled the same way by :func:`reconcile_monitors` (a missed probe is not reported: the next
+one says the same).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.contracts import schedule_id_of
+from lucy.contracts import heartbeat_schedule_id_of, schedule_id_of
 from lucy.db import repositories as repo
+from lucy.db.repositories import heartbeats as monitor_rows
 from lucy.db.repositories import schedules as rows
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
 from lucy.proactive.mirror import ScheduleMirror
+from lucy.proactive.monitor_mirror import MonitorMirror
 
 log = get_logger(__name__)
 
@@ -81,6 +85,41 @@ async def reconcile(
     if done.recreated or done.resynced or done.deleted:
         log.info(
             "schedules reconciled",
+            recreated=len(done.recreated),
+            resynced=len(done.resynced),
+            deleted=len(done.deleted),
+        )
+    return done
+
+
+async def reconcile_monitors(sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror) -> Reconciled:
+    """Bring Temporal in line with the ``heartbeats`` rows, in both directions."""
+    done = Reconciled()
+    async with sessions.begin() as session:
+        live = await monitor_rows.live_heartbeats(session=session)
+    in_temporal = await mirror.lucy_monitor_ids()
+    for workspace_id, heartbeat_id in live:
+        async with sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            record = await monitor_rows.get_heartbeat(
+                session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id
+            )
+        if record is None:
+            continue
+        facts = await mirror.facts(record.temporal_id) if record.temporal_id in in_temporal else None
+        if facts is None:
+            await mirror.put_monitor(record)
+            done.recreated.append(record.temporal_id)
+        elif facts.paused == (record.status == "active"):
+            await mirror.put_monitor(record)
+            done.resynced.append(record.temporal_id)
+    wanted = {heartbeat_schedule_id_of(str(heartbeat_id)) for _, heartbeat_id in live}
+    for orphan in sorted(in_temporal - wanted):
+        if await mirror.delete(orphan):
+            done.deleted.append(orphan)
+    if done.recreated or done.resynced or done.deleted:
+        log.info(
+            "monitors reconciled",
             recreated=len(done.recreated),
             resynced=len(done.resynced),
             deleted=len(done.deleted),

@@ -96,6 +96,13 @@ class Heartbeat(TimestampMixin, Base):
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     temporal_schedule_id: Mapped[str | None] = mapped_column(String(255))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    alert_state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="ok")
+    last_evidence: Mapped[str | None] = mapped_column(Text)
+    last_workflow_id: Mapped[str | None] = mapped_column(String(255))
+    last_decision: Mapped[str | None] = mapped_column(String(16))
+    error_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Pattern(TimestampMixin, Base):

@@ -1,0 +1,240 @@
+"""Monitors (``heartbeats``): the business half of a monitor (its Temporal Schedule is the other).
+
+Every write is idempotent: a monitor is created under the id chosen when the confirmation was
+shown, and a probe's verdict is applied once per workflow id (a retry gets the same decision
+back, so its message is posted exactly once).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lucy.contracts.ids import heartbeat_schedule_id_of
+from lucy.db.models import Channel, Heartbeat, User, Workspace
+from lucy.proactive.alerting import Decision, MonitorState, decide
+
+
+@dataclass(frozen=True)
+class HeartbeatRecord:
+    """A monitor with the Slack ids its Temporal Schedule and its messages need."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    slack_team_id: str
+    owner_id: uuid.UUID | None
+    owner_slack_id: str
+    channel_id: uuid.UUID | None
+    slack_channel_id: str
+    name: str
+    kind: str
+    config: dict[str, Any]
+    description: str
+    every_seconds: int
+    cooldown_seconds: int
+    status: str  # active | paused | error
+    alert_state: str
+    consecutive_failures: int
+    last_checked_at: datetime | None
+    last_alerted_at: datetime | None
+    last_evidence: str | None
+    error_reason: str | None
+
+    @property
+    def temporal_id(self) -> str:
+        return heartbeat_schedule_id_of(str(self.id))
+
+
+def _record(row: Any) -> HeartbeatRecord:
+    h: Heartbeat = row.Heartbeat
+    return HeartbeatRecord(
+        id=h.id,
+        workspace_id=h.workspace_id,
+        slack_team_id=row.slack_team_id,
+        owner_id=h.created_by,
+        owner_slack_id=row.owner_slack_id or "",
+        channel_id=h.channel_id,
+        slack_channel_id=row.slack_channel_id or "",
+        name=h.name,
+        kind=h.condition_type,
+        config=dict(h.condition_config),
+        description=h.description,
+        every_seconds=h.check_interval_seconds,
+        cooldown_seconds=h.alert_cooldown_seconds,
+        status=h.status,
+        alert_state=h.alert_state,
+        consecutive_failures=h.consecutive_failures,
+        last_checked_at=h.last_checked_at,
+        last_alerted_at=h.last_alerted_at,
+        last_evidence=h.last_evidence,
+        error_reason=h.error_reason,
+    )
+
+
+def _select() -> Any:
+    return (
+        select(
+            Heartbeat,
+            Workspace.slack_team_id,
+            User.slack_user_id.label("owner_slack_id"),
+            Channel.slack_channel_id,
+        )
+        .join(Workspace, Workspace.id == Heartbeat.workspace_id)
+        .outerjoin(User, User.id == Heartbeat.created_by)
+        .outerjoin(Channel, Channel.id == Heartbeat.channel_id)
+        .where(Heartbeat.deleted_at.is_(None))
+    )
+
+
+async def create_heartbeat(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    heartbeat_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    name: str,
+    kind: str,
+    config: dict[str, Any],
+    description: str,
+    every_seconds: int,
+    cooldown_seconds: int,
+) -> bool:
+    """Create the row under ``heartbeat_id``; False when it exists already (a second click)."""
+    stmt = (
+        insert(Heartbeat)
+        .values(
+            id=heartbeat_id,
+            workspace_id=workspace_id,
+            created_by=owner_id,
+            channel_id=channel_id,
+            name=name[:255],
+            condition_type=kind,
+            condition_config=config,
+            description=description,
+            check_interval_seconds=every_seconds,
+            alert_cooldown_seconds=cooldown_seconds,
+            temporal_schedule_id=heartbeat_schedule_id_of(str(heartbeat_id)),
+        )
+        .on_conflict_do_nothing(index_elements=[Heartbeat.id])
+        .returning(Heartbeat.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def count_live_heartbeats(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(Heartbeat.workspace_id == workspace_id, Heartbeat.deleted_at.is_(None))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def get_heartbeat(
+    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID
+) -> HeartbeatRecord | None:
+    stmt = _select().where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+    row = (await session.execute(stmt)).one_or_none()
+    return _record(row) if row is not None else None
+
+
+async def list_heartbeats(
+    *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
+) -> list[HeartbeatRecord]:
+    """The workspace's live monitors (``owner_id``: only theirs), oldest first."""
+    stmt = _select().where(Heartbeat.workspace_id == workspace_id)
+    if owner_id is not None:
+        stmt = stmt.where(Heartbeat.created_by == owner_id)
+    rows = (await session.execute(stmt.order_by(Heartbeat.created_at, Heartbeat.id))).all()
+    return [_record(r) for r in rows]
+
+
+async def set_heartbeat_status(
+    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID, status: str
+) -> None:
+    """``active`` (resume: the failure count and error reason are forgotten) or ``paused``."""
+    values: dict[str, Any] = {"status": status}
+    if status == "active":
+        values.update(consecutive_failures=0, error_reason=None)
+    await session.execute(
+        update(Heartbeat)
+        .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+        .values(**values, updated_at=func.now())
+    )
+
+
+async def delete_heartbeat(
+    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID
+) -> None:
+    """Soft-delete: the row stays for the record; its Temporal Schedule goes."""
+    await session.execute(
+        update(Heartbeat)
+        .where(
+            Heartbeat.workspace_id == workspace_id,
+            Heartbeat.id == heartbeat_id,
+            Heartbeat.deleted_at.is_(None),
+        )
+        .values(deleted_at=func.now(), status="paused", updated_at=func.now())
+    )
+
+
+async def record_probe(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    heartbeat_id: uuid.UUID,
+    workflow_id: str,
+    outcome: str,
+    evidence: str,
+    at: datetime,
+) -> tuple[str, HeartbeatRecord | None]:
+    """Apply one probe's outcome (once per workflow id, under the row's lock) and return what to
+    say (``quiet``, ``alert``, ``reminder``, ``recovered`` or ``error``) and the monitor."""
+    locked = (
+        await session.execute(
+            select(Heartbeat)
+            .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if locked is None:
+        return "quiet", None
+    if locked.last_workflow_id == workflow_id:  # a retry: the same decision again
+        record = await get_heartbeat(session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id)
+        return locked.last_decision or "quiet", record
+    decision: Decision = decide(
+        MonitorState(locked.alert_state, locked.consecutive_failures, locked.last_alerted_at),
+        outcome,
+        now=at,
+        cooldown=timedelta(seconds=locked.alert_cooldown_seconds),
+    )
+    values: dict[str, Any] = {
+        "alert_state": decision.state.alert_state,
+        "consecutive_failures": decision.state.consecutive_failures,
+        "last_alerted_at": decision.state.last_alerted_at,
+        "last_checked_at": at,
+        "last_evidence": evidence[:2000],
+        "last_workflow_id": workflow_id,
+        "last_decision": decision.say,
+        "updated_at": func.now(),
+    }
+    if decision.stop and locked.status == "active":
+        values.update(status="error", error_reason=evidence[:500])
+    await session.execute(
+        update(Heartbeat)
+        .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+        .values(**values)
+    )
+    record = await get_heartbeat(session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id)
+    return decision.say, record
+
+
+async def live_heartbeats(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(workspace id, heartbeat id) of every live monitor, across tenants (``lucy_live_heartbeats``)."""
+    rows = (
+        await session.execute(text("SELECT workspace_id, heartbeat_id FROM lucy_live_heartbeats()"))
+    ).all()
+    return [(r.workspace_id, r.heartbeat_id) for r in rows]

@@ -1,0 +1,146 @@
+"""What people see of monitors: the confirmation before one exists, and the list to manage them.
+
+Everything a person typed (the condition, its URL, its question) is escaped here; button values
+carry ids and the draft, which the service parses again on the click.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
+from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT
+from lucy.slack.text import escape_mrkdwn, slack_date
+
+STATE_ICON = {"ok": ":large_green_circle:", "alerting": ":rotating_light:"}
+
+
+@dataclass(frozen=True)
+class MonitorLine:
+    """One monitor as the list shows it."""
+
+    heartbeat_id: str
+    name: str
+    every: str  # in plain words
+    owner_slack_id: str
+    slack_channel_id: str
+    status: str  # active | paused | error
+    alert_state: str
+    error_reason: str | None
+    last_checked_at: datetime | None
+    last_evidence: str | None
+
+
+def _button(text: str, action: MonitorAction, value: str, *, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text},
+        "action_id": MONITOR_ACTION_PREFIX + action.value,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def every_words(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "every hour" if hours == 1 else f"every {hours} hours"
+    minutes = max(1, seconds // 60)
+    return "every minute" if minutes == 1 else f"every {minutes} minutes"
+
+
+def confirmation(
+    *, draft: dict[str, Any], kind: str, description: str, every_seconds: int, channel: str
+) -> list[dict[str, Any]]:
+    """Shown only to the person asking: nothing exists until they click Create."""
+    value = json.dumps(draft, separators=(",", ":"))
+    if len(value) > BUTTON_VALUE_LIMIT:
+        raise ValueError("the condition is too long")
+    return [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Create this monitor?*\n>{escape_mrkdwn(description)}"},
+        },
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Checks*\n{every_words(every_seconds)}"},
+                {"type": "mrkdwn", "text": f"*Kind*\n`{kind}`"},
+                {"type": "mrkdwn", "text": f"*Alerts in*\n<#{channel}>, then quiet for an hour"},
+                {"type": "mrkdwn", "text": "*Stops*\nafter 3 failed checks in a row (you get a DM)"},
+            ],
+        },
+        {
+            "type": "actions",
+            "elements": [
+                _button("Create", MonitorAction.CREATE, value, style="primary"),
+                _button("Cancel", MonitorAction.DISCARD, "discard"),
+            ],
+        },
+    ]
+
+
+def draft_value(value: str) -> dict[str, Any]:
+    """The draft a Create button carried (shape-checked; the service checks the content)."""
+    draft = json.loads(value)
+    if not isinstance(draft, dict) or not all(isinstance(v, str) for v in draft.values()):
+        raise ValueError("not a monitor draft")
+    return draft
+
+
+def monitor_list(lines: list[MonitorLine], *, admin_view: bool, usage: str) -> list[dict[str, Any]]:
+    """The caller's monitors (every monitor, for an admin), each with its buttons."""
+    if not lines:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": "No monitors yet.\n" + usage}}]
+    title = "Monitors in this workspace" if admin_view else "Your monitors"
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
+    for line in lines[:LIST_LIMIT]:
+        blocks += [{"type": "divider"}, line_section(line), _line_actions(line)]
+    if len(lines) > LIST_LIMIT:
+        more = f"… and {len(lines) - LIST_LIMIT} more."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return blocks
+
+
+def line_section(line: MonitorLine) -> dict[str, Any]:
+    if line.status == "error":
+        state = f":warning: stopped: {escape_mrkdwn(line.error_reason or 'probes kept failing')}"
+    elif line.status == "paused":
+        state = ":pause_button: paused"
+    else:
+        icon = STATE_ICON.get(line.alert_state, "")
+        state = f"{icon} {line.alert_state}"
+    checked = (
+        f" · checked {slack_date(line.last_checked_at)}" if line.last_checked_at else " · not checked yet"
+    )
+    text = (
+        f"*{escape_mrkdwn(line.name)}*\n{line.every} in <#{line.slack_channel_id}>, "
+        f"by <@{line.owner_slack_id}>\n"
+        f"{state}{checked}"
+    )
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _line_actions(line: MonitorLine) -> dict[str, Any]:
+    toggle = (
+        _button("Pause", MonitorAction.PAUSE, line.heartbeat_id)
+        if line.status == "active"
+        else _button("Resume", MonitorAction.RESUME, line.heartbeat_id, style="primary")
+    )
+    delete = _button("Delete", MonitorAction.DELETE, line.heartbeat_id, style="danger")
+    delete["confirm"] = {
+        "title": {"type": "plain_text", "text": "Delete this monitor?"},
+        "text": {"type": "mrkdwn", "text": f"*{escape_mrkdwn(line.name)}* will not be checked again."},
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
+    return {
+        "type": "actions",
+        "block_id": f"monitor:{line.heartbeat_id}",
+        "elements": [toggle, _button("Check now", MonitorAction.RUN_NOW, line.heartbeat_id), delete],
+    }
