@@ -102,7 +102,7 @@ class ContextActivities:
         if tools.agentmail_enabled and tools.agentmail_api_key is not None:
             names.append("send_email")
         if self._slack is not None:
-            names.extend(("slack_history", "create_file"))
+            names.extend(("slack_history", "create_file", "schedule_task", "create_monitor"))
         return names
 
     async def _thread_history(self, request: TaskContextRequest) -> list[ChatMessage]:

@@ -58,7 +58,7 @@ class ScheduleActivities:
                 return RunClaim(run=False)
             name = escape_mrkdwn(record.name)
             late = run.late_seconds - int(record.config.get("catchup_window_seconds", 3600))
-            if late > 0:
+            if late > 0 and not _backfilled(record.config, run.scheduled_at):
                 await repo.record_task_running(  # the record of a fire that did not run
                     session=session,
                     workspace_id=workspace_id,
@@ -192,6 +192,14 @@ class ScheduleActivities:
             deleted=len(done.deleted) + len(monitors.deleted),
             notices=notices,
         )
+
+
+def _backfilled(config: dict[str, object], scheduled_at: str) -> bool:
+    try:
+        due = datetime.fromisoformat(scheduled_at)
+    except ValueError:
+        return False
+    return rows.in_backfill(dict(config), due)
 
 
 async def _record_refused(session: AsyncSession, run: ScheduledRun, error_type: str, why: str) -> None:

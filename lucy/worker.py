@@ -28,6 +28,7 @@ from activities.tools.composio import ComposioActivities
 from activities.tools.email import EmailActivities
 from activities.tools.files import FileActivities
 from activities.tools.gateway import GatewayActivities
+from activities.tools.proactive import ProactiveToolActivities
 from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
@@ -140,7 +141,8 @@ def tool_activities(
     slack: AsyncWebClient | None,
     egress: EgressGuard | None = None,
 ) -> list[Any]:
-    """The tool activities (gateway, browser, Composio, email, Slack history, files). ``egress``
+    """The tool activities (gateway, browser, Composio, email, Slack history, files, the schedule
+    and monitor offers). ``egress``
     checks every URL the model chose (default: system DNS, with a timeout)."""
     egress = egress or EgressGuard()
     return [
@@ -150,7 +152,12 @@ def tool_activities(
         EmailActivities(http, settings.tools).send,
         SlackHistoryActivities(slack).search,
         FileActivities(slack).create,
+        *_offers(ProactiveToolActivities(slack, settings.limits)),
     ]
+
+
+def _offers(acts: ProactiveToolActivities) -> list[Any]:
+    return [acts.schedule_task, acts.create_monitor]
 
 
 @contextlib.asynccontextmanager

@@ -279,7 +279,7 @@ def block_actions_payload(
         "trigger_id": f"{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:8]}",
         **({"channel": {"id": channel, "name": "general"}} if channel else {}),
         **({"message": message} if channel and not ephemeral else {}),
-        "response_url": response_url,
+        **({"response_url": response_url} if channel else {}),  # Home clicks have none
         "actions": [
             {
                 "action_id": action_id,

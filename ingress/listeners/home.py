@@ -1,5 +1,6 @@
-"""App Home: what waits for me, my recent tasks, and the workspace's usage this month. The rows
-come from the database; the view is :mod:`lucy.slack.home`'s."""
+"""App Home: what waits for me, my recent tasks, my schedules and monitors (with their buttons),
+and the workspace's usage this month. The rows come from the database; the view is
+:mod:`lucy.slack.home`'s."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingress.deps import listener_deps
 from lucy.db import repositories as repo
+from lucy.db.repositories import heartbeats as monitor_rows
+from lucy.db.repositories import schedules as schedule_rows
 from lucy.logging import get_logger
+from lucy.proactive.conditions import USAGE as MONITOR_USAGE
 from lucy.roles import is_admin
+from lucy.slack import monitors as monitor_views
+from lucy.slack import schedules as schedule_views
 from lucy.slack.home import PendingLine, TaskLine, Usage, home_view
 
 log = get_logger(__name__)
+
+HOME_LIST_LIMIT = 5  # schedules, and monitors, shown in Home (a view holds 100 blocks)
 
 
 def task_lines(rows: Iterable[Any]) -> list[TaskLine]:
@@ -52,8 +60,14 @@ async def build_home(
                 session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
             )
         user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
-        pending, tasks = [], []
+        pending, tasks, schedules, monitors = [], [], [], []
         if user is not None:
+            schedules = await schedule_rows.list_schedules(
+                session=session, workspace_id=workspace_id, owner_id=user.id
+            )
+            monitors = await monitor_rows.list_heartbeats(
+                session=session, workspace_id=workspace_id, owner_id=user.id
+            )
             pending = await repo.list_pending_approvals(
                 session=session,
                 workspace_id=workspace_id,
@@ -74,7 +88,16 @@ async def build_home(
             model_calls=cost.calls,
             cost_usd=cost.cost_usd,
         )
-    return home_view(pending_lines(pending), task_lines(tasks), usage)
+    proactive: list[dict[str, Any]] = []
+    if schedules:
+        lines = [schedule_views.line_of(r) for r in schedules]
+        proactive += schedule_views.schedule_list(lines, admin_view=False, limit=HOME_LIST_LIMIT)
+    if monitors:
+        found = [monitor_views.line_of(r) for r in monitors]
+        proactive += monitor_views.monitor_list(
+            found, admin_view=False, usage=MONITOR_USAGE, limit=HOME_LIST_LIMIT
+        )
+    return home_view(pending_lines(pending), task_lines(tasks), usage, proactive)
 
 
 async def on_app_home_opened(

@@ -9,7 +9,6 @@ workspace's) with Pause/Resume, Check now and Delete. The rules are
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from datetime import timedelta
@@ -20,14 +19,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners.schedules import QUOTED, caller
+from ingress.listeners.clicks import Click, caller
+from ingress.listeners.schedules import QUOTED
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
 from lucy.db.repositories.heartbeats import HeartbeatRecord
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.proactive import conditions
 from lucy.proactive.monitor_mirror import MonitorMirror
-from lucy.proactive.monitors import MonitorDraft, MonitorService, read_draft
+from lucy.proactive.monitors import MonitorDraft, MonitorService
+from lucy.proactive.offers import OfferRefused, monitor_offer
 from lucy.proactive.service import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import monitors as views
@@ -74,21 +75,11 @@ async def on_monitor_command(
     )
     min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
     try:
-        every, spec = read_draft(draft, min_interval=min_interval)
-        blocks = views.confirmation(
-            draft=dataclasses.asdict(draft),
-            kind=spec.kind,
-            description=spec.description,
-            every_seconds=every,
-            channel=channel,
-        )
-    except ScheduleRefused as refused:
+        offer = monitor_offer(draft, min_interval=min_interval)
+    except OfferRefused as refused:
         await ack(_ephemeral(str(refused)))
         return
-    except ValueError:
-        await ack(_ephemeral("That condition is too long; shorten it to about 1,500 characters."))
-        return
-    await ack(_ephemeral(f"Create this monitor? {spec.description}", blocks))
+    await ack(_ephemeral(offer.text, offer.blocks))
 
 
 async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -101,22 +92,7 @@ async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: A
 
 def _list(records: list[HeartbeatRecord], who: Caller) -> list[dict[str, Any]]:
     return views.monitor_list(
-        [line_of(r) for r in records], admin_view=is_admin(who.role), usage=conditions.USAGE
-    )
-
-
-def line_of(record: HeartbeatRecord) -> views.MonitorLine:
-    return views.MonitorLine(
-        heartbeat_id=str(record.id),
-        name=record.name,
-        every=views.every_words(record.every_seconds),
-        owner_slack_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
-        status=record.status,
-        alert_state=record.alert_state,
-        error_reason=record.error_reason,
-        last_checked_at=record.last_checked_at,
-        last_evidence=record.last_evidence,
+        [views.line_of(r) for r in records], admin_view=is_admin(who.role), usage=conditions.USAGE
     )
 
 
@@ -133,12 +109,13 @@ async def on_monitor_button(
     deps = listener_deps(context)
     team = str((body.get("team") or {}).get("id") or context.team_id or "")
     user = str((body.get("user") or {}).get("id") or "")
+    click = Click(body, respond, client, deps, team, user)
     try:
         kind = MonitorAction(str(action.get("action_id", "")).removeprefix(MONITOR_ACTION_PREFIX))
     except ValueError:
         return
     if kind == MonitorAction.DISCARD:
-        await respond(text="OK, no monitor was created.", replace_original=True)
+        await click.done("OK, no monitor was created.")
         return
     who = await caller(deps, client, team, user)
     key = str(action.get("action_ts") or body.get("trigger_id") or uuid.uuid4())
@@ -157,18 +134,16 @@ async def on_monitor_button(
                 f":white_check_mark: Watching *{escape_mrkdwn(record.name)}* {every}; "
                 f"alerts go to <#{record.slack_channel_id}>."
             )
-            await respond(text=text, replace_original=True)
+            await click.done(text)
             SLACK_EVENTS.labels("block_actions", "monitor_created").inc()
             return
         record = await svc.change(value, kind, who, request_key=key)
     except ScheduleRefused as refused:
-        await respond(text=str(refused), replace_original=False, response_type="ephemeral")
+        await click.refused(str(refused))
         return
     except RPCError as err:
         log.warning("Temporal refused a monitor change", error=err.__class__.__name__, action=kind.value)
-        await respond(
-            text="I could not reach Temporal; please try again in a minute.", replace_original=False
-        )
+        await click.refused("I could not reach Temporal; please try again in a minute.")
         return
     done = {
         MonitorAction.PAUSE: "Paused",
@@ -178,10 +153,8 @@ async def on_monitor_button(
     }[kind]
     said = f"{done} *{escape_mrkdwn(record.name)}*."
     remaining = await svc.visible_to(who)
-    await respond(
-        text=said,
-        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *_list(remaining, who)],
-        replace_original=True,
+    await click.done(
+        said, [{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *_list(remaining, who)]
     )
 
 

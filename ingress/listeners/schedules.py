@@ -10,27 +10,29 @@ rules (who may change what) are :mod:`lucy.proactive.service`'s; the blocks are
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
+from ingress.listeners import schedule_modal
+from ingress.listeners.clicks import Click, caller
 from lucy.contracts import SCHEDULE_ACTION_PREFIX, ScheduleAction
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
-from lucy.proactive import recurrence
 from lucy.proactive.mirror import ScheduleMirror
-from lucy.proactive.service import Caller, ScheduleDraft, ScheduleRefused, ScheduleService, draft_recurrence
+from lucy.proactive.offers import OfferRefused, schedule_offer
+from lucy.proactive.service import Caller, ScheduleDraft, ScheduleRefused, ScheduleService
 from lucy.roles import is_admin
 from lucy.slack import schedules as views
-from lucy.slack.text import escape_mrkdwn
+from lucy.slack.text import escape_mrkdwn, slack_date
 
 log = get_logger(__name__)
 
@@ -50,16 +52,6 @@ def service(deps: ListenerDeps) -> ScheduleService:
     )
 
 
-async def caller(deps: ListenerDeps, client: AsyncWebClient, team: str, user: str) -> Caller:
-    profile = await deps.directory.get(client, team, user)
-    return Caller(
-        slack_team_id=team,
-        slack_user_id=user,
-        role=profile.role if profile else None,
-        timezone=(profile.timezone if profile and profile.timezone else "UTC"),
-    )
-
-
 def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     answer: dict[str, Any] = {"response_type": "ephemeral", "text": text}
     if blocks is not None:
@@ -70,9 +62,17 @@ def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[st
 async def on_schedule_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller."""
+    """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller; with no text,
+    the modal (:mod:`ingress.listeners.schedule_modal`); ``backfill <id> <from> <to>`` re-runs a
+    missed window."""
     deps = listener_deps(context)
     team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
+    if not rest.strip():
+        await schedule_modal.open_modal(ack, command, context)
+        return
+    if rest.split()[0].lower() == "backfill":
+        await ack(_ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
+        return
     match = QUOTED.match(rest.strip())
     if not match:
         await ack(_ephemeral(views.USAGE))
@@ -89,24 +89,13 @@ async def on_schedule_command(
         slack_channel_id=channel,
         channel_type="im" if channel.startswith("D") else "public",
     )
-    now = datetime.now(UTC)
     min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
     try:
-        when = draft_recurrence(draft, min_interval=min_interval, now=now)
-        blocks = views.confirmation(
-            draft=dataclasses.asdict(draft),
-            request=draft.request,
-            recurrence=when,
-            channel=channel,
-            next_runs=recurrence.next_runs(when, after=now),
-        )
-    except recurrence.RecurrenceError as err:
-        await ack(_ephemeral(str(err)))
+        offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
+    except OfferRefused as refused:
+        await ack(_ephemeral(str(refused)))
         return
-    except ValueError:
-        await ack(_ephemeral("That request is too long to schedule; shorten it to about 1,500 characters."))
-        return
-    await ack(_ephemeral(f"Schedule this task? {when.description}", blocks))
+    await ack(_ephemeral(offer.text, offer.blocks))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -118,22 +107,7 @@ async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: 
 
 
 def _list(records: list[ScheduleRecord], who: Caller) -> list[dict[str, Any]]:
-    return views.schedule_list([line_of(r) for r in records], admin_view=is_admin(who.role))
-
-
-def line_of(record: ScheduleRecord) -> views.ScheduleLine:
-    return views.ScheduleLine(
-        schedule_id=str(record.id),
-        name=record.name,
-        description=record.recurrence.description,
-        timezone=record.recurrence.timezone,
-        owner_slack_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
-        active=record.is_active,
-        paused_reason=record.paused_reason,
-        next_run_at=record.next_run_at,
-        last_outcome=record.last_outcome,
-    )
+    return views.schedule_list([views.line_of(r) for r in records], admin_view=is_admin(who.role))
 
 
 async def on_schedule_button(
@@ -144,18 +118,20 @@ async def on_schedule_button(
     client: AsyncWebClient,
     respond: AsyncRespond,
 ) -> None:
-    """Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list. The
-    answer replaces the message the button was on (it is the clicker's own)."""
+    """Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App
+    Home. The answer replaces the message the button was on (it is the clicker's own), or the
+    Home tab is published again (:mod:`ingress.listeners.clicks`)."""
     await ack()
     deps = listener_deps(context)
     team = str((body.get("team") or {}).get("id") or context.team_id or "")
     user = str((body.get("user") or {}).get("id") or "")
+    click = Click(body, respond, client, deps, team, user)
     try:
         kind = ScheduleAction(str(action.get("action_id", "")).removeprefix(SCHEDULE_ACTION_PREFIX))
     except ValueError:
         return
     if kind == ScheduleAction.DISCARD:
-        await respond(text="OK, nothing was scheduled.", replace_original=True)
+        await click.done("OK, nothing was scheduled.")
         return
     who = await caller(deps, client, team, user)
     key = str(action.get("action_ts") or body.get("trigger_id") or uuid.uuid4())
@@ -163,18 +139,16 @@ async def on_schedule_button(
     try:
         if kind == ScheduleAction.CREATE:
             text = await _create(svc, str(action.get("value") or ""), who, key)
-            await respond(text=text, replace_original=True)
+            await click.done(text)
             SLACK_EVENTS.labels("block_actions", "schedule_created").inc()
             return
         record = await svc.change(str(action.get("value") or ""), kind, who, request_key=key)
     except ScheduleRefused as refused:
-        await respond(text=str(refused), replace_original=False, response_type="ephemeral")
+        await click.refused(str(refused))
         return
     except RPCError as err:
         log.warning("Temporal refused a schedule change", error=err.__class__.__name__, action=kind.value)
-        await respond(
-            text="I could not reach Temporal; please try again in a minute.", replace_original=False
-        )
+        await click.refused("I could not reach Temporal; please try again in a minute.")
         return
     done = {
         ScheduleAction.PAUSE: "Paused",
@@ -182,17 +156,10 @@ async def on_schedule_button(
         ScheduleAction.RUN_NOW: "Started a run of",
         ScheduleAction.DELETE: "Deleted",
     }[kind]
+    said = f"{done} *{escape_mrkdwn(record.name)}*."
     remaining = await svc.visible_to(who)
-    await respond(
-        text=f"{done} *{escape_mrkdwn(record.name)}*.",
-        blocks=[
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{done} *{escape_mrkdwn(record.name)}*."},
-            },
-            *_list(remaining, who),
-        ],
-        replace_original=True,
+    await click.done(
+        said, [{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *_list(remaining, who)]
     )
 
 
@@ -208,8 +175,44 @@ async def _create(svc: ScheduleService, value: str, who: Caller, key: str) -> st
     except RPCError:
         return UNAVAILABLE
     created = await svc.get(who.slack_team_id, draft.schedule_id)
-    return views.created_text(line_of(created or record))
+    return views.created_text(views.line_of(created or record))
+
+
+BACKFILL_USAGE = (
+    "To re-run a missed window: `/lucy schedule backfill <schedule id> <from> <to>`, with dates "
+    "(`2026-03-01`) or times (`2026-03-01T09:00`) in your time zone. The id is in `/lucy schedules`."
+)
+
+
+async def _backfill(deps: ListenerDeps, client: AsyncWebClient, team: str, user: str, args: list[str]) -> str:
+    if len(args) != 3:
+        return BACKFILL_USAGE
+    who = await caller(deps, client, team, user)
+    try:
+        zone = ZoneInfo(who.timezone)
+        start, end = (_moment(a, zone) for a in args[1:])
+    except (ValueError, ZoneInfoNotFoundError):
+        return f"I could not read those dates. {BACKFILL_USAGE}"
+    try:
+        record, runs = await service(deps).backfill(
+            args[0], start, end, who, request_key=f"backfill:{args[0]}:{start.isoformat()}:{end.isoformat()}"
+        )
+    except ScheduleRefused as refused:
+        return str(refused)
+    except RPCError:
+        return "I could not reach Temporal; please try again in a minute."
+    return (
+        f"Re-running {runs} run(s) of *{escape_mrkdwn(record.name)}* due between "
+        f"{slack_date(start)} and {slack_date(end)}; each answers in <#{record.slack_channel_id}>."
+    )
+
+
+def _moment(text: str, zone: ZoneInfo) -> datetime:
+    """``2026-03-01`` (midnight) or ``2026-03-01T09:00``, in the caller's time zone."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
 
 
 def register(app: AsyncApp) -> None:
     app.action(re.compile(f"^{SCHEDULE_ACTION_PREFIX}"))(on_schedule_button)
+    app.view(views.MODAL_CALLBACK_ID)(schedule_modal.on_submit)

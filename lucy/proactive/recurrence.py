@@ -102,6 +102,19 @@ def next_runs(recurrence: Recurrence, *, after: datetime, count: int = 3) -> lis
     return [next(runs) for _ in range(count)]
 
 
+def runs_between(recurrence: Recurrence, start: datetime, end: datetime, *, limit: int) -> list[datetime]:
+    """The run times in ``[start, end]`` (at most ``limit`` of them), as a backfill would see them."""
+    runs: list[datetime] = []
+    after = start - timedelta(seconds=1)
+    while len(runs) < limit:
+        (at,) = next_runs(recurrence, after=after, count=1)
+        if at > end:
+            break
+        runs.append(at)
+        after = at
+    return runs
+
+
 def shortest_gap(recurrence: Recurrence, *, now: datetime) -> timedelta:
     """The shortest time between two runs (over the next few hundred, for a cron expression)."""
     if recurrence.every_seconds:

@@ -31,6 +31,8 @@ DEFAULT_POLICY = {
     "catchup_window_seconds": 3600,
     "pause_after_failures": 3,
 }
+MAX_BACKFILL = timedelta(days=31)
+MAX_BACKFILL_RUNS = 50
 
 
 class ScheduleRefused(Exception):
@@ -150,13 +152,7 @@ class ScheduleService:
         Raises:
             ScheduleRefused: no such schedule in the caller's workspace, or not theirs to change.
         """
-        record = await self.get(caller.slack_team_id, schedule_id)
-        if record is None:
-            raise ScheduleRefused("I can't find that schedule in this workspace (it may have been deleted).")
-        if record.owner_slack_id != caller.slack_user_id and not is_admin(caller.role):
-            raise ScheduleRefused(
-                f"Only <@{record.owner_slack_id}> (who created it) or a workspace admin can change it."
-            )
+        record = await self._changeable(schedule_id, caller)
         note = f"{action.value} by {caller.slack_user_id}"
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=record.workspace_id)
@@ -191,6 +187,54 @@ class ScheduleService:
         await self._note_next_run(record)
         changed = await self.get(caller.slack_team_id, schedule_id)
         return changed or record
+
+    async def backfill(
+        self, schedule_id: str, start: datetime, end: datetime, caller: Caller, *, request_key: str
+    ) -> tuple[ScheduleRecord, int]:
+        """Run again the fires the schedule had between ``start`` and ``end`` (a missed window),
+        for the owner or an admin. Returns the schedule and how many fires the window holds.
+
+        Raises:
+            ScheduleRefused: not theirs, a window in the future, backwards or too long, or empty.
+        """
+        record = await self._changeable(schedule_id, caller)
+        if not start < end <= datetime.now(UTC) + timedelta(minutes=1):
+            raise ScheduleRefused("The window must start before it ends, and end now or earlier.")
+        if end - start > MAX_BACKFILL:
+            raise ScheduleRefused(f"A backfill covers at most {MAX_BACKFILL.days} days at once.")
+        fires = recurrence.runs_between(record.recurrence, start, end, limit=MAX_BACKFILL_RUNS + 1)
+        if not fires:
+            raise ScheduleRefused("No run of that schedule was due in that window.")
+        if len(fires) > MAX_BACKFILL_RUNS:
+            raise ScheduleRefused(
+                f"That window holds more than {MAX_BACKFILL_RUNS} runs; choose a shorter one."
+            )
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=record.workspace_id)
+            await rows.add_backfill_window(
+                session=session, workspace_id=record.workspace_id, schedule_id=record.id, start=start, end=end
+            )
+            await _audit(
+                session,
+                record.workspace_id,
+                caller,
+                "schedule.backfill",
+                record.id,
+                request_key,
+                f"{start.isoformat()} to {end.isoformat()}",
+            )
+        await self._mirror.backfill(record.temporal_id, start, end)
+        return record, len(fires)
+
+    async def _changeable(self, schedule_id: str, caller: Caller) -> ScheduleRecord:
+        record = await self.get(caller.slack_team_id, schedule_id)
+        if record is None:
+            raise ScheduleRefused("I can't find that schedule in this workspace (it may have been deleted).")
+        if record.owner_slack_id != caller.slack_user_id and not is_admin(caller.role):
+            raise ScheduleRefused(
+                f"Only <@{record.owner_slack_id}> (who created it) or a workspace admin can change it."
+            )
+        return record
 
     async def get(self, slack_team_id: str, schedule_id: str) -> ScheduleRecord | None:
         try:

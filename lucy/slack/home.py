@@ -101,9 +101,14 @@ def pending_blocks(a: PendingLine) -> list[dict[str, Any]]:
     ]
 
 
-def home_view(pending: list[PendingLine], tasks: list[TaskLine], usage: Usage | None) -> dict[str, Any]:
-    """The Home tab (a ``views.publish`` view): what waits for me, my recent tasks, and the
-    workspace's usage this month."""
+def home_view(
+    pending: list[PendingLine],
+    tasks: list[TaskLine],
+    usage: Usage | None,
+    proactive: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The Home tab (a ``views.publish`` view): what waits for me, my recent tasks, my schedules
+    and monitors (``proactive``: their blocks, with buttons), and the workspace's usage this month."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Lucy"}},
         _section("*Waiting for your approval*"),
@@ -124,6 +129,8 @@ def home_view(pending: list[PendingLine], tasks: list[TaskLine], usage: Usage | 
             )
     else:
         blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
+    if proactive:
+        blocks += [{"type": "divider"}, *proactive]
     if usage is not None:
         text = (
             f"This month: {usage.tasks_used} of {usage.tasks_limit} tasks · "

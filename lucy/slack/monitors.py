@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
+from lucy.db.repositories.heartbeats import HeartbeatRecord
 from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT
 from lucy.slack.text import escape_mrkdwn, slack_date
 
@@ -32,6 +33,21 @@ class MonitorLine:
     error_reason: str | None
     last_checked_at: datetime | None
     last_evidence: str | None
+
+
+def line_of(record: HeartbeatRecord) -> MonitorLine:
+    return MonitorLine(
+        heartbeat_id=str(record.id),
+        name=record.name,
+        every=every_words(record.every_seconds),
+        owner_slack_id=record.owner_slack_id,
+        slack_channel_id=record.slack_channel_id,
+        status=record.status,
+        alert_state=record.alert_state,
+        error_reason=record.error_reason,
+        last_checked_at=record.last_checked_at,
+        last_evidence=record.last_evidence,
+    )
 
 
 def _button(text: str, action: MonitorAction, value: str, *, style: str | None = None) -> dict[str, Any]:
@@ -93,16 +109,18 @@ def draft_value(value: str) -> dict[str, Any]:
     return draft
 
 
-def monitor_list(lines: list[MonitorLine], *, admin_view: bool, usage: str) -> list[dict[str, Any]]:
+def monitor_list(
+    lines: list[MonitorLine], *, admin_view: bool, usage: str, limit: int = LIST_LIMIT
+) -> list[dict[str, Any]]:
     """The caller's monitors (every monitor, for an admin), each with its buttons."""
     if not lines:
         return [{"type": "section", "text": {"type": "mrkdwn", "text": "No monitors yet.\n" + usage}}]
     title = "Monitors in this workspace" if admin_view else "Your monitors"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    for line in lines[:LIST_LIMIT]:
+    for line in lines[:limit]:
         blocks += [{"type": "divider"}, line_section(line), _line_actions(line)]
-    if len(lines) > LIST_LIMIT:
-        more = f"… and {len(lines) - LIST_LIMIT} more."
+    if len(lines) > limit:
+        more = f"… and {len(lines) - limit} more (`/lucy monitors`)."
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     return blocks
 

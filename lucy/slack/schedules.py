@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lucy.contracts import SCHEDULE_ACTION_PREFIX, Recurrence, ScheduleAction
+from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.slack.text import escape_mrkdwn, slack_date
 
 BUTTON_VALUE_LIMIT = 2_000  # Slack's limit for a button's value
@@ -46,6 +47,21 @@ class ScheduleLine:
     paused_reason: str | None
     next_run_at: datetime | None
     last_outcome: str | None
+
+
+def line_of(record: ScheduleRecord) -> ScheduleLine:
+    return ScheduleLine(
+        schedule_id=str(record.id),
+        name=record.name,
+        description=record.recurrence.description,
+        timezone=record.recurrence.timezone,
+        owner_slack_id=record.owner_slack_id,
+        slack_channel_id=record.slack_channel_id,
+        active=record.is_active,
+        paused_reason=record.paused_reason,
+        next_run_at=record.next_run_at,
+        last_outcome=record.last_outcome,
+    )
 
 
 def action_id(action: ScheduleAction) -> str:
@@ -104,19 +120,23 @@ def draft_value(value: str) -> dict[str, Any]:
     return draft
 
 
-def schedule_list(lines: list[ScheduleLine], *, admin_view: bool) -> list[dict[str, Any]]:
+def schedule_list(
+    lines: list[ScheduleLine], *, admin_view: bool, limit: int = LIST_LIMIT
+) -> list[dict[str, Any]]:
     """The caller's schedules (every schedule, for an admin), each with its buttons."""
     if not lines:
         return [{"type": "section", "text": {"type": "mrkdwn", "text": "No schedules yet.\n" + USAGE}}]
     title = "Schedules in this workspace" if admin_view else "Your schedules"
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    for line in lines[:LIST_LIMIT]:
+    for line in lines[:limit]:
         blocks += [{"type": "divider"}, _line_section(line), _line_actions(line)]
-    if len(lines) > LIST_LIMIT:
+    if len(lines) > limit:
         blocks.append(
             {
                 "type": "context",
-                "elements": [{"type": "mrkdwn", "text": f"… and {len(lines) - LIST_LIMIT} more."}],
+                "elements": [
+                    {"type": "mrkdwn", "text": f"… and {len(lines) - limit} more (`/lucy schedules`)."}
+                ],
             }
         )
     return blocks
@@ -164,3 +184,65 @@ def created_text(line: ScheduleLine) -> str:
     first = f" The first run is {slack_date(line.next_run_at)}." if line.next_run_at else ""
     name, channel = escape_mrkdwn(line.name), line.slack_channel_id
     return f":white_check_mark: Scheduled *{name}*: {when} in <#{channel}>.{first}"
+
+
+MODAL_CALLBACK_ID = "lucy_schedule_modal"
+
+
+def schedule_modal(channel: str) -> dict[str, Any]:
+    """``/lucy schedule`` with no text: what, when, which channel (then the same confirmation)."""
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK_ID,
+        "title": {"type": "plain_text", "text": "Schedule a task"},
+        "submit": {"type": "plain_text", "text": "Next"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps({"channel": channel}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "what",
+                "label": {"type": "plain_text", "text": "What should I do?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 1500,
+                    "placeholder": {"type": "plain_text", "text": "post a summary of yesterday's messages"},
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "when",
+                "label": {"type": "plain_text", "text": "When?"},
+                "hint": {
+                    "type": "plain_text",
+                    "text": "every weekday at 9:00 · every 2 hours · every monday at 10:00 · "
+                    "every month on the 1st at 09:00 · 0 9 * * 1-5",
+                },
+                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100},
+            },
+            {
+                "type": "input",
+                "block_id": "where",
+                "label": {"type": "plain_text", "text": "Where should I post?"},
+                "element": {
+                    "type": "conversations_select",
+                    "action_id": "value",
+                    "initial_conversation": channel,
+                    "filter": {"include": ["public", "private", "im"], "exclude_bot_users": True},
+                },
+            },
+        ],
+    }
+
+
+def modal_values(view: dict[str, Any]) -> tuple[str, str, str]:
+    """(what, when, channel) from a submitted :func:`schedule_modal` (missing parts are "")."""
+    values = (view.get("state") or {}).get("values") or {}
+
+    def value(block: str, key: str) -> str:
+        found = (values.get(block) or {}).get("value") or {}
+        return str(found.get(key) or "").strip()
+
+    return value("what", "value"), value("when", "value"), value("where", "selected_conversation")

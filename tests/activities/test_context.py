@@ -83,6 +83,8 @@ async def test_context_reads_people_policy_and_tools_and_writes_nothing(engine, 
         "browser",
         "slack_history",
         "create_file",
+        "schedule_task",
+        "create_monitor",
     }
     async with sessions.begin() as session:
         await repo.set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))
@@ -103,7 +105,7 @@ async def test_the_workspace_flag_and_the_channel_setting_require_approval(engin
             acts.prepare, TaskContextRequest(workflow_id=workflow_id, task=task)
         )
         assert ctx.channel_requires_approval
-        assert "slack_history" not in ctx.available_tools  # no Slack client, no Slack tools
+        assert not {"slack_history", "schedule_task"} & set(ctx.available_tools)  # no Slack, no Slack tools
 
         team = new_team()
         task, workflow_id = await _task(sessions, team, channel_settings={})

@@ -288,3 +288,83 @@ async def test_only_the_owner_or_an_admin_changes_a_monitor_and_reconcile_restor
     assert await _rows(lucy, team) == []
     with pytest.raises(RPCError):
         await lucy.client.get_schedule_handle(row.temporal_schedule_id).describe()
+
+
+async def test_app_home_lists_my_schedules_and_monitors_and_its_buttons_work_there(
+    lucy: Lucy, team: str, fake_slack: FakeSlack
+):
+    row = await _create(lucy, fake_slack, team, f'"every hour" health {HEALTH}')
+    scheduled = (
+        await lucy.command('schedule "every day at 9:00" summarise the news', team=team, channel=CHANNEL)
+    ).json()
+    create = await lucy.click(
+        {"ts": "1", "blocks": scheduled["blocks"]},
+        "lucy_schedule_create",
+        team=team,
+        user="U0ALICE",
+        channel=CHANNEL,
+        ephemeral=True,
+        response_url=fake_slack.response_url("sched"),
+    )
+    assert create.status_code == 200
+    await eventually(lambda: any(r["name"] == "sched" for r in fake_slack.responses), "the schedule")
+
+    home = await _open_home(lucy, fake_slack, team)
+    text_of_home = json.dumps(home)
+    assert "Your schedules" in text_of_home and "summarise the news" in text_of_home
+    assert "Your monitors" in text_of_home and HEALTH in text_of_home
+    fake_slack.views.clear()
+    response = await lucy.click(
+        {"ts": "0", "blocks": home["blocks"]},
+        "lucy_monitor_pause",
+        team=team,
+        user="U0ALICE",
+        channel="",
+        value=str(row.id),
+    )
+    assert response.status_code == 200
+    republished = await eventually(lambda: fake_slack.views.get("U0ALICE"), "Home published again")
+    assert ":pause_button: paused" in json.dumps(republished)
+    assert (await _rows(lucy, team))[0].status == "paused"
+    assert (await lucy.client.get_schedule_handle(row.temporal_schedule_id).describe()).schedule.state.paused
+
+    fake_slack.views.clear()
+    refused = await lucy.click(  # someone else's button (a stale Home): refused, told by DM
+        {"ts": "0", "blocks": home["blocks"]},
+        "lucy_monitor_delete",
+        team=team,
+        user="U0BOB",
+        channel="",
+        value=str(row.id),
+    )
+    assert refused.status_code == 200
+    dm = await eventually(lambda: _said(fake_slack, "U0BOB", "Only <@U0ALICE>"), "the refusal, as a DM")
+    assert len(dm) == 1 and len(await _rows(lucy, team)) == 1
+    async with lucy.engine.begin() as conn:  # the schedule too goes with the team (see _forget)
+        ids = (
+            (
+                await conn.execute(
+                    text(
+                        "UPDATE schedules SET deleted_at = now() WHERE intent_template = 'summarise the news' RETURNING temporal_schedule_id"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for schedule_id in ids:
+        with contextlib.suppress(RPCError):
+            await lucy.client.get_schedule_handle(schedule_id).delete()
+
+
+async def _open_home(lucy: Lucy, slack: FakeSlack, team: str) -> dict[str, Any]:
+    opened = {
+        "team_id": team,
+        "api_app_id": "A0LUCY",
+        "type": "event_callback",
+        "event_id": f"Ev{uuid.uuid4().hex[:8]}",
+        "event_time": 1,
+        "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
+    }
+    assert (await lucy.post_event(opened)).status_code == 200
+    return await eventually(lambda: slack.views.get("U0ALICE"), "the Home view")

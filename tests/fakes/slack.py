@@ -56,6 +56,7 @@ class FakeSlack:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # chat.update, in order
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modals: list[dict[str, Any]] = field(default_factory=list)  # views.open: {"trigger_id", "view"}
     faults: list[Fault] = field(default_factory=list)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -81,6 +82,7 @@ class FakeSlack:
         self.updates.clear()
         self.ephemerals.clear()
         self.views.clear()
+        self.modals.clear()
         self.faults.clear()
         self.pending_uploads.clear()
         self.files.clear()
@@ -364,8 +366,30 @@ class FakeSlack:
                 "ok": False,
                 "error": "channel_not_found" if not p.get("channel") else "user_not_in_channel",
             }
-        self.ephemerals.append({"channel": p["channel"], "user": p["user"], "text": p.get("text", "")})
+        blocks = p.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        self.ephemerals.append(
+            {
+                "channel": p["channel"],
+                "user": p["user"],
+                "text": p.get("text", ""),
+                "blocks": blocks,
+                "thread_ts": p.get("thread_ts"),
+            }
+        )
         return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
+
+    def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        view = p.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not p.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.modals.append({"trigger_id": p["trigger_id"], "view": view})
+        return {"ok": True, "view": {"id": f"V{next(self._ts)}", **view}}
 
     def _thread(self, channel: str, ts: str, with_metadata: bool) -> list[dict[str, Any]]:
         msgs = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts or m["ts"] == ts]

@@ -69,8 +69,8 @@ COMPOSIO_READ_ONLY = frozenset(
 
 HIGH_TOOLS = frozenset({"exec", "write_file", "edit_file", "send_email"})
 EGRESS_TOOLS = frozenset({"web_fetch", "browser"})
-# Tools whose output is not from outside (a confirmation of what Lucy itself uploaded).
-TRUSTED_OUTPUT_TOOLS = frozenset({"create_file"})
+# Tools whose output is not from outside (a confirmation of what Lucy itself uploaded or offered).
+TRUSTED_OUTPUT_TOOLS = frozenset({"create_file", "schedule_task", "create_monitor"})
 
 _URL = re.compile(r"https?://[^\s<>|\"'`]+", re.I)
 _DOMAIN = re.compile(r"(?<![\w.@/-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?![\w-])", re.I)

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.tools.email import EmailActivities
     from activities.tools.files import FileActivities
     from activities.tools.gateway import GatewayActivities
+    from activities.tools.proactive import ProactiveToolActivities
     from activities.tools.slack_history import SlackHistoryActivities
 from lucy.contracts import redact_secrets
 
@@ -226,6 +227,33 @@ TOOLS: dict[str, ToolDef] = {
             retry=_retry(4),
             label="file",
             label_arg="filename",
+        ),
+        ToolDef(
+            name="schedule_task",
+            description="Offer the requester a recurring task in this channel. It only shows them a "
+            "confirmation: nothing is scheduled until they click Create. when: 'every weekday at 9:00', "
+            "'every 2 hours', 'every monday at 10:00', 'every month on the 1st at 09:00' or a 5-field cron "
+            "expression (their time zone). request: what to do each time, as they would ask it.",
+            parameters=_schema({"when": _S, "request": _S}, ("when", "request")),
+            activity=ProactiveToolActivities.schedule_task,
+            timeout=timedelta(seconds=30),
+            retry=_retry(4),
+            label="schedule offer",
+            label_arg="when",
+        ),
+        ToolDef(
+            name="create_monitor",
+            description="Offer the requester a monitor that checks something at a fixed interval and "
+            "alerts this channel. It only shows them a confirmation: nothing exists until they click "
+            "Create. every: 'every 15 minutes', 'every hour'. condition: 'health <url> [within 2000ms]', "
+            "'metric <url> <json.path> <op> <number>', 'schedule <schedule id>' or 'ask [<url>] <yes/no "
+            "question>' (yes = alert).",
+            parameters=_schema({"every": _S, "condition": _S}, ("every", "condition")),
+            activity=ProactiveToolActivities.create_monitor,
+            timeout=timedelta(seconds=30),
+            retry=_retry(4),
+            label="monitor offer",
+            label_arg="condition",
         ),
     )
 }

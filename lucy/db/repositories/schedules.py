@@ -300,3 +300,38 @@ async def live_schedules(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid
     """(workspace id, schedule id) of every live schedule, across tenants (``lucy_live_schedules``)."""
     rows = (await session.execute(text("SELECT workspace_id, schedule_id FROM lucy_live_schedules()"))).all()
     return [(r.workspace_id, r.schedule_id) for r in rows]
+
+
+MAX_BACKFILL_WINDOWS = 5
+
+
+async def add_backfill_window(
+    *, session: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID, start: datetime, end: datetime
+) -> None:
+    """Remember a backfilled window (the last few): its fires are late on purpose, so the run's
+    claim lets them run instead of reporting them as missed."""
+    current = (
+        await session.execute(
+            select(Schedule.config).where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
+        )
+    ).scalar_one_or_none()
+    if current is None:
+        return
+    windows = [*current.get("backfills", []), [start.isoformat(), end.isoformat()]][-MAX_BACKFILL_WINDOWS:]
+    await session.execute(
+        update(Schedule)
+        .where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
+        .values(config={**current, "backfills": windows}, updated_at=func.now())
+    )
+
+
+def in_backfill(config: dict[str, Any], at: datetime) -> bool:
+    """Whether a fire due ``at`` lies in a window someone backfilled."""
+    for window in config.get("backfills", []):
+        try:
+            start, end = (datetime.fromisoformat(w) for w in window)
+        except (TypeError, ValueError):
+            continue
+        if start <= at <= end:
+            return True
+    return False
