@@ -109,6 +109,12 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
 
 
 def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> None:
+    print(banner(settings, pg, port, seconds), file=sys.stderr, flush=True)
+
+
+def banner(settings: Settings, pg: Any, port: int, seconds: float) -> str:
+    """What ``lucy dev`` says once everything runs: where each part is, what is shared, what is
+    missing (never a secret)."""
     lines = [
         "",
         f"Lucy is running (ready in {seconds:.1f}s). Ctrl-C stops everything.",
@@ -127,4 +133,4 @@ def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> Non
         )
     for missing in what_is_missing(settings):
         lines.append(f"  ! {missing}")
-    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+    return "\n".join(lines) + "\n"

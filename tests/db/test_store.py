@@ -380,3 +380,47 @@ async def test_task_finished_activity_is_idempotent_across_retries(
             )
         ).one()
         assert tuple(row) == ("completed", 5, Decimal("0.500000"))
+
+
+async def test_tool_arguments_previews_and_errors_are_redacted_before_the_database(
+    engine: AsyncEngine, admin_engine: AsyncEngine
+):
+    """A secret in a tool's arguments, its output or its error never reaches ``task_steps``."""
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.records import RecordActivities
+    from lucy.contracts import StepBatch, StepRecord
+
+    token, aws = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "AKIA" + "IOSFODNN7EXAMPLE"
+    ws = await new_workspace(engine)
+    await new_task(engine, ws)
+    async with admin_engine.connect() as conn:
+        workflow_id = (
+            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
+        ).scalar_one()
+    step = StepRecord(
+        workflow_id=workflow_id,
+        workspace_id=str(ws),
+        step_index=1,
+        kind="tool_use",
+        name="exec",
+        status="failed",
+        occurred_at=NOW.isoformat(),
+        input={"command": f"curl -H 'Authorization: token {token}' https://api.github.com", "env": [aws]},
+        output={"preview": f"echo {aws}"},
+        error=f"exit 1: bad credentials {token}",
+    )
+    written = await ActivityEnvironment().run(
+        RecordActivities(create_sessionmaker(engine)).steps, StepBatch(records=[step])
+    )
+    assert written == 1
+    async with admin_engine.connect() as conn:
+        stored = (
+            await conn.execute(
+                text("SELECT input::text, output::text, error FROM task_steps WHERE workspace_id = :w"),
+                {"w": ws},
+            )
+        ).one()
+    everything = " ".join(str(v) for v in stored)
+    assert token not in everything and aws not in everything
+    assert everything.count("[redacted]") >= 4 and "api.github.com" in everything

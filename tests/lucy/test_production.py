@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from lucy.crypto import KeyRing
@@ -74,6 +76,24 @@ async def test_a_superuser_application_role_is_refused(postgres: LocalPostgres):
     finally:
         await superuser.dispose()
         await app.dispose()
+
+
+async def test_a_bypassrls_application_role_is_refused(postgres: LocalPostgres):
+    superuser = create_async_engine(postgres.superuser_url_for(postgres.database))
+    name = f"lucy_bypass_{uuid.uuid4().hex[:8]}"
+    try:
+        async with superuser.begin() as conn:
+            await conn.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD 'bypass-pw' NOSUPERUSER BYPASSRLS"))
+        bypass = create_async_engine(make_url(postgres.app_url).set(username=name, password="bypass-pw"))
+        try:
+            found = await database_problems(bypass)
+        finally:
+            await bypass.dispose()
+        assert len(found) == 1 and "has BYPASSRLS" in found[0] and name in found[0]
+    finally:
+        async with superuser.begin() as conn:
+            await conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        await superuser.dispose()
 
 
 def test_lucy_worker_refuses_to_start_and_says_why(tmp_path: Path, postgres: LocalPostgres):
