@@ -34,6 +34,14 @@ async def caller(deps: ListenerDeps, client: AsyncWebClient, team: str, user: st
     )
 
 
+def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A slash command's answer that only the caller sees."""
+    answer: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    if blocks is not None:
+        answer["blocks"] = blocks
+    return answer
+
+
 @dataclass(frozen=True)
 class Click:
     body: dict[str, Any]

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners.clicks import Click, caller
+from ingress.listeners.clicks import Click, caller, ephemeral
 from ingress.listeners.schedules import QUOTED
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
 from lucy.db.repositories.heartbeats import HeartbeatRecord
@@ -45,13 +45,6 @@ def service(deps: ListenerDeps) -> MonitorService:
     )
 
 
-def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"response_type": "ephemeral", "text": text}
-    if blocks is not None:
-        answer["blocks"] = blocks
-    return answer
-
-
 async def on_monitor_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
@@ -60,11 +53,11 @@ async def on_monitor_command(
     team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
     match = QUOTED.match(rest.strip())
     if not match:
-        await ack(_ephemeral(conditions.USAGE))
+        await ack(ephemeral(conditions.USAGE))
         return
     who = await caller(deps, context.client, team, user)
     if who.role == "guest":
-        await ack(_ephemeral("Guests can't create monitors. Ask a member of this workspace."))
+        await ack(ephemeral("Guests can't create monitors. Ask a member of this workspace."))
         return
     draft = MonitorDraft(
         heartbeat_id=str(uuid.uuid4()),
@@ -77,9 +70,9 @@ async def on_monitor_command(
     try:
         offer = monitor_offer(draft, min_interval=min_interval)
     except OfferRefused as refused:
-        await ack(_ephemeral(str(refused)))
+        await ack(ephemeral(str(refused)))
         return
-    await ack(_ephemeral(offer.text, offer.blocks))
+    await ack(ephemeral(offer.text, offer.blocks))
 
 
 async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -87,7 +80,7 @@ async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: A
     deps = listener_deps(context)
     who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
     records = await service(deps).visible_to(who)
-    await ack(_ephemeral(f"{len(records)} monitor(s)", _list(records, who)))
+    await ack(ephemeral(f"{len(records)} monitor(s)", _list(records, who)))
 
 
 def _list(records: list[HeartbeatRecord], who: Caller) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
 from ingress.listeners import schedule_modal
-from ingress.listeners.clicks import Click, caller
+from ingress.listeners.clicks import Click, caller, ephemeral
 from lucy.contracts import SCHEDULE_ACTION_PREFIX, ScheduleAction
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
@@ -52,13 +52,6 @@ def service(deps: ListenerDeps) -> ScheduleService:
     )
 
 
-def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"response_type": "ephemeral", "text": text}
-    if blocks is not None:
-        answer["blocks"] = blocks
-    return answer
-
-
 async def on_schedule_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
@@ -71,15 +64,15 @@ async def on_schedule_command(
         await schedule_modal.open_modal(ack, command, context)
         return
     if rest.split()[0].lower() == "backfill":
-        await ack(_ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
+        await ack(ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
         return
     match = QUOTED.match(rest.strip())
     if not match:
-        await ack(_ephemeral(views.USAGE))
+        await ack(ephemeral(views.USAGE))
         return
     who = await caller(deps, context.client, team, user)
     if who.role == "guest":
-        await ack(_ephemeral("Guests can't create schedules. Ask a member of this workspace."))
+        await ack(ephemeral("Guests can't create schedules. Ask a member of this workspace."))
         return
     draft = ScheduleDraft(
         schedule_id=str(uuid.uuid4()),
@@ -93,9 +86,9 @@ async def on_schedule_command(
     try:
         offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
     except OfferRefused as refused:
-        await ack(_ephemeral(str(refused)))
+        await ack(ephemeral(str(refused)))
         return
-    await ack(_ephemeral(offer.text, offer.blocks))
+    await ack(ephemeral(offer.text, offer.blocks))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -103,7 +96,7 @@ async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: 
     deps = listener_deps(context)
     who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
     records = await service(deps).visible_to(who)
-    await ack(_ephemeral(f"{len(records)} schedule(s)", _list(records, who)))
+    await ack(ephemeral(f"{len(records)} schedule(s)", _list(records, who)))
 
 
 def _list(records: list[ScheduleRecord], who: Caller) -> list[dict[str, Any]]:

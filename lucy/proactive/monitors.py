@@ -11,11 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.contracts.ids import idempotency_key
 from lucy.contracts.monitors import MonitorAction
 from lucy.db import repositories as repo
 from lucy.db.repositories import heartbeats as rows
@@ -23,7 +21,7 @@ from lucy.db.repositories.heartbeats import HeartbeatRecord
 from lucy.logging import get_logger
 from lucy.proactive import conditions, recurrence
 from lucy.proactive.monitor_mirror import MonitorMirror
-from lucy.proactive.service import Caller, ScheduleRefused
+from lucy.proactive.service import Caller, ScheduleRefused, audit, owner_and_channel
 from lucy.roles import is_admin
 
 log = get_logger(__name__)
@@ -87,17 +85,8 @@ class MonitorService:
                         f"This workspace has {MAX_MONITORS} monitors already, its limit. Delete one first "
                         "(`/lucy monitors`)."
                     )
-                owner_id = await repo.upsert_user(
-                    session=session,
-                    workspace_id=workspace_id,
-                    slack_user_id=caller.slack_user_id,
-                    role=caller.role,
-                )
-                channel_id = await repo.upsert_channel(
-                    session=session,
-                    workspace_id=workspace_id,
-                    slack_channel_id=draft.slack_channel_id,
-                    channel_type=draft.channel_type,
+                owner_id, channel_id = await owner_and_channel(
+                    session, workspace_id, caller, draft.slack_channel_id, draft.channel_type
                 )
                 await rows.create_heartbeat(
                     session=session,
@@ -112,8 +101,14 @@ class MonitorService:
                     every_seconds=every,
                     cooldown_seconds=DEFAULT_COOLDOWN_SECONDS,
                 )
-                await _audit(
-                    session, workspace_id, caller, "monitor.created", heartbeat_id, request_key, spec.config
+                await audit(
+                    session,
+                    workspace_id,
+                    caller,
+                    "monitor.created",
+                    heartbeat_id,
+                    request_key,
+                    condition=spec.config,
                 )
                 record = await rows.get_heartbeat(
                     session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id
@@ -145,8 +140,8 @@ class MonitorService:
                 )
             elif action == MonitorAction.DELETE:
                 await rows.delete_heartbeat(session=session, workspace_id=ws, heartbeat_id=hb)
-            await _audit(
-                session, record.workspace_id, caller, f"monitor.{action.value}", record.id, request_key, {}
+            await audit(
+                session, record.workspace_id, caller, f"monitor.{action.value}", record.id, request_key
             )
         if action == MonitorAction.PAUSE:
             await self._mirror.pause(record.temporal_id, note)
@@ -180,26 +175,3 @@ class MonitorService:
             if user is None:
                 return []
             return await rows.list_heartbeats(session=session, workspace_id=workspace_id, owner_id=user.id)
-
-
-async def _audit(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    caller: Caller,
-    action: str,
-    heartbeat_id: uuid.UUID,
-    request_key: str,
-    config: dict[str, Any],
-) -> None:
-    await repo.record_audit(
-        session=session,
-        workspace_id=workspace_id,
-        idempotency_key=idempotency_key(action, str(heartbeat_id), request_key),
-        occurred_at=datetime.now(UTC),
-        actor_type="user",
-        actor_id=caller.slack_user_id,
-        action=action,
-        entity_type="heartbeat",
-        entity_id=str(heartbeat_id),
-        details={"role": caller.role or "", **({"condition": config} if config else {})},
-    )

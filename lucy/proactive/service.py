@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -109,17 +110,8 @@ class ScheduleService:
                         f"This workspace has {limit} schedules already, its limit. Delete one first "
                         "(`/lucy schedules`), or ask an admin to raise the limit."
                     )
-                owner_id = await repo.upsert_user(
-                    session=session,
-                    workspace_id=workspace_id,
-                    slack_user_id=caller.slack_user_id,
-                    role=caller.role,
-                )
-                channel_id = await repo.upsert_channel(
-                    session=session,
-                    workspace_id=workspace_id,
-                    slack_channel_id=draft.slack_channel_id,
-                    channel_type=draft.channel_type,
+                owner_id, channel_id = await owner_and_channel(
+                    session, workspace_id, caller, draft.slack_channel_id, draft.channel_type
                 )
                 await rows.create_schedule(
                     session=session,
@@ -132,8 +124,14 @@ class ScheduleService:
                     recurrence=when,
                     config=dict(DEFAULT_POLICY),
                 )
-                await _audit(
-                    session, workspace_id, caller, "schedule.created", schedule_id, request_key, when.text
+                await audit(
+                    session,
+                    workspace_id,
+                    caller,
+                    "schedule.created",
+                    schedule_id,
+                    request_key,
+                    when=when.text,
                 )
                 record = await rows.get_schedule(
                     session=session, workspace_id=workspace_id, schedule_id=schedule_id
@@ -172,8 +170,8 @@ class ScheduleService:
                 await rows.delete_schedule(
                     session=session, workspace_id=record.workspace_id, schedule_id=record.id
                 )
-            await _audit(
-                session, record.workspace_id, caller, f"schedule.{action.value}", record.id, request_key, ""
+            await audit(
+                session, record.workspace_id, caller, f"schedule.{action.value}", record.id, request_key
             )
         if action == ScheduleAction.PAUSE:
             await self._mirror.pause(record.temporal_id, note)
@@ -214,14 +212,15 @@ class ScheduleService:
             await rows.add_backfill_window(
                 session=session, workspace_id=record.workspace_id, schedule_id=record.id, start=start, end=end
             )
-            await _audit(
+            window = f"{start.isoformat()} to {end.isoformat()}"
+            await audit(
                 session,
                 record.workspace_id,
                 caller,
                 "schedule.backfill",
                 record.id,
                 request_key,
-                f"{start.isoformat()} to {end.isoformat()}",
+                window=window,
             )
         await self._mirror.backfill(record.temporal_id, start, end)
         return record, len(fires)
@@ -270,24 +269,43 @@ class ScheduleService:
             )
 
 
-async def _audit(
+async def owner_and_channel(
+    session: AsyncSession, workspace_id: uuid.UUID, caller: Caller, slack_channel_id: str, channel_type: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """The ids of who creates a schedule or monitor, and of the channel it posts in (both
+    recorded on the way, as ingress records everyone it meets)."""
+    owner_id = await repo.upsert_user(
+        session=session, workspace_id=workspace_id, slack_user_id=caller.slack_user_id, role=caller.role
+    )
+    channel_id = await repo.upsert_channel(
+        session=session,
+        workspace_id=workspace_id,
+        slack_channel_id=slack_channel_id,
+        channel_type=channel_type,
+    )
+    return owner_id, channel_id
+
+
+async def audit(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     caller: Caller,
     action: str,
-    schedule_id: uuid.UUID,
+    entity_id: uuid.UUID,
     request_key: str,
-    when: str,
+    **details: Any,
 ) -> None:
+    """One ``audit_log`` entry for a change to a schedule or a monitor (``action``'s first word
+    is the entity type), once per request."""
     await repo.record_audit(
         session=session,
         workspace_id=workspace_id,
-        idempotency_key=idempotency_key(action, str(schedule_id), request_key),
+        idempotency_key=idempotency_key(action, str(entity_id), request_key),
         occurred_at=datetime.now(UTC),
         actor_type="user",
         actor_id=caller.slack_user_id,
         action=action,
-        entity_type="schedule",
-        entity_id=str(schedule_id),
-        details={"role": caller.role or "", **({"when": when} if when else {})},
+        entity_type="heartbeat" if action.startswith("monitor.") else action.split(".")[0],
+        entity_id=str(entity_id),
+        details={"role": caller.role or "", **{k: v for k, v in details.items() if v}},
     )
