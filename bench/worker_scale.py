@@ -362,8 +362,12 @@ async def child_main(args: argparse.Namespace) -> None:
     from temporalio.worker import Worker
 
     tally = Tally()
+    runner: Any = None  # the SDK's default sandbox
     if args.child == "lucy":
+        from lucy.worker import workflow_runner
+
         workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
+        runner = workflow_runner()  # as `lucy worker` runs it
     else:
         from worker_scale_bare import BareIdleWorkflow
 
@@ -375,6 +379,7 @@ async def child_main(args: argparse.Namespace) -> None:
         workflows=workflows,
         activities=activities,
         max_cached_workflows=args.max_cached,
+        **({"workflow_runner": runner} if runner is not None else {}),
         # Under tracemalloc a workflow task is many times slower: few at a time, so none
         # outlives its timeout (normal runs keep the SDK's default).
         max_concurrent_workflow_tasks=PROFILE_WORKFLOW_TASKS if args.profile else None,

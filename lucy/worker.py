@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
 from activities.context import ContextActivities
@@ -42,6 +43,32 @@ from workflows.task import LucyTaskWorkflow
 log = get_logger(__name__)
 
 WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyHeartbeatWorkflow)
+
+
+# Imported once and shared by every workflow run instead of once per run (see workflow_runner).
+PASSTHROUGH = (
+    "workflows",
+    "activities",
+    "lucy.contracts",
+    "lucy.redact",
+    "lucy.slack.text",
+    "lucy.proactive",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, with Lucy's workflow code and what it uses passed through.
+
+    By default the sandbox imports a workflow's module, and what it imports that is not passed
+    through, anew for every workflow run: for 1,000 waiting tasks, 1,000 copies of the task
+    workflow's modules. ``workflows/`` holds deterministic code only (``tests/test_architecture.py``
+    checks what it imports and that it never reads the clock, randomness, the environment or
+    files); the contracts are dataclasses; ``activities`` are only referenced (by method, for
+    their names and types), never run in a workflow. So they are imported once and shared. Every
+    run still gets its own workflow instance and state, and the sandbox still guards the rest."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
@@ -190,6 +217,7 @@ async def lucy_worker(
             task_queue=queue,
             deployment_config=deployment_config(settings),
             workflows=list(WORKFLOWS),
+            workflow_runner=workflow_runner(),
             activities=build_activities(
                 settings,
                 http=http,

@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from lucy.worker import WORKFLOWS
+from lucy.worker import WORKFLOWS, workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -36,5 +36,8 @@ def test_every_workflow_type_has_a_history():
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    result = await Replayer(workflows=list(WORKFLOWS)).replay_workflow(history, raise_on_replay_failure=False)
+    replayer = Replayer(
+        workflows=list(WORKFLOWS), workflow_runner=workflow_runner()
+    )  # as the worker runs them
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
