@@ -148,7 +148,7 @@ class SlackBackend(FilesMixin):
     def find(self, channel: str, ts: str) -> dict[str, Any] | None:
         return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
-    async def wait_for_posts(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    async def wait_for_posts(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.posted()) < count:
             if asyncio.get_running_loop().time() > deadline:
@@ -167,13 +167,13 @@ class SlackBackend(FilesMixin):
                 waiter.set_result(None)
         self._waiters.clear()
 
-    async def wait_change(self, since: int, timeout: float) -> int:
-        """Wait until :attr:`version` moves past ``since`` (at most ``timeout`` seconds)."""
+    async def wait_change(self, since: int, within_s: float) -> int:
+        """Wait until :attr:`version` moves past ``since`` (at most ``within_s`` seconds)."""
         if self.version == since:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, timeout)
+                await asyncio.wait_for(waiter, within_s)
         return self.version
 
     # ------------------------------------------------------------------ dispatch
