@@ -167,6 +167,10 @@ class SlackBackend(FilesMixin):
                 waiter.set_result(None)
         self._waiters.clear()
 
+    def notify(self) -> None:
+        """Wake the live feed after a change made outside the Web API."""
+        self._changed()
+
     async def wait_change(self, since: int, within_s: float) -> int:
         """Wait until :attr:`version` moves past ``since`` (at most ``within_s`` seconds)."""
         if self.version == since:
@@ -219,7 +223,9 @@ class SlackBackend(FilesMixin):
         """A post to ``response_url`` ``name``, applied to its message when the url is known."""
         self.responses.append({"name": name, **body})
         target = self.response_targets.get(name)
-        if target is not None:
+        if target is not None and target.get("ephemeral_ts"):
+            self._respond_to_ephemeral(target, body)
+        elif target is not None:
             channel, user, ts = target["channel"], target["user"], target.get("message_ts")
             message = self.find(channel, ts) if ts else None
             if body.get("delete_original") and message is not None:
@@ -230,8 +236,27 @@ class SlackBackend(FilesMixin):
             elif body.get("response_type") == "in_channel":
                 self._m_chat_postMessage({**body, "channel": channel, "thread_ts": target.get("thread_ts")})
             else:
-                self._m_chat_postEphemeral({**body, "channel": channel, "user": user})
+                self.add_ephemeral(channel, user, body)
         self._changed()
+
+    def _respond_to_ephemeral(self, target: dict[str, Any], body: dict[str, Any]) -> None:
+        """A response to a click on an ephemeral message: it is replaced, deleted or followed."""
+        shown = next((e for e in self.ephemerals if e.get("message_ts") == target["ephemeral_ts"]), None)
+        if shown is not None and body.get("delete_original"):
+            self.ephemerals.remove(shown)
+        elif shown is not None and body.get("replace_original"):
+            shown["text"] = body.get("text", shown["text"])
+            shown["blocks"] = _json_field(body.get("blocks"))
+        elif body.get("response_type") == "in_channel":
+            self._m_chat_postMessage({**body, "channel": target["channel"]})
+        else:
+            self.add_ephemeral(target["channel"], target["user"], body)
+
+    def add_ephemeral(self, channel: str, user: str, body: dict[str, Any]) -> str:
+        """Show ``body`` (text, blocks, thread_ts) to ``user`` only; returns its ts."""
+        answer = self._m_chat_postEphemeral({**body, "channel": channel, "user": user})
+        self._changed()
+        return str(answer.get("message_ts") or "")
 
     # ------------------------------------------------------------------ methods
 
