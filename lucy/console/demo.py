@@ -58,7 +58,7 @@ def demo_answer(body: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "role": "assistant",
-        "content": f"(demo model: no LLM is configured, this answer is scripted) You asked: {request}\n{HINTS}",
+        "content": f"(demo model, no LLM configured: a scripted answer) You asked: {request}\n{HINTS}",
     }
 
 
