@@ -215,7 +215,8 @@ class Console:
         payload = deliver.block_actions(action=action, block_id=block_id, **common)
         self.modal_owners[payload["trigger_id"]] = user
         answer = await self.deliverer.interaction(payload)
-        self._show_ack(user, channel or dm_channel(user), answer, failed="That click failed")
+        if answer.status != 200:  # Slack shows nothing of a block_actions acknowledgement but a failure
+            self._show_ack(user, channel or dm_channel(user), answer, failed="That click failed")
         return {"ok": answer.status == 200, "status": answer.status}
 
     async def open_home(self, user: str) -> dict[str, Any]:
