@@ -169,7 +169,8 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool 
             if use_console:
                 stack.push_async_callback(mount_console(app, settings, port, labels).aclose)
             _print_banner(settings, pg, port, time.perf_counter() - t0, labels if use_console else None)
-            await run_until_signal(serve_http(app, port))
+            # The console lets whoever reaches it act as anyone: only this machine may.
+            await run_until_signal(serve_http(app, port, host="127.0.0.1" if use_console else "0.0.0.0"))
     except DevServerError as exc:
         fail(str(exc))
     finally:

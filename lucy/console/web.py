@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from lucy.console.backend import BOT_USER_ID
@@ -43,6 +43,16 @@ class ConsoleRefused(RuntimeError):
 def refuse_outside_development(env: str) -> None:
     if env in REFUSED_ENVS or env not in ("development", "test"):
         raise ConsoleRefused(f"the local Slack console is for development only, not LUCY_ENV={env}")
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def only_this_machine(request: Request) -> None:
+    """Refuse a request addressed to any other host name (a DNS-rebinding page in the browser
+    names its own host; the console answers only to ``localhost``)."""
+    if request.url.hostname not in LOCAL_HOSTS:
+        raise HTTPException(status_code=403, detail="the console answers only on localhost")
 
 
 def _asset(name: str) -> str:
@@ -115,7 +125,7 @@ def feed(console: Console, user: str, channel: str) -> dict[str, Any]:
 def console_router(console: Console, *, env: str, labels: list[str]) -> APIRouter:
     """The routes; refuses to exist outside development and test."""
     refuse_outside_development(env)
-    router = APIRouter(prefix="/console", include_in_schema=False)
+    router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(only_this_machine)])
     backend = console.backend
 
     # ------------------------------------------------------------------ Slack's side

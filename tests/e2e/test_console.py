@@ -215,3 +215,11 @@ async def _ephemerals(browser: Browser, user: str) -> list[dict[str, Any]]:
 
 async def _with_files(thread: Any) -> dict[str, Any] | None:
     return next((m for m in await thread if m["files"]), None)
+
+
+async def test_the_console_answers_only_on_localhost(browser: Browser):
+    rebound = await browser.http.get("/console/workspace", headers={"Host": "evil.example:3000"})
+    assert rebound.status_code == 403
+    assert (
+        await browser.http.get("/console/workspace", headers={"Host": "localhost:3000"})
+    ).status_code == 200

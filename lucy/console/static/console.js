@@ -192,7 +192,11 @@
       option.value = m.id;
       who.appendChild(option);
     }
-    state.user = state.ws.members[0].id;
+    // The address may name who you are and where you look: #user=U0BOB&channel=C0GENERAL&thread=<ts>
+    const wanted = new URLSearchParams(location.hash.slice(1));
+    const known = (id) => state.ws.members.some((m) => m.id === id);
+    state.user = known(wanted.get("user")) ? wanted.get("user") : state.ws.members[0].id;
+    who.value = state.user;
     who.addEventListener("change", () => {
       state.user = who.value;
       sidebar();
@@ -201,7 +205,9 @@
     const labels = $("labels");
     for (const label of state.ws.labels) labels.appendChild(el("li", "", label));
     sidebar();
-    select(state.ws.channels[0].id);
+    select(wanted.get("channel") || state.ws.channels[0].id);
+    if (wanted.get("thread")) openThread(wanted.get("thread"));
+    if (wanted.get("view") === "home") $("open-home").click();
     $("composer").addEventListener("submit", (ev) => {
       ev.preventDefault(); const t = $("message"); send(t.value); t.value = "";
     });
