@@ -200,7 +200,10 @@
     who.addEventListener("change", () => {
       state.user = who.value;
       sidebar();
-      select(state.channel && state.channel.startsWith("D") ? state.ws.dms[state.user] : state.channel);
+      const dm = state.channel && state.channel.startsWith("D");
+      const thread = state.thread;
+      select(dm ? state.ws.dms[state.user] : state.channel);
+      if (!dm && thread) openThread(thread); // the same thread, seen by someone else
     });
     const labels = $("labels");
     for (const label of state.ws.labels) labels.appendChild(el("li", "", label));
