@@ -113,3 +113,41 @@ async def test_the_console_answers_only_on_localhost(browser: Browser):
     assert (
         await browser.http.get("/console/workspace", headers={"Host": "localhost:3000"})
     ).status_code == 200
+
+
+async def test_a_modal_opens_submits_and_its_ephemeral_confirmation_is_clickable(browser: Browser):
+    assert (await browser.send(ALICE, "/lucy schedule"))["ok"]
+    modal = await eventually(lambda: _modal(browser, ALICE), "the schedule modal")
+    assert "Schedule a task" in modal["title"] and 'data-input-block="when"' in modal["html"]
+    assert (await browser.feed(BOB))["modal"] is None  # only whoever opened it sees it
+    values = {
+        "what": {"value": "post a summary"},
+        "when": {"value": "every day at 18:00"},
+        "where": {"value": GENERAL},
+    }
+    r = await browser.http.post("/console/modal/submit", json={"user": ALICE, "values": values})
+    assert r.json()["ok"], r.text
+    assert (await browser.feed(ALICE))["modal"] is None
+    offer = await eventually(
+        lambda: _ephemeral_with(browser, ALICE, "Schedule this task?"), "the confirmation, only for Alice"
+    )
+    assert not (await browser.feed(BOB))["ephemerals"]
+    assert (await browser.click(ALICE, offer, "Create", where="ephemeral"))["ok"]
+    await eventually(
+        lambda: _ephemeral_with(browser, ALICE, "every day", without="Create"),
+        "the confirmation replaced",
+        timeout=30,
+    )
+
+
+async def _modal(browser: Browser, user: str) -> dict[str, Any] | None:
+    return (await browser.feed(user))["modal"]
+
+
+async def _ephemeral_with(
+    browser: Browser, user: str, needle: str, without: str = ""
+) -> dict[str, Any] | None:
+    for e in (await browser.feed(user))["ephemerals"]:
+        if needle in e["html"] and (not without or f">{without}<" not in e["html"]):
+            return e
+    return None
