@@ -5,6 +5,7 @@ its Slack Web API; the console reaches Lucy only with signed requests to ``/slac
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -151,3 +152,41 @@ async def _ephemeral_with(
         if needle in e["html"] and (not without or f">{without}<" not in e["html"]):
             return e
     return None
+
+
+async def test_a_dm_is_answered_and_home_opens(browser: Browser):
+    dm = "D0ALICE"
+    sent = await browser.send(ALICE, "hello there", channel=dm)
+    assert sent["ok"] and sent["statuses"] == [200]  # message.im only
+    await eventually(
+        lambda: _in_feed(browser, ALICE, dm, "You asked: hello there"), "Lucy's answer in the DM", timeout=60
+    )
+    r = await browser.http.get("/console/feed", params={"user": BOB, "channel": dm})
+    assert r.status_code == 400  # Bob cannot read Alice's DM with Lucy
+    assert (await browser.http.post("/console/home", json={"user": BOB})).json()["ok"]
+    home = await eventually(lambda: _home(browser, BOB), "Bob's Home tab", timeout=30)
+    assert "blk" in home
+
+
+async def _in_feed(browser: Browser, user: str, channel: str, needle: str) -> bool:
+    return any(needle in m["html"] for m in (await browser.feed(user, channel))["messages"])
+
+
+async def _home(browser: Browser, user: str) -> str | None:
+    return (await browser.feed(user))["home"]
+
+
+async def test_changes_arrive_live_over_server_sent_events(browser: Browser):
+    async with browser.http.stream("GET", "/console/stream") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.aiter_lines()
+
+        async def next_version() -> int:
+            while True:
+                line = await asyncio.wait_for(anext(lines), 20)
+                if line.startswith("data: "):
+                    return int(line.removeprefix("data: "))
+
+        first = await next_version()
+        await browser.send(ALICE, "just chatting, no mention")
+        assert await next_version() > first
