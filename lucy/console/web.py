@@ -10,6 +10,7 @@ click | home | modal`` (JSON only, so another site cannot post them from a form)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -26,6 +27,7 @@ from lucy.console.render import esc
 from lucy.console.workspace import CHANNELS, MEMBERS, TEAM_ID, Console, ConsoleError, dm_channel
 
 REFUSED_ENVS = ("production", "staging")
+STREAM_SECONDS = 3.0  # how long one server-sent-events response lasts before the browser reconnects
 _ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 _HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -185,12 +187,24 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
 
     @router.get("/stream")
     async def stream(request: Request) -> StreamingResponse:
-        async def changes() -> AsyncIterator[str]:
+        """Server-sent events: the workspace's version whenever it moves. Each response ends after
+        a few seconds and the browser reconnects at once, naming the last version it saw
+        (``Last-Event-ID``), so nothing is missed and Ctrl-C never waits for an open tab."""
+        try:
+            seen = int(request.headers.get("last-event-id") or -1)
+        except ValueError:
             seen = -1
-            while not await request.is_disconnected():
-                now = backend.version if seen < 0 else await backend.wait_change(seen, 15.0)
-                yield f"data: {now}\n\n" if now != seen else ": still here\n\n"
-                seen = now
+
+        async def changes() -> AsyncIterator[str]:
+            nonlocal seen
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STREAM_SECONDS
+            yield "retry: 300\n\n"
+            while not await request.is_disconnected() and (left := deadline - loop.time()) > 0:
+                now = backend.version if seen != backend.version else await backend.wait_change(seen, left)
+                if now != seen:
+                    yield f"id: {now}\ndata: {now}\n\n"
+                    seen = now
 
         return StreamingResponse(
             changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
