@@ -76,7 +76,10 @@ def mount_console(app: Any, settings: Settings, port: int, labels: list[str]) ->
     token, secret = settings.slack.slack_bot_token, settings.slack.slack_signing_secret
     assert token is not None and secret is not None
     backend = SlackBackend(
-        token=token.get_secret_value(), public_url=f"http://127.0.0.1:{port}/console/", real_time=True
+        token=token.get_secret_value(),
+        public_url=f"http://127.0.0.1:{port}/console/",
+        real_time=True,
+        journal=False,  # a long session keeps its messages, not every call
     )
     http = httpx.AsyncClient()
     deliverer = Deliverer(

@@ -77,6 +77,7 @@ class SlackBackend(FilesMixin):
     team_id: str = "T000FAKE"
     public_url: str = "http://127.0.0.1/"  # where this server is reached, ending in "/"
     real_time: bool = False  # message ts from the clock (the console) or a counter (tests)
+    journal: bool = True  # keep every call, update and response (tests); the console does not
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
@@ -202,7 +203,8 @@ class SlackBackend(FilesMixin):
         for key in ("metadata", "blocks"):
             if isinstance(params.get(key), str):
                 params[key] = _json_field(params[key])
-        self.calls.append(Call(method=method, params=params, token=token))
+        if self.journal:
+            self.calls.append(Call(method=method, params=params, token=token))
         expected = self.app_token if method == "apps.connections.open" else self.token
         if token != expected:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
@@ -221,7 +223,8 @@ class SlackBackend(FilesMixin):
 
     def respond(self, name: str, body: dict[str, Any]) -> None:
         """A post to ``response_url`` ``name``, applied to its message when the url is known."""
-        self.responses.append({"name": name, **body})
+        if self.journal:
+            self.responses.append({"name": name, **body})
         target = self.response_targets.get(name)
         if target is not None and target.get("ephemeral_ts"):
             self._respond_to_ephemeral(target, body)
@@ -310,9 +313,10 @@ class SlackBackend(FilesMixin):
         message["text"] = p.get("text", message["text"])
         if "blocks" in p:
             message["blocks"] = _json_field(p["blocks"])
-        self.updates.append(
-            {"channel": channel, "ts": ts, "text": message["text"], "blocks": message.get("blocks")}
-        )
+        if self.journal:
+            self.updates.append(
+                {"channel": channel, "ts": ts, "text": message["text"], "blocks": message.get("blocks")}
+            )
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
 
     def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
