@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run everything locally: PostgreSQL, Temporal + UI, worker, ingress")
     dev.add_argument("--port", type=int, default=dev_ports.INGRESS, help="ingress port (default 3000)")
     dev.add_argument("--pg-port", type=int, default=dev_ports.POSTGRES, help="embedded PostgreSQL port")
+    dev.add_argument(
+        "--console",
+        action="store_true",
+        help="use the local Slack console even if a workspace is configured (it is used anyway when none is)",
+    )
     sub.add_parser("worker", help="run a Temporal worker")
     ingress = sub.add_parser("ingress", help="run the Slack ingress")
     mode = ingress.add_mutually_exclusive_group()
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "dev":
             from lucy.dev import run_dev
 
-            asyncio.run(run_dev(settings, port=args.port, pg_port=args.pg_port))
+            asyncio.run(run_dev(settings, port=args.port, pg_port=args.pg_port, console=args.console))
         elif args.command == "worker":
             asyncio.run(_cmd_worker(settings))
         elif args.command == "ingress":

@@ -34,7 +34,65 @@ def what_is_missing(settings: Settings) -> list[str]:
     return lines
 
 
-async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
+def console_overrides(settings: Settings, port: int) -> tuple[dict[str, Any], list[str]]:
+    """Settings that point Lucy at the local Slack console on the ingress (a fresh signing secret
+    and bot token per run), and at the demo model and gateway where no real one is configured;
+    with the labels the banner and the console show."""
+    import secrets
+
+    from lucy.console.demo import DEMO_GATEWAY_KEY, DEMO_MODEL_KEY
+
+    base = f"http://127.0.0.1:{port}/console"
+    overrides: dict[str, Any] = {
+        "slack_api_url": f"{base}/api/",
+        "slack_bot_token": f"xoxb-console-{secrets.token_hex(12)}",
+        "slack_signing_secret": secrets.token_hex(24),
+    }
+    labels = ["Slack: the local console (no workspace is connected)"]
+    if settings.llm.openrouter_api_key is None:
+        overrides.update(openrouter_base_url=f"{base}/demo/llm/v1", openrouter_api_key=DEMO_MODEL_KEY)
+        labels.append(
+            "Model: the built-in DEMO model (scripted answers; set LUCY_OPENROUTER_API_KEY for a real one)"
+        )
+    if settings.tools.openclaw_api_key is None:
+        overrides.update(openclaw_base_url=f"{base}/demo/gateway", openclaw_api_key=DEMO_GATEWAY_KEY)
+        labels.append(
+            "Gateway: the DEMO gateway (never executes anything; set LUCY_OPENCLAW_API_KEY for a real one)"
+        )
+    return overrides, labels
+
+
+def mount_console(app: Any, settings: Settings, port: int, labels: list[str]) -> Any:
+    """The console (and the demo model and gateway) on the ingress app; refuses outside
+    development. Returns the console's HTTP client, to close at the end."""
+    import httpx
+
+    from lucy.console.backend import SlackBackend
+    from lucy.console.deliver import Deliverer
+    from lucy.console.demo import demo_router
+    from lucy.console.web import console_router
+    from lucy.console.workspace import Console
+
+    token, secret = settings.slack.slack_bot_token, settings.slack.slack_signing_secret
+    assert token is not None and secret is not None
+    backend = SlackBackend(
+        token=token.get_secret_value(),
+        public_url=f"http://127.0.0.1:{port}/console/",
+        real_time=True,
+        journal=False,  # a long session keeps its messages, not every call
+    )
+    http = httpx.AsyncClient()
+    deliverer = Deliverer(
+        events_url=f"http://127.0.0.1:{port}/slack/events",
+        signing_secret=secret.get_secret_value(),
+        http=http,
+    )
+    app.include_router(console_router(Console(backend, deliverer), env=settings.core.env, labels=labels))
+    app.include_router(demo_router())
+    return http
+
+
+async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool = False) -> None:
     from temporalio.client import Client
 
     from ingress.app import IngressDeps, create_app
@@ -46,6 +104,17 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
     from lucy.worker import lucy_worker
 
     t0 = time.perf_counter()
+    use_console = console or bool(settings.slack.missing_for_events())
+    console_settings: dict[str, Any] = {}
+    labels: list[str] = []
+    if use_console:
+        from lucy.console.web import ConsoleRefused, refuse_outside_development
+
+        try:
+            refuse_outside_development(settings.core.env)
+        except ConsoleRefused as exc:
+            fail(str(exc))
+        console_settings, labels = console_overrides(settings, port)
     data_dir = settings.core.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     for p, what in ((dev_ports.TEMPORAL, "Temporal"), (dev_ports.UI, "Temporal UI"), (port, "ingress")):
@@ -64,7 +133,9 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
     stack = contextlib.AsyncExitStack()
     try:
         await asyncio.to_thread(migrate.upgrade, pg.url)
-        settings = settings_or_exit(database_url=pg.app_url, database_migration_url=pg.url)
+        settings = settings_or_exit(
+            database_url=pg.app_url, database_migration_url=pg.url, **console_settings
+        )
         await admin.run(settings, "partitions", 3)
         log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
         temporal = LocalTemporal(
@@ -97,8 +168,12 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
             from lucy.schedules import ensure_maintenance_schedule
 
             await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
-            _print_banner(settings, pg, port, time.perf_counter() - t0)
-            await run_until_signal(serve_http(create_app(deps), port))
+            app = create_app(deps)
+            if use_console:
+                stack.push_async_callback(mount_console(app, settings, port, labels).aclose)
+            _print_banner(settings, pg, port, time.perf_counter() - t0, labels if use_console else None)
+            # The console lets whoever reaches it act as anyone: only this machine may.
+            await run_until_signal(serve_http(app, port, host="127.0.0.1" if use_console else "0.0.0.0"))
     except DevServerError as exc:
         fail(str(exc))
     finally:
@@ -108,11 +183,13 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
         print("lucy dev: stopped", file=sys.stderr)
 
 
-def _print_banner(settings: Settings, pg: Any, port: int, seconds: float) -> None:
-    print(banner(settings, pg, port, seconds), file=sys.stderr, flush=True)
+def _print_banner(settings: Settings, pg: Any, port: int, seconds: float, console: list[str] | None) -> None:
+    print(banner(settings, pg, port, seconds, console=console), file=sys.stderr, flush=True)
 
 
-def banner(settings: Settings, pg: Any, port: int, seconds: float) -> str:
+def banner(
+    settings: Settings, pg: Any, port: int, seconds: float, *, console: list[str] | None = None
+) -> str:
     """What ``lucy dev`` says once everything runs: where each part is, what is shared, what is
     missing (never a secret)."""
     lines = [
@@ -126,7 +203,14 @@ def banner(settings: Settings, pg: Any, port: int, seconds: float) -> str:
         f" (owner {pg.user})",
         f"  Data           {settings.core.data_dir.resolve()}",
     ]
-    if settings.tools.openclaw_api_key is not None:
+    if console is not None:
+        lines[2:2] = [
+            f"  Console        http://localhost:{port}/console  (open it in a browser: a local Slack)"
+        ]
+        lines.extend(f"  * {label}" for label in console)
+    if settings.tools.openclaw_api_key is not None and not settings.tools.openclaw_base_url.endswith(
+        "/demo/gateway"
+    ):
         lines.append(
             f"  Gateway        {settings.tools.openclaw_base_url}  (shared: every workspace and user runs "
             "exec, files and web_fetch there as one account)"
