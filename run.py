@@ -122,7 +122,7 @@ def run(args: list[str]) -> int:
 def ensure_browser() -> None:
     """The console's browser test drives Debian's Chromium: install it from the distribution's
     packages when it is missing and this user may (root with apt-get), saying so; otherwise say
-    how, and the test is skipped (``.ci/run`` sets LUCY_REQUIRE_BROWSER=1, so CI fails instead)."""
+    how, and the test is skipped (``LUCY_REQUIRE_BROWSER=1`` makes it fail instead)."""
     import shutil
 
     if shutil.which("chromium") or shutil.which("chromium-browser"):

@@ -3,7 +3,7 @@
 approval; she switches to Bob, an admin, who clicks Approve; the message changes to "Approved
 by", the answer arrives in the thread, and ``/lucy tasks`` shows the ephemeral list. Skipped,
 saying why, when ``chromium`` is not installed (``python3 run.py test`` installs it as root),
-except under ``LUCY_REQUIRE_BROWSER=1`` (``.ci/run``), where that fails. With
+except under ``LUCY_REQUIRE_BROWSER=1``, where that fails. With
 ``LUCY_CONSOLE_SCREENSHOT=<path>`` the final state is saved there (docs/console.png)."""
 
 from __future__ import annotations

@@ -36,8 +36,7 @@ def test_every_workflow_type_has_a_history():
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(
-        workflows=list(WORKFLOWS), workflow_runner=workflow_runner()
-    )  # as the worker runs them
+    # The same sandbox settings as the worker's (Lucy's own modules passed through).
+    replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
