@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
@@ -29,6 +32,13 @@ def metrics_runtime(port: int) -> Runtime:
     """A Temporal runtime that serves the SDK's own metrics (task latencies, slots, polls) for
     Prometheus on ``port``."""
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+
+
+def serve_worker_metrics(port: int) -> Any:
+    """Serve Lucy's own Prometheus registry (``lucy_llm_request_seconds``...) on ``port`` from a
+    daemon thread; returns the HTTP server (``shutdown()`` stops it)."""
+    server, _thread = start_http_server(port, addr="0.0.0.0")
+    return server
 
 
 async def connect(
