@@ -43,6 +43,7 @@ from ingress import guard
 from ingress.bolt import build_bolt_app
 from ingress.codec import add_codec_server
 from ingress.deps import IngressDeps, lazy_temporal
+from lucy import tracing
 from lucy.contracts import TASK_WORKFLOW_NAME
 from lucy.logging import get_logger
 from lucy.metrics import ACK_SECONDS, ACTIVE_TASKS, PENDING_APPROVALS, SLACK_EVENTS, slack_kind
@@ -84,6 +85,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         openapi_url=openapi_url,
     )
     app.state.deps = deps
+    tracing.instrument_app(app)  # server spans when tracing is on (lucy.tracing)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -163,6 +163,18 @@ def _cmd_db(settings: Settings, action: str, revision: str | None, months_ahead:
         fail(f"cannot reach the database ({exc.__class__.__name__}); check LUCY_DATABASE_MIGRATION_URL")
 
 
+def _tracing_or_exit(role: str) -> None:
+    """Tracing on when the standard OTEL_* variables ask for it (see :mod:`lucy.tracing`)."""
+    from lucy.tracing import configure_tracing
+
+    try:
+        if configure_tracing(role):
+            log.info("tracing on: spans exported as OTEL_* says", role=role)
+    except ValueError as exc:
+        print(f"lucy: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lucy", description="Lucy: an AI coworker for Slack on Temporal")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "db":
         _cmd_db(settings, args.action, args.revision, args.months_ahead)
         return
+    _tracing_or_exit(args.command)
     with contextlib.suppress(KeyboardInterrupt):
         if args.command == "dev":
             from lucy.dev import run_dev

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from lucy.codec import data_converter
 from lucy.crypto import KeyRing
 from lucy.settings import TemporalSettings
+from lucy.tracing import temporal_interceptors
 
 
 def _tls(settings: TemporalSettings) -> TLSConfig | bool:
@@ -58,6 +59,7 @@ async def connect(
         tls=_tls(settings),
         runtime=runtime,
         data_converter=data_converter(keyring, strict=strict),
+        interceptors=temporal_interceptors(),  # a worker on this client inherits them
     )
 
 
