@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import retry_after
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
-from lucy.metrics import LLM_SECONDS
+from lucy.metrics import LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
 
 _NON_RETRYABLE = {
@@ -107,6 +107,8 @@ class LlmActivities:
             return dataclasses.replace(result, provider=request.provider)
         finally:
             LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
+            if request.provider == LlmProvider.FALLBACK:
+                LLM_FALLBACK.labels(outcome).inc()
 
     async def _call(self, url: str, payload: dict[str, Any], key: str, model: str) -> LlmResponse:
         try:
