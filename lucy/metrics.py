@@ -30,6 +30,11 @@ LLM_SECONDS = Histogram(
     ["provider", "model", "outcome"],
     buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160),
 )
+LLM_COST = Counter(
+    "lucy_llm_cost_usd",
+    "LLM cost in USD as the provider reported it (usage.cost), by provider and model",
+    ["provider", "model"],
+)
 LLM_FALLBACK = Counter(
     "lucy_llm_fallback_requests_total",
     "LLM calls sent to the fallback provider (LUCY_LLM_FALLBACK_*), by outcome (ok/error)",

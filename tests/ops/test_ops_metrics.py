@@ -1,5 +1,5 @@
-"""The metrics the alert rules need beyond the README's first set: calls to the fallback LLM
-provider, and whether the ingress reaches PostgreSQL and Temporal."""
+"""The metrics the alert rules and the dashboard need beyond the README's first set: LLM cost,
+calls to the fallback LLM provider, and whether the ingress reaches PostgreSQL and Temporal."""
 
 from __future__ import annotations
 
@@ -30,13 +30,18 @@ async def test_calls_to_the_fallback_provider_are_counted(fake_llm: FakeLlm):
         llm_fallback_api_key=fake_llm.api_key,
         llm_fallback_model="fallback/model",
     )
-    fake_llm.then(content="from the primary").then(content="from the fallback")
+    fake_llm.then(content="from the primary", cost=0.25).then(content="from the fallback")
     before = _sample("lucy_llm_fallback_requests_total", outcome="ok")
+    cost_before = _sample(
+        "lucy_llm_cost_usd_total", provider="127.0.0.1", model=settings.llm.model_tier_default
+    )
     async with httpx.AsyncClient() as http:
         acts = LlmActivities(http, settings.llm)
         ask = [ChatMessage(role="user", content="hi")]
         await ActivityEnvironment().run(acts.chat, LlmRequest(messages=ask))
         assert _sample("lucy_llm_fallback_requests_total", outcome="ok") == before
+        cost = _sample("lucy_llm_cost_usd_total", provider="127.0.0.1", model=settings.llm.model_tier_default)
+        assert cost == cost_before + 0.25
         await ActivityEnvironment().run(
             acts.chat, LlmRequest(messages=ask, provider=LlmProvider.FALLBACK.value)
         )
