@@ -43,7 +43,10 @@ async def test_lucy_worker_serves_both_metrics_ports(
         "LUCY_TEMPORAL_TASK_QUEUE": f"lucy-test-metrics-{uuid.uuid4().hex[:8]}",
         "LUCY_TEMPORAL_METRICS_PORT": str(temporal_port),
         "LUCY_WORKER_METRICS_PORT": str(lucy_port),
+        # Tracing through the standard variables, printed: the CLI turns it on (lucy.tracing).
+        "OTEL_TRACES_EXPORTER": "console",
     }
+    spans = (tmp_path / "spans.out").open("w")
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -51,7 +54,7 @@ async def test_lucy_worker_serves_both_metrics_ports(
         "worker",
         cwd=tmp_path,
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=spans,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -69,6 +72,11 @@ async def test_lucy_worker_serves_both_metrics_ports(
             timeout=30,
         )
         assert "# TYPE lucy_llm_request_seconds histogram" in own
+        await eventually(  # the maintenance run's first activity ran
+            lambda: _scrape(temporal_port, "temporal_activity_execution_latency"),
+            "an activity of the maintenance run",
+            timeout=60,
+        )
         assert worker.returncode is None, "the worker stopped"
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -80,4 +88,9 @@ async def test_lucy_worker_serves_both_metrics_ports(
         stderr = err.decode(errors="replace")
         with contextlib.suppress(Exception):  # the worker created it for its own (now gone) queue
             await temporal_env.client.get_schedule_handle(MAINTENANCE_SCHEDULE_ID).delete()
+        spans.close()
     assert "Traceback" not in stderr, stderr
+    # The maintenance run the worker starts at once was traced: its activities and their SQL.
+    printed = (tmp_path / "spans.out").read_text()
+    assert '"name": "RunActivity:maintenance.' in printed, printed[-2000:]
+    assert '"db.system": "postgresql"' in printed
