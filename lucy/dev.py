@@ -43,6 +43,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
     from lucy.contracts import SEARCH_ATTRIBUTES
     from lucy.db.session import create_engine
     from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
+    from lucy.tracing import temporal_interceptors
     from lucy.worker import lucy_worker
 
     t0 = time.perf_counter()
@@ -85,6 +86,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int) -> None:
             temporal.address,
             namespace=settings.temporal.temporal_namespace,
             data_converter=data_converter(payload_keyring_or_exit(settings)),
+            interceptors=temporal_interceptors(),  # tracing, when OTEL_* turned it on
         )
         engine = create_engine(settings.database)
         stack.push_async_callback(engine.dispose)
