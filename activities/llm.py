@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import retry_after
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
-from lucy.metrics import LLM_SECONDS
+from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
 
 _NON_RETRYABLE = {
@@ -104,9 +104,13 @@ class LlmActivities:
         try:
             result = await self._call(url, payload, key.get_secret_value(), model)
             outcome = "ok"
+            if result.cost_usd > 0:
+                LLM_COST.labels(provider, model).inc(result.cost_usd)
             return dataclasses.replace(result, provider=request.provider)
         finally:
             LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
+            if request.provider == LlmProvider.FALLBACK:
+                LLM_FALLBACK.labels(outcome).inc()
 
     async def _call(self, url: str, payload: dict[str, Any], key: str, model: str) -> LlmResponse:
         try:

@@ -19,6 +19,11 @@ gateway) as real HTTP servers in this process, all answering at once.
    workflow resumed and ran the tool), (c) the approval message's ``chat.update`` reaching Slack.
    Arrival times are taken inside the fake servers, in this process, with the same clock.
 
+``--tracing`` turns OpenTelemetry on (:mod:`lucy.tracing`: Temporal's interceptor and the httpx,
+aiohttp and asyncpg instrumentations, every span through a ``BatchSpanProcessor`` into an
+in-memory exporter, so the figure is the cost of making spans, not of a network): compare a run
+with and one without it.
+
 The Slack channel pacer (production: 1 s between two posts in a channel) is set to 0 by
 default: it is Slack's rate limit, not engine overhead. ``--channel-interval 1`` shows it.
 """
@@ -60,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from ingress.claims import signed_decision
-    from lucy import migrate
+    from lucy import migrate, tracing
     from lucy.contracts import (
         SA_CHANNEL,
         SA_SOURCE,
@@ -408,10 +413,12 @@ async def main() -> None:
     parser.add_argument("--approvals", "-m", type=int, default=20, help="approval round trips (M)")
     parser.add_argument("--concurrency", "-c", type=int, default=1, help="runs of a config in flight")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs of each config first")
+    parser.add_argument("--tracing", action="store_true", help="OpenTelemetry on (spans kept in memory)")
     parser.add_argument(
         "--channel-interval", type=float, default=0.0, help="Slack pacer, s between posts per channel"
     )
     args = parser.parse_args()
+    spans = _tracing_on() if args.tracing else None
     k = args.steps
     configure_logging("WARNING", json_output=False)
     tmp = Path(tempfile.mkdtemp(prefix="lucy-steps-"))
@@ -454,7 +461,9 @@ async def main() -> None:
         )
         engine = create_engine(settings.database)
         bench.sessions = create_sessionmaker(engine)
-        bench.client = client = await Client.connect(temporal.address, namespace="default")
+        bench.client = client = await Client.connect(
+            temporal.address, namespace="default", interceptors=tracing.temporal_interceptors()
+        )
         bench.slack, bench.gateway = slack, gateway
         bench.lucy_queue = settings.temporal.temporal_task_queue
         bench.signer = claim_signer(settings)
@@ -492,6 +501,9 @@ async def main() -> None:
                     )
                 }
         report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall)
+        if spans is not None:
+            spans[0].force_flush()
+            print(f"tracing on: {len(spans[1].get_finished_spans())} spans made")
     finally:
         if engine is not None:
             await engine.dispose()
@@ -500,6 +512,18 @@ async def main() -> None:
         for fake in (slack, llm, gateway):
             await fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tracing_on() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracing.install(provider)
+    return provider, exporter
 
 
 def report(

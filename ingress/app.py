@@ -43,9 +43,17 @@ from ingress import guard
 from ingress.bolt import build_bolt_app
 from ingress.codec import add_codec_server
 from ingress.deps import IngressDeps, lazy_temporal
+from lucy import tracing
 from lucy.contracts import TASK_WORKFLOW_NAME
 from lucy.logging import get_logger
-from lucy.metrics import ACK_SECONDS, ACTIVE_TASKS, PENDING_APPROVALS, SLACK_EVENTS, slack_kind
+from lucy.metrics import (
+    ACK_SECONDS,
+    ACTIVE_TASKS,
+    DEPENDENCY_UP,
+    PENDING_APPROVALS,
+    SLACK_EVENTS,
+    slack_kind,
+)
 
 log = get_logger(__name__)
 
@@ -84,6 +92,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         openapi_url=openapi_url,
     )
     app.state.deps = deps
+    tracing.instrument_app(app)  # server spans when tracing is on (lucy.tracing)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -94,13 +103,9 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
 
     @app.get("/health/db", responses={503: {"description": "PostgreSQL did not answer in time"}})
     async def health_db() -> JSONResponse:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S), deps.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return JSONResponse(
-                {"status": "down", "service": "db", "reason": f"{exc.__class__.__name__}"}, status_code=503
-            )
+        reason = await _database_down(deps)
+        if reason is not None:
+            return JSONResponse({"status": "down", "service": "db", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ok", "service": "db"})
 
     @app.get("/health/temporal", responses={503: {"description": "Temporal did not answer in time"}})
@@ -189,6 +194,19 @@ def _team_id(document: dict[str, Any]) -> str | None:
     return document.get("team_id") or team
 
 
+async def _database_down(deps: IngressDeps) -> str | None:
+    """Why PostgreSQL did not answer ``SELECT 1`` in time (an exception's class name), or None;
+    sets ``lucy_dependency_up{dependency="database"}`` either way."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S), deps.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        DEPENDENCY_UP.labels("database").set(0)
+        return exc.__class__.__name__
+    DEPENDENCY_UP.labels("database").set(1)
+    return None
+
+
 def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
     """``GET /metrics``: with ``LUCY_METRICS_TOKEN`` set, only for ``Authorization: Bearer
     <token>`` (401 otherwise); without it, only in development and test (no route, so 404,
@@ -225,8 +243,11 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
                             f"AND LucyStatus = '{status}'"
                         )
                         gauge.set(count.count)
+                DEPENDENCY_UP.labels("temporal").set(1)
             except Exception as exc:
+                DEPENDENCY_UP.labels("temporal").set(0)
                 log.warning("could not count workflows for /metrics", error=exc.__class__.__name__)
+            await _database_down(deps)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

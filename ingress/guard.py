@@ -262,6 +262,14 @@ def check_shape(document: dict[str, Any]) -> None:
     ):
         for field in ("user", "channel", "team"):  # the listeners take these as ids
             _check_field(event, field, _ID, f"body.event.{field}")
+        if event["type"].startswith("assistant_thread_"):  # Bolt's Assistant raises without these
+            thread = event.get("assistant_thread")
+            if not (
+                isinstance(thread, dict)
+                and isinstance(thread.get("channel_id"), str)
+                and isinstance(thread.get("thread_ts"), str)
+            ):
+                raise _malformed(f"a {event['type']} event needs assistant_thread.channel_id and thread_ts")
     if isinstance(document.get("actions"), list):
         for i, action in enumerate(document["actions"]):
             _check_object(action, _ACTION, f"body.actions[{i}]")

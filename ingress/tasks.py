@@ -21,6 +21,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from lucy import tracing
 from lucy.contracts import (
     SA_CHANNEL,
     SA_SOURCE,
@@ -127,6 +128,7 @@ class TaskStarter:
     async def start(self, message: SlackMessage) -> StartOutcome:
         """Upsert the tenant, claim and check limits, then start the task workflow (idempotent)."""
         workflow_id = message.workflow_id or task_workflow_id(message.team_id, message.channel_id, message.ts)
+        tracing.tag(workspace=message.team_id, task=workflow_id)
         structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
         thread_ts = message.thread_ts or message.ts
         refused: str | None = None

@@ -62,20 +62,42 @@ async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool 
 
 
 async def _cmd_worker(settings: Settings) -> None:
-    from lucy.temporal import connect
+    from lucy.temporal import connect, metrics_runtime, serve_worker_metrics
     from lucy.worker import run_worker
 
     await _refuse_insecure(settings, role="worker")
+    temporal = settings.temporal
+    try:
+        # The SDK's runtime metrics (task latencies, slots, polls) and Lucy's own (LLM latency).
+        runtime = metrics_runtime(temporal.temporal_metrics_port) if temporal.temporal_metrics_port else None
+        lucy_metrics = (
+            serve_worker_metrics(temporal.worker_metrics_port) if temporal.worker_metrics_port else None
+        )
+    except (OSError, RuntimeError, ValueError) as exc:
+        fail(
+            f"cannot serve worker metrics ({exc.__class__.__name__}: {exc}); set the port to 0 to turn it off"
+        )
+        return
     try:
         client = await connect(
-            settings.temporal,
+            temporal,
+            runtime=runtime,
             keyring=payload_keyring_or_exit(settings),
             strict=settings.core.env == "production",
         )
     except Exception as exc:
-        fail(f"cannot reach Temporal at {settings.temporal.temporal_address} ({exc.__class__.__name__})")
+        fail(f"cannot reach Temporal at {temporal.temporal_address} ({exc.__class__.__name__})")
         return
-    await run_until_signal(run_worker(settings, client))
+    log.info(
+        "worker metrics served",
+        temporal_metrics_port=temporal.temporal_metrics_port or None,
+        worker_metrics_port=temporal.worker_metrics_port or None,
+    )
+    try:
+        await run_until_signal(run_worker(settings, client))
+    finally:
+        if lucy_metrics is not None:
+            lucy_metrics.shutdown()
 
 
 async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
@@ -141,6 +163,18 @@ def _cmd_db(settings: Settings, action: str, revision: str | None, months_ahead:
         fail(f"cannot reach the database ({exc.__class__.__name__}); check LUCY_DATABASE_MIGRATION_URL")
 
 
+def _tracing_or_exit(role: str) -> None:
+    """Tracing on when the standard OTEL_* variables ask for it (see :mod:`lucy.tracing`)."""
+    from lucy.tracing import configure_tracing
+
+    try:
+        if configure_tracing(role):
+            log.info("tracing on: spans exported as OTEL_* says", role=role)
+    except ValueError as exc:
+        print(f"lucy: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lucy", description="Lucy: an AI coworker for Slack on Temporal")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "db":
         _cmd_db(settings, args.action, args.revision, args.months_ahead)
         return
+    _tracing_or_exit(args.command)
     with contextlib.suppress(KeyboardInterrupt):
         if args.command == "dev":
             from lucy.dev import run_dev

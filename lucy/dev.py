@@ -101,6 +101,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool 
     from lucy.contracts import SEARCH_ATTRIBUTES
     from lucy.db.session import create_engine
     from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
+    from lucy.tracing import temporal_interceptors
     from lucy.worker import lucy_worker
 
     t0 = time.perf_counter()
@@ -156,6 +157,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool 
             temporal.address,
             namespace=settings.temporal.temporal_namespace,
             data_converter=data_converter(payload_keyring_or_exit(settings)),
+            interceptors=temporal_interceptors(),  # tracing, when OTEL_* turned it on
         )
         engine = create_engine(settings.database)
         stack.push_async_callback(engine.dispose)

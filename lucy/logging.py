@@ -16,6 +16,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 from lucy.redact import REDACTED, redact_secrets
 
@@ -73,6 +74,16 @@ def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> M
     return event_dict
 
 
+def add_trace_ids(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: ``trace_id`` and ``span_id`` (hex, as tracing backends show them) on
+    every line logged inside a span (:mod:`lucy.tracing`), so logs and traces join."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -> None:
     """Configure structlog and route stdlib loggers through the same renderer.
 
@@ -84,6 +95,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool | None = None) -
         json_output = not sys.stderr.isatty()
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -30,6 +30,28 @@ LLM_SECONDS = Histogram(
     ["provider", "model", "outcome"],
     buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160),
 )
+LLM_COST = Counter(
+    "lucy_llm_cost_usd",
+    "LLM cost in USD as the provider reported it (usage.cost), by provider and model",
+    ["provider", "model"],
+)
+LLM_FALLBACK = Counter(
+    "lucy_llm_fallback_requests_total",
+    "LLM calls sent to the fallback provider (LUCY_LLM_FALLBACK_*), by outcome (ok/error)",
+    ["outcome"],
+)
+DATABASE_ERRORS = Counter(
+    "lucy_database_errors_total",
+    "Database errors raised through SQLAlchemy, by kind (disconnect: the connection was lost; "
+    "other: any other error, a constraint violation included)",
+    ["kind"],
+)
+DEPENDENCY_UP = Gauge(
+    "lucy_dependency_up",
+    "1 when the ingress last reached the dependency (database: SELECT 1 at /health/db and at each "
+    "/metrics scrape; temporal: the visibility counts), 0 when it could not",
+    ["dependency"],
+)
 ACTIVE_TASKS = Gauge("lucy_active_tasks", "Task workflows running now (Temporal visibility)")
 PENDING_APPROVALS = Gauge(
     "lucy_pending_approvals", "Task workflows waiting for an approval (Temporal visibility)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
@@ -9,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from lucy.codec import data_converter
 from lucy.crypto import KeyRing
 from lucy.settings import TemporalSettings
+from lucy.tracing import temporal_interceptors
 
 
 def _tls(settings: TemporalSettings) -> TLSConfig | bool:
@@ -31,6 +35,13 @@ def metrics_runtime(port: int) -> Runtime:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
 
 
+def serve_worker_metrics(port: int) -> Any:
+    """Serve Lucy's own Prometheus registry (``lucy_llm_request_seconds``...) on ``port`` from a
+    daemon thread; returns the HTTP server (``shutdown()`` stops it)."""
+    server, _thread = start_http_server(port, addr="0.0.0.0")
+    return server
+
+
 async def connect(
     settings: TemporalSettings,
     *,
@@ -48,6 +59,7 @@ async def connect(
         tls=_tls(settings),
         runtime=runtime,
         data_converter=data_converter(keyring, strict=strict),
+        interceptors=temporal_interceptors(),  # a worker on this client inherits them
     )
 
 

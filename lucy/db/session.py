@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from lucy.metrics import DATABASE_ERRORS
 from lucy.settings import DatabaseSettings
 
 
@@ -21,7 +24,15 @@ def create_engine(settings: DatabaseSettings, *, url: str | None = None, **kwarg
         "connect_args": {"timeout": 5, "command_timeout": 30},
     }
     options.update(kwargs)
-    return create_async_engine(url or settings.async_url, **options)
+    engine = create_async_engine(url or settings.async_url, **options)
+    event.listen(engine.sync_engine, "handle_error", _count_error)
+    return engine
+
+
+def _count_error(context: ExceptionContext) -> None:
+    """``lucy_database_errors_total``: every database error SQLAlchemy handles (a server that
+    cannot be reached at all shows as ``lucy_dependency_up{dependency="database"} 0`` instead)."""
+    DATABASE_ERRORS.labels("disconnect" if context.is_disconnect else "other").inc()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -190,6 +190,26 @@ SIGNED_HOSTILE: list[tuple[str, bytes | str, str, str]] = [
         "trigger_id",
     ),
     ("unsupported content type", "x", "text/plain", "content type"),
+    (  # found by the property test below: Bolt's Assistant raised, a 500
+        "assistant thread without its thread",
+        json.dumps({"type": "event_callback", "event": {"type": "assistant_thread_started", "channel": "0"}}),
+        JSON,
+        "assistant_thread",
+    ),
+    (
+        "assistant thread with a numeric ts",
+        json.dumps(
+            {
+                "type": "event_callback",
+                "event": {
+                    "type": "assistant_thread_context_changed",
+                    "assistant_thread": {"channel_id": "D1", "thread_ts": 1.5},
+                },
+            }
+        ),
+        JSON,
+        "assistant_thread",
+    ),
 ]
 
 
