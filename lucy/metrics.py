@@ -30,6 +30,11 @@ LLM_SECONDS = Histogram(
     ["provider", "model", "outcome"],
     buckets=(0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160),
 )
+BUDGET_REFUSALS = Counter(
+    "lucy_budget_refusals_total",
+    "Model calls and requests refused by a USD budget (exceeded, unpriced, ingress)",
+    ["reason"],
+)
 ACTIVE_TASKS = Gauge("lucy_active_tasks", "Task workflows running now (Temporal visibility)")
 PENDING_APPROVALS = Gauge(
     "lucy_pending_approvals", "Task workflows waiting for an approval (Temporal visibility)"

@@ -8,6 +8,7 @@ Secrets are ``SecretStr`` so they never print by accident. A malformed value rai
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -313,6 +314,33 @@ class LimitSettings(_Group):
     schedule_min_interval: float = Field(default=900, ge=1)
 
 
+class ModelPrice(BaseModel):
+    """USD per million tokens, as providers list them."""
+
+    model_config = {"frozen": True}
+
+    input: float = Field(ge=0, le=10_000)
+    output: float = Field(ge=0, le=10_000)
+
+
+class BudgetSettings(_Group):
+    """USD budgets (see README "Budgets"): the defaults where an admin set nothing (unset: no
+    budget), prices for providers that do not report cost, and how a call is estimated."""
+
+    budget_workspace_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    budget_user_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    budget_user_daily_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    # Per model, USD per million tokens: {"vendor/model": {"input": 0.5, "output": 1.5}}.
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # The price assumed when estimating a call on OpenRouter (which reports the actual cost)
+    # for a model the table does not list, per million tokens, input and output alike.
+    budget_estimate_usd_per_mtok: float = Field(default=15.0, gt=0, le=10_000)
+    # The completion length assumed when a call sets no max_tokens.
+    budget_estimate_max_tokens: int = Field(default=4_096, ge=1, le=1_000_000)
+    # A hold not settled by then (the worker died mid-call) is given back by maintenance.
+    budget_reservation_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+
+
 class SecuritySettings(_Group):
     encryption_keys: SecretStr | None = None
     # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
@@ -333,6 +361,7 @@ class Settings(BaseModel):
     temporal: TemporalSettings
     security: SecuritySettings
     limits: LimitSettings
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -344,6 +373,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "temporal": TemporalSettings,
     "security": SecuritySettings,
     "limits": LimitSettings,
+    "budget": BudgetSettings,
 }
 
 

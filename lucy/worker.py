@@ -14,6 +14,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.approvals import ApprovalActivities
+from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
 from activities.heartbeats import HeartbeatActivities
@@ -66,7 +67,7 @@ def build_activities(
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
-    llm = LlmActivities(http, settings.llm)
+    llm = LlmActivities(http, settings.llm, BudgetGuard(sessions, settings.budget))
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     context = ContextActivities(sessions, settings, slack=slack, http=http)

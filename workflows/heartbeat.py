@@ -116,7 +116,13 @@ class LucyHeartbeatWorkflow:
         try:
             answer = await workflow.execute_activity_method(
                 LlmActivities.chat,
-                LlmRequest(messages=messages, tier="fast", max_tokens=300, json_object=True),
+                LlmRequest(
+                    messages=messages,
+                    tier="fast",
+                    max_tokens=300,
+                    json_object=True,
+                    workspace_id=monitor.workspace_id,  # held against the workspace's budget
+                ),
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=PROBE_RETRY,
                 summary="LLM call: the monitor's yes/no question",
