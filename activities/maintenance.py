@@ -3,7 +3,8 @@
 They run as the application role, through two narrow SECURITY DEFINER functions (migration
 0007), so the worker needs no owner connection: ``lucy_maintain_partitions`` drains the
 default partitions and keeps this month and the next ones ready, and ``lucy_stale_claims``
-lists task rows still ``created`` in every workspace. Dropping months past retention is
+lists task rows still ``created`` in every workspace; ``lucy_budget_sweep`` (migration 0010)
+releases budget holds of crashed model calls. Dropping months past retention is
 destructive and stays with the schema owner: it runs here only when the worker was given
 ``LUCY_DATABASE_MIGRATION_URL``, otherwise with ``lucy db partitions``.
 """
@@ -85,8 +86,15 @@ class MaintenanceActivities:
     async def reconcile_claims(self, request: ReconcileRequest) -> ReconcileResult:
         """Task rows still ``created`` after ``stale_claim_minutes`` whose workflow does not exist
         are recorded as failed (``NeverStarted``): ingress claimed them, the start failed, and
-        Slack stopped redelivering. Rows whose workflow exists are left to it."""
+        Slack stopped redelivering. Rows whose workflow exists are left to it.
+
+        Also sweeps budget holds past their expiry (a worker died mid-call), in every
+        workspace, so no crashed call keeps budget forever (``lucy_budget_sweep``)."""
         sessions = create_sessionmaker(self._engine)
+        async with sessions.begin() as session:
+            released = await repo.budgets.sweep(session=session, now=datetime.now(UTC))
+        if released:
+            activity.logger.warning("expired budget holds released", extra={"count": released})
         async with sessions.begin() as session:
             stale = (
                 await session.execute(
@@ -117,4 +125,4 @@ class MaintenanceActivities:
                 orphaned.append(workflow_id)
         if orphaned:
             activity.logger.warning("orphaned task claims recorded as failed", extra={"count": len(orphaned)})
-        return ReconcileResult(checked=checked, orphaned=orphaned)
+        return ReconcileResult(checked=checked, orphaned=orphaned, budget_holds_released=released)

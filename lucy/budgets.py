@@ -4,7 +4,9 @@ which budget stopped work and who can raise it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from lucy.db.repositories.budgets import BudgetDefaults, BudgetVerdict
@@ -65,3 +67,74 @@ def stopped_sentence(verdict: BudgetVerdict, *, model: str | None = None) -> str
         f"this workspace's monthly Lucy budget of {usd(verdict.limit_usd)} is used up ({spent} "
         "spent or in use). A workspace admin can raise it with `/lucy budget <USD>`."
     )
+
+
+# ---------------------------------------------------------------------- /lucy budget ...
+
+MAX_BUDGET_USD = Decimal(1_000_000)
+BUDGET_USAGE = (
+    "Usage (workspace admins): `/lucy budget <USD>` or `/lucy budget off` (the workspace's monthly "
+    "budget); `/lucy budget user daily|monthly <USD>|off` (every user's default); "
+    "`/lucy budget user @someone daily|monthly <USD>|off` (one person); `default` instead of an "
+    "amount goes back to the deployment's setting. `/lucy budget` alone shows the budgets."
+)
+
+
+class BudgetInputError(ValueError):
+    """Input a person typed that is not a budget; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """What ``/lucy budget ...`` asks for. ``user``: a Slack user id (one person), ``"*"`` (the
+    default for every user) or None (the workspace). ``action``: ``set``, ``off`` or ``default``."""
+
+    user: str | None
+    period: str
+    action: str
+    amount: Decimal | None = None
+
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def parse_amount(word: str) -> Decimal:
+    """A budget in USD: ``200``, ``$12.50``, ``1,000``. Refuses negative, absurd (over
+    $1,000,000), non-numeric and over-precise amounts with a sentence saying so."""
+    raw = word.strip().removeprefix("$").replace(",", "")
+    if not re.fullmatch(r"\d{1,7}(\.\d{1,4})?", raw):
+        if re.fullmatch(r"-\s*\$?[\d.,]+", word.strip()):
+            raise BudgetInputError(f"A budget can't be negative (`{word}`). " + BUDGET_USAGE)
+        raise BudgetInputError(f"`{word[:40]}` is not an amount in US dollars. " + BUDGET_USAGE)
+    amount = Decimal(raw)
+    if amount > MAX_BUDGET_USD:
+        raise BudgetInputError(
+            f"{usd(amount)} is more than the largest budget Lucy takes ({usd(MAX_BUDGET_USD)})."
+        )
+    return amount
+
+
+def parse_budget_command(rest: str) -> BudgetChange | None:
+    """``/lucy budget <rest>``: None to show the budgets, else the change. Raises
+    :class:`BudgetInputError` for anything else."""
+    words = rest.split()
+    if not words:
+        return None
+    user: str | None = None
+    period = "month"
+    if words[0].lower() == "user":
+        words = words[1:]
+        user = "*"
+        if words and (m := _MENTION.match(words[0])):
+            user, words = m.group(1), words[1:]
+        if not words or words[0].lower() not in ("daily", "monthly"):
+            raise BudgetInputError("Say `daily` or `monthly` for a user budget. " + BUDGET_USAGE)
+        period, words = ("day" if words[0].lower() == "daily" else "month"), words[1:]
+    if len(words) != 1:
+        raise BudgetInputError(BUDGET_USAGE)
+    word = words[0].lower()
+    if word in ("off", "none"):
+        return BudgetChange(user, period, "off")
+    if word == "default":
+        return BudgetChange(user, period, "default")
+    return BudgetChange(user, period, "set", parse_amount(words[0]))
