@@ -11,12 +11,13 @@ import json
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -331,7 +332,7 @@ class BudgetSettings(_Group):
     budget_user_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
     budget_user_daily_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
     # Per model, USD per million tokens: {"vendor/model": {"input": 0.5, "output": 1.5}}.
-    llm_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    llm_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
     # The price assumed when estimating a call on OpenRouter (which reports the actual cost)
     # for a model the table does not list, per million tokens, input and output alike.
     budget_estimate_usd_per_mtok: float = Field(default=15.0, gt=0, le=10_000)
@@ -339,6 +340,18 @@ class BudgetSettings(_Group):
     budget_estimate_max_tokens: int = Field(default=4_096, ge=1, le=1_000_000)
     # A hold not settled by then (the worker died mid-call) is given back by maintenance.
     budget_reservation_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _prices(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return json.loads(v)
+            except ValueError:
+                raise ValueError(
+                    'must be JSON: {"vendor/model": {"input": <USD/M tokens>, "output": <USD/M tokens>}}'
+                ) from None
+        return v
 
 
 class SecuritySettings(_Group):
