@@ -19,6 +19,12 @@ gateway) as real HTTP servers in this process, all answering at once.
    workflow resumed and ran the tool), (c) the approval message's ``chat.update`` reaching Slack.
    Arrival times are taken inside the fake servers, in this process, with the same clock.
 
+4. Budgets: every LLM step reserves its estimate before the call and settles after it (two
+   database round trips inside ``llm.chat``). The bench's workspace has a monthly budget
+   (``--budget-usd``), so every reservation checks and locks it; ``--budget-guard off`` runs
+   the same worker without the guard (the per-step figure before budgets), for comparison.
+   After the timed phases, ``--budget-probes`` reserve and settle round trips are timed alone.
+
 The Slack channel pacer (production: 1 s between two posts in a channel) is set to 0 by
 default: it is Slack's rate limit, not engine overhead. ``--channel-interval 1`` shows it.
 """
@@ -59,6 +65,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
     from temporalio.worker import Worker
 
+    import lucy.worker
+    from activities.budgets import BudgetGuard
     from ingress.claims import signed_decision
     from lucy import migrate
     from lucy.contracts import (
@@ -71,6 +79,8 @@ with workflow.unsafe.imports_passed_through():
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
         ApprovalOutcome,
+        ChatMessage,
+        LlmRequest,
         TaskInput,
         TaskResult,
         TaskStatus,
@@ -411,6 +421,15 @@ async def main() -> None:
     parser.add_argument(
         "--channel-interval", type=float, default=0.0, help="Slack pacer, s between posts per channel"
     )
+    parser.add_argument(
+        "--budget-guard", choices=("on", "off"), default="on", help="reserve/settle per LLM call"
+    )
+    parser.add_argument(
+        "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
+    )
+    parser.add_argument(
+        "--budget-probes", type=int, default=200, help="reserve+settle round trips timed alone"
+    )
     args = parser.parse_args()
     k = args.steps
     configure_logging("WARNING", json_output=False)
@@ -451,7 +470,10 @@ async def main() -> None:
             temporal_task_queue=f"lucy-bench-{uuid.uuid4().hex[:8]}",
             slack_channel_min_interval=args.channel_interval,
             agent_max_steps=max(12, k + 2),
+            budget_workspace_monthly_usd=args.budget_usd,
         )
+        if args.budget_guard == "off":  # the worker as it was before budgets: no guard in llm.chat
+            lucy.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
         engine = create_engine(settings.database)
         bench.sessions = create_sessionmaker(engine)
         bench.client = client = await Client.connect(temporal.address, namespace="default")
@@ -459,9 +481,9 @@ async def main() -> None:
         bench.lucy_queue = settings.temporal.temporal_task_queue
         bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
-        async with lucy_worker(settings, client, engine=engine) as lucy:
+        async with lucy_worker(settings, client, engine=engine) as worker:
             # The baseline: the same worker config (client, options, sandbox), its own queue.
-            config = lucy.config()
+            config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
             async with Worker(**config):
                 configs = {
@@ -491,7 +513,8 @@ async def main() -> None:
                         ("approval (k=1 exec)", "approval"),
                     )
                 }
-        report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall)
+        budget = await budget_round_trips(bench, settings, args.budget_probes)
+        report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall, budget)
     finally:
         if engine is not None:
             await engine.dispose()
@@ -502,6 +525,31 @@ async def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[str, list[float]]:
+    """``probes`` reserve and settle round trips, one after the other, as ``llm.chat`` makes them
+    (the same guard, the bench's workspace and its budget), in ms."""
+    task = await bench.new_task("budget probe")
+    guard = BudgetGuard(bench.sessions, settings.budget)
+    request = LlmRequest(
+        messages=[ChatMessage(role="user", content="x" * 2_000)],
+        workspace_id=task.workspace_id,
+        user_id=task.user_id,
+    )
+    out: dict[str, list[float]] = {"reserve": [], "settle": []}
+    for n in range(probes):
+        started = time.perf_counter()
+        hold = await guard.reserve(
+            request, model="bench/model", reports_cost=True, key=f"probe-{uuid.uuid4()}-{n}"
+        )
+        reserved = time.perf_counter()
+        assert hold is not None
+        await guard.settle(hold, hold.amount_usd / 2)
+        settled = time.perf_counter()
+        out["reserve"].append((reserved - started) * 1000)
+        out["settle"].append((settled - reserved) * 1000)
+    return out
+
+
 def report(
     args: argparse.Namespace,
     samples: dict[str, list[float]],
@@ -510,6 +558,7 @@ def report(
     steps_s: float,
     approvals_s: float,
     wall_s: float,
+    budget: dict[str, list[float]] | None = None,
 ) -> None:
     k = args.steps
     print(
@@ -540,6 +589,17 @@ def report(
     print("\nratios (p50)")
     for label, value in ratios:
         print(f"  {label:<72} {value:6.2f}x")
+    if budget:
+        reserve, settle = budget["reserve"], budget["settle"]
+        both = pct(reserve, 0.5) + pct(settle, 0.5)
+        print(
+            f"\nbudget guard {args.budget_guard} (workspace budget ${args.budget_usd:,.0f}); "
+            f"{len(reserve)} round trips timed alone:"
+            f"\n  reserve (lucy_budget_reserve)   p50 {pct(reserve, 0.5):6.2f} ms  p99 {pct(reserve, 0.99):6.2f} ms"
+            f"\n  settle  (lucy_budget_settle)    p50 {pct(settle, 0.5):6.2f} ms  p99 {pct(settle, 0.99):6.2f} ms"
+            f"\n  per LLM call {both:.2f} ms = {both / max(lucy_step, 1e-9):.1%} of one Lucy tool step "
+            f"({lucy_step:.1f} ms, which holds one LLM call)"
+        )
     print(f"\napproval (M={len(approvals)}): ms after the decide_approval update is sent")
     print(f"{'':<46} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
     columns = (
