@@ -138,3 +138,20 @@ def parse_budget_command(rest: str) -> BudgetChange | None:
     if word == "default":
         return BudgetChange(user, period, "default")
     return BudgetChange(user, period, "set", parse_amount(words[0]))
+
+
+WARN_SHARE = Decimal("0.8")  # of a monthly budget: the admins hear about it once that month
+
+
+def warning_sentence(*, subject: str | None, limit_usd: Decimal, spent_usd: Decimal) -> str:
+    """The admins' notice when a monthly budget passes 80%."""
+    share = f"{float(spent_usd) / float(limit_usd):.0%}" if limit_usd else ""
+    whose = f"<@{subject}> has" if subject else "This workspace has"
+    budget = "their" if subject else "its"
+    raise_with = f"`/lucy budget user <@{subject}> monthly <USD>`" if subject else "`/lucy budget <USD>`"
+    return (
+        f"Heads-up: {whose} used {usd(spent_usd)} of {budget} {usd(limit_usd)} monthly Lucy budget "
+        f"({share}). When it is used up, tasks stop at their next step and new requests are refused "
+        f"until a workspace admin raises it with {raise_with}. `/lucy usage` shows the spend by "
+        "person and model."
+    )

@@ -131,6 +131,8 @@ def _maintenance(
         temporal,
         retention_months=settings.database.database_retention_months,
         owner_engine=owner_engine,
+        slack=build_slack_client(settings),
+        budgets=settings.budget,
     )
     return [acts.partitions, acts.reconcile_claims]
 

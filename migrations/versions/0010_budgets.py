@@ -12,7 +12,10 @@
    the same key counts once. ``lucy_budget_settle`` / ``lucy_budget_release`` turn a hold
    into spend or give it back, once. ``lucy_budget_blocked`` is ingress's cheap check.
 4. ``lucy_budget_sweep(now)`` (SECURITY DEFINER, every tenant): holds past their expiry (a
-   worker died mid-call) are released. Run by maintenance.
+   worker died mid-call) are released. ``lucy_budget_warnings(...)`` (SECURITY DEFINER, every
+   tenant): monthly scopes past a share of their limit, each returned once per month
+   (``budget_spend.warned_at``) with the workspace's admins, for the 80% notice. Both run in
+   maintenance.
 
 Revision ID: 0010
 Revises: 0009
@@ -239,6 +242,50 @@ BEGIN
     END LOOP;
 END $$
 """,
+    "lucy_budget_warnings(timestamptz, numeric, numeric, numeric)": f"""
+CREATE FUNCTION lucy_budget_warnings(p_now timestamptz, p_ws_month numeric, p_user_month numeric, p_share numeric)
+RETURNS TABLE (workspace_id uuid, slack_team_id text, scope_key text, subject text,
+               limit_usd numeric, spent_usd numeric, admins text[])
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER {SEARCH_PATH} AS $$
+#variable_conflict use_column
+DECLARE
+    v_ws uuid;
+    v_team text;
+    v_prior text := current_setting('lucy.workspace_id', true);
+    v_month date := date_trunc('month', p_now AT TIME ZONE 'UTC')::date;
+    v_user uuid;
+    v_limit numeric;
+    r record;
+BEGIN
+    FOR v_ws, v_team IN SELECT w.id, w.slack_team_id FROM public.workspaces w
+                         WHERE w.deleted_at IS NULL ORDER BY w.id LOOP
+        PERFORM set_config('lucy.workspace_id', v_ws::text, true);
+        FOR r IN SELECT s.scope_key AS key, s.settled_usd AS settled FROM public.budget_spend s
+                  WHERE s.workspace_id = v_ws AND s.period = 'month' AND s.period_start = v_month
+                    AND s.warned_at IS NULL
+                  ORDER BY s.scope_key FOR UPDATE SKIP LOCKED LOOP
+            v_user := CASE WHEN r.key LIKE 'user:%' THEN substr(r.key, 6)::uuid END;
+            v_limit := public.lucy_budget_limit(
+                v_ws, v_user, 'month', CASE WHEN v_user IS NULL THEN p_ws_month ELSE p_user_month END);
+            CONTINUE WHEN v_limit IS NULL OR v_limit <= 0 OR r.settled < p_share * v_limit;
+            UPDATE public.budget_spend s SET warned_at = p_now
+             WHERE s.workspace_id = v_ws AND s.scope_key = r.key AND s.period = 'month'
+               AND s.period_start = v_month;
+            workspace_id := v_ws;
+            slack_team_id := v_team;
+            scope_key := r.key;
+            subject := (SELECT u.slack_user_id FROM public.users u WHERE u.workspace_id = v_ws AND u.id = v_user);
+            limit_usd := v_limit;
+            spent_usd := r.settled;
+            admins := ARRAY(SELECT u.slack_user_id FROM public.users u
+                             WHERE u.workspace_id = v_ws AND u.role IN ('admin', 'owner')
+                               AND u.deleted_at IS NULL AND NOT u.is_bot ORDER BY u.slack_user_id);
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+    PERFORM set_config('lucy.workspace_id', coalesce(v_prior, ''), true);
+END $$
+""",
     "lucy_budget_sweep(timestamptz)": f"""
 CREATE FUNCTION lucy_budget_sweep(p_now timestamptz)
 RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER {SEARCH_PATH} AS $$
@@ -309,6 +356,7 @@ def upgrade() -> None:
         sa.Column("settled_usd", sa.Numeric(14, 6), server_default="0", nullable=False),
         sa.Column("reserved_usd", sa.Numeric(14, 6), server_default="0", nullable=False),
         sa.Column("refused_at_limit", sa.Numeric(12, 4)),
+        sa.Column("warned_at", sa.DateTime(timezone=True)),
         *_timestamps(),
         sa.PrimaryKeyConstraint(
             "workspace_id", "scope_key", "period", "period_start", name=op.f("pk_budget_spend")

@@ -39,7 +39,8 @@ class Budget(Base):
 class BudgetSpend(Base):
     """What one scope spent (settled) and holds (reserved) in one period; the row a reservation
     locks. ``refused_at_limit``: the limit at which a reservation was last refused, so ingress
-    refuses new requests until an admin raises it."""
+    refuses new requests until an admin raises it. ``warned_at``: when the admins were told the
+    month's spend passed 80% (once per scope per month)."""
 
     __tablename__ = "budget_spend"
 
@@ -52,6 +53,7 @@ class BudgetSpend(Base):
     settled_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False, server_default="0")
     reserved_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False, server_default="0")
     refused_at_limit: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    warned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the 80% notice
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now()
     )

@@ -146,6 +146,47 @@ async def sweep(*, session: AsyncSession, now: datetime) -> int:
     return int((await session.execute(text("SELECT lucy_budget_sweep(:now)"), {"now": now})).scalar_one())
 
 
+@dataclass(frozen=True)
+class BudgetWarning:
+    """A monthly scope past the warning share of its limit (returned once per month)."""
+
+    workspace_id: uuid.UUID
+    slack_team_id: str
+    scope_key: str
+    subject: str | None  # the Slack user of a user scope
+    limit_usd: Decimal
+    spent_usd: Decimal
+    admins: list[str]
+
+
+async def due_warnings(
+    *, session: AsyncSession, now: datetime, defaults: BudgetDefaults, share: Decimal
+) -> list[BudgetWarning]:
+    """Every monthly scope, in every workspace, whose spend passed ``share`` of its limit and
+    was not warned about this month; each is marked warned as it is returned (at most once)."""
+    rows = await session.execute(
+        text("SELECT * FROM lucy_budget_warnings(:now, :ws_month, :user_month, :share)"),
+        {
+            "now": now,
+            "ws_month": defaults.workspace_monthly,
+            "user_month": defaults.user_monthly,
+            "share": share,
+        },
+    )
+    return [
+        BudgetWarning(
+            r.workspace_id,
+            r.slack_team_id,
+            r.scope_key,
+            r.subject,
+            r.limit_usd,
+            r.spent_usd,
+            list(r.admins or []),
+        )
+        for r in rows
+    ]
+
+
 async def set_budget(
     *,
     session: AsyncSession,
