@@ -135,7 +135,13 @@ class LlmActivities:
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
             )
-            await self._budgets.settle(hold, cost)
+            try:
+                await self._budgets.settle(hold, cost)
+            except Exception as exc:  # the call was made and paid for: never make it again for this
+                activity.logger.warning(
+                    "budget hold not settled; it stays held until the sweep",
+                    extra={"error": type(exc).__name__},
+                )
             if reported is None and hold.price is not None:  # priced by the table: recorded so
                 result = dataclasses.replace(result, cost_usd=float(cost))
         return result

@@ -21,9 +21,11 @@ gateway) as real HTTP servers in this process, all answering at once.
 
 4. Budgets: every LLM step reserves its estimate before the call and settles after it (two
    database round trips inside ``llm.chat``). The bench's workspace has a monthly budget
-   (``--budget-usd``), so every reservation checks and locks it; ``--budget-guard off`` runs
-   the same worker without the guard (the per-step figure before budgets), for comparison.
-   After the timed phases, ``--budget-probes`` reserve and settle round trips are timed alone.
+   (``--budget-usd``), so every reservation checks and locks it. With ``--budget-guard both``
+   (the default) a second worker, built the same way but without the guard (Lucy before
+   budgets), serves its own queue, and its Lucy runs are interleaved with the others: the
+   per-step ratio with and without budgets comes from the same rounds. After the timed phases,
+   ``--budget-probes`` reserve and settle round trips are timed alone.
 
 The Slack channel pacer (production: 1 s between two posts in a channel) is set to 0 by
 default: it is Slack's rate limit, not engine overhead. ``--channel-interval 1`` shows it.
@@ -46,6 +48,7 @@ if str(ROOT) not in sys.path:  # this module is re-imported by the workflow sand
 with workflow.unsafe.imports_passed_through():
     import argparse
     import asyncio
+    import contextlib
     import itertools
     import json
     import os
@@ -229,7 +232,9 @@ class Bench:
             source="mention",
         )
 
-    async def start_lucy(self, task: TaskInput, workflow_id: str) -> WorkflowHandle[Any, TaskResult]:
+    async def start_lucy(
+        self, task: TaskInput, workflow_id: str, queue: str | None = None
+    ) -> WorkflowHandle[Any, TaskResult]:
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(SA_WORKSPACE, task.slack_team_id),
@@ -244,18 +249,18 @@ class Bench:
             TASK_WORKFLOW_NAME,
             task,
             id=workflow_id,
-            task_queue=self.lucy_queue,
+            task_queue=queue or self.lucy_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes,
             result_type=TaskResult,
         )
 
-    def lucy_run(self, steps: int, config: str) -> Callable[[], Awaitable[float]]:
+    def lucy_run(self, steps: int, config: str, queue: str | None = None) -> Callable[[], Awaitable[float]]:
         async def run() -> float:
             task = await self.new_task(f"bench steps={steps} tool=read_file args={json.dumps(READ_ARGS)}")
             workflow_id = task_workflow_id(task.slack_team_id, task.slack_channel_id, task.message_ts)
             started = time.perf_counter()
-            handle = await self.start_lucy(task, workflow_id)
+            handle = await self.start_lucy(task, workflow_id, queue)
             result = await handle.result()
             elapsed = (time.perf_counter() - started) * 1000
             if result.status != TaskStatus.COMPLETED.value:
@@ -472,8 +477,6 @@ async def main() -> None:
             agent_max_steps=max(12, k + 2),
             budget_workspace_monthly_usd=args.budget_usd,
         )
-        if args.budget_guard == "off":  # the worker as it was before budgets: no guard in llm.chat
-            lucy.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
         engine = create_engine(settings.database)
         bench.sessions = create_sessionmaker(engine)
         bench.client = client = await Client.connect(temporal.address, namespace="default")
@@ -481,7 +484,17 @@ async def main() -> None:
         bench.lucy_queue = settings.temporal.temporal_task_queue
         bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
-        async with lucy_worker(settings, client, engine=engine) as worker:
+        async with contextlib.AsyncExitStack() as stack:
+            worker = await stack.enter_async_context(lucy_worker(settings, client, engine=engine))
+            if args.budget_guard == "both":  # Lucy as it was before budgets: no guard in llm.chat
+                guard = lucy.worker.BudgetGuard
+                lucy.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
+                try:
+                    await stack.enter_async_context(
+                        lucy_worker(settings, client, engine=engine, task_queue=bench.lucy_queue + "-noguard")
+                    )
+                finally:
+                    lucy.worker.BudgetGuard = guard  # type: ignore[misc]
             # The baseline: the same worker config (client, options, sandbox), its own queue.
             config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
@@ -493,6 +506,10 @@ async def main() -> None:
                     f"bare {2 * k} act.": bench.bare_run(2 * k, "bare_2k"),
                     "bare 0 act.": bench.bare_run(0, "bare_0"),
                 }
+                if args.budget_guard == "both":
+                    noguard = bench.lucy_queue + "-noguard"
+                    configs[f"Lucy k={k} no guard"] = bench.lucy_run(k, "lucy_k_ng", noguard)
+                    configs["Lucy k=0 no guard"] = bench.lucy_run(0, "lucy_0_ng", noguard)
                 if args.warmup:
                     await rounds(configs, args.warmup, 1)
                     for _ in range(min(3, args.warmup)):
@@ -589,6 +606,14 @@ def report(
     print("\nratios (p50)")
     for label, value in ratios:
         print(f"  {label:<72} {value:6.2f}x")
+    if f"Lucy k={k} no guard" in p50:
+        ng_step = (p50[f"Lucy k={k} no guard"] - p50["Lucy k=0 no guard"]) / k
+        with_guard, without = lucy_step / (2 * bare_act), ng_step / (2 * bare_act)
+        print(
+            f"\nbudgets (same rounds): per tool step {lucy_step:.1f} ms with the guard, {ng_step:.1f} ms "
+            f"without;\n  per-step ratio (Lucy step / 2 bare activities) {with_guard:.2f}x with, "
+            f"{without:.2f}x without: {with_guard / without - 1:+.1%} (aim: within 5%)"
+        )
     if budget:
         reserve, settle = budget["reserve"], budget["settle"]
         both = pct(reserve, 0.5) + pct(settle, 0.5)
