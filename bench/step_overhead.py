@@ -427,7 +427,10 @@ async def main() -> None:
         "--channel-interval", type=float, default=0.0, help="Slack pacer, s between posts per channel"
     )
     parser.add_argument(
-        "--budget-guard", choices=("on", "off"), default="on", help="reserve/settle per LLM call"
+        "--budget-guard",
+        choices=("on", "both"),
+        default="both",
+        help="also run Lucy without the budget guard",
     )
     parser.add_argument(
         "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
