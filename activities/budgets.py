@@ -1,6 +1,7 @@
 """The LLM activity's budget guard: reserve a call's estimate before it, settle to its actual
-cost after it, release it when the call failed. Each is one SQL function call in its own
-short transaction (migration 0010), keyed by the activity attempt
+cost after it, release it when the call failed. Each is one SQL function call, alone in an
+autocommit statement (one round trip; migration 0010's functions scope it to the
+workspace), keyed by the activity attempt
 (``workflow id/run id/activity id/attempt``), so a retried database call never counts twice
 and a crashed attempt's hold expires and is swept by maintenance."""
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -43,8 +44,9 @@ def attempt_key() -> str:
 class BudgetGuard:
     """Reserve, settle and release a model call's cost against the budgets that apply."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: BudgetSettings) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine, settings: BudgetSettings) -> None:
+        # The same pool; each statement is its own transaction.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._settings = settings
         self._defaults = defaults_from(settings)
 
@@ -74,10 +76,9 @@ class BudgetGuard:
             completion = request.max_tokens or self._settings.budget_estimate_max_tokens
             amount = price_of(prompt, completion, estimate).quantize(Decimal("0.000001"))
         key = key or attempt_key()
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+        async with self._engine.connect() as conn:
             verdict = await repo.budgets.reserve(
-                session=session,
+                session=conn,
                 workspace_id=workspace_id,
                 key=key,
                 user_id=user_id,
@@ -108,10 +109,9 @@ class BudgetGuard:
         return price_of(prompt_tokens, completion_tokens, hold.price or hold.estimate_price)
 
     async def settle(self, hold: Hold, cost_usd: Decimal) -> bool:
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=hold.workspace_id)
+        async with self._engine.connect() as conn:
             return await repo.budgets.settle(
-                session=session,
+                session=conn,
                 workspace_id=hold.workspace_id,
                 key=hold.key,
                 cost_usd=cost_usd.quantize(Decimal("0.000001")),
@@ -119,8 +119,7 @@ class BudgetGuard:
             )
 
     async def release(self, hold: Hold) -> bool:
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=hold.workspace_id)
+        async with self._engine.connect() as conn:
             return await repo.budgets.release(
-                session=session, workspace_id=hold.workspace_id, key=hold.key, now=datetime.now(UTC)
+                session=conn, workspace_id=hold.workspace_id, key=hold.key, now=datetime.now(UTC)
             )

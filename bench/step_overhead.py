@@ -482,6 +482,7 @@ async def main() -> None:
         )
         engine = create_engine(settings.database)
         bench.sessions = create_sessionmaker(engine)
+        bench.engine = engine
         bench.client = client = await Client.connect(temporal.address, namespace="default")
         bench.slack, bench.gateway = slack, gateway
         bench.lucy_queue = settings.temporal.temporal_task_queue
@@ -549,7 +550,7 @@ async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[s
     """``probes`` reserve and settle round trips, one after the other, as ``llm.chat`` makes them
     (the same guard, the bench's workspace and its budget), in ms."""
     task = await bench.new_task("budget probe")
-    guard = BudgetGuard(bench.sessions, settings.budget)
+    guard = BudgetGuard(bench.engine, settings.budget)
     request = LlmRequest(
         messages=[ChatMessage(role="user", content="x" * 2_000)],
         workspace_id=task.workspace_id,

@@ -67,7 +67,7 @@ def build_activities(
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
-    llm = LlmActivities(http, settings.llm, BudgetGuard(sessions, settings.budget))
+    llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget))
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     context = ContextActivities(sessions, settings, slack=slack, http=http)

@@ -5,7 +5,8 @@
 2. ``budget_spend``: settled and reserved USD per (scope, period, period start): the rows a
    reservation locks. ``budget_reservations``: one row per model-call attempt.
    All three are tenant tables with forced row-level security, like the others.
-3. Functions (SECURITY INVOKER: row-level security applies, the caller scopes the transaction):
+3. Functions (SECURITY INVOKER: row-level security applies; reserve, settle and release scope
+   their transaction to the workspace they are given, so each is one round trip):
    ``lucy_budget_reserve`` checks every budget that applies and holds the estimate in one
    call, locking the period rows in a fixed order (workspace, user's month, user's day), so
    two reservations never both take the last room and never deadlock; a retried reserve with
@@ -62,6 +63,16 @@ DECLARE_SCOPES = """
     i int;
 """
 
+# reserve/settle/release scope their own (implicit) transaction to p_ws, as lucy_ingress_claim
+# does, so the worker calls each in one round trip; a transaction scoped to another tenant is
+# refused.
+SCOPE_TO = """
+    IF coalesce(current_setting('lucy.workspace_id', true), '') NOT IN ('', p_ws::text) THEN
+        RAISE EXCEPTION 'budget call for another tenant than the transaction''s';
+    END IF;
+    PERFORM set_config('lucy.workspace_id', p_ws::text, true);
+"""
+
 FUNCTIONS: dict[str, str] = {
     "lucy_budget_limit(uuid, uuid, text, numeric)": f"""
 CREATE FUNCTION lucy_budget_limit(p_ws uuid, p_user uuid, p_period text, p_default numeric)
@@ -103,22 +114,20 @@ BEGIN
     END IF;
 END $$
 """,
-    "lucy_budget_reserve(text, uuid, numeric, text, timestamptz, integer, numeric, numeric, numeric)": f"""
+    "lucy_budget_reserve(uuid, text, uuid, numeric, text, timestamptz, integer, numeric, numeric, numeric)": f"""
 CREATE FUNCTION lucy_budget_reserve(
-    p_key text, p_user uuid, p_amount numeric, p_model text, p_now timestamptz, p_ttl_seconds integer,
+    p_ws uuid, p_key text, p_user uuid, p_amount numeric, p_model text, p_now timestamptz, p_ttl_seconds integer,
     p_ws_month numeric, p_user_month numeric, p_user_day numeric,
     OUT ok boolean, OUT applies boolean, OUT scope text, OUT period text,
     OUT limit_usd numeric, OUT spent_usd numeric
 ) LANGUAGE plpgsql VOLATILE SECURITY INVOKER {SEARCH_PATH} AS $$
 #variable_conflict use_column
 DECLARE
-{DECLARE_SCOPES}
+{DECLARE_SCOPES.replace("public.lucy_current_workspace()", "p_ws")}
     v_used numeric[] := ARRAY[]::numeric[];
     v_one numeric;
 BEGIN
-    IF v_ws IS NULL THEN
-        RAISE EXCEPTION 'lucy_budget_reserve: the transaction has no tenant';
-    END IF;
+{SCOPE_TO}
     IF p_amount IS NOT NULL AND p_amount < 0 THEN
         RAISE EXCEPTION 'lucy_budget_reserve: negative amount';
     END IF;
@@ -172,13 +181,14 @@ BEGIN
             p_now, p_now + make_interval(secs => p_ttl_seconds));
 END $$
 """,
-    "lucy_budget_settle(text, numeric, timestamptz)": f"""
-CREATE FUNCTION lucy_budget_settle(p_key text, p_cost numeric, p_now timestamptz)
+    "lucy_budget_settle(uuid, text, numeric, timestamptz)": f"""
+CREATE FUNCTION lucy_budget_settle(p_ws uuid, p_key text, p_cost numeric, p_now timestamptz)
 RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER {SEARCH_PATH} AS $$
 DECLARE
-    v_ws uuid := public.lucy_current_workspace();
+    v_ws uuid := p_ws;
     r public.budget_reservations%ROWTYPE;
 BEGIN
+{SCOPE_TO}
     SELECT * INTO r FROM public.budget_reservations x
      WHERE x.workspace_id = v_ws AND x.reservation_key = p_key FOR UPDATE;
     IF NOT FOUND OR r.status = 'settled' THEN  -- nothing held, or a retried settle
@@ -193,13 +203,14 @@ BEGIN
     RETURN true;
 END $$
 """,
-    "lucy_budget_release(text, timestamptz)": f"""
-CREATE FUNCTION lucy_budget_release(p_key text, p_now timestamptz)
+    "lucy_budget_release(uuid, text, timestamptz)": f"""
+CREATE FUNCTION lucy_budget_release(p_ws uuid, p_key text, p_now timestamptz)
 RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY INVOKER {SEARCH_PATH} AS $$
 DECLARE
-    v_ws uuid := public.lucy_current_workspace();
+    v_ws uuid := p_ws;
     r public.budget_reservations%ROWTYPE;
 BEGIN
+{SCOPE_TO}
     UPDATE public.budget_reservations x SET status = 'released', settled_at = p_now
      WHERE x.workspace_id = v_ws AND x.reservation_key = p_key AND x.status = 'held'
     RETURNING * INTO r;

@@ -73,7 +73,7 @@ def _llm(
         llm_fallback_model="other/unlisted",
         **budget,
     )
-    return LlmActivities(http, settings.llm, BudgetGuard(create_sessionmaker(engine), settings.budget))
+    return LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget))
 
 
 def _request(ws: uuid.UUID, user: uuid.UUID, **kw: Any) -> LlmRequest:

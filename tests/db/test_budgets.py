@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from lucy.db import repositories as repo
@@ -235,3 +237,20 @@ async def test_one_tenant_never_sees_or_spends_anothers_budget(engine: AsyncEngi
         )
     assert verdict.ok and not verdict.applies
     assert await spend(engine, ws1) == (Decimal(0), Decimal("0.60"))
+
+
+async def test_a_budget_call_for_another_tenant_than_the_transactions_is_refused(engine: AsyncEngine):
+    ws1, ws2 = await new_workspace(engine), await new_workspace(engine)
+    with pytest.raises(DBAPIError, match="another tenant"):
+        async with tenant(engine, ws1) as s:
+            await repo.budgets.reserve(
+                session=s,
+                workspace_id=ws2,
+                key="sneaky",
+                user_id=None,
+                amount_usd=Decimal(1),
+                model="m",
+                now=NOW,
+                ttl_seconds=600,
+                defaults=NONE,
+            )

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from lucy.db.models import Budget, BudgetReservation, BudgetSpend, User
 
@@ -52,15 +52,16 @@ class BudgetVerdict:
 
 
 _RESERVE = text(
-    "SELECT * FROM lucy_budget_reserve(:key, :user_id, :amount, :model, :now, :ttl, "
+    "SELECT * FROM lucy_budget_reserve(:ws, :key, :user_id, :amount, :model, :now, :ttl, "
     ":ws_month, :user_month, :user_day)"
 )
+Executor = AsyncSession | AsyncConnection
 _BLOCKED = text("SELECT * FROM lucy_budget_blocked(:user_id, :now, :ws_month, :user_month, :user_day)")
 
 
 async def reserve(
     *,
-    session: AsyncSession,
+    session: Executor,
     workspace_id: uuid.UUID,
     key: str,
     user_id: uuid.UUID | None,
@@ -72,13 +73,13 @@ async def reserve(
 ) -> BudgetVerdict:
     """Hold ``amount_usd`` against every budget that applies, atomically (row locks in a fixed
     order); ``amount_usd`` None means the call cannot be priced, refused when a budget applies.
-    The same ``key`` again holds nothing more. The transaction must be scoped to
-    ``workspace_id``."""
-    del workspace_id  # the function reads the transaction's tenant (row-level security)
+    The same ``key`` again holds nothing more. The function scopes the transaction to
+    ``workspace_id`` itself: one statement, and in an autocommit connection one round trip."""
     row = (
         await session.execute(
             _RESERVE,
             {
+                "ws": workspace_id,
                 "key": key,
                 "user_id": user_id,
                 "amount": amount_usd,
@@ -100,20 +101,21 @@ async def reserve(
 
 
 async def settle(
-    *, session: AsyncSession, workspace_id: uuid.UUID, key: str, cost_usd: Decimal, now: datetime
+    *, session: Executor, workspace_id: uuid.UUID, key: str, cost_usd: Decimal, now: datetime
 ) -> bool:
     """The hold becomes the call's actual cost, once. Returns False for a retried settle."""
-    del workspace_id
     result = await session.execute(
-        text("SELECT lucy_budget_settle(:key, :cost, :now)"), {"key": key, "cost": cost_usd, "now": now}
+        text("SELECT lucy_budget_settle(:ws, :key, :cost, :now)"),
+        {"ws": workspace_id, "key": key, "cost": cost_usd, "now": now},
     )
     return bool(result.scalar_one())
 
 
-async def release(*, session: AsyncSession, workspace_id: uuid.UUID, key: str, now: datetime) -> bool:
+async def release(*, session: Executor, workspace_id: uuid.UUID, key: str, now: datetime) -> bool:
     """A failed call gives its hold back, once."""
-    del workspace_id
-    result = await session.execute(text("SELECT lucy_budget_release(:key, :now)"), {"key": key, "now": now})
+    result = await session.execute(
+        text("SELECT lucy_budget_release(:ws, :key, :now)"), {"ws": workspace_id, "key": key, "now": now}
+    )
     return bool(result.scalar_one())
 
 
