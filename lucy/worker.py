@@ -74,10 +74,14 @@ def build_activities(
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
     mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
-    schedules = ScheduleActivities(sessions, mirror, settings.limits)
+    schedules = ScheduleActivities(sessions, mirror, settings.limits, settings.budget)
     egress = egress or EgressGuard()
     heartbeats = HeartbeatActivities(
-        sessions, mirror, settings.limits, GatewayActivities(http, settings.tools, egress=egress)
+        sessions,
+        mirror,
+        settings.limits,
+        GatewayActivities(http, settings.tools, egress=egress),
+        budgets=settings.budget,
     )
     return [
         llm.chat,
