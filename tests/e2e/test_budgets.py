@@ -6,6 +6,7 @@ workflow, the admin raises the budget and work continues; ``/lucy usage`` shows 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -120,5 +121,16 @@ async def test_budget_reached_mid_task_then_refused_at_ingress_then_raised(
 
         usage = await _say(lucy, team, "usage")
         assert "of $5.00" in usage and "<@U0ALICE>" in usage and "$1.01" in usage
+        opened = {
+            "team_id": team,
+            "api_app_id": "A0LUCY",
+            "type": "event_callback",
+            "event_id": "EvBUDGETHOME",
+            "event_time": 1,
+            "event": {"type": "app_home_opened", "user": ADMIN, "channel": "D0ADMIN", "tab": "home"},
+        }
+        assert (await lucy.post_event(opened)).status_code == 200
+        home = json.dumps(fake_slack.views[ADMIN])
+        assert '"Budget"' in home and "$1.01 of $5.00 this month" in home
         mine = await _say(lucy, team, "usage", user="U0BOB")
         assert "<@U0ALICE>" not in mine and "no model calls this month" in mine
