@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.tools.gateway import GatewayActivities
 from activities.tools.openclaw import GatewayResult
+from lucy.budgets import defaults_from, stopped_sentence
 from lucy.contracts import (
     ChannelNotice,
     ErrorType,
@@ -40,7 +41,7 @@ from lucy.db.repositories import schedules as schedule_rows
 from lucy.logging import get_logger
 from lucy.proactive import conditions
 from lucy.proactive.monitor_mirror import MonitorMirror
-from lucy.settings import LimitSettings
+from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
 
 log = get_logger(__name__)
@@ -56,11 +57,13 @@ class HeartbeatActivities:
         mirror: MonitorMirror,
         limits: LimitSettings,
         gateway: GatewayActivities,
+        budgets: BudgetSettings | None = None,
     ) -> None:
         self._sessions = sessions
         self._mirror = mirror
         self._limits = limits
         self._gateway = gateway
+        self._budgets = defaults_from(budgets or BudgetSettings())
 
     @activity.defn(name="heartbeats.claim")
     async def claim(self, run: MonitorRun) -> MonitorClaim:
@@ -92,7 +95,17 @@ class HeartbeatActivities:
             )
             if claim.workspace_id is None:
                 return MonitorClaim(run=False)
-            if claim.refused is not None:
+            refused = claim.refused
+            if refused is None and claim.claimed:  # a budget used up: no probe, no model call
+                budget = await repo.budgets.blocked(
+                    session=session,
+                    workspace_id=workspace_id,
+                    user_id=claim.user_id,
+                    now=datetime.now(UTC),
+                    defaults=self._budgets,
+                )
+                refused = stopped_sentence(budget) if budget is not None else None
+            if refused is not None:
                 await repo.record_task_finished(
                     session=session,
                     workspace_id=workspace_id,
@@ -100,9 +113,9 @@ class HeartbeatActivities:
                     status=TaskStatus.CANCELLED.value,
                     completed_at=datetime.now(UTC),
                     error_type="Refused",
-                    error_message=claim.refused,
+                    error_message=refused,
                 )
-                log.info("monitor probe refused", heartbeat_id=run.heartbeat_id, why=claim.refused)
+                log.info("monitor probe refused", heartbeat_id=run.heartbeat_id, why=refused[:80])
                 return MonitorClaim(run=False)
             if not claim.claimed:  # a retry of this activity: the claim stands while the row waits
                 task = await repo.get_task(
@@ -110,7 +123,13 @@ class HeartbeatActivities:
                 )
                 if task is None or task.status != TaskStatus.CREATED.value:
                     return MonitorClaim(run=False)
-        return MonitorClaim(run=True, kind=record.kind, config=record.config, name=record.name)
+        return MonitorClaim(
+            run=True,
+            kind=record.kind,
+            config=record.config,
+            name=record.name,
+            owner_id=str(claim.user_id) if claim.user_id else "",
+        )
 
     @activity.defn(name="heartbeats.probe")
     async def probe(self, request: ProbeRequest) -> ProbeResult:

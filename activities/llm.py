@@ -7,6 +7,10 @@ httpx is used without retries of its own; Temporal owns retries. Errors are clas
 * 400 -> ``LlmRejected``, 401/403 -> ``LlmUnauthorized``, 402 -> ``LlmPaymentRequired``: not
   retryable, since repeating the same request cannot succeed;
 * no API key -> ``LlmNotConfigured``; a body that is not a chat completion -> ``LlmBadResponse``.
+
+With a :class:`~activities.budgets.BudgetGuard`, every call of a request that names its
+workspace is reserved before it (``BudgetExceeded`` / ``BudgetUnpriced``, not retryable, when
+it may not run), settled to its actual cost after it and released when it failed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.budgets import BudgetGuard, Hold
 from activities.http_errors import retry_after
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
 from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
@@ -51,9 +56,12 @@ def _provider_message(response: httpx.Response) -> str:
 class LlmActivities:
     """Chat completions against OpenRouter or any OpenAI-compatible endpoint."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: LlmSettings) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, settings: LlmSettings, budgets: BudgetGuard | None = None
+    ) -> None:
         self._http = http
         self._settings = settings
+        self._budgets = budgets
 
     @activity.defn(name="llm.chat")
     async def chat(self, request: LlmRequest) -> LlmResponse:
@@ -99,20 +107,62 @@ class LlmActivities:
             payload["usage"] = {"include": True}  # OpenRouter then reports the cost of the call
         url = f"{base_url}/chat/completions"
         provider = urlsplit(base_url).hostname or "unknown"
+        # OpenRouter (the primary provider) reports each call's cost; any other provider is
+        # priced from LUCY_LLM_PRICES.
+        hold = (
+            await self._budgets.reserve(
+                request, model=model, reports_cost=request.provider != LlmProvider.FALLBACK
+            )
+            if self._budgets is not None
+            else None
+        )
         started = time.perf_counter()
         outcome = "error"
         try:
-            result = await self._call(url, payload, key.get_secret_value(), model)
+            result, reported = await self._call(url, payload, key.get_secret_value(), model)
             outcome = "ok"
-            if result.cost_usd > 0:
-                LLM_COST.labels(provider, model).inc(result.cost_usd)
-            return dataclasses.replace(result, provider=request.provider)
+        except BaseException:
+            if hold is not None:
+                await self._release(hold)
+            raise
         finally:
             LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
             if request.provider == LlmProvider.FALLBACK:
                 LLM_FALLBACK.labels(outcome).inc()
+        result = dataclasses.replace(result, provider=request.provider)
+        if hold is not None and self._budgets is not None:
+            cost = self._budgets.actual_cost(
+                hold,
+                reported=reported,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+            )
+            try:
+                await self._budgets.settle(hold, cost)
+            except Exception as exc:  # the call was made and paid for: never make it again for this
+                activity.logger.warning(
+                    "budget hold not settled; it stays held until the sweep",
+                    extra={"error": type(exc).__name__},
+                )
+            if reported is None and hold.price is not None:  # priced by the table: recorded so
+                result = dataclasses.replace(result, cost_usd=float(cost))
+        if result.cost_usd > 0:
+            LLM_COST.labels(provider, model).inc(result.cost_usd)
+        return result
 
-    async def _call(self, url: str, payload: dict[str, Any], key: str, model: str) -> LlmResponse:
+    async def _release(self, hold: Hold) -> None:
+        """Give a failed call's hold back; if even that fails, the sweep gives it back later."""
+        assert self._budgets is not None
+        try:
+            await self._budgets.release(hold)
+        except Exception as exc:  # never hide the call's own error behind this one
+            activity.logger.warning(
+                "budget hold not released; the sweep will", extra={"error": type(exc).__name__}
+            )
+
+    async def _call(
+        self, url: str, payload: dict[str, Any], key: str, model: str
+    ) -> tuple[LlmResponse, float | None]:
         try:
             response = await self._http.post(
                 url,
@@ -163,7 +213,8 @@ def _wire_message(message: ChatMessage) -> dict[str, Any]:
     return wire
 
 
-def _parse_completion(response: httpx.Response, requested_model: str) -> LlmResponse:
+def _parse_completion(response: httpx.Response, requested_model: str) -> tuple[LlmResponse, float | None]:
+    """The completion, and the cost the provider reported (None when it reported none)."""
     try:
         body = response.json()
         choice = body["choices"][0]
@@ -190,12 +241,16 @@ def _parse_completion(response: httpx.Response, requested_model: str) -> LlmResp
         )
     usage = body.get("usage") or {}
     cost = usage.get("cost")
-    return LlmResponse(
+    reported = (
+        float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
+    )
+    response_ = LlmResponse(
         content=content,
         tool_calls=calls,
         model=str(body.get("model") or requested_model),
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
-        cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,
+        cost_usd=reported or 0.0,
         finish_reason=choice.get("finish_reason"),
     )
+    return response_, reported

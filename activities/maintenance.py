@@ -3,7 +3,8 @@
 They run as the application role, through two narrow SECURITY DEFINER functions (migration
 0007), so the worker needs no owner connection: ``lucy_maintain_partitions`` drains the
 default partitions and keeps this month and the next ones ready, and ``lucy_stale_claims``
-lists task rows still ``created`` in every workspace. Dropping months past retention is
+lists task rows still ``created`` in every workspace; ``lucy_budget_sweep`` (migration 0010)
+releases budget holds of crashed model calls. Dropping months past retention is
 destructive and stays with the schema owner: it runs here only when the worker was given
 ``LUCY_DATABASE_MIGRATION_URL``, otherwise with ``lucy db partitions``.
 """
@@ -14,16 +15,20 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from lucy.budgets import WARN_SHARE, defaults_from, warning_sentence
 from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
 from lucy.db import partitions
 from lucy.db import repositories as repo
 from lucy.db.session import create_sessionmaker
+from lucy.settings import BudgetSettings
 
 NO_OWNER = (
     "retention not applied here (run `lucy db partitions` as the owner, "
@@ -40,11 +45,15 @@ class MaintenanceActivities:
         *,
         retention_months: int,
         owner_engine: AsyncEngine | None = None,
+        slack: AsyncWebClient | None = None,
+        budgets: BudgetSettings | None = None,
     ) -> None:
         self._engine = engine
         self._owner = owner_engine
         self._temporal = temporal
         self._retention = retention_months
+        self._slack = slack
+        self._budget_defaults = defaults_from(budgets or BudgetSettings())
 
     @activity.defn(name="maintenance.partitions")
     async def partitions(self, request: MaintenanceInput) -> PartitionsResult:
@@ -85,8 +94,17 @@ class MaintenanceActivities:
     async def reconcile_claims(self, request: ReconcileRequest) -> ReconcileResult:
         """Task rows still ``created`` after ``stale_claim_minutes`` whose workflow does not exist
         are recorded as failed (``NeverStarted``): ingress claimed them, the start failed, and
-        Slack stopped redelivering. Rows whose workflow exists are left to it."""
+        Slack stopped redelivering. Rows whose workflow exists are left to it.
+
+        Also sweeps budget holds past their expiry (a worker died mid-call), in every
+        workspace, so no crashed call keeps budget forever (``lucy_budget_sweep``), and sends
+        the 80% budget notices."""
         sessions = create_sessionmaker(self._engine)
+        async with sessions.begin() as session:
+            released = await repo.budgets.sweep(session=session, now=datetime.now(UTC))
+        if released:
+            activity.logger.warning("expired budget holds released", extra={"count": released})
+        warned = await self._budget_warnings(sessions)
         async with sessions.begin() as session:
             stale = (
                 await session.execute(
@@ -117,4 +135,31 @@ class MaintenanceActivities:
                 orphaned.append(workflow_id)
         if orphaned:
             activity.logger.warning("orphaned task claims recorded as failed", extra={"count": len(orphaned)})
-        return ReconcileResult(checked=checked, orphaned=orphaned)
+        return ReconcileResult(
+            checked=checked, orphaned=orphaned, budget_holds_released=released, budget_warnings=warned
+        )
+
+    async def _budget_warnings(self, sessions: async_sessionmaker[AsyncSession]) -> int:
+        """Tell each workspace's admins (by DM) once a month when a monthly budget passes 80%.
+        At most once: the scope is marked before the DMs go out, and a DM Slack refuses is
+        logged, not retried. Without a Slack client nothing is marked."""
+        if self._slack is None:
+            return 0
+        async with sessions.begin() as session:
+            due = await repo.budgets.due_warnings(
+                session=session, now=datetime.now(UTC), defaults=self._budget_defaults, share=WARN_SHARE
+            )
+        sent = 0
+        for warning in due:
+            words = warning_sentence(
+                subject=warning.subject, limit_usd=warning.limit_usd, spent_usd=warning.spent_usd
+            )
+            for admin in warning.admins:
+                try:
+                    await self._slack.chat_postMessage(channel=admin, text=words)
+                    sent += 1
+                except SlackApiError as exc:
+                    activity.logger.warning(
+                        "budget notice not delivered", extra={"error": str(exc.response.get("error"))}
+                    )
+        return sent

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from lucy.budgets import defaults_from, stopped_sentence
 from lucy.contracts import (
     ChannelNotice,
     RunClaim,
@@ -29,7 +30,7 @@ from lucy.db.repositories import schedules as rows
 from lucy.logging import get_logger
 from lucy.proactive.monitor_mirror import MonitorMirror
 from lucy.proactive.reconcile import reconcile, reconcile_monitors
-from lucy.settings import LimitSettings
+from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
 
 log = get_logger(__name__)
@@ -37,11 +38,16 @@ log = get_logger(__name__)
 
 class ScheduleActivities:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror, limits: LimitSettings
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        mirror: MonitorMirror,
+        limits: LimitSettings,
+        budgets: BudgetSettings | None = None,
     ) -> None:
         self._sessions = sessions
         self._mirror = mirror
         self._limits = limits
+        self._budgets = defaults_from(budgets or BudgetSettings())
 
     @activity.defn(name="schedules.claim_run")
     async def claim_run(self, run: ScheduledRun) -> RunClaim:
@@ -112,7 +118,26 @@ class ScheduleActivities:
                 again = task is not None and task.status == TaskStatus.CREATED.value and not claim.prior_error
                 return RunClaim(run=again, name=record.name)
             if claim.refused is None:
-                return RunClaim(run=True, name=record.name)
+                budget = await repo.budgets.blocked(
+                    session=session,
+                    workspace_id=workspace_id,
+                    user_id=claim.user_id,
+                    now=datetime.now(UTC),
+                    defaults=self._budgets,
+                )
+                if budget is None:
+                    return RunClaim(run=True, name=record.name)
+                words = stopped_sentence(budget)
+                await _record_refused(session, run, "Refused", words)
+                first = await rows.claim_quota_notice(  # one notice per schedule per month
+                    session=session,
+                    workspace_id=workspace_id,
+                    schedule_id=schedule_id,
+                    month=datetime.now(UTC).date().replace(day=1),
+                    workflow_id=run.workflow_id,
+                )
+                notice = f":warning: *{name}* did not run: {words}"
+                return RunClaim(run=False, name=record.name, notice=notice if first else "")
             await _record_refused(session, run, "Refused", claim.refused)
             if claim.refused != "quota":
                 return RunClaim(

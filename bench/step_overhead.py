@@ -19,6 +19,14 @@ gateway) as real HTTP servers in this process, all answering at once.
    workflow resumed and ran the tool), (c) the approval message's ``chat.update`` reaching Slack.
    Arrival times are taken inside the fake servers, in this process, with the same clock.
 
+4. Budgets: every LLM step reserves its estimate before the call and settles after it (two
+   database round trips inside ``llm.chat``). The bench's workspace has a monthly budget
+   (``--budget-usd``), so every reservation checks and locks it. With ``--budget-guard both``
+   (the default) a second worker, built the same way but without the guard (Lucy before
+   budgets), serves its own queue, and its Lucy runs are interleaved with the others: the
+   per-step ratio with and without budgets comes from the same rounds. After the timed phases,
+   ``--budget-probes`` reserve and settle round trips are timed alone.
+
 ``--tracing`` turns OpenTelemetry on (:mod:`lucy.tracing`: Temporal's interceptor and the httpx,
 aiohttp and asyncpg instrumentations, every span through a ``BatchSpanProcessor`` into an
 in-memory exporter, so the figure is the cost of making spans, not of a network): compare a run
@@ -45,6 +53,7 @@ if str(ROOT) not in sys.path:  # this module is re-imported by the workflow sand
 with workflow.unsafe.imports_passed_through():
     import argparse
     import asyncio
+    import contextlib
     import itertools
     import json
     import os
@@ -64,6 +73,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
     from temporalio.worker import Worker
 
+    import lucy.worker
+    from activities.budgets import BudgetGuard
     from ingress.claims import signed_decision
     from lucy import migrate, tracing
     from lucy.contracts import (
@@ -76,6 +87,8 @@ with workflow.unsafe.imports_passed_through():
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
         ApprovalOutcome,
+        ChatMessage,
+        LlmRequest,
         TaskInput,
         TaskResult,
         TaskStatus,
@@ -224,7 +237,9 @@ class Bench:
             source="mention",
         )
 
-    async def start_lucy(self, task: TaskInput, workflow_id: str) -> WorkflowHandle[Any, TaskResult]:
+    async def start_lucy(
+        self, task: TaskInput, workflow_id: str, queue: str | None = None
+    ) -> WorkflowHandle[Any, TaskResult]:
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(SA_WORKSPACE, task.slack_team_id),
@@ -239,18 +254,18 @@ class Bench:
             TASK_WORKFLOW_NAME,
             task,
             id=workflow_id,
-            task_queue=self.lucy_queue,
+            task_queue=queue or self.lucy_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=attributes,
             result_type=TaskResult,
         )
 
-    def lucy_run(self, steps: int, config: str) -> Callable[[], Awaitable[float]]:
+    def lucy_run(self, steps: int, config: str, queue: str | None = None) -> Callable[[], Awaitable[float]]:
         async def run() -> float:
             task = await self.new_task(f"bench steps={steps} tool=read_file args={json.dumps(READ_ARGS)}")
             workflow_id = task_workflow_id(task.slack_team_id, task.slack_channel_id, task.message_ts)
             started = time.perf_counter()
-            handle = await self.start_lucy(task, workflow_id)
+            handle = await self.start_lucy(task, workflow_id, queue)
             result = await handle.result()
             elapsed = (time.perf_counter() - started) * 1000
             if result.status != TaskStatus.COMPLETED.value:
@@ -417,6 +432,18 @@ async def main() -> None:
     parser.add_argument(
         "--channel-interval", type=float, default=0.0, help="Slack pacer, s between posts per channel"
     )
+    parser.add_argument(
+        "--budget-guard",
+        choices=("on", "both"),
+        default="both",
+        help="also run Lucy without the budget guard",
+    )
+    parser.add_argument(
+        "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
+    )
+    parser.add_argument(
+        "--budget-probes", type=int, default=200, help="reserve+settle round trips timed alone"
+    )
     args = parser.parse_args()
     spans = _tracing_on() if args.tracing else None
     k = args.steps
@@ -458,9 +485,11 @@ async def main() -> None:
             temporal_task_queue=f"lucy-bench-{uuid.uuid4().hex[:8]}",
             slack_channel_min_interval=args.channel_interval,
             agent_max_steps=max(12, k + 2),
+            budget_workspace_monthly_usd=args.budget_usd,
         )
         engine = create_engine(settings.database)
         bench.sessions = create_sessionmaker(engine)
+        bench.engine = engine
         bench.client = client = await Client.connect(
             temporal.address, namespace="default", interceptors=tracing.temporal_interceptors()
         )
@@ -468,9 +497,19 @@ async def main() -> None:
         bench.lucy_queue = settings.temporal.temporal_task_queue
         bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
-        async with lucy_worker(settings, client, engine=engine) as lucy:
+        async with contextlib.AsyncExitStack() as stack:
+            worker = await stack.enter_async_context(lucy_worker(settings, client, engine=engine))
+            if args.budget_guard == "both":  # Lucy as it was before budgets: no guard in llm.chat
+                guard = lucy.worker.BudgetGuard
+                lucy.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
+                try:
+                    await stack.enter_async_context(
+                        lucy_worker(settings, client, engine=engine, task_queue=bench.lucy_queue + "-noguard")
+                    )
+                finally:
+                    lucy.worker.BudgetGuard = guard  # type: ignore[misc]
             # The baseline: the same worker config (client, options, sandbox), its own queue.
-            config = lucy.config()
+            config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
             async with Worker(**config):
                 configs = {
@@ -480,6 +519,10 @@ async def main() -> None:
                     f"bare {2 * k} act.": bench.bare_run(2 * k, "bare_2k"),
                     "bare 0 act.": bench.bare_run(0, "bare_0"),
                 }
+                if args.budget_guard == "both":
+                    noguard = bench.lucy_queue + "-noguard"
+                    configs[f"Lucy k={k} no guard"] = bench.lucy_run(k, "lucy_k_ng", noguard)
+                    configs["Lucy k=0 no guard"] = bench.lucy_run(0, "lucy_0_ng", noguard)
                 if args.warmup:
                     await rounds(configs, args.warmup, 1)
                     for _ in range(min(3, args.warmup)):
@@ -500,7 +543,8 @@ async def main() -> None:
                         ("approval (k=1 exec)", "approval"),
                     )
                 }
-        report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall)
+        budget = await budget_round_trips(bench, settings, args.budget_probes)
+        report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall, budget)
         if spans is not None:
             spans[0].force_flush()
             print(f"tracing on: {len(spans[1].get_finished_spans())} spans made")
@@ -526,6 +570,31 @@ def _tracing_on() -> Any:
     return provider, exporter
 
 
+async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[str, list[float]]:
+    """``probes`` reserve and settle round trips, one after the other, as ``llm.chat`` makes them
+    (the same guard, the bench's workspace and its budget), in ms."""
+    task = await bench.new_task("budget probe")
+    guard = BudgetGuard(bench.engine, settings.budget)
+    request = LlmRequest(
+        messages=[ChatMessage(role="user", content="x" * 2_000)],
+        workspace_id=task.workspace_id,
+        user_id=task.user_id,
+    )
+    out: dict[str, list[float]] = {"reserve": [], "settle": []}
+    for n in range(probes):
+        started = time.perf_counter()
+        hold = await guard.reserve(
+            request, model="bench/model", reports_cost=True, key=f"probe-{uuid.uuid4()}-{n}"
+        )
+        reserved = time.perf_counter()
+        assert hold is not None
+        await guard.settle(hold, hold.amount_usd / 2)
+        settled = time.perf_counter()
+        out["reserve"].append((reserved - started) * 1000)
+        out["settle"].append((settled - reserved) * 1000)
+    return out
+
+
 def report(
     args: argparse.Namespace,
     samples: dict[str, list[float]],
@@ -534,6 +603,7 @@ def report(
     steps_s: float,
     approvals_s: float,
     wall_s: float,
+    budget: dict[str, list[float]] | None = None,
 ) -> None:
     k = args.steps
     print(
@@ -564,6 +634,25 @@ def report(
     print("\nratios (p50)")
     for label, value in ratios:
         print(f"  {label:<72} {value:6.2f}x")
+    if f"Lucy k={k} no guard" in p50:
+        ng_step = (p50[f"Lucy k={k} no guard"] - p50["Lucy k=0 no guard"]) / k
+        with_guard, without = lucy_step / (2 * bare_act), ng_step / (2 * bare_act)
+        print(
+            f"\nbudgets (same rounds): per tool step {lucy_step:.1f} ms with the guard, {ng_step:.1f} ms "
+            f"without;\n  per-step ratio (Lucy step / 2 bare activities) {with_guard:.2f}x with, "
+            f"{without:.2f}x without: {with_guard / without - 1:+.1%} (aim: within 5%)"
+        )
+    if budget:
+        reserve, settle = budget["reserve"], budget["settle"]
+        both = pct(reserve, 0.5) + pct(settle, 0.5)
+        print(
+            f"\nbudget guard {args.budget_guard} (workspace budget ${args.budget_usd:,.0f}); "
+            f"{len(reserve)} round trips timed alone:"
+            f"\n  reserve (lucy_budget_reserve)   p50 {pct(reserve, 0.5):6.2f} ms  p99 {pct(reserve, 0.99):6.2f} ms"
+            f"\n  settle  (lucy_budget_settle)    p50 {pct(settle, 0.5):6.2f} ms  p99 {pct(settle, 0.99):6.2f} ms"
+            f"\n  per LLM call {both:.2f} ms = {both / max(lucy_step, 1e-9):.1%} of one Lucy tool step "
+            f"({lucy_step:.1f} ms, which holds one LLM call)"
+        )
     print(f"\napproval (M={len(approvals)}): ms after the decide_approval update is sent")
     print(f"{'':<46} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
     columns = (

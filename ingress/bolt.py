@@ -47,6 +47,7 @@ def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp 
                 sessions=deps.sessions,
                 task_queue=deps.settings.temporal.temporal_task_queue,
                 limits=deps.settings.limits,
+                budgets=deps.settings.budget,
             ),
             temporal=temporal,
             sessions=deps.sessions,

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from lucy import tracing
+from lucy.budgets import defaults_from, stopped_sentence
 from lucy.contracts import (
     SA_CHANNEL,
     SA_SOURCE,
@@ -38,8 +39,8 @@ from lucy.contracts import (
 )
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
-from lucy.metrics import WORKFLOW_STARTS
-from lucy.settings import LimitSettings
+from lucy.metrics import BUDGET_REFUSALS, WORKFLOW_STARTS
+from lucy.settings import BudgetSettings, LimitSettings
 
 log = get_logger(__name__)
 
@@ -119,11 +120,13 @@ class TaskStarter:
         sessions: async_sessionmaker[AsyncSession],
         task_queue: str,
         limits: LimitSettings | None = None,
+        budgets: BudgetSettings | None = None,
     ) -> None:
         self._temporal = temporal
         self._sessions = sessions
         self._task_queue = task_queue
         self._limits = limits or LimitSettings()
+        self._budgets = defaults_from(budgets or BudgetSettings())
 
     async def start(self, message: SlackMessage) -> StartOutcome:
         """Upsert the tenant, claim and check limits, then start the task workflow (idempotent)."""
@@ -162,6 +165,17 @@ class TaskStarter:
                 log.info("redelivery of a refused request ignored", workflow_id=workflow_id)
                 return StartOutcome(workflow_id=workflow_id, started=False)
             refused = _refusal_sentence(claim)
+            if refused is None and claim.claimed:  # a budget used up: refused here, cheaply
+                budget = await repo.budgets.blocked(
+                    session=session,
+                    workspace_id=workspace_id,
+                    user_id=user_id,
+                    now=datetime.now(UTC),
+                    defaults=self._budgets,
+                )
+                if budget is not None:
+                    BUDGET_REFUSALS.labels("ingress").inc()
+                    refused = f"I can't take this request: {stopped_sentence(budget)}"
             if refused is not None:  # keep the record: the request, and why it did not run
                 await repo.record_task_finished(
                     session=session,

@@ -32,7 +32,7 @@ LLM_SECONDS = Histogram(
 )
 LLM_COST = Counter(
     "lucy_llm_cost_usd",
-    "LLM cost in USD as the provider reported it (usage.cost), by provider and model",
+    "LLM cost in USD (the provider's usage.cost, else LUCY_LLM_PRICES), by provider and model",
     ["provider", "model"],
 )
 LLM_FALLBACK = Counter(
@@ -51,6 +51,11 @@ DEPENDENCY_UP = Gauge(
     "1 when the ingress last reached the dependency (database: SELECT 1 at /health/db and at each "
     "/metrics scrape; temporal: the visibility counts), 0 when it could not",
     ["dependency"],
+)
+BUDGET_REFUSALS = Counter(
+    "lucy_budget_refusals_total",
+    "Model calls and requests refused by a USD budget (exceeded, unpriced, ingress)",
+    ["reason"],
 )
 ACTIVE_TASKS = Gauge("lucy_active_tasks", "Task workflows running now (Temporal visibility)")
 PENDING_APPROVALS = Gauge(

@@ -8,80 +8,22 @@ Secrets are ``SecretStr`` so they never print by accident. A malformed value rai
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-ENV_PREFIX = "LUCY_"
+from lucy.settings_sources import ENV_PREFIX, KeysJsonSource, SettingsError
+
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://lucy:lucy@localhost:5432/lucy"
-
-# keys.json as the original system wrote it (nested by provider) -> our field names.
-_KEYS_JSON_PATHS: dict[tuple[str, str], str] = {
-    ("openclaw_lucy", "gateway_token"): "openclaw_api_key",
-    ("openclaw_lucy", "openrouter_api_key"): "openrouter_api_key",
-    ("composio", "api_key"): "composio_api_key",
-    ("agentmail", "api_key"): "agentmail_api_key",
-    ("slack", "bot_token"): "slack_bot_token",
-    ("slack", "app_token"): "slack_app_token",
-    ("slack", "signing_secret"): "slack_signing_secret",
-}
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message is one line naming the variable."""
-
-
-class KeysJsonSource(PydanticBaseSettingsSource):
-    """Reads ``keys.json`` (path from ``LUCY_KEYS_FILE``, default ``./keys.json``).
-
-    Accepts the original nested layout (``{"openclaw_lucy": {"gateway_token": ...}}``) and
-    flat ``{"LUCY_SLACK_BOT_TOKEN": ...}`` keys.
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self._values: dict[str, Any] = {}
-        if path.is_file():
-            try:
-                raw = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise SettingsError(
-                    f"keys.json at {path} is not valid JSON ({exc.__class__.__name__})"
-                ) from None
-            self._values = _flatten_keys_json(raw)
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __repr__(self) -> str:
-        return f"KeysJsonSource({sorted(self._values)})"
-
-    def __call__(self) -> dict[str, Any]:
-        names = set(self.settings_cls.model_fields)
-        return {k: v for k, v in self._values.items() if k in names and v not in (None, "")}
-
-
-def _flatten_keys_json(raw: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if not isinstance(raw, dict):
-        return out
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            for sub, sub_value in value.items():
-                name = _KEYS_JSON_PATHS.get((key, sub))
-                if name:
-                    out[name] = sub_value
-        elif isinstance(key, str) and key.upper().startswith(ENV_PREFIX):
-            out[key[len(ENV_PREFIX) :].lower()] = value
-    return out
 
 
 class _Group(BaseSettings):
@@ -313,6 +255,45 @@ class LimitSettings(_Group):
     schedule_min_interval: float = Field(default=900, ge=1)
 
 
+class ModelPrice(BaseModel):
+    """USD per million tokens, as providers list them."""
+
+    model_config = {"frozen": True}
+
+    input: float = Field(ge=0, le=10_000)
+    output: float = Field(ge=0, le=10_000)
+
+
+class BudgetSettings(_Group):
+    """USD budgets (see README "Budgets"): the defaults where an admin set nothing (unset: no
+    budget), prices for providers that do not report cost, and how a call is estimated."""
+
+    budget_workspace_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    budget_user_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    budget_user_daily_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)
+    # Per model, USD per million tokens: {"vendor/model": {"input": 0.5, "output": 1.5}}.
+    llm_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(default_factory=dict)
+    # The price assumed when estimating a call on OpenRouter (which reports the actual cost)
+    # for a model the table does not list, per million tokens, input and output alike.
+    budget_estimate_usd_per_mtok: float = Field(default=15.0, gt=0, le=10_000)
+    # The completion length assumed when a call sets no max_tokens.
+    budget_estimate_max_tokens: int = Field(default=4_096, ge=1, le=1_000_000)
+    # A hold not settled by then (the worker died mid-call) is given back by maintenance.
+    budget_reservation_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _prices(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return json.loads(v)
+            except ValueError:
+                raise ValueError(
+                    'must be JSON: {"vendor/model": {"input": <USD/M tokens>, "output": <USD/M tokens>}}'
+                ) from None
+        return v
+
+
 class SecuritySettings(_Group):
     encryption_keys: SecretStr | None = None
     # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
@@ -333,6 +314,7 @@ class Settings(BaseModel):
     temporal: TemporalSettings
     security: SecuritySettings
     limits: LimitSettings
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -344,6 +326,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "temporal": TemporalSettings,
     "security": SecuritySettings,
     "limits": LimitSettings,
+    "budget": BudgetSettings,
 }
 
 

@@ -15,6 +15,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
+from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
 from activities.heartbeats import HeartbeatActivities
@@ -93,17 +94,21 @@ def build_activities(
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
-    llm = LlmActivities(http, settings.llm)
+    llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget))
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
     mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
-    schedules = ScheduleActivities(sessions, mirror, settings.limits)
+    schedules = ScheduleActivities(sessions, mirror, settings.limits, settings.budget)
     egress = egress or EgressGuard()
     heartbeats = HeartbeatActivities(
-        sessions, mirror, settings.limits, GatewayActivities(http, settings.tools, egress=egress)
+        sessions,
+        mirror,
+        settings.limits,
+        GatewayActivities(http, settings.tools, egress=egress),
+        budgets=settings.budget,
     )
     return [
         llm.chat,
@@ -157,6 +162,8 @@ def _maintenance(
         temporal,
         retention_months=settings.database.database_retention_months,
         owner_engine=owner_engine,
+        slack=build_slack_client(settings),
+        budgets=settings.budget,
     )
     return [acts.partitions, acts.reconcile_claims]
 

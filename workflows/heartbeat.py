@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ChatMessage,
         HeartbeatInput,
         LlmRequest,
+        MonitorClaim,
         MonitorRecorded,
         MonitorRun,
         PostMessageRequest,
@@ -63,7 +64,7 @@ class LucyHeartbeatWorkflow:
         )
         if not claim.run:
             return "skipped"
-        verdict = await self._probe(monitor, workflow_id, claim.kind, claim.config)
+        verdict = await self._probe(monitor, workflow_id, claim)
         recorded: MonitorRecorded = await workflow.execute_activity_method(
             HeartbeatActivities.record,
             verdict,
@@ -83,9 +84,9 @@ class LucyHeartbeatWorkflow:
             )
         return recorded.decision
 
-    async def _probe(
-        self, monitor: HeartbeatInput, workflow_id: str, kind: str, config: dict
-    ) -> ProbeVerdict:
+    async def _probe(self, monitor: HeartbeatInput, workflow_id: str, claim: MonitorClaim) -> ProbeVerdict:
+        kind, config = claim.kind, claim.config
+
         def verdict(outcome: str, evidence: str, **cost: object) -> ProbeVerdict:
             return ProbeVerdict(
                 workspace_id=monitor.workspace_id,
@@ -116,7 +117,14 @@ class LucyHeartbeatWorkflow:
         try:
             answer = await workflow.execute_activity_method(
                 LlmActivities.chat,
-                LlmRequest(messages=messages, tier="fast", max_tokens=300, json_object=True),
+                LlmRequest(
+                    messages=messages,
+                    tier="fast",
+                    max_tokens=300,
+                    json_object=True,
+                    workspace_id=monitor.workspace_id,  # held against the workspace's and
+                    user_id=claim.owner_id,  # the owner's budgets
+                ),
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=PROBE_RETRY,
                 summary="LLM call: the monitor's yes/no question",

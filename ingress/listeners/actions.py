@@ -26,6 +26,7 @@ from ingress.claims import refusal_text, signed_cancel, signed_decision
 from ingress.deps import listener_deps
 from ingress.listeners.events import tell_user
 from ingress.listeners.home import publish_home
+from lucy.budgets import defaults_from
 from lucy.contracts import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
@@ -189,7 +190,10 @@ async def deliver_decision(
     SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
     log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
     if (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
-        await publish_home(client, listener_deps(context).sessions, click.team, click.user)
+        deps = listener_deps(context)
+        await publish_home(
+            client, deps.sessions, click.team, click.user, budgets=defaults_from(deps.settings.budget)
+        )
 
 
 async def deliver_cancel(

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.deps import ListenerDeps
 from ingress.listeners.home import publish_home
+from lucy.budgets import defaults_from
 from lucy.logging import get_logger
 from lucy.proactive.service import Caller
 
@@ -78,4 +79,11 @@ class Click:
     async def _republish_home(self) -> None:
         profile = await self.deps.directory.get(self.client, self.team, self.user)
         role = profile.role if profile else None
-        await publish_home(self.client, self.deps.sessions, self.team, self.user, role=role)
+        await publish_home(
+            self.client,
+            self.deps.sessions,
+            self.team,
+            self.user,
+            role=role,
+            budgets=defaults_from(self.deps.settings.budget),
+        )

@@ -2,7 +2,7 @@
 
 ``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
 ``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
-``/lucy monitor ...``, ``/lucy monitors``
+``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``
 and ``/lucy help`` answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;
 whether a task is running is Temporal's.
@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 
 from ingress.claims import refusal_text, signed_cancel
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners import monitors, schedules
+from ingress.listeners import budgets, monitors, schedules
 from ingress.listeners.events import DEACTIVATED
 from ingress.listeners.home import pending_lines, task_lines
 from ingress.tasks import WORKSPACE_REMOVED, SlackMessage
@@ -166,6 +166,12 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
         return
     if sub == "monitors" and not rest:
         await monitors.on_monitors_command(ack, command, context)
+        return
+    if sub == "budget":
+        await budgets.on_budget_command(ack, rest, command, context)
+        return
+    if sub == "usage" and not rest:
+        await budgets.on_usage_command(ack, command, context)
         return
     profile = await deps.directory.get(context.client, team, user)
     role = profile.role if profile else None

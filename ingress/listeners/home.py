@@ -1,5 +1,5 @@
 """App Home: what waits for me, my recent tasks, my schedules and monitors (with their buttons),
-and the workspace's usage this month. The rows come from the database; the view is
+the workspace's budget and usage this month. The rows come from the database; the view is
 :mod:`lucy.slack.home`'s."""
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingress.deps import listener_deps
+from lucy.budgets import defaults_from
 from lucy.db import repositories as repo
 from lucy.db.repositories import heartbeats as monitor_rows
 from lucy.db.repositories import schedules as schedule_rows
+from lucy.db.repositories.budgets import BudgetDefaults
 from lucy.logging import get_logger
 from lucy.proactive.conditions import USAGE as MONITOR_USAGE
 from lucy.roles import is_admin
 from lucy.slack import monitors as monitor_views
 from lucy.slack import schedules as schedule_views
+from lucy.slack.budgets import budget_home_blocks
 from lucy.slack.home import PendingLine, TaskLine, Usage, home_view
 
 log = get_logger(__name__)
@@ -48,7 +51,12 @@ def pending_lines(rows: Iterable[Any]) -> list[PendingLine]:
 
 
 async def build_home(
-    sessions: async_sessionmaker[AsyncSession], team_id: str, slack_user: str, *, role: str | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    team_id: str,
+    slack_user: str,
+    *,
+    role: str | None = None,
+    budgets: BudgetDefaults | None = None,
 ) -> dict[str, Any]:
     """The Home tab view for one user. With ``role`` (from ``users.info``), the user is recorded
     first: an admin who never asked Lucy anything still sees the approvals waiting for an admin."""
@@ -79,6 +87,9 @@ async def build_home(
             )
         workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
         cost = await repo.monthly_cost(session=session, workspace_id=workspace_id, month=month)
+        budget = await repo.budgets.usage_report(
+            session=session, workspace_id=workspace_id, month=month, defaults=budgets or BudgetDefaults()
+        )
     usage = None
     if workspace is not None:
         used = workspace.current_month_actions if workspace.usage_month == month else 0
@@ -97,6 +108,7 @@ async def build_home(
         proactive += monitor_views.monitor_list(
             found, admin_view=False, usage=MONITOR_USAGE, limit=HOME_LIST_LIMIT
         )
+    proactive += budget_home_blocks(budget)
     return home_view(pending_lines(pending), task_lines(tasks), usage, proactive)
 
 
@@ -117,7 +129,14 @@ async def on_app_home_opened(
         return
     deps = listener_deps(context)
     profile = await deps.directory.get(client, str(team), str(user))
-    await publish_home(client, deps.sessions, str(team), str(user), role=profile.role if profile else None)
+    await publish_home(
+        client,
+        deps.sessions,
+        str(team),
+        str(user),
+        role=profile.role if profile else None,
+        budgets=defaults_from(deps.settings.budget),
+    )
 
 
 async def publish_home(
@@ -127,10 +146,11 @@ async def publish_home(
     user: str,
     *,
     role: str | None = None,
+    budgets: BudgetDefaults | None = None,
 ) -> None:
     """Build and publish one user's Home tab (a failure is logged: Home is a convenience)."""
     try:
-        view = await build_home(sessions, team, user, role=role)
+        view = await build_home(sessions, team, user, role=role, budgets=budgets)
     except repo.WorkspaceRemoved:
         log.info("Home tab of a removed workspace not published")
         return

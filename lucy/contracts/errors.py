@@ -24,3 +24,5 @@ class ErrorType(StrEnum):
     EGRESS_DENIED = "EgressDenied"  # a URL that resolves to a private or internal address
     APPROVAL_REFUSED = "ApprovalRefused"  # a click that does not count (who, when, signature)
     APPROVAL_CLOSED = "ApprovalClosed"  # a click on an approval that was already decided
+    BUDGET_EXCEEDED = "BudgetExceeded"  # a USD budget has no room for the next model call
+    BUDGET_UNPRICED = "BudgetUnpriced"  # a budget applies and the call cannot be priced: fail closed

@@ -48,6 +48,9 @@ class LlmRequest:
     tools: list[ToolSpec] | None = None
     provider: str = LlmProvider.PRIMARY.value
     json_object: bool = False  # ask for ``response_format: {"type": "json_object"}``
+    # Whose budgets the call is held against (``workspaces.id``, ``users.id``); empty: none.
+    workspace_id: str = ""
+    user_id: str = ""
 
 
 @dataclass(frozen=True)

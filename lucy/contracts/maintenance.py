@@ -32,6 +32,8 @@ class ReconcileRequest:
 class ReconcileResult:
     checked: int = 0
     orphaned: list[str] = field(default_factory=list)  # workflow ids recorded as never started
+    budget_holds_released: int = 0  # budget reservations of crashed calls, past their expiry
+    budget_warnings: int = 0  # 80%-of-a-monthly-budget notices sent to admins
 
 
 @dataclass(frozen=True)

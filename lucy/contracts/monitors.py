@@ -68,6 +68,7 @@ class MonitorClaim:
     kind: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    owner_id: str = ""  # users.id of the owner: the probe's model call is held against their budgets
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,18 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
         "VALUES (:w, 'ws', 1, 1, 1) RETURNING workspace_id"
     )
     await one("INSERT INTO feature_flags (workspace_id, flag_key) VALUES (:w, 'f') RETURNING id")
+    await one(
+        "INSERT INTO budgets (workspace_id, scope_key, period, limit_usd) "
+        "VALUES (:w, 'workspace', 'month', 10) RETURNING workspace_id"
+    )
+    await one(
+        "INSERT INTO budget_spend (workspace_id, scope_key, period, period_start) "
+        "VALUES (:w, 'workspace', 'month', CAST(:now AS date)) RETURNING workspace_id"
+    )
+    await one(
+        "INSERT INTO budget_reservations (workspace_id, reservation_key, month_start, day_start, amount_usd, "
+        "created_at, expires_at) VALUES (:w, 'k', CAST(:exp AS date), CAST(:exp AS date), 1, :now, :exp) RETURNING workspace_id"
+    )
     return uuid.UUID(str(ws))
 
 

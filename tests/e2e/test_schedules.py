@@ -290,6 +290,35 @@ async def test_a_schedule_at_its_quota_says_so_once_not_at_every_fire(
     await record_history(lucy, refused[0].workflow_id, "lucy_task_scheduled_refused")
 
 
+async def test_a_schedule_over_its_budget_is_refused_before_any_model_call_and_says_so_once(
+    lucy: Lucy, team: str, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    row = await _create(lucy, fake_slack, team, '"every day at 8:00" post the costs')
+    ws = "SELECT id FROM workspaces WHERE slack_team_id = :team"
+    await _workspace_sql(
+        lucy.engine,
+        f"INSERT INTO budgets (workspace_id, scope_key, period, limit_usd) SELECT ({ws}), 'workspace', 'month', 1",
+        team,
+    )
+    await _workspace_sql(  # this month's spend has reached it (the month of the database's clock)
+        lucy.engine,
+        "INSERT INTO budget_spend (workspace_id, scope_key, period, period_start, settled_usd) "
+        f"SELECT ({ws}), 'workspace', 'month', date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1",
+        team,
+    )
+    calls = len(fake_llm.requests)
+    handle = lucy.client.get_schedule_handle(row.temporal_schedule_id)
+    for _ in range(2):
+        await handle.trigger()
+        await asyncio.sleep(1.05)  # one fire per second
+    refused = await _until(lambda: _refused_runs(lucy, team), "two refused runs")
+    assert len(refused) == 2
+    await asyncio.sleep(0.5)
+    notices = [p for p in fake_slack.posted(CHANNEL) if "budget" in p["text"]]
+    assert len(notices) == 1 and "monthly Lucy budget of $1.00 is used up" in notices[0]["text"]
+    assert len(fake_llm.requests) == calls, "no model call"
+
+
 async def _refused_runs(lucy: Lucy, team: str) -> list[Any] | None:
     async with lucy.engine.connect() as conn:
         rows = (

@@ -41,6 +41,7 @@ INTENT_TIERS = {
 }
 
 TRIM, ESCALATE, FALLBACK, FAIL = "trim", "escalate", "fallback", "fail"
+BUDGET_STOPS = frozenset({ErrorType.BUDGET_EXCEEDED, ErrorType.BUDGET_UNPRICED})
 
 
 def escalation_path(tier: str) -> list[str]:
@@ -54,6 +55,8 @@ def after_failure(kind: str, *, tier_index: int, tiers: int, provider: str, trim
     """What to do after a model call failed with error type ``kind``: retry once trimmed (a 400),
     escalate to the next tier (unavailable), try the fallback provider, or give up (401/402,
     or nothing left to try)."""
+    if kind in BUDGET_STOPS:
+        return FAIL  # a budget applies to every tier and provider alike
     if kind == ErrorType.LLM_REJECTED and not trimmed:
         return TRIM
     primary = provider == LlmProvider.PRIMARY.value
@@ -112,6 +115,8 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
         json_object=True,
         max_tokens=60,
         temperature=0.0,
+        workspace_id=task.workspace_id,
+        user_id=task.user_id,
     )
     try:
         llm = await workflow.execute_activity_method(
@@ -136,7 +141,7 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
 
 
 async def ask(
-    state: TaskState, recorder: StepRecorder, messages: list[ChatMessage], tools: list[str]
+    task: TaskInput, state: TaskState, recorder: StepRecorder, messages: list[ChatMessage], tools: list[str]
 ) -> LlmResponse:
     """One agent step, as resiliently as the providers allow (see :func:`after_failure`).
     Records the step and its cost; raises the primary's error when everything failed."""
@@ -148,7 +153,14 @@ async def ask(
     first_error: ActivityError | None = None
     while True:
         state.tier = tiers[index]
-        request = LlmRequest(messages=messages, tier=state.tier, tools=specs or None, provider=provider)
+        request = LlmRequest(
+            messages=messages,
+            tier=state.tier,
+            tools=specs or None,
+            provider=provider,
+            workspace_id=task.workspace_id,
+            user_id=task.user_id,
+        )
         fallback = " (fallback provider)" if provider != LlmProvider.PRIMARY.value else ""
         try:
             llm = await workflow.execute_activity_method(

@@ -3,7 +3,7 @@ in the thread). Pure functions and constants."""
 
 from __future__ import annotations
 
-from lucy.contracts import ErrorType, TaskContext, TaskInput
+from lucy.contracts import ErrorType, TaskContext, TaskInput, TaskState
 
 SYSTEM_PROMPT = (
     "You are Lucy, an AI coworker in a Slack workspace. Answer the request directly and "
@@ -63,6 +63,25 @@ def failed(error_type: str) -> str:
     return (
         f"Sorry, I couldn't finish this one: {reason}. "
         "Nothing was lost; the team can look this task up and try again."
+    )
+
+
+def done_so_far(state: TaskState) -> str:
+    """What the task did before it stopped, in a few words."""
+    tools = [c.name for m in state.messages if m.role == "assistant" for c in m.tool_calls or []]
+    calls = f"{state.llm_steps} model step{'s' if state.llm_steps != 1 else ''}"
+    if not tools:
+        return f"{calls}, no tool steps yet"
+    shown = ", ".join(tools[:10]) + (f" and {len(tools) - 10} more" if len(tools) > 10 else "")
+    return f"{calls} and {len(tools)} tool step{'s' if len(tools) != 1 else ''} ({shown})"
+
+
+def budget_stopped(reason: str, done: str) -> str:
+    """The thread's message when a budget stopped the task at a step boundary."""
+    return (
+        f"I stopped before my next step: {reason}\n"
+        f"Done so far: {done}. Nothing else will run; once the budget is raised, ask me again "
+        "and I'll continue from this thread."
     )
 
 

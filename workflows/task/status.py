@@ -15,6 +15,16 @@ def set_status(state: TaskState, status: TaskStatus, step: str) -> None:
     workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
 
 
+STOPPED_BY_BUDGET = "stopped_by_budget"  # LucyStatus and the status view; the record says failed
+
+
+def set_stopped_by_budget(state: TaskState) -> None:
+    """A task a budget stopped at a step boundary: its own status in the ``status`` query and
+    ``LucyStatus``; the ``tasks`` row is failed with error type ``BudgetExceeded``."""
+    state.status, state.step = STOPPED_BY_BUDGET, "stopped by budget"
+    workflow.upsert_search_attributes([SA_STATUS.value_set(STOPPED_BY_BUDGET)])
+
+
 def view(state: TaskState) -> TaskView:
     """Where the task is: status and step, the elapsed time and the pending approval."""
     started = state.started_at

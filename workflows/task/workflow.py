@@ -194,7 +194,7 @@ class LucyTaskWorkflow:
                 break
             state.step = f"thinking ({state.tier} tier)"
             try:
-                llm = await models.ask(state, self._recorder, compact(state.messages), offered(state))
+                llm = await models.ask(task, state, self._recorder, compact(state.messages), offered(state))
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
@@ -306,11 +306,18 @@ class LucyTaskWorkflow:
         state = self._state
         state.error_type = kind = models.error_type(err)
         self._closing = True
-        posted = await post(
-            task, state, prompts.failed(kind), step="failure", summary="slack: tell the user it failed"
+        budget = kind in models.BUDGET_STOPS
+        words = (
+            prompts.budget_stopped(models.error_message(err), prompts.done_so_far(state))
+            if budget
+            else prompts.failed(kind)
         )
+        posted = await post(task, state, words, step="failure", summary="slack: tell the user it failed")
         state.answer_ts = posted
-        status.set_status(state, TaskStatus.FAILED, "failed")
+        if budget:  # recorded as failed with error type BudgetExceeded/BudgetUnpriced
+            status.set_stopped_by_budget(state)
+        else:
+            status.set_status(state, TaskStatus.FAILED, "failed")
         await self._progress.close(self._progress.view(Progress.STOPPED, cancellable=False))
         await self._finish(task, TaskStatus.FAILED, error_message=models.error_message(err)[:500])
         return TaskResult(status=TaskStatus.FAILED.value, answer_ts=posted, error_type=kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lucy.contracts import ACTIVE_TASK_STATUSES
 from lucy.db.models.base import PARTITIONED_TABLES, Base
+from lucy.db.models.budgets import Budget, BudgetReservation, BudgetSpend
 from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
 from lucy.db.models.proactive import Heartbeat, Integration, IntegrationCredential, Pattern, Schedule
 from lucy.db.models.tasks import Approval, Task, TaskStep
@@ -27,6 +28,9 @@ __all__ = [
     "Approval",
     "AuditLog",
     "Base",
+    "Budget",
+    "BudgetReservation",
+    "BudgetSpend",
     "Channel",
     "CostLog",
     "CostMonthly",

@@ -10,6 +10,7 @@ Every write is an upsert or a guarded update so that an activity retried after a
 Slack event delivered twice, converges on the same rows.
 """
 
+from lucy.db.repositories import budgets
 from lucy.db.repositories.approvals import (
     close_approval,
     create_approval,
@@ -49,6 +50,7 @@ __all__ = [
     "CostRollup",
     "IngressClaim",
     "WorkspaceRemoved",
+    "budgets",
     "close_approval",
     "create_approval",
     "decide_approval",

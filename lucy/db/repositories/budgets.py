@@ -1,0 +1,344 @@
+"""USD budgets: set and read limits, reserve/settle/release a model call's estimate (one SQL
+function each, migration 0010), ingress's cheap check, the sweep and the usage report."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from lucy.db.models import Budget, BudgetReservation, BudgetSpend, User
+
+WORKSPACE, USER_DEFAULT = "workspace", "user"
+
+
+def user_scope(user_id: uuid.UUID) -> str:
+    """The ``scope_key`` of one user's own budget."""
+    return f"user:{user_id}"
+
+
+@dataclass(frozen=True)
+class BudgetDefaults:
+    """Limits from settings, used where no ``budgets`` row says otherwise (None: no budget)."""
+
+    workspace_monthly: Decimal | None = None
+    user_monthly: Decimal | None = None
+    user_daily: Decimal | None = None
+
+    def params(self) -> dict[str, Decimal | None]:
+        return {
+            "ws_month": self.workspace_monthly,
+            "user_month": self.user_monthly,
+            "user_day": self.user_daily,
+        }
+
+
+@dataclass(frozen=True)
+class BudgetVerdict:
+    """What a reservation (or ingress's check) found. ``scope``: ``workspace``, ``user`` or
+    ``unpriced`` when refused; ``period``: ``month`` or ``day``."""
+
+    ok: bool
+    applies: bool = False
+    scope: str | None = None
+    period: str | None = None
+    limit_usd: Decimal | None = None
+    spent_usd: Decimal | None = None
+
+
+_RESERVE = text(
+    "SELECT * FROM lucy_budget_reserve(:ws, :key, :user_id, :amount, :model, :now, :ttl, "
+    ":ws_month, :user_month, :user_day)"
+)
+Executor = AsyncSession | AsyncConnection
+_BLOCKED = text("SELECT * FROM lucy_budget_blocked(:user_id, :now, :ws_month, :user_month, :user_day)")
+
+
+async def reserve(
+    *,
+    session: Executor,
+    workspace_id: uuid.UUID,
+    key: str,
+    user_id: uuid.UUID | None,
+    amount_usd: Decimal | None,
+    model: str,
+    now: datetime,
+    ttl_seconds: int,
+    defaults: BudgetDefaults,
+) -> BudgetVerdict:
+    """Hold ``amount_usd`` against every budget that applies, atomically (row locks in a fixed
+    order); ``amount_usd`` None means the call cannot be priced, refused when a budget applies.
+    The same ``key`` again holds nothing more. The function scopes the transaction to
+    ``workspace_id`` itself: one statement, and in an autocommit connection one round trip."""
+    row = (
+        await session.execute(
+            _RESERVE,
+            {
+                "ws": workspace_id,
+                "key": key,
+                "user_id": user_id,
+                "amount": amount_usd,
+                "model": model[:255],
+                "now": now,
+                "ttl": ttl_seconds,
+                **defaults.params(),
+            },
+        )
+    ).one()
+    return BudgetVerdict(
+        ok=bool(row.ok),
+        applies=bool(row.applies),
+        scope=row.scope,
+        period=row.period,
+        limit_usd=row.limit_usd,
+        spent_usd=row.spent_usd,
+    )
+
+
+async def settle(
+    *, session: Executor, workspace_id: uuid.UUID, key: str, cost_usd: Decimal, now: datetime
+) -> bool:
+    """The hold becomes the call's actual cost, once. Returns False for a retried settle."""
+    result = await session.execute(
+        text("SELECT lucy_budget_settle(:ws, :key, :cost, :now)"),
+        {"ws": workspace_id, "key": key, "cost": cost_usd, "now": now},
+    )
+    return bool(result.scalar_one())
+
+
+async def release(*, session: Executor, workspace_id: uuid.UUID, key: str, now: datetime) -> bool:
+    """A failed call gives its hold back, once."""
+    result = await session.execute(
+        text("SELECT lucy_budget_release(:ws, :key, :now)"), {"ws": workspace_id, "key": key, "now": now}
+    )
+    return bool(result.scalar_one())
+
+
+async def blocked(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    now: datetime,
+    defaults: BudgetDefaults,
+) -> BudgetVerdict | None:
+    """The budget that stops new work in this scope (used up, or a call was refused at its
+    current limit), or None. A read: no lock, no write."""
+    del workspace_id
+    row = (await session.execute(_BLOCKED, {"user_id": user_id, "now": now, **defaults.params()})).one()
+    if row.scope is None:
+        return None
+    return BudgetVerdict(
+        ok=False,
+        applies=True,
+        scope=row.scope,
+        period=row.period,
+        limit_usd=row.limit_usd,
+        spent_usd=row.spent_usd,
+    )
+
+
+async def sweep(*, session: AsyncSession, now: datetime) -> int:
+    """Give back every hold past its expiry, in every workspace (a worker died mid-call)."""
+    return int((await session.execute(text("SELECT lucy_budget_sweep(:now)"), {"now": now})).scalar_one())
+
+
+@dataclass(frozen=True)
+class BudgetWarning:
+    """A monthly scope past the warning share of its limit (returned once per month)."""
+
+    workspace_id: uuid.UUID
+    slack_team_id: str
+    scope_key: str
+    subject: str | None  # the Slack user of a user scope
+    limit_usd: Decimal
+    spent_usd: Decimal
+    admins: list[str]
+
+
+async def due_warnings(
+    *, session: AsyncSession, now: datetime, defaults: BudgetDefaults, share: Decimal
+) -> list[BudgetWarning]:
+    """Every monthly scope, in every workspace, whose spend passed ``share`` of its limit and
+    was not warned about this month; each is marked warned as it is returned (at most once)."""
+    rows = await session.execute(
+        text("SELECT * FROM lucy_budget_warnings(:now, :ws_month, :user_month, :share)"),
+        {
+            "now": now,
+            "ws_month": defaults.workspace_monthly,
+            "user_month": defaults.user_monthly,
+            "share": share,
+        },
+    )
+    return [
+        BudgetWarning(
+            r.workspace_id,
+            r.slack_team_id,
+            r.scope_key,
+            r.subject,
+            r.limit_usd,
+            r.spent_usd,
+            list(r.admins or []),
+        )
+        for r in rows
+    ]
+
+
+async def set_budget(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    scope_key: str,
+    period: str,
+    limit_usd: Decimal | None,
+    updated_by: str | None,
+) -> Decimal | None:
+    """Set one limit (None: explicitly no budget, overriding a default). Returns the previous
+    limit (None also when there was no row)."""
+    previous = (
+        await session.execute(
+            select(Budget.limit_usd).where(
+                Budget.workspace_id == workspace_id, Budget.scope_key == scope_key, Budget.period == period
+            )
+        )
+    ).scalar_one_or_none()
+    stmt = insert(Budget).values(
+        workspace_id=workspace_id,
+        scope_key=scope_key,
+        period=period,
+        limit_usd=limit_usd,
+        updated_by=updated_by,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            constraint="pk_budgets",
+            set_={"limit_usd": stmt.excluded.limit_usd, "updated_by": updated_by, "updated_at": func.now()},
+        )
+    )
+    return previous
+
+
+async def clear_budget(
+    *, session: AsyncSession, workspace_id: uuid.UUID, scope_key: str, period: str
+) -> None:
+    """Remove one limit's row: the default from settings applies again."""
+    await session.execute(
+        delete(Budget).where(
+            Budget.workspace_id == workspace_id, Budget.scope_key == scope_key, Budget.period == period
+        )
+    )
+
+
+async def effective_limit(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    period: str,
+    defaults: BudgetDefaults,
+) -> Decimal | None:
+    """The limit that applies (user_id None: the workspace's)."""
+    default = (
+        defaults.workspace_monthly
+        if user_id is None
+        else (defaults.user_monthly if period == "month" else defaults.user_daily)
+    )
+    result = await session.execute(
+        text("SELECT lucy_budget_limit(:ws, :user_id, :period, :default)"),
+        {"ws": workspace_id, "user_id": user_id, "period": period, "default": default},
+    )
+    value = result.scalar_one()
+    return Decimal(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """Month-to-date spend (settled) and holds, against the limits that apply."""
+
+    month: date
+    workspace_limit: Decimal | None
+    workspace_spent: Decimal
+    workspace_reserved: Decimal
+    by_model: list[tuple[str, Decimal]] = field(default_factory=list)
+    by_user: list[tuple[str, Decimal]] = field(default_factory=list)  # (Slack user id, USD)
+    user_limits: dict[str, Decimal | None] = field(default_factory=dict)  # month/day for the asker
+
+
+async def usage_report(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    month: date,
+    defaults: BudgetDefaults,
+    only_user: uuid.UUID | None = None,
+) -> UsageReport:
+    """This month's spend by model and by user (only ``only_user``'s when given), from the
+    settled reservations, and the workspace's total against its budget."""
+    month = month.replace(day=1)
+    spend = (
+        await session.execute(
+            select(BudgetSpend.settled_usd, BudgetSpend.reserved_usd).where(
+                BudgetSpend.workspace_id == workspace_id,
+                BudgetSpend.scope_key == WORKSPACE,
+                BudgetSpend.period == "month",
+                BudgetSpend.period_start == month,
+            )
+        )
+    ).one_or_none()
+    settled = BudgetReservation.status == "settled"
+    mine = [BudgetReservation.user_id == only_user] if only_user is not None else []
+    cost = func.coalesce(func.sum(BudgetReservation.cost_usd), 0)
+    by_model = (
+        await session.execute(
+            select(func.coalesce(BudgetReservation.model, "?"), cost)
+            .where(
+                BudgetReservation.workspace_id == workspace_id,
+                BudgetReservation.month_start == month,
+                settled,
+                *mine,
+            )
+            .group_by(BudgetReservation.model)
+            .order_by(cost.desc())
+        )
+    ).all()
+    by_user = (
+        await session.execute(
+            select(func.coalesce(User.slack_user_id, "?"), cost)
+            .select_from(BudgetReservation)
+            .outerjoin(User, (User.id == BudgetReservation.user_id) & (User.workspace_id == workspace_id))
+            .where(
+                BudgetReservation.workspace_id == workspace_id,
+                BudgetReservation.month_start == month,
+                settled,
+                *mine,
+            )
+            .group_by(User.slack_user_id)
+            .order_by(cost.desc())
+        )
+    ).all()
+    user_limits: dict[str, Decimal | None] = {}
+    if only_user is not None:
+        for period in ("month", "day"):
+            user_limits[period] = await effective_limit(
+                session=session,
+                workspace_id=workspace_id,
+                user_id=only_user,
+                period=period,
+                defaults=defaults,
+            )
+    return UsageReport(
+        month=month,
+        workspace_limit=await effective_limit(
+            session=session, workspace_id=workspace_id, user_id=None, period="month", defaults=defaults
+        ),
+        workspace_spent=spend.settled_usd if spend else Decimal(0),
+        workspace_reserved=spend.reserved_usd if spend else Decimal(0),
+        by_model=[(str(m), Decimal(c or 0)) for m, c in by_model],
+        by_user=[(str(u), Decimal(c or 0)) for u, c in by_user],
+        user_limits=user_limits,
+    )
