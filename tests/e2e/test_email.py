@@ -20,7 +20,7 @@ from lucy.console.channels import DEFAULT_CHANNELS
 from lucy.contracts import email_workflow_id
 from lucy.devservers import LocalPostgres
 from lucy.settings import Settings, load_settings
-from tests.conftest import SIGNING_SECRET, Lucy, eventually, new_team
+from tests.conftest import SIGNING_SECRET, Lucy, eventually, new_team, record_history
 from tests.fakes.agentmail import WEBHOOK_SECRET, message_received, svix_headers
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
@@ -205,6 +205,7 @@ async def test_a_reply_in_the_email_thread_reaches_the_running_task(
 
     result = await _result(lucy, workflow_id)
     assert result["status"] == "completed"
+    await record_history(lucy, workflow_id, "lucy_task_email_reply")
     last = fake_llm.task_requests[-1]["messages"]
     quoted = [m["content"] for m in last if "deadline is Friday" in str(m.get("content"))]
     assert quoted and "not from the person you work for" in quoted[0]  # information, not instructions
@@ -307,3 +308,35 @@ async def test_a_failed_delivery_is_retried_with_its_attempts_counted(
     assert (row.status, row.attempt_count, row.last_error) == ("completed", 2, None)
     await _result(lucy, email_workflow_id(team, thread))
     assert await _count_tasks(lucy, team) == 1
+
+
+async def test_admins_bind_the_inbox_and_pick_the_channel_with_lucy_commands(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    team = new_team()
+    inbox = f"{team.lower()}@agentmail.to"
+    fake_slack.channels.update({TALK: "talk-to-lucy", "C0LUCY": "lucy"})
+    shown = (await lucy.command("email", team=team)).json()["text"]
+    assert "No AgentMail inbox is bound" in shown
+    refused = (await lucy.command(f"email connect {inbox}", team=team, user="U0ALICE")).json()["text"]
+    assert "Only a workspace admin" in refused
+    done = (await lucy.command(f"email connect {inbox}", team=team, user="UADMIN1")).json()["text"]
+    assert done.startswith("Done")
+    other = new_team()
+    taken = (await lucy.command(f"email connect {inbox}", team=other, user="UADMIN2")).json()["text"]
+    assert "already bound to another workspace" in taken
+    picked = (await lucy.command("settings email-channel #lucy", team=team, user="UADMIN1")).json()["text"]
+    assert "<#C0LUCY>" in picked
+    shown = (await lucy.command("email", team=team)).json()["text"]
+    assert inbox in shown and "<#C0LUCY>" in shown
+
+    fake_llm.then(content="Noted.")
+    thread = f"thr_{uuid.uuid4().hex}"
+    response = await _deliver(
+        lucy, message_received(inbox_id=inbox, thread_id=thread, message_id=f"<{thread}>")
+    )
+    assert response.json()["status"] == "started"
+    await _result(lucy, email_workflow_id(team, thread))
+    assert fake_slack.posted("C0LUCY") and not fake_slack.posted(TALK)  # the admin's choice wins
+    other_inbox = (await lucy.command("email", team=other)).json()["text"]
+    assert "No AgentMail inbox is bound" in other_inbox

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.db.models import WebhookDelivery, Workspace
@@ -168,3 +169,14 @@ async def workspace_settings(*, session: AsyncSession, workspace_id: uuid.UUID) 
         await session.execute(select(Workspace.settings).where(Workspace.id == workspace_id))
     ).scalar_one_or_none()
     return dict(value or {})
+
+
+async def update_workspace_settings(
+    *, session: AsyncSession, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Merge ``values`` into a workspace's ``settings`` (the transaction is scoped to it)."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(settings=Workspace.settings.op("||")(bindparam("values", values, type_=JSONB)))
+    )
