@@ -17,7 +17,8 @@ the 200 goes back only after Temporal accepted it (durable hand-off). If the sta
 Slack gets a 500 and redelivers; the workflow id makes that redelivery safe.
 
 ``POST /webhooks/agentmail`` (AgentMail's events) checks the Svix signature with the ``svix``
-library before it parses anything, then hands the event to :mod:`ingress.email`.
+library before it parses anything, then hands the event to :mod:`ingress.email`;
+``POST /webhooks/triggers/{id}`` (signed webhook triggers) is :mod:`ingress.triggers`.
 
 ``GET /metrics`` needs ``Authorization: Bearer <LUCY_METRICS_TOKEN>`` when that token is set;
 without one it is served only in development and test (404 in staging and production).
@@ -51,6 +52,7 @@ from ingress.codec import add_codec_server
 from ingress.deps import IngressDeps, lazy_temporal
 from ingress.email import EmailIngress
 from ingress.tasks import TaskStarter
+from ingress.triggers import add_webhook_triggers
 from lucy import tracing
 from lucy.contracts import TASK_WORKFLOW_NAME
 from lucy.logging import get_logger
@@ -132,6 +134,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
 
     _add_metrics(app, deps)
     _add_agentmail_webhook(app, deps)
+    add_webhook_triggers(app, deps)
     if not serve_events:
         return app
 

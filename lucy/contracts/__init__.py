@@ -68,6 +68,7 @@ from lucy.contracts.ids import (
     schedule_id_of,
     scheduled_workflow_id,
     task_workflow_id,
+    webhook_workflow_id,
 )
 from lucy.contracts.llm import (
     ChatMessage,
@@ -249,4 +250,5 @@ __all__ = [
     "task_workflow_id",
     "truncate_output",
     "untrusted_message",
+    "webhook_workflow_id",
 ]

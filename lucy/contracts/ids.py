@@ -55,6 +55,7 @@ class TaskSource(StrEnum):
     SCHEDULE = "schedule"
     HEARTBEAT = "heartbeat"  # a monitor's probe
     EMAIL = "email"  # mail to the workspace's AgentMail inbox
+    WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
 
 
 def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
@@ -85,6 +86,12 @@ def email_workflow_id(team_id: str, email_thread_id: str, message_id: str | None
     if message_id:
         tail += "-" + hashlib.sha256(message_id.encode()).hexdigest()[:12]
     return f"lucy-task-{team_id}-email-{tail}"
+
+
+def webhook_workflow_id(team_id: str, trigger_id: str, delivery_id: str) -> str:
+    """The task workflow id for one delivery of a webhook trigger (a redelivery maps to it)."""
+    tail = hashlib.sha256(f"{trigger_id}\x1f{delivery_id}".encode()).hexdigest()[:24]
+    return f"lucy-task-{team_id}-hook-{tail}"
 
 
 def schedule_id_of(row_id: str) -> str:

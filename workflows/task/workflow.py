@@ -251,12 +251,13 @@ class LucyTaskWorkflow:
         ctx = state.context = await context
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
-        from_email = task.source == TaskSource.EMAIL.value
-        # An email's request is Lucy's sentence around a quoted mail: it names no known site.
-        state.known_hosts = [] if from_email else sorted(policy.hosts_named_in(task.text))
+        from_outside = task.source in (TaskSource.EMAIL.value, TaskSource.WEBHOOK.value)
+        # An email's or a webhook's request quotes what came in: the sites it names are not known.
+        state.known_hosts = [] if from_outside else sorted(policy.hosts_named_in(task.text))
         # A thread's earlier conversation holds other people's words and Lucy's own answers
-        # (which may quote pages): from outside the requester's request. So does an email.
-        state.untrusted_seen = bool(ctx.thread_history) or from_email
+        # (which may quote pages): from outside the requester's request. So do a mail and a
+        # webhook's body.
+        state.untrusted_seen = bool(ctx.thread_history) or from_outside
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),
             *ctx.thread_history,

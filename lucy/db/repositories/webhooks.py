@@ -58,6 +58,17 @@ async def email_inbox_owner(*, session: AsyncSession, inbox_id: str) -> InboxOwn
     return None if row is None else InboxOwner(workspace_id=row.workspace_id, slack_team_id=row.slack_team_id)
 
 
+async def trigger_owner(*, session: AsyncSession, trigger_id: str) -> InboxOwner | None:
+    """The live workspace a webhook trigger belongs to (``lucy_webhook_trigger_workspace``)."""
+    row = (
+        await session.execute(
+            text("SELECT workspace_id, slack_team_id FROM lucy_webhook_trigger_workspace(:t) LIMIT 1"),
+            {"t": trigger_id},
+        )
+    ).first()
+    return None if row is None else InboxOwner(workspace_id=row.workspace_id, slack_team_id=row.slack_team_id)
+
+
 async def claim_delivery(
     *,
     session: AsyncSession,
