@@ -207,8 +207,9 @@ def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
     ``LUCY_AGENTMAIL_WEBHOOK_SECRET``, 5 minutes of tolerance) is checked with the ``svix``
     library (401, nothing recorded); only then is the body parsed and handed to
     :class:`ingress.email.EmailIngress`, which records the delivery. 200 once the delivery is
-    recorded and any task start was accepted; 500 when it failed (recorded ``failed``:
-    AgentMail delivers again and the attempt is counted). Without the secret: 503.
+    recorded and any task start was accepted; 409 while another copy of the same message is
+    being handled (a copy abandoned for 2 minutes is taken over); 500 when it failed (recorded
+    ``failed``: AgentMail delivers again and the attempt is counted). Without the secret: 503.
     """
     secret = _secret(deps.settings.tools.agentmail_webhook_secret)
     try:
@@ -238,6 +239,7 @@ def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
         "/webhooks/agentmail",
         responses={
             401: {"description": "missing, bad or stale Svix signature"},
+            409: {"description": "another delivery of this message is being handled"},
             413: {"description": "body too large"},
             503: {"description": "LUCY_AGENTMAIL_WEBHOOK_SECRET is not set"},
         },
@@ -282,7 +284,8 @@ def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
             log.warning("AgentMail webhook failed", error=exc.__class__.__name__)
             return JSONResponse({"error": "failed", "message": "not handled; deliver again"}, status_code=500)
         return JSONResponse(
-            {"status": outcome.status, "workflow_id": outcome.workflow_id, "reason": outcome.reason}
+            {"status": outcome.status, "workflow_id": outcome.workflow_id, "reason": outcome.reason},
+            status_code=409 if outcome.status == "busy" else 200,
         )
 
 

@@ -55,7 +55,8 @@ MAX_EMAIL_BYTES = 2_000_000  # AgentMail's ``size`` of the message; beyond: igno
 @dataclass(frozen=True)
 class EmailOutcome:
     """How one delivery ended: ``started``, ``delivered`` (reached the thread's running task),
-    ``followup``, ``duplicate``, ``ignored`` or ``refused``; ``reason`` says why for the last."""
+    ``followup``, ``duplicate``, ``ignored``, ``refused`` or ``busy`` (another copy is being
+    handled right now: the webhook answers 409 so that AgentMail delivers again later)."""
 
     status: str
     workflow_id: str | None = None
@@ -103,6 +104,9 @@ class EmailIngress:
                 now=now,
             )
             settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        if not claim.claimed and claim.status == "processing":  # another copy is at work now
+            log.info("mail is being handled by another delivery: deliver again later")
+            return EmailOutcome("busy", reason="another delivery of this message is being handled")
         if not claim.claimed:
             log.info("redelivered mail: nothing new starts", prior_status=claim.status)
             return EmailOutcome("duplicate", workflow_id=claim.payload.get("workflow_id"))

@@ -10,7 +10,8 @@ channel (:mod:`ingress.listeners.triggers`). A POST to its URL, in order:
    required (400);
 3. the trigger's workspace (404 for a trigger that was deleted);
 4. the delivery claimed in ``webhook_deliveries`` (``source = 'webhook'``, ``external_id`` =
-   trigger id + delivery id): a redelivery answers ``duplicate`` and starts nothing;
+   trigger id + delivery id): a redelivery answers ``duplicate`` and starts nothing (409 while
+   another copy is being handled);
 5. the run announced in the trigger's channel and ``LucyTaskWorkflow`` started (source
    ``webhook``) in that message's thread, requested by the trigger's creator: the template is
    their words; the JSON body is quoted inside ``<webhook>`` as information, never instructions.
@@ -78,6 +79,7 @@ def add_webhook_triggers(app: FastAPI, deps: IngressDeps) -> None:
             400: {"description": "no X-Lucy-Delivery"},
             401: {"description": "missing, bad or stale signature"},
             404: {"description": "no such trigger"},
+            409: {"description": "another delivery with this id is being handled"},
             413: {"description": "body too large"},
             503: {"description": "LUCY_ENCRYPTION_KEYS is not set"},
         },
@@ -140,6 +142,8 @@ async def _handle(
             payload={"trigger_id": trigger_id, "sha256": hashlib.sha256(body).hexdigest()},
             now=now,
         )
+        if not claim.claimed and claim.status == "processing":  # another copy is at work now
+            return _error(409, "busy", "another delivery with this id is being handled; deliver again")
         if not claim.claimed:
             return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
         if not isinstance(document, dict | list):

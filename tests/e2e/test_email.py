@@ -340,3 +340,37 @@ async def test_admins_bind_the_inbox_and_pick_the_channel_with_lucy_commands(
     assert fake_slack.posted("C0LUCY") and not fake_slack.posted(TALK)  # the admin's choice wins
     other_inbox = (await lucy.command("email", team=other)).json()["text"]
     assert "No AgentMail inbox is bound" in other_inbox
+
+
+async def test_a_copy_being_handled_is_busy_and_an_abandoned_one_is_taken_over(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    """A delivery that crashed mid-way stays ``processing``: a redelivery meanwhile gets 409
+    (AgentMail tries again later), and after 2 minutes it takes the delivery over."""
+    team, inbox = await _bound_workspace(lucy.engine)
+    thread = f"thr_{uuid.uuid4().hex}"
+    event = message_received(inbox_id=inbox, thread_id=thread, message_id=f"<{thread}>")
+    async with lucy.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO webhook_deliveries (workspace_id, source, external_id, status, attempt_count, payload) "
+                "SELECT id, 'agentmail', :e, 'processing', 1, '{}'::jsonb FROM workspaces WHERE slack_team_id = :t"
+            ),
+            {"e": f"<{thread}>", "t": team},
+        )
+    busy = await _deliver(lucy, event)
+    assert busy.status_code == 409 and busy.json()["status"] == "busy"
+    assert await _count_tasks(lucy, team) == 0
+    async with lucy.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE webhook_deliveries SET updated_at = now() - interval '3 minutes' WHERE external_id = :e"
+            ),
+            {"e": f"<{thread}>"},
+        )
+    fake_llm.then(content="Taken over.")
+    taken = await _deliver(lucy, event)
+    assert taken.json()["status"] == "started"
+    [row] = await _deliveries(lucy, f"<{thread}>")
+    assert (row.status, row.attempt_count) == ("completed", 2)
+    await _result(lucy, email_workflow_id(team, thread))
