@@ -31,7 +31,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from lucy.contracts import ChatMessage, TaskContext, TaskContextRequest, truncate_output, untrusted_message
+from lucy.contracts import (
+    ChatMessage,
+    TaskContext,
+    TaskContextRequest,
+    TaskSource,
+    truncate_output,
+    untrusted_message,
+)
 from lucy.db import repositories as repo
 from lucy.settings import Settings
 
@@ -179,7 +186,10 @@ class ContextActivities:
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
-            channel_requires_approval=approve_everything or bool(ch_settings.get("require_approval", False)),
+            # A task from email: every tool call waits for a person (its request is from outside).
+            channel_requires_approval=approve_everything
+            or task.source == TaskSource.EMAIL.value
+            or bool(ch_settings.get("require_approval", False)),
             self_approval_allowed=bool(ws_settings.get("allow_self_approval", False)),
             approval_ttl_seconds=max(60, int(float(ttl_hours) * 3600)),
             approver_slack_ids=approvers,

@@ -16,6 +16,10 @@ Bolt runs with ``process_before_response=True``: the listener starts the workflo
 the 200 goes back only after Temporal accepted it (durable hand-off). If the start fails,
 Slack gets a 500 and redelivers; the workflow id makes that redelivery safe.
 
+``POST /webhooks/agentmail`` (AgentMail's events) checks the Svix signature with the ``svix``
+library before it parses anything, then hands the event to :mod:`ingress.email`;
+``POST /webhooks/triggers/{id}`` (signed webhook triggers) is :mod:`ingress.triggers`.
+
 ``GET /metrics`` needs ``Authorization: Bearer <LUCY_METRICS_TOKEN>`` when that token is set;
 without one it is served only in development and test (404 in staging and production).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,12 +42,17 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
+from svix.webhooks import Webhook, WebhookVerificationError
 
 from ingress import guard
 from ingress.bolt import build_bolt_app
 from ingress.codec import add_codec_server
 from ingress.deps import IngressDeps, lazy_temporal
+from ingress.email import EmailIngress
+from ingress.tasks import TaskStarter
+from ingress.triggers import add_webhook_triggers
 from lucy import tracing
 from lucy.contracts import TASK_WORKFLOW_NAME
 from lucy.logging import get_logger
@@ -58,6 +68,7 @@ from lucy.metrics import (
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = guard.MAX_BODY_BYTES
+MAX_WEBHOOK_BYTES = 5 * 2**20  # an AgentMail event carries the mail's text and HTML
 HEALTH_TIMEOUT_S = 2.0
 GAUGE_TTL_S = 5.0
 
@@ -122,6 +133,8 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         )
 
     _add_metrics(app, deps)
+    _add_agentmail_webhook(app, deps)
+    add_webhook_triggers(app, deps)
     if not serve_events:
         return app
 
@@ -184,6 +197,96 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
     return app
+
+
+def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
+    """``POST /webhooks/agentmail``: AgentMail's events, signed with Svix.
+
+    In order: the body is read up to ``MAX_WEBHOOK_BYTES`` (413); the Svix signature
+    (``svix-id``, ``svix-timestamp``, ``svix-signature`` over the raw bytes, under
+    ``LUCY_AGENTMAIL_WEBHOOK_SECRET``, 5 minutes of tolerance) is checked with the ``svix``
+    library (401, nothing recorded); only then is the body parsed and handed to
+    :class:`ingress.email.EmailIngress`, which records the delivery. 200 once the delivery is
+    recorded and any task start was accepted; 409 while another copy of the same message is
+    being handled (a copy abandoned for 2 minutes is taken over); 500 when it failed (recorded
+    ``failed``: AgentMail delivers again and the attempt is counted). Without the secret: 503.
+    """
+    secret = _secret(deps.settings.tools.agentmail_webhook_secret)
+    try:
+        verifier = Webhook(secret) if secret else None
+    except Exception as exc:  # not a whsec_... base64 secret
+        raise ValueError("LUCY_AGENTMAIL_WEBHOOK_SECRET is not a Svix endpoint secret (whsec_...)") from exc
+    slack_token = _secret(deps.settings.slack.slack_bot_token)
+    slack = (
+        AsyncWebClient(token=slack_token, base_url=deps.settings.slack.slack_api_url, timeout=10)
+        if slack_token
+        else None
+    )
+
+    async def handler() -> EmailIngress:
+        starter = TaskStarter(
+            temporal=await deps.temporal(),
+            sessions=deps.sessions,
+            task_queue=deps.settings.temporal.temporal_task_queue,
+            limits=deps.settings.limits,
+            budgets=deps.settings.budget,
+        )
+        return EmailIngress(starter=starter, slack=slack, sessions=deps.sessions)
+
+    app.state.email_handler = handler  # the listener mode uses the same handler
+
+    @app.post(
+        "/webhooks/agentmail",
+        responses={
+            401: {"description": "missing, bad or stale Svix signature"},
+            409: {"description": "another delivery of this message is being handled"},
+            413: {"description": "body too large"},
+            503: {"description": "LUCY_AGENTMAIL_WEBHOOK_SECRET is not set"},
+        },
+    )
+    async def agentmail_webhook(request: Request) -> Response:
+        structlog.contextvars.clear_contextvars()
+        if verifier is None:
+            return JSONResponse(
+                {
+                    "error": "agentmail_not_configured",
+                    "message": "set LUCY_AGENTMAIL_WEBHOOK_SECRET to receive AgentMail webhooks",
+                },
+                status_code=503,
+            )
+        try:
+            body = await guard.read_body(request, limit=MAX_WEBHOOK_BYTES)
+        except guard.Refusal as refusal:
+            log.warning("AgentMail webhook refused", status=refusal.status, reason=refusal.message)
+            return JSONResponse(
+                {"error": refusal.error, "message": refusal.message}, status_code=refusal.status
+            )
+        headers = {k: request.headers.get(k, "") for k in ("svix-id", "svix-timestamp", "svix-signature")}
+        try:
+            verifier.verify(body, headers)
+        except WebhookVerificationError as exc:
+            log.warning(
+                "AgentMail webhook refused: bad signature",
+                reason=str(exc)[:80],
+                **guard.request_metadata(request, len(body)),
+            )
+            return JSONResponse(
+                {"error": "invalid_signature", "message": "the Svix signature is missing, wrong or too old"},
+                status_code=401,
+            )
+        try:
+            document: Any = json.loads(body)
+        except ValueError:
+            document = None
+        try:
+            outcome = await (await handler()).handle(document, delivery_id=headers["svix-id"])
+        except Exception as exc:
+            log.warning("AgentMail webhook failed", error=exc.__class__.__name__)
+            return JSONResponse({"error": "failed", "message": "not handled; deliver again"}, status_code=500)
+        return JSONResponse(
+            {"status": outcome.status, "workflow_id": outcome.workflow_id, "reason": outcome.reason},
+            status_code=409 if outcome.status == "busy" else 200,
+        )
 
 
 def _team_id(document: dict[str, Any]) -> str | None:

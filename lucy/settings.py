@@ -155,6 +155,8 @@ class ToolSettings(_Group):
     agentmail_base_url: str = "https://api.agentmail.to/v0"
     agentmail_domain: str = "agentmail.to"
     agentmail_enabled: bool = False
+    # The Svix endpoint secret (whsec_...) that POST /webhooks/agentmail verifies; unset: 503.
+    agentmail_webhook_secret: SecretStr | None = None
 
     @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
     @classmethod

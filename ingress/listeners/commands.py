@@ -2,8 +2,10 @@
 
 ``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
 ``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
-``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``
-and ``/lucy help`` answer only the caller (ephemeral). Unknown words are a request, and an
+``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``,
+``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``, ``/lucy webhook create``
+and ``/lucy help``
+answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;
 whether a task is running is Temporal's.
 """
@@ -20,6 +22,8 @@ from temporalio.service import RPCError
 from ingress.claims import refusal_text, signed_cancel
 from ingress.deps import ListenerDeps, listener_deps
 from ingress.listeners import budgets, monitors, schedules
+from ingress.listeners import email as email_commands
+from ingress.listeners import triggers as trigger_commands
 from ingress.listeners.events import DEACTIVATED
 from ingress.listeners.home import pending_lines, task_lines
 from ingress.tasks import WORKSPACE_REMOVED, SlackMessage
@@ -172,6 +176,15 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
         return
     if sub == "usage" and not rest:
         await budgets.on_usage_command(ack, command, context)
+        return
+    if sub == "webhook":
+        await trigger_commands.on_webhook_command(ack, rest, command, context)
+        return
+    if sub == "email":
+        await email_commands.on_email_command(ack, rest, command, context)
+        return
+    if sub == "settings" and rest.lower().startswith("email-channel"):
+        await email_commands.on_settings_command(ack, rest, command, context)
         return
     profile = await deps.directory.get(context.client, team, user)
     role = profile.role if profile else None

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
 
 BOT_USER_ID = "UBOTLUCY"
@@ -71,7 +72,7 @@ def default_profile(uid: str) -> dict[str, Any]:
 
 
 @dataclass
-class SlackBackend(FilesMixin):
+class SlackBackend(FilesMixin, ChannelsMixin):
     token: str = "xoxb-fake-token"
     app_token: str = "xapp-1-fake-app-token"
     team_id: str = "T000FAKE"
@@ -86,6 +87,7 @@ class SlackBackend(FilesMixin):
     modals: list[dict[str, Any]] = field(default_factory=list)  # views.open: {"trigger_id", "view"}
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # known people; others by id
+    channels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNELS))  # public: id -> name
     statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) -> status
     # External uploads: file id -> {"filename", "length", "content"?}, then shared files.
     pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)

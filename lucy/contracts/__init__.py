@@ -59,6 +59,7 @@ from lucy.contracts.ids import (
     approval_button_value,
     belongs_to_team,
     command_workflow_id,
+    email_workflow_id,
     heartbeat_schedule_id_of,
     heartbeat_workflow_id,
     idempotency_key,
@@ -67,6 +68,7 @@ from lucy.contracts.ids import (
     schedule_id_of,
     scheduled_workflow_id,
     task_workflow_id,
+    webhook_workflow_id,
 )
 from lucy.contracts.llm import (
     ChatMessage,
@@ -236,6 +238,7 @@ __all__ = [
     "approval_button_value",
     "belongs_to_team",
     "command_workflow_id",
+    "email_workflow_id",
     "heartbeat_schedule_id_of",
     "heartbeat_workflow_id",
     "idempotency_key",
@@ -247,4 +250,5 @@ __all__ = [
     "task_workflow_id",
     "truncate_output",
     "untrusted_message",
+    "webhook_workflow_id",
 ]

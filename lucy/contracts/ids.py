@@ -54,6 +54,8 @@ class TaskSource(StrEnum):
     THREAD_REPLY = "thread_reply"
     SCHEDULE = "schedule"
     HEARTBEAT = "heartbeat"  # a monitor's probe
+    EMAIL = "email"  # mail to the workspace's AgentMail inbox
+    WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
 
 
 def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
@@ -74,6 +76,22 @@ def belongs_to_team(workflow_id: str, team_id: str) -> bool:
 def command_workflow_id(team_id: str, channel_id: str, trigger_id: str) -> str:
     """The task workflow id for one ``/lucy <request>`` invocation (Slack's trigger id is unique)."""
     return f"lucy-task-{team_id}-{channel_id}-cmd-{trigger_id}"
+
+
+def email_workflow_id(team_id: str, email_thread_id: str, message_id: str | None = None) -> str:
+    """The task workflow id for an AgentMail email thread: derived from the thread, so that a
+    redelivered webhook can never start a second task; ``message_id`` gives a follow-up (a reply
+    after the thread's task ended) its own id."""
+    tail = hashlib.sha256(email_thread_id.encode()).hexdigest()[:24]
+    if message_id:
+        tail += "-" + hashlib.sha256(message_id.encode()).hexdigest()[:12]
+    return f"lucy-task-{team_id}-email-{tail}"
+
+
+def webhook_workflow_id(team_id: str, trigger_id: str, delivery_id: str) -> str:
+    """The task workflow id for one delivery of a webhook trigger (a redelivery maps to it)."""
+    tail = hashlib.sha256(f"{trigger_id}\x1f{delivery_id}".encode()).hexdigest()[:24]
+    return f"lucy-task-{team_id}-hook-{tail}"
 
 
 def schedule_id_of(row_id: str) -> str:

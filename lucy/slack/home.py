@@ -35,6 +35,7 @@ HELP = (
     '• `/lucy schedule "every weekday at 9:00" <request>` — a recurring task (`/lucy schedules` lists them)\n'
     '• `/lucy monitor "every 15 minutes" health <url>` — watch something and alert here (`/lucy monitors`)\n'
     "• `/lucy usage` — this month's spend against the budget (`/lucy budget help`: admins set it)\n"
+    "• `/lucy email` — the email inbox that brings work here (`/lucy email connect <inbox>`: admins)\n"
     "• `/lucy help` — this message\n"
     "You can also @mention me in a channel or send me a DM."
 )

@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from svix.webhooks import Webhook
 
 from tests.fakes import serve
 
@@ -126,3 +130,75 @@ class FakeAgentMail:
             if name in body and not isinstance(body[name], str):
                 errors.append({"path": [name], "message": "Expected string"})
         return errors
+
+
+# --------------------------------------------------------------------------- inbound (webhooks)
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"lucy-test-agentmail-webhook-key!").decode()
+
+
+def message_received(
+    *,
+    inbox_id: str,
+    thread_id: str,
+    message_id: str,
+    sender: str = "Bob Example <bob@example.com>",
+    subject: str = "Q3 report",
+    text: str = "Hi Lucy, could you send me the Q3 report?",
+    event_type: str = "message.received",
+) -> dict[str, Any]:
+    """A ``message.received`` event as AgentMail sends it (``MessageReceivedEvent`` in the
+    ``agentmail`` SDK: ``type``, ``event_type``, ``event_id``, ``message``, ``thread``)."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "type": "event",
+        "event_type": event_type,
+        "event_id": f"evt_{uuid.uuid4().hex[:20]}",
+        "message": {
+            "inbox_id": inbox_id,
+            "thread_id": thread_id,
+            "message_id": message_id,
+            "labels": ["received"],
+            "timestamp": now,
+            "from": sender,
+            "to": [inbox_id],
+            "subject": subject,
+            "preview": text[:100],
+            "text": text,
+            "extracted_text": text,
+            "size": len(text.encode()) + 600,
+            "updated_at": now,
+            "created_at": now,
+        },
+        "thread": {
+            "inbox_id": inbox_id,
+            "thread_id": thread_id,
+            "labels": ["received"],
+            "timestamp": now,
+            "senders": [sender],
+            "recipients": [inbox_id],
+            "subject": subject,
+            "preview": text[:100],
+            "last_message_id": message_id,
+            "message_count": 1,
+            "size": len(text.encode()) + 600,
+            "updated_at": now,
+            "created_at": now,
+        },
+    }
+
+
+def svix_headers(
+    body: bytes, *, secret: str = WEBHOOK_SECRET, msg_id: str | None = None, at: datetime | None = None
+) -> dict[str, str]:
+    """Headers exactly as Svix signs a delivery (``v1,`` + HMAC-SHA256 over ``id.timestamp.body``),
+    signed with the ``svix`` library itself."""
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex[:24]}"
+    at = at or datetime.now(UTC)
+    signature = Webhook(secret).sign(msg_id, at, body.decode())
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": signature,
+        "Content-Type": "application/json",
+    }

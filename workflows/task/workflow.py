@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         TaskFinished,
         TaskInput,
         TaskResult,
+        TaskSource,
         TaskStarted,
         TaskState,
         TaskStatus,
@@ -250,10 +251,13 @@ class LucyTaskWorkflow:
         ctx = state.context = await context
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
-        state.known_hosts = sorted(policy.hosts_named_in(task.text))
+        from_outside = task.source in (TaskSource.EMAIL.value, TaskSource.WEBHOOK.value)
+        # An email's or a webhook's request quotes what came in: the sites it names are not known.
+        state.known_hosts = [] if from_outside else sorted(policy.hosts_named_in(task.text))
         # A thread's earlier conversation holds other people's words and Lucy's own answers
-        # (which may quote pages): from outside the requester's request.
-        state.untrusted_seen = bool(ctx.thread_history)
+        # (which may quote pages): from outside the requester's request. So do a mail and a
+        # webhook's body.
+        state.untrusted_seen = bool(ctx.thread_history) or from_outside
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),
             *ctx.thread_history,
@@ -265,7 +269,8 @@ class LucyTaskWorkflow:
         name become known); anyone else's are quoted as untrusted information."""
         state, taken = self._state, []
         for r in self._replies:
-            if r.slack_user_id == self._task.slack_user_id:
+            # A reply in an email thread is never the requester's words, whoever sent it.
+            if r.slack_user_id == self._task.slack_user_id and self._task.source != TaskSource.EMAIL.value:
                 state.known_hosts = sorted(set(state.known_hosts) | policy.hosts_named_in(r.text))
                 taken.append(
                     ChatMessage(role="user", content=prompts.reply_from_requester(r.slack_user_id, r.text))

@@ -116,6 +116,13 @@ class WebhookDelivery(Base):
             "next_attempt_at",
             postgresql_where=text("status IN ('pending', 'failed')"),
         ),
+        Index("ix_webhook_deliveries_external", "workspace_id", "source", "external_id"),  # 0011
+        Index(
+            "ix_webhook_deliveries_email_thread",
+            "workspace_id",
+            text("(payload->>'thread_id')"),
+            postgresql_where=text("source = 'agentmail'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))

@@ -10,7 +10,7 @@ Every write is an upsert or a guarded update so that an activity retried after a
 Slack event delivered twice, converges on the same rows.
 """
 
-from lucy.db.repositories import budgets
+from lucy.db.repositories import budgets, webhooks
 from lucy.db.repositories.approvals import (
     close_approval,
     create_approval,
@@ -77,4 +77,5 @@ __all__ = [
     "upsert_channel",
     "upsert_user",
     "upsert_workspace",
+    "webhooks",
 ]

@@ -1,0 +1,327 @@
+"""Inbound email: an AgentMail ``message.received`` event becomes a task (or reaches one).
+
+The webhook (``POST /webhooks/agentmail``, :mod:`ingress.app`) verifies the Svix signature,
+then hands the event to :meth:`EmailIngress.handle`. In order:
+
+1. **Shape.** Only ``message.received`` with an inbox, a thread and a message id is work; other
+   event types (sent, delivered, ``message.received.spam|blocked|unauthenticated``) and
+   malformed payloads are recorded as ``ignored``.
+2. **Tenant.** The inbox must be bound to a live workspace (``settings.email_inbox``, found
+   through ``lucy_email_inbox_workspace``); mail to an unbound inbox is recorded ``ignored``
+   under no workspace.
+3. **Record.** The delivery is claimed in ``webhook_deliveries`` by its AgentMail message id:
+   a redelivery of a message already handled (or being handled) starts nothing; one that
+   failed before is retried, its attempts counted. Status: processing, then completed, failed
+   (the webhook answers 500 and AgentMail delivers again) or ignored.
+4. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
+   set one, else the first of ``talk-to-lucy``, ``lucy-my-ai``, ``lucy``, ``general`` that
+   exists (the original Lucy's order).
+5. **Route.** A new email thread is announced in that channel and starts ``LucyTaskWorkflow``
+   (source ``email``) in the announcement's thread, its workflow id derived from the AgentMail
+   thread id. A later message in the same email thread is shown in that Slack thread and goes
+   to the thread's task like a Slack thread reply: the running task gets it (``add_reply``);
+   after the task ended it starts a follow-up that reads the thread.
+
+Trust: an email is never the requester's words. The task's request is a sentence Lucy wrote
+with the mail quoted inside it, marked as information; a task from email starts with untrusted
+content in its context and every tool call waits for an approval decided in Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
+from ingress.tasks import SlackMessage, TaskStarter
+from lucy.contracts import TaskSource, email_workflow_id
+from lucy.db import repositories as repo
+from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
+from lucy.logging import get_logger
+from lucy.slack.text import escape_mrkdwn
+
+log = get_logger(__name__)
+
+SOURCE = "agentmail"
+# The seed's "Email Listener Auto-Discovery" order.
+NOTIFICATION_CHANNELS = ("talk-to-lucy", "lucy-my-ai", "lucy", "general")
+MAX_EMAIL_BYTES = 2_000_000  # AgentMail's ``size`` of the message; beyond: ignored, said so
+
+
+@dataclass(frozen=True)
+class EmailOutcome:
+    """How one delivery ended: ``started``, ``delivered`` (reached the thread's running task),
+    ``followup``, ``duplicate``, ``ignored``, ``refused`` or ``busy`` (another copy is being
+    handled right now: the webhook answers 409 so that AgentMail delivers again later)."""
+
+    status: str
+    workflow_id: str | None = None
+    reason: str | None = None
+
+
+class EmailIngress:
+    """Turns AgentMail events into tasks; the same handler serves the webhook and the listener."""
+
+    def __init__(self, *, starter: TaskStarter, slack: AsyncWebClient | None, sessions: Any) -> None:
+        self._starter = starter
+        self._slack = slack
+        self._sessions = sessions
+
+    async def handle(self, document: Any, *, delivery_id: str) -> EmailOutcome:
+        """Handle one verified event. Raises when the work could not be done (the delivery is
+        then recorded ``failed`` and AgentMail's redelivery retries it)."""
+        now = datetime.now(UTC)
+        event_type, email, problem = parse_event(document)
+        structlog.contextvars.bind_contextvars(email_delivery=delivery_id[:64])
+        if email is None:
+            await self._record_ignored(
+                NO_WORKSPACE, delivery_id[:255] or "none", event_type or None, problem or "", now
+            )
+            log.info("AgentMail event ignored", event_type=event_type[:64], reason=problem)
+            return EmailOutcome("ignored", reason=problem)
+        async with self._sessions.begin() as session:
+            owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=email.inbox_id)
+        if owner is None:
+            reason = "the inbox is not bound to a workspace (/lucy email connect)"
+            await self._record_ignored(NO_WORKSPACE, email.message_id, event_type, reason, now, email)
+            log.info("mail to an unbound inbox ignored", inbox_id=email.inbox_id)
+            return EmailOutcome("ignored", reason=reason)
+        workspace_id, team_id = owner.workspace_id, owner.slack_team_id
+        structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id), slack_team_id=team_id)
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            claim = await repo.webhooks.claim_delivery(
+                session=session,
+                workspace_id=workspace_id,
+                source=SOURCE,
+                external_id=email.message_id,
+                event_type=event_type,
+                payload=metadata(email),
+                now=now,
+            )
+            settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        if not claim.claimed and claim.status == "processing":  # another copy is at work now
+            log.info("mail is being handled by another delivery: deliver again later")
+            return EmailOutcome("busy", reason="another delivery of this message is being handled")
+        if not claim.claimed:
+            log.info("redelivered mail: nothing new starts", prior_status=claim.status)
+            return EmailOutcome("duplicate", workflow_id=claim.payload.get("workflow_id"))
+        try:
+            outcome = await self._process(email, claim, workspace_id, team_id, settings)
+        except Exception as exc:
+            await self._finish(workspace_id, claim, "failed", error=exc.__class__.__name__)
+            log.warning(
+                "mail could not be handled; AgentMail will deliver it again", error=exc.__class__.__name__
+            )
+            raise
+        status = "completed" if outcome.status in ("started", "delivered", "followup") else "ignored"
+        payload = {**claim.payload, "outcome": outcome.status}
+        if outcome.workflow_id:
+            payload["workflow_id"] = outcome.workflow_id
+        await self._finish(workspace_id, claim, status, error=outcome.reason, payload=payload)
+        log.info(
+            "mail handled", outcome=outcome.status, workflow_id=outcome.workflow_id, attempt=claim.attempts
+        )
+        return outcome
+
+    async def _process(
+        self,
+        email: InboundEmail,
+        claim: DeliveryClaim,
+        workspace_id: Any,
+        team_id: str,
+        settings: dict[str, Any],
+    ) -> EmailOutcome:
+        if email.size > MAX_EMAIL_BYTES:
+            return EmailOutcome("ignored", reason=f"the mail is larger than {MAX_EMAIL_BYTES} bytes")
+        inbox = str(settings.get("email_inbox") or "").lower()
+        if email.address and email.address == inbox:
+            return EmailOutcome("ignored", reason="mail from Lucy's own inbox")
+        if self._slack is None:
+            raise RuntimeError("Slack is not configured: no bot token")
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            earlier = await repo.webhooks.email_thread_announcement(
+                session=session, workspace_id=workspace_id, thread_id=email.thread_id
+            )
+        user = requester_id(email.address or email.sender)
+        if earlier is not None and earlier.get("message_id") != email.message_id:
+            return await self._reply(email, claim, workspace_id, team_id, earlier, user)
+        channel = str(claim.payload.get("slack_channel") or "") or await self._channel(settings)
+        if not channel:
+            raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
+        ts = str(claim.payload.get("slack_ts") or "")
+        if not ts:  # announced once: a retried delivery reuses the announcement
+            ts = await self._post(channel, None, self._announcement(email))
+            await self._finish(
+                workspace_id,
+                claim,
+                "processing",
+                payload={**claim.payload, "slack_channel": channel, "slack_ts": ts},
+            )
+        outcome = await self._starter.start(
+            SlackMessage(
+                team_id=team_id,
+                user_id=user,
+                channel_id=channel,
+                channel_type="channel",
+                ts=ts,
+                thread_ts=ts,
+                text=quoted_request(email, reply=False),
+                source=TaskSource.EMAIL.value,
+                workflow_id=email_workflow_id(team_id, email.thread_id),
+                display_name=(email.sender or email.address)[:80] or None,
+                role="guest",
+            )
+        )
+        return await self._started(outcome, channel, ts)
+
+    async def _reply(
+        self,
+        email: InboundEmail,
+        claim: DeliveryClaim,
+        workspace_id: Any,
+        team_id: str,
+        earlier: dict[str, Any],
+        user: str,
+    ) -> EmailOutcome:
+        channel, thread = str(earlier["slack_channel"]), str(earlier["slack_ts"])
+        if not claim.payload.get("slack_ts"):
+            shown = await self._post(channel, thread, self._announcement(email, reply=True))
+            await self._finish(
+                workspace_id,
+                claim,
+                "processing",
+                payload={**claim.payload, "reply": "true", "slack_channel": channel, "slack_ts": shown},
+            )
+        text = quoted_request(email, reply=True)
+        routed = await self._starter.route_reply(
+            team_id=team_id,
+            channel_id=channel,
+            thread_ts=thread,
+            user_id=user,
+            text=text,
+            ts=email.message_id,
+        )
+        if routed == "delivered":
+            return EmailOutcome("delivered", workflow_id=email_workflow_id(team_id, email.thread_id))
+        outcome = await self._starter.start(
+            SlackMessage(
+                team_id=team_id,
+                user_id=user,
+                channel_id=channel,
+                channel_type="channel",
+                ts=str(claim.payload.get("slack_ts") or thread),
+                thread_ts=thread,
+                text=text,
+                source=TaskSource.EMAIL.value,
+                workflow_id=email_workflow_id(team_id, email.thread_id, email.message_id),
+                display_name=(email.sender or email.address)[:80] or None,
+                role="guest",
+                with_thread_history=True,
+            )
+        )
+        result = await self._started(outcome, channel, thread)
+        return EmailOutcome("followup", result.workflow_id) if result.status == "started" else result
+
+    async def _started(self, outcome: Any, channel: str, thread: str) -> EmailOutcome:
+        if outcome.refused:
+            await self._post(channel, thread, outcome.refused)
+            return EmailOutcome("refused", outcome.workflow_id, reason=outcome.refused)
+        return EmailOutcome("started", outcome.workflow_id)
+
+    @staticmethod
+    def _announcement(email: InboundEmail, *, reply: bool = False) -> str:
+        who = escape_mrkdwn(email.sender or email.address or "an unknown sender")
+        subject = escape_mrkdwn(email.subject or "(no subject)")
+        if reply:
+            return f":incoming_envelope: A reply in this email thread from {who}: *{subject}*"
+        return (
+            f":incoming_envelope: Email to {escape_mrkdwn(email.inbox_id)} from {who}: *{subject}*\n"
+            "I'm looking at it here; its content is from outside and is treated as information only."
+        )
+
+    async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:
+        assert self._slack is not None
+        response = await self._slack.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
+        )
+        return str(response["ts"])
+
+    async def _channel(self, settings: dict[str, Any]) -> str:
+        """The notification channel: the admin's choice, else the seed's order of names."""
+        chosen = settings.get("email_channel")
+        if isinstance(chosen, str) and chosen:
+            return chosen
+        assert self._slack is not None
+        found: dict[str, str] = {}
+        cursor: str | None = None
+        for _ in range(20):  # pages of 1,000 channels
+            page = await self._slack.conversations_list(
+                types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
+            for ch in page.get("channels") or []:
+                if isinstance(ch, dict) and ch.get("name") in NOTIFICATION_CHANNELS:
+                    found.setdefault(str(ch["name"]), str(ch["id"]))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return next((found[name] for name in NOTIFICATION_CHANNELS if name in found), "")
+
+    async def _finish(
+        self,
+        workspace_id: Any,
+        claim: DeliveryClaim,
+        status: str,
+        *,
+        error: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await repo.webhooks.finish_delivery(
+                session=session,
+                workspace_id=workspace_id,
+                claim=claim,
+                status=status,
+                now=datetime.now(UTC),
+                error=error,
+                payload=payload,
+            )
+        if payload is not None and payload is not claim.payload:
+            claim.payload.clear()
+            claim.payload.update(payload)  # later steps of this attempt see it
+
+    async def _record_ignored(
+        self,
+        workspace_id: Any,
+        external_id: str,
+        event_type: str | None,
+        reason: str,
+        now: datetime,
+        email: InboundEmail | None = None,
+    ) -> None:
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            claim = await repo.webhooks.claim_delivery(
+                session=session,
+                workspace_id=workspace_id,
+                source=SOURCE,
+                external_id=external_id,
+                event_type=event_type,
+                payload=metadata(email) if email else {},
+                now=now,
+            )
+            if claim.claimed:
+                await repo.webhooks.finish_delivery(
+                    session=session,
+                    workspace_id=workspace_id,
+                    claim=claim,
+                    status="ignored",
+                    now=now,
+                    error=reason[:500],
+                )

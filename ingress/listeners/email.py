@@ -1,0 +1,121 @@
+"""``/lucy email`` and ``/lucy settings email-channel``: which AgentMail inbox brings mail to
+this workspace, and where it is announced.
+
+* ``/lucy email``: the inbox bound to the workspace and the notification channel (anyone).
+* ``/lucy email connect <inbox_id>`` (admins only): bind an AgentMail inbox; an inbox bound to
+  another workspace is refused.
+* ``/lucy settings email-channel #channel`` (admins only): announce mail there instead of the
+  first of ``#talk-to-lucy``, ``#lucy-my-ai``, ``#lucy``, ``#general``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+
+from ingress.deps import listener_deps
+from lucy.db import repositories as repo
+from lucy.logging import get_logger
+from lucy.roles import is_admin
+from lucy.slack.text import escape_mrkdwn
+
+log = get_logger(__name__)
+
+NOT_ADMIN = "Only a workspace admin can change where Lucy's email goes."
+_INBOX = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
+_CHANNEL = re.compile(r"^(?:<#(C[A-Z0-9]{2,20})(?:\|[^>]*)?>|(C[A-Z0-9]{2,20})|#?([a-z0-9_-]{1,80}))$")
+USAGE = (
+    "`/lucy email` shows where mail comes in; `/lucy email connect <inbox>` (admins) binds an "
+    "AgentMail inbox; `/lucy settings email-channel #channel` (admins) picks where mail is announced."
+)
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+async def _show(team: str, context: AsyncBoltContext) -> str:
+    deps = listener_deps(context)
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+    inbox, channel = settings.get("email_inbox"), settings.get("email_channel")
+    where = (
+        f"<#{channel}>"
+        if channel
+        else "found automatically: the first of #talk-to-lucy, #lucy-my-ai, #lucy, #general"
+    )
+    if not inbox:
+        return f"No AgentMail inbox is bound to this workspace yet. {USAGE}"
+    return f"Mail to `{escape_mrkdwn(str(inbox))}` becomes a task here. Notification channel: {where}."
+
+
+async def _admin(team: str, user: str, context: AsyncBoltContext) -> bool:
+    profile = await listener_deps(context).directory.get(context.client, team, user)
+    return is_admin(profile.role if profile else None)
+
+
+async def on_email_command(
+    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy email [connect <inbox>]``."""
+    team, user = str(command["team_id"]), str(command["user_id"])
+    word, _, arg = rest.strip().partition(" ")
+    if not word:
+        await ack(_ephemeral(await _show(team, context)))
+        return
+    if word.lower() != "connect" or not _INBOX.match(arg.strip()):
+        await ack(_ephemeral(USAGE))
+        return
+    if not await _admin(team, user, context):
+        await ack(_ephemeral(NOT_ADMIN))
+        return
+    inbox = arg.strip().lower()
+    deps = listener_deps(context)
+    async with deps.sessions.begin() as session:
+        owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=inbox)
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        if owner is not None and owner.workspace_id != workspace_id:
+            await ack(_ephemeral(f"`{escape_mrkdwn(inbox)}` is already bound to another workspace."))
+            return
+        await repo.webhooks.update_workspace_settings(
+            session=session, workspace_id=workspace_id, values={"email_inbox": inbox}
+        )
+    log.info("email inbox bound", inbox_id=inbox, by=user)
+    await ack(_ephemeral(f"Done: mail to `{escape_mrkdwn(inbox)}` now becomes a task here."))
+
+
+async def on_settings_command(
+    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy settings email-channel #channel``."""
+    team, user = str(command["team_id"]), str(command["user_id"])
+    key, _, arg = rest.strip().partition(" ")
+    match = _CHANNEL.match(arg.strip())
+    if key.lower() != "email-channel" or match is None:
+        await ack(_ephemeral("Usage: `/lucy settings email-channel #channel`"))
+        return
+    if not await _admin(team, user, context):
+        await ack(_ephemeral(NOT_ADMIN))
+        return
+    channel = match.group(1) or match.group(2)
+    if channel is None:  # a name: find its id
+        page = await context.client.conversations_list(
+            types="public_channel", exclude_archived=True, limit=1000
+        )
+        channel = next(
+            (str(c["id"]) for c in page.get("channels") or [] if c.get("name") == match.group(3)), None
+        )
+    if channel is None:
+        await ack(_ephemeral(f"I can't find a public channel #{escape_mrkdwn(match.group(3))}."))
+        return
+    deps = listener_deps(context)
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        await repo.webhooks.update_workspace_settings(
+            session=session, workspace_id=workspace_id, values={"email_channel": channel}
+        )
+    log.info("email channel set", channel=channel, by=user)
+    await ack(_ephemeral(f"Done: mail is announced in <#{channel}> (invite me there if I'm not in it)."))
