@@ -84,6 +84,8 @@ class LucyTaskWorkflow:
         self._work: asyncio.Task[TaskResult] | None = None
         self._finished = False
         self._closing = False  # answering or failing: a cancel would only muddle the record
+        # The message the model's answer was streamed into (posted over at the end), if any.
+        self._streamed_ts: str | None = None
 
     # ------------------------------------------------------------------ queries and updates
 
@@ -194,13 +196,22 @@ class LucyTaskWorkflow:
                 break
             state.step = f"thinking ({state.tier} tier)"
             try:
-                llm = await models.ask(task, state, self._recorder, compact(state.messages), offered(state))
+                llm = await models.ask(
+                    task,
+                    state,
+                    self._recorder,
+                    compact(state.messages),
+                    offered(state),
+                    reuse_ts=self._streamed_ts,
+                )
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
                 return await self._failed(task, err)
             state.llm_steps += 1
             run_steps += 1
+            # A step that ended in tool calls removed its preview (and the one it reused).
+            self._streamed_ts = llm.streamed_ts or (None if llm.tool_calls else self._streamed_ts)
             if not llm.tool_calls:
                 if self._replies:  # someone replied while the model was answering: let it see that
                     state.messages.append(ChatMessage(role="assistant", content=llm.content))
@@ -286,7 +297,12 @@ class LucyTaskWorkflow:
         state.step = "answering"
         self._closing = True  # the answer is going out: too late to cancel
         posted = await post(
-            task, state, answer + notices, step="answer", summary="slack: post answer in thread"
+            task,
+            state,
+            answer + notices,
+            step="answer",
+            summary="slack: post answer in thread",
+            replace_ts=self._streamed_ts,
         )
         state.answer_ts = posted
         status.set_status(state, TaskStatus.COMPLETED, "done")
