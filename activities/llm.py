@@ -11,14 +11,25 @@ httpx is used without retries of its own; Temporal owns retries. Errors are clas
 With a :class:`~activities.budgets.BudgetGuard`, every call of a request that names its
 workspace is reserved before it (``BudgetExceeded`` / ``BudgetUnpriced``, not retryable, when
 it may not run), settled to its actual cost after it and released when it failed.
+
+Streaming (``LUCY_LLM_STREAMING``, on by default): a request with a ``stream_to`` thread asks
+for ``stream: true`` (usage in the final chunk) and shows the answer in one Slack streaming
+message as it arrives (:mod:`activities.slack_stream`); the response says which message
+(``streamed_ts``), and the workflow posts the final answer over it. The activity heartbeats
+all along (every :data:`HEARTBEAT_EVERY_S` seconds) with the stream's ts in the details, so a
+dead worker is noticed within the heartbeat timeout and the next attempt rewrites the same
+message. An endpoint that answers a streamed request with a plain JSON completion is read as
+one; without a Slack client, or with streaming off, nothing changes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,9 +38,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.budgets import BudgetGuard, Hold
 from activities.http_errors import retry_after
+from activities.llm_stream import read_events
+from activities.slack_stream import SlackStream, previous_stream
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
 from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+HEARTBEAT_EVERY_S = 2.0
 
 _NON_RETRYABLE = {
     400: ErrorType.LLM_REJECTED,
@@ -57,11 +75,16 @@ class LlmActivities:
     """Chat completions against OpenRouter or any OpenAI-compatible endpoint."""
 
     def __init__(
-        self, http: httpx.AsyncClient, settings: LlmSettings, budgets: BudgetGuard | None = None
+        self,
+        http: httpx.AsyncClient,
+        settings: LlmSettings,
+        budgets: BudgetGuard | None = None,
+        slack: AsyncWebClient | None = None,
     ) -> None:
         self._http = http
         self._settings = settings
         self._budgets = budgets
+        self._slack = slack
 
     @activity.defn(name="llm.chat")
     async def chat(self, request: LlmRequest) -> LlmResponse:
@@ -116,16 +139,37 @@ class LlmActivities:
             if self._budgets is not None
             else None
         )
+        stream: SlackStream | None = None
+        if request.stream_to is not None and self._settings.llm_streaming and self._slack is not None:
+            stream = SlackStream(
+                self._slack,
+                request.stream_to,
+                previous_ts=previous_stream(activity.info().heartbeat_details),
+            )
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
         started = time.perf_counter()
         outcome = "error"
+        beat = asyncio.create_task(_heartbeat(stream))
         try:
-            result, reported = await self._call(url, payload, key.get_secret_value(), model)
+            if stream is not None:
+                await stream.begin()
+                result, reported = await self._call_streamed(
+                    url, payload, key.get_secret_value(), model, stream
+                )
+            else:
+                result, reported = await self._call(url, payload, key.get_secret_value(), model)
             outcome = "ok"
-        except BaseException:
+        except BaseException as exc:
             if hold is not None:
                 await self._release(hold)
+            if stream is not None and _last_attempt(exc):
+                await stream.discard()  # no retry of this activity will rewrite it
             raise
         finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
             LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
             if request.provider == LlmProvider.FALLBACK:
                 LLM_FALLBACK.labels(outcome).inc()
@@ -171,32 +215,95 @@ class LlmActivities:
                 timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
             )
         except httpx.TimeoutException as exc:
-            raise ApplicationError(
-                f"LLM call timed out ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
-            ) from None
+            raise _timed_out(exc) from None
         except httpx.TransportError as exc:
-            raise ApplicationError(
-                f"LLM endpoint unreachable ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
-            ) from None
-
-        status = response.status_code
-        if status in _NON_RETRYABLE:
-            raise ApplicationError(
-                f"LLM refused the request: HTTP {status}: {_provider_message(response)}",
-                type=_NON_RETRYABLE[status],
-                non_retryable=True,
-            )
-        if status == 429 or status >= 500 or status == 408:
-            raise ApplicationError(
-                f"LLM unavailable: HTTP {status}: {_provider_message(response)}",
-                type=ErrorType.LLM_RETRYABLE,
-                next_retry_delay=retry_after(response),
-            )
-        if status >= 300:
-            raise ApplicationError(
-                f"LLM answered HTTP {status}", type=ErrorType.LLM_REJECTED, non_retryable=True
-            )
+            raise _unreachable(exc) from None
+        _check_status(response)
         return _parse_completion(response, model)
+
+    async def _call_streamed(
+        self, url: str, payload: dict[str, Any], key: str, model: str, stream: SlackStream
+    ) -> tuple[LlmResponse, float | None]:
+        """The same call with ``stream: true``: the answer is shown in Slack as it arrives."""
+        try:
+            async with self._http.stream(
+                "POST",
+                url,
+                json=payload,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
+            ) as response:
+                if response.status_code != 200 or "text/event-stream" not in response.headers.get(
+                    "content-type", ""
+                ):
+                    await response.aread()  # an error, or a provider that does not stream
+                    _check_status(response)
+                    result, reported = _parse_completion(response, model)
+                else:
+                    result, reported = await read_events(response, model, stream)
+        except httpx.TimeoutException as exc:
+            raise _timed_out(exc) from None
+        except httpx.TransportError as exc:
+            raise _unreachable(exc) from None
+        streamed = await stream.finish(answered=not result.tool_calls)
+        return dataclasses.replace(result, streamed_ts=streamed), reported
+
+
+async def _heartbeat(stream: SlackStream | None) -> None:
+    """Heartbeat while the call runs (a dead worker is noticed within the heartbeat timeout),
+    with where the answer is being streamed."""
+    if not activity.in_activity():
+        return
+    while True:
+        if stream is not None:
+            activity.heartbeat(stream.details)
+        else:
+            activity.heartbeat()
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+def _last_attempt(exc: BaseException) -> bool:
+    """Whether no attempt of this activity follows ``exc``: not retryable, out of attempts, or
+    cancelled (the task was cancelled, or the worker is shutting down: a later attempt then
+    streams afresh)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        return True
+    if not activity.in_activity():
+        return False
+    info = activity.info()
+    policy = info.retry_policy
+    return policy is not None and 0 < policy.maximum_attempts <= info.attempt
+
+
+def _timed_out(exc: Exception) -> ApplicationError:
+    return ApplicationError(f"LLM call timed out ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE)
+
+
+def _unreachable(exc: Exception) -> ApplicationError:
+    return ApplicationError(
+        f"LLM endpoint unreachable ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
+    )
+
+
+def _check_status(response: httpx.Response) -> None:
+    """Raise the error an unsuccessful HTTP status means."""
+    status = response.status_code
+    if status in _NON_RETRYABLE:
+        raise ApplicationError(
+            f"LLM refused the request: HTTP {status}: {_provider_message(response)}",
+            type=_NON_RETRYABLE[status],
+            non_retryable=True,
+        )
+    if status == 429 or status >= 500 or status == 408:
+        raise ApplicationError(
+            f"LLM unavailable: HTTP {status}: {_provider_message(response)}",
+            type=ErrorType.LLM_RETRYABLE,
+            next_retry_delay=retry_after(response),
+        )
+    if status >= 300:
+        raise ApplicationError(f"LLM answered HTTP {status}", type=ErrorType.LLM_REJECTED, non_retryable=True)
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

@@ -123,7 +123,10 @@ class SlackActivities:
 
         Text from a model goes through the output pipeline first (redact, mrkdwn, split); each
         part of a split message has its own key (``key``, ``key:1``, ...), so a retry after a
-        partial failure posts only the parts that are missing, in order.
+        partial failure posts only the parts that are missing, in order. With ``replace_ts``
+        (the message a streamed answer was shown in), the first part replaces that message's
+        text (``chat.update``, with the key in its metadata) instead of being posted; if that
+        message is gone, the first part is posted.
         """
         client = self._require_client()
         if request.progress is not None:  # the progress message: Lucy's sentence and its blocks
@@ -142,6 +145,10 @@ class SlackActivities:
         for i, part in enumerate(parts):
             key = request.idempotency_key if i == 0 else f"{request.idempotency_key}:{i}"
             ts = posted.get(key)
+            if i == 0 and request.replace_ts:  # the streamed answer becomes the final text
+                if await self._replace(client, request, request.replace_ts, part, key):
+                    first_ts = ts = request.replace_ts
+                    continue
             if ts is None:
                 ts = await self._post_one(client, request, part, key)
             else:
@@ -176,6 +183,31 @@ class SlackActivities:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "chat.postMessage") from None
         return str(response["ts"])
+
+    async def _replace(
+        self, client: AsyncWebClient, request: PostMessageRequest, ts: str, text: str, key: str
+    ) -> bool:
+        """The first part of an answer over the message it was streamed into; False when that
+        message is gone (or no longer Lucy's to edit)."""
+        try:
+            await client.chat_update(
+                channel=request.channel,
+                ts=ts,
+                text=text,
+                blocks=[],
+                metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}},
+            )
+        except SlackApiError as exc:
+            error = slack_error(exc, "chat.update")
+            if error.details and error.details[0] in ("message_not_found", "cant_update_message"):
+                activity.logger.info(
+                    "streamed message is gone; posting the answer", extra={"error": error.details[0]}
+                )
+                return False
+            raise error from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _transport_error(exc, "chat.update") from None
+        return True
 
     @activity.defn(name="slack.update_message")
     async def update_message(self, request: UpdateMessageRequest) -> bool:

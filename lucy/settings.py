@@ -121,6 +121,9 @@ class LlmSettings(_Group):
     llm_fallback_base_url: str | None = None
     llm_fallback_api_key: SecretStr | None = None
     llm_fallback_model: str | None = None
+    # Show answers in Slack as the model writes them (one streaming message in the thread);
+    # false: the answer is posted when it is complete, as before.
+    llm_streaming: bool = True
 
     @field_validator("openrouter_base_url")
     @classmethod

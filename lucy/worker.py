@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -82,6 +83,9 @@ def build_slack_client(settings: Settings) -> AsyncWebClient | None:
     )
 
 
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
+
+
 def build_activities(
     settings: Settings,
     *,
@@ -94,7 +98,7 @@ def build_activities(
 ) -> list[Any]:
     """Every activity callable, bound to its injected clients."""
     sessions = create_sessionmaker(engine)
-    llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget))
+    llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget), slack=slack)
     records = RecordActivities(sessions)
     slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
     context = ContextActivities(sessions, settings, slack=slack, http=http)
@@ -225,6 +229,9 @@ async def lucy_worker(
             deployment_config=deployment_config(settings),
             workflows=list(WORKFLOWS),
             workflow_runner=workflow_runner(),
+            # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so
+            # an attempt after a kill -9 knows which Slack message to rewrite.
+            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
             activities=build_activities(
                 settings,
                 http=http,

@@ -178,6 +178,9 @@ def settings(
         openclaw_base_url=fake_gateway.base_url,
         openclaw_api_key=fake_gateway.api_key,
         camofox_url=fake_camofox.base_url,
+        # The suite pins the non-streamed path (still what a worker without streaming does);
+        # tests/e2e/test_streaming.py and tests/activities/test_llm_streaming.py stream.
+        llm_streaming=False,
     )
 
 

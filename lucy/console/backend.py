@@ -28,9 +28,7 @@ from typing import Any
 
 from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
-
-BOT_USER_ID = "UBOTLUCY"
-BOT_ID = "BBOTLUCY"
+from lucy.console.streams import BOT_ID, BOT_USER_ID, StreamsMixin
 
 
 @dataclass
@@ -72,7 +70,7 @@ def default_profile(uid: str) -> dict[str, Any]:
 
 
 @dataclass
-class SlackBackend(FilesMixin, ChannelsMixin):
+class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin):
     token: str = "xoxb-fake-token"
     app_token: str = "xapp-1-fake-app-token"
     team_id: str = "T000FAKE"
@@ -112,6 +110,7 @@ class SlackBackend(FilesMixin, ChannelsMixin):
             store.clear()
         for mapping in (self.messages, self.views, self.pending_uploads, self.files, self.statuses):
             mapping.clear()
+        self.reset_streams()
         self.response_targets.clear()
         self._changed()
 
@@ -315,6 +314,7 @@ class SlackBackend(FilesMixin, ChannelsMixin):
         message["text"] = p.get("text", message["text"])
         if "blocks" in p:
             message["blocks"] = _json_field(p["blocks"])
+        self.edited(message, p)
         if self.journal:
             self.updates.append(
                 {"channel": channel, "ts": ts, "text": message["text"], "blocks": message.get("blocks")}

@@ -40,6 +40,19 @@ class LlmProvider(StrEnum):
 
 
 @dataclass(frozen=True)
+class StreamTarget:
+    """Where a streamed answer is shown as the model writes it: one Slack streaming message in
+    the task's thread (``LUCY_LLM_STREAMING``). ``reuse_ts``: a message an earlier step already
+    streamed into, rewritten rather than followed by a second one."""
+
+    channel: str
+    thread_ts: str
+    recipient_user_id: str = ""
+    recipient_team_id: str = ""
+    reuse_ts: str | None = None
+
+
+@dataclass(frozen=True)
 class LlmRequest:
     messages: list[ChatMessage]
     tier: str = "default"
@@ -51,6 +64,8 @@ class LlmRequest:
     # Whose budgets the call is held against (``workspaces.id``, ``users.id``); empty: none.
     workspace_id: str = ""
     user_id: str = ""
+    # Stream the answer into this thread as it is written (None: no streaming).
+    stream_to: StreamTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class LlmResponse:
     finish_reason: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
     provider: str = LlmProvider.PRIMARY.value
+    # The Slack message the answer was streamed into (its final text is posted over it), if any.
+    streamed_ts: str | None = None
 
 
 def untrusted_message(author: str, text: str, *, intro: str) -> ChatMessage:

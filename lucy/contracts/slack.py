@@ -57,6 +57,8 @@ class PostMessageRequest:
     format: bool = True
     blocks: list[dict[str, Any]] | None = None
     progress: ProgressView | None = None  # render the progress message (text and blocks)
+    # A message already in the thread (a streamed answer) that becomes the first part.
+    replace_ts: str | None = None
 
 
 @dataclass(frozen=True)

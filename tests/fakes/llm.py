@@ -4,12 +4,25 @@
 are consumed in order; with none left it echoes the last user message. Errors are returned
 the way providers return them: ``{"error": {"message", "code"}}`` with the HTTP status and,
 for 429, ``Retry-After``.
+
+A request with ``stream: true`` is answered as OpenAI and OpenRouter stream: server-sent
+events (``data: {chunk}``), a ``: OPENROUTER PROCESSING`` comment first, content and tool call
+deltas, the finish reason, the usage in a last chunk without choices (when
+``stream_options.include_usage`` or OpenRouter's ``usage.include`` asks for it), then
+``data: [DONE]``. The first token comes after ``first_token_delay`` seconds and the rest at
+``tokens_per_s`` (0: at once; a request that does not stream gets its whole answer after the
+same time); a token is about 4 characters unless the script gives
+``chunks``. ``drop_after`` closes the connection after that many content chunks (a provider or
+network failure mid-answer); ``stall_after`` stops sending after that many (the answer never
+ends: the worker reading it is killed in the test). ``streaming = False`` answers every request with plain JSON
+(a provider that does not stream).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +45,9 @@ class Scripted:
     # Which requests may take this answer: None = any task request; "classify" = the intent
     # classification (``response_format: json_object``); another string = that model only.
     match: str | None = None
+    chunks: list[str] | None = None  # the content's stream chunks (default: ~4 characters each)
+    drop_after: int | None = None  # close the connection after this many content chunks
+    stall_after: int | None = None  # stop sending (for good) after this many content chunks
 
 
 @dataclass
@@ -42,6 +58,9 @@ class FakeLlm:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
+    streaming: bool = True
+    first_token_delay: float = 0.0
+    tokens_per_s: float = 0.0
 
     @property
     def base_url(self) -> str:
@@ -84,7 +103,7 @@ class FakeLlm:
             return Scripted(content='{"intent": "chat", "reason": "default"}', cost=0.00001)
         return Scripted()
 
-    async def _completions(self, request: web.Request) -> web.Response:
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -123,6 +142,11 @@ class FakeLlm:
         }
         if step.cost is not None:
             usage["cost"] = step.cost
+        if body.get("stream") and self.streaming:
+            return await self._stream(request, body, step, message, finish, usage)
+        if self.tokens_per_s and not _is_classification(body):  # the same model, not streamed
+            tokens = -(-len(message.get("content") or "") // 4)
+            await asyncio.sleep(self.first_token_delay + max(tokens - 1, 0) / self.tokens_per_s)
         return web.json_response(
             {
                 "id": f"gen-{next(self._ids)}",
@@ -139,6 +163,81 @@ class FakeLlm:
                 "usage": usage,
             }
         )
+
+    async def _stream(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        step: Scripted,
+        message: dict[str, Any],
+        finish: str,
+        usage: dict[str, Any],
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        ident = f"gen-{next(self._ids)}"
+
+        async def send(delta: dict[str, Any], finish_reason: str | None = None) -> None:
+            chunk = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": 1700000000,
+                "model": body["model"],
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await response.write(b": OPENROUTER PROCESSING\n\n")
+        await send({"role": "assistant", "content": ""})
+        content = message.get("content") or ""
+        pieces = (
+            step.chunks
+            if step.chunks is not None
+            else [content[i : i + 4] for i in range(0, len(content), 4)]
+        )
+        await asyncio.sleep(self.first_token_delay)
+        for index, piece in enumerate(pieces):
+            if step.drop_after is not None and index >= step.drop_after:
+                assert request.transport is not None
+                request.transport.close()  # the connection drops mid-answer
+                return response
+            if step.stall_after is not None and index >= step.stall_after:
+                await asyncio.sleep(3600)  # a model (or a worker) that never finishes this answer
+            if index and self.tokens_per_s:
+                await asyncio.sleep(1 / self.tokens_per_s)
+            await send({"content": piece})
+        for index, call in enumerate(message.get("tool_calls") or []):
+            function = call["function"]
+            await send(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": function["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            await send({"tool_calls": [{"index": index, "function": {"arguments": function["arguments"]}}]})
+        await send({}, finish)
+        if (body.get("stream_options") or {}).get("include_usage") or (body.get("usage") or {}).get(
+            "include"
+        ):
+            tail = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "model": body["model"],
+                "choices": [],
+                "usage": usage,
+            }
+            await response.write(f"data: {json.dumps(tail)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
 
 def _is_classification(body: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from lucy.contracts import (
     LlmProvider,
     LlmRequest,
     LlmResponse,
+    StreamTarget,
     TaskInput,
     TaskState,
     ToolSpec,
@@ -140,11 +141,33 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
     return state.intent
 
 
+def stream_target(task: TaskInput, state: TaskState, reuse_ts: str | None) -> StreamTarget | None:
+    """Where the answer is streamed while it is written: the task's thread (none yet: no stream).
+    ``reuse_ts``: a message an earlier step streamed into, rewritten rather than repeated."""
+    thread = state.thread_ts or task.thread_ts
+    if not thread:
+        return None
+    return StreamTarget(
+        channel=task.slack_channel_id,
+        thread_ts=thread,
+        recipient_user_id=task.slack_user_id,
+        recipient_team_id=task.slack_team_id,
+        reuse_ts=reuse_ts,
+    )
+
+
 async def ask(
-    task: TaskInput, state: TaskState, recorder: StepRecorder, messages: list[ChatMessage], tools: list[str]
+    task: TaskInput,
+    state: TaskState,
+    recorder: StepRecorder,
+    messages: list[ChatMessage],
+    tools: list[str],
+    *,
+    reuse_ts: str | None = None,
 ) -> LlmResponse:
     """One agent step, as resiliently as the providers allow (see :func:`after_failure`).
-    Records the step and its cost; raises the primary's error when everything failed."""
+    Records the step and its cost; raises the primary's error when everything failed. The
+    answer is streamed into the task's thread where the worker streams (``streamed_ts``)."""
     specs = [
         ToolSpec(name=t, description=TOOLS[t].description, parameters=TOOLS[t].parameters) for t in tools
     ]
@@ -160,6 +183,7 @@ async def ask(
             provider=provider,
             workspace_id=task.workspace_id,
             user_id=task.user_id,
+            stream_to=stream_target(task, state, reuse_ts),
         )
         fallback = " (fallback provider)" if provider != LlmProvider.PRIMARY.value else ""
         try:
@@ -167,6 +191,7 @@ async def ask(
                 LlmActivities.chat,
                 request,
                 start_to_close_timeout=options.LLM_TIMEOUT,
+                heartbeat_timeout=options.LLM_HEARTBEAT,
                 retry_policy=options.LLM_RETRY,
                 summary=f"LLM call: {state.tier} tier{fallback}",
             )

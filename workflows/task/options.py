@@ -33,6 +33,9 @@ CONTEXT_RETRY = RetryPolicy(
 )
 
 LLM_TIMEOUT = timedelta(seconds=150)
+# The LLM activity heartbeats every 2 s while it waits for (or streams) the completion: a dead
+# worker is noticed after this long instead of after LLM_TIMEOUT.
+LLM_HEARTBEAT = timedelta(seconds=10)
 LLM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from lucy.contracts import Actor, ApprovalDecisionKind
+from lucy.contracts import Actor, ApprovalDecisionKind, TaskSource
 from lucy.slack.text import who_may_decide
 
 RISK_ORDER = ("low", "medium", "high", "critical")
@@ -103,6 +103,20 @@ def hosts_named_in(text: str) -> set[str]:
     hosts = {host_of(m.group(0)) for m in _URL.finditer(text)}
     hosts |= {m.group(1).lower() for m in _DOMAIN.finditer(text)}
     return {h for h in hosts if h}
+
+
+def from_outside(source: str) -> bool:
+    """A task whose request quotes what came in (an email, a webhook's body), not a person's words."""
+    return source in (TaskSource.EMAIL.value, TaskSource.WEBHOOK.value)
+
+
+def is_email(source: str) -> bool:
+    return source == TaskSource.EMAIL.value
+
+
+def known_hosts(text: str, source: str) -> list[str]:
+    """The hosts the requester named: none for a mail or a webhook (the sites it names are not known)."""
+    return [] if from_outside(source) else sorted(hosts_named_in(text))
 
 
 def is_known_host(host: str, known: Iterable[str]) -> bool:

@@ -38,9 +38,11 @@ async def post(
     summary: str,
     format: bool = True,
     progress: ProgressView | None = None,
+    replace_ts: str | None = None,
 ) -> str | None:
     """Post in the task's thread; returns the message ts, or None if Slack refused for good.
-    ``format``: the text is a model's (redacted, converted to mrkdwn, split); otherwise Lucy's."""
+    ``format``: the text is a model's (redacted, converted to mrkdwn, split); otherwise Lucy's.
+    ``replace_ts``: the message the answer was streamed into becomes its first part."""
     try:
         result = await workflow.execute_activity_method(
             SlackActivities.post_message,
@@ -51,6 +53,7 @@ async def post(
                 idempotency_key=idempotency_key(workflow.info().workflow_id, step),
                 format=format,
                 progress=progress,
+                replace_ts=replace_ts,
             ),
             start_to_close_timeout=options.SLACK_TIMEOUT,
             schedule_to_close_timeout=options.SLACK_DEADLINE,

@@ -53,7 +53,6 @@ with workflow.unsafe.imports_passed_through():
         TaskFinished,
         TaskInput,
         TaskResult,
-        TaskSource,
         TaskStarted,
         TaskState,
         TaskStatus,
@@ -85,6 +84,8 @@ class LucyTaskWorkflow:
         self._work: asyncio.Task[TaskResult] | None = None
         self._finished = False
         self._closing = False  # answering or failing: a cancel would only muddle the record
+        # The message the model's answer was streamed into (posted over at the end), if any.
+        self._streamed_ts: str | None = None
 
     # ------------------------------------------------------------------ queries and updates
 
@@ -195,13 +196,18 @@ class LucyTaskWorkflow:
                 break
             state.step = f"thinking ({state.tier} tier)"
             try:
-                llm = await models.ask(task, state, self._recorder, compact(state.messages), offered(state))
+                history = compact(state.messages)
+                llm = await models.ask(
+                    task, state, self._recorder, history, offered(state), reuse_ts=self._streamed_ts
+                )
             except ActivityError as err:
                 if is_cancelled_exception(err):
                     raise
                 return await self._failed(task, err)
             state.llm_steps += 1
             run_steps += 1
+            # A step that ended in tool calls removed its preview (and the one it reused).
+            self._streamed_ts = llm.streamed_ts or (None if llm.tool_calls else self._streamed_ts)
             if not llm.tool_calls:
                 if self._replies:  # someone replied while the model was answering: let it see that
                     state.messages.append(ChatMessage(role="assistant", content=llm.content))
@@ -251,13 +257,10 @@ class LucyTaskWorkflow:
         ctx = state.context = await context
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
-        from_outside = task.source in (TaskSource.EMAIL.value, TaskSource.WEBHOOK.value)
-        # An email's or a webhook's request quotes what came in: the sites it names are not known.
-        state.known_hosts = [] if from_outside else sorted(policy.hosts_named_in(task.text))
+        state.known_hosts = policy.known_hosts(task.text, task.source)
         # A thread's earlier conversation holds other people's words and Lucy's own answers
-        # (which may quote pages): from outside the requester's request. So do a mail and a
-        # webhook's body.
-        state.untrusted_seen = bool(ctx.thread_history) or from_outside
+        # (which may quote pages), a mail or a webhook's body what came in: all from outside.
+        state.untrusted_seen = bool(ctx.thread_history) or policy.from_outside(task.source)
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),
             *ctx.thread_history,
@@ -270,7 +273,7 @@ class LucyTaskWorkflow:
         state, taken = self._state, []
         for r in self._replies:
             # A reply in an email thread is never the requester's words, whoever sent it.
-            if r.slack_user_id == self._task.slack_user_id and self._task.source != TaskSource.EMAIL.value:
+            if r.slack_user_id == self._task.slack_user_id and not policy.is_email(self._task.source):
                 state.known_hosts = sorted(set(state.known_hosts) | policy.hosts_named_in(r.text))
                 taken.append(
                     ChatMessage(role="user", content=prompts.reply_from_requester(r.slack_user_id, r.text))
@@ -291,7 +294,12 @@ class LucyTaskWorkflow:
         state.step = "answering"
         self._closing = True  # the answer is going out: too late to cancel
         posted = await post(
-            task, state, answer + notices, step="answer", summary="slack: post answer in thread"
+            task,
+            state,
+            answer + notices,
+            step="answer",
+            summary="slack: post answer in thread",
+            replace_ts=self._streamed_ts,
         )
         state.answer_ts = posted
         status.set_status(state, TaskStatus.COMPLETED, "done")
