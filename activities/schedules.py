@@ -197,8 +197,9 @@ class ScheduleActivities:
     async def reconcile(self, _: None = None) -> SchedulesReconciled:
         """Rows and Temporal Schedules (schedules and monitors) in line; the channels to tell
         about missed runs."""
-        done = await reconcile(self._sessions, self._mirror)
-        monitors = await reconcile_monitors(self._sessions, self._mirror)
+        listed = await self._mirror.listed_ids()  # one listing for both reconcilers
+        done = await reconcile(self._sessions, self._mirror, listed=listed)
+        monitors = await reconcile_monitors(self._sessions, self._mirror, listed=listed)
         notices = [
             ChannelNotice(
                 channel=record.slack_channel_id,

@@ -41,7 +41,6 @@ from lucy.contracts import (
     TaskInput,
     TaskSource,
     TaskStatus,
-    row_id_of_schedule,
     scheduled_workflow_id,
 )
 from lucy.contracts.schedules import ScheduleOverlap
@@ -185,10 +184,7 @@ class ScheduleMirror:
             paused=desc.schedule.state.paused,
         )
 
-    async def lucy_schedule_ids(self) -> set[str]:
-        """The ids of every Temporal Schedule that is a schedule row's (``lucy-schedule-*``)."""
-        found: set[str] = set()
-        async for listed in await self._client.list_schedules():
-            if row_id_of_schedule(listed.id) is not None:
-                found.add(listed.id)
-        return found
+    async def listed_ids(self) -> set[str]:
+        """The id of every Temporal Schedule in the namespace (one listing; the reconcilers pick
+        theirs: ``lucy-schedule-*`` and ``lucy-heartbeat-*``)."""
+        return {listed.id async for listed in await self._client.list_schedules()}

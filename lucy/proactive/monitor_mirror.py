@@ -32,7 +32,6 @@ from lucy.contracts import (
     HeartbeatInput,
     TaskSource,
     heartbeat_workflow_id,
-    row_id_of_heartbeat,
 )
 from lucy.db.repositories.heartbeats import HeartbeatRecord
 from lucy.proactive.mirror import ScheduleMirror
@@ -93,11 +92,3 @@ class MonitorMirror(ScheduleMirror):
                 return ScheduleUpdate(schedule=schedule)
 
             await self._client.get_schedule_handle(record.temporal_id).update(replace)
-
-    async def lucy_monitor_ids(self) -> set[str]:
-        """The ids of every Temporal Schedule that is a monitor's (``lucy-heartbeat-*``)."""
-        found: set[str] = set()
-        async for listed in await self._client.list_schedules():
-            if row_id_of_heartbeat(listed.id) is not None:
-                found.add(listed.id)
-        return found

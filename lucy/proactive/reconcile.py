@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.contracts import heartbeat_schedule_id_of, schedule_id_of
+from lucy.contracts import heartbeat_schedule_id_of, row_id_of_heartbeat, row_id_of_schedule, schedule_id_of
 from lucy.db import repositories as repo
 from lucy.db.repositories import heartbeats as monitor_rows
 from lucy.db.repositories import schedules as rows
@@ -37,14 +37,20 @@ class Reconciled:
 
 
 async def reconcile(
-    sessions: async_sessionmaker[AsyncSession], mirror: ScheduleMirror, *, count_missed: bool = True
+    sessions: async_sessionmaker[AsyncSession],
+    mirror: ScheduleMirror,
+    *,
+    count_missed: bool = True,
+    listed: set[str] | None = None,
 ) -> Reconciled:
     """Bring Temporal in line with the rows. ``count_missed``: also take the runs Temporal
-    missed since the last report (the caller tells the channels)."""
+    missed since the last report (the caller tells the channels). ``listed``: the namespace's
+    schedule ids, when the caller has listed them already."""
     done = Reconciled()
     async with sessions.begin() as session:
         live = await rows.live_schedules(session=session)
-    in_temporal = await mirror.lucy_schedule_ids()
+    listed = await mirror.listed_ids() if listed is None else listed
+    in_temporal = {i for i in listed if row_id_of_schedule(i) is not None}
     for workspace_id, schedule_id in live:
         async with sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
@@ -79,25 +85,18 @@ async def reconcile(
                 if new:
                     done.missed.append((record, new))
     wanted = {schedule_id_of(str(schedule_id)) for _, schedule_id in live}
-    for orphan in sorted(in_temporal - wanted):
-        if await mirror.delete(orphan):
-            done.deleted.append(orphan)
-    if done.recreated or done.resynced or done.deleted:
-        log.info(
-            "schedules reconciled",
-            recreated=len(done.recreated),
-            resynced=len(done.resynced),
-            deleted=len(done.deleted),
-        )
-    return done
+    return await _without_orphans(mirror, in_temporal - wanted, done, "schedules")
 
 
-async def reconcile_monitors(sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror) -> Reconciled:
+async def reconcile_monitors(
+    sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror, *, listed: set[str] | None = None
+) -> Reconciled:
     """Bring Temporal in line with the ``heartbeats`` rows, in both directions."""
     done = Reconciled()
     async with sessions.begin() as session:
         live = await monitor_rows.live_heartbeats(session=session)
-    in_temporal = await mirror.lucy_monitor_ids()
+    listed = await mirror.listed_ids() if listed is None else listed
+    in_temporal = {i for i in listed if row_id_of_heartbeat(i) is not None}
     for workspace_id, heartbeat_id in live:
         async with sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
@@ -114,12 +113,19 @@ async def reconcile_monitors(sessions: async_sessionmaker[AsyncSession], mirror:
             await mirror.put_monitor(record)
             done.resynced.append(record.temporal_id)
     wanted = {heartbeat_schedule_id_of(str(heartbeat_id)) for _, heartbeat_id in live}
-    for orphan in sorted(in_temporal - wanted):
+    return await _without_orphans(mirror, in_temporal - wanted, done, "monitors")
+
+
+async def _without_orphans(
+    mirror: ScheduleMirror, orphans: set[str], done: Reconciled, what: str
+) -> Reconciled:
+    """Delete Lucy-looking Temporal Schedules that no live row owns; log what changed."""
+    for orphan in sorted(orphans):
         if await mirror.delete(orphan):
             done.deleted.append(orphan)
     if done.recreated or done.resynced or done.deleted:
         log.info(
-            "monitors reconciled",
+            f"{what} reconciled",
             recreated=len(done.recreated),
             resynced=len(done.resynced),
             deleted=len(done.deleted),

@@ -13,7 +13,7 @@ from typing import Any
 
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
 from lucy.db.repositories.heartbeats import HeartbeatRecord
-from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT
+from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT, listing
 from lucy.slack.text import escape_mrkdwn, slack_date
 
 STATE_ICON = {"ok": ":large_green_circle:", "alerting": ":rotating_light:"}
@@ -113,16 +113,13 @@ def monitor_list(
     lines: list[MonitorLine], *, admin_view: bool, usage: str, limit: int = LIST_LIMIT
 ) -> list[dict[str, Any]]:
     """The caller's monitors (every monitor, for an admin), each with its buttons."""
-    if not lines:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": "No monitors yet.\n" + usage}}]
-    title = "Monitors in this workspace" if admin_view else "Your monitors"
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    for line in lines[:limit]:
-        blocks += [{"type": "divider"}, line_section(line), _line_actions(line)]
-    if len(lines) > limit:
-        more = f"… and {len(lines) - limit} more (`/lucy monitors`)."
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
-    return blocks
+    return listing(
+        "Monitors in this workspace" if admin_view else "Your monitors",
+        [[line_section(line), _line_actions(line)] for line in lines],
+        empty="No monitors yet.\n" + usage,
+        command="/lucy monitors",
+        limit=limit,
+    )
 
 
 def line_section(line: MonitorLine) -> dict[str, Any]:

@@ -120,26 +120,33 @@ def draft_value(value: str) -> dict[str, Any]:
     return draft
 
 
+def listing(
+    title: str, items: list[list[dict[str, Any]]], *, empty: str, command: str, limit: int
+) -> list[dict[str, Any]]:
+    """A managed list (schedules, monitors): a header, each item's blocks after a divider, and
+    how many more ``command`` shows; ``empty`` when there is nothing."""
+    if not items:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": empty}}]
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
+    for item in items[:limit]:
+        blocks += [{"type": "divider"}, *item]
+    if len(items) > limit:
+        more = f"… and {len(items) - limit} more (`{command}`)."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    return blocks
+
+
 def schedule_list(
     lines: list[ScheduleLine], *, admin_view: bool, limit: int = LIST_LIMIT
 ) -> list[dict[str, Any]]:
     """The caller's schedules (every schedule, for an admin), each with its buttons."""
-    if not lines:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": "No schedules yet.\n" + USAGE}}]
-    title = "Schedules in this workspace" if admin_view else "Your schedules"
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    for line in lines[:limit]:
-        blocks += [{"type": "divider"}, _line_section(line), _line_actions(line)]
-    if len(lines) > limit:
-        blocks.append(
-            {
-                "type": "context",
-                "elements": [
-                    {"type": "mrkdwn", "text": f"… and {len(lines) - limit} more (`/lucy schedules`)."}
-                ],
-            }
-        )
-    return blocks
+    return listing(
+        "Schedules in this workspace" if admin_view else "Your schedules",
+        [[_line_section(line), _line_actions(line)] for line in lines],
+        empty="No schedules yet.\n" + USAGE,
+        command="/lucy schedules",
+        limit=limit,
+    )
 
 
 def _line_section(line: ScheduleLine) -> dict[str, Any]:

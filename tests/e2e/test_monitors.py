@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 
 from lucy.contracts import MaintenanceInput
 from tests.conftest import Lucy, eventually, new_team, record_history
+from tests.e2e.proactive import click_ephemeral, forget
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
@@ -39,19 +40,7 @@ async def team(lucy: Lucy) -> AsyncIterator[str]:
 
 
 async def _forget(client: Client, admin: AsyncEngine, team: str) -> None:
-    async with admin.begin() as conn:
-        ids = (
-            await conn.execute(
-                text(
-                    "UPDATE heartbeats h SET deleted_at = now() FROM workspaces w "
-                    "WHERE w.id = h.workspace_id AND w.slack_team_id = :team RETURNING h.temporal_schedule_id"
-                ),
-                {"team": team},
-            )
-        ).scalars()
-        for schedule_id in list(ids):
-            with contextlib.suppress(RPCError):
-                await client.get_schedule_handle(schedule_id).delete()
+    await forget(client, admin, team, "heartbeats")
 
 
 async def _click(
@@ -64,21 +53,8 @@ async def _click(
     user: str = "U0ALICE",
     value: str | None = None,
 ) -> dict[str, Any]:
-    """Click a button on an ephemeral message; returns what Lucy sent to the response_url."""
-    name = uuid.uuid4().hex[:8]
-    response = await lucy.click(
-        {"ts": "1700000000.000100", "blocks": blocks},
-        f"lucy_monitor_{action}",
-        team=team,
-        user=user,
-        channel=CHANNEL,
-        value=value,
-        ephemeral=True,
-        response_url=slack.response_url(name),
-    )
-    assert response.status_code == 200
-    return await eventually(
-        lambda: next((r for r in slack.responses if r["name"] == name), None), f"the answer to {action}"
+    return await click_ephemeral(
+        lucy, slack, blocks, f"lucy_monitor_{action}", team=team, user=user, channel=CHANNEL, value=value
     )
 
 

@@ -8,7 +8,6 @@ Real Temporal dev server (the time-skipping server does not run schedules: fires
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,13 +18,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription, ScheduleSpec
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from lucy.contracts import SEARCH_ATTRIBUTES, MaintenanceInput
 from lucy.devservers import LocalTemporal, free_port
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, new_team, record_history, running_lucy
+from tests.e2e.proactive import click_ephemeral, forget
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -41,21 +40,7 @@ async def team(lucy: Lucy) -> AsyncIterator[str]:
 
 
 async def _forget(client: Client, admin: AsyncEngine, team: str) -> None:
-    """Delete the team's Temporal Schedules and soft-delete its rows, so that no later
-    reconciliation brings them back."""
-    async with admin.begin() as conn:
-        ids = (
-            await conn.execute(
-                text(
-                    "UPDATE schedules s SET deleted_at = now() FROM workspaces w "
-                    "WHERE w.id = s.workspace_id AND w.slack_team_id = :team RETURNING s.temporal_schedule_id"
-                ),
-                {"team": team},
-            )
-        ).scalars()
-        for schedule_id in list(ids):
-            with contextlib.suppress(RPCError):
-                await client.get_schedule_handle(schedule_id).delete()
+    await forget(client, admin, team, "schedules")
 
 
 async def _confirmation(
@@ -76,21 +61,8 @@ async def _click(
     user: str = "U0ALICE",
     value: str | None = None,
 ) -> dict[str, Any]:
-    """Click a button on an ephemeral message; returns what Lucy sent to the response_url."""
-    name = uuid.uuid4().hex[:8]
-    response = await lucy.click(
-        {"ts": "1700000000.000100", "blocks": blocks},
-        f"lucy_schedule_{action}",
-        team=team,
-        user=user,
-        channel=CHANNEL,
-        value=value,
-        ephemeral=True,
-        response_url=slack.response_url(name),
-    )
-    assert response.status_code == 200
-    return await eventually(
-        lambda: next((r for r in slack.responses if r["name"] == name), None), f"the answer to {action}"
+    return await click_ephemeral(
+        lucy, slack, blocks, f"lucy_schedule_{action}", team=team, user=user, channel=CHANNEL, value=value
     )
 
 
