@@ -42,7 +42,7 @@ from lucy.slack import blocks
 from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
-_ACTION_TYPES = {"send_email": "message_send", "create_file": "data_export"}
+_ACTION_TYPES = {"send_email": "message_send", "email_reply": "message_send", "create_file": "data_export"}
 _LOOKUP_PAGES = 10
 
 

@@ -37,6 +37,15 @@ import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
+from ingress.email_sender import (
+    AttachmentLimits,
+    Member,
+    attachments_note,
+    find_member,
+    limit_attachments,
+    origin,
+    outsiders_policy,
+)
 from ingress.tasks import SlackMessage, TaskStarter
 from lucy.contracts import TaskSource, email_workflow_id
 from lucy.db import repositories as repo
@@ -66,10 +75,18 @@ class EmailOutcome:
 class EmailIngress:
     """Turns AgentMail events into tasks; the same handler serves the webhook and the listener."""
 
-    def __init__(self, *, starter: TaskStarter, slack: AsyncWebClient | None, sessions: Any) -> None:
+    def __init__(
+        self,
+        *,
+        starter: TaskStarter,
+        slack: AsyncWebClient | None,
+        sessions: Any,
+        attachments: AttachmentLimits | None = None,
+    ) -> None:
         self._starter = starter
         self._slack = slack
         self._sessions = sessions
+        self._limits = attachments or AttachmentLimits()
 
     async def handle(self, document: Any, *, delivery_id: str) -> EmailOutcome:
         """Handle one verified event. Raises when the work could not be done (the delivery is
@@ -141,16 +158,30 @@ class EmailIngress:
         inbox = str(settings.get("email_inbox") or "").lower()
         if email.address and email.address == inbox:
             return EmailOutcome("ignored", reason="mail from Lucy's own inbox")
+        if email.spoofed:
+            log.warning("mail with a forged sender ignored", reason=email.spoofed)
+            return EmailOutcome("ignored", reason=f"the sender could not be authenticated: {email.spoofed}")
         if self._slack is None:
             raise RuntimeError("Slack is not configured: no bot token")
+        member = await find_member(self._slack, team_id, email.address)
+        if member is None and outsiders_policy(settings) != "accept":
+            log.info(
+                "mail from outside the workspace ignored (/lucy settings email-outsiders is ignore)",
+                sender_domain=email.address.rpartition("@")[2][:100],
+            )
+            return EmailOutcome(
+                "ignored",
+                reason="the sender is not a member of this workspace and outside senders are ignored "
+                "(/lucy settings email-outsiders)",
+            )
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             earlier = await repo.webhooks.email_thread_announcement(
                 session=session, workspace_id=workspace_id, thread_id=email.thread_id
             )
-        user = requester_id(email.address or email.sender)
+        user = member.slack_user_id if member else requester_id(email.address or email.sender)
         if earlier is not None and earlier.get("message_id") != email.message_id:
-            return await self._reply(email, claim, workspace_id, team_id, earlier, user)
+            return await self._reply(email, claim, workspace_id, team_id, earlier, member)
         channel = str(claim.payload.get("slack_channel") or "") or await self._channel(settings)
         if not channel:
             raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
@@ -171,11 +202,10 @@ class EmailIngress:
                 channel_type="channel",
                 ts=ts,
                 thread_ts=ts,
-                text=quoted_request(email, reply=False),
+                text=self._request(email, member, reply=False),
                 source=TaskSource.EMAIL.value,
                 workflow_id=email_workflow_id(team_id, email.thread_id),
-                display_name=(email.sender or email.address)[:80] or None,
-                role="guest",
+                **self._who(email, member),
             )
         )
         return await self._started(outcome, channel, ts)
@@ -187,7 +217,7 @@ class EmailIngress:
         workspace_id: Any,
         team_id: str,
         earlier: dict[str, Any],
-        user: str,
+        member: Member | None,
     ) -> EmailOutcome:
         channel, thread = str(earlier["slack_channel"]), str(earlier["slack_ts"])
         if not claim.payload.get("slack_ts"):
@@ -198,7 +228,8 @@ class EmailIngress:
                 "processing",
                 payload={**claim.payload, "reply": "true", "slack_channel": channel, "slack_ts": shown},
             )
-        text = quoted_request(email, reply=True)
+        user = member.slack_user_id if member else requester_id(email.address or email.sender)
+        text = self._request(email, member, reply=True)
         routed = await self._starter.route_reply(
             team_id=team_id,
             channel_id=channel,
@@ -220,13 +251,26 @@ class EmailIngress:
                 text=text,
                 source=TaskSource.EMAIL.value,
                 workflow_id=email_workflow_id(team_id, email.thread_id, email.message_id),
-                display_name=(email.sender or email.address)[:80] or None,
-                role="guest",
                 with_thread_history=True,
+                **self._who(email, member),
             )
         )
         result = await self._started(outcome, channel, thread)
         return EmailOutcome("followup", result.workflow_id) if result.status == "started" else result
+
+    def _request(self, email: InboundEmail, member: Member | None, *, reply: bool) -> str:
+        note = attachments_note(limit_attachments(email.files, self._limits))
+        return quoted_request(email, reply=reply, member=member and member.slack_user_id, attached=note)
+
+    def _who(self, email: InboundEmail, member: Member | None) -> dict[str, Any]:
+        """The task's requester (a member, or the outside sender with a guest's role) and the
+        message its answer replies to."""
+        files = limit_attachments(email.files, self._limits)
+        if member is not None:
+            name, role = member.display_name, member.role
+        else:
+            name, role = (email.sender or email.address)[:80] or None, "guest"
+        return {"display_name": name, "role": role, "email": origin(email, member, files)}
 
     async def _started(self, outcome: Any, channel: str, thread: str) -> EmailOutcome:
         if outcome.refused:

@@ -32,6 +32,7 @@ from lucy.contracts import (
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
+    EmailOrigin,
     TaskInput,
     TaskStatus,
     ThreadReply,
@@ -64,6 +65,7 @@ class SlackMessage:
     role: str | None = None
     timezone: str | None = None
     with_thread_history: bool = False  # a follow-up in a thread: give the task the conversation
+    email: EmailOrigin | None = None  # a task from email: the message its answer replies to
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ class TaskStarter:
             text=message.text,
             source=message.source,
             with_thread_history=message.with_thread_history,
+            email=message.email,
         )
         attributes = TypedSearchAttributes(
             [

@@ -160,6 +160,9 @@ class ToolSettings(_Group):
     agentmail_enabled: bool = False
     # The Svix endpoint secret (whsec_...) that POST /webhooks/agentmail verifies; unset: 503.
     agentmail_webhook_secret: SecretStr | None = None
+    # Attachments of an inbound mail a task may read: per file, and all of one mail together.
+    email_attachment_max_bytes: int = Field(default=10_000_000, ge=0)
+    email_attachments_total_max_bytes: int = Field(default=25_000_000, ge=0)
 
     @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
     @classmethod

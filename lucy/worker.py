@@ -19,6 +19,7 @@ from activities.approvals import ApprovalActivities
 from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
+from activities.email_reply import EmailReplyActivities
 from activities.heartbeats import HeartbeatActivities
 from activities.identity import IdentityActivities
 from activities.llm import LlmActivities
@@ -188,6 +189,7 @@ def tool_activities(
         BrowserActivities(http, settings.tools, egress=egress).browse,
         ComposioActivities(http, settings.tools).execute,
         EmailActivities(http, settings.tools).send,
+        EmailReplyActivities(settings.tools, http).reply,
         SlackHistoryActivities(slack).search,
         FileActivities(slack).create,
         *_offers(ProactiveToolActivities(slack, settings.limits)),

@@ -3,7 +3,8 @@
 ``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
 ``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
 ``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``,
-``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``, ``/lucy webhook create``
+``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``,
+``/lucy settings email-outsiders ignore|accept``, ``/lucy webhook create``
 and ``/lucy help``
 answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;
@@ -183,7 +184,7 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
     if sub == "email":
         await email_commands.on_email_command(ack, rest, command, context)
         return
-    if sub == "settings" and rest.lower().startswith("email-channel"):
+    if sub == "settings" and rest.lower().startswith(("email-channel", "email-outsiders")):
         await email_commands.on_settings_command(ack, rest, command, context)
         return
     profile = await deps.directory.get(context.client, team, user)

@@ -1,11 +1,15 @@
-"""``/lucy email`` and ``/lucy settings email-channel``: which AgentMail inbox brings mail to
-this workspace, and where it is announced.
+"""``/lucy email``, ``/lucy settings email-channel`` and ``/lucy settings email-outsiders``:
+which AgentMail inbox brings mail to this workspace, where it is announced, and what happens to
+mail from people who are not members.
 
 * ``/lucy email``: the inbox bound to the workspace and the notification channel (anyone).
 * ``/lucy email connect <inbox_id>`` (admins only): bind an AgentMail inbox; an inbox bound to
   another workspace is refused.
 * ``/lucy settings email-channel #channel`` (admins only): announce mail there instead of the
   first of ``#talk-to-lucy``, ``#lucy-my-ai``, ``#lucy``, ``#general``.
+* ``/lucy settings email-outsiders ignore|accept`` (admins only): mail from an address that is no
+  member's is ignored (the default) or becomes a task marked from outside, whose every tool step
+  and whose email reply wait for an approval.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from ingress.deps import listener_deps
+from ingress.email_sender import OUTSIDERS, OUTSIDERS_KEY, outsiders_policy
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.roles import is_admin
@@ -28,7 +33,20 @@ _INBOX = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}
 _CHANNEL = re.compile(r"^(?:<#(C[A-Z0-9]{2,20})(?:\|[^>]*)?>|(C[A-Z0-9]{2,20})|#?([a-z0-9_-]{1,80}))$")
 USAGE = (
     "`/lucy email` shows where mail comes in; `/lucy email connect <inbox>` (admins) binds an "
-    "AgentMail inbox; `/lucy settings email-channel #channel` (admins) picks where mail is announced."
+    "AgentMail inbox; `/lucy settings email-channel #channel` (admins) picks where mail is announced; "
+    "`/lucy settings email-outsiders ignore|accept` (admins) says what happens to mail from non-members."
+)
+OUTSIDER_WORDS = {
+    "ignore": "mail from anyone who is not a member of this workspace is ignored",
+    "accept": (
+        "mail from people outside this workspace becomes a task marked from outside; its every tool "
+        "step and its email reply wait for an approval"
+    ),
+}
+
+
+SETTINGS_USAGE = (
+    "Usage: `/lucy settings email-channel #channel` or `/lucy settings email-outsiders ignore|accept`"
 )
 
 
@@ -49,7 +67,12 @@ async def _show(team: str, context: AsyncBoltContext) -> str:
     )
     if not inbox:
         return f"No AgentMail inbox is bound to this workspace yet. {USAGE}"
-    return f"Mail to `{escape_mrkdwn(str(inbox))}` becomes a task here. Notification channel: {where}."
+    outsiders = outsiders_policy(settings)
+    return (
+        f"Mail to `{escape_mrkdwn(str(inbox))}` becomes a task here. Notification channel: {where}. "
+        f"Outside senders (`email-outsiders {outsiders}`): {OUTSIDER_WORDS[outsiders]}. Members get "
+        "the answer as an email reply too."
+    )
 
 
 async def _admin(team: str, user: str, context: AsyncBoltContext) -> bool:
@@ -90,12 +113,15 @@ async def on_email_command(
 async def on_settings_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    """``/lucy settings email-channel #channel``."""
+    """``/lucy settings email-channel #channel`` and ``/lucy settings email-outsiders ignore|accept``."""
     team, user = str(command["team_id"]), str(command["user_id"])
     key, _, arg = rest.strip().partition(" ")
+    if key.lower() == "email-outsiders":
+        await _outsiders(ack, team, user, arg.strip().lower(), context)
+        return
     match = _CHANNEL.match(arg.strip())
     if key.lower() != "email-channel" or match is None:
-        await ack(_ephemeral("Usage: `/lucy settings email-channel #channel`"))
+        await ack(_ephemeral(SETTINGS_USAGE))
         return
     if not await _admin(team, user, context):
         await ack(_ephemeral(NOT_ADMIN))
@@ -119,3 +145,21 @@ async def on_settings_command(
         )
     log.info("email channel set", channel=channel, by=user)
     await ack(_ephemeral(f"Done: mail is announced in <#{channel}> (invite me there if I'm not in it)."))
+
+
+async def _outsiders(ack: AsyncAck, team: str, user: str, value: str, context: AsyncBoltContext) -> None:
+    """``/lucy settings email-outsiders ignore|accept`` (admins only)."""
+    if value not in OUTSIDERS:
+        await ack(_ephemeral(SETTINGS_USAGE))
+        return
+    if not await _admin(team, user, context):
+        await ack(_ephemeral(NOT_ADMIN))
+        return
+    deps = listener_deps(context)
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        await repo.webhooks.update_workspace_settings(
+            session=session, workspace_id=workspace_id, values={OUTSIDERS_KEY: value}
+        )
+    log.info("email outsiders setting changed", value=value, by=user)
+    await ack(_ephemeral(f"Done: {OUTSIDER_WORDS[value]}."))

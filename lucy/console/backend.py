@@ -28,6 +28,7 @@ from typing import Any
 
 from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
+from lucy.console.people import PeopleMixin
 from lucy.console.streams import BOT_ID, BOT_USER_ID, StreamsMixin
 
 
@@ -51,26 +52,8 @@ class Call:
     at: float = field(default_factory=time.monotonic)
 
 
-def default_profile(uid: str) -> dict[str, Any]:
-    """A user Slack would describe from the id alone (the test suite's convention: ``UADMIN…``
-    are admins, ``UOWNER…`` owners, ``UGUEST…`` guests, ``UGONE…`` deactivated, ``UEXT…``
-    from another organisation)."""
-    return {
-        "id": uid,
-        "name": uid.lower(),
-        "deleted": uid.startswith("UGONE"),
-        "is_admin": uid.startswith("UADMIN"),
-        "is_owner": uid.startswith("UOWNER"),
-        "is_restricted": uid.startswith("UGUEST"),
-        **({"team_id": "TOTHERORG"} if uid.startswith("UEXT") else {}),
-        "is_bot": False,
-        "tz": "Europe/Paris",
-        "profile": {"display_name": f"name-{uid.lower()}", "real_name": f"Real {uid}"},
-    }
-
-
 @dataclass
-class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin):
+class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin):
     token: str = "xoxb-fake-token"
     app_token: str = "xapp-1-fake-app-token"
     team_id: str = "T000FAKE"
@@ -332,12 +315,6 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin):
         if not p.get("channel_id") or not prompts:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
-
-    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
-        uid = p.get("user")
-        if not uid:
-            return {"ok": False, "error": "user_not_found"}
-        return {"ok": True, "user": self.users.get(uid) or default_profile(uid)}
 
     def _m_views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
         view = _json_field(p.get("view"))

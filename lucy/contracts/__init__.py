@@ -11,6 +11,7 @@ ids. Nothing here does I/O or reads the environment, so workflows may import it.
 * :mod:`~lucy.contracts.slack`: messages to post and update;
 * :mod:`~lucy.contracts.records`: the business record (steps, start, finish);
 * :mod:`~lucy.contracts.schedules`: recurring tasks and what their runs report;
+* :mod:`~lucy.contracts.email`: the mail a task answers, its reply and its attachments;
 * :mod:`~lucy.contracts.errors`, :mod:`~lucy.contracts.maintenance`.
 """
 
@@ -25,6 +26,13 @@ from lucy.contracts.approvals import (
     ApprovalSettled,
     CancelRequest,
     ThreadReply,
+)
+from lucy.contracts.email import (
+    AttachmentRequest,
+    EmailAttachment,
+    EmailOrigin,
+    EmailReplyRequest,
+    EmailReplyResult,
 )
 from lucy.contracts.errors import (
     ErrorType,
@@ -181,9 +189,14 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalSettled",
     "ApprovalView",
+    "AttachmentRequest",
     "CancelRequest",
     "ChannelNotice",
     "ChatMessage",
+    "EmailAttachment",
+    "EmailOrigin",
+    "EmailReplyRequest",
+    "EmailReplyResult",
     "ErrorType",
     "HeartbeatInput",
     "LlmProvider",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lucy.contracts.email import EmailOrigin
 from lucy.contracts.ids import TaskSource, TaskStatus
 from lucy.contracts.llm import ChatMessage
 
@@ -33,6 +34,9 @@ class TaskInput:
     steps_per_run: int = 25
     # A run of a schedule (source "schedule"): the ``schedules`` row it belongs to.
     schedule_id: str = ""
+    # A task from email (source "email"): the message it answers; its answer is also sent as
+    # the email reply (automatically to a member, after an approval to an outside sender).
+    email: EmailOrigin | None = None
 
 
 @dataclass(frozen=True)

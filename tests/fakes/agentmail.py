@@ -5,8 +5,14 @@
 * 200 answers ``{"message_id", "thread_id"}``. Errors are ``{"name", "code"?, "message", "fix"?,
   "docs"?}``; a 400 ``ValidationError`` lists ``errors`` (``path`` + ``message`` per field).
   401 without a valid key, 404 for an unknown inbox, 429 with ``Retry-After``.
-* ``Idempotency-Key``: a send repeated with a key already used is answered with the first
-  send's response and not sent again.
+* ``POST /v0/inboxes/{inbox_id}/messages/{message_id}/reply``: the reply to a received message
+  (one the fake was told about with :meth:`FakeAgentMail.receive`), in its thread; body
+  ``{to?, cc?, bcc?, reply_all?, text?, html?, labels?, attachments?, headers?}``. 404
+  ``NotFoundError`` for an unknown message; the reply's ``thread_id`` is the message's.
+* ``Idempotency-Key``: a send or reply repeated with a key already used is answered with the
+  first response and not sent again; the same key with another request is a 409
+  ``ConflictError`` (AgentMail's documented behaviour).
+* A fault with ``apply_then_fail`` does the work, then answers with the fault (a lost response).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class MailFault:
     name: str | None = None
     message: str | None = None
     times: int = 1
+    apply_then_fail: bool = False
 
 
 @dataclass
@@ -40,6 +47,7 @@ class SentMessage:
     message_id: str
     thread_id: str
     idempotency_key: str | None
+    in_reply_to: str | None = None
 
 
 @dataclass
@@ -49,7 +57,8 @@ class FakeAgentMail:
     sent: list[SentMessage] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[MailFault] = field(default_factory=list)
-    _by_key: dict[str, SentMessage] = field(default_factory=dict)
+    received: dict[str, tuple[str, str]] = field(default_factory=dict)  # message id -> (inbox, thread)
+    _by_key: dict[str, tuple[str, dict[str, Any], SentMessage]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -63,7 +72,18 @@ class FakeAgentMail:
         self.requests.clear()
         self.faults.clear()
         self._by_key.clear()
+        self.received.clear()
         self.inboxes = {"lucy@agentmail.to"}
+
+    @property
+    def replies(self) -> list[SentMessage]:
+        return [m for m in self.sent if m.in_reply_to is not None]
+
+    def receive(self, event: dict[str, Any]) -> None:
+        """Know a received message (from :func:`message_received`), so it can be replied to."""
+        message = event["message"]
+        self.inboxes.add(message["inbox_id"])
+        self.received[message["message_id"]] = (message["inbox_id"], message["thread_id"])
 
     def fail(self, status: int, **kwargs: Any) -> None:
         self.faults.append(MailFault(status=status, **kwargs))
@@ -71,6 +91,7 @@ class FakeAgentMail:
     async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/v0/inboxes/{inbox_id}/messages/send", self._send)
+        app.router.add_post("/v0/inboxes/{inbox_id}/messages/{message_id}/reply", self._reply)
         self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
@@ -82,49 +103,79 @@ class FakeAgentMail:
         return web.json_response({"name": name, "message": message, **extra}, status=status)
 
     async def _send(self, request: web.Request) -> web.Response:
+        return await self._handle(request, None)
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        return await self._handle(request, request.match_info["message_id"])
+
+    async def _handle(self, request: web.Request, in_reply_to: str | None) -> web.Response:
         inbox_id = request.match_info["inbox_id"]
         try:
             body = await request.json()
         except ValueError:
             body = None
-        self.requests.append({"inbox_id": inbox_id, "headers": dict(request.headers), "body": body})
+        self.requests.append(
+            {"inbox_id": inbox_id, "reply_to": in_reply_to, "headers": dict(request.headers), "body": body}
+        )
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return self._error(
                 401, "UnauthorizedError", "The API key was not recognized.", code="unknown_api_key"
             )
-        for fault in self.faults:
-            if fault.times > 0:
-                fault.times -= 1
-                response = self._error(
-                    fault.status, fault.name or "ServerError", fault.message or "Something went wrong"
-                )
-                if fault.retry_after is not None:
-                    response.headers["Retry-After"] = str(int(fault.retry_after))
-                return response
+        fault = next((f for f in self.faults if f.times > 0), None)
+        if fault is not None:
+            fault.times -= 1
+            if not fault.apply_then_fail:
+                return self._fault(fault)
+        answer = self._answer(request, inbox_id, body, in_reply_to)
+        return self._fault(fault) if fault is not None else answer
+
+    def _fault(self, fault: MailFault) -> web.Response:
+        response = self._error(
+            fault.status, fault.name or "ServerError", fault.message or "Something went wrong"
+        )
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(int(fault.retry_after))
+        return response
+
+    def _answer(
+        self, request: web.Request, inbox_id: str, body: Any, in_reply_to: str | None
+    ) -> web.Response:
         if inbox_id not in self.inboxes:
             return self._error(404, "NotFoundError", f"Inbox {inbox_id} not found", code="inbox_not_found")
-        errors = self._validate(body)
+        original = self.received.get(in_reply_to) if in_reply_to is not None else None
+        if in_reply_to is not None and (original is None or original[0] != inbox_id):
+            return self._error(404, "NotFoundError", "Message not found", code="message_not_found")
+        errors = self._validate(body, reply=in_reply_to is not None)
         if errors:
             return self._error(400, "ValidationError", "Invalid request", errors=errors)
         assert isinstance(body, dict)
         key = request.headers.get("Idempotency-Key")
+        route = f"{inbox_id} {in_reply_to}"
         if key and key in self._by_key:
-            first = self._by_key[key]
+            first_route, first_body, first = self._by_key[key]
+            if (first_route, first_body) != (route, body):
+                return self._error(
+                    409, "ConflictError", "Idempotency key reused with a different request", code="conflict"
+                )
             return web.json_response({"message_id": first.message_id, "thread_id": first.thread_id})
         n = next(self._ids)
-        message = SentMessage(inbox_id, body, f"<msg-{n}@agentmail.to>", f"thread-{n}", key)
+        thread = original[1] if original is not None else f"thread-{n}"
+        message = SentMessage(inbox_id, body, f"<msg-{n}@agentmail.to>", thread, key, in_reply_to)
         self.sent.append(message)
         if key:
-            self._by_key[key] = message
+            self._by_key[key] = (route, body, message)
         return web.json_response({"message_id": message.message_id, "thread_id": message.thread_id})
 
     @staticmethod
-    def _validate(body: Any) -> list[dict[str, Any]]:
+    def _validate(body: Any, *, reply: bool = False) -> list[dict[str, Any]]:
         if not isinstance(body, dict):
             return [{"path": [], "message": "Expected object"}]
         errors = []
         to = body.get("to")
-        if not (isinstance(to, str) or (isinstance(to, list) and all(isinstance(a, str) for a in to))):
+        optional = reply and to is None  # a reply goes to the sender unless told otherwise
+        if not optional and not (
+            isinstance(to, str) or (isinstance(to, list) and all(isinstance(a, str) for a in to))
+        ):
             errors.append({"path": ["to"], "message": "Expected string or array of strings"})
         for name in ("subject", "text", "html"):
             if name in body and not isinstance(body[name], str):

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     # The payload converter resolves the dataclasses' type hints in their own modules: each
     # contracts module must be visible inside the sandbox by its full name.
     import lucy.contracts.approvals
+    import lucy.contracts.email
     import lucy.contracts.errors
     import lucy.contracts.ids
     import lucy.contracts.llm
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     # ``import workflows.task.x as x``, never ``from workflows.task import x``: the sandbox
     # re-imports the parent package, and a submodule reached through it would be re-imported too.
     import workflows.task.approvals as approvals
+    import workflows.task.email_reply as email_reply
     import workflows.task.models as models
     import workflows.task.options as options
     import workflows.task.policy as policy
@@ -302,6 +304,7 @@ class LucyTaskWorkflow:
             replace_ts=self._streamed_ts,
         )
         state.answer_ts = posted
+        await email_reply.send(task, state, self._gate, self._recorder, answer)
         status.set_status(state, TaskStatus.COMPLETED, "done")
         kind = Progress.DONE if posted else Progress.UNPOSTED
         await self._progress.close(self._progress.view(kind, cancellable=False, steps=state.llm_steps))
