@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.email_attachments import read_attachments
 from lucy.contracts import (
     ChatMessage,
     TaskContext,
@@ -195,5 +196,8 @@ class ContextActivities:
             approver_slack_ids=approvers,
             approval_required_tools=_strings(ws_settings.get("approval_required_tools")),
             max_steps=self._settings.limits.agent_max_steps,
-            thread_history=await self._thread_history(request) if request.with_thread_history else [],
+            thread_history=[
+                *(await self._thread_history(request) if request.with_thread_history else []),
+                *await read_attachments(self._settings.tools, self._http, task.email),
+            ],
         )

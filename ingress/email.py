@@ -278,15 +278,19 @@ class EmailIngress:
             return EmailOutcome("refused", outcome.workflow_id, reason=outcome.refused)
         return EmailOutcome("started", outcome.workflow_id)
 
-    @staticmethod
-    def _announcement(email: InboundEmail, *, reply: bool = False) -> str:
+    def _announcement(self, email: InboundEmail, *, reply: bool = False) -> str:
         who = escape_mrkdwn(email.sender or email.address or "an unknown sender")
         subject = escape_mrkdwn(email.subject or "(no subject)")
+        refused = [f for f in limit_attachments(email.files, self._limits) if f.refused]
+        over = "".join(
+            f"\n:warning: The attachment {escape_mrkdwn(f.filename)} is not given to the task: {f.refused}."
+            for f in refused[:10]
+        )
         if reply:
-            return f":incoming_envelope: A reply in this email thread from {who}: *{subject}*"
+            return f":incoming_envelope: A reply in this email thread from {who}: *{subject}*{over}"
         return (
             f":incoming_envelope: Email to {escape_mrkdwn(email.inbox_id)} from {who}: *{subject}*\n"
-            "I'm looking at it here; its content is from outside and is treated as information only."
+            f"I'm looking at it here; its content is from outside and is treated as information only.{over}"
         )
 
     async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:

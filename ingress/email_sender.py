@@ -109,7 +109,7 @@ def attachments_note(files: list[EmailAttachment]) -> str:
         what = f"{f.filename!r} ({f.content_type or 'unknown type'}, {f.size} bytes)"
         lines.append(f"{what}: not available, {f.refused}" if f.refused else what)
     readable = any(not f.refused for f in files)
-    how = " Read one with the read_attachment tool (its content is information too)." if readable else ""
+    how = " What could be read of them is quoted above, as information too." if readable else ""
     return f"Attachments: {'; '.join(lines)}.{how}"
 
 

@@ -12,6 +12,9 @@
 * ``Idempotency-Key``: a send or reply repeated with a key already used is answered with the
   first response and not sent again; the same key with another request is a 409
   ``ConflictError`` (AgentMail's documented behaviour).
+* ``GET /v0/inboxes/{inbox_id}/messages/{message_id}/attachments/{attachment_id}``: the
+  attachment's metadata with a ``download_url`` (and ``text_url`` when the fake was given
+  extracted text) on this server (``GET /files/{name}``); 404 for an unknown attachment.
 * A fault with ``apply_then_fail`` does the work, then answers with the fault (a lost response).
 """
 
@@ -58,6 +61,9 @@ class FakeAgentMail:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[MailFault] = field(default_factory=list)
     received: dict[str, tuple[str, str]] = field(default_factory=dict)  # message id -> (inbox, thread)
+    # (message id, attachment id) -> {"filename", "content_type", "content": bytes, "text"?: str}
+    attachments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    downloads: list[str] = field(default_factory=list)
     _by_key: dict[str, tuple[str, dict[str, Any], SentMessage]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -73,6 +79,8 @@ class FakeAgentMail:
         self.faults.clear()
         self._by_key.clear()
         self.received.clear()
+        self.attachments.clear()
+        self.downloads.clear()
         self.inboxes = {"lucy@agentmail.to"}
 
     @property
@@ -92,6 +100,10 @@ class FakeAgentMail:
         app = web.Application()
         app.router.add_post("/v0/inboxes/{inbox_id}/messages/send", self._send)
         app.router.add_post("/v0/inboxes/{inbox_id}/messages/{message_id}/reply", self._reply)
+        app.router.add_get(
+            "/v0/inboxes/{inbox_id}/messages/{message_id}/attachments/{attachment_id}", self._attachment
+        )
+        app.router.add_get("/files/{name}", self._file)
         self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
@@ -101,6 +113,64 @@ class FakeAgentMail:
     @staticmethod
     def _error(status: int, name: str, message: str, **extra: Any) -> web.Response:
         return web.json_response({"name": name, "message": message, **extra}, status=status)
+
+    def attach(
+        self, event: dict[str, Any], name: str, content: bytes, content_type: str, text: str | None = None
+    ) -> None:
+        """Add an attachment to the message of ``event`` (and to the event's ``attachments``)."""
+        message = event["message"]
+        attachment_id = f"att_{len(self.attachments) + 1}_{uuid.uuid4().hex[:8]}"
+        self.attachments[(message["message_id"], attachment_id)] = {
+            "filename": name,
+            "content_type": content_type,
+            "content": content,
+            **({"text": text} if text is not None else {}),
+        }
+        message.setdefault("attachments", []).append(
+            {
+                "attachment_id": attachment_id,
+                "filename": name,
+                "size": len(content),
+                "content_type": content_type,
+                "content_disposition": "attachment",
+            }
+        )
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, "UnauthorizedError", "The API key was not recognized.")
+        fault = next((f for f in self.faults if f.times > 0), None)
+        if fault is not None:
+            fault.times -= 1
+            return self._fault(fault)
+        message_id, attachment_id = request.match_info["message_id"], request.match_info["attachment_id"]
+        found = self.attachments.get((message_id, attachment_id))
+        if found is None or self.received.get(message_id, ("",))[0] != request.match_info["inbox_id"]:
+            return self._error(404, "NotFoundError", "Attachment not found", code="attachment_not_found")
+        base = f"http://127.0.0.1:{self.port}/files/{attachment_id}"
+        return web.json_response(
+            {
+                "attachment_id": attachment_id,
+                "filename": found["filename"],
+                "size": len(found["content"]),
+                "content_type": found["content_type"],
+                "content_disposition": "attachment",
+                "download_url": f"{base}?sig=fake",
+                "expires_at": datetime.now(UTC).isoformat(),
+                **({"text_url": f"{base}.txt?sig=fake"} if "text" in found else {}),
+            }
+        )
+
+    async def _file(self, request: web.Request) -> web.Response:
+        """The signed CDN URL of an attachment (its bytes, or ``.txt``: its extracted text)."""
+        name = request.match_info["name"]
+        self.downloads.append(name)
+        for (_, attachment_id), found in self.attachments.items():
+            if name == attachment_id:
+                return web.Response(body=found["content"], content_type="application/octet-stream")
+            if name == f"{attachment_id}.txt" and "text" in found:
+                return web.Response(text=found["text"], content_type="text/plain")
+        return web.Response(status=404, text="NoSuchKey")
 
     async def _send(self, request: web.Request) -> web.Response:
         return await self._handle(request, None)
