@@ -1,0 +1,132 @@
+"""``email.reply`` and the attachment reader through the real ``agentmail`` SDK against the fake
+AgentMail (its wire protocol, its errors), in Temporal's ActivityEnvironment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.email_attachments import read_attachments
+from activities.email_reply import EmailReplyActivities
+from lucy.contracts import EmailAttachment, EmailOrigin, EmailReplyRequest, ErrorType
+from lucy.settings import ToolSettings
+from tests.fakes.agentmail import FakeAgentMail, message_received
+
+INBOX = "acme@agentmail.to"
+
+
+@pytest.fixture(scope="module")
+async def _agentmail() -> AsyncIterator[FakeAgentMail]:
+    server = FakeAgentMail()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def agentmail(_agentmail: FakeAgentMail) -> FakeAgentMail:
+    _agentmail.reset()
+    return _agentmail
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def settings(fake: FakeAgentMail, **overrides: Any) -> ToolSettings:
+    values: dict[str, Any] = {
+        "agentmail_api_key": SecretStr(fake.api_key),
+        "agentmail_base_url": fake.base_url,
+    }
+    return ToolSettings(**{**values, **overrides})
+
+
+def received(fake: FakeAgentMail) -> dict[str, Any]:
+    event = message_received(inbox_id=INBOX, thread_id="thr_1", message_id="<m1@example.com>")
+    fake.receive(event)
+    return event
+
+
+def reply(**overrides: Any) -> EmailReplyRequest:
+    values: dict[str, Any] = {
+        "workflow_id": "wf-1",
+        "workspace_id": "ws",
+        "inbox_id": INBOX,
+        "message_id": "<m1@example.com>",
+        "to": "bob@example.com",
+        "text": "Here it is. api_key=sk-abcdefghijklmnopqrstuvwxyz0123",
+        "idempotency_key": "key-1",
+    }
+    return EmailReplyRequest(**{**values, **overrides})
+
+
+async def test_a_reply_is_sent_in_the_thread_once_per_key(http, agentmail: FakeAgentMail):
+    received(agentmail)
+    acts = EmailReplyActivities(settings(agentmail), http)
+    first = await ActivityEnvironment().run(acts.reply, reply())
+    again = await ActivityEnvironment().run(acts.reply, reply())  # a retry after a lost response
+    assert first == again and first.thread_id == "thr_1"
+    [sent] = agentmail.replies
+    assert sent.body["to"] == ["bob@example.com"] and "sk-abcdef" not in sent.body["text"]
+    assert sent.idempotency_key == "key-1"
+    headers = agentmail.requests[-1]["headers"]
+    assert headers["Authorization"] == f"Bearer {agentmail.api_key}"
+
+
+async def _error(acts: EmailReplyActivities, request: EmailReplyRequest) -> ApplicationError:
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(acts.reply, request)
+    return caught.value
+
+
+async def test_agentmail_errors_map_onto_lucys_error_types(http, agentmail: FakeAgentMail):
+    received(agentmail)
+    acts = EmailReplyActivities(settings(agentmail), http)
+    agentmail.fail(429, retry_after=7, name="RateLimitError")
+    limited = await _error(acts, reply())
+    assert limited.type == ErrorType.TOOL_RETRYABLE and not limited.non_retryable
+    assert limited.next_retry_delay == timedelta(seconds=7)
+    agentmail.fail(503)
+    assert (await _error(acts, reply())).type == ErrorType.TOOL_RETRYABLE
+    unknown = await _error(acts, reply(message_id="<nope@example.com>"))
+    assert unknown.type == ErrorType.TOOL_REJECTED and unknown.non_retryable and "404" in unknown.message
+    invalid = await _error(acts, reply(to="bob@example.com", idempotency_key="key-2", text="  "))
+    assert invalid.type == ErrorType.TOOL_REJECTED and "empty" in invalid.message
+    await ActivityEnvironment().run(acts.reply, reply(idempotency_key="key-3"))
+    conflict = await _error(acts, reply(idempotency_key="key-3", text="Something else"))
+    assert conflict.type == ErrorType.TOOL_RETRYABLE and "409" in conflict.message
+    bad_key = EmailReplyActivities(settings(agentmail, agentmail_api_key=SecretStr("am_wrong")), http)
+    refused = await _error(bad_key, reply(idempotency_key="key-4"))
+    assert refused.type == ErrorType.TOOL_NOT_CONFIGURED and "am_wrong" not in refused.message
+    no_key = EmailReplyActivities(settings(agentmail, agentmail_api_key=None), http)
+    assert (await _error(no_key, reply())).type == ErrorType.TOOL_NOT_CONFIGURED
+    assert len(agentmail.replies) == 1
+
+
+async def test_unreadable_attachments_are_said_not_fatal(http, agentmail: FakeAgentMail):
+    event = received(agentmail)
+    agentmail.attach(event, "a.txt", b"hello", "text/plain")
+    origin = EmailOrigin(
+        inbox_id=INBOX,
+        thread_id="thr_1",
+        message_id="<m1@example.com>",
+        sender="bob@example.com",
+        attachments=[
+            EmailAttachment(
+                attachment_id=event["message"]["attachments"][0]["attachment_id"], filename="a.txt"
+            ),
+            EmailAttachment(attachment_id="att_gone", filename="gone.txt", content_type="text/plain"),
+        ],
+    )
+    said = [m.content for m in await read_attachments(settings(agentmail), http, origin)]
+    assert "hello" in said[0] and "could not be read (NotFoundError)" in said[1]
+    assert await read_attachments(settings(agentmail, agentmail_api_key=None), http, origin) == []
