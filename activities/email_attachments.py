@@ -54,7 +54,7 @@ async def _text_of(
         origin.inbox_id,
         origin.message_id,
         item.attachment_id,
-        request_options=NO_RETRIES,  # type: ignore[arg-type]
+        request_options=NO_RETRIES,
     )
     limit = settings.email_attachment_max_bytes
     if found.text_url:

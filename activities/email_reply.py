@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from agentmail import AsyncAgentMail
 from agentmail.core.api_error import ApiError
+from agentmail.core.request_options import RequestOptions
 from agentmail.environment import AgentMailEnvironment
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -44,7 +45,7 @@ from lucy.settings import ToolSettings
 
 TIMEOUT_S = 45
 MAX_REPLY_CHARS = 100_000
-NO_RETRIES: dict[str, Any] = {"max_retries": 0, "timeout_in_seconds": TIMEOUT_S}
+NO_RETRIES: RequestOptions = {"max_retries": 0, "timeout_in_seconds": TIMEOUT_S}
 
 
 def agentmail_client(settings: ToolSettings, http: httpx.AsyncClient | None = None) -> AsyncAgentMail:
@@ -135,7 +136,7 @@ class EmailReplyActivities:
                 to=[request.to],
                 text=text,
                 idempotency_key=request.idempotency_key,
-                request_options=NO_RETRIES,  # type: ignore[arg-type]
+                request_options=NO_RETRIES,
             )
         except ApiError as exc:
             raise map_agentmail_error(exc, "email reply") from None

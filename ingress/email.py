@@ -260,7 +260,9 @@ class EmailIngress:
 
     def _request(self, email: InboundEmail, member: Member | None, *, reply: bool) -> str:
         note = attachments_note(limit_attachments(email.files, self._limits))
-        return quoted_request(email, reply=reply, member=member and member.slack_user_id, attached=note)
+        return quoted_request(
+            email, reply=reply, member=member.slack_user_id if member else None, attached=note
+        )
 
     def _who(self, email: InboundEmail, member: Member | None) -> dict[str, Any]:
         """The task's requester (a member, or the outside sender with a guest's role) and the
