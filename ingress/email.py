@@ -13,18 +13,24 @@ then hands the event to :meth:`EmailIngress.handle`. In order:
    a redelivery of a message already handled (or being handled) starts nothing; one that
    failed before is retried, its attempts counted. Status: processing, then completed, failed
    (the webhook answers 500 and AgentMail delivers again) or ignored.
-4. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
+4. **Who.** A forged sender (the mail's own SPF/DKIM/DMARC results) is ``ignored``. The
+   sender's address is looked up among the workspace's members (:mod:`ingress.email_sender`):
+   a member is the task's requester; anyone else is from outside, ``ignored`` unless the
+   workspace accepts outside senders (``/lucy settings email-outsiders accept``).
+5. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
    set one, else the first of ``talk-to-lucy``, ``lucy-my-ai``, ``lucy``, ``general`` that
    exists (the original Lucy's order).
-5. **Route.** A new email thread is announced in that channel and starts ``LucyTaskWorkflow``
+6. **Route.** A new email thread is announced in that channel and starts ``LucyTaskWorkflow``
    (source ``email``) in the announcement's thread, its workflow id derived from the AgentMail
    thread id. A later message in the same email thread is shown in that Slack thread and goes
    to the thread's task like a Slack thread reply: the running task gets it (``add_reply``);
    after the task ended it starts a follow-up that reads the thread.
 
-Trust: an email is never the requester's words. The task's request is a sentence Lucy wrote
-with the mail quoted inside it, marked as information; a task from email starts with untrusted
-content in its context and every tool call waits for an approval decided in Slack.
+Trust: an email is never the requester's words, a member's included. The task's request is a
+sentence Lucy wrote with the mail quoted inside it, marked as information; a task from email
+starts with untrusted content in its context and every tool call waits for an approval decided
+in Slack. The task's answer goes back by email (``TaskInput.email``): to a member at once, to
+anyone else after an approval.
 """
 
 from __future__ import annotations

@@ -114,13 +114,15 @@ def attachments_note(files: list[EmailAttachment]) -> str:
 
 
 def origin(email: InboundEmail, member: Member | None, files: list[EmailAttachment]) -> EmailOrigin:
-    """Where the task's answer is sent back: the sender's own address, never a Reply-To."""
+    """Where the task's answer is sent back: the sender's own address, never a Reply-To. Only a
+    full member gets it without an approval: a guest's reply waits like an outsider's (the
+    answer may hold what a guest does not see in Slack)."""
     return EmailOrigin(
         inbox_id=email.inbox_id,
         thread_id=email.thread_id,
         message_id=email.message_id,
         sender=email.address,
         subject=email.subject,
-        member=member is not None,
+        member=member is not None and member.role != "guest",
         attachments=files,
     )

@@ -99,3 +99,15 @@ def test_attachment_limits_per_file_and_in_total():
     note = attachments_note(kept)
     assert "'f1'" in note and "not available, larger than" in note and "quoted above" in note
     assert attachments_note([]) == ""
+
+
+def test_only_a_full_member_gets_the_reply_without_an_approval():
+    from ingress.email_sender import Member, origin
+
+    _, email, _ = parse_event(_event(**{"from": "Bob <Bob@Example.com>", "reply_to": ["x@evil.example"]}))
+    assert email is not None
+    assert origin(email, Member("U1", "member"), []).member
+    assert origin(email, Member("U1", "admin"), []).member
+    assert not origin(email, Member("U2", "guest"), []).member
+    outside = origin(email, None, [])
+    assert not outside.member and outside.sender == "bob@example.com"  # never the Reply-To
