@@ -5,7 +5,9 @@ AgentMail's reply endpoint for the received message, ``POST /v0/inboxes/{inbox_i
 {message_id}/reply`` (SDK ``client.inboxes.messages.reply``), keeps the reply in the same email
 thread (``In-Reply-To``/``References`` set by AgentMail). The recipient is given explicitly:
 the address the mail came from, never a ``Reply-To`` the mail asked for, so an approver sees
-exactly who gets it.
+exactly who gets it. The body is the answer with secrets masked, as plain text (the model's
+Markdown reads as such) and as simple HTML (:func:`~activities.tools.documents.markdown_to_html`:
+everything escaped, no links).
 
 Idempotency: every reply carries an ``Idempotency-Key`` derived from the workflow id and step;
 a Temporal retry after a lost response is answered from AgentMail's record instead of sending
@@ -40,6 +42,7 @@ from activities.http_errors import (
     short,
     transport_error,
 )
+from activities.tools.documents import markdown_to_html
 from lucy.contracts import EmailReplyRequest, EmailReplyResult, ErrorType, redact_secrets
 from lucy.settings import ToolSettings
 
@@ -135,6 +138,7 @@ class EmailReplyActivities:
                 request.message_id,
                 to=[request.to],
                 text=text,
+                html=markdown_to_html(text),
                 idempotency_key=request.idempotency_key,
                 request_options=NO_RETRIES,
             )

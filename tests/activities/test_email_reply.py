@@ -63,7 +63,7 @@ def reply(**overrides: Any) -> EmailReplyRequest:
         "inbox_id": INBOX,
         "message_id": "<m1@example.com>",
         "to": "bob@example.com",
-        "text": "Here it is. api_key=sk-abcdefghijklmnopqrstuvwxyz0123",
+        "text": "Here it is. api_key=sk-abcdefghijklmnopqrstuvwxyz0123 <script>x</script>",
         "idempotency_key": "key-1",
     }
     return EmailReplyRequest(**{**values, **overrides})
@@ -78,6 +78,8 @@ async def test_a_reply_is_sent_in_the_thread_once_per_key(http, agentmail: FakeA
     [sent] = agentmail.replies
     assert sent.body["to"] == ["bob@example.com"] and "sk-abcdef" not in sent.body["text"]
     assert sent.idempotency_key == "key-1"
+    html = sent.body["html"]
+    assert html.startswith("<p>Here it is.") and "sk-abcdef" not in html and "&lt;script&gt;" in html
     headers = agentmail.requests[-1]["headers"]
     assert headers["Authorization"] == f"Bearer {agentmail.api_key}"
 
