@@ -113,6 +113,11 @@ async def test_slack_lookup_failing_for_now_fails_the_delivery_for_a_retry(
     fake_llm.then(content="Done.")
     assert (await _deliver(lucy, event)).json()["status"] == "started"  # AgentMail delivers again
     assert (await _result(lucy, email_workflow_id(team, thread)))["status"] == "completed"
+    # This AgentMail never received the message: the reply is refused (404), which the thread says.
+    notes = [
+        p["text"] for p in fake_slack.posted("C0GENERAL") if "could not send the email reply" in p["text"]
+    ]
+    assert len(notes) == 1 and "bob@example.com" in notes[0] and "ToolRejected" in notes[0]
 
 
 async def test_an_accepted_outsider_gets_the_reply_once_a_person_approves(
