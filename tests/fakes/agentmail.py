@@ -202,3 +202,106 @@ def svix_headers(
         "svix-signature": signature,
         "Content-Type": "application/json",
     }
+
+
+# --------------------------------------------------------------------------- inbound (WebSocket)
+
+
+@dataclass
+class FakeAgentMailSocket:
+    """AgentMail's WebSocket API (``wss://ws.agentmail.to/v0``) on 127.0.0.1, as the ``agentmail``
+    SDK's ``client.websockets.connect()`` speaks it: the handshake carries ``Authorization:
+    Bearer <key>`` (or ``?api_key=``; 401 without a valid one), the client sends ``{"type":
+    "subscribe", "event_types"?, "inbox_ids"?, "pod_ids"?}``, the server acknowledges with
+    ``{"type": "subscribed", ...}`` and then sends event frames (``message.received`` ...) for the
+    subscribed inboxes; an unknown frame type gets ``{"type": "error", "name", "message"}``."""
+
+    api_key: str = "am_fake_agentmail_key_0123"
+    port: int = 0
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    handshakes: int = 0
+    refused: int = 0
+    _live: dict[Any, set[str] | None] = field(default_factory=dict)
+    _server: Any = None
+
+    @property
+    def base_url(self) -> str:
+        """What ``LUCY_AGENTMAIL_BASE_URL`` is set to (the SDK then dials ``ws://.../v0``)."""
+        return f"http://127.0.0.1:{self.port}/v0"
+
+    async def start(self) -> None:
+        from websockets.asyncio.server import serve
+
+        self._server = await serve(self._session, "127.0.0.1", self.port, process_request=self._auth)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _auth(self, connection: Any, request: Any) -> Any:
+        self.handshakes += 1
+        query = request.path.partition("?")[2]
+        keys = {request.headers.get("Authorization", ""), *(f"Bearer {v}" for v in _query_keys(query))}
+        if request.path.partition("?")[0] != "/v0":
+            return connection.respond(404, "Not Found\n")
+        if f"Bearer {self.api_key}" not in keys:
+            self.refused += 1
+            return connection.respond(401, "Unauthorized\n")
+        return None
+
+    async def _session(self, connection: Any) -> None:
+        import json
+
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            async for raw in connection:
+                try:
+                    frame = json.loads(raw)
+                except ValueError:
+                    frame = None
+                if not isinstance(frame, dict) or frame.get("type") != "subscribe":
+                    await connection.send(
+                        json.dumps({"type": "error", "name": "ValidationError", "message": "Unknown frame"})
+                    )
+                    continue
+                self.subscriptions.append(frame)
+                inboxes = frame.get("inbox_ids")
+                self._live[connection] = {i.lower() for i in inboxes} if isinstance(inboxes, list) else None
+                ack = {k: frame[k] for k in ("event_types", "inbox_ids", "pod_ids") if k in frame}
+                await connection.send(json.dumps({"type": "subscribed", **ack}))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._live.pop(connection, None)
+
+    @property
+    def subscribed(self) -> int:
+        """Connections that are open and subscribed."""
+        return len(self._live)
+
+    async def push(self, event: dict[str, Any]) -> int:
+        """Send an event frame to every subscribed connection whose inboxes include its inbox."""
+        import json
+
+        inbox = str((event.get("message") or {}).get("inbox_id") or "").lower()
+        sent = 0
+        for connection, inboxes in list(self._live.items()):
+            if inboxes is None or inbox in inboxes:
+                await connection.send(json.dumps(event))
+                sent += 1
+        return sent
+
+    async def drop(self) -> None:
+        """Close every connection abnormally (the network went away)."""
+        for connection in list(self._live):
+            connection.transport.abort()
+        self._live.clear()
+
+
+def _query_keys(query: str) -> list[str]:
+    from urllib.parse import parse_qs
+
+    return parse_qs(query).get("api_key", [])
