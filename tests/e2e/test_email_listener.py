@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,7 @@ from ingress.email_listener import run_email_listener
 from lucy.console.channels import DEFAULT_CHANNELS
 from lucy.contracts import email_workflow_id
 from lucy.db.repositories.inboxes import bound_inboxes
-from lucy.devservers import LocalPostgres
+from lucy.devservers import LocalPostgres, free_port
 from lucy.settings import Settings, load_settings
 from tests.conftest import SIGNING_SECRET, Lucy, eventually, new_team
 from tests.fakes.agentmail import WEBHOOK_SECRET, FakeAgentMailSocket, message_received, svix_headers
@@ -211,3 +214,51 @@ async def test_a_dropped_connection_reconnects_and_mail_still_arrives(
         result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), timeout=60)
         assert result["status"] == "completed"
     assert [r.status for r in await _deliveries(lucy, message)] == ["completed"]
+
+
+@pytest.mark.parametrize("argv", [["email-listener"], ["ingress", "--socket"]])
+async def test_the_commands_subscribe_and_stop_cleanly_on_sigterm(
+    argv: list[str],
+    lucy: Lucy,
+    postgres: LocalPostgres,
+    fake_slack: FakeSlack,
+    fake_socket: FakeAgentMailSocket,
+    tmp_path: Path,
+):
+    """``lucy email-listener`` and ``lucy ingress --socket`` as processes: they subscribe to the
+    bound inboxes and end with status 0 on SIGTERM."""
+    await _bind(lucy.engine)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+        "LUCY_ENV": "test",
+        "LUCY_DATABASE_URL": postgres.app_url,
+        "LUCY_TEMPORAL_ADDRESS": lucy.client.service_client.config.target_host,
+        "LUCY_AGENTMAIL_API_KEY": fake_socket.api_key,
+        "LUCY_AGENTMAIL_BASE_URL": fake_socket.base_url,
+        "LUCY_AGENTMAIL_ENABLED": "true",
+        "LUCY_SLACK_BOT_TOKEN": fake_slack.token,
+        "LUCY_SLACK_APP_TOKEN": fake_slack.app_token,
+        "LUCY_SLACK_API_URL": fake_slack.api_url,
+    }
+    if argv[0] == "ingress":
+        argv = [*argv, "--port", str(free_port())]
+    before = len(fake_socket.subscriptions)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lucy.cli",
+        *argv,
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await eventually(lambda: len(fake_socket.subscriptions) > before, "the process to subscribe", 60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, (out + err).decode()[-2000:]
+    assert b"Traceback" not in err and b"email listener subscribed" in out + err
+    await eventually(lambda: fake_socket.subscribed == 0, "the connection closed")
