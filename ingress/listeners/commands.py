@@ -3,7 +3,7 @@
 ``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
 ``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
 ``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``,
-``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``, ``/lucy webhook create``
+``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``, ``/lucy webhook create|list|delete``
 and ``/lucy help``
 answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;

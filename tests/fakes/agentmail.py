@@ -294,6 +294,13 @@ class FakeAgentMailSocket:
                 sent += 1
         return sent
 
+    async def send_all(self, frame: dict[str, Any]) -> None:
+        """Send any frame (an ``error``, say) to every subscribed connection."""
+        import json
+
+        for connection in list(self._live):
+            await connection.send(json.dumps(frame))
+
     async def drop(self) -> None:
         """Close every connection abnormally (the network went away)."""
         for connection in list(self._live):
