@@ -146,6 +146,8 @@ async def _cmd_email_listener(settings: Settings) -> None:
 
     if settings.tools.agentmail_api_key is None:
         fail("configuration error: LUCY_AGENTMAIL_API_KEY: required for the email listener")
+    if settings.slack.slack_bot_token is None:
+        fail("configuration error: LUCY_SLACK_BOT_TOKEN: required (mail is announced in Slack)")
     await _refuse_insecure(settings, role="ingress")
     async with _ingress_deps(settings) as deps:
         app = create_app(deps, serve_events=False)  # not served: it builds the email handler

@@ -6,8 +6,8 @@ Why the bundled client and not the high-level ``composio.Composio``: the high-le
 synchronous (an ``httpx.Client``), its ``tools.execute`` first fetches the tool's schema and
 version and may upload or download files, and it reports telemetry; the generated client is
 async, takes ``base_url``, ``max_retries=0`` and the worker's ``httpx.AsyncClient``, and makes
-exactly the one documented request. Importing it takes seconds, so it is imported on first use in
-a thread (the worker's event loop never waits for it; see :meth:`ComposioActivities._sdk`).
+exactly the one documented request. Importing it takes ~4 s, so it is imported on first use, in
+a thread (the worker's event loop keeps turning meanwhile; see :meth:`ComposioActivities._sdk`).
 
 Wire protocol (Composio REST API, spoken by the client), as documented at
 https://docs.composio.dev/api-reference/tools/post-tools-execute-by-tool-slug:
