@@ -159,7 +159,10 @@ class EmailListener:
                 try:
                     frame = await asyncio.wait_for(socket.recv(), timeout=self._refresh_s)
                 except TimeoutError:
-                    current = sorted({i.lower() for i in await self._inboxes()})
+                    try:
+                        current = sorted({i.lower() for i in await self._inboxes()})
+                    except Exception:  # the database is down: keep listening to what we have
+                        continue
                     if current != inboxes:
                         log.info("email listener: the bound inboxes changed; subscribing again")
                         return
