@@ -20,7 +20,8 @@ from __future__ import annotations
 import httpx
 from agentmail.core.api_error import ApiError
 
-from activities.email_reply import NO_RETRIES, agentmail_client
+from activities.agentmail_sdk import NO_RETRIES
+from activities.email_reply import agentmail_client
 from lucy.contracts import ChatMessage, EmailAttachment, EmailOrigin
 from lucy.settings import ToolSettings
 

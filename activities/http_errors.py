@@ -24,7 +24,11 @@ T = TypeVar("T")
 
 def retry_after(response: httpx.Response, cap_s: float = MAX_RETRY_AFTER_S) -> timedelta | None:
     """The ``Retry-After`` header (seconds) as a retry delay, capped; None when absent or a date."""
-    raw = response.headers.get("retry-after")
+    return retry_after_value(response.headers.get("retry-after"), cap_s)
+
+
+def retry_after_value(raw: str | None, cap_s: float = MAX_RETRY_AFTER_S) -> timedelta | None:
+    """A ``Retry-After`` value (seconds) as a retry delay, capped; None when absent or a date."""
     if raw is None:
         return None
     try:
@@ -75,6 +79,13 @@ def provider_message(response: httpx.Response, *, envelope: str | None = None, l
         body = response.json()
     except ValueError:
         return short(response.text, 200)
+    return error_message(body, envelope=envelope, limit=limit)
+
+
+def error_message(body: object, *, envelope: str | None = None, limit: int = 400) -> str:
+    """:func:`provider_message` for an already parsed error body (what the SDKs hand over)."""
+    if isinstance(body, str):
+        return short(body, 200)
     err = body.get(envelope) if envelope and isinstance(body, dict) else body
     if not isinstance(err, dict):
         return short(str(err or ""), 200)

@@ -1,4 +1,5 @@
-"""The ``lucy`` command: dev, worker, ingress, db. A composition root: it wires the packages."""
+"""The ``lucy`` command: dev, worker, ingress, email-listener, db. A composition root: it wires
+the packages."""
 
 from __future__ import annotations
 
@@ -119,11 +120,38 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
         handler = AsyncSocketModeHandler(bolt, settings.slack.slack_app_token.get_secret_value())
         await handler.connect_async()
         log.info("socket mode connected; health on HTTP", port=port)
+        app = create_app(deps, serve_events=False)
+        # Email over AgentMail's WebSocket too, when AgentMail is configured (no public URL here).
+        tools = settings.tools
+        mail = tools.agentmail_enabled and tools.agentmail_api_key is not None
+        log.info("email listener", on=mail)
         try:
             # Health and metrics only: events arrive over the socket, never unsigned over HTTP.
-            await run_until_signal(serve_http(create_app(deps, serve_events=False), port))
+            await run_until_signal(
+                serve_http(app, port), *([_email_listener(deps, app.state.email_handler)] if mail else [])
+            )
         finally:
             await handler.close_async()
+
+
+def _email_listener(deps: Any, handler: Any) -> Any:
+    from ingress.email_listener import run_email_listener
+
+    return run_email_listener(deps, handler)
+
+
+async def _cmd_email_listener(settings: Settings) -> None:
+    """AgentMail's WebSocket API into the same handler as ``POST /webhooks/agentmail``."""
+    from ingress.app import create_app
+
+    if settings.tools.agentmail_api_key is None:
+        fail("configuration error: LUCY_AGENTMAIL_API_KEY: required for the email listener")
+    if settings.slack.slack_bot_token is None:
+        fail("configuration error: LUCY_SLACK_BOT_TOKEN: required (mail is announced in Slack)")
+    await _refuse_insecure(settings, role="ingress")
+    async with _ingress_deps(settings) as deps:
+        app = create_app(deps, serve_events=False)  # not served: it builds the email handler
+        await run_until_signal(_email_listener(deps, app.state.email_handler))
 
 
 def _cmd_db(settings: Settings, action: str, revision: str | None, months_ahead: int = 3) -> None:
@@ -192,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--http", action="store_true", help="Events API over HTTP (default)")
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs LUCY_SLACK_APP_TOKEN)")
     ingress.add_argument("--port", type=int, default=dev_ports.INGRESS)
+    sub.add_parser(
+        "email-listener",
+        help="receive AgentMail mail over its WebSocket API (no public URL; needs LUCY_AGENTMAIL_API_KEY)",
+    )
     db = sub.add_parser("db", help="database migrations")
     db.add_argument(
         "action", choices=["upgrade", "downgrade", "check", "current", "partitions", "rotate-keys", "new-key"]
@@ -220,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_cmd_worker(settings))
         elif args.command == "ingress":
             asyncio.run(_cmd_ingress(settings, socket=args.socket, port=args.port))
+        elif args.command == "email-listener":
+            asyncio.run(_cmd_email_listener(settings))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,22 @@
-"""Composio integrations: the ``composio_execute`` tool (activity ``tools.composio``).
+"""Composio integrations: the ``composio_execute`` tool (activity ``tools.composio``), through
+Composio's official generated client ``composio_client.AsyncComposio`` (bundled with and used by
+``composio==0.30.0``).
 
-Wire protocol (Composio REST API v3), as documented at
-https://docs.composio.dev/api-reference/tools/post-tools-execute-by-tool-slug and in Composio's
-generated Python client (``ComposioHQ/composio-base-py``, ``types/tool_execute_params.py``):
+Why the bundled client and not the high-level ``composio.Composio``: the high-level SDK is
+synchronous (an ``httpx.Client``), its ``tools.execute`` first fetches the tool's schema and
+version and may upload or download files, and it reports telemetry; the generated client is
+async, takes ``base_url``, ``max_retries=0`` and the worker's ``httpx.AsyncClient``, and makes
+exactly the one documented request. Importing it takes ~4 s, so it is imported on first use, in
+a thread (the worker's event loop keeps turning meanwhile; see :meth:`ComposioActivities._sdk`).
 
-* ``POST {composio_base_url}/tools/execute/{tool_slug}`` (the base URL ends in ``/api/v3``),
-  header ``x-api-key: <project API key>``, JSON body ``{"arguments": {...}, "user_id": ...,
-  "connected_account_id"?: ...}`` (``arguments`` and the natural-language ``text`` are mutually
-  exclusive; Lucy only sends ``arguments``).
+Wire protocol (Composio REST API, spoken by the client), as documented at
+https://docs.composio.dev/api-reference/tools/post-tools-execute-by-tool-slug:
+
+* ``POST {origin}/api/v3.1/tools/execute/{tool_slug}`` (``LUCY_COMPOSIO_BASE_URL`` keeps its
+  documented form ending in ``/api/v3``; the client adds its own versioned path, so the
+  ``/api/v3`` suffix is removed for it), header ``x-api-key: <project API key>``, JSON body
+  ``{"arguments": {...}, "user_id": ...}`` (``arguments`` and the natural-language ``text`` are
+  mutually exclusive; Lucy only sends ``arguments``).
 * HTTP 200 answers ``{"data": {...}, "successful": bool, "error": str | null, "log_id": ...}``.
   ``successful: false`` is the integration's own failure (GitHub said 422, the repo does not
   exist...): Lucy hands it to the model as ``ok=False`` so it can correct itself.
@@ -26,25 +35,24 @@ the next retry delay); 401 means the key is wrong (``ToolNotConfigured``); other
 ``ToolRejected`` with Composio's message and suggested fix. Composio has no idempotency key for
 tool execution, so an action whose response was lost may run twice when Temporal retries it;
 risky actions go through approval first and the retry policy keeps attempts low.
-
-The small HTTP classification helpers here are shared by the other HTTP tools (email).
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import re
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import (
+    error_message,
     is_retryable_status,
     not_configured,
-    provider_message,
     rejected,
     retry_after,
     short,
@@ -57,20 +65,41 @@ _SLUG = re.compile(r"^[A-Z][A-Z0-9_]{1,149}$")
 _TIMEOUT = httpx.Timeout(90.0, connect=10.0)
 
 
+def composio_origin(base_url: str) -> str:
+    """``LUCY_COMPOSIO_BASE_URL`` without its ``/api/v3`` (or ``/api/v3.1``) suffix."""
+    base = base_url.rstrip("/")
+    for suffix in ("/api/v3.1", "/api/v3"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
 # --------------------------------------------------------------------------- the activity
 
 
-def _message(response: httpx.Response) -> str:
-    """Composio's error object (``{"error": {message, errors, suggested_fix}}``) in words."""
-    return provider_message(response, envelope="error")
-
-
 class ComposioActivities:
-    """Composio tool execution through an injected ``httpx.AsyncClient`` (no retries of its own)."""
+    """Composio tool execution through ``composio_client.AsyncComposio`` over an injected
+    ``httpx.AsyncClient``, with the client's own retries off (``max_retries=0``)."""
 
     def __init__(self, http: httpx.AsyncClient, settings: ToolSettings) -> None:
         self._http = http
         self._settings = settings
+        self._client: Any = None
+        self._sdk_module: Any = None
+
+    async def _sdk(self, key: str) -> tuple[Any, Any]:
+        """The client and the ``composio_client`` module, imported on first use in a thread."""
+        if self._client is None:
+            module = await asyncio.to_thread(importlib.import_module, "composio_client")
+            self._client = module.AsyncComposio(
+                auth=module.ProjectAuth(key),
+                base_url=composio_origin(self._settings.composio_base_url),
+                max_retries=0,
+                timeout=_TIMEOUT,
+                http_client=self._http,
+            )
+            self._sdk_module = module
+        return self._client, self._sdk_module
 
     @activity.defn(name="tools.composio")
     async def execute(self, request: ToolRequest) -> ToolResult:
@@ -87,32 +116,48 @@ class ComposioActivities:
         if key is None:
             raise not_configured("Composio is not configured: set LUCY_COMPOSIO_API_KEY")
         action, arguments = _parse_args(request.arguments)
-        body: dict[str, Any] = {"arguments": arguments, "user_id": composio_user_id(request)}
-        url = f"{self._settings.composio_base_url}/tools/execute/{quote(action, safe='')}"
+        user_id = composio_user_id(request)
+        client, sdk = await self._sdk(key.get_secret_value())
         try:
-            response = await self._http.post(
-                url, json=body, headers={"x-api-key": key.get_secret_value()}, timeout=_TIMEOUT
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, f"Composio {action}") from None
-
-        status = response.status_code
-        if status == 401:
-            raise not_configured("Composio refused the API key (HTTP 401): check LUCY_COMPOSIO_API_KEY")
-        if is_retryable_status(status):
+            response = await client.tools.execute(action, arguments=arguments, user_id=user_id)
+        except sdk.APIStatusError as exc:
+            raise _status_error(action, exc.status_code, exc.response, exc.body) from None
+        except (sdk.APIConnectionError, httpx.HTTPError) as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, httpx.HTTPError) else None
+            if isinstance(exc, httpx.HTTPError):
+                cause = exc
+            if cause is not None:
+                raise transport_error(cause, f"Composio {action}") from None
+            kind = "timed out" if isinstance(exc, sdk.APITimeoutError) else "unreachable"
             raise ApplicationError(
-                f"Composio {action} unavailable: HTTP {status}: {_message(response)}",
-                type=ErrorType.TOOL_RETRYABLE,
-                next_retry_delay=retry_after(response),
-            )
-        if status == 404:
+                f"Composio {action} {kind} ({exc.__class__.__name__})", type=ErrorType.TOOL_RETRYABLE
+            ) from None
+        except sdk.APIError as exc:  # a 200 whose body is not an execution result
+            # Not retried: the action may have run, and Composio has no idempotency key.
             raise rejected(
-                f"Composio has no action {action!r} (HTTP 404): {_message(response)}. "
-                "Use an exact action slug such as GITHUB_CREATE_ISSUE."
-            )
-        if status >= 300:
-            raise rejected(f"Composio refused {action} (HTTP {status}): {_message(response)}")
+                f"Composio {action} answered with something that is not an execution result "
+                f"({exc.__class__.__name__})"
+            ) from None
         return _result(action, response)
+
+
+def _status_error(action: str, status: int, response: httpx.Response, body: object) -> ApplicationError:
+    """Composio's HTTP error (``{"error": {message, errors, suggested_fix}}``) as Lucy's type."""
+    message = error_message(body, envelope="error")
+    if status == 401:
+        return not_configured("Composio refused the API key (HTTP 401): check LUCY_COMPOSIO_API_KEY")
+    if is_retryable_status(status):
+        return ApplicationError(
+            f"Composio {action} unavailable: HTTP {status}: {message}",
+            type=ErrorType.TOOL_RETRYABLE,
+            next_retry_delay=retry_after(response),
+        )
+    if status == 404:
+        return rejected(
+            f"Composio has no action {action!r} (HTTP 404): {message}. "
+            "Use an exact action slug such as GITHUB_CREATE_ISSUE."
+        )
+    return rejected(f"Composio refused {action} (HTTP {status}): {message}")
 
 
 def composio_user_id(request: ToolRequest) -> str:
@@ -150,11 +195,10 @@ def _parse_args(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return action, arguments
 
 
-def _result(action: str, response: httpx.Response) -> ToolResult:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+def _result(action: str, response: Any) -> ToolResult:
+    """The SDK's ``ToolExecuteResponse`` (or a loosely parsed body) as the model's result."""
+    dump = getattr(response, "model_dump", None)
+    body = dump() if callable(dump) else response
     if not isinstance(body, dict) or "successful" not in body:
         # Not retried: the action may have run, and Composio has no idempotency key.
         raise rejected(f"Composio {action} answered with something that is not an execution result")

@@ -4,7 +4,7 @@
 ``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
 ``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``,
 ``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``,
-``/lucy settings email-outsiders ignore|accept``, ``/lucy webhook create``
+``/lucy settings email-outsiders ignore|accept``, ``/lucy webhook create|list|delete``
 and ``/lucy help``
 answer only the caller (ephemeral). Unknown words are a request, and an
 empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;

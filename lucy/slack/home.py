@@ -36,6 +36,7 @@ HELP = (
     '• `/lucy monitor "every 15 minutes" health <url>` — watch something and alert here (`/lucy monitors`)\n'
     "• `/lucy usage` — this month's spend against the budget (`/lucy budget help`: admins set it)\n"
     "• `/lucy email` — the email inbox that brings work here (`/lucy email connect <inbox>`: admins)\n"
+    "• `/lucy webhook list` — signed webhooks that start tasks (admins: `create`, `list`, `delete`)\n"
     "• `/lucy help` — this message\n"
     "You can also @mention me in a channel or send me a DM."
 )

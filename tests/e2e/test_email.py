@@ -34,6 +34,15 @@ from tests.fakes.slack import FakeSlack
 
 TALK = "C0TALKTOLUCY"
 BOB = "U0BOBMAIL"
+BOB_USER = {  # users.info / users.lookupByEmail's member for bob@example.com
+    "id": BOB,
+    "name": "bob",
+    "real_name": "Bob Example",
+    "deleted": False,
+    "is_admin": False,
+    "is_bot": False,
+    "profile": {"display_name": "bob", "real_name": "Bob Example", "email": "bob@example.com"},
+}
 EVE = "Eve Outside <eve@outside.example>"
 
 
@@ -83,15 +92,7 @@ def settings(
 def _channels(fake_slack: FakeSlack) -> Iterator[None]:
     """The fake workspace's channels and people are shared by the session's tests: back to
     #general and nobody after. Bob is a member, found by his address."""
-    fake_slack.users[BOB] = {
-        "id": BOB,
-        "name": "bob",
-        "real_name": "Bob Example",
-        "deleted": False,
-        "is_admin": False,
-        "is_bot": False,
-        "profile": {"display_name": "bob", "real_name": "Bob Example", "email": "bob@example.com"},
-    }
+    fake_slack.users[BOB] = dict(BOB_USER)
     yield
     fake_slack.channels = dict(DEFAULT_CHANNELS)
     fake_slack.users.pop(BOB, None)

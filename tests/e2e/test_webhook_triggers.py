@@ -140,3 +140,51 @@ async def test_bad_stale_unknown_and_unidentified_deliveries_start_nothing(lucy:
     assert no_id.status_code == 400
     assert await _rows(lucy, trigger) == []
     assert fake_llm.requests == []
+
+
+async def test_admins_list_and_delete_webhooks_and_a_deleted_url_answers_404(lucy: Lucy, fake_llm: FakeLlm):
+    team = new_team()
+    trigger, secret = await _create(lucy, team, "Summarise this push for the team.")
+    answer = await lucy.command(
+        "webhook create linear-issue Triage <!channel> this", team=team, user="UADMIN1"
+    )
+    other = re.search(r"(wh_[0-9a-f]{24})`.*secret `(whk_[0-9a-f]{64})`", answer.json()["text"])
+    assert other
+    for verb in ("list", "delete github-push"):
+        refused = (await lucy.command(f"webhook {verb}", team=team, user="U0ALICE")).json()
+        assert "Only a workspace admin" in refused["text"], verb
+
+    listed = (await lucy.command("webhook list", team=team, user="UADMIN1")).json()["text"]
+    assert "*github-push*" in listed and f"/webhooks/triggers/{trigger}" in listed
+    assert "*linear-issue*" in listed and f"/webhooks/triggers/{other.group(1)}" in listed
+    assert "Summarise this push" in listed and "&lt;!channel&gt;" in listed and "<!channel>" not in listed
+    assert "whk_" not in listed and secret not in listed and other.group(2) not in listed
+
+    deleted = (await lucy.command("webhook delete github-push", team=team, user="UADMIN1")).json()["text"]
+    assert "deleted" in deleted
+    gone = await _post(lucy, trigger, secret, {"event": "push"}, delivery="d-after-delete")
+    assert gone.status_code == 404
+    assert await _rows(lucy, trigger) == []
+    listed = (await lucy.command("webhook list", team=team, user="UADMIN1")).json()["text"]
+    assert "github-push" not in listed and "linear-issue" in listed
+    again = (await lucy.command("webhook delete github-push", team=team, user="UADMIN1")).json()["text"]
+    assert "No webhook named" in again
+    assert fake_llm.requests == []
+
+    async with lucy.engine.connect() as conn:
+        audits = (
+            await conn.execute(
+                text(
+                    "SELECT a.action, a.actor_id, a.entity_id, a.before_state::text AS before, "
+                    "a.after_state::text AS after FROM audit_log a JOIN workspaces w ON w.id = a.workspace_id "
+                    "WHERE w.slack_team_id = :t AND a.entity_type = 'webhook_trigger' ORDER BY a.id"
+                ),
+                {"t": team},
+            )
+        ).all()
+    assert [(a.action, a.actor_id, a.entity_id) for a in audits] == [
+        ("webhook_trigger.created", "UADMIN1", trigger),
+        ("webhook_trigger.created", "UADMIN1", other.group(1)),
+        ("webhook_trigger.deleted", "UADMIN1", trigger),
+    ]
+    assert all("whk_" not in f"{a.before}{a.after}" for a in audits)

@@ -31,6 +31,7 @@ from aiohttp import web
 from svix.webhooks import Webhook
 
 from tests.fakes import serve
+from tests.fakes.agentmail_socket import FakeAgentMailSocket
 
 
 @dataclass
@@ -68,6 +69,8 @@ class FakeAgentMail:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
+    # The WebSocket API on the same port (listener mode), as on any host but AgentMail's own.
+    socket: FakeAgentMailSocket | None = None
 
     @property
     def base_url(self) -> str:
@@ -104,9 +107,15 @@ class FakeAgentMail:
             "/v0/inboxes/{inbox_id}/messages/{message_id}/attachments/{attachment_id}", self._attachment
         )
         app.router.add_get("/files/{name}", self._file)
+        if self.socket is not None:
+            self.socket.mount(app)
         self._runner, self.port = await serve(app, port)
+        if self.socket is not None:
+            self.socket.port = self.port
 
     async def stop(self) -> None:
+        if self.socket is not None:
+            await self.socket.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
 

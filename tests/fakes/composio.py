@@ -1,7 +1,8 @@
 """A fake Composio API (v3): a real HTTP server on 127.0.0.1 speaking Composio's wire protocol.
 
-* ``POST /api/v3/tools/execute/{tool_slug}`` with ``x-api-key``; JSON body ``{arguments,
-  user_id?, connected_account_id?, version?, text?}``.
+* ``POST /api/v3.1/tools/execute/{tool_slug}`` with ``x-api-key`` (the path and header that
+  ``composio_client.AsyncComposio.tools.execute`` of ``composio==0.30.0`` sends); JSON body
+  ``{arguments, user_id?, connected_account_id?, version?, text?}``.
 * 200 answers ``{"data", "successful", "error", "log_id"}`` (``successful: false`` when the
   integration itself failed); errors are ``{"error": {"message", "status", "request_id",
   "suggested_fix"?, "errors"?}}`` with the HTTP status (401 without a valid key, 404 for an
@@ -63,7 +64,7 @@ class FakeComposio:
 
     async def start(self, port: int = 0) -> None:
         app = web.Application()
-        app.router.add_post("/api/v3/tools/execute/{slug}", self._execute)
+        app.router.add_post("/api/v3.1/tools/execute/{slug}", self._execute)
         self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
