@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.slack_plan import PlanMessages
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.slack.blocks import progress_blocks, progress_text
 from lucy.slack.text import prepare
@@ -99,9 +100,14 @@ class ChannelPacer:
 class SlackActivities:
     """Activities that talk to the Slack Web API through an injected ``AsyncWebClient``."""
 
-    def __init__(self, client: AsyncWebClient | None, pacer: ChannelPacer | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient | None, pacer: ChannelPacer | None = None, *, plans: bool = False
+    ) -> None:
+        """``plans``: show the progress message as a live plan (a streaming message) where
+        Slack allows it (:mod:`activities.slack_plan`); otherwise the plain progress message."""
         self._client = client
         self._pacer = pacer or ChannelPacer()
+        self._plans = PlanMessages(client) if plans and client is not None else None
 
     @property
     def client(self) -> AsyncWebClient | None:
@@ -129,6 +135,15 @@ class SlackActivities:
         message is gone, the first part is posted.
         """
         client = self._require_client()
+        if request.progress is not None and self._plans is not None:
+            try:
+                plan_ts = await self._plans.post(request)
+            except SlackApiError as exc:
+                raise slack_error(exc, "chat.startStream") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc, "chat.startStream") from None
+            if plan_ts is not None:
+                return PostMessageResult(ts=plan_ts, channel=request.channel)
         if request.progress is not None:  # the progress message: Lucy's sentence and its blocks
             request = replace(
                 request,
@@ -157,6 +172,8 @@ class SlackActivities:
         if reused:
             activity.logger.info("parts already posted by an earlier attempt", extra={"reused": reused})
         assert first_ts is not None
+        if request.progress is not None and self._plans is not None:
+            self._plans.posted_plain(first_ts)
         return PostMessageResult(
             ts=first_ts, channel=request.channel, already_posted=reused == len(parts), parts=len(parts)
         )
@@ -214,6 +231,14 @@ class SlackActivities:
         """``chat.update`` of one of Lucy's messages (idempotent by nature: the same text twice is
         the same message). Returns False when the message is gone (deleted in Slack)."""
         client = self._require_client()
+        if request.progress is not None and self._plans is not None:
+            try:
+                if await self._plans.update(request):
+                    return True
+            except SlackApiError as exc:
+                raise slack_error(exc, "chat.appendStream") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc, "chat.appendStream") from None
         text, blocks = request.text, request.blocks
         if request.progress is not None:
             text, blocks = progress_text(request.progress), progress_blocks(request.progress)

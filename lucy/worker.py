@@ -100,7 +100,9 @@ def build_activities(
     sessions = create_sessionmaker(engine)
     llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget), slack=slack)
     records = RecordActivities(sessions)
-    slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
+    slack_acts = SlackActivities(
+        slack, ChannelPacer(settings.slack.slack_channel_min_interval), plans=settings.llm.llm_streaming
+    )
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))

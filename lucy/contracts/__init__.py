@@ -119,6 +119,8 @@ from lucy.contracts.schedules import (
     SchedulesReconciled,
 )
 from lucy.contracts.slack import (
+    PlanStatus,
+    PlanStep,
     PostMessageRequest,
     PostMessageResult,
     Progress,
@@ -198,6 +200,8 @@ __all__ = [
     "MonitorRun",
     "PartitionsResult",
     "PendingApproval",
+    "PlanStatus",
+    "PlanStep",
     "PostMessageRequest",
     "PostMessageResult",
     "ProbeOutcome",

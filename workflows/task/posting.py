@@ -102,6 +102,9 @@ class ProgressMessage:
             approvers=list(approvers or []),
             steps=steps,
             by=by,
+            plan=list(self._state.plan),
+            recipient_user_id=self._task.slack_user_id,
+            recipient_team_id=self._task.slack_team_id,
         )
 
     def start(self) -> None:
