@@ -16,6 +16,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
+from activities.assistant_threads import AssistantThreadActivities
 from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
@@ -123,6 +124,7 @@ def build_activities(
         records.steps,
         slack_acts.post_message,
         slack_acts.update_message,
+        AssistantThreadActivities(slack).show,
         context.prepare,
         approvals.request,
         approvals.settle,

@@ -119,6 +119,7 @@ from lucy.contracts.schedules import (
     SchedulesReconciled,
 )
 from lucy.contracts.slack import (
+    AssistantThreadRequest,
     PlanStatus,
     PlanStep,
     PostMessageRequest,
@@ -183,6 +184,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalSettled",
     "ApprovalView",
+    "AssistantThreadRequest",
     "CancelRequest",
     "ChannelNotice",
     "ChatMessage",

@@ -92,3 +92,14 @@ class PostMessageResult:
     channel: str
     already_posted: bool = False
     parts: int = 1
+
+
+@dataclass(frozen=True)
+class AssistantThreadRequest:
+    """``assistant.threads.setStatus`` (and ``setTitle`` when ``title`` is set) in the task's
+    assistant thread: what Lucy is doing ("is thinking…"); an empty status clears it."""
+
+    channel: str
+    thread_ts: str
+    status: str
+    title: str = ""  # the request, neutralized and short by the activity

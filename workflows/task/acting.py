@@ -83,8 +83,10 @@ class ToolRunner:
             )
             if decision != ApprovalDecisionKind.APPROVED:
                 plan.not_run(state, call.id, summary, decision)
+                self._progress.thinking()
                 return prompts.not_run(summary, decision, decider)
         output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
+        self._progress.thinking()  # the model reads what the step did
         if tool.name not in policy.TRUSTED_OUTPUT_TOOLS:
             state.untrusted_seen = True  # whatever a tool returned came from outside
         return output
