@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from activities.slack_plan import PlanMessages
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.slack.blocks import progress_blocks, progress_text
+from lucy.slack.feedback import answer_blocks
 from lucy.slack.text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
@@ -160,12 +161,15 @@ class SlackActivities:
         for i, part in enumerate(parts):
             key = request.idempotency_key if i == 0 else f"{request.idempotency_key}:{i}"
             ts = posted.get(key)
+            # An answer's last message carries the feedback buttons (its text then in sections).
+            last = request.feedback_for and i == len(parts) - 1
+            blocks = answer_blocks(part, request.feedback_for) if last else None
             if i == 0 and request.replace_ts:  # the streamed answer becomes the final text
-                if await self._replace(client, request, request.replace_ts, part, key):
+                if await self._replace(client, request, request.replace_ts, part, key, blocks):
                     first_ts = ts = request.replace_ts
                     continue
             if ts is None:
-                ts = await self._post_one(client, request, part, key)
+                ts = await self._post_one(client, request, part, key, blocks)
             else:
                 reused += 1
             first_ts = first_ts or ts
@@ -179,7 +183,12 @@ class SlackActivities:
         )
 
     async def _post_one(
-        self, client: AsyncWebClient, request: PostMessageRequest, text: str, key: str
+        self,
+        client: AsyncWebClient,
+        request: PostMessageRequest,
+        text: str,
+        key: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> str:
         kwargs: dict[str, Any] = {
             "channel": request.channel,
@@ -190,7 +199,9 @@ class SlackActivities:
         }
         if request.thread_ts:
             kwargs["thread_ts"] = request.thread_ts
-        if request.blocks and key == request.idempotency_key:
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        elif request.blocks and key == request.idempotency_key:
             kwargs["blocks"] = request.blocks  # blocks go with the first part; the text is the fallback
         await self._pacer.wait(request.channel)
         try:
@@ -202,7 +213,13 @@ class SlackActivities:
         return str(response["ts"])
 
     async def _replace(
-        self, client: AsyncWebClient, request: PostMessageRequest, ts: str, text: str, key: str
+        self,
+        client: AsyncWebClient,
+        request: PostMessageRequest,
+        ts: str,
+        text: str,
+        key: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> bool:
         """The first part of an answer over the message it was streamed into; False when that
         message is gone (or no longer Lucy's to edit)."""
@@ -211,7 +228,7 @@ class SlackActivities:
                 channel=request.channel,
                 ts=ts,
                 text=text,
-                blocks=[],
+                blocks=blocks or [],
                 metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}},
             )
         except SlackApiError as exc:

@@ -84,6 +84,8 @@ class PostMessageRequest:
     progress: ProgressView | None = None  # render the progress message (text and blocks)
     # A message already in the thread (a streamed answer) that becomes the first part.
     replace_ts: str | None = None
+    # The task whose answer this is: its last message carries the feedback buttons.
+    feedback_for: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ async def post(
                 format=format,
                 progress=progress,
                 replace_ts=replace_ts,
+                feedback_for=workflow.info().workflow_id if step == "answer" else "",
             ),
             start_to_close_timeout=options.SLACK_TIMEOUT,
             schedule_to_close_timeout=options.SLACK_DEADLINE,
