@@ -50,6 +50,7 @@ from activities.http_errors import (
     short,
     transport_error,
 )
+from activities.liveness import keeps_beating
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
@@ -73,6 +74,7 @@ class ComposioActivities:
         self._settings = settings
 
     @activity.defn(name="tools.composio")
+    @keeps_beating
     async def execute(self, request: ToolRequest) -> ToolResult:
         """Run one Composio action (``GITHUB_CREATE_ISSUE``...) with the model's arguments.
 
