@@ -23,8 +23,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.slack_plan import PlanMessages
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.slack.blocks import progress_blocks, progress_text
+from lucy.slack.feedback import answer_blocks
 from lucy.slack.text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
@@ -99,9 +101,14 @@ class ChannelPacer:
 class SlackActivities:
     """Activities that talk to the Slack Web API through an injected ``AsyncWebClient``."""
 
-    def __init__(self, client: AsyncWebClient | None, pacer: ChannelPacer | None = None) -> None:
+    def __init__(
+        self, client: AsyncWebClient | None, pacer: ChannelPacer | None = None, *, plans: bool = False
+    ) -> None:
+        """``plans``: show the progress message as a live plan (a streaming message) where
+        Slack allows it (:mod:`activities.slack_plan`); otherwise the plain progress message."""
         self._client = client
         self._pacer = pacer or ChannelPacer()
+        self._plans = PlanMessages(client) if plans and client is not None else None
 
     @property
     def client(self) -> AsyncWebClient | None:
@@ -129,6 +136,15 @@ class SlackActivities:
         message is gone, the first part is posted.
         """
         client = self._require_client()
+        if request.progress is not None and self._plans is not None:
+            try:
+                plan_ts = await self._plans.post(request)
+            except SlackApiError as exc:
+                raise slack_error(exc, "chat.startStream") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc, "chat.startStream") from None
+            if plan_ts is not None:
+                return PostMessageResult(ts=plan_ts, channel=request.channel)
         if request.progress is not None:  # the progress message: Lucy's sentence and its blocks
             request = replace(
                 request,
@@ -145,24 +161,34 @@ class SlackActivities:
         for i, part in enumerate(parts):
             key = request.idempotency_key if i == 0 else f"{request.idempotency_key}:{i}"
             ts = posted.get(key)
+            # An answer's last message carries the feedback buttons (its text then in sections).
+            last = request.feedback_for and i == len(parts) - 1
+            blocks = answer_blocks(part, request.feedback_for) if last else None
             if i == 0 and request.replace_ts:  # the streamed answer becomes the final text
-                if await self._replace(client, request, request.replace_ts, part, key):
+                if await self._replace(client, request, request.replace_ts, part, key, blocks):
                     first_ts = ts = request.replace_ts
                     continue
             if ts is None:
-                ts = await self._post_one(client, request, part, key)
+                ts = await self._post_one(client, request, part, key, blocks)
             else:
                 reused += 1
             first_ts = first_ts or ts
         if reused:
             activity.logger.info("parts already posted by an earlier attempt", extra={"reused": reused})
         assert first_ts is not None
+        if request.progress is not None and self._plans is not None:
+            self._plans.posted_plain(first_ts)
         return PostMessageResult(
             ts=first_ts, channel=request.channel, already_posted=reused == len(parts), parts=len(parts)
         )
 
     async def _post_one(
-        self, client: AsyncWebClient, request: PostMessageRequest, text: str, key: str
+        self,
+        client: AsyncWebClient,
+        request: PostMessageRequest,
+        text: str,
+        key: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> str:
         kwargs: dict[str, Any] = {
             "channel": request.channel,
@@ -173,7 +199,9 @@ class SlackActivities:
         }
         if request.thread_ts:
             kwargs["thread_ts"] = request.thread_ts
-        if request.blocks and key == request.idempotency_key:
+        if blocks is not None:
+            kwargs["blocks"] = blocks
+        elif request.blocks and key == request.idempotency_key:
             kwargs["blocks"] = request.blocks  # blocks go with the first part; the text is the fallback
         await self._pacer.wait(request.channel)
         try:
@@ -185,7 +213,13 @@ class SlackActivities:
         return str(response["ts"])
 
     async def _replace(
-        self, client: AsyncWebClient, request: PostMessageRequest, ts: str, text: str, key: str
+        self,
+        client: AsyncWebClient,
+        request: PostMessageRequest,
+        ts: str,
+        text: str,
+        key: str,
+        blocks: list[dict[str, Any]] | None = None,
     ) -> bool:
         """The first part of an answer over the message it was streamed into; False when that
         message is gone (or no longer Lucy's to edit)."""
@@ -194,7 +228,7 @@ class SlackActivities:
                 channel=request.channel,
                 ts=ts,
                 text=text,
-                blocks=[],
+                blocks=blocks or [],
                 metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}},
             )
         except SlackApiError as exc:
@@ -214,6 +248,14 @@ class SlackActivities:
         """``chat.update`` of one of Lucy's messages (idempotent by nature: the same text twice is
         the same message). Returns False when the message is gone (deleted in Slack)."""
         client = self._require_client()
+        if request.progress is not None and self._plans is not None:
+            try:
+                if await self._plans.update(request):
+                    return True
+            except SlackApiError as exc:
+                raise slack_error(exc, "chat.appendStream") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc, "chat.appendStream") from None
         text, blocks = request.text, request.blocks
         if request.progress is not None:
             text, blocks = progress_text(request.progress), progress_blocks(request.progress)

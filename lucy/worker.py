@@ -16,6 +16,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
+from activities.assistant_threads import AssistantThreadActivities
 from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
@@ -101,7 +102,9 @@ def build_activities(
     sessions = create_sessionmaker(engine)
     llm = LlmActivities(http, settings.llm, BudgetGuard(engine, settings.budget), slack=slack)
     records = RecordActivities(sessions)
-    slack_acts = SlackActivities(slack, ChannelPacer(settings.slack.slack_channel_min_interval))
+    slack_acts = SlackActivities(
+        slack, ChannelPacer(settings.slack.slack_channel_min_interval), plans=settings.llm.llm_streaming
+    )
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts)
     identity = IdentityActivities(slack, claim_signer(settings))
@@ -122,6 +125,7 @@ def build_activities(
         records.steps,
         slack_acts.post_message,
         slack_acts.update_message,
+        AssistantThreadActivities(slack).show,
         context.prepare,
         approvals.request,
         approvals.settle,

@@ -31,6 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.egress import EgressGuard
+from activities.liveness import keeps_beating
 from activities.tools.camofox import BrowserArgs, CamoFoxTab, Denied, PageChanged, TabGone, reject
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
@@ -95,6 +96,7 @@ class BrowserActivities:
         self._egress = egress
 
     @activity.defn(name="tools.browser")
+    @keeps_beating
     async def browse(self, request: ToolRequest) -> ToolResult:
         """One browser action for a task; returns the page's snapshot and the updated tab state."""
         if request.tool != "browser":

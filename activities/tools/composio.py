@@ -58,6 +58,7 @@ from activities.http_errors import (
     short,
     transport_error,
 )
+from activities.liveness import keeps_beating
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
@@ -102,6 +103,7 @@ class ComposioActivities:
         return self._client, self._sdk_module
 
     @activity.defn(name="tools.composio")
+    @keeps_beating
     async def execute(self, request: ToolRequest) -> ToolResult:
         """Run one Composio action (``GITHUB_CREATE_ISSUE``...) with the model's arguments.
 

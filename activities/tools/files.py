@@ -34,6 +34,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import rejected
+from activities.liveness import keeps_beating
 from activities.tools.documents import FORMATS, Built, Spec, build
 from activities.tools.slack_history import require_slack, slack_transport_error, tool_error_from_slack
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, idempotency_key
@@ -53,6 +54,7 @@ class FileActivities:
         self._slack = slack
 
     @activity.defn(name="tools.file_output")
+    @keeps_beating
     async def create(self, request: ToolRequest) -> ToolResult:
         """Build a CSV, XLSX or PDF from the model's arguments and upload it to the thread.
 

@@ -58,6 +58,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.egress import EgressGuard
 from activities.http_errors import heartbeating, provider_message, retry_after, transport_error
+from activities.liveness import keeps_beating
 from activities.tools.openclaw import (
     GATEWAY_TOOLS,
     GatewayResult,
@@ -95,6 +96,7 @@ class GatewayActivities:
         self._poll_interval = poll_interval
 
     @activity.defn(name="tools.gateway")
+    @keeps_beating
     async def invoke(self, request: ToolRequest) -> ToolResult:
         """Run one catalog tool (``exec``, ``read_file``, ``write_file``, ``edit_file``,
         ``web_fetch``) on the gateway and return what the model should see."""

@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import not_configured, rejected
+from activities.liveness import keeps_beating
 from activities.slack import slack_error
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 
@@ -71,6 +72,7 @@ class SlackHistoryActivities:
         self._slack = slack
 
     @activity.defn(name="tools.slack_history")
+    @keeps_beating
     async def search(self, request: ToolRequest) -> ToolResult:
         """Earlier messages of the task's thread or channel, filtered by ``query``.
 

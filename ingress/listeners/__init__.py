@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import actions, assistant, commands, events, home, monitors, schedules
+from ingress.listeners import actions, assistant, commands, events, feedback, home, monitors, schedules
 
 
 def register(app: AsyncApp) -> None:
@@ -14,5 +14,6 @@ def register(app: AsyncApp) -> None:
     home.register(app)
     assistant.register(app)
     actions.register(app)
+    feedback.register(app)
     schedules.register(app)
     monitors.register(app)

@@ -19,6 +19,7 @@ from lucy.db import repositories as repo
 from lucy.db.repositories import heartbeats as monitor_rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.db.repositories.budgets import BudgetDefaults
+from lucy.db.repositories.feedback import monthly_feedback
 from lucy.logging import get_logger
 from lucy.proactive.conditions import USAGE as MONITOR_USAGE
 from lucy.roles import is_admin
@@ -87,6 +88,7 @@ async def build_home(
             )
         workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
         cost = await repo.monthly_cost(session=session, workspace_id=workspace_id, month=month)
+        feedback = await monthly_feedback(session=session, workspace_id=workspace_id, month=month)
         budget = await repo.budgets.usage_report(
             session=session, workspace_id=workspace_id, month=month, defaults=budgets or BudgetDefaults()
         )
@@ -98,6 +100,8 @@ async def build_home(
             tasks_limit=workspace.max_monthly_actions,
             model_calls=cost.calls,
             cost_usd=cost.cost_usd,
+            good_answers=feedback.good,
+            bad_answers=feedback.bad,
         )
     proactive: list[dict[str, Any]] = []
     if schedules:

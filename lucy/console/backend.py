@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lucy.console.assistant import AssistantMixin
 from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
 from lucy.console.people import PeopleMixin
@@ -53,7 +54,7 @@ class Call:
 
 
 @dataclass
-class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin):
+class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, AssistantMixin):
     token: str = "xoxb-fake-token"
     app_token: str = "xapp-1-fake-app-token"
     team_id: str = "T000FAKE"
@@ -69,7 +70,6 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin):
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # known people; others by id
     channels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNELS))  # public: id -> name
-    statuses: dict[tuple[str, str], str] = field(default_factory=dict)  # (channel, thread) -> status
     # External uploads: file id -> {"filename", "length", "content"?}, then shared files.
     pending_uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -91,9 +91,10 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin):
     def reset(self) -> None:
         for store in (self.calls, self.updates, self.ephemerals, self.modals, self.faults, self.responses):
             store.clear()
-        for mapping in (self.messages, self.views, self.pending_uploads, self.files, self.statuses):
+        for mapping in (self.messages, self.views, self.pending_uploads, self.files):
             mapping.clear()
         self.reset_streams()
+        self.reset_assistant()
         self.response_targets.clear()
         self._changed()
 
@@ -303,12 +304,6 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin):
                 {"channel": channel, "ts": ts, "text": message["text"], "blocks": message.get("blocks")}
             )
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
-
-    def _m_assistant_threads_setStatus(self, p: dict[str, Any]) -> dict[str, Any]:
-        if not p.get("channel_id") or not p.get("thread_ts"):
-            return {"ok": False, "error": "invalid_arguments"}
-        self.statuses[(str(p["channel_id"]), str(p["thread_ts"]))] = str(p.get("status") or "")
-        return {"ok": True}
 
     def _m_assistant_threads_setSuggestedPrompts(self, p: dict[str, Any]) -> dict[str, Any]:
         prompts = _json_field(p.get("prompts"))

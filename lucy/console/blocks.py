@@ -131,6 +131,14 @@ def block(b: Any, index: int, names: Names = _no_names) -> str:
     if kind == "actions":
         items = "".join(element(e, index, str(i), names) for i, e in enumerate(b.get("elements") or []))
         return f'<div class="blk actions">{items}</div>'
+    if kind == "context_actions":  # feedback buttons: each of the pair is pressed by its key
+        items = "".join(
+            _button({"text": (e.get(k) or {}).get("text")}, index, f"{i}/{k}", names)
+            for i, e in enumerate(b.get("elements") or [])
+            if isinstance(e, dict) and e.get("type") == "feedback_buttons"
+            for k in ("positive_button", "negative_button")
+        )
+        return f'<div class="blk actions">{items}</div>'
     if kind == "image":
         title = text_object(b.get("title"), names) if b.get("title") else ""
         return f'<div class="blk image">🖼 {esc(b.get("alt_text") or "")} {title}</div>'
@@ -169,18 +177,32 @@ def blocks(items: Any, names: Names = _no_names) -> str:
     return "".join(block(b, i, names) for i, b in enumerate(items or []))
 
 
+def _plan(plan: dict[str, Any]) -> str:
+    """A streaming message's plan: its title and each task with its status."""
+    tasks = "".join(
+        f'<li class="task {esc(t.get("status"))}">{esc(t.get("status"))}: {mrkdwn(t.get("title"))}'
+        f"{' — ' + mrkdwn(t['details']) if t.get('details') else ''}</li>"
+        for t in (plan.get("tasks") or {}).values()
+    )
+    return f'<div class="blk plan"><b>{esc(plan.get("title"))}</b><ul>{tasks}</ul></div>'
+
+
 def message_body(message: dict[str, Any], names: Names = _no_names) -> str:
-    """What a message shows: its blocks, or its text as mrkdwn when it has none."""
+    """What a message shows: its plan, then its blocks, or its text as mrkdwn when it has none."""
+    plan = _plan(message["plan"]) if message.get("plan") else ""
     if message.get("blocks"):
-        return blocks(message["blocks"], names)
-    return f'<div class="text">{mrkdwn(message.get("text"), names)}</div>'
+        return plan + blocks(message["blocks"], names)
+    return plan + f'<div class="text">{mrkdwn(message.get("text"), names)}</div>'
 
 
 def find_element(items: Any, block_index: int, el: str) -> dict[str, Any] | None:
     """The element a click names by position, from the server's own copy of the blocks."""
     try:
         b = items[block_index]
-        found = b.get("accessory") if el == "accessory" else (b.get("elements") or [])[int(el)]
+        position, _, pair = el.partition("/")  # "0/positive_button": one of a feedback pair
+        found = b.get("accessory") if el == "accessory" else (b.get("elements") or [])[int(position)]
+        if pair in ("positive_button", "negative_button"):
+            found = {**found[pair], "action_id": found["action_id"], "type": found["type"]}
     except (IndexError, KeyError, TypeError, ValueError, AttributeError):
         return None
     return found if isinstance(found, dict) else None

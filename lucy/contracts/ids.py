@@ -141,6 +141,13 @@ ACTIVE_TASK_STATUSES = ("created", "pending_approval", "running")
 APPROVE_ACTION_ID = "lucy_approve"
 REJECT_ACTION_ID = "lucy_reject"
 CANCEL_ACTION_ID = "lucy_cancel"
+FEEDBACK_ACTION_ID = "lucy_feedback"  # Slack's feedback buttons under an answer
+FEEDBACK_VALUES = ("good", "bad")
+
+
+def feedback_button_value(workflow_id: str, feedback: str) -> str:
+    """What a feedback button carries back to ingress: which task, thumbs up or down."""
+    return json.dumps({"w": workflow_id, "f": feedback}, separators=(",", ":"))
 
 
 def approval_button_value(workflow_id: str, approval_id: str) -> str:

@@ -22,6 +22,26 @@ class Progress(StrEnum):
     CANCELLED = "cancelled"  # ``by`` whom
 
 
+class PlanStatus(StrEnum):
+    """A tool step's status in the plan (Slack's ``task_update`` statuses)."""
+
+    PENDING = "pending"  # waiting for approval (``details`` says so)
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    ERROR = "error"  # failed, rejected, expired or cancelled (``details`` says which)
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One tool step of the task's live plan: ``id`` is the model's tool call id, ``title`` the
+    step's secret-free summary (escaped by the renderer: it comes from the model's arguments)."""
+
+    id: str
+    title: str
+    status: str  # a PlanStatus
+    details: str = ""
+
+
 @dataclass(frozen=True)
 class ProgressView:
     """The task's one progress message: the renderer (:mod:`lucy.slack.blocks`) turns it into
@@ -34,6 +54,11 @@ class ProgressView:
     approvers: list[str] = field(default_factory=list)
     steps: int = 0
     by: str | None = None
+    # The tool steps so far, for the plan display of a Slack streaming message (where the
+    # worker streams: ``LUCY_LLM_STREAMING``); the plain progress message does not show them.
+    plan: list[PlanStep] = field(default_factory=list)
+    recipient_user_id: str = ""  # whom a streaming message in a channel is for
+    recipient_team_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,6 +84,8 @@ class PostMessageRequest:
     progress: ProgressView | None = None  # render the progress message (text and blocks)
     # A message already in the thread (a streamed answer) that becomes the first part.
     replace_ts: str | None = None
+    # The task whose answer this is: its last message carries the feedback buttons.
+    feedback_for: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,3 +94,14 @@ class PostMessageResult:
     channel: str
     already_posted: bool = False
     parts: int = 1
+
+
+@dataclass(frozen=True)
+class AssistantThreadRequest:
+    """``assistant.threads.setStatus`` (and ``setTitle`` when ``title`` is set) in the task's
+    assistant thread: what Lucy is doing ("is thinking…"); an empty status clears it."""
+
+    channel: str
+    thread_ts: str
+    status: str
+    title: str = ""  # the request, neutralized and short by the activity

@@ -9,6 +9,7 @@ from typing import Any
 from lucy.contracts.email import EmailOrigin
 from lucy.contracts.ids import TaskSource, TaskStatus
 from lucy.contracts.llm import ChatMessage
+from lucy.contracts.slack import PlanStep
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class TaskState:
     pending: PendingApproval | None = None
     progress_ts: str | None = None  # the one progress message, once posted
     progress_attempted: bool = False
+    plan: list[PlanStep] = field(default_factory=list)  # the tool steps, as the plan shows them
     # The thread the task answers in, when it opened one itself (a scheduled run posts its first
     # message in the channel and works in that message's thread); "" means ``TaskInput.thread_ts``.
     thread_ts: str = ""

@@ -65,6 +65,8 @@ class Usage:
     tasks_limit: int
     model_calls: int
     cost_usd: Decimal
+    good_answers: int = 0  # feedback this month: thumbs up
+    bad_answers: int = 0  # and down
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -137,7 +139,8 @@ def home_view(
     if usage is not None:
         text = (
             f"This month: {usage.tasks_used} of {usage.tasks_limit} tasks · "
-            f"{usage.model_calls} model calls · ${usage.cost_usd:.2f}"
+            f"{usage.model_calls} model calls · ${usage.cost_usd:.2f} · "
+            f"feedback: {usage.good_answers} :thumbsup: {usage.bad_answers} :thumbsdown:"
         )
         blocks += [{"type": "divider"}, {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}]
     return {"type": "home", "blocks": blocks}

@@ -64,6 +64,11 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
             k=uuid.uuid4().hex,
         )
         await one(
+            "INSERT INTO task_feedback (workspace_id, task_id, slack_user_id, feedback) "
+            "VALUES (:w, :t, 'U0', 'good') RETURNING task_id",
+            t=task,
+        )
+        await one(
             "INSERT INTO approvals (workspace_id, task_id, workflow_id, idempotency_key, action_type, risk_level, "
             "summary, expires_at, approver_id) VALUES (:w, :t, 'wf', :k, 'tool_execution', 'high', 's', :exp, :u) "
             "RETURNING id",

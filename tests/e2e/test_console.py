@@ -9,6 +9,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lucy.console.web import ConsoleRefused, console_router
 from tests.conftest import eventually
@@ -66,6 +68,30 @@ async def test_an_approval_is_decided_by_the_admin_and_updated_in_place(browser:
         timeout=60,
     )
     assert answer["ts"] != approval["ts"]
+
+
+async def test_an_answer_carries_feedback_buttons_and_a_click_is_recorded(
+    browser: Browser, admin_engine: AsyncEngine
+):
+    sent = await browser.send(ALICE, "@lucy how tall is the Eiffel tower?")
+    answer = await eventually(
+        lambda: _find(browser.thread(ALICE, sent["ts"]), "You asked: how tall"), "the answer", timeout=60
+    )
+    assert ">Good answer<" in answer["html"] and ">Bad answer<" in answer["html"]
+    assert (await browser.click(BOB, answer, "Good answer"))["ok"]
+
+    async def recorded() -> list[Any]:
+        async with admin_engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT slack_user_id, feedback FROM task_feedback f JOIN tasks t ON t.id = f.task_id "
+                    "WHERE t.slack_thread_ts = :ts"
+                ),
+                {"ts": sent["ts"]},
+            )
+            return [tuple(r) for r in rows]
+
+    assert await eventually(recorded, "the feedback recorded") == [(BOB, "good")]
 
 
 async def test_lucy_help_is_ephemeral_to_whoever_asked(browser: Browser):

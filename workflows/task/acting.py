@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from lucy.contracts import (
     ApprovalDecisionKind,
+    PlanStatus,
     Progress,
     TaskInput,
     TaskState,
@@ -19,7 +20,7 @@ from lucy.contracts import (
     ToolResult,
     redact_secrets,
 )
-from workflows.task import breaker, policy, prompts
+from workflows.task import breaker, plan, policy, prompts
 from workflows.task.approvals import ApprovalGate
 from workflows.task.models import error_message, error_type
 from workflows.task.posting import ProgressMessage, thread_of
@@ -76,20 +77,27 @@ class ToolRunner:
             approval_required_tools=ctx.approval_required_tools,
         )
         if verdict.needs_approval:
+            plan.mark(state, call.id, summary, PlanStatus.PENDING, plan.WAITING)
             decision, decider = await self._gate.ask(
                 tool.name, args, risk=verdict.risk, summary=summary, reason=reason, because=verdict.because
             )
             if decision != ApprovalDecisionKind.APPROVED:
+                plan.not_run(state, call.id, summary, decision)
+                self._progress.thinking()
                 return prompts.not_run(summary, decision, decider)
-        output = await self._execute(tool, args, summary=summary, risk=verdict.risk)
+        output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
+        self._progress.thinking()  # the model reads what the step did
         if tool.name not in policy.TRUSTED_OUTPUT_TOOLS:
             state.untrusted_seen = True  # whatever a tool returned came from outside
         return output
 
-    async def _execute(self, tool: ToolDef, args: dict[str, Any], *, summary: str, risk: str) -> str:
+    async def _execute(
+        self, tool: ToolDef, args: dict[str, Any], *, summary: str, risk: str, step_id: str
+    ) -> str:
         state, task = self._state, self._task
         index = self._recorder.next_index()
         state.step = f"running {summary}"
+        plan.mark(state, step_id, summary, PlanStatus.IN_PROGRESS)
         await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
         request = ToolRequest(
             workflow_id=workflow.info().workflow_id,
@@ -117,6 +125,7 @@ class ToolRunner:
                 raise
             kind, message = error_type(err), error_message(err)
             breaker.failed(state, tool.name, kind)
+            plan.mark(state, step_id, summary, PlanStatus.ERROR, kind)
             self._recorder.add(
                 kind="tool_use",
                 name=tool.name,
@@ -130,6 +139,7 @@ class ToolRunner:
             return f"Error ({kind}): {message}"
         breaker.succeeded(state, tool.name)
         state.tool_state.update(result.state)
+        plan.mark(state, step_id, summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
         self._recorder.add(
             kind="tool_use",
             name=tool.name,

@@ -65,6 +65,9 @@ SLACK_RETRY = RetryPolicy(
     non_retryable_error_types=[ErrorType.SLACK_REJECTED, ErrorType.SLACK_NOT_CONFIGURED],
 )
 PROGRESS_DEADLINE = timedelta(minutes=5)
+# The assistant thread's status is a nicety: a few quick tries, then it is left as it is.
+ASSISTANT_DEADLINE = timedelta(minutes=1)
+ASSISTANT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 # Verifying who clicked: quick, a few tries, then the click is refused ("try again").
 VERIFY_TIMEOUT = timedelta(seconds=10)

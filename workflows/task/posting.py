@@ -20,7 +20,7 @@ from lucy.contracts import (
     UpdateMessageRequest,
     idempotency_key,
 )
-from workflows.task import options
+from workflows.task import assistant, options
 from workflows.task.models import error_type
 
 
@@ -54,6 +54,7 @@ async def post(
                 format=format,
                 progress=progress,
                 replace_ts=replace_ts,
+                feedback_for=workflow.info().workflow_id if step == "answer" else "",
             ),
             start_to_close_timeout=options.SLACK_TIMEOUT,
             schedule_to_close_timeout=options.SLACK_DEADLINE,
@@ -81,6 +82,7 @@ class ProgressMessage:
         self._shown: ProgressView | None = None
         self._busy = False
         self._pump: asyncio.Task[None] | None = None
+        self._thread = assistant.ThreadStatus(task, task.thread_ts)  # an assistant thread's status
         if state.progress_ts:  # continued as new: it is there already
             self._shown = self._wanted = self.view(Progress.CONTINUING)
 
@@ -102,13 +104,23 @@ class ProgressMessage:
             approvers=list(approvers or []),
             steps=steps,
             by=by,
+            plan=list(self._state.plan),
+            recipient_user_id=self._task.slack_user_id,
+            recipient_team_id=self._task.slack_team_id,
         )
 
     def start(self) -> None:
         self._pump = asyncio.create_task(self._run())
+        self.thinking()
+
+    def thinking(self) -> None:
+        """The model is at work (an assistant thread says so)."""
+        self._thread.show(assistant.THINKING)
 
     async def show(self, view: ProgressView) -> None:
         """Show ``view``: the message is posted with the first one, updated after that."""
+        waiting = view.kind == Progress.WAITING.value
+        self._thread.show(assistant.WAITING if waiting else assistant.running(view.detail))
         if self._state.progress_ts is None and not self._state.progress_attempted:
             self._state.progress_attempted = True
             self._state.progress_ts = await post(
@@ -159,11 +171,11 @@ class ProgressMessage:
         if self._state.progress_ts is not None:
             self._wanted = view
         pump = self._pump
-        if pump is None:
-            return
-        if self._state.progress_ts is None or pump.done():
-            pump.cancel()
-        await workflow.wait([pump])
+        if pump is not None:
+            if self._state.progress_ts is None or pump.done():
+                pump.cancel()
+            await workflow.wait([pump])
+        await self._thread.clear()
 
     async def pause(self) -> None:
         """Before continue-as-new: let the last update land, then stop."""

@@ -26,6 +26,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.tools.slack_history import SlackHistoryActivities
 from lucy.contracts import redact_secrets
 
+# The tool activities that may run long heartbeat while they work (activities.liveness): a dead
+# worker is noticed after this long instead of after the step's start-to-close timeout.
+TOOL_HEARTBEAT = timedelta(seconds=10)
+
 
 def _retry(attempts: int, *, non_retryable: tuple[str, ...] = ()) -> RetryPolicy:
     return RetryPolicy(
@@ -98,7 +102,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=GatewayActivities.invoke,
             timeout=timedelta(minutes=15),
-            heartbeat=timedelta(seconds=30),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(3),
             label="gateway exec",
             label_arg="command",
@@ -109,6 +113,7 @@ TOOLS: dict[str, ToolDef] = {
             parameters=_schema({"path": _S}, ("path",)),
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(5),
             label="gateway read",
             label_arg="path",
@@ -119,6 +124,7 @@ TOOLS: dict[str, ToolDef] = {
             parameters=_schema({"path": _S, "content": _S}, ("path", "content")),
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(5),
             label="gateway write",
             label_arg="path",
@@ -131,6 +137,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=60),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(5),
             label="gateway edit",
             label_arg="path",
@@ -141,6 +148,7 @@ TOOLS: dict[str, ToolDef] = {
             parameters=_schema({"url": _S, "max_chars": {"type": "integer"}}, ("url",)),
             activity=GatewayActivities.invoke,
             timeout=timedelta(seconds=90),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(4),
             label="web fetch",
             label_arg="url",
@@ -165,7 +173,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=BrowserActivities.browse,
             timeout=timedelta(seconds=120),
-            heartbeat=timedelta(seconds=30),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(3),
             label="browser",
             label_arg="action",
@@ -177,6 +185,7 @@ TOOLS: dict[str, ToolDef] = {
             parameters=_schema({"action": _S, "arguments": {"type": "object"}}, ("action",)),
             activity=ComposioActivities.execute,
             timeout=timedelta(seconds=120),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(3),
             label="composio",
             label_arg="action",
@@ -204,6 +213,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=SlackHistoryActivities.search,
             timeout=timedelta(seconds=30),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(5),
             label="slack history",
             label_arg="query",
@@ -224,6 +234,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=FileActivities.create,
             timeout=timedelta(seconds=120),
+            heartbeat=TOOL_HEARTBEAT,
             retry=_retry(4),
             label="file",
             label_arg="filename",

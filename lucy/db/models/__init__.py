@@ -10,6 +10,7 @@ from __future__ import annotations
 from lucy.contracts import ACTIVE_TASK_STATUSES
 from lucy.db.models.base import PARTITIONED_TABLES, Base
 from lucy.db.models.budgets import Budget, BudgetReservation, BudgetSpend
+from lucy.db.models.feedback import TaskFeedback
 from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
 from lucy.db.models.proactive import Heartbeat, Integration, IntegrationCredential, Pattern, Schedule
 from lucy.db.models.tasks import Approval, Task, TaskStep
@@ -42,6 +43,7 @@ __all__ = [
     "RateLimit",
     "Schedule",
     "Task",
+    "TaskFeedback",
     "TaskStep",
     "User",
     "WebhookDelivery",

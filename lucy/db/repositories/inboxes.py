@@ -1,6 +1,6 @@
 """The AgentMail inboxes bound to live workspaces, for the email listener's subscription.
 
-Read through ``lucy_email_inboxes()`` (SECURITY DEFINER, migration 0014): ids only, no tenant
+Read through ``lucy_email_inboxes()`` (SECURITY DEFINER, migration 0013): ids only, no tenant
 data, because the application role cannot see other tenants' workspace rows.
 """
 

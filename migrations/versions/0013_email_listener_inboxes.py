@@ -6,8 +6,8 @@ workspace id, no team, no settings). The listener (``lucy email-listener``, ``lu
 --socket``) subscribes AgentMail's WebSocket to exactly these; the application role cannot see
 other tenants' workspace rows, so it learns them only through this function.
 
-Revision ID: 0014
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
