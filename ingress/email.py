@@ -13,9 +13,11 @@ then hands the event to :meth:`EmailIngress.handle`. In order:
    a redelivery of a message already handled (or being handled) starts nothing; one that
    failed before is retried, its attempts counted. Status: processing, then completed, failed
    (the webhook answers 500 and AgentMail delivers again) or ignored.
-4. **Who.** A forged sender (the mail's own SPF/DKIM/DMARC results) is ``ignored``. The
-   sender's address is looked up among the workspace's members (:mod:`ingress.email_sender`):
-   a member is the task's requester; anyone else is from outside, ``ignored`` unless the
+4. **Who.** A forged sender (a positive failure in the mail's own SPF/DKIM/DMARC results) and
+   automatic mail (auto-replies, lists: :func:`ingress.email_auth.automatic`) are ``ignored``.
+   Only a sender whose From domain an aligned pass proves (:mod:`ingress.email_auth`) is
+   looked up among the workspace's members (:mod:`ingress.email_sender`): a member is the
+   task's requester; anyone else (unproven included) is from outside, ``ignored`` unless the
    workspace accepts outside senders (``/lucy settings email-outsiders accept``).
 5. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
    set one, else the first of ``talk-to-lucy``, ``lucy-my-ai``, ``lucy``, ``general`` that
@@ -167,9 +169,13 @@ class EmailIngress:
         if email.spoofed:
             log.warning("mail with a forged sender ignored", reason=email.spoofed)
             return EmailOutcome("ignored", reason=f"the sender could not be authenticated: {email.spoofed}")
+        if email.automatic:  # an auto-responder answering Lucy would start a mail loop
+            log.info("automatic mail ignored", reason=email.automatic)
+            return EmailOutcome("ignored", reason=f"{email.automatic}: automatic mail is never answered")
         if self._slack is None:
             raise RuntimeError("Slack is not configured: no bot token")
-        member = await find_member(self._slack, team_id, email.address)
+        # Only a sender proven by an aligned pass is looked up as a member (ingress.email_auth).
+        member = await find_member(self._slack, team_id, email.address) if email.authenticated else None
         if member is None and outsiders_policy(settings) != "accept":
             log.info(
                 "mail from outside the workspace ignored (/lucy settings email-outsiders is ignore)",

@@ -1,6 +1,7 @@
 """An AgentMail event's shape: the mail Lucy reads from a ``message.received`` event (with its
-attachments, by reference, and whether the sender failed authentication), the task's requester
-for a sender, and the request a task from email is given (the mail quoted inside)."""
+attachments, by reference, the sender's one real address, whether its authentication results
+prove or refute it and whether a machine sent it: :mod:`ingress.email_auth`), the task's
+requester for a sender, and the request a task from email is given (the mail quoted inside)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ingress.email_auth import automatic, sender_address, verdict
 from lucy.contracts import EmailAttachment
 
 RECEIVED = "message.received"
 MAX_QUOTED_CHARS = 20_000  # of the mail's text given to the task
 _ID = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-_VERDICT = re.compile(r"\b(spf|dkim|dmarc)\s*=\s*([a-z]+)", re.I)
-_ADDRESS = re.compile(r"<([^<>@\s]+@[^<>@\s]+)>|([^<>@\s,;\"]+@[^<>@\s,;\"]+)")
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class InboundEmail:
     thread_id: str
     message_id: str
     sender: str  # the ``from`` header as sent ("Name <a@b.c>")
-    address: str  # the sender's address, lower case ("" when none could be read)
+    address: str  # the sender's one real address, lower case ("" when none is clear)
     subject: str
     text: str
     size: int
@@ -35,6 +35,10 @@ class InboundEmail:
     # Why the sender is not who the From header says ("" when nothing says so): the mail's
     # Authentication-Results (SPF/DKIM/DMARC) as AgentMail passes them on.
     spoofed: str = ""
+    # The aligned pass that proves the From domain ("" when nothing does: never a member then).
+    authenticated: str = ""
+    # Why a machine sent the mail (auto-reply, list; "" for a person's): never answered.
+    automatic: str = ""
 
 
 def _text(value: Any) -> str:
@@ -55,8 +59,9 @@ def parse_event(document: Any) -> tuple[str, InboundEmail | None, str | None]:
     if not all(_ID.match(v) for v in ids):
         return event_type, None, "the message lacks a valid inbox_id, thread_id or message_id"
     sender = _text(message.get("from"))[:320]
-    match = _ADDRESS.search(sender)
-    address = (match.group(1) or match.group(2)).lower() if match else ""
+    address = sender_address(sender)
+    headers = message.get("headers")
+    checked = verdict(headers, address)
     body = _text(message.get("extracted_text")) or _text(message.get("text")) or _text(message.get("preview"))
     size = message.get("size")
     attachments = message.get("attachments")
@@ -71,7 +76,9 @@ def parse_event(document: Any) -> tuple[str, InboundEmail | None, str | None]:
         size=size if isinstance(size, int) and size >= 0 else len(body.encode()),
         attachments=len(attachments) if isinstance(attachments, list) else 0,
         files=_attachments(attachments),
-        spoofed=authentication_problem(message.get("headers")),
+        spoofed=checked.forged,
+        authenticated=checked.proven,
+        automatic=automatic(headers),
     )
     return event_type, email, None
 
@@ -93,31 +100,6 @@ def _attachments(value: Any) -> tuple[EmailAttachment, ...]:
             )
         )
     return tuple(found)
-
-
-def authentication_problem(headers: Any) -> str:
-    """Why the mail's own authentication results say the sender is forged, or "".
-
-    Reads ``Authentication-Results`` (and ``Received-SPF``) from AgentMail's ``headers``: a
-    DMARC ``fail``, or SPF and DKIM both present and neither ``pass``, is a forged sender.
-    Without those headers nothing is concluded here (AgentMail's own verdict comes as the
-    ``message.received.unauthenticated`` event type, which starts no work)."""
-    if not isinstance(headers, dict):
-        return ""
-    named = {str(k).lower(): v for k, v in headers.items()}
-    results = named.get("authentication-results")
-    text = " ".join(results) if isinstance(results, list) else _text(results)
-    verdicts: dict[str, str] = {}
-    for method, verdict in _VERDICT.findall(text):
-        verdicts.setdefault(method.lower(), verdict.lower())
-    received_spf = _text(named.get("received-spf")).split(" ", 1)[0].lower()
-    if received_spf and "spf" not in verdicts:
-        verdicts["spf"] = received_spf
-    if verdicts.get("dmarc") == "fail":
-        return "DMARC failed for the sender's domain"
-    if "spf" in verdicts and "dkim" in verdicts and "pass" not in (verdicts["spf"], verdicts["dkim"]):
-        return f"neither SPF ({verdicts['spf']}) nor DKIM ({verdicts['dkim']}) passed"
-    return ""
 
 
 def requester_id(address: str) -> str:

@@ -25,6 +25,7 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 
 from aiohttp import web
@@ -276,10 +277,24 @@ def message_received(
     subject: str = "Q3 report",
     text: str = "Hi Lucy, could you send me the Q3 report?",
     event_type: str = "message.received",
+    authenticated: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ``message.received`` event as AgentMail sends it (``MessageReceivedEvent`` in the
-    ``agentmail`` SDK: ``type``, ``event_type``, ``event_id``, ``message``, ``thread``)."""
+    ``agentmail`` SDK: ``type``, ``event_type``, ``event_id``, ``message``, ``thread``).
+
+    ``message.headers`` (AgentMail's ``Dict[str, str]``) carries the receiving MTA's aligned
+    ``Authentication-Results: ...; dmarc=pass header.from=<the From domain>`` unless
+    ``authenticated`` is false (no such header); ``headers`` are added on top."""
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    domain = parseaddr(sender)[1].rpartition("@")[2].lower()
+    mail_headers = {"Message-ID": message_id}
+    if authenticated:
+        mail_headers["Authentication-Results"] = (
+            f"mx.agentmail.to; spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; "
+            f"dmarc=pass (p=REJECT) header.from={domain}"
+        )
+    mail_headers.update(headers or {})
     return {
         "type": "event",
         "event_type": event_type,
@@ -292,6 +307,7 @@ def message_received(
             "timestamp": now,
             "from": sender,
             "to": [inbox_id],
+            "headers": mail_headers,
             "subject": subject,
             "preview": text[:100],
             "text": text,

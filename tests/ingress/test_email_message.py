@@ -54,22 +54,89 @@ def test_the_request_quotes_the_mail_and_it_cannot_close_the_quote():
     assert len(requester_id("bob@example.com")) <= 32  # users.slack_user_id
 
 
+_ALIGNED = "mx.agentmail.to; dmarc=pass (p=REJECT) header.from=example.com"
+
+
 @pytest.mark.parametrize(
-    ("headers", "forged"),
+    ("sender", "address"),
     [
-        (None, False),
-        ({"Authentication-Results": "mx; spf=pass; dkim=pass; dmarc=pass"}, False),
-        ({"Authentication-Results": "mx; spf=fail; dkim=pass"}, False),  # DKIM vouches for it
-        ({"Authentication-Results": "mx; spf=pass; dkim=fail"}, False),  # a forwarder re-signed
-        ({"Authentication-Results": "mx; spf=fail smtp.mailfrom=x; dkim=none; dmarc=none"}, True),
-        ({"AUTHENTICATION-RESULTS": ["mx; dmarc=fail (p=reject)"]}, True),
-        ({"Received-SPF": "softfail (x)", "Authentication-Results": "mx; dkim=neutral"}, True),
-        ({"Received-SPF": "fail"}, False),  # SPF alone says nothing about the From header
+        ('"Bob, Jr." <Bob@Example.COM>', "bob@example.com"),
+        ("bob@example.com", "bob@example.com"),
+        ("bob@example.com (Bob)", "bob@example.com"),
+        # The display name is never the address (H1).
+        ('"ceo@corp.com" <attacker@evil.com>', "attacker@evil.com"),
+        ("ceo@corp.com <x@evil.com>", ""),  # two addresses: unclear
+        ("a@example.com, b@example.com", ""),
+        ("Bob", ""),
+        ("<>", ""),
+        ("Bob <bob@exa mple.com>", ""),  # not verbatim
+        ('Eve <eve@evil.com>"<ceo@corp.com>"', ""),
     ],
 )
-def test_a_forged_sender_is_read_from_the_authentication_results(headers: object, forged: bool):
-    _, email, _ = parse_event(_event(headers=headers))
-    assert email is not None and bool(email.spoofed) is forged
+def test_the_sender_is_the_one_real_address_never_the_display_name(sender: str, address: str):
+    _, email, _ = parse_event(_event(**{"from": sender, "headers": {"Authentication-Results": _ALIGNED}}))
+    assert email is not None and email.address == address
+    assert bool(email.authenticated) is (address.endswith("@example.com"))
+
+
+@pytest.mark.parametrize(
+    ("results", "proven", "forged"),
+    [
+        (None, False, False),  # no header: not proven, not forged
+        (_ALIGNED, True, False),
+        ("mx; dmarc=pass", False, False),  # for which domain?
+        ("mx; dmarc=pass header.from=evil.com", False, False),
+        ("mx; dkim=pass header.d=example.com", True, False),
+        ("mx; dkim=pass header.i=@mail.example.com", False, False),  # a child domain is not aligned
+        ("mx; dkim=pass header.d=com", False, False),
+        ("mx; dkim=pass header.d=evil.com; spf=pass smtp.mailfrom=bounce@evil.com", False, False),
+        ("mx; spf=pass smtp.mailfrom=bounce@example.com; dkim=none", True, False),
+        ("mx; spf=none; dkim=neutral; dmarc=none", False, False),
+        ("mx; spf=fail smtp.mailfrom=x; dkim=none; dmarc=none", False, True),
+        ("mx (dkim=pass header.d=example.com); dmarc=fail (p=reject) header.from=example.com", False, True),
+        (["mx; dmarc=fail (p=reject)"], False, True),
+    ],
+)
+def test_only_an_aligned_pass_proves_the_sender_and_a_failure_forges_it(
+    results: object, proven: bool, forged: bool
+):
+    headers = {"AUTHENTICATION-RESULTS": results} if results is not None else {}
+    _, email, _ = parse_event(_event(**{"from": "Bob <bob@example.com>", "headers": headers}))
+    assert email is not None
+    assert (bool(email.authenticated), bool(email.spoofed)) == (proven, forged)
+
+
+def test_the_fake_marks_mail_aligned_unless_told_not_to():
+    _, email, _ = parse_event(_event())
+    assert email is not None and email.authenticated and not email.spoofed
+    plain = message_received(inbox_id="i@agentmail.to", thread_id="t", message_id="m", authenticated=False)
+    _, email, _ = parse_event(plain)
+    assert email is not None and not email.authenticated and not email.spoofed
+
+
+@pytest.mark.parametrize(
+    ("headers", "machine"),
+    [
+        ({}, False),
+        ({"Auto-Submitted": "no"}, False),
+        ({"Auto-Submitted": "auto-replied"}, True),
+        ({"auto-submitted": "auto-generated; owner-email=x@y.z"}, True),
+        ({"Precedence": "bulk"}, True),
+        ({"Precedence": "auto_reply"}, True),
+        ({"Precedence": "first-class"}, False),
+        ({"X-Autoreply": "yes"}, True),
+        ({"X-Autorespond": "x"}, True),
+        ({"X-Auto-Response-Suppress": "All"}, True),
+        ({"X-Auto-Response-Suppress": "OOF, AutoReply"}, True),
+        ({"X-Auto-Response-Suppress": "DR"}, False),
+        ({"List-Id": "<team.lists.example.com>"}, True),
+        ({"List-Unsubscribe": "<mailto:u@example.com>"}, True),
+    ],
+)
+def test_automatic_mail_is_recognised(headers: dict, machine: bool):
+    event = message_received(inbox_id="i@agentmail.to", thread_id="t", message_id="m", headers=headers)
+    _, email, _ = parse_event(event)
+    assert email is not None and bool(email.automatic) is machine
 
 
 def test_attachments_are_references_and_the_member_request_names_the_member():
