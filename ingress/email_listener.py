@@ -13,8 +13,11 @@ message that arrives both over the socket and as a webhook starts one task.
 * **Reconnects.** A dropped connection, a refused handshake or an ``error`` frame reconnects
   after an exponential backoff with jitter (1 s doubling to 60 s), reset once a subscription is
   acknowledged. With no inbox bound it connects to nothing and looks again every
-  :data:`REFRESH_S` seconds; a change in the bound inboxes re-subscribes on a new connection.
-* **Handling.** Each event is handled in its own task so the socket keeps being read; a failed
+  :data:`REFRESH_S` seconds; while connected it reads the bound inboxes again every
+  :data:`REFRESH_S` seconds however busy the socket is, and a change re-subscribes on a new
+  connection.
+* **Handling.** Each event is handled in its own task so the socket keeps being read, at most
+  :data:`MAX_HANDLINGS` at once (a semaphore; the rest wait for a slot); a failed
   handling (the delivery is recorded ``failed``) is tried again up to :data:`HANDLE_ATTEMPTS`
   times, since nothing redelivers over a socket. ``busy`` (the webhook copy is at work) and
   ``duplicate`` end there.
@@ -27,6 +30,7 @@ Event frames are external content: they are only parsed, by the same code as web
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import Awaitable, Callable
@@ -44,6 +48,7 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 60.0
 HANDLE_ATTEMPTS = 3
 DRAIN_S = 10.0
+MAX_HANDLINGS = 16  # handlings at work at once; more frames wait for a slot
 
 Handler = Callable[[Any, str], Awaitable[Any]]  # (event document, delivery id) -> outcome
 
@@ -81,6 +86,7 @@ class EmailListener:
         refresh_s: float = REFRESH_S,
         backoff_first_s: float = BACKOFF_FIRST_S,
         backoff_max_s: float = BACKOFF_MAX_S,
+        max_handlings: int = MAX_HANDLINGS,
     ) -> None:
         """
         Args:
@@ -95,6 +101,7 @@ class EmailListener:
         self._refresh_s = refresh_s
         self._backoff = (backoff_first_s, backoff_max_s)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_handlings)
         self._subscribed = False
         self.connections = 0  # successful subscriptions so far (for tests and logs)
 
@@ -155,28 +162,38 @@ class EmailListener:
             self.connections += 1
             self._subscribed = True  # the backoff starts again from its first step
             log.info("email listener subscribed", inboxes=len(inboxes))
+            # The bound inboxes are read again every refresh_s, after a frame as after silence:
+            # a busy subscription must not keep a newly bound inbox unsubscribed.
+            loop = asyncio.get_running_loop()
+            refreshed = loop.time()
             while True:
-                try:
-                    frame = await asyncio.wait_for(socket.recv(), timeout=self._refresh_s)
-                except TimeoutError:
-                    try:
-                        current = sorted({i.lower() for i in await self._inboxes()})
-                    except Exception:  # the database is down: keep listening to what we have
-                        continue
-                    if current != inboxes:
+                left = self._refresh_s - (loop.time() - refreshed)
+                if left > 0:
+                    with contextlib.suppress(TimeoutError):
+                        self._take(await asyncio.wait_for(socket.recv(), timeout=left))
+                if loop.time() - refreshed >= self._refresh_s:
+                    refreshed = loop.time()
+                    if await self._inboxes_changed(inboxes):
                         log.info("email listener: the bound inboxes changed; subscribing again")
                         return
-                    continue
-                kind = getattr(frame, "type", None) or (
-                    frame.get("type") if isinstance(frame, dict) else None
-                )
-                if kind == "error":
-                    raise ListenerError(f"AgentMail error frame: {getattr(frame, 'name', '?')}")
-                if kind != "event":
-                    continue
-                document = event_document(frame)
-                if document is not None and document.get("event_type") in EVENT_TYPES:
-                    self._spawn(document)
+
+    def _take(self, frame: Any) -> None:
+        """Hand an event frame over; raise on an ``error`` frame; skip anything else."""
+        kind = getattr(frame, "type", None) or (frame.get("type") if isinstance(frame, dict) else None)
+        if kind == "error":
+            raise ListenerError(f"AgentMail error frame: {getattr(frame, 'name', '?')}")
+        if kind != "event":
+            return
+        document = event_document(frame)
+        if document is not None and document.get("event_type") in EVENT_TYPES:
+            self._spawn(document)
+
+    async def _inboxes_changed(self, inboxes: list[str]) -> bool:
+        try:
+            current = sorted({i.lower() for i in await self._inboxes()})
+        except Exception:  # the database is down: keep listening to what we have
+            return False
+        return current != inboxes
 
     def _spawn(self, document: dict[str, Any]) -> None:
         message = document.get("message")
@@ -188,7 +205,8 @@ class EmailListener:
     async def _deliver(self, document: dict[str, Any], delivery_id: str) -> None:
         for attempt in range(1, HANDLE_ATTEMPTS + 1):
             try:
-                outcome = await self._handle(document, delivery_id)
+                async with self._slots:
+                    outcome = await self._handle(document, delivery_id)
             except Exception as exc:
                 log.warning(
                     "email listener: the mail could not be handled",

@@ -128,3 +128,64 @@ async def test_a_failed_handling_is_tried_again_then_given_up(fake: FakeAgentMai
         await eventually(lambda: len(broken) == HANDLE_ATTEMPTS, "every attempt")
         await asyncio.sleep(0.3)
         assert len(broken) == HANDLE_ATTEMPTS
+
+
+async def test_a_busy_subscription_still_subscribes_a_newly_bound_inbox(fake: FakeAgentMailSocket):
+    """Frames arrive more often than the refresh interval: the inboxes are read again anyway."""
+    bound = [INBOX]
+    handled: list[str] = []
+
+    async def inboxes() -> list[str]:
+        return list(bound)
+
+    async def handle(document: Any, delivery_id: str) -> None:
+        handled.append(delivery_id)
+
+    listener = EmailListener(client=_client(fake), handle=handle, inboxes=inboxes, refresh_s=0.3)
+    async with _running(listener):
+        await eventually(lambda: fake.subscribed, "a subscription")
+
+        async def busy() -> None:
+            for n in range(200):
+                await fake.push(message_received(inbox_id=INBOX, thread_id="t", message_id=f"<b{n}@x>"))
+                await asyncio.sleep(0.02)
+
+        pusher = asyncio.create_task(busy())
+        try:
+            await eventually(lambda: len(handled) >= 5, "the busy socket's events")
+            bound.append("new@agentmail.to")
+            await eventually(lambda: len(fake.subscriptions) == 2, "a second subscription", timeout=3)
+        finally:
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+    assert fake.subscriptions[-1]["inbox_ids"] == sorted([INBOX, "new@agentmail.to"])
+
+
+async def test_handlings_at_work_at_once_are_bounded(fake: FakeAgentMailSocket):
+    running, most = 0, 0
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def slow(document: Any, delivery_id: str) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await release.wait()
+        running -= 1
+        handled.append(delivery_id)
+
+    async def inboxes() -> list[str]:
+        return [INBOX]
+
+    listener = EmailListener(client=_client(fake), handle=slow, inboxes=inboxes, max_handlings=2)
+    async with _running(listener):
+        await eventually(lambda: fake.subscribed, "a subscription")
+        for n in range(6):
+            await fake.push(message_received(inbox_id=INBOX, thread_id="t", message_id=f"<s{n}@x>"))
+        await eventually(lambda: running == 2, "two handlings at work")
+        await asyncio.sleep(0.2)
+        assert most == 2
+        release.set()
+        await eventually(lambda: len(handled) == 6, "every mail handled in turn")
+    assert most == 2
