@@ -11,14 +11,19 @@ extracted text are named, not read. What the model gets is quoted as information
 cut to :data:`MAX_TEXT_CHARS` per file; it travels only inside the context activity's result,
 which the payload codec encrypts like every other payload.
 
-A failure to read one (AgentMail down, a file gone) is said to the model, never fatal: the
+Bounded so that reading never fails ``context.prepare`` (whose timeout is 30 s): each file is
+read up to :data:`MAX_FILE_BYTES` (enough for the text the model gets), reading stops once the
+:data:`MAX_TOTAL_CHARS` budget is spent, and all of it runs within :data:`READ_TIMEOUT_S`;
+what was not read by then is said to the model as "could not be read in time". A failure to
+read one (AgentMail down, a file gone, no download URL) is said to the model, never fatal: the
 task still answers the mail.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
-from agentmail.core.api_error import ApiError
 
 from activities.agentmail_sdk import NO_RETRIES
 from activities.email_reply import agentmail_client
@@ -27,6 +32,8 @@ from lucy.settings import ToolSettings
 
 MAX_TEXT_CHARS = 20_000  # of one attachment's text given to the model
 MAX_TOTAL_CHARS = 60_000
+MAX_FILE_BYTES = MAX_TEXT_CHARS * 4  # UTF-8: at most 4 bytes a character
+READ_TIMEOUT_S = 15.0  # all attachments together, well inside context.prepare's 30 s
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/csv", "application/x-yaml")
 
 
@@ -57,44 +64,72 @@ async def _text_of(
         item.attachment_id,
         request_options=NO_RETRIES,
     )
-    limit = settings.email_attachment_max_bytes
+    limit = min(settings.email_attachment_max_bytes, MAX_FILE_BYTES)
     if found.text_url:
         data = await _download(http, found.text_url, limit)
     elif _is_text(found.content_type or item.content_type):
+        if not found.download_url:
+            raise _Unreadable("no download URL")
         data = await _download(http, found.download_url, limit)
     else:
         return ""
     return data.decode("utf-8", errors="replace")
 
 
+class _Unreadable(Exception):
+    """AgentMail's answer gives no way to read the file."""
+
+
 async def read_attachments(
-    settings: ToolSettings, http: httpx.AsyncClient, origin: EmailOrigin | None
+    settings: ToolSettings,
+    http: httpx.AsyncClient,
+    origin: EmailOrigin | None,
+    *,
+    timeout_s: float = READ_TIMEOUT_S,
 ) -> list[ChatMessage]:
-    """One message per attachment of the mail: its text (quoted, cut), or why it is not read."""
+    """One message per attachment of the mail: its text (quoted, cut), or why it is not read.
+    Never raises for a file; what is not read within ``timeout_s`` is said so."""
     if origin is None or not origin.attachments or settings.agentmail_api_key is None:
         return []
-    messages, budget = [], MAX_TOTAL_CHARS
+    said: list[str] = []
+    try:
+        await asyncio.wait_for(_read_all(settings, http, origin, said), timeout=timeout_s)
+    except TimeoutError:
+        pass
+    for item in origin.attachments[len(said) :]:
+        said.append(f"The attachment {_name(item)} could not be read in time.")
+    return [_quoted(text) for text in said]
+
+
+def _name(item: EmailAttachment) -> str:
+    return f"{item.filename!r} ({item.content_type or 'unknown type'}, {item.size} bytes)"
+
+
+async def _read_all(
+    settings: ToolSettings, http: httpx.AsyncClient, origin: EmailOrigin, said: list[str]
+) -> None:
+    """Append what each attachment says to ``said``, in order, within the character budget."""
+    budget = MAX_TOTAL_CHARS
     for item in origin.attachments:
-        name = f"{item.filename!r} ({item.content_type or 'unknown type'}, {item.size} bytes)"
+        name = _name(item)
         if item.refused:
-            text = f"The attachment {name} is not available: {item.refused}."
-        else:
-            try:
-                body = await _text_of(settings, http, origin, item)
-            except (ApiError, httpx.HTTPError) as exc:
-                body, text = "", f"The attachment {name} could not be read ({exc.__class__.__name__})."
-            else:
-                text = f"The attachment {name} is a binary file without text; it was not read."
-            if body:
-                cut = min(MAX_TEXT_CHARS, budget)
-                shown = body[:cut]
-                budget -= len(shown)
-                more = (
-                    f"\n[… cut: {len(body) - len(shown)} more characters]" if len(body) > len(shown) else ""
-                )
-                text = f"The attachment {name} of the email says:\n{shown}{more}"
-        messages.append(_quoted(text))
-    return messages
+            said.append(f"The attachment {name} is not available: {item.refused}.")
+            continue
+        if budget <= 0:
+            said.append(f"The attachment {name} was not read: the attachments' text limit is spent.")
+            continue
+        try:
+            body = await _text_of(settings, http, origin, item)
+        except Exception as exc:  # never fatal: ApiError, httpx errors, a malformed answer
+            said.append(f"The attachment {name} could not be read ({exc.__class__.__name__}).")
+            continue
+        if not body:
+            said.append(f"The attachment {name} is a binary file without text; it was not read.")
+            continue
+        shown = body[: min(MAX_TEXT_CHARS, budget)]
+        budget -= len(shown)
+        more = f"\n[… cut: {len(body) - len(shown)} more characters]" if len(body) > len(shown) else ""
+        said.append(f"The attachment {name} of the email says:\n{shown}{more}")
 
 
 def _quoted(text: str) -> ChatMessage:

@@ -132,3 +132,61 @@ async def test_unreadable_attachments_are_said_not_fatal(http, agentmail: FakeAg
     said = [m.content for m in await read_attachments(settings(agentmail), http, origin)]
     assert "hello" in said[0] and "could not be read (NotFoundError)" in said[1]
     assert await read_attachments(settings(agentmail, agentmail_api_key=None), http, origin) == []
+
+
+async def test_attachment_reading_is_bounded_in_time_and_size_and_never_fatal(http, agentmail: FakeAgentMail):
+    from activities.email_attachments import MAX_FILE_BYTES, MAX_TEXT_CHARS
+
+    event = received(agentmail)
+    agentmail.attach(event, "big.txt", b"x" * (MAX_FILE_BYTES * 5), "text/plain")
+    agentmail.attach(event, "nourl.txt", b"hello", "text/plain", download_url=False)
+    agentmail.attach(event, "slow.txt", b"late", "text/plain", delay=5.0)
+    agentmail.attach(event, "after.txt", b"never reached", "text/plain")
+    origin = EmailOrigin(
+        inbox_id=INBOX,
+        thread_id="thr_1",
+        message_id="<m1@example.com>",
+        sender="bob@example.com",
+        attachments=[
+            EmailAttachment(
+                attachment_id=a["attachment_id"],
+                filename=a["filename"],
+                content_type="text/plain",
+                size=a["size"],
+            )
+            for a in event["message"]["attachments"]
+        ],
+    )
+    big = settings(agentmail, email_attachment_max_bytes=10_000_000)
+    said = [m.content for m in await read_attachments(big, http, origin, timeout_s=1.0)]
+    assert len(said) == 4
+    assert "x" * MAX_TEXT_CHARS in said[0] and "x" * (MAX_TEXT_CHARS + 1) not in said[0]
+    assert f"cut: {MAX_FILE_BYTES - MAX_TEXT_CHARS} more characters" in said[0]  # no more was fetched
+    assert "'nourl.txt'" in said[1] and "could not be read" in said[1]
+    assert "'slow.txt'" in said[2] and "could not be read in time" in said[2]
+    assert "'after.txt'" in said[3] and "could not be read in time" in said[3]
+
+
+async def test_attachments_past_the_text_budget_are_not_read(http, agentmail: FakeAgentMail):
+    from activities.email_attachments import MAX_TEXT_CHARS, MAX_TOTAL_CHARS
+
+    event = received(agentmail)
+    files = MAX_TOTAL_CHARS // MAX_TEXT_CHARS + 1
+    for n in range(files):
+        agentmail.attach(event, f"f{n}.txt", b"y" * MAX_TEXT_CHARS, "text/plain")
+    origin = EmailOrigin(
+        inbox_id=INBOX,
+        thread_id="thr_1",
+        message_id="<m1@example.com>",
+        sender="bob@example.com",
+        attachments=[
+            EmailAttachment(
+                attachment_id=a["attachment_id"], filename=a["filename"], content_type="text/plain"
+            )
+            for a in event["message"]["attachments"]
+        ],
+    )
+    agentmail.downloads.clear()
+    said = [m.content for m in await read_attachments(settings(agentmail), http, origin)]
+    assert "text limit is spent" in said[-1] and all("says:" in s for s in said[:-1])
+    assert len(agentmail.downloads) == files - 1  # the last one is not fetched at all

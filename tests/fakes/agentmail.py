@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import uuid
@@ -125,15 +126,27 @@ class FakeAgentMail:
         return web.json_response({"name": name, "message": message, **extra}, status=status)
 
     def attach(
-        self, event: dict[str, Any], name: str, content: bytes, content_type: str, text: str | None = None
+        self,
+        event: dict[str, Any],
+        name: str,
+        content: bytes,
+        content_type: str,
+        text: str | None = None,
+        *,
+        delay: float = 0.0,
+        download_url: bool = True,
     ) -> None:
-        """Add an attachment to the message of ``event`` (and to the event's ``attachments``)."""
+        """Add an attachment to the message of ``event`` (and to the event's ``attachments``).
+        ``delay``: seconds its file takes to start downloading; ``download_url=False``: the
+        metadata's ``download_url`` is null."""
         message = event["message"]
         attachment_id = f"att_{len(self.attachments) + 1}_{uuid.uuid4().hex[:8]}"
         self.attachments[(message["message_id"], attachment_id)] = {
             "filename": name,
             "content_type": content_type,
             "content": content,
+            "delay": delay,
+            "download_url": download_url,
             **({"text": text} if text is not None else {}),
         }
         message.setdefault("attachments", []).append(
@@ -165,7 +178,7 @@ class FakeAgentMail:
                 "size": len(found["content"]),
                 "content_type": found["content_type"],
                 "content_disposition": "attachment",
-                "download_url": f"{base}?sig=fake",
+                "download_url": f"{base}?sig=fake" if found["download_url"] else None,
                 "expires_at": datetime.now(UTC).isoformat(),
                 **({"text_url": f"{base}.txt?sig=fake"} if "text" in found else {}),
             }
@@ -176,6 +189,8 @@ class FakeAgentMail:
         name = request.match_info["name"]
         self.downloads.append(name)
         for (_, attachment_id), found in self.attachments.items():
+            if name in (attachment_id, f"{attachment_id}.txt") and found["delay"]:
+                await asyncio.sleep(found["delay"])
             if name == attachment_id:
                 return web.Response(body=found["content"], content_type="application/octet-stream")
             if name == f"{attachment_id}.txt" and "text" in found:
