@@ -121,9 +121,7 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
         await handler.connect_async()
         log.info("socket mode connected; health on HTTP", port=port)
         app = create_app(deps, serve_events=False)
-        # Email over AgentMail's WebSocket too, when AgentMail is configured (no public URL here).
-        tools = settings.tools
-        mail = tools.agentmail_enabled and tools.agentmail_api_key is not None
+        mail = runs_email_listener(settings)
         log.info("email listener", on=mail)
         try:
             # Health and metrics only: events arrive over the socket, never unsigned over HTTP.
@@ -132,6 +130,13 @@ async def _cmd_ingress(settings: Settings, *, socket: bool, port: int) -> None:
             )
         finally:
             await handler.close_async()
+
+
+def runs_email_listener(settings: Settings) -> bool:
+    """Whether ``lucy ingress --socket`` also runs the email listener (no public URL there):
+    when ``LUCY_AGENTMAIL_API_KEY`` is set, as ``lucy email-listener`` and ``email.reply``
+    need; ``LUCY_AGENTMAIL_ENABLED`` is the ``send_email`` tool's switch, not this one."""
+    return settings.tools.agentmail_api_key is not None
 
 
 def _email_listener(deps: Any, handler: Any) -> Any:

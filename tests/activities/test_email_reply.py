@@ -190,3 +190,18 @@ async def test_attachments_past_the_text_budget_are_not_read(http, agentmail: Fa
     said = [m.content for m in await read_attachments(settings(agentmail), http, origin)]
     assert "text limit is spent" in said[-1] and all("says:" in s for s in said[:-1])
     assert len(agentmail.downloads) == files - 1  # the last one is not fetched at all
+
+
+async def test_the_approver_sees_exactly_what_is_sent_even_past_the_length_limit(
+    http, agentmail: FakeAgentMail
+):
+    from activities.email_reply import MAX_REPLY_CHARS
+    from workflows.task.email_reply import reply_text
+
+    shown = reply_text("word " * MAX_REPLY_CHARS)  # what the approval shows
+    assert len(shown) < MAX_REPLY_CHARS + 20 and shown.endswith("[… cut]")
+    received(agentmail)
+    acts = EmailReplyActivities(settings(agentmail), http)
+    await ActivityEnvironment().run(acts.reply, reply(text=shown, idempotency_key="key-long"))
+    [sent] = agentmail.replies
+    assert sent.body["text"] == shown

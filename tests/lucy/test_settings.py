@@ -118,3 +118,10 @@ def test_env_example_copied_to_dotenv_loads(workdir: Path):
     assert s.slack.slack_bot_token is None
     assert s.slack.missing_for_events() == ["LUCY_SLACK_SIGNING_SECRET", "LUCY_SLACK_BOT_TOKEN"]
     assert s.temporal.temporal_tls_client_cert_path is None
+
+
+def test_socket_ingress_runs_the_email_listener_on_the_api_key_alone(workdir: Path):
+    from lucy.cli import runs_email_listener
+
+    assert not runs_email_listener(load_settings(agentmail_enabled=True))
+    assert runs_email_listener(load_settings(agentmail_api_key="am_key_0123", agentmail_enabled=False))

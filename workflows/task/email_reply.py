@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities.email_reply import EmailReplyActivities
+    from activities.email_reply import MAX_REPLY_CHARS, EmailReplyActivities
 from lucy.contracts import (
     ApprovalDecisionKind,
     EmailOrigin,
@@ -56,8 +56,10 @@ def reply_subject(subject: str) -> str:
 
 def reply_text(answer: str) -> str:
     """The mail's text: the answer as the model wrote it (Markdown reads as plain text), with
-    secrets masked, exactly what the approver sees and what is sent."""
-    return redact_secrets(answer).strip()
+    secrets masked and cut at ``MAX_REPLY_CHARS`` (as the activity cuts), exactly what the
+    approver sees and what is sent."""
+    text = redact_secrets(answer).strip()
+    return text[:MAX_REPLY_CHARS] + "\n[… cut]" if len(text) > MAX_REPLY_CHARS else text
 
 
 async def send(
