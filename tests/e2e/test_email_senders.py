@@ -199,3 +199,45 @@ async def test_attachments_are_read_for_the_task_within_the_limits(
     assert "y" * 3_500 in said and "x" * 100 not in said
     [row] = await _deliveries(lucy, f"<{thread}>")
     assert "Invoice" not in json.dumps(row.payload)
+
+
+async def test_cancelling_while_the_outsider_reply_waits_sends_nothing_and_ends_cancelled(
+    lucy: Lucy,
+    fake_slack: FakeSlack,
+    fake_llm: FakeLlm,
+    fake_agentmail: FakeAgentMail,  # noqa: F811
+):
+    """The answer is posted; its email reply waits (maybe for days) for an approval; an admin's
+    ``/lucy cancel`` settles that approval as cancelled, and no mail leaves."""
+    team, inbox = await _bound_workspace(lucy.engine, email_outsiders="accept")
+    fake_llm.then(content="Hello Eve, our office opens at 9:00.")
+    thread = f"thr_{uuid.uuid4().hex}"
+    event = message_received(
+        inbox_id=inbox, thread_id=thread, message_id=f"<{thread}>", sender=EVE, subject="Opening hours"
+    )
+    assert (await _deliver(lucy, event, mail=fake_agentmail)).json()["status"] == "started"
+    workflow_id = email_workflow_id(team, thread)
+    approval = await eventually(lambda: _approval(fake_slack, "C0GENERAL"), "the reply's approval")
+    posted = [p["text"] for p in fake_slack.posted("C0GENERAL")]
+    assert any("opens at 9:00" in t for t in posted)  # the answer is in Slack already
+    said = (await lucy.command(f"cancel {workflow_id}", team=team, user="UADMIN1")).json()["text"]
+    assert said.startswith("Cancelling"), said
+    assert (await _result(lucy, workflow_id))["status"] == "cancelled"
+    await record_history(lucy, workflow_id, "lucy_task_email_reply_cancelled")
+    assert fake_agentmail.replies == []
+    updated = {u["ts"]: u["text"] for u in fake_slack.updates}
+    assert "Cancelled with the task" in updated[approval["ts"]]
+    async with lucy.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT t.status, a.status FROM tasks t JOIN approvals a ON a.task_id = t.id "
+                    "WHERE t.workflow_id = :w"
+                ),
+                {"w": workflow_id},
+            )
+        ).one()
+    assert tuple(row) == ("cancelled", "cancelled")
+    # A click on the old approval changes nothing.
+    await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")
+    assert fake_agentmail.replies == []

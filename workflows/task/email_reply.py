@@ -7,6 +7,10 @@ mapped to a workspace member gets it at once. A sender from outside the workspac
 seeing the recipient, the subject and the full text (the answer may hold workspace data): the
 task's :class:`~workflows.task.approvals.ApprovalGate`, as for any other step. A reply that is
 rejected, expires or cannot be sent is said in the thread; the task still completes.
+
+That approval may wait for days, so the task stays cancellable while it waits
+(:func:`too_late_to_cancel`): a cancel then settles the approval message as cancelled, sends
+no reply and ends the task cancelled (the answer was posted in Slack already).
 """
 
 from __future__ import annotations
@@ -46,6 +50,12 @@ REPLY_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=[ErrorType.TOOL_REJECTED, ErrorType.TOOL_NOT_CONFIGURED],
 )
+
+
+def too_late_to_cancel(finished: bool, closing: bool, state: TaskState) -> bool:
+    """Whether the cancel update is refused: after the end, after a cancel, and while the task
+    is closing (answering, failing), except while an approval waits (the email reply's)."""
+    return finished or state.cancel_by is not None or (closing and state.pending is None)
 
 
 def reply_subject(subject: str) -> str:

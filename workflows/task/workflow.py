@@ -115,7 +115,7 @@ class LucyTaskWorkflow:
         refused = policy.cancel_refusal(actor, requester=self._task.slack_user_id)
         if refused:
             raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
-        if self._finished or self._closing or self._state.cancel_by is not None:
+        if email_reply.too_late_to_cancel(self._finished, self._closing, self._state):
             raise ApplicationError("This task is not running any more.", type=ErrorType.APPROVAL_CLOSED)
         self._state.cancel_by = actor.slack_user_id
         if self._work is not None and not self._work.done():
@@ -124,7 +124,7 @@ class LucyTaskWorkflow:
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
-        if self._finished or self._closing or self._state.cancel_by is not None:
+        if email_reply.too_late_to_cancel(self._finished, self._closing, self._state):
             raise ValueError("This task is not running any more.")
         if not request.signature:
             raise ValueError("That request could not be verified (it is not signed).")
