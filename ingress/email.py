@@ -26,7 +26,9 @@ then hands the event to :meth:`EmailIngress.handle`. In order:
    (source ``email``) in the announcement's thread, its workflow id derived from the AgentMail
    thread id. A later message in the same email thread is shown in that Slack thread and goes
    to the thread's task like a Slack thread reply: the running task gets it (``add_reply``);
-   after the task ended it starts a follow-up that reads the thread.
+   after the task ended it starts a follow-up that reads the thread, unless the email thread
+   had ``MAX_THREAD_TASKS`` tasks (each answered by mail) in the last 24 hours: then the mail
+   is shown in Slack, not answered, and the Slack thread says so (a loop breaker).
 
 Trust: an email is never the requester's words, a member's included. The task's request is a
 sentence Lucy wrote with the mail quoted inside it, marked as information; a task from email
@@ -45,6 +47,7 @@ import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
+from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS, notification_channel, thread_capped
 from ingress.email_sender import (
     AttachmentLimits,
     Member,
@@ -64,8 +67,6 @@ from lucy.slack.text import escape_mrkdwn
 log = get_logger(__name__)
 
 SOURCE = "agentmail"
-# The seed's "Email Listener Auto-Discovery" order.
-NOTIFICATION_CHANNELS = ("talk-to-lucy", "lucy-my-ai", "lucy", "general")
 MAX_EMAIL_BYTES = 2_000_000  # AgentMail's ``size`` of the message; beyond: ignored, said so
 
 
@@ -194,7 +195,9 @@ class EmailIngress:
         user = member.slack_user_id if member else requester_id(email.address or email.sender)
         if earlier is not None and earlier.get("message_id") != email.message_id:
             return await self._reply(email, claim, workspace_id, team_id, earlier, member)
-        channel = str(claim.payload.get("slack_channel") or "") or await self._channel(settings)
+        channel = str(claim.payload.get("slack_channel") or "") or await notification_channel(
+            self._slack, settings
+        )
         if not channel:
             raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
         ts = str(claim.payload.get("slack_ts") or "")
@@ -252,6 +255,13 @@ class EmailIngress:
         )
         if routed == "delivered":
             return EmailOutcome("delivered", workflow_id=email_workflow_id(team_id, email.thread_id))
+        if await thread_capped(self._sessions, workspace_id, email):  # a loop with an auto-responder?
+            if not claim.payload.get("capped"):
+                await self._post(channel, thread, CAPPED_NOTE)
+                await self._finish(
+                    workspace_id, claim, "processing", payload={**claim.payload, "capped": "1"}
+                )
+            return EmailOutcome("ignored", reason=f"the email thread had {MAX_THREAD_TASKS} answers in 24 h")
         outcome = await self._starter.start(
             SlackMessage(
                 team_id=team_id,
@@ -313,26 +323,6 @@ class EmailIngress:
             channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
         )
         return str(response["ts"])
-
-    async def _channel(self, settings: dict[str, Any]) -> str:
-        """The notification channel: the admin's choice, else the seed's order of names."""
-        chosen = settings.get("email_channel")
-        if isinstance(chosen, str) and chosen:
-            return chosen
-        assert self._slack is not None
-        found: dict[str, str] = {}
-        cursor: str | None = None
-        for _ in range(20):  # pages of 1,000 channels
-            page = await self._slack.conversations_list(
-                types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
-            )
-            for ch in page.get("channels") or []:
-                if isinstance(ch, dict) and ch.get("name") in NOTIFICATION_CHANNELS:
-                    found.setdefault(str(ch["name"]), str(ch["id"]))
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
-        return next((found[name] for name in NOTIFICATION_CHANNELS if name in found), "")
 
     async def _finish(
         self,

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS
 from lucy.contracts import email_workflow_id
 from tests.conftest import Lucy, eventually
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
@@ -23,7 +24,7 @@ from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     fake_agentmail,
     settings,
 )
-from tests.fakes.agentmail import message_received
+from tests.fakes.agentmail import FakeAgentMail, message_received
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -147,3 +148,31 @@ async def test_automatic_mail_from_a_member_starts_nothing_and_mails_nothing(
     assert row.status == "ignored" and "automatic mail is never answered" in row.last_error
     assert fake_llm.requests == [] and await _count_tasks(lucy, team) == 0
     assert fake_slack.posted("C0GENERAL") == []
+
+
+async def test_an_email_thread_gets_at_most_its_answers_a_day_then_only_slack_hears_of_it(
+    lucy: Lucy,
+    fake_llm: FakeLlm,
+    fake_slack: FakeSlack,
+    fake_agentmail: FakeAgentMail,  # noqa: F811
+):
+    """A loop that no header betrays (a member's auto-responder without Auto-Submitted): each
+    mail in the thread starts a follow-up answered by mail, up to the cap; the next one is shown
+    in Slack, not answered, and the thread says why."""
+    team, inbox = await _bound_workspace(lucy.engine)
+    thread = f"thr_{uuid.uuid4().hex}"
+    for n in range(MAX_THREAD_TASKS):
+        fake_llm.then(content=f"Answer {n}.")
+        mail = message_received(inbox_id=inbox, thread_id=thread, message_id=f"<{n}-{thread}>")
+        outcome = (await _deliver(lucy, mail, mail=fake_agentmail)).json()
+        assert outcome["status"] == ("started" if n == 0 else "followup")
+        assert (await _result(lucy, outcome["workflow_id"]))["status"] == "completed"
+    assert len(fake_agentmail.replies) == MAX_THREAD_TASKS
+    one_more = message_received(inbox_id=inbox, thread_id=thread, message_id=f"<x-{thread}>")
+    outcome = (await _deliver(lucy, one_more, mail=fake_agentmail)).json()
+    assert outcome["status"] == "ignored" and f"{MAX_THREAD_TASKS} answers in 24 h" in outcome["reason"]
+    assert (await _deliver(lucy, one_more)).json()["status"] == "duplicate"
+    assert await _count_tasks(lucy, team) == MAX_THREAD_TASKS
+    assert len(fake_agentmail.replies) == MAX_THREAD_TASKS
+    posted = [p["text"] for p in fake_slack.posted("C0GENERAL")]
+    assert posted.count(CAPPED_NOTE) == 1 and "A reply in this email thread" in posted[-2]

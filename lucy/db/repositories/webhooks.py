@@ -174,6 +174,29 @@ async def email_thread_announcement(
     return None if row is None else dict(row)
 
 
+async def email_thread_tasks(
+    *, session: AsyncSession, workspace_id: uuid.UUID, thread_id: str, since: datetime, excluding: str
+) -> int:
+    """How many deliveries of an email thread since ``since`` started a task (a new thread or a
+    follow-up: each answers by mail), other than the message ``excluding``."""
+    return int(
+        (
+            await session.execute(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(
+                    WebhookDelivery.workspace_id == workspace_id,
+                    WebhookDelivery.source == "agentmail",
+                    WebhookDelivery.payload["thread_id"].astext == thread_id,
+                    WebhookDelivery.payload["outcome"].astext.in_(("started", "followup")),
+                    WebhookDelivery.created_at >= since,
+                    WebhookDelivery.external_id != excluding,
+                )
+            )
+        ).scalar_one()
+    )
+
+
 async def workspace_settings(*, session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, Any]:
     """A workspace's ``settings`` (empty when it cannot be seen)."""
     value = (
