@@ -293,7 +293,7 @@ class EmailIngress:
         if member is not None:
             name, role = member.display_name, member.role
         else:
-            name, role = (email.sender or email.address)[:80] or None, "guest"
+            name, role = (email.address or email.sender)[:80] or None, "guest"  # never a display name
         return {"display_name": name, "role": role, "email": origin(email, member, files)}
 
     async def _started(self, outcome: Any, channel: str, thread: str) -> EmailOutcome:
