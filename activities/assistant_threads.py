@@ -29,8 +29,11 @@ _SLACK_TOKEN = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")  # <@U1>, <#C1|general>
 
 def thread_title(text: str, limit: int = TITLE_LIMIT) -> str:
     """A short, neutral title from the request: one line, Slack's ``<...>`` tokens reduced to
-    their label (a mention or a channel link never comes out of it), escaped, cut."""
+    their label (a mention or a channel link never comes out of it), Slack's entities decoded
+    (its message text has ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;``, ``&gt;``), cut, then
+    escaped once (so ``&`` shows as ``&``, and a typed ``<!channel>`` stays text)."""
     text = _SLACK_TOKEN.sub(lambda m: m.group(2) or "", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     text = " ".join("".join(c for c in text if c.isprintable() or c.isspace()).split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"

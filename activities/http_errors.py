@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import TypeVar
 
 import httpx
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.liveness import beat
 from lucy.contracts import ErrorType
 
 MAX_RETRY_AFTER_S = 300.0
@@ -103,14 +103,14 @@ async def heartbeating(call: Awaitable[T], *, every: float = 1.0) -> T:
     """Await ``call`` while heartbeating every ``every`` seconds: a slow request stays
     cancellable (Temporal delivers cancellation through heartbeats) and within the activity's
     heartbeat timeout. Cancelling the activity cancels ``call``."""
-    activity.heartbeat()
+    beat()
     task = asyncio.ensure_future(call)
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=every)
             if done:
                 return task.result()
-            activity.heartbeat()
+            beat()
     finally:
         if not task.done():
             task.cancel()

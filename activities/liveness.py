@@ -2,7 +2,12 @@
 Slack history read) heartbeats every :data:`BEAT_EVERY_S` seconds while it works, so the
 workflow's heartbeat timeout (seconds) notices a dead worker instead of the start-to-close
 timeout (minutes). The worker's ``max_heartbeat_throttle_interval`` sends them to Temporal at
-most every 2 s. A heartbeat is also how Temporal delivers a cancellation to an activity."""
+most every 2 s. A heartbeat is also how Temporal delivers a cancellation to an activity.
+
+Temporal keeps only the newest heartbeat, and its details are what a retried attempt resumes
+from (a gateway session, a streamed message's ts). So every heartbeat goes through
+:func:`beat`: an activity beats its details with ``beat(details)``, and a beat without details
+(the background beater's) re-sends the latest ones — never an empty beat over a session id."""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio import activity
 
@@ -19,18 +25,40 @@ BEAT_EVERY_S = 1.0
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# The details this activity attempt last heartbeated (a list shared by the attempt's tasks:
+# set in the attempt's own task before any beater task is started).
+_LATEST: ContextVar[list[Any] | None] = ContextVar("lucy_heartbeat_details", default=None)
+
+
+def _latest() -> list[Any]:
+    latest = _LATEST.get()
+    if latest is None:
+        # Until this attempt says otherwise, the previous attempt's details still hold.
+        latest = list(activity.info().heartbeat_details)
+        _LATEST.set(latest)
+    return latest
+
+
+def beat(*details: Any) -> None:
+    """Heartbeat ``details`` and remember them; with none, heartbeat the latest details this
+    attempt (or, before it gave any, the previous attempt) heartbeated."""
+    latest = _latest()
+    if details:
+        latest[:] = details
+    activity.heartbeat(*latest)
+
 
 @contextlib.asynccontextmanager
 async def beating(every: float = BEAT_EVERY_S) -> AsyncIterator[None]:
-    """Heartbeat now and every ``every`` seconds until the body is done."""
-    activity.heartbeat()
+    """Heartbeat (the latest details) now and every ``every`` seconds until the body is done."""
+    beat()
 
-    async def beat() -> None:
+    async def beater() -> None:
         while True:
             await asyncio.sleep(every)
-            activity.heartbeat()
+            beat()
 
-    task = asyncio.create_task(beat())
+    task = asyncio.create_task(beater())
     try:
         yield
     finally:

@@ -38,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.budgets import BudgetGuard, Hold
 from activities.http_errors import retry_after
+from activities.liveness import beat
 from activities.llm_stream import read_events
 from activities.slack_stream import SlackStream, previous_stream
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
@@ -256,9 +257,9 @@ async def _heartbeat(stream: SlackStream | None) -> None:
         return
     while True:
         if stream is not None:
-            activity.heartbeat(stream.details)
+            beat(stream.details)
         else:
-            activity.heartbeat()
+            beat()
         await asyncio.sleep(HEARTBEAT_EVERY_S)
 
 

@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.liveness import beat
 from lucy.budgets import WARN_SHARE, defaults_from, warning_sentence
 from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
 from lucy.db import partitions
@@ -116,7 +117,7 @@ class MaintenanceActivities:
         orphaned: list[str] = []
         for workspace_id, workflow_id in stale:
             checked += 1
-            activity.heartbeat(checked)
+            beat(checked)
             if await self._has_workflow(workflow_id):
                 continue
             async with sessions.begin() as session:

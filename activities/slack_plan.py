@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
+from activities.liveness import beat
 from lucy.contracts import PostMessageRequest, UpdateMessageRequest
 from lucy.slack.plan import DISPLAY_MODE, plan_chunks
 
@@ -96,7 +97,7 @@ class PlanMessages:
             )
             return None
         ts = str(response["ts"])
-        activity.heartbeat({"plan_ts": ts})  # from now on a retry finds this message
+        beat({"plan_ts": ts})  # from now on a retry finds this message
         return ts
 
     def posted_plain(self, ts: str) -> None:

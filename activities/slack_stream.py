@@ -32,6 +32,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
+from activities.liveness import beat
 from lucy.contracts import StreamTarget
 from lucy.slack.stream import StreamText
 from lucy.slack.text import escape_mrkdwn
@@ -158,7 +159,7 @@ class SlackStream:
                     kwargs["recipient_team_id"] = target.recipient_team_id
                 response = await self._client.chat_startStream(**kwargs)
                 self.ts = str(response["ts"])
-                activity.heartbeat(self.details)  # from now on a retry rewrites this message
+                beat(self.details)  # from now on a retry rewrites this message
             else:
                 await self._client.chat_appendStream(channel=target.channel, ts=self.ts, markdown_text=chunk)
         except SlackApiError as exc:

@@ -58,7 +58,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.egress import EgressGuard
 from activities.http_errors import heartbeating, provider_message, retry_after, transport_error
-from activities.liveness import keeps_beating
+from activities.liveness import beat, keeps_beating
 from activities.tools.openclaw import (
     GATEWAY_TOOLS,
     GatewayResult,
@@ -141,7 +141,7 @@ class GatewayActivities:
             chunks = [_tail(result.details)]
         try:
             while True:
-                activity.heartbeat(session_id)
+                beat(session_id)
                 if time.monotonic() >= deadline:
                     output = "".join(chunks).rstrip() or "(no output yet)"
                     return (
@@ -150,7 +150,7 @@ class GatewayActivities:
                         False,
                     )
                 await asyncio.sleep(self._poll_interval)
-                activity.heartbeat(session_id)
+                beat(session_id)
                 poll = await self._call(tool, "process", {"action": "poll", "sessionId": session_id})
                 if poll.status == "running":
                     if poll.aggregated is not None:

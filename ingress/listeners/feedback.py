@@ -60,7 +60,7 @@ async def on_feedback(
     try:
         async with listener_deps(context).sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-            before = await record_feedback(
+            outcome = await record_feedback(
                 session=session,
                 workspace_id=workspace_id,
                 workflow_id=workflow_id,
@@ -70,9 +70,18 @@ async def on_feedback(
             )
     except (SQLAlchemyError, OSError, repo.WorkspaceRemoved) as exc:
         log.warning("feedback not recorded", workflow_id=workflow_id, error=exc.__class__.__name__)
-        before = None
-    SLACK_EVENTS.labels("block_actions", "feedback" if before is not None else "feedback_unknown").inc()
-    log.info("feedback recorded", workflow_id=workflow_id, feedback=feedback, changed=before != feedback)
+        SLACK_EVENTS.labels("block_actions", "feedback_failed").inc()
+        await ack()
+        return
+    if outcome is None:
+        SLACK_EVENTS.labels("block_actions", "feedback_unknown").inc()
+        log.info("feedback for an unknown task ignored", workflow_id=workflow_id)
+    elif not outcome.recorded:
+        SLACK_EVENTS.labels("block_actions", "feedback_stale").inc()
+        log.info("feedback click ignored: the same or a newer one is recorded", workflow_id=workflow_id)
+    else:
+        SLACK_EVENTS.labels("block_actions", "feedback").inc()
+        log.info("feedback recorded", workflow_id=workflow_id, feedback=feedback, changed=outcome.changed)
     await ack()
 
 

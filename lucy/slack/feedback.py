@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, F
 from lucy.contracts import FEEDBACK_ACTION_ID, feedback_button_value
 
 SECTION_LIMIT = 3_000  # Slack's limit on a section's text
+FENCE = "```"
 
 
 def feedback_block(workflow_id: str) -> dict[str, Any]:
@@ -37,14 +38,33 @@ def feedback_block(workflow_id: str) -> dict[str, Any]:
     ).to_dict()
 
 
-def _sections(text: str) -> list[str]:
+def _sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at line ends (a line longer than
+    a part is cut where it must); a code block cut in two is closed at the end of one part and
+    reopened at the start of the next, so every part renders on its own."""
     out: list[str] = []
-    while len(text) > SECTION_LIMIT:
-        cut = text.rfind("\n", 0, SECTION_LIMIT)
-        cut = cut if cut > 0 else SECTION_LIMIT
-        out.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*out, text] if text.strip() else out
+    part: list[str] = []
+    fenced = False  # a ``` block is open at the end of ``part``
+    closing = len(FENCE) + 1  # "\n```"
+    piece_limit = limit - 2 * closing  # a reopened fence, the piece and a closing fence fit
+
+    def flush() -> list[str]:
+        body = "\n".join(part)
+        if body.strip() and body != FENCE:
+            out.append(body + ("\n" + FENCE if fenced else ""))
+        return [FENCE] if fenced else []
+
+    for line in text.split("\n"):
+        for start in range(0, max(len(line), 1), piece_limit):
+            piece = line[start : start + piece_limit]
+            size = len("\n".join(part))
+            if part and size + 1 + len(piece) + closing > limit:
+                part = flush()
+            part.append(piece)
+        if line.count(FENCE) % 2:
+            fenced = not fenced
+    flush()
+    return out
 
 
 def answer_blocks(text: str, workflow_id: str) -> list[dict[str, Any]]:

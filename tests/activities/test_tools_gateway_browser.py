@@ -8,6 +8,7 @@ are public names with public addresses. The fakes listen on 127.0.0.1, but they 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.egress import EGRESS_DENIED, EgressGuard, StaticResolver
+from activities.liveness import BEAT_EVERY_S
 from activities.tools.browser import BrowserActivities
 from activities.tools.camofox import PAGE_CHANGED
 from activities.tools.gateway import GatewayActivities
@@ -159,8 +161,54 @@ async def test_a_running_command_is_polled_until_it_completes_with_heartbeats(
     session_id = polls[0]["sessionId"]
     assert session_id.startswith("sess-")
     assert len(beats) >= 2
-    assert (session_id,) in beats  # the session id is heartbeated so a retry can resume it
+    assert beats[-1] == (session_id,)  # the session id is heartbeated so a retry can resume it
     assert gateway.commands() == ["make build"]
+
+
+async def test_background_beats_between_polls_keep_the_session_id(
+    http: httpx.AsyncClient, gateway: FakeGateway
+):
+    """Polls further apart than the liveness beats: Temporal keeps only the newest heartbeat,
+    so every beat after the session started must carry its id (never an empty one)."""
+    gateway.then_exec(status="running", chunks=["a\n", "b\n"], polls_until_done=2)
+    env = ActivityEnvironment()
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    acts = GatewayActivities(http, tool_settings(gateway), egress=GUARD, poll_interval=2.2 * BEAT_EVERY_S)
+    result = await env.run(acts.invoke, req("exec", command="make slow"))
+    assert result.ok is True
+    session_id = gateway.invoked("process")[0]["sessionId"]
+    first = beats.index((session_id,))
+    assert len(beats) - first >= 5  # the liveness beater beat between the polls too
+    assert set(beats[first:]) == {(session_id,)}
+
+
+async def test_a_worker_that_dies_mid_command_is_resumed_and_the_command_runs_once(gateway: FakeGateway):
+    """Attempt 1 starts a long command, then its worker dies between two polls (nothing is
+    recorded after that); attempt 2 gets the last recorded heartbeat details, follows the same
+    session and the command has run once."""
+    gateway.then_exec(status="running", chunks=["1\n", "2\n", "3\n"], polls_until_done=3)
+    recorded: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: recorded.append(details)
+    doomed = httpx.AsyncClient()
+    acts = GatewayActivities(doomed, tool_settings(gateway), egress=GUARD, poll_interval=2.5 * BEAT_EVERY_S)
+    attempt1 = asyncio.create_task(env.run(acts.invoke, req("exec", command="migrate.sh")))
+    await asyncio.sleep(3.5 * BEAT_EVERY_S)  # after the first poll and a liveness beat or two
+    env.on_heartbeat = lambda *details: None  # the worker is gone: Temporal records nothing more
+    await doomed.aclose()  # not even the kill on the way out reaches the gateway
+    attempt1.cancel()
+    with contextlib.suppress(BaseException):
+        await attempt1
+    assert gateway.killed == []
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, attempt=2, heartbeat_details=list(recorded[-1]))
+    async with httpx.AsyncClient() as http:
+        acts = GatewayActivities(http, tool_settings(gateway), egress=GUARD, poll_interval=POLL)
+        result = await retry.run(acts.invoke, req("exec", command="migrate.sh"))
+    assert result.ok is True
+    assert gateway.commands() == ["migrate.sh"]  # run once
+    assert result.output == "1\n2\n3"
 
 
 async def test_a_failed_background_command_reports_its_exit_code(

@@ -134,3 +134,20 @@ def test_the_decided_message_keeps_what_was_decided():
     assert preformatted(rendered) == ["ls /srv"]
     assert "Approved by <@UBOSS>" in mrkdwn_texts(rendered)
     assert all(b["type"] != "actions" for b in rendered)
+
+
+def test_a_long_answer_is_cut_at_line_ends_and_code_blocks_reopen_in_the_next_section():
+    from lucy.slack.feedback import SECTION_LIMIT, answer_blocks
+
+    code = "\n".join(f"line_{i} = {i}  # " + "x" * 60 for i in range(150))
+    text = f"Here is the script:\n```\n{code}\n```\nRun it with python."
+    sections = [b["text"]["text"] for b in answer_blocks(text, "wf-1") if b["type"] == "section"]
+    assert len(sections) >= 3
+    lines = set(code.split("\n"))
+    for part in sections:
+        assert len(part) <= SECTION_LIMIT
+        assert part.count("```") % 2 == 0  # every section's code block is closed in it
+        for line in part.split("\n"):  # never a line cut in two
+            assert line in lines or line in ("```", "Here is the script:", "Run it with python.")
+    shown = "\n".join(sections).replace("\n```\n```\n", "\n")  # close + reopen joined back
+    assert shown == text

@@ -5,25 +5,31 @@ noticed within the step's heartbeat timeout (seconds), not its start-to-close ti
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.liveness import keeps_beating
+from activities.liveness import beat, keeps_beating
 from lucy.contracts import LlmResponse, TaskContext, ToolCall, ToolRequest, ToolResult
 from tests.workflows.test_task_timeskipping import Fakes, _run, answer, ts_env  # noqa: F401
-from workflows.task.tools import TOOL_HEARTBEAT, TOOLS
+from workflows.task.tools import TOOL_HEARTBEAT, TOOLS, UNRESUMABLE_TOOL_HEARTBEAT
 
 LONG_TOOLS = {"exec", "read_file", "write_file", "edit_file", "web_fetch", "browser", "composio_execute"}
 LONG_TOOLS |= {"slack_history", "create_file"}
 
 
 def test_every_long_tool_has_a_heartbeat_timeout_and_heartbeats():
-    for name in LONG_TOOLS:
+    for name in LONG_TOOLS - {"composio_execute"}:
         tool = TOOLS[name]
         assert tool.heartbeat == TOOL_HEARTBEAT <= timedelta(seconds=10), name
+    # Composio actions are neither resumable nor idempotent: a short stall must not time out the
+    # heartbeat while the first attempt still runs (the retry would send the action again).
+    assert TOOLS["composio_execute"].heartbeat == UNRESUMABLE_TOOL_HEARTBEAT >= timedelta(seconds=60)
+    for name in LONG_TOOLS:
+        tool = TOOLS[name]
         assert tool.heartbeat < tool.timeout, name
         # The activity heartbeats all the while it runs (activities.liveness.keeps_beating).
         assert getattr(tool.activity, "__wrapped__", None) is not None, name
@@ -44,6 +50,27 @@ async def test_a_long_activity_heartbeats_while_it_works():
     env.on_heartbeat = lambda *details: beats.append(details)
     assert await env.run(slow, 2.5) == "done"
     assert len(beats) >= 3  # at once, then every second
+
+
+async def test_background_beats_resend_the_latest_details_never_empty_ones():
+    """Temporal keeps only the newest heartbeat: a background beat re-sends what the activity
+    last heartbeated (and, on a retry, what the previous attempt did until this one beats)."""
+    beats: list[Any] = []
+
+    @keeps_beating
+    async def resumable(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        beat({"stream_ts": "171.2"})
+        await asyncio.sleep(seconds)
+        return "done"
+
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=["sess-1"])
+    env.on_heartbeat = lambda *details: beats.append(details)
+    assert await env.run(resumable, 1.5) == "done"
+    new = beats.index(({"stream_ts": "171.2"},))
+    assert beats[:new] and set(map(repr, beats[:new])) == {repr(("sess-1",))}
+    assert len(beats) - new >= 2 and all(b == ({"stream_ts": "171.2"},) for b in beats[new:])
 
 
 async def test_a_tool_step_whose_worker_died_is_retried_within_the_heartbeat_timeout(

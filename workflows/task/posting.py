@@ -23,6 +23,8 @@ from lucy.contracts import (
 from workflows.task import assistant, options
 from workflows.task.models import error_type
 
+PLAN_PATCH = "progress-plan"
+
 
 def thread_of(task: TaskInput, state: TaskState) -> str:
     """The thread the task works in: its own, when it opened one (a scheduled run)."""
@@ -83,6 +85,9 @@ class ProgressMessage:
         self._busy = False
         self._pump: asyncio.Task[None] | None = None
         self._thread = assistant.ThreadStatus(task, task.thread_ts)  # an assistant thread's status
+        # The plan in the view (a new plan is a new view, so one more update): runs started by a
+        # worker before the live plan replay without it (their views compared equal).
+        self._with_plan = workflow.patched(PLAN_PATCH)
         if state.progress_ts:  # continued as new: it is there already
             self._shown = self._wanted = self.view(Progress.CONTINUING)
 
@@ -104,7 +109,7 @@ class ProgressMessage:
             approvers=list(approvers or []),
             steps=steps,
             by=by,
-            plan=list(self._state.plan),
+            plan=list(self._state.plan) if self._with_plan else [],
             recipient_user_id=self._task.slack_user_id,
             recipient_team_id=self._task.slack_team_id,
         )

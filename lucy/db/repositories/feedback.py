@@ -1,6 +1,6 @@
-"""Feedback on answers (``task_feedback``): a click recorded once per person per task, a later
-click of the same person replacing it, and an ``audit_log`` entry for each change; the month's
-counts for App Home."""
+"""Feedback on answers (``task_feedback``): a click recorded once per person per task, a newer
+click of the same person replacing it (never an older one arriving late), and an ``audit_log``
+entry for each change; the month's counts for App Home."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,15 @@ class FeedbackCounts:
     bad: int
 
 
+@dataclass(frozen=True)
+class FeedbackRecorded:
+    """What became of a click."""
+
+    before: str  # the person's feedback before it ("" when none)
+    recorded: bool  # False: the same click again, or a late copy of an older one (a newer stands)
+    changed: bool  # the feedback changed (an audit entry was written)
+
+
 async def record_feedback(
     *,
     session: AsyncSession,
@@ -31,10 +40,15 @@ async def record_feedback(
     slack_user_id: str,
     feedback: str,
     clicked_at: datetime,
-) -> str | None:
-    """Record ``slack_user_id``'s ``feedback`` on the task of ``workflow_id``. Returns what it
-    was before ("" when new), or None when the workspace has no such task. The same click
-    delivered twice (same ``clicked_at``) or the same value clicked again changes nothing."""
+) -> FeedbackRecorded | None:
+    """Record ``slack_user_id``'s ``feedback`` on the task of ``workflow_id``, clicked at
+    ``clicked_at`` (Slack's ``action_ts``); None when the workspace has no such task.
+
+    The newest click wins: a redelivered click (same ``clicked_at``) or a late copy of an older
+    one changes nothing, whatever order they arrive in; the same value clicked again only moves
+    the time. Concurrent first clicks are settled by the primary key (the insert waits for the
+    other transaction, then the newer click is applied over it under the row lock). An
+    ``audit_log`` entry is written for each change of value, only when a row was written."""
     if feedback not in FEEDBACK_VALUES:
         raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}")
     task_id = (
@@ -44,32 +58,57 @@ async def record_feedback(
     ).scalar_one_or_none()
     if task_id is None:
         return None
-    before = (
+    key = (
+        TaskFeedback.workspace_id == workspace_id,
+        TaskFeedback.task_id == task_id,
+        TaskFeedback.slack_user_id == slack_user_id,
+    )
+    inserted = (
         await session.execute(
-            select(TaskFeedback.feedback)
-            .where(
-                TaskFeedback.workspace_id == workspace_id,
-                TaskFeedback.task_id == task_id,
-                TaskFeedback.slack_user_id == slack_user_id,
+            insert(TaskFeedback)
+            .values(
+                workspace_id=workspace_id,
+                task_id=task_id,
+                slack_user_id=slack_user_id,
+                feedback=feedback,
+                updated_at=clicked_at,
             )
-            .with_for_update()
+            .on_conflict_do_nothing(constraint="pk_task_feedback")
+            .returning(TaskFeedback.feedback)
         )
-    ).scalar_one_or_none() or ""
-    if before == feedback:
-        return before
-    stmt = insert(TaskFeedback).values(
-        workspace_id=workspace_id,
-        task_id=task_id,
-        slack_user_id=slack_user_id,
-        feedback=feedback,
-        updated_at=clicked_at,
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            constraint="pk_task_feedback",
-            set_={"feedback": stmt.excluded.feedback, "updated_at": stmt.excluded.updated_at},
+    ).scalar_one_or_none()
+    if inserted is not None:
+        await _audit(session, workspace_id, workflow_id, task_id, slack_user_id, clicked_at, "", feedback)
+        return FeedbackRecorded(before="", recorded=True, changed=True)
+    # The row exists (maybe just committed by a concurrent first click): lock it, then apply
+    # this click only if it is newer than the one recorded.
+    before = (await session.execute(select(TaskFeedback.feedback).where(*key).with_for_update())).scalar_one()
+    updated = (
+        await session.execute(
+            update(TaskFeedback)
+            .where(*key, TaskFeedback.updated_at < clicked_at)
+            .values(feedback=feedback, updated_at=clicked_at)
+            .returning(TaskFeedback.feedback)
         )
-    )
+    ).scalar_one_or_none()
+    if updated is None:
+        return FeedbackRecorded(before=before, recorded=False, changed=False)
+    changed = before != feedback
+    if changed:
+        await _audit(session, workspace_id, workflow_id, task_id, slack_user_id, clicked_at, before, feedback)
+    return FeedbackRecorded(before=before, recorded=True, changed=changed)
+
+
+async def _audit(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    workflow_id: str,
+    task_id: uuid.UUID,
+    slack_user_id: str,
+    clicked_at: datetime,
+    before: str,
+    after: str,
+) -> None:
     await record_audit(
         session=session,
         workspace_id=workspace_id,
@@ -83,9 +122,8 @@ async def record_feedback(
         task_id=task_id,
         workflow_id=workflow_id,
         before_state={"feedback": before} if before else None,
-        after_state={"feedback": feedback},
+        after_state={"feedback": after},
     )
-    return before
 
 
 async def monthly_feedback(*, session: AsyncSession, workspace_id: uuid.UUID, month: date) -> FeedbackCounts:
