@@ -22,12 +22,15 @@ LONG_TOOLS |= {"slack_history", "create_file"}
 
 
 def test_every_long_tool_has_a_heartbeat_timeout_and_heartbeats():
-    for name in LONG_TOOLS - {"composio_execute"}:
+    unresumable = {"composio_execute", "browser"}
+    for name in LONG_TOOLS - unresumable:
         tool = TOOLS[name]
         assert tool.heartbeat == TOOL_HEARTBEAT <= timedelta(seconds=10), name
-    # Composio actions are neither resumable nor idempotent: a short stall must not time out the
-    # heartbeat while the first attempt still runs (the retry would send the action again).
-    assert TOOLS["composio_execute"].heartbeat == UNRESUMABLE_TOOL_HEARTBEAT >= timedelta(seconds=60)
+    # Composio actions and browser actions are neither resumable nor idempotent: a
+    # short stall must not time out the heartbeat while the first attempt still runs (the retry
+    # would run the step again).
+    for name in unresumable:
+        assert TOOLS[name].heartbeat == UNRESUMABLE_TOOL_HEARTBEAT >= timedelta(seconds=60), name
     for name in LONG_TOOLS:
         tool = TOOLS[name]
         assert tool.heartbeat < tool.timeout, name

@@ -29,10 +29,11 @@ from lucy.contracts import redact_secrets
 # The tool activities that may run long heartbeat while they work (activities.liveness): a dead
 # worker is noticed after this long instead of after the step's start-to-close timeout.
 TOOL_HEARTBEAT = timedelta(seconds=10)
-# Composio actions cannot be resumed and carry no idempotency key: a heartbeat timeout while the
-# first attempt still runs (an event-loop stall, a slow beat) makes Temporal send the action
-# again. So they get a generous heartbeat timeout: a dead worker is still noticed well before
-# the start-to-close timeout, and a stall of a few seconds does not run an action twice.
+# Composio actions and browser actions (a click, a form submit) cannot be resumed and carry no
+# idempotency key: a heartbeat timeout while the first attempt still runs (an event-loop
+# stall, a slow beat) makes Temporal run the step again. So they get a generous heartbeat
+# timeout: a dead worker is still noticed well before the start-to-close timeout, and a stall
+# of a few seconds does not run an action twice.
 UNRESUMABLE_TOOL_HEARTBEAT = timedelta(seconds=60)
 
 
@@ -178,7 +179,7 @@ TOOLS: dict[str, ToolDef] = {
             ),
             activity=BrowserActivities.browse,
             timeout=timedelta(seconds=120),
-            heartbeat=TOOL_HEARTBEAT,
+            heartbeat=UNRESUMABLE_TOOL_HEARTBEAT,
             retry=_retry(3),
             label="browser",
             label_arg="action",
