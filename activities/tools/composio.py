@@ -1,6 +1,8 @@
 """Composio integrations: the ``composio_execute`` tool (activity ``tools.composio``), through
-Composio's official generated client ``composio_client.AsyncComposio`` (bundled with and used by
-``composio==0.30.0``).
+Composio's official generated client ``composio_client.AsyncComposio`` (``composio-client``, the
+client the high-level ``composio==0.30.0`` package pins and calls; Lucy pins the client alone,
+because ``composio`` pins ``pysher==1.0.8``, published only as an sdist, and Lucy installs
+binaries only).
 
 Why the bundled client and not the high-level ``composio.Composio``: the high-level SDK is
 synchronous (an ``httpx.Client``), its ``tools.execute`` first fetches the tool's schema and
