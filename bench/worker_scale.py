@@ -381,8 +381,10 @@ async def child_main(args: argparse.Namespace) -> None:
         max_cached_workflows=args.max_cached,
         **({"workflow_runner": runner} if runner is not None else {}),
         # Under tracemalloc a workflow task is many times slower: few at a time, so none
-        # outlives its timeout (normal runs keep the SDK's default).
+        # outlives its timeout, and few activities at a time, so none outlives the LLM
+        # activity's heartbeat timeout (normal runs keep the SDK's defaults).
         max_concurrent_workflow_tasks=PROFILE_WORKFLOW_TASKS if args.profile else None,
+        max_concurrent_activities=PROFILE_WORKFLOW_TASKS if args.profile else None,
     )
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
