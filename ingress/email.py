@@ -333,17 +333,15 @@ class EmailIngress:
         error: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            await repo.webhooks.finish_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                claim=claim,
-                status=status,
-                now=datetime.now(UTC),
-                error=error,
-                payload=payload,
-            )
+        await repo.webhooks.finish_delivery_as_tenant(
+            self._sessions,
+            workspace_id=workspace_id,
+            claim=claim,
+            status=status,
+            now=datetime.now(UTC),
+            error=error,
+            payload=payload,
+        )
         if payload is not None and payload is not claim.payload:
             claim.payload.clear()
             claim.payload.update(payload)  # later steps of this attempt see it

@@ -214,14 +214,12 @@ async def _finish(
     error: str | None,
     payload: dict[str, Any],
 ) -> None:
-    async with deps.sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        await repo.webhooks.finish_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            claim=claim,
-            status=status,
-            now=datetime.now(UTC),
-            error=error,
-            payload=payload,
-        )
+    await repo.webhooks.finish_delivery_as_tenant(
+        deps.sessions,
+        workspace_id=workspace_id,
+        claim=claim,
+        status=status,
+        now=datetime.now(UTC),
+        error=error,
+        payload=payload,
+    )

@@ -164,6 +164,29 @@ def settings(
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
 ) -> Settings:
+    return fake_settings(
+        postgres,
+        fake_slack,
+        fake_llm,
+        fake_gateway,
+        fake_camofox,
+        slack_channel_min_interval=0.2,  # paced like production, at a test's speed
+        # The suite pins the non-streamed path (still what a worker without streaming does);
+        # tests/e2e/test_streaming.py and tests/activities/test_llm_streaming.py stream.
+        llm_streaming=False,
+    )
+
+
+def fake_settings(
+    postgres: LocalPostgres,
+    fake_slack: FakeSlack,
+    fake_llm: FakeLlm,
+    fake_gateway: FakeGateway,
+    fake_camofox: FakeCamoFox,
+    **overrides: Any,
+) -> Settings:
+    """Settings pointed at the test database, the fakes and a task queue of their own, plus
+    ``overrides`` (a test module's AgentMail, keys, limits...)."""
     return load_settings(
         env="test",
         database_url=postgres.app_url,
@@ -174,13 +197,10 @@ def settings(
         openrouter_api_key=fake_llm.api_key,
         openrouter_base_url=fake_llm.base_url,
         temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
-        slack_channel_min_interval=0.2,  # paced like production, at a test's speed
         openclaw_base_url=fake_gateway.base_url,
         openclaw_api_key=fake_gateway.api_key,
         camofox_url=fake_camofox.base_url,
-        # The suite pins the non-streamed path (still what a worker without streaming does);
-        # tests/e2e/test_streaming.py and tests/activities/test_llm_streaming.py stream.
-        llm_streaming=False,
+        **overrides,
     )
 
 

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lucy.console.channels import DEFAULT_CHANNELS
 from lucy.contracts import email_workflow_id, idempotency_key
 from lucy.devservers import LocalPostgres
-from lucy.settings import Settings, load_settings
-from tests.conftest import SIGNING_SECRET, Lucy, eventually, new_team, record_history
+from lucy.settings import Settings
+from tests.conftest import Lucy, eventually, fake_settings, new_team, record_history
 from tests.fakes.agentmail import WEBHOOK_SECRET, FakeAgentMail, message_received, svix_headers
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
@@ -69,19 +69,12 @@ def settings(
     fake_camofox: FakeCamoFox,
     fake_agentmail: FakeAgentMail,
 ) -> Settings:
-    return load_settings(
-        env="test",
-        database_url=postgres.app_url,
-        database_migration_url=postgres.url,
-        slack_bot_token=fake_slack.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        openrouter_api_key=fake_llm.api_key,
-        openrouter_base_url=fake_llm.base_url,
-        temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
-        openclaw_base_url=fake_gateway.base_url,
-        openclaw_api_key=fake_gateway.api_key,
-        camofox_url=fake_camofox.base_url,
+    return fake_settings(
+        postgres,
+        fake_slack,
+        fake_llm,
+        fake_gateway,
+        fake_camofox,
         agentmail_webhook_secret=WEBHOOK_SECRET,
         agentmail_api_key=fake_agentmail.api_key,
         agentmail_base_url=fake_agentmail.base_url,

@@ -25,8 +25,8 @@ from lucy.console.channels import DEFAULT_CHANNELS
 from lucy.contracts import email_workflow_id
 from lucy.db.repositories.inboxes import bound_inboxes
 from lucy.devservers import LocalPostgres, free_port
-from lucy.settings import Settings, load_settings
-from tests.conftest import SIGNING_SECRET, Lucy, eventually, new_team
+from lucy.settings import Settings
+from tests.conftest import Lucy, eventually, fake_settings, new_team
 from tests.e2e.test_email import BOB, BOB_USER
 from tests.fakes.agentmail import WEBHOOK_SECRET, FakeAgentMail, message_received, svix_headers
 from tests.fakes.agentmail_socket import FakeAgentMailSocket
@@ -62,19 +62,12 @@ def settings(
     fake_camofox: FakeCamoFox,
     fake_mail: FakeAgentMail,
 ) -> Settings:
-    return load_settings(
-        env="test",
-        database_url=postgres.app_url,
-        database_migration_url=postgres.url,
-        slack_bot_token=fake_slack.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        openrouter_api_key=fake_llm.api_key,
-        openrouter_base_url=fake_llm.base_url,
-        temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
-        openclaw_base_url=fake_gateway.base_url,
-        openclaw_api_key=fake_gateway.api_key,
-        camofox_url=fake_camofox.base_url,
+    return fake_settings(
+        postgres,
+        fake_slack,
+        fake_llm,
+        fake_gateway,
+        fake_camofox,
         agentmail_webhook_secret=WEBHOOK_SECRET,
         agentmail_api_key=fake_mail.api_key,
         agentmail_base_url=fake_mail.base_url,

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from lucy.contracts import email_workflow_id
 from lucy.devservers import LocalPostgres
-from lucy.settings import Settings, load_settings
-from tests.conftest import SIGNING_SECRET, Lucy, eventually, record_history
+from lucy.settings import Settings
+from tests.conftest import Lucy, eventually, fake_settings, record_history
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     BOB,
     EVE,
@@ -46,19 +46,12 @@ def settings(
     fake_camofox: FakeCamoFox,
     fake_agentmail: FakeAgentMail,  # noqa: F811
 ) -> Settings:
-    return load_settings(
-        env="test",
-        database_url=postgres.app_url,
-        database_migration_url=postgres.url,
-        slack_bot_token=fake_slack.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        openrouter_api_key=fake_llm.api_key,
-        openrouter_base_url=fake_llm.base_url,
-        temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
-        openclaw_base_url=fake_gateway.base_url,
-        openclaw_api_key=fake_gateway.api_key,
-        camofox_url=fake_camofox.base_url,
+    return fake_settings(
+        postgres,
+        fake_slack,
+        fake_llm,
+        fake_gateway,
+        fake_camofox,
         agentmail_webhook_secret=WEBHOOK_SECRET,
         agentmail_api_key=fake_agentmail.api_key,
         agentmail_base_url=fake_agentmail.base_url,

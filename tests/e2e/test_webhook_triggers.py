@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import time
-import uuid
 from typing import Any
 
 import httpx
@@ -19,8 +18,8 @@ from lucy import triggers
 from lucy.contracts import webhook_workflow_id
 from lucy.crypto import KeyRing
 from lucy.devservers import LocalPostgres
-from lucy.settings import Settings, load_settings
-from tests.conftest import SIGNING_SECRET, Lucy, new_team
+from lucy.settings import Settings
+from tests.conftest import Lucy, fake_settings, new_team
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
@@ -37,19 +36,12 @@ def settings(
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
 ) -> Settings:
-    return load_settings(
-        env="test",
-        database_url=postgres.app_url,
-        database_migration_url=postgres.url,
-        slack_bot_token=fake_slack.token,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        openrouter_api_key=fake_llm.api_key,
-        openrouter_base_url=fake_llm.base_url,
-        temporal_task_queue=f"lucy-test-{uuid.uuid4().hex[:12]}",
-        openclaw_base_url=fake_gateway.base_url,
-        openclaw_api_key=fake_gateway.api_key,
-        camofox_url=fake_camofox.base_url,
+    return fake_settings(
+        postgres,
+        fake_slack,
+        fake_llm,
+        fake_gateway,
+        fake_camofox,
         encryption_keys=KEYS,
     )
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lucy.db.models import WebhookDelivery, Workspace
+from lucy.db.repositories.tenants import set_tenant
 
 # Mail that cannot be tied to a workspace (an unbound inbox, a payload without one) is recorded
 # under this id: no workspace has it, so no tenant ever sees those rows.
@@ -150,6 +151,31 @@ async def finish_delivery(
         )
         .values(**values)
     )
+
+
+async def finish_delivery_as_tenant(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    workspace_id: uuid.UUID,
+    claim: DeliveryClaim,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """:func:`finish_delivery` in a transaction of its own, scoped to the workspace (the
+    ingress's handlers: AgentMail and webhook triggers)."""
+    async with sessions.begin() as session:
+        await set_tenant(session=session, workspace_id=workspace_id)
+        await finish_delivery(
+            session=session,
+            workspace_id=workspace_id,
+            claim=claim,
+            status=status,
+            now=now,
+            error=error,
+            payload=payload,
+        )
 
 
 async def email_thread_announcement(
