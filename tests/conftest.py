@@ -39,6 +39,7 @@ from lucy.db.session import create_engine
 from lucy.devservers import LocalPostgres, free_port, temporal_cli_path
 from lucy.settings import Settings, load_settings
 from lucy.worker import lucy_worker
+from tests.fakes.agentmail import FakeAgentMail
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
@@ -130,6 +131,20 @@ async def _fake_camofox_server() -> AsyncIterator[FakeCamoFox]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def _fake_agentmail_server() -> AsyncIterator[FakeAgentMail]:
+    server = FakeAgentMail()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def fake_agentmail(_fake_agentmail_server: FakeAgentMail) -> FakeAgentMail:
+    _fake_agentmail_server.reset()
+    return _fake_agentmail_server
 
 
 @pytest.fixture

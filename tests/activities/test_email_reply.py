@@ -22,18 +22,9 @@ from tests.fakes.agentmail import FakeAgentMail, message_received
 INBOX = "acme@agentmail.to"
 
 
-@pytest.fixture(scope="module")
-async def _agentmail() -> AsyncIterator[FakeAgentMail]:
-    server = FakeAgentMail()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 @pytest.fixture
-def agentmail(_agentmail: FakeAgentMail) -> FakeAgentMail:
-    _agentmail.reset()
-    return _agentmail
+def agentmail(fake_agentmail: FakeAgentMail) -> FakeAgentMail:
+    return fake_agentmail
 
 
 @pytest.fixture

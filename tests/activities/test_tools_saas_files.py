@@ -41,14 +41,6 @@ async def _composio() -> AsyncIterator[FakeComposio]:
     await server.stop()
 
 
-@pytest.fixture(scope="module")
-async def _agentmail() -> AsyncIterator[FakeAgentMail]:
-    server = FakeAgentMail()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 @pytest.fixture
 def composio(_composio: FakeComposio) -> FakeComposio:
     _composio.reset()
@@ -56,9 +48,8 @@ def composio(_composio: FakeComposio) -> FakeComposio:
 
 
 @pytest.fixture
-def agentmail(_agentmail: FakeAgentMail) -> FakeAgentMail:
-    _agentmail.reset()
-    return _agentmail
+def agentmail(fake_agentmail: FakeAgentMail) -> FakeAgentMail:
+    return fake_agentmail
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import asyncio
 import copy
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,20 +44,6 @@ BOB_USER = {  # users.info / users.lookupByEmail's member for bob@example.com
     "profile": {"display_name": "bob", "real_name": "Bob Example", "email": "bob@example.com"},
 }
 EVE = "Eve Outside <eve@outside.example>"
-
-
-@pytest.fixture(scope="module")
-async def _agentmail_server() -> AsyncIterator[FakeAgentMail]:
-    server = FakeAgentMail()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-def fake_agentmail(_agentmail_server: FakeAgentMail) -> FakeAgentMail:
-    _agentmail_server.reset()
-    return _agentmail_server
 
 
 @pytest.fixture

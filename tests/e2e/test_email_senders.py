@@ -18,7 +18,6 @@ from tests.conftest import Lucy, eventually, fake_settings, record_history
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     BOB,
     EVE,
-    _agentmail_server,
     _approval,
     _bound_workspace,
     _channels,
@@ -26,7 +25,6 @@ from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     _deliver,
     _deliveries,
     _result,
-    fake_agentmail,
 )
 from tests.fakes.agentmail import WEBHOOK_SECRET, FakeAgentMail, message_received
 from tests.fakes.camofox import FakeCamoFox
@@ -44,7 +42,7 @@ def settings(
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
-    fake_agentmail: FakeAgentMail,  # noqa: F811
+    fake_agentmail: FakeAgentMail,
 ) -> Settings:
     return fake_settings(
         postgres,
@@ -117,7 +115,7 @@ async def test_an_accepted_outsider_gets_the_reply_once_a_person_approves(
     lucy: Lucy,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
-    fake_agentmail: FakeAgentMail,  # noqa: F811
+    fake_agentmail: FakeAgentMail,
 ):
     team, inbox = await _bound_workspace(lucy.engine, email_outsiders="accept")
     fake_llm.then(content="Hello Eve, our office opens at 9:00.")
@@ -157,7 +155,7 @@ async def test_attachments_are_read_for_the_task_within_the_limits(
     lucy: Lucy,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
-    fake_agentmail: FakeAgentMail,  # noqa: F811
+    fake_agentmail: FakeAgentMail,
 ):
     team, inbox = await _bound_workspace(lucy.engine)
     fake_llm.then(content="The invoice is for 1,200 EUR.")
@@ -198,7 +196,7 @@ async def test_cancelling_while_the_outsider_reply_waits_sends_nothing_and_ends_
     lucy: Lucy,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
-    fake_agentmail: FakeAgentMail,  # noqa: F811
+    fake_agentmail: FakeAgentMail,
 ):
     """The answer is posted; its email reply waits (maybe for days) for an approval; an admin's
     ``/lucy cancel`` settles that approval as cancelled, and no mail leaves."""

@@ -14,14 +14,12 @@ from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS
 from lucy.contracts import email_workflow_id
 from tests.conftest import Lucy, eventually
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
-    _agentmail_server,
     _bound_workspace,
     _channels,
     _count_tasks,
     _deliver,
     _deliveries,
     _result,
-    fake_agentmail,
     settings,
 )
 from tests.fakes.agentmail import FakeAgentMail, message_received
@@ -154,7 +152,7 @@ async def test_an_email_thread_gets_at_most_its_answers_a_day_then_only_slack_he
     lucy: Lucy,
     fake_llm: FakeLlm,
     fake_slack: FakeSlack,
-    fake_agentmail: FakeAgentMail,  # noqa: F811
+    fake_agentmail: FakeAgentMail,
 ):
     """A loop that no header betrays (a member's auto-responder without Auto-Submitted): each
     mail in the thread starts a follow-up answered by mail, up to the cap; the next one is shown
