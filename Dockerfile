@@ -1,19 +1,27 @@
 # Lucy image: one image, two roles (worker, ingress) chosen by the command.
 FROM python:3.11-slim@sha256:a630a63cdb314e2d138a2fca3e375e319e8568346ffafac5b980f888630ac4f1 AS base
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/lucy PATH=/opt/lucy/bin:$PATH
 WORKDIR /app
-# The whole runtime tree, every wheel checked against the lock's sha256 (its own layer: code edits
-# do not re-install it). The lock also holds the build backend (setuptools, wheel), so Lucy itself
-# is built with --no-build-isolation and installed with --no-deps: nothing unhashed is fetched.
-COPY requirements.lock ./
-RUN pip install --require-hashes --only-binary :all: --no-cache-dir -r requirements.lock
+# The installer first: the image's pip (whatever version it is) installs only uv, one hash-checked
+# wheel with --no-deps, into a throwaway venv. That uv then syncs Lucy's venv to the runtime lock:
+# exactly the locked set, every wheel checked against its sha256, nothing resolved, so neither the
+# base image's pip nor a release published after the lock can change what installs. Its own layer:
+# code edits do not re-install it.
+COPY requirements-bootstrap.lock requirements.lock ./
+RUN python -m venv /opt/installer && python -m venv /opt/lucy \
+    && /opt/installer/bin/pip install --require-hashes --only-binary :all: --no-deps --no-cache-dir -r requirements-bootstrap.lock \
+    && /opt/installer/bin/uv pip sync --python /opt/lucy/bin/python --require-hashes --only-binary :all: --no-cache requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY lucy ./lucy
 COPY workflows ./workflows
 COPY activities ./activities
 COPY ingress ./ingress
 COPY migrations ./migrations
-RUN pip install --no-deps --no-build-isolation --no-cache-dir . && useradd --system --uid 10001 lucy
+# Lucy itself: its build backend (setuptools, wheel) is in the lock, so --no-build-isolation fetches
+# nothing and --no-deps resolves nothing. Then the installer goes.
+RUN /opt/installer/bin/uv pip install --python /opt/lucy/bin/python --no-deps --no-build-isolation --no-cache . \
+    && rm -rf /opt/installer && useradd --system --uid 10001 lucy
 USER lucy
 EXPOSE 3000
 CMD ["lucy", "worker"]

@@ -2,7 +2,7 @@
 """One entry point for a fresh machine with only Python 3.11+.
 
 Creates ``.venv`` (first time), installs Lucy's dev and local extras from the hashed lock file
-``requirements-dev.lock`` (again only when ``pyproject.toml`` or the lock changed), then runs what
+``requirements-dev.lock`` (again only when ``pyproject.toml`` or a lock changed), then runs what
 you asked for:
 
     python3 run.py dev        # lucy dev: PostgreSQL + Temporal + UI + worker + ingress
@@ -10,9 +10,18 @@ you asked for:
     python3 run.py lucy ...   # any other lucy command, e.g. `python3 run.py lucy db check`
 
 Everything comes from the package registries; nothing downloads a binary at run or test time.
-Every installed artifact is checked against the lock's sha256 (``pip --require-hashes``, wheels
-only); Lucy itself goes in editable with ``--no-deps --no-build-isolation`` (its build backend is
-in the lock too). A lock that disagrees with pyproject.toml's pins stops here: re-lock with
+The install never depends on which pip the interpreter bundles, nor on what PyPI publishes after
+the lock was written:
+
+1. the venv's own pip (whatever version) installs only ``requirements-bootstrap.lock``: the
+   installer, uv, pinned with the sha256 of every wheel, ``--no-deps`` (nothing to resolve);
+2. that uv then *syncs* the venv to ``requirements-dev.lock``: exactly the locked set, every
+   artifact hash-checked, wheels only, no resolution (so no extra such as ``fonttools[woff]`` can
+   reach for a newer release);
+3. Lucy itself goes in editable with ``--no-deps --no-build-isolation`` (its build backend is in
+   the lock too).
+
+A lock that disagrees with pyproject.toml's pins stops here: re-lock with
 ``python3 scripts/lock.py``.
 """
 
@@ -31,6 +40,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".lucy-install-stamp"
 DEV_LOCK = ROOT / "requirements-dev.lock"  # what run.py installs: runtime + dev + local extras
+BOOTSTRAP_LOCK = ROOT / "requirements-bootstrap.lock"  # the installer (uv), installed first
 RUNTIME_LOCK = ROOT / "requirements.lock"  # what the Dockerfile installs: runtime only
 LOCK_COMMAND = "python3 scripts/lock.py"
 
@@ -76,17 +86,54 @@ def lock_problems(pyproject_text: str, lock_text: str, extras: tuple[str, ...]) 
     return problems
 
 
+def bootstrap_problems(pyproject_text: str, bootstrap_text: str) -> list[str]:
+    """How the bootstrap lock disagrees with the ``uv`` the ``dev`` extra pins (one tool, one version)."""
+    import tomllib
+
+    dev = tomllib.loads(pyproject_text)["project"]["optional-dependencies"]["dev"]
+    pinned = dict(locked_versions("\n".join(dev)))
+    locked = locked_versions(bootstrap_text)
+    if set(locked) != {"uv"}:
+        return [f"it must lock uv alone, it locks {sorted(locked) or 'nothing'}"]
+    if pinned.get("uv") != locked["uv"]:
+        return [f"the dev extra pins uv=={pinned.get('uv')}, the bootstrap lock has uv=={locked['uv']}"]
+    return []
+
+
 def check_locks() -> None:
     pyproject_text = (ROOT / "pyproject.toml").read_text()
-    for lock, extras in ((DEV_LOCK, ("dev", "local")), (RUNTIME_LOCK, ())):
+    checks = [
+        (lock, lambda text, extras=extras: lock_problems(pyproject_text, text, extras))
+        for lock, extras in ((DEV_LOCK, ("dev", "local")), (RUNTIME_LOCK, ()))
+    ]
+    checks.append((BOOTSTRAP_LOCK, lambda text: bootstrap_problems(pyproject_text, text)))
+    for lock, problems_of in checks:
         if not lock.exists():
             sys.exit(f"run.py: {lock.name} is missing; write it with `{LOCK_COMMAND}`")
-        problems = lock_problems(pyproject_text, lock.read_text(), extras)
+        problems = problems_of(lock.read_text())
         if problems:
             sys.exit(
                 f"run.py: {lock.name} is stale ({'; '.join(problems)}); "
                 f"re-lock with `{LOCK_COMMAND}` and commit it with pyproject.toml"
             )
+
+
+def bootstrap_installer(python: Path) -> Path:
+    """Install the pinned uv into the venv of ``python`` with whatever pip that venv has: one
+    hash-checked wheel, ``--no-deps``, so even an old pip has nothing to resolve. Returns uv's path."""
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", "install"]
+    hashed = ["--require-hashes", "--only-binary", ":all:", "--no-deps", "-r", str(BOOTSTRAP_LOCK)]
+    subprocess.run([*pip, *hashed], check=True, cwd=ROOT)
+    return python.parent / "uv"
+
+
+def sync_lock(python: Path, lock: Path, index_args: tuple[str, ...] = ()) -> None:
+    """Make the venv of ``python`` hold exactly ``lock``: uv installs the listed versions, checks each
+    artifact's sha256, takes wheels only and resolves nothing (and removes what the lock does not
+    list). ``index_args`` (for example ``--no-index --find-links DIR``) choose where wheels come from."""
+    uv = bootstrap_installer(python)
+    hashed = ["--require-hashes", "--only-binary", ":all:", *index_args, str(lock)]
+    subprocess.run([str(uv), "pip", "sync", "-q", "--python", str(python), *hashed], check=True, cwd=ROOT)
 
 
 def ensure_installed() -> None:
@@ -97,19 +144,20 @@ def ensure_installed() -> None:
         _say(f"creating {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     wanted = hashlib.sha256()
-    for path in (ROOT / "pyproject.toml", DEV_LOCK):
+    for path in (ROOT / "pyproject.toml", BOOTSTRAP_LOCK, DEV_LOCK):
         wanted.update(hashlib.sha256(path.read_bytes()).digest())
     if STAMP.exists() and STAMP.read_text() == wanted.hexdigest() and (BIN / "lucy").exists():
         return
     _say(
         f"installing Lucy and its dependencies from {DEV_LOCK.name}, hash-checked "
-        "(first run, or pyproject.toml or the lock changed)"
+        "(first run, or pyproject.toml or a lock changed)"
     )
-    pip = [str(BIN / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    lock = ["--require-hashes", "--only-binary", ":all:", "-r", str(DEV_LOCK)]
-    subprocess.run([*pip, "install", *lock], check=True, cwd=ROOT)
+    sync_lock(BIN / "python", DEV_LOCK)
+    editable = ["--no-deps", "--no-build-isolation", "-e", str(ROOT)]
     subprocess.run(
-        [*pip, "install", "--no-deps", "--no-build-isolation", "-e", str(ROOT)], check=True, cwd=ROOT
+        [str(BIN / "uv"), "pip", "install", "-q", "--python", str(BIN / "python"), *editable],
+        check=True,
+        cwd=ROOT,
     )
     STAMP.write_text(wanted.hexdigest())
 

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).parent.parent
 # lock file -> the pyproject.toml extras it holds besides the runtime dependencies
 LOCKS = {"requirements.lock": (), "requirements-dev.lock": ("dev", "local")}
+BOOTSTRAP_LOCK = "requirements-bootstrap.lock"  # the installer alone (run.py checks its uv pin)
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
 
@@ -243,18 +244,29 @@ def _pyproject_requirements(extras: tuple[str, ...]) -> list[Requirement]:
 
 
 def test_dockerfile_installs_from_the_lock_with_hashes():
+    """The image's pip installs the bootstrap lock alone (one hashed wheel, no resolution); the
+    pinned uv then syncs the runtime lock, hash-checked, wheels only; Lucy itself resolves nothing."""
     lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    installs = [part.strip() for line in lines for part in line.split("&&") if "pip install" in part]
-    (from_lock,) = [part for part in installs if "-r requirements.lock" in part]
-    assert "--require-hashes" in from_lock and "--only-binary :all:" in from_lock
-    for part in installs:
-        assert "--no-cache-dir" in part, part
-        # Anything not from the lock is Lucy itself: no resolution, no unhashed build backend.
-        assert part == from_lock or ("--no-deps" in part and "--no-build-isolation" in part), part
-    copy_lock = next(
-        i for i, line in enumerate(lines) if line.startswith("COPY") and "requirements.lock" in line
-    )
-    assert copy_lock < next(i for i, line in enumerate(lines) if "-r requirements.lock" in line)
+    steps = [
+        part.strip()
+        for line in lines
+        for part in line.split("&&")
+        if "pip install" in part or "pip sync" in part
+    ]
+    (bootstrap,) = [
+        part for part in steps if "pip install" in part and "-r requirements-bootstrap.lock" in part
+    ]
+    (sync,) = [part for part in steps if "pip sync" in part]
+    assert "--require-hashes" in bootstrap and "--no-deps" in bootstrap and "--only-binary :all:" in bootstrap
+    assert "uv pip sync" in sync and sync.endswith("requirements.lock")
+    assert "--require-hashes" in sync and "--only-binary :all:" in sync
+    for part in steps:
+        assert "--no-cache" in part, part
+        # Anything else is Lucy itself: no resolution, no unhashed build backend.
+        assert part in (bootstrap, sync) or ("--no-deps" in part and "--no-build-isolation" in part), part
+    copies = [i for i, line in enumerate(lines) if line.startswith("COPY") and "requirements.lock" in line]
+    assert copies and "requirements-bootstrap.lock" in lines[copies[0]]
+    assert copies[0] < next(i for i, line in enumerate(lines) if "pip sync" in line)
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in {"root", "0"}  # runs as the non-root user
     assert not any(line.startswith("RUN ") for line in lines[lines.index(f"USER {users[-1]}") :])
@@ -305,11 +317,20 @@ def test_the_image_runs_the_versions_the_tests_ran():
         assert tool in dev and tool not in runtime, tool
 
 
-def test_run_py_installs_from_the_dev_lock_with_hashes():
-    source = (ROOT / "run.py").read_text()
-    assert '"--require-hashes"' in source and "DEV_LOCK" in source
-    assert '"--no-deps", "--no-build-isolation", "-e"' in source
-    assert 'f"{ROOT}[dev]"' not in source  # no longer resolves pyproject.toml's extras itself
+def test_the_bootstrap_lock_holds_the_dev_extras_uv_alone():
+    """requirements-bootstrap.lock is what any pip installs first: uv alone, every wheel hashed, the
+    very version and artifacts the dev lock has (so the lock tool and the installer are one)."""
+    (entry,) = _lock_entries(BOOTSTRAP_LOCK)
+    assert Requirement(HASH.sub("", entry).strip()).name == "uv"
+    assert _locked(BOOTSTRAP_LOCK)["uv"] == _locked("requirements-dev.lock")["uv"]
+    run_py = _run_py()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert run_py.bootstrap_problems(pyproject, (ROOT / BOOTSTRAP_LOCK).read_text()) == []
+    moved = pyproject.replace('"uv==', '"uv==9')
+    assert run_py.bootstrap_problems(moved, (ROOT / BOOTSTRAP_LOCK).read_text()) == [
+        f"the dev extra pins uv==9{_locked(BOOTSTRAP_LOCK)['uv'][0]}, "
+        f"the bootstrap lock has uv=={_locked(BOOTSTRAP_LOCK)['uv'][0]}"
+    ]
 
 
 def test_run_py_refuses_a_stale_lock(tmp_path: Path):
