@@ -81,8 +81,7 @@ def test_compose_is_safe_by_default(compose: dict):
     assert compose["networks"]["backend"].get("internal") is True
     for name in ("postgres", "temporal", "temporal-ui", "temporal-setup", "migrate"):
         assert services[name]["networks"] == ["backend"], name
-    assert services["camofox"]["networks"] == ["browser"]
-    assert "backend" not in services["camofox"]["networks"]
+    assert services["camofox"]["networks"] == ["browser", "browser-api"]  # tests/test_egress_proxy.py
     # Production, with every secret required (compose refuses to start without them).
     raw = (ROOT / "docker-compose.yml").read_text()
     for secret in (
@@ -91,6 +90,7 @@ def test_compose_is_safe_by_default(compose: dict):
         "LUCY_ENCRYPTION_KEYS",
         "LUCY_TEMPORAL_CODEC_TOKEN",
         "LUCY_CAMOFOX_API_KEY",
+        "GRAFANA_ADMIN_PASSWORD",
     ):
         assert f"${{{secret}:?" in raw, secret
     env = services["lucy-worker"]["environment"]
@@ -98,6 +98,13 @@ def test_compose_is_safe_by_default(compose: dict):
     # Base images pinned by digest (see README: the Temporal images are not yet).
     assert re.fullmatch(r"postgres:16@sha256:[0-9a-f]{64}", services["postgres"]["image"])
     assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64}", (ROOT / "Dockerfile").read_text(), re.M)
+    proxy_dockerfile = (ROOT / "docker" / "egress-proxy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM debian:13\.7-slim@sha256:[0-9a-f]{64}", proxy_dockerfile, re.M)
+    # CamoFox by version tag (see README: no digest yet), never a moving tag.
+    assert re.fullmatch(
+        r"\$\{CAMOFOX_IMAGE:-ghcr\.io/jo-inc/camofox-browser:\d+\.\d+\.\d+\}", services["camofox"]["image"]
+    )
+    assert _dotenv(ROOT / ".env.example")["CAMOFOX_IMAGE"] == "ghcr.io/jo-inc/camofox-browser:1.14.0"
     assert (
         "lucy:lucy@" not in raw and "lucy_app:lucy_app@" not in raw and "POSTGRES_PASSWORD: lucy" not in raw
     )
@@ -157,6 +164,7 @@ REQUIRED_FOR_COMPOSE = {
     "LUCY_ENCRYPTION_KEYS",
     "LUCY_TEMPORAL_CODEC_TOKEN",
     "LUCY_CAMOFOX_API_KEY",
+    "GRAFANA_ADMIN_PASSWORD",  # Compose checks every ${VAR:?} before it applies profiles
 }
 
 
