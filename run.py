@@ -167,28 +167,36 @@ def run(args: list[str]) -> int:
     return subprocess.call(args, cwd=ROOT, env=env)
 
 
-def ensure_browser() -> None:
-    """The console's browser test drives Debian's Chromium: install it from the distribution's
-    packages when it is missing and this user may (root with apt-get), saying so; otherwise say
-    how, and the test is skipped (``LUCY_REQUIRE_BROWSER=1`` makes it fail instead)."""
+def ensure_debian_tool(commands: tuple[str, ...], package: str, purpose: str) -> None:
+    """A test drives a program from Debian (any of ``commands``, in ``package``): install it from
+    the distribution's packages when it is missing and this user may (root with apt-get), saying
+    so; otherwise say how, and ``purpose`` is skipped by its test."""
     import shutil
 
-    if shutil.which("chromium") or shutil.which("chromium-browser"):
+    command = commands[0]
+
+    def found() -> bool:
+        return any(shutil.which(c) or shutil.which(c, path="/usr/sbin:/sbin") for c in commands)
+
+    if found():
         return
     if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        _say("chromium is missing: installing it from Debian's packages (apt-get install chromium)")
+        _say(f"{command} is missing: installing it from Debian's packages (apt-get install {package})")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         apt = ["apt-get", "-q", "-y", "--no-install-recommends"]
-        if subprocess.call([*apt, "install", "chromium"], env=env) != 0:
+        if subprocess.call([*apt, "install", package], env=env) != 0:
             subprocess.call(["apt-get", "-q", "update"], env=env)
-            subprocess.call([*apt, "install", "chromium"], env=env)
-        if shutil.which("chromium"):
+            subprocess.call([*apt, "install", package], env=env)
+        if found():
             return
-    _say("chromium is missing, so the console's browser test is skipped: `sudo apt-get install chromium`")
+    _say(f"{command} is missing, so {purpose} is skipped: `sudo apt-get install {package}`")
 
 
 def test(extra: list[str]) -> int:
-    ensure_browser()
+    # The console's browser test drives Chromium (LUCY_REQUIRE_BROWSER=1 makes it fail instead
+    # of skipping); tests/test_egress_proxy.py runs squid with docker/egress-proxy/squid.conf.
+    ensure_debian_tool(("chromium", "chromium-browser"), "chromium", "the console's browser test")
+    ensure_debian_tool(("squid",), "squid", "the egress proxy's test")
     steps = [
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "ruff"), "check", "."],
