@@ -53,18 +53,45 @@ async def _create(lucy: Lucy, team: str, template: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-async def _post(
-    lucy: Lucy, trigger: str, secret: str, body: dict[str, Any], *, delivery: str, at: float | None = None
-) -> httpx.Response:
+def _signed(
+    secret: str, body: dict[str, Any], *, delivery: str, at: float | None = None, v1: bool = False
+) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     ts = str(int(at if at is not None else time.time()))
+    signature = triggers.sign_v1(secret, ts, raw) if v1 else triggers.sign(secret, ts, delivery, raw)
     headers = {
         "Content-Type": "application/json",
         "X-Lucy-Delivery": delivery,
         "X-Lucy-Timestamp": ts,
-        "X-Lucy-Signature": triggers.sign(secret, ts, raw),
+        "X-Lucy-Signature": signature,
     }
+    return raw, headers
+
+
+async def _post(
+    lucy: Lucy,
+    trigger: str,
+    secret: str,
+    body: dict[str, Any],
+    *,
+    delivery: str,
+    at: float | None = None,
+    v1: bool = False,
+) -> httpx.Response:
+    raw, headers = _signed(secret, body, delivery=delivery, at=at, v1=v1)
     return await lucy.http.post(f"/webhooks/triggers/{trigger}", content=raw, headers=headers)
+
+
+async def _tasks_of(lucy: Lucy, team: str) -> list[str]:
+    async with lucy.engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                "SELECT t.workflow_id FROM tasks t JOIN workspaces w ON w.id = t.workspace_id "
+                "WHERE w.slack_team_id = :t AND t.source = 'webhook' ORDER BY t.workflow_id"
+            ),
+            {"t": team},
+        )
+        return [r.workflow_id for r in result]
 
 
 async def _rows(lucy: Lucy, trigger: str) -> list[Any]:
@@ -127,11 +154,56 @@ async def test_bad_stale_unknown_and_unidentified_deliveries_start_nothing(lucy:
     assert unknown.status_code == 404
     raw = json.dumps(body).encode()
     ts = str(int(time.time()))
-    headers = {"X-Lucy-Timestamp": ts, "X-Lucy-Signature": triggers.sign(secret, ts, raw)}
+    headers = {"X-Lucy-Timestamp": ts, "X-Lucy-Signature": triggers.sign_v1(secret, ts, raw)}
     no_id = await lucy.http.post(f"/webhooks/triggers/{trigger}", content=raw, headers=headers)
     assert no_id.status_code == 400
     assert await _rows(lucy, trigger) == []
     assert fake_llm.requests == []
+
+
+async def test_a_v2_request_replayed_with_a_new_delivery_id_is_refused(lucy: Lucy, fake_llm: FakeLlm):
+    """v2 signs the delivery id: the same signed request under another id no longer verifies."""
+    team = new_team()
+    trigger, secret = await _create(lucy, team, "Look at this.")
+    fake_llm.then(content="Looked.")
+    raw, headers = _signed(secret, {"event": "push"}, delivery="d-1")
+    assert headers["X-Lucy-Signature"].startswith("v2=")
+    first = await lucy.http.post(f"/webhooks/triggers/{trigger}", content=raw, headers=headers)
+    assert first.json()["status"] == "started", first.text
+    replayed = await lucy.http.post(
+        f"/webhooks/triggers/{trigger}", content=raw, headers={**headers, "X-Lucy-Delivery": "d-2"}
+    )
+    assert replayed.status_code == 401, replayed.text
+    await asyncio.wait_for(lucy.client.get_workflow_handle(first.json()["workflow_id"]).result(), timeout=60)
+    assert await _tasks_of(lucy, team) == [webhook_workflow_id(team, trigger, "d-1")]
+    assert [r.status for r in await _rows(lucy, trigger)] == ["completed"]
+
+
+async def test_a_v1_request_replayed_with_a_new_delivery_id_starts_nothing(lucy: Lucy, fake_llm: FakeLlm):
+    """v1 (deprecated) does not sign the delivery id: the signature itself is deduplicated, while
+    a sender's own redelivery (same id, signed afresh) is still answered ``duplicate``."""
+    team = new_team()
+    trigger, secret = await _create(lucy, team, "Look at this.")
+    fake_llm.then(content="Looked.")
+    raw, headers = _signed(secret, {"event": "push"}, delivery="d-1", v1=True)
+    first = await lucy.http.post(f"/webhooks/triggers/{trigger}", content=raw, headers=headers)
+    assert first.json()["status"] == "started", first.text
+    replays = await asyncio.gather(
+        *(
+            lucy.http.post(
+                f"/webhooks/triggers/{trigger}", content=raw, headers={**headers, "X-Lucy-Delivery": f"d-{n}"}
+            )
+            for n in (2, 3)
+        )
+    )
+    assert [(r.status_code, r.json()["status"]) for r in replays] == [(200, "duplicate")] * 2
+    resigned = await _post(
+        lucy, trigger, secret, {"event": "push"}, delivery="d-1", at=time.time() + 1, v1=True
+    )
+    assert resigned.json()["status"] == "duplicate"
+    await asyncio.wait_for(lucy.client.get_workflow_handle(first.json()["workflow_id"]).result(), timeout=60)
+    assert await _tasks_of(lucy, team) == [webhook_workflow_id(team, trigger, "d-1")]
+    assert len([r for r in fake_llm.task_requests if "Look at this." in str(r["messages"])]) == 1
 
 
 async def test_admins_list_and_delete_webhooks_and_a_deleted_url_answers_404(lucy: Lucy, fake_llm: FakeLlm):
