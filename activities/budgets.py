@@ -12,12 +12,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.budgets import defaults_from, estimate_prompt_tokens, price_of, stopped_sentence
+from lucy.budgets import defaults_from, estimate_prompt_tokens, price_of, reported_cost, stopped_sentence
 from lucy.contracts import ErrorType, LlmRequest
 from lucy.db import repositories as repo
 from lucy.metrics import BUDGET_REFUSALS
@@ -49,6 +50,11 @@ class BudgetGuard:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._settings = settings
         self._defaults = defaults_from(settings)
+
+    @property
+    def default_max_tokens(self) -> int:
+        """The answer length a call without ``max_tokens`` is held for, and capped at."""
+        return self._settings.budget_estimate_max_tokens
 
     def _estimate_price(self) -> ModelPrice:
         per = self._settings.budget_estimate_usd_per_mtok
@@ -107,6 +113,15 @@ class BudgetGuard:
         if reported is not None:
             return Decimal(str(reported))
         return price_of(prompt_tokens, completion_tokens, hold.price or hold.estimate_price)
+
+    def failed_cost(self, hold: Hold, usage: dict[str, Any]) -> Decimal:
+        """What a call that failed after reaching the provider is counted at: the usage the
+        provider reported (its cost, else its tokens), else the hold's estimate."""
+        reported = reported_cost(usage)
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        if reported is None and not (prompt or completion):
+            return hold.amount_usd
+        return self.actual_cost(hold, reported=reported, prompt_tokens=prompt, completion_tokens=completion)
 
     async def settle(self, hold: Hold, cost_usd: Decimal) -> bool:
         async with self._engine.connect() as conn:

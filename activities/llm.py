@@ -10,7 +10,11 @@ httpx is used without retries of its own; Temporal owns retries. Errors are clas
 
 With a :class:`~activities.budgets.BudgetGuard`, every call of a request that names its
 workspace is reserved before it (``BudgetExceeded`` / ``BudgetUnpriced``, not retryable, when
-it may not run), settled to its actual cost after it and released when it failed.
+it may not run), settled to its actual cost after it. A call that failed after reaching the
+provider (a stream cut off, a cancelled or timed-out call, a bad body) is settled too: to the
+usage the provider reported so far, else to its estimate; only a call the provider never took
+(no connection, an error status) is released. Every call carries ``max_tokens`` (the request's,
+else ``LUCY_BUDGET_ESTIMATE_MAX_TOKENS``), so no answer outgrows its hold.
 
 Streaming (``LUCY_LLM_STREAMING``, on by default): a request with a ``stream_to`` thread asks
 for ``stream: true`` (usage in the final chunk) and shows the answer in one Slack streaming
@@ -29,6 +33,7 @@ import contextlib
 import dataclasses
 import json
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -41,6 +46,7 @@ from activities.http_errors import retry_after
 from activities.liveness import beat
 from activities.llm_stream import read_events
 from activities.slack_stream import SlackStream, previous_stream
+from lucy.budgets import reported_cost
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
 from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
@@ -49,6 +55,16 @@ if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
 
 HEARTBEAT_EVERY_S = 2.0
+DEFAULT_MAX_TOKENS = 4_096  # without a budget guard (the same as LUCY_BUDGET_ESTIMATE_MAX_TOKENS' default)
+
+
+@dataclass
+class Billing:
+    """Whether a call reached the provider (so it may have been billed) and the usage it reported."""
+
+    reached: bool = False
+    usage: dict[str, Any] = field(default_factory=dict)
+
 
 _NON_RETRYABLE = {
     400: ErrorType.LLM_REJECTED,
@@ -112,6 +128,9 @@ class LlmActivities:
                 type=ErrorType.LLM_NOT_CONFIGURED,
                 non_retryable=True,
             )
+        if request.max_tokens is None:  # capped at what its hold assumes: no unbounded overshoot
+            cap = self._budgets.default_max_tokens if self._budgets is not None else DEFAULT_MAX_TOKENS
+            request = dataclasses.replace(request, max_tokens=cap)
         payload: dict[str, Any] = {"model": model, "messages": [_wire_message(m) for m in request.messages]}
         if request.tools:
             payload["tools"] = [
@@ -123,8 +142,7 @@ class LlmActivities:
             ]
         if request.json_object:
             payload["response_format"] = {"type": "json_object"}
-        if request.max_tokens is not None:
-            payload["max_tokens"] = request.max_tokens
+        payload["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
         if "openrouter.ai" in base_url:
@@ -151,19 +169,20 @@ class LlmActivities:
             payload["stream_options"] = {"include_usage": True}
         started = time.perf_counter()
         outcome = "error"
+        billing = Billing()
         beat = asyncio.create_task(_heartbeat(stream))
         try:
             if stream is not None:
                 await stream.begin()
                 result, reported = await self._call_streamed(
-                    url, payload, key.get_secret_value(), model, stream
+                    url, payload, key.get_secret_value(), model, stream, billing
                 )
             else:
-                result, reported = await self._call(url, payload, key.get_secret_value(), model)
+                result, reported = await self._call(url, payload, key.get_secret_value(), model, billing)
             outcome = "ok"
         except BaseException as exc:
             if hold is not None:
-                await self._release(hold)
+                await self._close_failed(hold, billing)
             if stream is not None and _last_attempt(exc):
                 await stream.discard()  # no retry of this activity will rewrite it
             raise
@@ -195,19 +214,25 @@ class LlmActivities:
             LLM_COST.labels(provider, model).inc(result.cost_usd)
         return result
 
-    async def _release(self, hold: Hold) -> None:
-        """Give a failed call's hold back; if even that fails, the sweep gives it back later."""
+    async def _close_failed(self, hold: Hold, billing: Billing) -> None:
+        """A failed call's hold: settled to what the provider reported so far (else the
+        estimate) when the call reached it, given back when it never did; if even that fails,
+        the sweep gives it back later."""
         assert self._budgets is not None
         try:
-            await self._budgets.release(hold)
+            if billing.reached:
+                await self._budgets.settle(hold, self._budgets.failed_cost(hold, billing.usage))
+            else:
+                await self._budgets.release(hold)
         except Exception as exc:  # never hide the call's own error behind this one
             activity.logger.warning(
-                "budget hold not released; the sweep will", extra={"error": type(exc).__name__}
+                "budget hold not closed; the sweep will", extra={"error": type(exc).__name__}
             )
 
     async def _call(
-        self, url: str, payload: dict[str, Any], key: str, model: str
+        self, url: str, payload: dict[str, Any], key: str, model: str, billing: Billing
     ) -> tuple[LlmResponse, float | None]:
+        billing.reached = True  # from here on the provider may be generating (and billing)
         try:
             response = await self._http.post(
                 url,
@@ -215,17 +240,22 @@ class LlmActivities:
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            billing.reached = False
+            raise _unreachable(exc) from None
         except httpx.TimeoutException as exc:
             raise _timed_out(exc) from None
         except httpx.TransportError as exc:
             raise _unreachable(exc) from None
+        billing.reached = response.is_success
         _check_status(response)
         return _parse_completion(response, model)
 
     async def _call_streamed(
-        self, url: str, payload: dict[str, Any], key: str, model: str, stream: SlackStream
+        self, url: str, payload: dict[str, Any], key: str, model: str, stream: SlackStream, billing: Billing
     ) -> tuple[LlmResponse, float | None]:
         """The same call with ``stream: true``: the answer is shown in Slack as it arrives."""
+        billing.reached = True
         try:
             async with self._http.stream(
                 "POST",
@@ -238,10 +268,14 @@ class LlmActivities:
                     "content-type", ""
                 ):
                     await response.aread()  # an error, or a provider that does not stream
+                    billing.reached = response.is_success
                     _check_status(response)
                     result, reported = _parse_completion(response, model)
                 else:
-                    result, reported = await read_events(response, model, stream)
+                    result, reported = await read_events(response, model, stream, billing.usage)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            billing.reached = False
+            raise _unreachable(exc) from None
         except httpx.TimeoutException as exc:
             raise _timed_out(exc) from None
         except httpx.TransportError as exc:
@@ -348,10 +382,7 @@ def _parse_completion(response: httpx.Response, requested_model: str) -> tuple[L
             )
         )
     usage = body.get("usage") or {}
-    cost = usage.get("cost")
-    reported = (
-        float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
-    )
+    reported = reported_cost(usage)
     response_ = LlmResponse(
         content=content,
         tool_calls=calls,

@@ -14,18 +14,19 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from activities.slack_stream import SlackStream
+from lucy.budgets import reported_cost
 from lucy.contracts import ErrorType, LlmResponse, ToolCall
 
 
 async def read_events(
-    response: httpx.Response, requested_model: str, stream: SlackStream
+    response: httpx.Response, requested_model: str, stream: SlackStream, usage: dict[str, Any]
 ) -> tuple[LlmResponse, float | None]:
     """Read an OpenAI-style SSE stream (``data: {chunk}`` lines, ``data: [DONE]`` at the end,
     ``:`` comments as keep-alives); text deltas go to ``stream``; tool call deltas are put back
-    together by index; usage comes in the final chunk."""
+    together by index; usage comes in the final chunk and is kept in ``usage`` as it arrives
+    (a stream cut off after it is still settled to it)."""
     model = requested_model
     finish: str | None = None
-    usage: dict[str, Any] = {}
     calls: dict[int, dict[str, str]] = {}
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
@@ -47,7 +48,8 @@ async def read_events(
             raise ApplicationError(f"LLM stream failed: {str(message)[:200]}", type=ErrorType.LLM_RETRYABLE)
         model = str(chunk.get("model") or model)
         if isinstance(chunk.get("usage"), dict):
-            usage = chunk["usage"]
+            usage.clear()
+            usage.update(chunk["usage"])
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             for raw in delta.get("tool_calls") or []:
@@ -59,10 +61,7 @@ async def read_events(
             if delta.get("content"):
                 await stream.add(str(delta["content"]))
             finish = choice.get("finish_reason") or finish
-    cost = usage.get("cost")
-    reported = (
-        float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
-    )
+    reported = reported_cost(usage)
     tool_calls = [
         ToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"] or "{}")
         for i, c in sorted(calls.items())

@@ -4,14 +4,16 @@ An admin creates a trigger with ``/lucy webhook create <name> <request template>
 channel (:mod:`ingress.listeners.triggers`). A POST to its URL, in order:
 
 1. body read up to 1 MB (413);
-2. signature (:mod:`lucy.triggers`: HMAC-SHA256 over ``<X-Lucy-Timestamp>.<body>`` under the
-   trigger's derived secret, 5 minutes of tolerance) checked before anything is parsed or
-   looked up (401, nothing recorded); ``X-Lucy-Delivery`` (the sender's delivery id) is
-   required (400);
+2. signature (:mod:`lucy.triggers`: v2 is HMAC-SHA256 over ``<X-Lucy-Timestamp>\n<X-Lucy-Delivery>\n<body>``
+   under the trigger's derived secret, 5 minutes of tolerance; the deprecated v1 leaves the
+   delivery id out) checked before anything is parsed or looked up (401, nothing recorded);
+   ``X-Lucy-Delivery`` (the sender's delivery id) is required (400);
 3. the trigger's workspace (404 for a trigger that was deleted);
 4. the delivery claimed in ``webhook_deliveries`` (``source = 'webhook'``, ``external_id`` =
    trigger id + delivery id): a redelivery answers ``duplicate`` and starts nothing (409 while
-   another copy is being handled);
+   another copy is being handled). A v1 signature is claimed too (``source =
+   'webhook_v1_signature'``): the same signed request under another delivery id is a replay
+   and answers ``duplicate``;
 5. the run announced in the trigger's channel and ``LucyTaskWorkflow`` started (source
    ``webhook``) in that message's thread, requested by the trigger's creator: the template is
    their words; the JSON body is quoted inside ``<webhook>`` as information, never instructions.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +32,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingress import guard
 from ingress.deps import IngressDeps
@@ -42,6 +46,7 @@ from lucy.slack.text import escape_mrkdwn
 log = get_logger(__name__)
 
 SOURCE = "webhook"
+V1_SIGNATURE_SOURCE = "webhook_v1_signature"
 MAX_QUOTED_CHARS = 20_000
 
 
@@ -92,11 +97,14 @@ def add_webhook_triggers(app: FastAPI, deps: IngressDeps) -> None:
             body = await guard.read_body(request)
         except guard.Refusal as refusal:
             return _error(refusal.status, refusal.error, refusal.message)
+        delivery = request.headers.get("x-lucy-delivery", "")
+        signature = request.headers.get("x-lucy-signature", "")
         problem = triggers.verify(
             raw_keys,
             trigger_id,
             timestamp=request.headers.get("x-lucy-timestamp", ""),
-            signature=request.headers.get("x-lucy-signature", ""),
+            delivery=delivery,
+            signature=signature,
             body=body,
             now=time.time(),
         )
@@ -105,18 +113,52 @@ def add_webhook_triggers(app: FastAPI, deps: IngressDeps) -> None:
                 "webhook trigger refused", reason=problem, **guard.request_metadata(request, len(body))
             )
             return _error(401, "invalid_signature", "the signature is missing, wrong or too old")
-        delivery = request.headers.get("x-lucy-delivery", "")
         if not (0 < len(delivery) <= 200 and delivery.isprintable()):
             return _error(400, "no_delivery_id", "X-Lucy-Delivery (a unique id per delivery) is required")
+        if triggers.is_v1(signature):
+            log.info("webhook trigger signed with v1 (deprecated: sign with v2)")
+        v1_signature = signature if triggers.is_v1(signature) else None
         try:
-            return await _handle(deps, slack, trigger_id, delivery, body)
+            return await _handle(deps, slack, trigger_id, delivery, body, v1_signature)
         except Exception as exc:
             log.warning("webhook trigger failed", error=exc.__class__.__name__)
             return _error(500, "failed", "not handled; deliver again")
 
 
+async def _v1_replayed(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    trigger_id: str,
+    delivery: str,
+    signature: str,
+    now: datetime,
+) -> bool:
+    """Whether this v1 signature was first seen under another delivery id (a replay). The first
+    delivery id a signature came with is recorded; its own redeliveries go on to the usual claim."""
+    seen = await repo.webhooks.claim_delivery(
+        session=session,
+        workspace_id=workspace_id,
+        source=V1_SIGNATURE_SOURCE,
+        external_id=f"{trigger_id}:{hashlib.sha256(signature.encode()).hexdigest()}",
+        event_type=None,
+        payload={"delivery": delivery},
+        now=now,
+    )
+    if seen.claimed:
+        await repo.webhooks.finish_delivery(
+            session=session, workspace_id=workspace_id, claim=seen, status="completed", now=now
+        )
+        return False
+    return bool(seen.payload.get("delivery") != delivery)
+
+
 async def _handle(
-    deps: IngressDeps, slack: AsyncWebClient | None, trigger_id: str, delivery: str, body: bytes
+    deps: IngressDeps,
+    slack: AsyncWebClient | None,
+    trigger_id: str,
+    delivery: str,
+    body: bytes,
+    v1_signature: str | None,
 ) -> Response:
     now = datetime.now(UTC)
     async with deps.sessions.begin() as session:
@@ -133,6 +175,13 @@ async def _handle(
         await repo.set_tenant(session=session, workspace_id=workspace_id)
         settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
         trigger = (settings.get("webhook_triggers") or {}).get(trigger_id) or {}
+        if v1_signature and await _v1_replayed(
+            session, workspace_id, trigger_id, delivery, v1_signature, now
+        ):
+            log.warning("webhook trigger v1 signature replayed under another delivery id: ignored")
+            return JSONResponse(
+                {"status": "duplicate", "reason": "this signed request was already delivered"}
+            )
         claim = await repo.webhooks.claim_delivery(
             session=session,
             workspace_id=workspace_id,

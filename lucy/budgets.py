@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from lucy.db.repositories.budgets import BudgetDefaults, BudgetVerdict
 from lucy.settings import BudgetSettings, ModelPrice
@@ -36,6 +37,12 @@ def usd(value: Decimal | float | None) -> str:
 
 def estimate_prompt_tokens(texts: Iterable[str]) -> int:
     return sum(len(t) for t in texts) // CHARS_PER_TOKEN + 1
+
+
+def reported_cost(usage: dict[str, Any]) -> float | None:
+    """The cost a provider reported in a completion's ``usage`` (OpenRouter's ``cost``), or None."""
+    cost = usage.get("cost")
+    return float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0 else None
 
 
 def price_of(prompt_tokens: int, completion_tokens: int, price: ModelPrice) -> Decimal:

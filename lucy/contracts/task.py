@@ -101,6 +101,7 @@ class PendingApproval:
     decided_by: str | None = None
     decided_at: datetime | None = None
     settled: bool = False  # recorded in Postgres and shown in Slack
+    owner_only: bool = False  # only the requester may approve (a step on their own account)
 
 
 @dataclass

@@ -5,6 +5,7 @@ applies and the call cannot be priced."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from decimal import Decimal
@@ -24,7 +25,7 @@ from lucy.db import repositories as repo
 from lucy.db.models import BudgetReservation, BudgetSpend
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings, load_settings
-from tests.conftest import new_team
+from tests.conftest import eventually, new_team
 from tests.fakes.llm import FakeLlm
 
 
@@ -183,6 +184,55 @@ async def test_a_failed_call_releases_and_a_retry_holds_anew(
     held, spend = await _rows(engine, ws)
     assert sorted(h.status for h in held) == ["released", "settled"]
     assert spend == (Decimal("0.002"), Decimal(0))
+
+
+async def test_a_call_cancelled_while_the_provider_answers_is_settled_at_its_estimate(
+    settings: Settings, engine: AsyncEngine, fake_llm: FakeLlm
+):
+    ws, user = await _workspace(engine, "5")
+    fake_llm.then(delay=30, cost=0.002)
+    async with httpx.AsyncClient() as http:
+        env = _env()
+        call = asyncio.create_task(env.run(_llm(settings, engine, http, fake_llm).chat, _request(ws, user)))
+        await eventually(lambda: fake_llm.requests, "the request at the provider")
+        env.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    held, spend = await _rows(engine, ws)
+    assert [h.status for h in held] == ["settled"] and held[0].cost_usd == held[0].amount_usd > 0
+    assert spend == (held[0].amount_usd, Decimal(0))
+
+
+async def test_a_call_the_provider_never_took_is_released(
+    settings: Settings, engine: AsyncEngine, fake_llm: FakeLlm
+):
+    ws, user = await _workspace(engine, "5")
+    async with httpx.AsyncClient() as http:
+        llm = LlmActivities(
+            http,
+            load_settings(
+                openrouter_api_key=fake_llm.api_key, openrouter_base_url="http://127.0.0.1:9/v1"
+            ).llm,
+            BudgetGuard(engine, settings.budget),
+        )
+        with pytest.raises(ApplicationError):
+            await _env().run(llm.chat, _request(ws, user))
+    held, spend = await _rows(engine, ws)
+    assert [h.status for h in held] == ["released"] and spend == (Decimal(0), Decimal(0))
+
+
+async def test_every_call_carries_max_tokens_and_is_held_for_it(
+    settings: Settings, engine: AsyncEngine, fake_llm: FakeLlm
+):
+    ws, user = await _workspace(engine, "5")
+    fake_llm.then(cost=0.001).then(cost=0.001)
+    async with httpx.AsyncClient() as http:
+        llm = _llm(settings, engine, http, fake_llm, budget_estimate_max_tokens=321)
+        await _env().run(llm.chat, dataclasses.replace(_request(ws, user), max_tokens=None))
+        await _env().run(llm.chat, _request(ws, user))
+    assert [r["max_tokens"] for r in fake_llm.requests] == [321, 100]
+    held, _ = await _rows(engine, ws)
+    assert sorted(h.amount_usd for h in held)[1] > sorted(h.amount_usd for h in held)[0]
 
 
 async def test_a_request_without_a_workspace_is_not_held(

@@ -308,3 +308,22 @@ async def test_the_last_attempt_failing_mid_stream_removes_its_half_answer(
             await env.run(_llm(http, fake_llm, slack).chat, _request(thread))
     assert fake_slack.calls_to("chat.startStream") and fake_slack.calls_to("chat.delete")
     assert _thread(fake_slack, thread) == []  # the workflow's next try (or its failure) speaks
+
+
+async def test_a_stream_cut_off_mid_answer_is_settled_at_its_estimate_not_released(
+    settings: Settings, engine: AsyncEngine, fake_slack: FakeSlack, fake_llm: FakeLlm, slack: AsyncWebClient
+):
+    """The provider was generating (and billing) when the stream broke: its hold is counted."""
+    ws, user = await _workspace(engine, "5")
+    thread = fake_slack.add_message(CHANNEL, "tell me")
+    fake_llm.then(content=ANSWER, drop_after=40)
+    config = load_settings(openrouter_api_key=fake_llm.api_key, openrouter_base_url=fake_llm.base_url)
+    async with httpx.AsyncClient() as http:
+        acts = LlmActivities(http, config.llm, BudgetGuard(engine, settings.budget), slack=slack)
+        with pytest.raises(ApplicationError):
+            await _env().run(
+                acts.chat, _request(thread, max_tokens=100, workspace_id=str(ws), user_id=str(user))
+            )
+    held, spend = await _rows(engine, ws)
+    assert [h.status for h in held] == ["settled"] and held[0].cost_usd == held[0].amount_usd > 0
+    assert spend == (held[0].amount_usd, Decimal(0))

@@ -74,6 +74,40 @@ def test_once_untrusted_content_is_in_the_context_new_sites_and_page_actions_wai
     ).needs_approval
 
 
+def test_once_untrusted_content_is_in_the_context_every_action_on_an_account_waits_for_its_owner():
+    for action in ("GMAIL_FETCH_EMAILS", "GITHUB_GET_A_REPOSITORY"):
+        verdict = assess("composio_execute", {"action": action}, untrusted=True, account_owner_gate=True)
+        assert verdict.needs_approval and verdict.owner_only and verdict.risk == "low", action
+        assert "own account" in verdict.because
+        assert not assess("composio_execute", {"action": action}, account_owner_gate=True).needs_approval
+        # a history recorded before the rule replays as it ran
+        assert not assess("composio_execute", {"action": action}, untrusted=True).needs_approval
+    writes = assess(
+        "composio_execute", {"action": "GMAIL_SEND_EMAIL"}, untrusted=True, account_owner_gate=True
+    )
+    assert writes.risk == "high" and writes.needs_approval and not writes.owner_only  # someone else decides
+    assert not assess("read_file", {"path": "/a"}, untrusted=True, account_owner_gate=True).needs_approval
+
+
+def test_only_the_owner_approves_a_step_on_their_own_account():
+    def owner_only(actor: Actor, decision: str = "approved") -> str | None:
+        return policy.refusal(
+            actor,
+            decision=decision,
+            requester="UREQ",
+            approvers=["UBOSS"],
+            risk="low",
+            self_approval_allowed=False,
+            owner_only=True,
+        )
+
+    assert owner_only(Actor("UREQ")) is None
+    for other in (Actor("UBOSS"), Actor("UADMIN", role="admin"), Actor("UOWN", role="owner")):
+        assert "only they can approve" in (owner_only(other) or ""), other
+        assert owner_only(other, decision="rejected") is None  # anyone who may decide can say no
+    assert "could not be verified" in (owner_only(Actor("UREQ", problem="bad signature")) or "")
+
+
 def test_workspace_and_channel_policy_only_add_approvals():
     assert assess("web_fetch", {"url": "https://a.example"}, channel_requires_approval=True).needs_approval
     assert assess("read_file", {"path": "/a"}, approval_required_tools=["read_file"]).needs_approval

@@ -27,6 +27,9 @@ from workflows.task.posting import ProgressMessage, thread_of
 from workflows.task.recorder import StepRecorder
 from workflows.task.tools import TOOLS, ToolDef, validate_arguments
 
+# Histories recorded before untrusted content sent calls on the requester's own accounts to them.
+ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
+
 
 def offered(state: TaskState) -> list[str]:
     """The tools the model may use now: configured for the task, not withdrawn."""
@@ -75,11 +78,20 @@ class ToolRunner:
             known_hosts=state.known_hosts,
             channel_requires_approval=ctx.channel_requires_approval,
             approval_required_tools=ctx.approval_required_tools,
+            account_owner_gate=state.untrusted_seen
+            and tool.name in policy.ACCOUNT_TOOLS
+            and workflow.patched(ACCOUNT_OWNER_PATCH),
         )
         if verdict.needs_approval:
             plan.mark(state, call.id, summary, PlanStatus.PENDING, plan.WAITING)
             decision, decider = await self._gate.ask(
-                tool.name, args, risk=verdict.risk, summary=summary, reason=reason, because=verdict.because
+                tool.name,
+                args,
+                risk=verdict.risk,
+                summary=summary,
+                reason=reason,
+                because=verdict.because,
+                owner_only=verdict.owner_only,
             )
             if decision != ApprovalDecisionKind.APPROVED:
                 plan.not_run(state, call.id, summary, decision)

@@ -95,6 +95,7 @@ async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) 
         approvers=p.approvers,
         risk=p.risk,
         self_approval_allowed=bool(state.context and state.context.self_approval_allowed),
+        owner_only=p.owner_only,
     )
     if refused:
         raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
@@ -125,18 +126,27 @@ class ApprovalGate:
         self._progress = progress
 
     async def ask(
-        self, tool: str, args: dict[str, Any], *, risk: str, summary: str, reason: str, because: str
+        self,
+        tool: str,
+        args: dict[str, Any],
+        *,
+        risk: str,
+        summary: str,
+        reason: str,
+        because: str,
+        owner_only: bool = False,
     ) -> tuple[str, str | None]:
         """Ask a person, showing every argument in full; wait durably for the decision or the
         expiry; settle it once. Returns ``refused`` without asking anyone when the step cannot
-        be shown in full."""
+        be shown in full. ``owner_only``: the requester alone may approve (they are the one
+        asked)."""
         state, task = self._state, self._task
         ctx = state.context
         assert ctx is not None
         info = workflow.info()
         index = self._recorder.next_index()
         ttl = timedelta(seconds=ctx.approval_ttl_seconds)
-        approvers = [a for a in ctx.approver_slack_ids if a]
+        approvers = [task.slack_user_id] if owner_only else [a for a in ctx.approver_slack_ids if a]
         # The approval's id is the workflow's own (deterministic) UUID, and the workflow waits
         # for it before the message is posted: a click that arrives with the message is valid.
         pending = PendingApproval(
@@ -147,6 +157,7 @@ class ApprovalGate:
             approvers=approvers,
             expires_at=workflow.now() + ttl,
             arguments=args,
+            owner_only=owner_only,
         )
         state.pending = pending
         set_status(self._state, TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
