@@ -85,23 +85,27 @@ def test_once_untrusted_content_is_in_the_context_every_action_on_an_account_wai
     writes = assess(
         "composio_execute", {"action": "GMAIL_SEND_EMAIL"}, untrusted=True, account_owner_gate=True
     )
-    assert writes.risk == "high" and writes.needs_approval and not writes.owner_only  # someone else decides
+    # A write on the account too: its owner's consent is the one that counts, not another admin's.
+    assert writes.risk == "high" and writes.needs_approval and writes.owner_only
+    trusted_write = assess("composio_execute", {"action": "GMAIL_SEND_EMAIL"}, account_owner_gate=True)
+    assert trusted_write.needs_approval and not trusted_write.owner_only  # no outside content: as before
     assert not assess("read_file", {"path": "/a"}, untrusted=True, account_owner_gate=True).needs_approval
 
 
-def test_only_the_owner_approves_a_step_on_their_own_account():
+@pytest.mark.parametrize("risk", ["low", "high"])
+def test_only_the_owner_approves_a_step_on_their_own_account(risk: str):
     def owner_only(actor: Actor, decision: str = "approved") -> str | None:
         return policy.refusal(
             actor,
             decision=decision,
             requester="UREQ",
             approvers=["UBOSS"],
-            risk="low",
+            risk=risk,
             self_approval_allowed=False,
             owner_only=True,
         )
 
-    assert owner_only(Actor("UREQ")) is None
+    assert owner_only(Actor("UREQ")) is None  # a write on their own account too: their consent
     for other in (Actor("UBOSS"), Actor("UADMIN", role="admin"), Actor("UOWN", role="owner")):
         assert "only they can approve" in (owner_only(other) or ""), other
         assert owner_only(other, decision="rejected") is None  # anyone who may decide can say no

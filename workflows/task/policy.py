@@ -164,9 +164,8 @@ def assess(
     ``account_owner_gate``: an untrusted context sends calls on the requester's own accounts to
     the requester alone (off only when replaying a history recorded before that rule)."""
     risk = base_risk(tool, args)
-    if RISK_ORDER.index(risk) >= RISK_ORDER.index("high"):
-        return Assessment(risk, True, f"{tool} changes things or reaches people, so a person approves it")
     if untrusted_seen and account_owner_gate and tool in ACCOUNT_TOOLS:
+        # Reads and writes alike: the account's owner is the one whose consent counts.
         return Assessment(
             risk,
             True,
@@ -174,6 +173,8 @@ def assess(
             "account: only they may approve it",
             owner_only=True,
         )
+    if RISK_ORDER.index(risk) >= RISK_ORDER.index("high"):
+        return Assessment(risk, True, f"{tool} changes things or reaches people, so a person approves it")
     if untrusted_seen:
         url = _egress_url(tool, args)
         if url is not None:
@@ -214,8 +215,10 @@ def refusal(
         return "Only active members of this workspace can decide."
     if actor.is_guest:
         return "Guests and people from other organisations can't decide approvals."
-    if owner_only and decision == ApprovalDecisionKind.APPROVED and actor.slack_user_id != requester:
-        return f"This step acts on <@{requester}>'s own account: only they can approve it."
+    if owner_only and decision == ApprovalDecisionKind.APPROVED:
+        if actor.slack_user_id != requester:
+            return f"This step acts on <@{requester}>'s own account: only they can approve it."
+        return None  # their own account, whatever the risk: their consent is the one that counts
     high = RISK_ORDER.index(risk) >= RISK_ORDER.index("high")
     if actor.slack_user_id == requester:
         if decision == ApprovalDecisionKind.REJECTED or not high or self_approval_allowed:
