@@ -133,11 +133,11 @@ async def test_an_escaping_heavy_preview_stays_within_slacks_markdown_text_limit
     fake_slack: FakeSlack, fake_llm: FakeLlm, slack: AsyncWebClient
 ):
     thread = fake_slack.add_message(CHANNEL, "tell me")
-    fake_llm.then(content="&<> " * 900)  # 3,600 characters, 14,400 once escaped
+    fake_llm.then(content="&&&& " * 720)  # 3,600 characters, 15,120 once escaped
     async with httpx.AsyncClient() as http:
         result = await _env().run(_llm(http, fake_llm, slack).chat, _request(thread))
     sent = [str(c.params.get("markdown_text") or "") for c in fake_slack.calls if "Stream" in c.method]
-    assert sum(len(t) for t in sent) <= 12_000 and sent[0].startswith("&amp;&lt;&gt;")
+    assert sum(len(t) for t in sent) <= 12_000 and sent[0].startswith("&amp;&amp;")
     assert not [c for c in fake_slack.calls if c.method == "chat.update"]  # never refused
     assert result.streamed_ts is not None
 
