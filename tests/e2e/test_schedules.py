@@ -22,9 +22,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from lucy.contracts import SEARCH_ATTRIBUTES, MaintenanceInput
 from lucy.devservers import LocalTemporal, free_port
+from lucy.settings import Settings
 from lucy.slack.limits import block_problems
 from lucy.slack.text import escape_mrkdwn
-from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, new_team, record_history, running_lucy
 from tests.e2e.proactive import click_ephemeral, forget
 from tests.fakes.llm import FakeLlm
