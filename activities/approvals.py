@@ -135,6 +135,7 @@ class ApprovalActivities:
                     thread_ts=request.thread_ts or None,
                     format=False,
                     blocks=message,
+                    builder="approval_message",
                 )
             )
         except ApplicationError as exc:
@@ -370,6 +371,7 @@ class ApprovalActivities:
                         decided_by=settled.decided_by_slack_id,
                         decided_at=settled.decided_at,
                     ),
+                    builder="decided_message",
                 )
             )
         return changed

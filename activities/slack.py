@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -60,6 +61,25 @@ def slack_error(exc: SlackApiError, what: str) -> ApplicationError:
     if status >= 500 or code in _RETRYABLE_SLACK_ERRORS:
         return ApplicationError(f"Slack {what}: {code} (HTTP {status})", code, type=ErrorType.SLACK_RETRYABLE)
     return ApplicationError(f"Slack {what}: {code}", code, type=ErrorType.SLACK_REJECTED, non_retryable=True)
+
+
+async def without_refused_blocks(
+    call: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], *, builder: str, clear: bool = False
+) -> Any:
+    """``call(**kwargs)``; when Slack answers ``invalid_blocks``, log which builder made the
+    blocks and send the text alone (``clear``: with ``blocks=[]``, so an edited message loses
+    its old blocks) rather than lose the message."""
+    try:
+        return await call(**kwargs)
+    except SlackApiError as exc:
+        refused = exc.response is not None and exc.response.get("error") == "invalid_blocks"
+        if not refused or not kwargs.get("blocks"):
+            raise
+    activity.logger.warning(
+        "Slack refused the blocks; sending the text alone", extra={"builder": builder or "unnamed"}
+    )
+    plain = {k: v for k, v in kwargs.items() if k != "blocks"}
+    return await call(**plain, **({"blocks": []} if clear else {}))
 
 
 def _transport_error(exc: BaseException, what: str) -> ApplicationError:
@@ -151,6 +171,7 @@ class SlackActivities:
                 text=progress_text(request.progress),
                 blocks=progress_blocks(request.progress),
                 format=False,
+                builder="progress_blocks",
             )
         parts = prepare(request.text) if request.format else [request.text]
         posted: dict[str, str] = {}
@@ -205,7 +226,8 @@ class SlackActivities:
             kwargs["blocks"] = request.blocks  # blocks go with the first part; the text is the fallback
         await self._pacer.wait(request.channel)
         try:
-            response = await client.chat_postMessage(**kwargs)
+            builder = "answer_blocks" if blocks is not None else request.builder
+            response = await without_refused_blocks(client.chat_postMessage, kwargs, builder=builder)
         except SlackApiError as exc:
             raise slack_error(exc, "chat.postMessage") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -224,12 +246,20 @@ class SlackActivities:
         """The first part of an answer over the message it was streamed into; False when that
         message is gone (or no longer Lucy's to edit)."""
         try:
-            await client.chat_update(
-                channel=request.channel,
-                ts=ts,
-                text=text,
-                blocks=blocks or [],
-                metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": key}},
+            await without_refused_blocks(
+                client.chat_update,
+                {
+                    "channel": request.channel,
+                    "ts": ts,
+                    "text": text,
+                    "blocks": blocks or [],
+                    "metadata": {
+                        "event_type": METADATA_EVENT_TYPE,
+                        "event_payload": {"idempotency_key": key},
+                    },
+                },
+                builder="answer_blocks",
+                clear=True,
             )
         except SlackApiError as exc:
             error = slack_error(exc, "chat.update")
@@ -256,14 +286,15 @@ class SlackActivities:
                 raise slack_error(exc, "chat.appendStream") from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise _transport_error(exc, "chat.appendStream") from None
-        text, blocks = request.text, request.blocks
+        text, blocks, builder = request.text, request.blocks, request.builder
         if request.progress is not None:
             text, blocks = progress_text(request.progress), progress_blocks(request.progress)
+            builder = "progress_blocks"
         kwargs: dict[str, Any] = {"channel": request.channel, "ts": request.ts, "text": text}
         if blocks is not None:
             kwargs["blocks"] = blocks
         try:
-            await client.chat_update(**kwargs)
+            await without_refused_blocks(client.chat_update, kwargs, builder=builder, clear=True)
         except SlackApiError as exc:
             error = slack_error(exc, "chat.update")
             if error.details and error.details[0] in ("message_not_found", "cant_update_message"):

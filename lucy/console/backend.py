@@ -31,6 +31,7 @@ from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
 from lucy.console.people import PeopleMixin
 from lucy.console.streams import BOT_ID, BOT_USER_ID, StreamsMixin
+from lucy.slack.limits import block_problems, markdown_problems, view_problems
 
 
 @dataclass
@@ -196,6 +197,9 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         fault = self._take_fault(method)
         if fault is not None and not fault.apply_then_fail:
             return self.fault_answer(fault)
+        refused = payload_refusal(method, params)
+        if refused is not None:
+            return 200, refused, {}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -356,6 +360,27 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         with_md = str(p.get("include_all_metadata", "")).lower() in ("1", "true")
         msgs = list(reversed(self.messages.get(p["channel"], [])))
         return {"ok": True, "messages": msgs if with_md else [_public(m) for m in msgs], "has_more": False}
+
+
+_BLOCK_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.stopStream"})
+_VIEW_METHODS = frozenset({"views.publish", "views.open", "views.update", "views.push"})
+
+
+def payload_refusal(method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Slack's answer to blocks, a view or ``markdown_text`` over its limits (None: accepted):
+    ``invalid_blocks`` for a message, ``invalid_arguments`` for a view, ``msg_too_long`` for a
+    streaming message's text; Slack's reasons are in ``response_metadata.messages``."""
+    if method in _BLOCK_METHODS and params.get("blocks"):
+        found, error = block_problems(params["blocks"]), "invalid_blocks"
+    elif method in _VIEW_METHODS and params.get("view") is not None:
+        found, error = view_problems(_json_field(params["view"])), "invalid_arguments"
+    elif params.get("markdown_text"):
+        found, error = markdown_problems(params["markdown_text"]), "msg_too_long"
+    else:
+        return None
+    if not found:
+        return None
+    return {"ok": False, "error": error, "response_metadata": {"messages": [f"[ERROR] {p}" for p in found]}}
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:

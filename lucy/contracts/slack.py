@@ -70,6 +70,7 @@ class UpdateMessageRequest:
     text: str
     blocks: list[dict[str, Any]] | None = None
     progress: ProgressView | None = None  # render the progress message (text and blocks)
+    builder: str = ""  # the function that built ``blocks`` (logged if Slack refuses them)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class PostMessageRequest:
     replace_ts: str | None = None
     # The task whose answer this is: its last message carries the feedback buttons.
     feedback_for: str = ""
+    builder: str = ""  # the function that built ``blocks`` (logged if Slack refuses them)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from lucy.contracts import (
     approval_button_value,
     redact_secrets,
 )
+from lucy.slack.limits import context, section
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
 
 
@@ -78,9 +79,7 @@ def progress_text(view: ProgressView) -> str:
 
 def progress_blocks(view: ProgressView) -> list[dict[str, Any]]:
     """The progress message: one context line, and a Cancel button while it can be cancelled."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": progress_text(view)}]}
-    ]
+    blocks: list[dict[str, Any]] = [context(progress_text(view))]
     if view.cancellable:
         blocks.append(
             {
@@ -172,7 +171,7 @@ def argument_blocks(arguments: dict[str, Any]) -> list[dict[str, Any]]:
         elements.append(
             {
                 "type": "rich_text_section",
-                "elements": [{"type": "text", "text": name, "style": {"bold": True}}],
+                "elements": [{"type": "text", "text": visible(name) or '""', "style": {"bold": True}}],
             }
         )
         value = argument_text(arguments[name]) or " "
@@ -201,19 +200,13 @@ def what_will_run(
     """The "what will run" part: the arguments inline, or a pointer to the attached file."""
     heading = f"*What will run:* `{escape_mrkdwn(tool)}`"
     if attachment is None:
-        return [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": heading + ", with every argument in full:"},
-            },
-            *argument_blocks(arguments),
-        ]
+        return [section(heading + ", with every argument in full:"), *argument_blocks(arguments)]
     text = (
         f"{heading}. Its arguments are {attachment.size:,} characters, too long to show here: they are "
         f"in full in the file *{escape_mrkdwn(attachment.name)}* attached in this thread "
         f"(SHA-256 `{attachment.sha256[:16]}…`). Read it before you decide."
     )
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    return [section(text)]
 
 
 def approval_message(
@@ -240,28 +233,16 @@ def approval_message(
     if len(why) > REASON_LIMIT:
         why = why[:REASON_LIMIT] + "…"
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": header}},
+        section(header),
         *what_will_run(tool, arguments, attachment),
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": "*Why, in the model's own words (not checked by Lucy):* "
-                    + (escape_mrkdwn(why) if why else "_(the model gave no reason)_"),
-                }
-            ],
-        },
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Requested for <@{requester}> · Who may decide: {who_may_decide(approvers)} · "
-                    f"Expires {slack_date(datetime.fromisoformat(expires_at))}",
-                }
-            ],
-        },
+        context(
+            "*Why, in the model's own words (not checked by Lucy):* "
+            + (escape_mrkdwn(why) if why else "_(the model gave no reason)_")
+        ),
+        context(
+            f"Requested for <@{requester}> · Who may decide: {who_may_decide(approvers)} · "
+            f"Expires {slack_date(datetime.fromisoformat(expires_at))}"
+        ),
         approval_buttons(workflow_id, approval_id),
     ]
     return blocks
@@ -296,8 +277,5 @@ def decided_message(
     in place of the buttons."""
     return [
         *what_will_run(tool, arguments, attachment),
-        {
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": decided_text(decision, decided_by, decided_at)}],
-        },
+        context(decided_text(decision, decided_by, decided_at)),
     ]

@@ -7,6 +7,8 @@ from typing import Any
 
 from lucy.budgets import usd
 from lucy.db.repositories.budgets import UsageReport
+from lucy.slack.limits import section
+from lucy.slack.text import escape_mrkdwn
 
 
 def _bar(spent: Any, limit: Any) -> str:
@@ -65,11 +67,8 @@ def budget_home_blocks(report: UsageReport) -> list[dict[str, Any]]:
         if limit is None
         else f"{usd(spent)} of {usd(limit)} this month{_bar(spent, limit)}."
     )
-    top = ", ".join(f"{model} {usd(cost)}" for model, cost in report.by_model[:3])
+    top = ", ".join(f"{escape_mrkdwn(model)} {usd(cost)}" for model, cost in report.by_model[:3])
     return [
         {"type": "header", "text": {"type": "plain_text", "text": "Budget"}},
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": line + (f"\nTop models: {top}" if top else "")},
-        },
+        section(line + (f"\nTop models: {top}" if top else "")),
     ]

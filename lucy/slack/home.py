@@ -14,7 +14,11 @@ from typing import Any
 
 from lucy.contracts import TaskView
 from lucy.slack.blocks import Attachment, approval_buttons, what_will_run
+from lucy.slack.limits import context, section
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
+
+# Approvals listed in Home (up to four blocks each, and a view holds 100); the rest are counted.
+HOME_APPROVALS = 5
 
 STATUS_ICON = {
     "created": ":hourglass:",
@@ -70,7 +74,7 @@ class Usage:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return section(text)
 
 
 def _short(text: str, limit: int) -> str:
@@ -106,6 +110,20 @@ def pending_blocks(a: PendingLine) -> list[dict[str, Any]]:
     ]
 
 
+def pending_section(pending: list[PendingLine], limit: int = HOME_APPROVALS) -> list[dict[str, Any]]:
+    """Home's "Waiting for your approval": the first ``limit`` approvals in full, then how many
+    more wait (so Home stays within a view's 100 blocks however many there are)."""
+    blocks = [_section("*Waiting for your approval*")]
+    if not pending:
+        return [*blocks, _section("Nothing is waiting for you.")]
+    for a in pending[:limit]:
+        blocks.extend(pending_blocks(a))
+    if len(pending) > limit:
+        more = len(pending) - limit
+        blocks.append(context(f"… and {more} more waiting for you (`/lucy approvals` lists them all)."))
+    return blocks
+
+
 def home_view(
     pending: list[PendingLine],
     tasks: list[TaskLine],
@@ -116,14 +134,10 @@ def home_view(
     and monitors (``proactive``: their blocks, with buttons), and the workspace's usage this month."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Lucy"}},
-        _section("*Waiting for your approval*"),
+        *pending_section(pending),
+        {"type": "divider"},
+        _section("*Your recent tasks*"),
     ]
-    if pending:
-        for a in pending:
-            blocks.extend(pending_blocks(a))
-    else:
-        blocks.append(_section("Nothing is waiting for you."))
-    blocks += [{"type": "divider"}, _section("*Your recent tasks*")]
     if tasks:
         for t in tasks:
             blocks.append(

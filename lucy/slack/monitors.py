@@ -13,7 +13,8 @@ from typing import Any
 
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
 from lucy.db.repositories.heartbeats import HeartbeatRecord
-from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT, listing
+from lucy.slack.limits import section, sections
+from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT, delete_confirm, fields, listing
 from lucy.slack.text import escape_mrkdwn, slack_date
 
 STATE_ICON = {"ok": ":large_green_circle:", "alerting": ":rotating_light:"}
@@ -78,19 +79,13 @@ def confirmation(
     if len(value) > BUTTON_VALUE_LIMIT:
         raise ValueError("the condition is too long")
     return [
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*Create this monitor?*\n>{escape_mrkdwn(description)}"},
-        },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Checks*\n{every_words(every_seconds)}"},
-                {"type": "mrkdwn", "text": f"*Kind*\n`{kind}`"},
-                {"type": "mrkdwn", "text": f"*Alerts in*\n<#{channel}>, then quiet for an hour"},
-                {"type": "mrkdwn", "text": "*Stops*\nafter 3 failed checks in a row (you get a DM)"},
-            ],
-        },
+        *sections(f"*Create this monitor?*\n>{escape_mrkdwn(description)}"),
+        fields(
+            f"*Checks*\n{every_words(every_seconds)}",
+            f"*Kind*\n`{escape_mrkdwn(kind)}`",
+            f"*Alerts in*\n<#{channel}>, then quiet for an hour",
+            "*Stops*\nafter 3 failed checks in a row (you get a DM)",
+        ),
         {
             "type": "actions",
             "elements": [
@@ -138,7 +133,7 @@ def line_section(line: MonitorLine) -> dict[str, Any]:
         f"by <@{line.owner_slack_id}>\n"
         f"{state}{checked}"
     )
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return section(text)
 
 
 def _line_actions(line: MonitorLine) -> dict[str, Any]:
@@ -148,12 +143,7 @@ def _line_actions(line: MonitorLine) -> dict[str, Any]:
         else _button("Resume", MonitorAction.RESUME, line.heartbeat_id, style="primary")
     )
     delete = _button("Delete", MonitorAction.DELETE, line.heartbeat_id, style="danger")
-    delete["confirm"] = {
-        "title": {"type": "plain_text", "text": "Delete this monitor?"},
-        "text": {"type": "mrkdwn", "text": f"*{escape_mrkdwn(line.name)}* will not be checked again."},
-        "confirm": {"type": "plain_text", "text": "Delete"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    delete["confirm"] = delete_confirm("Delete this monitor?", line.name, "will not be checked again.")
     return {
         "type": "actions",
         "block_id": f"monitor:{line.heartbeat_id}",

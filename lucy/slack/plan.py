@@ -14,7 +14,7 @@ from typing import Any
 from slack_sdk.models.messages.chunk import PlanUpdateChunk, TaskUpdateChunk
 
 from lucy.contracts import PlanStatus, PlanStep, Progress, ProgressView
-from lucy.slack.text import escape_mrkdwn
+from lucy.slack.text import escape_mrkdwn, fit
 
 DISPLAY_MODE = "plan"
 TITLE_LIMIT = 120
@@ -23,8 +23,7 @@ _UNFINISHED = (PlanStatus.PENDING.value, PlanStatus.IN_PROGRESS.value)
 
 
 def _line(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return escape_mrkdwn(text if len(text) <= limit else text[: limit - 1] + "…")
+    return fit(escape_mrkdwn(" ".join(text.split())), limit)
 
 
 def plan_title(view: ProgressView) -> str:

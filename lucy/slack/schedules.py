@@ -13,9 +13,10 @@ from typing import Any
 
 from lucy.contracts import SCHEDULE_ACTION_PREFIX, Recurrence, ScheduleAction
 from lucy.db.repositories.schedules import ScheduleRecord
-from lucy.slack.text import escape_mrkdwn, slack_date
+from lucy.slack.limits import BUTTON_VALUE, CONFIRM_TEXT, EMPTY, FIELD_TEXT, section, sections
+from lucy.slack.text import escape_mrkdwn, fit, slack_date
 
-BUTTON_VALUE_LIMIT = 2_000  # Slack's limit for a button's value
+BUTTON_VALUE_LIMIT = BUTTON_VALUE  # Slack's limit for a button's value
 LIST_LIMIT = 15  # schedules shown at once (three blocks each; a message holds 50)
 
 USAGE = (
@@ -89,19 +90,13 @@ def confirmation(
         raise ValueError("the request is too long to schedule")
     runs = ", ".join(slack_date(t, style="{date_short_pretty} {time}") for t in next_runs)
     return [
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"*Schedule this task?*\n>{escape_mrkdwn(request)}"},
-        },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*When*\n{escape_mrkdwn(recurrence.description)}"},
-                {"type": "mrkdwn", "text": f"*Time zone*\n{escape_mrkdwn(recurrence.timezone)}"},
-                {"type": "mrkdwn", "text": f"*Where*\n<#{channel}>, as a new message each time"},
-                {"type": "mrkdwn", "text": f"*Next runs*\n{runs}"},
-            ],
-        },
+        *sections(f"*Schedule this task?*\n>{escape_mrkdwn(request)}"),
+        fields(
+            f"*When*\n{escape_mrkdwn(recurrence.description)}",
+            f"*Time zone*\n{escape_mrkdwn(recurrence.timezone)}",
+            f"*Where*\n<#{channel}>, as a new message each time",
+            f"*Next runs*\n{runs}",
+        ),
         {
             "type": "actions",
             "elements": [
@@ -110,6 +105,25 @@ def confirmation(
             ],
         },
     ]
+
+
+def fields(*texts: str) -> dict[str, Any]:
+    """A section of mrkdwn fields (escaped ``texts``), each cut to Slack's limit."""
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": fit(t, FIELD_TEXT) or EMPTY} for t in texts],
+    }
+
+
+def delete_confirm(title: str, name: str, outcome: str) -> dict[str, Any]:
+    """The dialog before a Delete: ``*name* outcome`` (the escaped name cut so it fits)."""
+    room = CONFIRM_TEXT - len(outcome) - 3
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": f"*{fit(escape_mrkdwn(name), room)}* {outcome}"},
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+    }
 
 
 def draft_value(value: str) -> dict[str, Any]:
@@ -126,7 +140,7 @@ def listing(
     """A managed list (schedules, monitors): a header, each item's blocks after a divider, and
     how many more ``command`` shows; ``empty`` when there is nothing."""
     if not items:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": empty}}]
+        return [section(empty)]
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
     for item in items[:limit]:
         blocks += [{"type": "divider"}, *item]
@@ -163,7 +177,7 @@ def _line_section(line: ScheduleLine) -> dict[str, Any]:
         f"*{escape_mrkdwn(line.name)}*\n{escape_mrkdwn(line.description)} ({escape_mrkdwn(line.timezone)}) "
         f"in <#{line.slack_channel_id}>, by <@{line.owner_slack_id}>\n{state} · {last}"
     )
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return section(text)
 
 
 def _line_actions(line: ScheduleLine) -> dict[str, Any]:
@@ -173,12 +187,7 @@ def _line_actions(line: ScheduleLine) -> dict[str, Any]:
         else _button("Resume", ScheduleAction.RESUME, line.schedule_id, style="primary")
     )
     delete = _button("Delete", ScheduleAction.DELETE, line.schedule_id, style="danger")
-    delete["confirm"] = {
-        "title": {"type": "plain_text", "text": "Delete this schedule?"},
-        "text": {"type": "mrkdwn", "text": f"*{escape_mrkdwn(line.name)}* will not run again."},
-        "confirm": {"type": "plain_text", "text": "Delete"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    delete["confirm"] = delete_confirm("Delete this schedule?", line.name, "will not run again.")
     return {
         "type": "actions",
         "block_id": f"schedule:{line.schedule_id}",

@@ -241,15 +241,41 @@ def to_mrkdwn(markdown: str) -> str:
     return "\n".join(out)
 
 
+def _whole_end(window: str) -> int:
+    """The longest prefix of ``window`` (escaped mrkdwn) that ends neither inside a ``<...>``
+    (link, mention, date) nor inside an entity (``&amp;``)."""
+    end = len(window)
+    opened = window.rfind("<")
+    if opened >= 0 and window.find(">", opened) < 0:
+        end = opened
+    amp = window.rfind("&", max(end - 5, 0), end)  # an entity has at most 5 characters: &amp;
+    if amp >= 0 and ";" not in window[amp:end]:
+        end = amp
+    return end
+
+
 def _hard_cut(window: str) -> int:
     """Where to cut a window with no space or newline: not inside a link, nor an entity."""
-    opened = window.rfind("<")
-    if opened > 0 and window.find(">", opened) < 0:
-        return opened
-    amp = window.rfind("&", len(window) - 5)  # an entity has at most 5 characters: &amp;
-    if amp > 0 and ";" not in window[amp:]:
-        return amp
-    return len(window)
+    return _whole_end(window) or len(window)
+
+
+def fit(text: str, limit: int, *, marker: str = "…") -> str:
+    """Escaped mrkdwn cut to at most ``limit`` characters, the limit Slack applies to what it
+    receives (so after escaping: one ``&`` is five characters). The cut never falls inside an
+    entity or a ``<...>`` link, mention or date, and ``marker`` says something was cut.
+
+    Args:
+        text: mrkdwn whose untrusted parts are already escaped (:func:`escape_mrkdwn`).
+        limit: Slack's limit for the field (3,000 for a section's text, 300 for a confirm...).
+        marker: appended when the text was cut.
+
+    Returns:
+        ``text`` when it fits, else its longest whole prefix followed by ``marker``.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: max(limit - len(marker), 0)]
+    return head[: _whole_end(head)] + marker
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:

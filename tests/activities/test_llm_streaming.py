@@ -24,8 +24,8 @@ from activities.llm import LlmActivities
 from activities.slack import ChannelPacer, SlackActivities
 from lucy.contracts import ChatMessage, ErrorType, LlmRequest, LlmResponse, PostMessageRequest, StreamTarget
 from lucy.settings import Settings, load_settings
-from lucy.slack.stream import StreamText
-from lucy.slack.text import escape_mrkdwn, prepare
+from lucy.slack.stream import StreamText, neutral
+from lucy.slack.text import prepare
 from tests.activities.test_llm_budget import _rows, _workspace
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
@@ -106,13 +106,40 @@ async def test_streamed_answer_is_buffered_and_ends_as_the_non_streamed_answer(
         shown = str(call.params.get("markdown_text") or "")
         assert "<!channel>" not in shown and "<@U0BOSS>" not in shown
     live = _thread(fake_slack, thread)
-    assert len(live) == 1 and live[0]["text"] == escape_mrkdwn(ANSWER)  # all of it, once, escaped
+    assert len(live) == 1 and live[0]["text"] == neutral(ANSWER)  # all of it, once, escaped
+    assert "[docs] (https://example.com/docs)" in live[0]["text"]  # a link, but no label
 
     await _post_answer(slack, thread, result.content, result.streamed_ts)
     final = _thread(fake_slack, thread)
     assert [m["ts"] for m in final] == [result.streamed_ts]  # one message, the streamed one
     assert final[0]["text"] == prepare(ANSWER)[0]  # exactly what the non-streamed path posts
     assert final[0]["metadata"]["event_payload"]["idempotency_key"] == f"k-{thread}"
+
+
+async def test_a_streamed_link_label_cannot_lie_about_its_target(
+    fake_slack: FakeSlack, fake_llm: FakeLlm, slack: AsyncWebClient
+):
+    thread = fake_slack.add_message(CHANNEL, "tell me")
+    text = "Sign in at [https://okta.example.com](https://evil.example/login) or [here][1].\n\n[1]: https://evil.example\n"
+    fake_llm.then(content=text + "More words follow here. " * 20)
+    async with httpx.AsyncClient() as http:
+        await _env().run(_llm(http, fake_llm, slack).chat, _request(thread))
+    shown = "".join(str(c.params.get("markdown_text") or "") for c in fake_slack.calls)
+    assert "https://okta.example.com] (https://evil.example/login)" in shown
+    assert "](" not in shown and "][" not in shown and "]:" not in shown
+
+
+async def test_an_escaping_heavy_preview_stays_within_slacks_markdown_text_limit(
+    fake_slack: FakeSlack, fake_llm: FakeLlm, slack: AsyncWebClient
+):
+    thread = fake_slack.add_message(CHANNEL, "tell me")
+    fake_llm.then(content="&&&& " * 720)  # 3,600 characters, 15,120 once escaped
+    async with httpx.AsyncClient() as http:
+        result = await _env().run(_llm(http, fake_llm, slack).chat, _request(thread))
+    sent = [str(c.params.get("markdown_text") or "") for c in fake_slack.calls if "Stream" in c.method]
+    assert sum(len(t) for t in sent) <= 12_000 and sent[0].startswith("&amp;&amp;")
+    assert not [c for c in fake_slack.calls if c.method == "chat.update"]  # never refused
+    assert result.streamed_ts is not None
 
 
 async def test_a_long_answer_is_split_after_the_streamed_first_part(
@@ -223,7 +250,7 @@ async def test_a_rate_limited_append_waits_and_loses_nothing(
         fake_llm.tokens_per_s = 0.0
     assert fake_slack.faults[0].times == 0, "an append was rate limited"
     assert not fake_slack.calls_to("chat.update")  # still a live stream, not the fallback
-    assert _thread(fake_slack, thread)[0]["text"] == escape_mrkdwn(ANSWER)
+    assert _thread(fake_slack, thread)[0]["text"] == neutral(ANSWER)
     assert result.streamed_ts == _thread(fake_slack, thread)[0]["ts"]
 
 

@@ -23,6 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from lucy.contracts import SEARCH_ATTRIBUTES, MaintenanceInput
 from lucy.devservers import LocalTemporal, free_port
 from lucy.settings import Settings
+from lucy.slack.limits import block_problems
+from lucy.slack.text import escape_mrkdwn
 from tests.conftest import Lucy, eventually, new_team, record_history, running_lucy
 from tests.e2e.proactive import click_ephemeral, forget
 from tests.fakes.llm import FakeLlm
@@ -157,6 +159,18 @@ async def test_a_when_lucy_cannot_read_is_a_clear_error_and_creates_nothing(
     answer = await _confirmation(lucy, team, args)
     assert says in answer["text"] and "blocks" not in answer
     assert await _schedule_rows(lucy, team) == []
+
+
+@pytest.mark.parametrize("heavy", ["&" * 1_400, "<>" * 700, "a & <b> " * 175])
+async def test_a_request_heavy_in_escapes_is_confirmed_within_slacks_limits_and_in_full(
+    lucy: Lucy, team: str, fake_slack: FakeSlack, heavy: str
+):
+    answer = await _confirmation(lucy, team, f'"every day at 9:00" {heavy}')
+    assert block_problems(answer["blocks"]) == []
+    quoted = "".join(b["text"]["text"] for b in answer["blocks"] if "text" in b)
+    assert "".join(escape_mrkdwn(heavy).split()) in "".join(quoted.split())  # shown in full
+    created = await _click(lucy, fake_slack, answer["blocks"], "create", team=team)
+    assert created["text"].startswith(":white_check_mark: Scheduled")
 
 
 async def test_only_the_owner_or_an_admin_changes_a_schedule_and_every_change_is_audited(
