@@ -46,6 +46,7 @@ from typing import Any
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ingress.email_auth import DEFAULT_TRUSTED_AUTHSERV_IDS
 from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
 from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS, notification_channel, thread_capped
 from ingress.email_sender import (
@@ -91,17 +92,19 @@ class EmailIngress:
         slack: AsyncWebClient | None,
         sessions: Any,
         attachments: AttachmentLimits | None = None,
+        trusted_authserv_ids: frozenset[str] = frozenset(DEFAULT_TRUSTED_AUTHSERV_IDS),
     ) -> None:
         self._starter = starter
         self._slack = slack
         self._sessions = sessions
         self._limits = attachments or AttachmentLimits()
+        self._trusted = trusted_authserv_ids
 
     async def handle(self, document: Any, *, delivery_id: str) -> EmailOutcome:
         """Handle one verified event. Raises when the work could not be done (the delivery is
         then recorded ``failed`` and AgentMail's redelivery retries it)."""
         now = datetime.now(UTC)
-        event_type, email, problem = parse_event(document)
+        event_type, email, problem = parse_event(document, self._trusted)
         structlog.contextvars.bind_contextvars(email_delivery=delivery_id[:64])
         if email is None:
             await self._record_ignored(

@@ -77,9 +77,9 @@ async def test_mail_from_outside_is_ignored_by_default(lucy: Lucy, fake_llm: Fak
     [
         {"Authentication-Results": "mx.agentmail.to; spf=pass smtp.mailfrom=x; dkim=pass; dmarc=fail"},
         {"authentication-results": "mx.agentmail.to; spf=softfail smtp.mailfrom=x; dkim=none"},
-        {"Received-SPF": "fail (domain does not designate)", "Authentication-Results": "mx; dkim=fail"},
+        {"Authentication-Results": "mx.agentmail.to; spf=fail smtp.mailfrom=example.com; dkim=fail"},
     ],
-    ids=["dmarc-fail", "spf-softfail-dkim-none", "received-spf-fail"],
+    ids=["dmarc-fail", "spf-softfail-dkim-none", "spf-fail-dkim-fail"],
 )
 async def test_a_forged_member_address_is_ignored(lucy: Lucy, fake_llm: FakeLlm, headers: dict[str, str]):
     """Bob is a member, but the mail's own authentication results say it is not from Bob."""
