@@ -66,7 +66,9 @@ async def test_mail_from_outside_is_ignored_by_default(lucy: Lucy, fake_llm: Fak
     assert response.status_code == 200 and response.json()["status"] == "ignored"
     [row] = await _deliveries(lucy, f"<{thread}>")
     assert row.status == "ignored" and "email-outsiders" in row.last_error
-    assert fake_llm.requests == [] and fake_slack.posted("C0GENERAL") == []
+    assert fake_llm.requests == []
+    [shown] = fake_slack.posted("C0GENERAL")  # shown for a member to decide (test_email_outside)
+    assert "not verified" in json.dumps(shown["blocks"])
     assert await _count_tasks(lucy, team) == 0
     [lookup] = fake_slack.calls_to("users.lookupByEmail")
     assert lookup.params["email"] == "eve@outside.example"
