@@ -51,6 +51,7 @@ from ingress.bolt import build_bolt_app
 from ingress.codec import add_codec_server
 from ingress.deps import IngressDeps, lazy_temporal
 from ingress.email import EmailIngress
+from ingress.email_auth import trusted_ids
 from ingress.email_sender import AttachmentLimits
 from ingress.tasks import TaskStarter
 from ingress.triggers import add_webhook_triggers
@@ -236,7 +237,13 @@ def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
         limits = AttachmentLimits(
             per_file=tools.email_attachment_max_bytes, total=tools.email_attachments_total_max_bytes
         )
-        return EmailIngress(starter=starter, slack=slack, sessions=deps.sessions, attachments=limits)
+        return EmailIngress(
+            starter=starter,
+            slack=slack,
+            sessions=deps.sessions,
+            attachments=limits,
+            trusted_authserv_ids=trusted_ids(tools.email_trusted_authserv_ids),
+        )
 
     app.state.email_handler = handler  # the listener mode uses the same handler
 

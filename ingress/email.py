@@ -13,12 +13,11 @@ then hands the event to :meth:`EmailIngress.handle`. In order:
    a redelivery of a message already handled (or being handled) starts nothing; one that
    failed before is retried, its attempts counted. Status: processing, then completed, failed
    (the webhook answers 500 and AgentMail delivers again) or ignored.
-4. **Who.** A forged sender (a positive failure in the mail's own SPF/DKIM/DMARC results) and
-   automatic mail (auto-replies, lists: :func:`ingress.email_auth.automatic`) are ``ignored``.
-   Only a sender whose From domain an aligned pass proves (:mod:`ingress.email_auth`) is
-   looked up among the workspace's members (:mod:`ingress.email_sender`): a member is the
-   task's requester; anyone else (unproven included) is from outside, ``ignored`` unless the
-   workspace accepts outside senders (``/lucy settings email-outsiders accept``).
+4. **Who.** Forged and automatic mail (:mod:`ingress.email_auth`) are ``ignored``. Only a
+   sender proven by the receiving MX's results is looked up among the members
+   (:mod:`ingress.email_sender`); anyone else is from outside: shown in the notification
+   channel, not answered (:mod:`ingress.email_outside`), unless the workspace accepts outside
+   senders (``/lucy settings email-outsiders accept``).
 5. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
    set one, else the first of ``talk-to-lucy``, ``lucy-my-ai``, ``lucy``, ``general`` that
    exists (the original Lucy's order).
@@ -46,7 +45,9 @@ from typing import Any
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ingress.email_auth import DEFAULT_TRUSTED_AUTHSERV_IDS
 from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
+from ingress.email_outside import SHOWN_TEXT_LIMIT, ignored_senders, notice_blocks, notice_text
 from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS, notification_channel, thread_capped
 from ingress.email_sender import (
     AttachmentLimits,
@@ -91,17 +92,19 @@ class EmailIngress:
         slack: AsyncWebClient | None,
         sessions: Any,
         attachments: AttachmentLimits | None = None,
+        trusted_authserv_ids: frozenset[str] = frozenset(DEFAULT_TRUSTED_AUTHSERV_IDS),
     ) -> None:
         self._starter = starter
         self._slack = slack
         self._sessions = sessions
         self._limits = attachments or AttachmentLimits()
+        self._trusted = trusted_authserv_ids
 
     async def handle(self, document: Any, *, delivery_id: str) -> EmailOutcome:
         """Handle one verified event. Raises when the work could not be done (the delivery is
         then recorded ``failed`` and AgentMail's redelivery retries it)."""
         now = datetime.now(UTC)
-        event_type, email, problem = parse_event(document)
+        event_type, email, problem = parse_event(document, self._trusted)
         structlog.contextvars.bind_contextvars(email_delivery=delivery_id[:64])
         if email is None:
             await self._record_ignored(
@@ -178,15 +181,7 @@ class EmailIngress:
         # Only a sender proven by an aligned pass is looked up as a member (ingress.email_auth).
         member = await find_member(self._slack, team_id, email.address) if email.authenticated else None
         if member is None and outsiders_policy(settings) != "accept":
-            log.info(
-                "mail from outside the workspace ignored (/lucy settings email-outsiders is ignore)",
-                sender_domain=email.address.rpartition("@")[2][:100],
-            )
-            return EmailOutcome(
-                "ignored",
-                reason="the sender is not a member of this workspace and outside senders are ignored "
-                "(/lucy settings email-outsiders)",
-            )
+            return await self._show_outside(email, claim, workspace_id, settings)
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             earlier = await repo.webhooks.email_thread_announcement(
@@ -224,6 +219,29 @@ class EmailIngress:
             )
         )
         return await self._started(outcome, channel, ts)
+
+    async def _show_outside(
+        self, email: InboundEmail, claim: DeliveryClaim, workspace_id: Any, settings: dict[str, Any]
+    ) -> EmailOutcome:
+        """Mail from outside under ``email-outsiders ignore``: shown once in the notification
+        channel with the members' two buttons (:mod:`ingress.email_outside`), never answered."""
+        if email.address and email.address in ignored_senders(settings):
+            return EmailOutcome("ignored", reason="a member chose to ignore this sender (Ignore sender)")
+        log.info(
+            "mail from outside shown, not answered", sender_domain=email.address.rpartition("@")[2][:100]
+        )
+        if not claim.payload.get("notice_ts"):  # shown once: a retried delivery reuses it
+            channel = await notification_channel(self._slack, settings)
+            if not channel:
+                raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
+            ts = await self._post(channel, None, notice_text(email), notice_blocks(email))
+            shown = {"notice_channel": channel, "notice_ts": ts, "shown_text": email.text[:SHOWN_TEXT_LIMIT]}
+            await self._finish(workspace_id, claim, "processing", payload={**claim.payload, **shown})
+        return EmailOutcome(
+            "ignored",
+            reason="the sender is not a member of this workspace: shown in Slack, not answered "
+            "(/lucy settings email-outsiders)",
+        )
 
     async def _reply(
         self,
@@ -317,10 +335,15 @@ class EmailIngress:
             f"I'm looking at it here; its content is from outside and is treated as information only.{over}"
         )
 
-    async def _post(self, channel: str, thread_ts: str | None, text: str) -> str:
+    async def _post(self, channel: str, thread_ts: str | None, text: str, blocks: Any = None) -> str:
         assert self._slack is not None
         response = await self._slack.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=blocks,
+            unfurl_links=False,
+            unfurl_media=False,
         )
         return str(response["ts"])
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ingress.email_auth import automatic, sender_address, verdict
+from ingress.email_auth import DEFAULT_TRUSTED_AUTHSERV_IDS, automatic, sender_address, verdict
 from lucy.contracts import EmailAttachment
 
 RECEIVED = "message.received"
@@ -45,8 +45,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def parse_event(document: Any) -> tuple[str, InboundEmail | None, str | None]:
-    """(event type, the email, why it is not work) for an AgentMail event document."""
+def parse_event(
+    document: Any, trusted: frozenset[str] = frozenset(DEFAULT_TRUSTED_AUTHSERV_IDS)
+) -> tuple[str, InboundEmail | None, str | None]:
+    """(event type, the email, why it is not work) for an AgentMail event document; ``trusted``:
+    the authserv-ids whose ``Authentication-Results`` count (:mod:`ingress.email_auth`)."""
     if not isinstance(document, dict):
         return "", None, "the payload is not a JSON object"
     event_type = _text(document.get("event_type"))[:128]
@@ -61,7 +64,7 @@ def parse_event(document: Any) -> tuple[str, InboundEmail | None, str | None]:
     sender = _text(message.get("from"))[:320]
     address = sender_address(sender)
     headers = message.get("headers")
-    checked = verdict(headers, address)
+    checked = verdict(headers, address, trusted)
     body = _text(message.get("extracted_text")) or _text(message.get("text")) or _text(message.get("preview"))
     size = message.get("size")
     attachments = message.get("attachments")

@@ -163,6 +163,8 @@ class ToolSettings(_Group):
     # Attachments of an inbound mail a task may read: per file, and all of one mail together.
     email_attachment_max_bytes: int = Field(default=10_000_000, ge=0)
     email_attachments_total_max_bytes: int = Field(default=25_000_000, ge=0)
+    # Comma list of the authserv-ids whose Authentication-Results prove a sender (AgentMail's MX).
+    email_trusted_authserv_ids: str = "mx.agentmail.to"
 
     @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
     @classmethod

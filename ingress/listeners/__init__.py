@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from ingress.listeners import actions, assistant, commands, events, feedback, home, monitors, schedules
+from ingress.listeners import (
+    actions,
+    assistant,
+    commands,
+    email_outside,
+    events,
+    feedback,
+    home,
+    monitors,
+    schedules,
+)
 
 
 def register(app: AsyncApp) -> None:
@@ -17,3 +27,4 @@ def register(app: AsyncApp) -> None:
     feedback.register(app)
     schedules.register(app)
     monitors.register(app)
+    email_outside.register(app)

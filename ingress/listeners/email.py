@@ -4,7 +4,8 @@ mail from people who are not members.
 
 * ``/lucy email``: the inbox bound to the workspace and the notification channel (anyone).
 * ``/lucy email connect <inbox_id>`` (admins only): bind an AgentMail inbox; an inbox bound to
-  another workspace is refused.
+  another workspace, and Lucy's shared send-from inbox ``lucy@<LUCY_AGENTMAIL_DOMAIN>``, are
+  refused.
 * ``/lucy settings email-channel #channel`` (admins only): announce mail there instead of the
   first of ``#talk-to-lucy``, ``#lucy-my-ai``, ``#lucy``, ``#general``.
 * ``/lucy settings email-outsiders ignore|accept`` (admins only): mail from an address that is no
@@ -29,6 +30,9 @@ from lucy.slack.text import escape_mrkdwn
 log = get_logger(__name__)
 
 NOT_ADMIN = "Only a workspace admin can change where Lucy's email goes."
+SHARED_INBOX = (
+    "That is Lucy's shared send-from inbox: it can't be bound to a workspace. Use an inbox of your own."
+)
 _INBOX = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 _CHANNEL = re.compile(r"^(?:<#(C[A-Z0-9]{2,20})(?:\|[^>]*)?>|(C[A-Z0-9]{2,20})|#?([a-z0-9_-]{1,80}))$")
 USAGE = (
@@ -97,6 +101,9 @@ async def on_email_command(
         return
     inbox = arg.strip().lower()
     deps = listener_deps(context)
+    if inbox == f"lucy@{deps.settings.tools.agentmail_domain}".lower():  # send_email's sender
+        await ack(_ephemeral(SHARED_INBOX))
+        return
     async with deps.sessions.begin() as session:
         owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=inbox)
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)

@@ -384,6 +384,9 @@ async def test_admins_bind_the_inbox_and_pick_the_channel_with_lucy_commands(
     assert "No AgentMail inbox is bound" in shown
     refused = (await lucy.command(f"email connect {inbox}", team=team, user="U0ALICE")).json()["text"]
     assert "Only a workspace admin" in refused
+    shared = (await lucy.command("email connect Lucy@agentmail.to", team=team, user="UADMIN1")).json()
+    assert "shared send-from inbox" in shared["text"]
+    assert "No AgentMail inbox is bound" in (await lucy.command("email", team=team)).json()["text"]
     done = (await lucy.command(f"email connect {inbox}", team=team, user="UADMIN1")).json()["text"]
     assert done.startswith("Done")
     other = new_team()

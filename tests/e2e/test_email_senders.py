@@ -66,7 +66,9 @@ async def test_mail_from_outside_is_ignored_by_default(lucy: Lucy, fake_llm: Fak
     assert response.status_code == 200 and response.json()["status"] == "ignored"
     [row] = await _deliveries(lucy, f"<{thread}>")
     assert row.status == "ignored" and "email-outsiders" in row.last_error
-    assert fake_llm.requests == [] and fake_slack.posted("C0GENERAL") == []
+    assert fake_llm.requests == []
+    [shown] = fake_slack.posted("C0GENERAL")  # shown for a member to decide (test_email_outside)
+    assert "not verified" in json.dumps(shown["blocks"])
     assert await _count_tasks(lucy, team) == 0
     [lookup] = fake_slack.calls_to("users.lookupByEmail")
     assert lookup.params["email"] == "eve@outside.example"
@@ -77,9 +79,9 @@ async def test_mail_from_outside_is_ignored_by_default(lucy: Lucy, fake_llm: Fak
     [
         {"Authentication-Results": "mx.agentmail.to; spf=pass smtp.mailfrom=x; dkim=pass; dmarc=fail"},
         {"authentication-results": "mx.agentmail.to; spf=softfail smtp.mailfrom=x; dkim=none"},
-        {"Received-SPF": "fail (domain does not designate)", "Authentication-Results": "mx; dkim=fail"},
+        {"Authentication-Results": "mx.agentmail.to; spf=fail smtp.mailfrom=example.com; dkim=fail"},
     ],
-    ids=["dmarc-fail", "spf-softfail-dkim-none", "received-spf-fail"],
+    ids=["dmarc-fail", "spf-softfail-dkim-none", "spf-fail-dkim-fail"],
 )
 async def test_a_forged_member_address_is_ignored(lucy: Lucy, fake_llm: FakeLlm, headers: dict[str, str]):
     """Bob is a member, but the mail's own authentication results say it is not from Bob."""

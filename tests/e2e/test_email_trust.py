@@ -174,3 +174,46 @@ async def test_an_email_thread_gets_at_most_its_answers_a_day_then_only_slack_he
     assert len(fake_agentmail.replies) == MAX_THREAD_TASKS
     posted = [p["text"] for p in fake_slack.posted("C0GENERAL")]
     assert posted.count(CAPPED_NOTE) == 1 and "A reply in this email thread" in posted[-2]
+
+
+@pytest.mark.parametrize(
+    ("headers", "forged"),
+    [
+        # Added by the sender under another authserv-id: read as nothing.
+        ({"Authentication-Results": "attacker.example; dmarc=pass header.from=example.com"}, False),
+        # Duplicated: the receiving MX's (topmost) says fail; the sender's copy below says pass.
+        (
+            {
+                "Authentication-Results": [
+                    "mx.agentmail.to; dmarc=fail (p=reject) header.from=example.com",
+                    "mx.agentmail.to; dmarc=pass header.from=example.com",
+                ]
+            },
+            True,
+        ),
+        # A fail next to a forged pass in one header: the fail wins.
+        ({"Authentication-Results": f"{BOB_DMARC}; dmarc=fail header.from=example.com"}, True),
+        # Folded over lines, a pass for another domain with a comment claiming ours.
+        (
+            {
+                "Authentication-Results": "mx.agentmail.to;\r\n\tdkim=pass (header.d=example.com)\r\n"
+                " header.d=outside.example"
+            },
+            False,
+        ),
+    ],
+    ids=["other-authserv-id", "duplicated", "fail-next-to-pass", "folded"],
+)
+async def test_forged_authentication_results_never_make_a_member(
+    lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack, headers: dict[str, object], forged: bool
+):
+    team, inbox = await _bound_workspace(lucy.engine)
+    thread = f"thr_{uuid.uuid4().hex}"
+    event = message_received(inbox_id=inbox, thread_id=thread, message_id=f"<{thread}>", authenticated=False)
+    event["message"]["headers"].update(headers)
+    assert (await _deliver(lucy, event)).json()["status"] == "ignored"
+    [row] = await _deliveries(lucy, f"<{thread}>")
+    reason = "could not be authenticated" if forged else "not a member"
+    assert row.status == "ignored" and reason in row.last_error
+    assert fake_llm.requests == [] and await _count_tasks(lucy, team) == 0
+    assert fake_slack.calls_to("users.lookupByEmail") == []  # never looked up as a member

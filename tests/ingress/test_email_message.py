@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ingress.email_auth import trusted_ids
 from ingress.email_message import MAX_QUOTED_CHARS, parse_event, quoted_request, requester_id
 from tests.fakes.agentmail import message_received
 
@@ -84,17 +85,29 @@ def test_the_sender_is_the_one_real_address_never_the_display_name(sender: str, 
     [
         (None, False, False),  # no header: not proven, not forged
         (_ALIGNED, True, False),
-        ("mx; dmarc=pass", False, False),  # for which domain?
-        ("mx; dmarc=pass header.from=evil.com", False, False),
-        ("mx; dkim=pass header.d=example.com", True, False),
-        ("mx; dkim=pass header.i=@mail.example.com", False, False),  # a child domain is not aligned
-        ("mx; dkim=pass header.d=com", False, False),
-        ("mx; dkim=pass header.d=evil.com; spf=pass smtp.mailfrom=bounce@evil.com", False, False),
-        ("mx; spf=pass smtp.mailfrom=bounce@example.com; dkim=none", True, False),
-        ("mx; spf=none; dkim=neutral; dmarc=none", False, False),
-        ("mx; spf=fail smtp.mailfrom=x; dkim=none; dmarc=none", False, True),
-        ("mx (dkim=pass header.d=example.com); dmarc=fail (p=reject) header.from=example.com", False, True),
-        (["mx; dmarc=fail (p=reject)"], False, True),
+        ("mx.agentmail.to; dmarc=pass", False, False),  # for which domain?
+        ("mx.agentmail.to; dmarc=pass header.from=evil.com", False, False),
+        ("mx.agentmail.to; dkim=pass header.d=example.com", True, False),
+        (
+            "mx.agentmail.to; dkim=pass header.i=@mail.example.com",
+            False,
+            False,
+        ),  # a child domain is not aligned
+        ("mx.agentmail.to; dkim=pass header.d=com", False, False),
+        (
+            "mx.agentmail.to; dkim=pass header.d=evil.com; spf=pass smtp.mailfrom=bounce@evil.com",
+            False,
+            False,
+        ),
+        ("mx.agentmail.to; spf=pass smtp.mailfrom=bounce@example.com; dkim=none", True, False),
+        ("mx.agentmail.to; spf=none; dkim=neutral; dmarc=none", False, False),
+        ("mx.agentmail.to; spf=fail smtp.mailfrom=x; dkim=none; dmarc=none", False, True),
+        (
+            "mx.agentmail.to (dkim=pass header.d=example.com); dmarc=fail (p=reject) header.from=example.com",
+            False,
+            True,
+        ),
+        (["mx.agentmail.to; dmarc=fail (p=reject)"], False, True),
     ],
 )
 def test_only_an_aligned_pass_proves_the_sender_and_a_failure_forges_it(
@@ -104,6 +117,112 @@ def test_only_an_aligned_pass_proves_the_sender_and_a_failure_forges_it(
     _, email, _ = parse_event(_event(**{"from": "Bob <bob@example.com>", "headers": headers}))
     assert email is not None
     assert (bool(email.authenticated), bool(email.spoofed)) == (proven, forged)
+
+
+MX = "mx.agentmail.to"
+
+
+@pytest.mark.parametrize(
+    ("headers", "proven", "forged"),
+    [
+        # The sender's own header, under another authserv-id: never read.
+        ({"Authentication-Results": "attacker.example; dmarc=pass header.from=example.com"}, False, False),
+        (
+            {"Authentication-Results": "mx.agentmail.to.evil; dmarc=pass header.from=example.com"},
+            False,
+            False,
+        ),
+        # Only the topmost trusted header is read, whatever lies below it.
+        ({"Authentication-Results": [f"{MX}; dmarc=fail header.from=example.com", _ALIGNED]}, False, True),
+        ({"Authentication-Results": [f"{MX}; dmarc=none", _ALIGNED]}, False, False),
+        ({"Authentication-Results": ["evil; dmarc=fail", _ALIGNED]}, True, False),  # untrusted skipped
+        # Duplicated names in other cases are further instances, in order.
+        ({"authentication-results": f"{MX}; spf=none", "Authentication-Results": _ALIGNED}, False, False),
+        # Two instances in one value (not folded): the first one counts.
+        ({"Authentication-Results": f"{MX}; dkim=none\n{_ALIGNED}"}, False, False),
+        # A fail in the trusted header wins over a pass next to it.
+        (
+            {
+                "Authentication-Results": f"{MX}; dmarc=pass header.from=example.com; dmarc=fail header.from=example.com"
+            },
+            False,
+            True,
+        ),
+        (
+            {
+                "Authentication-Results": f"{MX}; dkim=fail header.d=example.com; dkim=pass header.d=example.com"
+            },
+            False,
+            False,
+        ),
+        (
+            {
+                "Authentication-Results": f"{MX}; spf=softfail smtp.mailfrom=example.com; dmarc=pass header.from=example.com"
+            },
+            False,
+            False,
+        ),
+        # Folded, commented and quoted the RFC 8601 way.
+        (
+            {
+                "Authentication-Results": f'{MX} 1;\r\n\tspf=pass (ok; fine) smtp.mailfrom="b@example.com";\r\n dkim=pass\r\n  header.d=example.com'
+            },
+            True,
+            False,
+        ),
+        (
+            {
+                "Authentication-Results": f'{MX};\r\n dmarc=pass (a \\( "quoted" comment) header.from=example.com'
+            },
+            True,
+            False,
+        ),
+        (
+            {
+                "Authentication-Results": f'{MX}; dmarc=pass header.from="evil.com;dmarc=pass header.from=example.com"'
+            },
+            False,
+            False,
+        ),
+        # Multi-valued: every method in one header.
+        (
+            {
+                "Authentication-Results": f"{MX}; spf=pass smtp.mailfrom=example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com"
+            },
+            True,
+            False,
+        ),
+    ],
+    ids=[
+        "other-authserv-id",
+        "lookalike-authserv-id",
+        "topmost-fail-over-lower-pass",
+        "topmost-none-over-lower-pass",
+        "untrusted-topmost-skipped",
+        "duplicate-names",
+        "two-instances-one-value",
+        "dmarc-fail-next-to-pass",
+        "dkim-fail-next-to-pass",
+        "spf-softfail-next-to-dmarc-pass",
+        "folded-with-comments",
+        "comment-with-escaped-paren",
+        "semicolon-in-quoted-value",
+        "multi-valued",
+    ],
+)
+def test_only_the_topmost_trusted_results_count_and_a_fail_wins(
+    headers: dict[str, object], proven: bool, forged: bool
+):
+    _, email, _ = parse_event(_event(**{"from": "Bob <bob@example.com>", "headers": headers}))
+    assert email is not None
+    assert (bool(email.authenticated), bool(email.spoofed)) == (proven, forged)
+
+
+def test_the_trusted_authserv_ids_are_the_setting():
+    headers = {"Authentication-Results": "mx.corp.example; dmarc=pass header.from=example.com"}
+    event = _event(**{"from": "Bob <bob@example.com>", "headers": headers})
+    assert not parse_event(event)[1].authenticated  # type: ignore[union-attr]
+    assert parse_event(event, trusted_ids(" MX.corp.example , other"))[1].authenticated  # type: ignore[union-attr]
 
 
 def test_the_fake_marks_mail_aligned_unless_told_not_to():

@@ -240,3 +240,19 @@ async def update_workspace_settings(
         .where(Workspace.id == workspace_id)
         .values(settings=Workspace.settings.op("||")(bindparam("values", values, type_=JSONB)))
     )
+
+
+async def email_delivery_payload(
+    *, session: AsyncSession, workspace_id: uuid.UUID, message_id: str
+) -> dict[str, Any] | None:
+    """The payload of the workspace's AgentMail delivery of ``message_id`` (None: none)."""
+    row = (
+        await session.execute(
+            select(WebhookDelivery.payload).where(
+                WebhookDelivery.workspace_id == workspace_id,
+                WebhookDelivery.source == "agentmail",
+                WebhookDelivery.external_id == message_id,
+            )
+        )
+    ).scalar_one_or_none()
+    return None if row is None else dict(row)
