@@ -94,7 +94,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
 
     # The OpenAPI document (no docs UI) is served in development and test only: a map of the
     # routes helps no one outside.
-    openapi_url = "/openapi.json" if deps.settings.core.env in ("development", "test") else None
+    openapi_url = "/openapi.json" if deps.settings.core.is_development else None
     app = FastAPI(
         title="Lucy",
         version="0.1.0",
@@ -320,7 +320,7 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
     <token>`` (401 otherwise); without it, only in development and test (no route, so 404,
     in staging and production)."""
     token = _secret(deps.settings.security.metrics_token)
-    if token is None and deps.settings.core.env not in ("development", "test"):
+    if token is None and not deps.settings.core.is_development:
         return
     expected = f"Bearer {token}".encode() if token is not None else None
     gauges_at = 0.0

@@ -46,7 +46,7 @@ def add_codec_server(app: FastAPI, settings: Settings) -> None:
     codec = EncryptionCodec(KeyRing.parse(_secret(settings.security.encryption_keys)))
     token = _secret(settings.temporal.temporal_codec_token)
     origins = {o.strip() for o in settings.temporal.temporal_codec_cors_origins.split(",") if o.strip()}
-    open_without_token = settings.core.env in ("development", "test")
+    open_without_token = settings.core.is_development
 
     def cors(request: Request) -> dict[str, str]:
         origin = request.headers.get("origin", "")

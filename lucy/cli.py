@@ -33,7 +33,7 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
                 lambda: connect(
                     settings.temporal,
                     keyring=payload_keyring_or_exit(settings),
-                    strict=settings.core.env == "production",
+                    strict=not settings.core.is_development,
                 )
             ),
         )
@@ -45,8 +45,9 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool = False) -> None:
-    """In production, stop with one line per insecure setting (see :mod:`lucy.production`)."""
-    if settings.core.env != "production":
+    """Outside development and test, stop with one line per insecure setting (see
+    :mod:`lucy.production`)."""
+    if settings.core.is_development:
         return
     from lucy.db.session import create_engine
     from lucy.production import refuse_insecure
@@ -58,7 +59,7 @@ async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool 
         await engine.dispose()
     if problems:
         for line in problems:
-            print(f"lucy: refusing to start in production: {line}", file=sys.stderr)
+            print(f"lucy: refusing to start in {settings.core.env}: {line}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -84,7 +85,7 @@ async def _cmd_worker(settings: Settings) -> None:
             temporal,
             runtime=runtime,
             keyring=payload_keyring_or_exit(settings),
-            strict=settings.core.env == "production",
+            strict=not settings.core.is_development,
         )
     except Exception as exc:
         fail(f"cannot reach Temporal at {temporal.temporal_address} ({exc.__class__.__name__})")

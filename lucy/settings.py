@@ -24,6 +24,9 @@ from pydantic_settings import (
 from lucy.settings_sources import ENV_PREFIX, KeysJsonSource, SettingsError
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://lucy:lucy@localhost:5432/lucy"
+# The environments that may run without production's checks (lucy.production); every other
+# LUCY_ENV (staging, production) must pass them.
+DEVELOPMENT_ENVS = frozenset({"development", "test"})
 
 
 class _Group(BaseSettings):
@@ -80,6 +83,11 @@ class CoreSettings(_Group):
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+    @property
+    def is_development(self) -> bool:
+        """Development or test: the only environments spared production's checks."""
+        return self.env in DEVELOPMENT_ENVS
 
 
 class SlackSettings(_Group):
