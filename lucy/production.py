@@ -6,7 +6,8 @@ connect anything. They cover what would quietly weaken
 Lucy's promises:
 
 * payloads in Temporal unencrypted, or no key to encrypt them (and to sign clicks) with;
-* no token guarding the codec endpoint that decrypts payloads for the Temporal UI;
+* no token guarding the codec endpoint that decrypts payloads for the Temporal UI, or the
+  same token for the one that seals them;
 * plaintext gRPC to a Temporal server on another host (unless the operator says the network
   in between is private: ``LUCY_TEMPORAL_ALLOW_PLAINTEXT``);
 * a well-known default database password;
@@ -58,6 +59,12 @@ def settings_problems(settings: Settings, *, role: str, http_ingress: bool = Fal
         problems.append(
             "LUCY_TEMPORAL_CODEC_TOKEN: required outside development, so that only people holding it "
             "can have payloads decrypted for the Temporal UI"
+        )
+    encode = temporal.temporal_codec_encode_token
+    if encode is not None and encode == temporal.temporal_codec_token:
+        problems.append(
+            "LUCY_TEMPORAL_CODEC_ENCODE_TOKEN: must differ from LUCY_TEMPORAL_CODEC_TOKEN: whoever may "
+            "read payloads must not be able to seal new ones"
         )
     host = temporal.temporal_address.rpartition(":")[0].lower()
     if not temporal.uses_tls and host not in LOCAL_HOSTS and not temporal.temporal_allow_plaintext:

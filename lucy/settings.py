@@ -230,9 +230,12 @@ class TemporalSettings(_Group):
     temporal_metrics_port: int = Field(default=9464, ge=0, le=65535)
     worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
     # Encrypt every workflow/activity payload with LUCY_ENCRYPTION_KEYS (AES-256-GCM). The
-    # ingress then serves a codec endpoint (/codec) for the Temporal UI, guarded by the token.
+    # ingress then serves a codec endpoint (/codec/decode) for the Temporal UI, guarded by the token.
     temporal_encrypt_payloads: bool = False
     temporal_codec_token: SecretStr | None = None
+    # POST /codec/encode (sealing payloads, e.g. for `temporal workflow start --codec-endpoint`)
+    # is served only with a token of its own: whoever can seal can forge a task's input.
+    temporal_codec_encode_token: SecretStr | None = None
     temporal_codec_cors_origins: str = "http://localhost:8233"
     # Production refuses plaintext gRPC to a Temporal that is not on this host, unless the
     # operator says the network in between is private (docker compose's internal network).

@@ -86,6 +86,12 @@ def test_development_and_test_skip_them(lucy_env: str):
     )
 
 
+def test_the_encode_token_must_differ_from_the_decode_token():
+    assert problems(temporal_codec_encode_token="encode-token-0123456789") == []
+    (found,) = problems(temporal_codec_encode_token=SECURE["temporal_codec_token"])
+    assert found.startswith("LUCY_TEMPORAL_CODEC_ENCODE_TOKEN:") and "codec-token" not in found
+
+
 def test_plaintext_temporal_is_fine_on_this_host_or_when_declared_private():
     assert problems(temporal_tls=False, temporal_address="localhost:7233") == []
     assert problems(temporal_tls=False, temporal_allow_plaintext=True) == []
