@@ -229,6 +229,9 @@ class TemporalSettings(_Group):
     # own (LLM latency...). 0 turns one off. `lucy dev` serves Lucy's on the ingress /metrics.
     temporal_metrics_port: int = Field(default=9464, ge=0, le=65535)
     worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # The address both worker metrics ports listen on. They have no authentication: loopback by
+    # default; 0.0.0.0 only on a network where nothing but Prometheus can reach the worker.
+    worker_metrics_host: str = "127.0.0.1"
     # Encrypt every workflow/activity payload with LUCY_ENCRYPTION_KEYS (AES-256-GCM). The
     # ingress then serves a codec endpoint (/codec/decode) for the Temporal UI, guarded by the token.
     temporal_encrypt_payloads: bool = False
