@@ -44,6 +44,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from ingress import guard
@@ -104,6 +105,10 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         openapi_url=openapi_url,
     )
     app.state.deps = deps
+    if deps.settings.core.env == "development":
+        # Everything is open in development (/codec, /metrics, the console): a page elsewhere
+        # that rebinds its DNS to 127.0.0.1 still names its own host, and is refused (400).
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=deps.settings.core.allowed_hosts)
     tracing.instrument_app(app)  # server spans when tracing is on (lucy.tracing)
 
     @app.get("/health")

@@ -78,11 +78,20 @@ class CoreSettings(_Group):
     env: Literal["development", "test", "staging", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     data_dir: Path = Path(".lucy")
+    # In development the ingress answers only to Host localhost/127.0.0.1 (DNS rebinding); more
+    # names it may answer to, comma-separated (e.g. a tunnel's, for a real workspace).
+    dev_allowed_hosts: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The Host names the ingress answers to in development."""
+        extra = [h.strip() for h in self.dev_allowed_hosts.split(",") if h.strip()]
+        return ["localhost", "127.0.0.1", *extra]
 
     @property
     def is_development(self) -> bool:

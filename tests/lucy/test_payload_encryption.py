@@ -163,7 +163,7 @@ async def test_encode_is_not_served_by_default(settings, engine, env):
     """Sealing is what a forger needs (a TaskInput the worker would trust), and the Temporal UI
     needs only decode: without LUCY_TEMPORAL_CODEC_ENCODE_TOKEN there is no /codec/encode."""
     app = _no_temporal_app(_encrypted_settings(settings, env=env), engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as http:
         for auth in ({}, {"Authorization": "Bearer codec-token-123"}):
             assert (await http.post("/codec/encode", json=PLAIN, headers=auth)).status_code == 404
         preflight = await http.options("/codec/encode", headers={"Origin": "http://localhost:8233"})
