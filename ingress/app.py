@@ -44,6 +44,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from ingress import guard
@@ -95,7 +96,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
 
     # The OpenAPI document (no docs UI) is served in development and test only: a map of the
     # routes helps no one outside.
-    openapi_url = "/openapi.json" if deps.settings.core.env in ("development", "test") else None
+    openapi_url = "/openapi.json" if deps.settings.core.is_development else None
     app = FastAPI(
         title="Lucy",
         version="0.1.0",
@@ -105,6 +106,10 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         openapi_url=openapi_url,
     )
     app.state.deps = deps
+    if deps.settings.core.env == "development":
+        # Everything is open in development (/codec, /metrics, the console): a page elsewhere
+        # that rebinds its DNS to 127.0.0.1 still names its own host, and is refused (400).
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=deps.settings.core.allowed_hosts)
     tracing.instrument_app(app)  # server spans when tracing is on (lucy.tracing)
 
     @app.get("/health")
@@ -327,7 +332,7 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
     <token>`` (401 otherwise); without it, only in development and test (no route, so 404,
     in staging and production)."""
     token = _secret(deps.settings.security.metrics_token)
-    if token is None and deps.settings.core.env not in ("development", "test"):
+    if token is None and not deps.settings.core.is_development:
         return
     expected = f"Bearer {token}".encode() if token is not None else None
     gauges_at = 0.0

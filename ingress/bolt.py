@@ -12,7 +12,7 @@ from ingress.deps import CONTEXT_KEY, IngressDeps, ListenerDeps
 from ingress.directory import UserDirectory
 from ingress.listeners import register
 from ingress.tasks import TaskStarter
-from lucy.signing import ClaimSigner
+from lucy.signing import claim_signer
 
 
 def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp | None:
@@ -36,8 +36,7 @@ def build_bolt_app(deps: IngressDeps, *, socket_mode: bool = False) -> AsyncApp 
     )
 
     directory = UserDirectory()
-    keys = deps.settings.security.encryption_keys
-    signer = ClaimSigner.from_encryption_keys(keys.get_secret_value() if keys else None)
+    signer = claim_signer(deps.settings)
 
     async def inject(context: Any, next: Callable[[], Awaitable[Any]]) -> Any:
         temporal = await deps.temporal()

@@ -1,14 +1,17 @@
-"""The Temporal codec-server protocol on the ingress (``POST /codec/encode`` and ``/decode``),
-so the Temporal UI and CLI can show encrypted payloads to people allowed to see them."""
+"""The Temporal codec-server protocol on the ingress (``POST /codec/decode``, and
+``/codec/encode`` only when it has a token of its own), so the Temporal UI and CLI can show
+encrypted payloads to people allowed to see them."""
 
 from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from temporalio.api.common.v1 import Payload
 
 from ingress import guard
 from lucy.codec import CODEC_BODY_SCHEMA, EncryptionCodec, payloads_from_json, payloads_to_json
@@ -40,28 +43,71 @@ _OPENAPI = {
 
 
 def add_codec_server(app: FastAPI, settings: Settings) -> None:
-    """``POST /codec/encode`` and ``/codec/decode``, with their CORS preflights. A bearer token
-    (``LUCY_TEMPORAL_CODEC_TOKEN``) is required outside development and tests; any body that
-    is not the protocol's is a 400 saying why, never a 500."""
+    """``POST /codec/decode`` and, only with ``LUCY_TEMPORAL_CODEC_ENCODE_TOKEN`` set,
+    ``/codec/encode``, with their CORS preflights. Decode takes the bearer token
+    ``LUCY_TEMPORAL_CODEC_TOKEN`` (required outside development and tests); encode takes only
+    its own token, in every environment (whoever can seal can forge a task's input). Any body
+    that is not the protocol's is a 400 saying why, never a 500."""
     codec = EncryptionCodec(KeyRing.parse(_secret(settings.security.encryption_keys)))
-    token = _secret(settings.temporal.temporal_codec_token)
     origins = {o.strip() for o in settings.temporal.temporal_codec_cors_origins.split(",") if o.strip()}
-    open_without_token = settings.core.env in ("development", "test")
+    decode = _answerer(
+        codec.decode, _secret(settings.temporal.temporal_codec_token), origins, settings.core.is_development
+    )
 
-    def cors(request: Request) -> dict[str, str]:
-        origin = request.headers.get("origin", "")
-        if origin not in origins:
-            return {}
-        return {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": "POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Namespace",
-            "Access-Control-Allow-Credentials": "true",
-            "Vary": "Origin",
-        }
+    _route(app, "decode", decode, origins, "Open sealed payloads for the Temporal UI; others pass through.")
+    encode_token = _secret(settings.temporal.temporal_codec_encode_token)
+    if encode_token is not None:
+        encode = _answerer(codec.encode, encode_token, origins, False)
+        _route(app, "encode", encode, origins, "Seal payloads (LUCY_TEMPORAL_CODEC_ENCODE_TOKEN only).")
 
-    async def answer(request: Request, *, encode: bool) -> JSONResponse:
-        headers = cors(request)
+
+def _route(
+    app: FastAPI,
+    action: str,
+    answer: Callable[[Request], Awaitable[JSONResponse]],
+    origins: set[str],
+    summary: str,
+) -> None:
+    """``POST /codec/<action>`` and its CORS preflight (allowed origins only)."""
+
+    async def preflight(request: Request) -> Response:
+        return Response(status_code=204, headers=_cors(request, origins))
+
+    app.add_api_route(
+        f"/codec/{action}",
+        answer,
+        methods=["POST"],
+        openapi_extra=_OPENAPI,
+        response_class=JSONResponse,
+        name=f"codec_{action}",
+        description=summary,
+    )
+    app.add_api_route(f"/codec/{action}", preflight, methods=["OPTIONS"], status_code=204)
+
+
+def _cors(request: Request, origins: set[str]) -> dict[str, str]:
+    origin = request.headers.get("origin", "")
+    if origin not in origins:
+        return {}
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Namespace",
+        "Access-Control-Allow-Credentials": "true",
+        "Vary": "Origin",
+    }
+
+
+def _answerer(
+    convert: Callable[[list[Payload]], Awaitable[list[Payload]]],
+    token: str | None,
+    origins: set[str],
+    open_without_token: bool,
+) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """One codec operation behind its bearer ``token`` (none: open only if ``open_without_token``)."""
+
+    async def answer(request: Request) -> JSONResponse:
+        headers = _cors(request, origins)
         if token is None and not open_without_token:
             return JSONResponse(
                 {"error": "set LUCY_TEMPORAL_CODEC_TOKEN to serve the codec endpoint"},
@@ -75,27 +121,14 @@ def add_codec_server(app: FastAPI, settings: Settings) -> None:
             payloads = payloads_from_json(
                 json.loads(await guard.read_body(request, limit=MAX_CODEC_BODY_BYTES))
             )
-            done = await (codec.encode(payloads) if encode else codec.decode(payloads))
+            done = await convert(payloads)
         except guard.Refusal as refusal:
             return JSONResponse({"error": refusal.message}, status_code=refusal.status, headers=headers)
         except (ValueError, RecursionError, CryptoError) as exc:  # JSON, shape, base64, seal
             return JSONResponse({"error": str(exc)[:200]}, status_code=400, headers=headers)
         return JSONResponse(payloads_to_json(done), headers=headers)
 
-    @app.post("/codec/encode", openapi_extra=_OPENAPI, response_class=JSONResponse)
-    async def codec_encode(request: Request) -> JSONResponse:
-        """Seal payloads (the Temporal CLI's ``--codec-endpoint``)."""
-        return await answer(request, encode=True)
-
-    @app.post("/codec/decode", openapi_extra=_OPENAPI, response_class=JSONResponse)
-    async def codec_decode(request: Request) -> JSONResponse:
-        """Open sealed payloads for the Temporal UI; others pass through unchanged."""
-        return await answer(request, encode=False)
-
-    @app.options("/codec/{action}", status_code=204)
-    async def codec_preflight(action: str, request: Request) -> Response:
-        """The browser's CORS preflight: allowed origins only (LUCY_TEMPORAL_CODEC_CORS_ORIGINS)."""
-        return Response(status_code=204, headers=cors(request))
+    return answer
 
 
 def _secret(value: Any) -> str | None:

@@ -1,8 +1,9 @@
 """Who is asking: Slack user profiles from ``users.info``, cached per process.
 
 A burst of events from one person becomes one ``users.info`` call, not one per event. A
-failed look-up (Slack down, missing scope) never blocks a task: the user is then known by
-id only until the next successful look-up.
+failed look-up (Slack down, missing scope) never blocks a task, but it fails closed: the
+request runs as a guest's (:func:`requester_role`) until the next successful look-up, and
+the person is told (``UNVERIFIED``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ class SlackUser:
     role: str  # owner / admin / member / guest (restricted, or from another organisation)
     is_bot: bool
     deleted: bool
+
+
+UNVERIFIED = (
+    "I couldn't verify your Slack account just now, so I'm handling this as a guest's request: "
+    "I'll answer, but without tools. Please try again in a few minutes."
+)
+
+
+def requester_role(profile: SlackUser | None) -> str:
+    """The role a request runs with: Slack's own record, or ``guest`` when Slack could not be
+    asked (identity is never assumed)."""
+    return profile.role if profile is not None else "guest"
 
 
 class UserDirectory:

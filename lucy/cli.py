@@ -33,7 +33,7 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
                 lambda: connect(
                     settings.temporal,
                     keyring=payload_keyring_or_exit(settings),
-                    strict=settings.core.env == "production",
+                    strict=not settings.core.is_development,
                 )
             ),
         )
@@ -45,8 +45,9 @@ async def _ingress_deps(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool = False) -> None:
-    """In production, stop with one line per insecure setting (see :mod:`lucy.production`)."""
-    if settings.core.env != "production":
+    """Outside development and test, stop with one line per insecure setting (see
+    :mod:`lucy.production`)."""
+    if settings.core.is_development:
         return
     from lucy.db.session import create_engine
     from lucy.production import refuse_insecure
@@ -58,7 +59,7 @@ async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool 
         await engine.dispose()
     if problems:
         for line in problems:
-            print(f"lucy: refusing to start in production: {line}", file=sys.stderr)
+            print(f"lucy: refusing to start in {settings.core.env}: {line}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -70,9 +71,12 @@ async def _cmd_worker(settings: Settings) -> None:
     temporal = settings.temporal
     try:
         # The SDK's runtime metrics (task latencies, slots, polls) and Lucy's own (LLM latency).
-        runtime = metrics_runtime(temporal.temporal_metrics_port) if temporal.temporal_metrics_port else None
+        host = temporal.worker_metrics_host
+        runtime = (
+            metrics_runtime(temporal.temporal_metrics_port, host) if temporal.temporal_metrics_port else None
+        )
         lucy_metrics = (
-            serve_worker_metrics(temporal.worker_metrics_port) if temporal.worker_metrics_port else None
+            serve_worker_metrics(temporal.worker_metrics_port, host) if temporal.worker_metrics_port else None
         )
     except (OSError, RuntimeError, ValueError) as exc:
         fail(
@@ -84,13 +88,14 @@ async def _cmd_worker(settings: Settings) -> None:
             temporal,
             runtime=runtime,
             keyring=payload_keyring_or_exit(settings),
-            strict=settings.core.env == "production",
+            strict=not settings.core.is_development,
         )
     except Exception as exc:
         fail(f"cannot reach Temporal at {temporal.temporal_address} ({exc.__class__.__name__})")
         return
     log.info(
         "worker metrics served",
+        host=temporal.worker_metrics_host,
         temporal_metrics_port=temporal.temporal_metrics_port or None,
         worker_metrics_port=temporal.worker_metrics_port or None,
     )
@@ -215,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=dev_ports.INGRESS, help="ingress port (default 3000)")
     dev.add_argument("--pg-port", type=int, default=dev_ports.POSTGRES, help="embedded PostgreSQL port")
     dev.add_argument(
+        "--host",
+        default=dev_ports.HOST,
+        help="address of the ingress, its /codec and /metrics (default 127.0.0.1: this machine only)",
+    )
+    dev.add_argument(
         "--console",
         action="store_true",
         help="use the local Slack console even if a workspace is configured (it is used anyway when none is)",
@@ -252,7 +262,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "dev":
             from lucy.dev import run_dev
 
-            asyncio.run(run_dev(settings, port=args.port, pg_port=args.pg_port, console=args.console))
+            asyncio.run(
+                run_dev(settings, port=args.port, pg_port=args.pg_port, console=args.console, host=args.host)
+            )
         elif args.command == "worker":
             asyncio.run(_cmd_worker(settings))
         elif args.command == "ingress":

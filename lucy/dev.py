@@ -17,6 +17,7 @@ from lucy.serving import fail, payload_keyring_or_exit, run_until_signal, serve_
 from lucy.settings import Settings
 
 log = get_logger("lucy")
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def what_is_missing(settings: Settings) -> list[str]:
@@ -92,7 +93,20 @@ def mount_console(app: Any, settings: Settings, port: int, labels: list[str]) ->
     return http
 
 
-async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool = False) -> None:
+def listen_host(host: str, *, console: bool) -> str:
+    """Where the dev ingress listens: ``host``, but the console (which lets whoever reaches it act
+    as anyone) only ever on this machine."""
+    if console and host not in LOOPBACK:
+        fail(
+            f"--host {host}: the local Slack console is served on this machine only; connect a Slack "
+            "workspace (LUCY_SLACK_SIGNING_SECRET, LUCY_SLACK_BOT_TOKEN) to listen elsewhere"
+        )
+    return host
+
+
+async def run_dev(
+    settings: Settings, *, port: int, pg_port: int, console: bool = False, host: str = dev_ports.HOST
+) -> None:
     from temporalio.client import Client
 
     from ingress.app import IngressDeps, create_app
@@ -116,6 +130,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool 
         except ConsoleRefused as exc:
             fail(str(exc))
         console_settings, labels = console_overrides(settings, port)
+    host = listen_host(host, console=use_console)
     data_dir = settings.core.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     for p, what in ((dev_ports.TEMPORAL, "Temporal"), (dev_ports.UI, "Temporal UI"), (port, "ingress")):
@@ -174,8 +189,7 @@ async def run_dev(settings: Settings, *, port: int, pg_port: int, console: bool 
             if use_console:
                 stack.push_async_callback(mount_console(app, settings, port, labels).aclose)
             _print_banner(settings, pg, port, time.perf_counter() - t0, labels if use_console else None)
-            # The console lets whoever reaches it act as anyone: only this machine may.
-            await run_until_signal(serve_http(app, port, host="127.0.0.1" if use_console else "0.0.0.0"))
+            await run_until_signal(serve_http(app, port, host=host))
     except DevServerError as exc:
         fail(str(exc))
     finally:

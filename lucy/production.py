@@ -1,11 +1,13 @@
-"""What a production Lucy refuses to start with: one clear line per problem.
+"""What a production (or staging) Lucy refuses to start with: one clear line per problem.
 
-``lucy worker`` and ``lucy ingress`` run these checks when ``LUCY_ENV=production`` and stop
-(exit 2) if any fails, before they connect anything. They cover what would quietly weaken
+``lucy worker`` and ``lucy ingress`` run these checks in every ``LUCY_ENV`` but development and
+test (staging is held to production's standard) and stop (exit 2) if any fails, before they
+connect anything. They cover what would quietly weaken
 Lucy's promises:
 
 * payloads in Temporal unencrypted, or no key to encrypt them (and to sign clicks) with;
-* no token guarding the codec endpoint that decrypts payloads for the Temporal UI;
+* no token guarding the codec endpoint that decrypts payloads for the Temporal UI, or the
+  same token for the one that seals them;
 * plaintext gRPC to a Temporal server on another host (unless the operator says the network
   in between is private: ``LUCY_TEMPORAL_ALLOW_PLAINTEXT``);
 * a well-known default database password;
@@ -44,18 +46,25 @@ def settings_problems(settings: Settings, *, role: str, http_ingress: bool = Fal
         KeyRing.parse(keys.get_secret_value() if keys else None)
     except CryptoError as exc:
         problems.append(
-            f"LUCY_ENCRYPTION_KEYS: {exc} (production encrypts payloads and signs clicks with it)"
+            f"LUCY_ENCRYPTION_KEYS: {exc} (outside development, payloads are encrypted and clicks "
+            "signed with it)"
         )
     temporal = settings.temporal
     if not temporal.temporal_encrypt_payloads:
         problems.append(
-            "LUCY_TEMPORAL_ENCRYPT_PAYLOADS: must be true in production: task texts, tool output and "
+            "LUCY_TEMPORAL_ENCRYPT_PAYLOADS: must be true outside development: task texts, tool output and "
             "answers would be stored readable in Temporal"
         )
     if temporal.temporal_codec_token is None:
         problems.append(
-            "LUCY_TEMPORAL_CODEC_TOKEN: required in production, so that only people holding it can have "
-            "payloads decrypted for the Temporal UI"
+            "LUCY_TEMPORAL_CODEC_TOKEN: required outside development, so that only people holding it "
+            "can have payloads decrypted for the Temporal UI"
+        )
+    encode = temporal.temporal_codec_encode_token
+    if encode is not None and encode == temporal.temporal_codec_token:
+        problems.append(
+            "LUCY_TEMPORAL_CODEC_ENCODE_TOKEN: must differ from LUCY_TEMPORAL_CODEC_TOKEN: whoever may "
+            "read payloads must not be able to seal new ones"
         )
     host = temporal.temporal_address.rpartition(":")[0].lower()
     if not temporal.uses_tls and host not in LOCAL_HOSTS and not temporal.temporal_allow_plaintext:
@@ -73,8 +82,8 @@ def settings_problems(settings: Settings, *, role: str, http_ingress: bool = Fal
             problems.append(f"{name}: uses a well-known default password; set a strong one")
     if settings.tools.camofox_api_key is None:
         problems.append(
-            "LUCY_CAMOFOX_API_KEY: required in production, so that the browser server only takes Lucy's "
-            "requests (start CamoFox with the same CAMOFOX_ACCESS_KEY)"
+            "LUCY_CAMOFOX_API_KEY: required outside development, so that the browser server only takes "
+            "Lucy's requests (start CamoFox with the same CAMOFOX_ACCESS_KEY)"
         )
     if role == "ingress" and http_ingress and settings.slack.slack_signing_secret is None:
         problems.append("LUCY_SLACK_SIGNING_SECRET: required to verify Slack's requests over HTTP")
@@ -109,8 +118,8 @@ async def database_problems(engine: AsyncEngine) -> list[str]:
 async def refuse_insecure(
     settings: Settings, engine: AsyncEngine, *, role: str, http_ingress: bool = False
 ) -> list[str]:
-    """Every problem of a production start (empty outside production)."""
-    if settings.core.env != "production":
+    """Every problem of a production or staging start (empty in development and test)."""
+    if settings.core.is_development:
         return []
     problems = settings_problems(settings, role=role, http_ingress=http_ingress)
     try:

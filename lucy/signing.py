@@ -9,8 +9,8 @@ counts the click, and reads the clicker's role from Slack itself: the claim says
 clicked, never what they may do.
 
 The key is derived (HKDF) from ``LUCY_ENCRYPTION_KEYS``, every key of the ring, so a rotation
-keeps decisions signed with the previous primary valid. Without keys (development and tests
-only: production refuses to start without them) a fixed development key is used.
+keeps decisions signed with the previous primary valid. Without keys a fixed, public
+development key is used in development and tests only; elsewhere there is no signer.
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from lucy.crypto import CryptoError, KeyRing
+
+if TYPE_CHECKING:
+    from lucy.settings import Settings
 
 PURPOSE = b"lucy signed claims v1"
 DEVELOPMENT_KEY = hashlib.sha256(b"lucy development signing key (not for production)").digest()
@@ -67,9 +71,15 @@ class ClaimSigner:
         self._keys = keys
 
     @classmethod
-    def from_encryption_keys(cls, raw: str | None) -> ClaimSigner:
-        """From ``LUCY_ENCRYPTION_KEYS`` (``None`` or empty: the development key)."""
+    def from_encryption_keys(cls, raw: str | None, *, development: bool = False) -> ClaimSigner:
+        """From ``LUCY_ENCRYPTION_KEYS``. ``None`` or empty: the public development key when
+        ``development``, otherwise ``CryptoError`` (anyone could forge clicks with it)."""
         if not raw or not raw.strip():
+            if not development:
+                raise CryptoError(
+                    "LUCY_ENCRYPTION_KEYS is not set: clicks are signed with it outside development "
+                    "(generate a key with `lucy db new-key`)"
+                )
             return cls([DEVELOPMENT_KEY])
         return cls(KeyRing.parse(raw).derive(PURPOSE))
 
@@ -97,6 +107,14 @@ class ClaimSigner:
         if issued > now + MAX_SKEW or now - issued > MAX_AGE:
             return "the click is too old; click again"
         return None
+
+
+def claim_signer(settings: Settings) -> ClaimSigner:
+    """The signer of the ingress and the worker (keys derived from LUCY_ENCRYPTION_KEYS)."""
+    keys = settings.security.encryption_keys
+    return ClaimSigner.from_encryption_keys(
+        keys.get_secret_value() if keys else None, development=settings.core.is_development
+    )
 
 
 def now_iso() -> str:

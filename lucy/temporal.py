@@ -29,16 +29,17 @@ def _tls(settings: TemporalSettings) -> TLSConfig | bool:
     return TLSConfig(client_cert=cert, client_private_key=key, server_root_ca_cert=ca)
 
 
-def metrics_runtime(port: int) -> Runtime:
+def metrics_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
     """A Temporal runtime that serves the SDK's own metrics (task latencies, slots, polls) for
-    Prometheus on ``port``."""
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"0.0.0.0:{port}")))
+    Prometheus on ``host:port``."""
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
 
 
-def serve_worker_metrics(port: int) -> Any:
-    """Serve Lucy's own Prometheus registry (``lucy_llm_request_seconds``...) on ``port`` from a
-    daemon thread; returns the HTTP server (``shutdown()`` stops it)."""
-    server, _thread = start_http_server(port, addr="0.0.0.0")
+def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> Any:
+    """Serve Lucy's own Prometheus registry (``lucy_llm_request_seconds``...) on ``host:port``
+    from a daemon thread; returns the HTTP server (``shutdown()`` stops it)."""
+    server, _thread = start_http_server(port, addr=host)
     return server
 
 

@@ -13,7 +13,8 @@ set (and ``OTEL_SDK_DISABLED`` is not ``true``). Otherwise nothing is instrument
 interceptor is added and no span is made: the cost is one ``is None`` check per request.
 
 Lucy's own span attributes are ids only (``lucy.workspace``, ``lucy.task``, ``lucy.tool``,
-``lucy.activity``): never message text or secrets.
+``lucy.activity``): never message text or secrets. URLs in spans keep no query string
+(:class:`StripUrlQueries`): presigned URLs carry their credential there (``X-Amz-Signature``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from temporalio import activity, client, worker
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -34,7 +37,43 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 EXCLUDED_URLS = "/health,/health/db,/health/temporal,/metrics"
 _TASK_ID = re.compile(r"^lucy-task-(T[A-Z0-9]+)-")
 
+# Span attributes that hold a URL or its query, in the old and the stable HTTP conventions.
+URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
+QUERY_ATTRIBUTES = ("url.query",)
+
 _provider: TracerProvider | None = None
+
+
+def without_query(url: str) -> str:
+    """``url`` without its query string and fragment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.partition("?")[0].partition("#")[0]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def strip_url_queries(span: Any, _scope: Any = None) -> None:
+    """Drop the query string from ``span``'s URL attributes (also the FastAPI instrumentation's
+    ``server_request_hook``: the ASGI middleware sets them again after the span started)."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and ("?" in value or "#" in value):
+            span.set_attribute(key, without_query(value))
+    for key in QUERY_ATTRIBUTES:
+        if key in attributes:
+            span.set_attribute(key, "")
+
+
+class StripUrlQueries(SpanProcessor):
+    """Drops query strings from the URL attributes the HTTP client instrumentations (httpx,
+    aiohttp-client) set when they start a span, before any exporter sees it."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        strip_url_queries(span)
 
 
 def tracing_configured(environ: Mapping[str, str]) -> bool:
@@ -93,6 +132,7 @@ def install(provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     _provider = provider
+    provider.add_span_processor(StripUrlQueries())
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     AioHttpClientInstrumentor().instrument(tracer_provider=provider)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
@@ -122,7 +162,9 @@ def instrument_app(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls=EXCLUDED_URLS)
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=_provider, excluded_urls=EXCLUDED_URLS, server_request_hook=strip_url_queries
+    )
 
 
 def temporal_interceptors() -> list[Any]:

@@ -39,7 +39,7 @@ from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.proactive.monitor_mirror import MonitorMirror
 from lucy.settings import Settings
-from lucy.signing import ClaimSigner
+from lucy.signing import claim_signer
 from workflows.heartbeat import LucyHeartbeatWorkflow
 from workflows.maintenance import LucyMaintenanceWorkflow
 from workflows.task import LucyTaskWorkflow
@@ -155,12 +155,6 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
         use_worker_versioning=True,
         default_versioning_behavior=VersioningBehavior.PINNED,
     )
-
-
-def claim_signer(settings: Settings) -> ClaimSigner:
-    """Verifies the ingress's signature on clicks (keys derived from LUCY_ENCRYPTION_KEYS)."""
-    keys = settings.security.encryption_keys
-    return ClaimSigner.from_encryption_keys(keys.get_secret_value() if keys else None)
 
 
 def _maintenance(

@@ -16,6 +16,7 @@ import hmac
 import inspect
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -397,6 +398,25 @@ class Lucy:
         body = urlencode(form).encode()
         h = {"Content-Type": "application/x-www-form-urlencoded", **sign(body)}
         return await self.http.post("/slack/events", content=body, headers=h)
+
+
+def non_loopback_address() -> str:
+    """An address of this machine other than loopback (its route to the outside)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 9))  # no packet is sent: this only picks the interface
+        address = probe.getsockname()[0]
+    assert not address.startswith("127."), "this machine has no address but loopback"
+    return address
+
+
+async def answers(host: str, port: int) -> bool:
+    """Whether a TCP connection to ``host:port`` is accepted."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
 
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 
 from ingress.claims import refusal_text, signed_cancel
 from ingress.deps import ListenerDeps, listener_deps
+from ingress.directory import UNVERIFIED, requester_role
 from ingress.listeners import budgets, monitors, schedules
 from ingress.listeners import email as email_commands
 from ingress.listeners import triggers as trigger_commands
@@ -206,6 +207,7 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
                 thread_ts=None,
                 text=text,
                 source=TaskSource.COMMAND.value,
+                role=requester_role(profile),
                 workflow_id=command_workflow_id(
                     team, channel, str(command.get("trigger_id") or uuid.uuid4())
                 ),
@@ -214,7 +216,8 @@ async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContex
         if outcome.refused:
             await ack(_ephemeral(outcome.refused))
         else:
-            await ack(_ephemeral(f"On it. I'll answer here. (task `{outcome.workflow_id}`)"))
+            started = f"On it. I'll answer here. (task `{outcome.workflow_id}`)"
+            await ack(_ephemeral(started if profile is not None else f"{UNVERIFIED}\n{started}"))
 
 
 def register(app: AsyncApp) -> None:

@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.deps import listener_deps
+from ingress.directory import UNVERIFIED, requester_role
 from ingress.listeners.assistant import set_working
 from ingress.tasks import SlackMessage, strip_bot_mention
 from lucy.contracts import TaskSource
@@ -57,7 +58,7 @@ async def _start(
         log.info("request from a deactivated user refused")
         await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)
         return
-    role = profile.role if profile else None
+    role = requester_role(profile)
     user_team = event.get("user_team") or (event.get("user_profile") or {}).get("team")
     if user_team and str(user_team) != str(team_id):
         role = "guest"  # a Slack Connect user from another organisation: no tools, no approvals
@@ -94,6 +95,14 @@ async def _start(
             with_thread_history=in_thread,
         )
     )
+    if outcome.started and profile is None:
+        await tell_user(
+            client,
+            channel=str(event["channel"]),
+            user=str(event["user"]),
+            text=UNVERIFIED,
+            thread_ts=str(thread_ts or event["ts"]),  # where the answer goes
+        )
     if outcome.started and source is TaskSource.DM and event.get("thread_ts"):
         await set_working(client, channel=str(event["channel"]), thread_ts=str(event["thread_ts"]))
     if outcome.refused:

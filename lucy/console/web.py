@@ -25,8 +25,8 @@ from lucy.console.blocks import blocks as render_blocks
 from lucy.console.blocks import message_body
 from lucy.console.render import esc
 from lucy.console.workspace import CHANNELS, MEMBERS, TEAM_ID, Console, ConsoleError, dm_channel
+from lucy.settings import DEVELOPMENT_ENVS
 
-REFUSED_ENVS = ("production", "staging")
 STREAM_SECONDS = 3.0  # how long one server-sent-events response lasts before the browser reconnects
 _ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
 _HEADERS = {
@@ -43,7 +43,7 @@ class ConsoleRefused(RuntimeError):
 
 
 def refuse_outside_development(env: str) -> None:
-    if env in REFUSED_ENVS or env not in ("development", "test"):
+    if env not in DEVELOPMENT_ENVS:
         raise ConsoleRefused(f"the local Slack console is for development only, not LUCY_ENV={env}")
 
 

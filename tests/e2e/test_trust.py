@@ -141,3 +141,46 @@ async def test_status_shows_only_my_tasks_unless_i_am_an_admin(lucy: Lucy, fake_
     assert "can't find a task" in theirs and "completed" not in theirs
     admin = (await lucy.command(f"status {workflow_id}", team=team, user="UADMIN1")).json()["text"]
     assert "completed" in admin
+
+
+async def _stored_role(lucy: Lucy, team: str, user: str) -> str | None:
+    from sqlalchemy import text
+
+    async with lucy.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text(
+                    "SELECT u.role FROM users u JOIN workspaces w ON w.id = u.workspace_id "
+                    "WHERE w.slack_team_id = :team AND u.slack_user_id = :user"
+                ),
+                {"team": team, "user": user},
+            )
+        ).scalar_one_or_none()
+
+
+async def test_a_person_slack_cannot_vouch_for_is_a_guest_and_is_told(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    """users.info failing (Slack down, a missing scope) fails closed: the request still runs and
+    is recorded, as a guest's (an answer, no tools), and the person is told why in plain words."""
+    team = new_team()
+    fake_slack.fail("users.info", error="fatal_error", times=100)
+    fake_llm.then(content="Hello!")
+    workflow_id, ev = await _start(lucy, team, "run uptime please")
+    await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    (request,) = fake_llm.task_requests
+    assert not request.get("tools"), "no tools for someone Slack could not vouch for"
+    told = [e["text"] for e in fake_slack.ephemerals if e.get("user") == ev["user"]]
+    assert any("couldn't verify" in t for t in told), told
+    assert await _stored_role(lucy, team, ev["user"]) == "guest"
+
+
+async def test_a_command_from_a_person_slack_cannot_vouch_for_runs_as_a_guest(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    team = new_team()
+    fake_slack.fail("users.info", error="fatal_error", times=100)
+    fake_llm.then(content="Hello!")
+    ack = (await lucy.command("run uptime please", team=team, user="U0ALICE")).json()["text"]
+    assert "couldn't verify" in ack, ack
+    assert await _stored_role(lucy, team, "U0ALICE") == "guest"

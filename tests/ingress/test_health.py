@@ -17,7 +17,9 @@ from tests.conftest import Lucy, mention_event, new_team, sign
 
 
 def _client(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://localhost"
+    )  # development: localhost only
 
 
 async def test_health_endpoints_up(lucy: Lucy):

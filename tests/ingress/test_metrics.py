@@ -124,7 +124,7 @@ async def _ingress(
     app = create_app(IngressDeps(settings=settings, engine=engine, temporal=_no_temporal))
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://ingress"
+            transport=httpx.ASGITransport(app=app), base_url="http://localhost"
         ) as http:
             yield http
     finally:

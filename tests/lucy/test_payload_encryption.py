@@ -10,6 +10,7 @@ import json
 import httpx
 import pytest
 from pydantic import SecretStr
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from ingress.app import IngressDeps, create_app
@@ -23,8 +24,14 @@ from tests.conftest import mention_event, new_team, running_lucy
 KEY = KeyRing.new_key("k1")
 
 
-def _encrypted_settings(settings, *, env: str = "test", codec_token: str | None = "codec-token-123"):
-    """The test settings with payload encryption on (and a key, a codec token, an environment)."""
+def _encrypted_settings(
+    settings,
+    *,
+    env: str = "test",
+    codec_token: str | None = "codec-token-123",
+    encode_token: str | None = None,
+):
+    """The test settings with payload encryption on (and a key, codec tokens, an environment)."""
     return settings.model_copy(
         update={
             "core": settings.core.model_copy(update={"env": env}),
@@ -32,6 +39,7 @@ def _encrypted_settings(settings, *, env: str = "test", codec_token: str | None 
                 update={
                     "temporal_encrypt_payloads": True,
                     "temporal_codec_token": SecretStr(codec_token) if codec_token else None,
+                    "temporal_codec_encode_token": SecretStr(encode_token) if encode_token else None,
                 }
             ),
             "security": settings.security.model_copy(update={"encryption_keys": SecretStr(KEY)}),
@@ -138,6 +146,47 @@ async def test_the_codec_endpoint_decodes_only_with_the_token(settings, engine):
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=open_app), base_url="http://x") as http:
         assert (await http.post("/codec/decode", json=body)).status_code == 403
+
+
+def _no_temporal_app(settings, engine):
+    async def no_temporal():
+        raise AssertionError("not needed")
+
+    return create_app(IngressDeps(settings=settings, engine=engine, temporal=no_temporal), serve_events=False)
+
+
+PLAIN = payloads_to_json([Payload(metadata={"encoding": b"json/plain"}, data=b'{"resume": "forged"}')])
+
+
+@pytest.mark.parametrize("env", ["test", "development", "staging", "production"])
+async def test_encode_is_not_served_by_default(settings, engine, env):
+    """Sealing is what a forger needs (a TaskInput the worker would trust), and the Temporal UI
+    needs only decode: without LUCY_TEMPORAL_CODEC_ENCODE_TOKEN there is no /codec/encode."""
+    app = _no_temporal_app(_encrypted_settings(settings, env=env), engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as http:
+        for auth in ({}, {"Authorization": "Bearer codec-token-123"}):
+            assert (await http.post("/codec/encode", json=PLAIN, headers=auth)).status_code == 404
+        preflight = await http.options("/codec/encode", headers={"Origin": "http://localhost:8233"})
+        assert preflight.status_code == 404
+        decoded = await http.post(
+            "/codec/decode", json=PLAIN, headers={"Authorization": "Bearer codec-token-123"}
+        )
+        assert decoded.status_code == 200 and decoded.json() == PLAIN  # the UI's half still works
+
+
+async def test_encode_takes_only_its_own_token(settings, engine):
+    enc = _encrypted_settings(settings, encode_token="encode-token-456")
+    app = _no_temporal_app(enc, engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as http:
+        assert (await http.post("/codec/encode", json=PLAIN)).status_code == 401
+        decode_token = {"Authorization": "Bearer codec-token-123"}
+        assert (await http.post("/codec/encode", json=PLAIN, headers=decode_token)).status_code == 401
+        encode_token = {"Authorization": "Bearer encode-token-456"}
+        sealed = await http.post("/codec/encode", json=PLAIN, headers=encode_token)
+        assert sealed.status_code == 200 and sealed.json() != PLAIN
+        assert (await http.post("/codec/decode", json=sealed.json(), headers=encode_token)).status_code == 401
+        opened = await http.post("/codec/decode", json=sealed.json(), headers=decode_token)
+        assert opened.json() == PLAIN
 
 
 def test_encryption_without_keys_is_refused_clearly(settings):

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from lucy.crypto import KeyRing
 from lucy.devservers import LocalPostgres
-from lucy.production import database_problems, settings_problems
+from lucy.production import database_problems, refuse_insecure, settings_problems
 from lucy.settings import load_settings
 
 ROOT = Path(__file__).parents[2]
@@ -61,6 +61,37 @@ def test_each_insecure_setting_is_one_clear_line(changes: dict, variable: str):
     assert "Str0ng-and-long" not in found[0]
 
 
+@pytest.mark.parametrize("lucy_env", ["staging", "production"])
+def test_every_environment_but_development_and_test_gets_the_production_checks(lucy_env: str):
+    settings = load_settings(env=lucy_env, encryption_keys=None, temporal_encrypt_payloads=False)
+    assert not settings.core.is_development
+    found = asyncio.run(
+        refuse_insecure(settings, create_async_engine("postgresql+asyncpg://x@127.0.0.1:1/x"), role="worker")
+    )
+    variables = {line.split(":")[0] for line in found}
+    assert {"LUCY_ENCRYPTION_KEYS", "LUCY_TEMPORAL_ENCRYPT_PAYLOADS", "LUCY_DATABASE_URL"} <= variables
+
+
+@pytest.mark.parametrize("lucy_env", ["development", "test"])
+def test_development_and_test_skip_them(lucy_env: str):
+    settings = load_settings(env=lucy_env, encryption_keys=None, temporal_encrypt_payloads=False)
+    assert settings.core.is_development
+    assert (
+        asyncio.run(
+            refuse_insecure(
+                settings, create_async_engine("postgresql+asyncpg://x@127.0.0.1:1/x"), role="worker"
+            )
+        )
+        == []
+    )
+
+
+def test_the_encode_token_must_differ_from_the_decode_token():
+    assert problems(temporal_codec_encode_token="encode-token-0123456789") == []
+    (found,) = problems(temporal_codec_encode_token=SECURE["temporal_codec_token"])
+    assert found.startswith("LUCY_TEMPORAL_CODEC_ENCODE_TOKEN:") and "codec-token" not in found
+
+
 def test_plaintext_temporal_is_fine_on_this_host_or_when_declared_private():
     assert problems(temporal_tls=False, temporal_address="localhost:7233") == []
     assert problems(temporal_tls=False, temporal_allow_plaintext=True) == []
@@ -96,10 +127,11 @@ async def test_a_bypassrls_application_role_is_refused(postgres: LocalPostgres):
         await superuser.dispose()
 
 
-def test_lucy_worker_refuses_to_start_and_says_why(tmp_path: Path, postgres: LocalPostgres):
+@pytest.mark.parametrize("lucy_env", ["production", "staging"])
+def test_lucy_worker_refuses_to_start_and_says_why(tmp_path: Path, postgres: LocalPostgres, lucy_env: str):
     env = {
         "PATH": "/usr/bin:/bin",
-        "LUCY_ENV": "production",
+        "LUCY_ENV": lucy_env,
         "LUCY_DATABASE_URL": postgres.app_url,
         "LUCY_TEMPORAL_ADDRESS": "temporal.example.com:7233",
     }
@@ -113,7 +145,9 @@ def test_lucy_worker_refuses_to_start_and_says_why(tmp_path: Path, postgres: Loc
     )
     assert done.returncode == 2, done.stderr
     lines = [
-        line for line in done.stderr.splitlines() if line.startswith("lucy: refusing to start in production:")
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith(f"lucy: refusing to start in {lucy_env}:")
     ]
     variables = {line.split(": ")[2].split(":")[0] for line in lines}
     assert {

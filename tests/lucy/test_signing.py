@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from lucy.crypto import KeyRing
+import pytest
+
+from lucy.crypto import CryptoError, KeyRing
+from lucy.settings import load_settings
 from lucy.signing import DEVELOPMENT_KEY, Claim, ClaimSigner
 
 NOW = datetime(2031, 5, 14, 12, 0, tzinfo=UTC)  # a fixed instant: the checks are about age, not dates
@@ -49,7 +52,9 @@ def test_keys_come_from_the_encryption_key_ring_and_survive_a_rotation():
     stranger = ClaimSigner.from_encryption_keys(KeyRing.new_key("other"))
     assert stranger.verify(CLAIM, signature, now=NOW) is not None
     # The signing key is derived: it is neither the AES key nor the development key.
-    assert ClaimSigner.from_encryption_keys(None).sign(CLAIM) == ClaimSigner([DEVELOPMENT_KEY]).sign(CLAIM)
+    assert ClaimSigner.from_encryption_keys(None, development=True).sign(CLAIM) == ClaimSigner(
+        [DEVELOPMENT_KEY]
+    ).sign(CLAIM)
     assert before.sign(CLAIM) != ClaimSigner([DEVELOPMENT_KEY]).sign(CLAIM)
 
 
@@ -57,3 +62,20 @@ def test_a_field_with_a_newline_cannot_be_signed_ambiguously():
     signer = ClaimSigner([b"k" * 32])
     sneaky = replace(CLAIM, subject="ap-1\napproved")
     assert signer.verify(sneaky, "0" * 64, now=NOW) == "malformed claim"
+
+
+def test_outside_development_no_key_means_no_signer_never_the_public_development_key():
+    for raw in (None, "", "  "):
+        with pytest.raises(CryptoError, match="LUCY_ENCRYPTION_KEYS"):
+            ClaimSigner.from_encryption_keys(raw, development=False)
+
+
+def test_the_signer_of_the_worker_and_the_ingress_refuses_with_the_development_key_in_staging():
+    from lucy.signing import claim_signer
+
+    staging = load_settings(env="staging", encryption_keys=None)
+    with pytest.raises(CryptoError, match="LUCY_ENCRYPTION_KEYS"):
+        claim_signer(staging)
+    assert claim_signer(load_settings(env="development", encryption_keys=None)).sign(CLAIM) == ClaimSigner(
+        [DEVELOPMENT_KEY]
+    ).sign(CLAIM)

@@ -166,3 +166,46 @@ def test_activity_attributes_are_ids_only():
     assert tracing.activity_attributes("maintenance.partitions", None) == {
         "lucy.activity": "maintenance.partitions"
     }
+
+
+PRESIGNED = "X-Amz-Signature=0f3a9c-presigned-secret&X-Amz-Credential=AKIAEXAMPLE"
+
+
+def _url_attributes(spans: tuple[ReadableSpan, ...]) -> list[str]:
+    return [
+        str(value)
+        for span in spans
+        for key, value in (span.attributes or {}).items()
+        if key in ("url.full", "http.url", "http.target", "url.path", "url.query")
+    ]
+
+
+async def test_span_urls_keep_no_query_string(
+    spans: InMemorySpanExporter, settings: Settings, engine: AsyncEngine, fake_llm: FakeLlm
+):
+    """Presigned URLs (an S3 download, a Slack file) carry their credential in the query string:
+    the httpx, aiohttp-client and FastAPI spans keep the URL without it."""
+    import aiohttp
+    import httpx
+
+    from ingress.app import IngressDeps, create_app
+
+    target = f"{fake_llm.base_url}/files/report.csv?{PRESIGNED}"
+    async with httpx.AsyncClient() as http:
+        await http.get(target)
+    async with aiohttp.ClientSession() as session, session.get(target) as response:
+        await response.read()
+
+    async def no_temporal() -> Client:
+        raise ConnectionRefusedError("not needed")
+
+    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=no_temporal))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as http:
+        await http.post(f"/slack/events?{PRESIGNED}", content=b"{}")
+
+    finished = spans.get_finished_spans()
+    urls = _url_attributes(finished)
+    assert sum("/files/report.csv" in u for u in urls) >= 2, urls  # the httpx and aiohttp spans
+    assert any("/slack/events" in u for u in urls), urls  # the server span
+    everything = json.dumps([dict(s.attributes or {}) for s in finished] + [s.name for s in finished])
+    assert "presigned-secret" not in everything and "X-Amz" not in everything, everything

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from lucy.contracts import MAINTENANCE_SCHEDULE_ID
 from lucy.devservers import LocalPostgres, free_port
-from tests.conftest import eventually
+from tests.conftest import answers, eventually, non_loopback_address
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -78,6 +78,10 @@ async def test_lucy_worker_serves_both_metrics_ports(
             timeout=60,
         )
         assert worker.returncode is None, "the worker stopped"
+        # Unauthenticated, so on loopback only by default (LUCY_WORKER_METRICS_HOST).
+        other = non_loopback_address()
+        for port in (temporal_port, lucy_port):
+            assert not await answers(other, port), f"worker metrics on {other}:{port}"
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
