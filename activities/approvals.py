@@ -5,7 +5,10 @@
 thread. When the arguments cannot be shown in full (too large even for a file, or the file
 could not be shared), nobody is asked: the activity answers ``refused`` and the step does not
 run. The full arguments, with secrets masked, go to the ``approvals`` row and the audit log,
-with the SHA-256 of what will actually run.
+with the SHA-256 of what will actually run and the exact arguments encrypted
+(:mod:`activities.sealed_arguments`). When an argument holds a secret, the channel shows it
+masked and Approve sits behind the exact view (:mod:`lucy.slack.masking`); such arguments must
+fit in that view, or nobody is asked.
 
 Both activities are idempotent across retries: the row is keyed by the workflow's approval
 key, the message by the same key (Slack message metadata, see :mod:`activities.slack`), the
@@ -26,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sealed_arguments import seal_arguments
 from activities.slack import SlackActivities, slack_error
 from lucy.contracts import (
     ApprovalPosted,
@@ -37,8 +41,10 @@ from lucy.contracts import (
     idempotency_key,
     redact_secrets,
 )
+from lucy.crypto import KeyRing
 from lucy.db import repositories as repo
 from lucy.slack import blocks
+from lucy.slack.masking import masking, recorded_masking
 from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -69,9 +75,15 @@ def _attachment(details: dict[str, Any]) -> blocks.Attachment | None:
 
 
 class ApprovalActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], slack: SlackActivities) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        slack: SlackActivities,
+        keyring: KeyRing | None = None,
+    ) -> None:
         self._sessions = sessions
         self._slack = slack
+        self._keyring = keyring  # seals the exact arguments in the record
 
     @activity.defn(name="approvals.request")
     async def request(self, request: ApprovalRequest) -> ApprovalPosted:
@@ -81,11 +93,17 @@ class ApprovalActivities:
         workspace_id = uuid.UUID(request.workspace_id)
         view = blocks.plan_view(request.arguments)
         digest = blocks.arguments_digest(request.arguments)
+        masked = masking(request.arguments)
         if not view.showable:
             return await self._refuse(
                 request,
                 f"its arguments are {view.size:,} characters, more than an approver can be shown "
                 f"({blocks.SHOWABLE_LIMIT:,})",
+            )
+        if masked.needs_exact_view and not view.inline:
+            return await self._refuse(
+                request,
+                "its arguments hold secrets and are too long for the private view of exactly what runs",
             )
         attachment: blocks.Attachment | None = None
         if not view.inline:
@@ -103,9 +121,18 @@ class ApprovalActivities:
             "tool": request.tool,
             "arguments": redacted_arguments(request.arguments),
             "arguments_sha256": digest,
+            "secrets_masked": masked.secrets,
+            "masked_faithful": masked.faithful,
             "because": request.because,
             "reason": redact_secrets(request.reason)[: blocks.REASON_LIMIT],
         }
+        if self._keyring is not None:
+            details["arguments_exact"] = seal_arguments(
+                self._keyring,
+                workspace_id=workspace_id,
+                approval_id=request.approval_id,
+                arguments=request.arguments,
+            )
         if attachment is not None:
             details["attachment"] = {
                 "name": attachment.name,
@@ -125,6 +152,7 @@ class ApprovalActivities:
             requester=request.requester_slack_id,
             approvers=request.approver_slack_ids,
             expires_at=request.expires_at,
+            masked=masked,
         )
         try:
             posted = await self._slack.post_message(
@@ -369,6 +397,7 @@ class ApprovalActivities:
                         decision=settled.decision,
                         decided_by=settled.decided_by_slack_id,
                         decided_at=settled.decided_at,
+                        masked=recorded_masking(details),
                     ),
                 )
             )
