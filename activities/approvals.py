@@ -4,11 +4,9 @@
 :mod:`lucy.blocks`): in the message when it fits, otherwise in a text file attached to the
 thread. When the arguments cannot be shown in full (too large even for a file, or the file
 could not be shared), nobody is asked: the activity answers ``refused`` and the step does not
-run. The full arguments, with secrets masked, go to the ``approvals`` row and the audit log,
-with the SHA-256 of what will actually run and the exact arguments encrypted
-(:mod:`activities.sealed_arguments`). When an argument holds a secret, the channel shows it
-masked and Approve sits behind the exact view (:mod:`lucy.slack.masking`); such arguments must
-fit in that view, or nobody is asked.
+run (also when arguments holding a secret are too long for the exact view, see
+:mod:`lucy.slack.masking`). The record keeps the arguments masked, their SHA-256 and the exact
+arguments encrypted (:mod:`activities.sealed_arguments`).
 
 Both activities are idempotent across retries: the row is keyed by the workflow's approval
 key, the message by the same key (Slack message metadata, see :mod:`activities.slack`), the
@@ -29,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.sealed_arguments import seal_arguments
+from activities.sealed_arguments import sealed_arguments
 from activities.slack import SlackActivities, slack_error
 from lucy.contracts import (
     ApprovalPosted,
@@ -123,16 +121,10 @@ class ApprovalActivities:
             "arguments_sha256": digest,
             "secrets_masked": masked.secrets,
             "masked_faithful": masked.faithful,
+            **sealed_arguments(self._keyring, workspace_id, request.approval_id, request.arguments),
             "because": request.because,
             "reason": redact_secrets(request.reason)[: blocks.REASON_LIMIT],
         }
-        if self._keyring is not None:
-            details["arguments_exact"] = seal_arguments(
-                self._keyring,
-                workspace_id=workspace_id,
-                approval_id=request.approval_id,
-                arguments=request.arguments,
-            )
         if attachment is not None:
             details["attachment"] = {
                 "name": attachment.name,

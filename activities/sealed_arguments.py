@@ -38,6 +38,16 @@ def seal_arguments(
     return {"key_id": key_id, "ciphertext": base64.b64encode(blob).decode()}
 
 
+def sealed_arguments(
+    keyring: KeyRing | None, workspace_id: uuid.UUID, approval_id: str, arguments: dict[str, Any]
+) -> dict[str, Any]:
+    """The record's ``arguments_exact`` entry, or nothing without keys."""
+    if keyring is None:
+        return {}
+    sealed = seal_arguments(keyring, workspace_id=workspace_id, approval_id=approval_id, arguments=arguments)
+    return {"arguments_exact": sealed}
+
+
 def open_arguments(
     keyring: KeyRing, *, workspace_id: uuid.UUID, approval_id: str, sealed: dict[str, str]
 ) -> str:

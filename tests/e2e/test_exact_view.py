@@ -6,7 +6,6 @@ the worker verified may decide, and the record keeps the exact arguments encrypt
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import json
 import uuid
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from activities.sealed_arguments import open_arguments
 from lucy.contracts import task_workflow_id
 from lucy.crypto import KeyRing
 from lucy.devservers import LocalPostgres
@@ -125,13 +125,16 @@ async def test_a_chained_command_is_shown_verbatim_before_approve_works(
         assert details["arguments"] == {"command": shown} and details["secrets_masked"] == 1
         sealed = details["arguments_exact"]
         assert CHAINED not in json.dumps(sealed)
-        aad = f"approval-arguments:{details['workspace_id']}:{_approval_id(details, modal)}".encode()
-        blob = base64.b64decode(sealed["ciphertext"])
-        plain = KeyRing.parse(KEYS).decrypt_bytes(sealed["key_id"], blob, aad=aad)
+        plain = open_arguments(
+            KeyRing.parse(KEYS),
+            workspace_id=details["workspace_id"],
+            approval_id=_approval_id(modal),
+            sealed=sealed,
+        )
         assert json.loads(plain) == {"command": CHAINED}
 
 
-def _approval_id(details: dict[str, Any], modal: dict[str, Any]) -> str:
+def _approval_id(modal: dict[str, Any]) -> str:
     (value,) = {
         e["value"] for b in modal["view"]["blocks"] if b.get("type") == "actions" for e in b["elements"]
     }

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalActivities
     from activities.identity import IdentityActivities
 from lucy.contracts import (
+    UPDATE_SHOW_EXACT,
     Actor,
     ActorCheck,
     ApprovalDecision,
@@ -124,6 +125,25 @@ async def show_exact(task: TaskInput, state: TaskState, request: ExactViewReques
             "This approval is not waiting for a decision any more.", type=ErrorType.APPROVAL_CLOSED
         )
     return ExactArguments(approval_id=p.approval_id, tool=p.tool, arguments=dict(p.arguments))
+
+
+class ExactViewUpdate:
+    """The task workflow's *Show exactly what runs* update, as a base class of
+    ``LucyTaskWorkflow`` (Temporal collects inherited handlers): it reads the workflow's
+    ``_task`` and ``_state``."""
+
+    _task: TaskInput
+    _state: TaskState
+
+    @workflow.update(name=UPDATE_SHOW_EXACT)
+    async def show_exact_arguments(self, request: ExactViewRequest) -> ExactArguments:
+        """The pending step's exact arguments, only for a person the worker verified and the
+        policy lets decide (they approve from that view)."""
+        return await show_exact(self._task, self._state, request)
+
+    @show_exact_arguments.validator
+    def _validate_exact_view(self, request: ExactViewRequest) -> None:
+        validate_exact_view(self._state, request)
 
 
 async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) -> ApprovalOutcome:

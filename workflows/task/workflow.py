@@ -45,14 +45,11 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_ADD_REPLY,
         UPDATE_CANCEL,
         UPDATE_DECIDE_APPROVAL,
-        UPDATE_SHOW_EXACT,
         ApprovalDecision,
         ApprovalOutcome,
         CancelRequest,
         ChatMessage,
         ErrorType,
-        ExactArguments,
-        ExactViewRequest,
         Progress,
         TaskContextRequest,
         TaskFinished,
@@ -66,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
         untrusted_message,
     )
     from workflows.task.acting import ToolRunner, offered
-    from workflows.task.approvals import ApprovalGate
+    from workflows.task.approvals import ApprovalGate, ExactViewUpdate
     from workflows.task.compaction import compact
     from workflows.task.posting import ProgressMessage, post, thread_of
     from workflows.task.recorder import StepRecorder
@@ -76,7 +73,7 @@ MAX_REPLY_CHARS = 4_000  # of one reply; the rest is cut, so history stays far b
 
 
 @workflow.defn(name=TASK_WORKFLOW_NAME)
-class LucyTaskWorkflow:
+class LucyTaskWorkflow(ExactViewUpdate):
     @workflow.init
     def __init__(self, task: TaskInput) -> None:
         self._task = task
@@ -108,16 +105,6 @@ class LucyTaskWorkflow:
     @decide_approval.validator
     def _validate_decision(self, decision: ApprovalDecision) -> None:
         approvals.validate_click(self._state, decision)
-
-    @workflow.update(name=UPDATE_SHOW_EXACT)
-    async def show_exact_arguments(self, request: ExactViewRequest) -> ExactArguments:
-        """*Show exactly what runs*: the pending step's exact arguments, only for a person the
-        worker verified and the policy lets decide (they approve from that view)."""
-        return await approvals.show_exact(self._task, self._state, request)
-
-    @show_exact_arguments.validator
-    def _validate_exact_view(self, request: ExactViewRequest) -> None:
-        approvals.validate_exact_view(self._state, request)
 
     @workflow.update(name=UPDATE_CANCEL)
     async def cancel(self, request: CancelRequest) -> str:
