@@ -20,7 +20,7 @@ from lucy.contracts import task_workflow_id
 from lucy.crypto import KeyRing
 from lucy.devservers import LocalPostgres
 from lucy.settings import Settings
-from tests.conftest import Lucy, eventually, fake_settings, mention_event, new_team
+from tests.conftest import Lucy, block_actions_payload, eventually, fake_settings, mention_event, new_team
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
@@ -112,13 +112,17 @@ async def test_a_chained_command_is_shown_verbatim_before_approve_works(
 
     modal = await _open_exact_view(lucy, fake_slack, approval, team, "UADMIN1")
     assert _preformatted(modal["view"]["blocks"]) == [CHAINED], "every character, verbatim"
+    approval_id = _approval_id(modal)
     assert fake_gateway.commands() == []
     # Approve is in the exact view, and it is the exact command that runs.
-    exact = {**modal["view"], "ts": approval["ts"]}
-    assert (await lucy.click(exact, "lucy_approve", team=team, user="UADMIN1", channel="")).status_code == 200
+    click = block_actions_payload(modal["view"], "lucy_approve", team=team, user="UADMIN1", channel="")
+    click["view"] = {**modal["view"], "id": modal["id"]}  # clicked inside the modal
+    assert (await lucy.post_form({"payload": json.dumps(click)})).status_code == 200
     result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
     assert result["status"] == "completed"
     assert fake_gateway.commands() == [CHAINED]
+    closed = await eventually(lambda: "approved" in json.dumps(modal["view"]), "the exact view closed")
+    assert closed and _preformatted(modal["view"]["blocks"]) == [], "the exact text is not left open"
     # The record: masked for reading, exact sealed next to the digest.
     for table in ("approvals", "audit_log"):
         details = await _record(admin_engine, workflow_id, table)
@@ -128,7 +132,7 @@ async def test_a_chained_command_is_shown_verbatim_before_approve_works(
         plain = open_arguments(
             KeyRing.parse(KEYS),
             workspace_id=details["workspace_id"],
-            approval_id=_approval_id(modal),
+            approval_id=approval_id,
             sealed=sealed,
         )
         assert json.loads(plain) == {"command": CHAINED}
