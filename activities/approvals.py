@@ -4,8 +4,9 @@
 :mod:`lucy.blocks`): in the message when it fits, otherwise in a text file attached to the
 thread. When the arguments cannot be shown in full (too large even for a file, or the file
 could not be shared), nobody is asked: the activity answers ``refused`` and the step does not
-run. The full arguments, with secrets masked, go to the ``approvals`` row and the audit log,
-with the SHA-256 of what will actually run.
+run (also when arguments holding a secret are too long for the exact view, see
+:mod:`lucy.slack.masking`). The record keeps the arguments masked, their SHA-256 and the exact
+arguments encrypted (:mod:`activities.sealed_arguments`).
 
 Both activities are idempotent across retries: the row is keyed by the workflow's approval
 key, the message by the same key (Slack message metadata, see :mod:`activities.slack`), the
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.sealed_arguments import sealed_arguments
 from activities.slack import SlackActivities, slack_error
 from lucy.contracts import (
     ApprovalPosted,
@@ -37,8 +39,10 @@ from lucy.contracts import (
     idempotency_key,
     redact_secrets,
 )
+from lucy.crypto import KeyRing
 from lucy.db import repositories as repo
 from lucy.slack import blocks
+from lucy.slack.masking import masking, recorded_masking
 from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -69,9 +73,15 @@ def _attachment(details: dict[str, Any]) -> blocks.Attachment | None:
 
 
 class ApprovalActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], slack: SlackActivities) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        slack: SlackActivities,
+        keyring: KeyRing | None = None,
+    ) -> None:
         self._sessions = sessions
         self._slack = slack
+        self._keyring = keyring  # seals the exact arguments in the record
 
     @activity.defn(name="approvals.request")
     async def request(self, request: ApprovalRequest) -> ApprovalPosted:
@@ -81,11 +91,17 @@ class ApprovalActivities:
         workspace_id = uuid.UUID(request.workspace_id)
         view = blocks.plan_view(request.arguments)
         digest = blocks.arguments_digest(request.arguments)
+        masked = masking(request.arguments)
         if not view.showable:
             return await self._refuse(
                 request,
                 f"its arguments are {view.size:,} characters, more than an approver can be shown "
                 f"({blocks.SHOWABLE_LIMIT:,})",
+            )
+        if masked.needs_exact_view and not view.inline:
+            return await self._refuse(
+                request,
+                "its arguments hold secrets and are too long for the private view of exactly what runs",
             )
         attachment: blocks.Attachment | None = None
         if not view.inline:
@@ -103,6 +119,9 @@ class ApprovalActivities:
             "tool": request.tool,
             "arguments": redacted_arguments(request.arguments),
             "arguments_sha256": digest,
+            "secrets_masked": masked.secrets,
+            "masked_faithful": masked.faithful,
+            **sealed_arguments(self._keyring, workspace_id, request.approval_id, request.arguments),
             "because": request.because,
             "reason": redact_secrets(request.reason)[: blocks.REASON_LIMIT],
         }
@@ -125,6 +144,7 @@ class ApprovalActivities:
             requester=request.requester_slack_id,
             approvers=request.approver_slack_ids,
             expires_at=request.expires_at,
+            masked=masked,
         )
         try:
             posted = await self._slack.post_message(
@@ -370,6 +390,7 @@ class ApprovalActivities:
                         decision=settled.decision,
                         decided_by=settled.decided_by_slack_id,
                         decided_at=settled.decided_at,
+                        masked=recorded_masking(details),
                     ),
                     builder="decided_message",
                 )

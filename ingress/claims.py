@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from temporalio.client import WorkflowUpdateFailedError
 
-from lucy.contracts import ApprovalDecision, CancelRequest
+from lucy.contracts import ApprovalDecision, CancelRequest, ExactViewRequest
 from lucy.signing import Claim, ClaimSigner, now_iso
 
 
@@ -21,6 +21,21 @@ def signed_decision(
     return ApprovalDecision(
         approval_id=approval_id,
         decision=decision,
+        slack_user_id=user,
+        slack_team_id=team,
+        issued_at=issued_at,
+        signature=signer.sign(claim),
+    )
+
+
+def signed_exact_view(
+    signer: ClaimSigner, *, workflow_id: str, approval_id: str, user: str, team: str
+) -> ExactViewRequest:
+    """A click on *Show exactly what runs*, signed like a decision (verdict ``show``)."""
+    issued_at = now_iso()
+    claim = Claim("exact_view", workflow_id, approval_id, "show", user, team, issued_at)
+    return ExactViewRequest(
+        approval_id=approval_id,
         slack_user_id=user,
         slack_team_id=team,
         issued_at=issued_at,

@@ -27,6 +27,7 @@ from activities.llm import LlmActivities
 from activities.maintenance import MaintenanceActivities
 from activities.records import RecordActivities
 from activities.schedules import ScheduleActivities
+from activities.sealed_arguments import arguments_keyring
 from activities.slack import ChannelPacer, SlackActivities
 from activities.tools.browser import BrowserActivities
 from activities.tools.composio import ComposioActivities
@@ -106,7 +107,7 @@ def build_activities(
         slack, ChannelPacer(settings.slack.slack_channel_min_interval), plans=settings.llm.llm_streaming
     )
     context = ContextActivities(sessions, settings, slack=slack, http=http)
-    approvals = ApprovalActivities(sessions, slack_acts)
+    approvals = ApprovalActivities(sessions, slack_acts, arguments_keyring(settings))
     identity = IdentityActivities(slack, claim_signer(settings))
     mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
     schedules = ScheduleActivities(sessions, mirror, settings.limits, settings.budget)

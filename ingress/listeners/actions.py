@@ -1,4 +1,6 @@
-"""Interactivity: Approve / Reject on an approval message, Cancel on a progress message.
+"""Interactivity: Approve / Reject on an approval message, *Show exactly what runs* (a modal
+with the exact arguments and Approve, for a person who may decide), Cancel on a progress
+message.
 
 Each click is acknowledged at once, and the work happens in a background task right after
 (Bolt's own lazy listeners deep-copy the request context, which holds the Temporal client and
@@ -22,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from ingress.claims import refusal_text, signed_cancel, signed_decision
+from ingress.claims import refusal_text, signed_cancel, signed_decision, signed_exact_view
 from ingress.deps import listener_deps
 from ingress.listeners.events import tell_user
 from ingress.listeners.home import publish_home
@@ -31,13 +33,17 @@ from lucy.contracts import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
     REJECT_ACTION_ID,
+    SHOW_EXACT_ACTION_ID,
     UPDATE_CANCEL,
     UPDATE_DECIDE_APPROVAL,
+    UPDATE_SHOW_EXACT,
     ApprovalOutcome,
+    ExactArguments,
     belongs_to_team,
 )
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
+from lucy.slack.exact_view import checking_modal, decided_modal, exact_modal, refused_modal
 
 log = get_logger(__name__)
 
@@ -160,20 +166,67 @@ async def _foreign(click: _Click, workflow_id: str) -> bool:
     return True
 
 
-async def deliver_decision(
-    body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-) -> None:
-    """Approve/Reject -> the ``decide_approval`` update of the task the button belongs to."""
-    click = _Click.of(body, context, client)
+async def _approval_of(click: _Click, action: dict[str, Any]) -> tuple[str, str] | None:
+    """The task and approval an approval button belongs to; None (and the clicker told) when
+    the button is malformed or belongs to another workspace's task."""
     try:
         value = json.loads(str(action.get("value") or ""))
         workflow_id, approval_id = str(value["w"]), str(value["a"])
     except (ValueError, KeyError, TypeError, RecursionError):
         SLACK_EVENTS.labels("block_actions", "malformed").inc()
         await click.tell(INVALID)
-        return
+        return None
     if await _foreign(click, workflow_id):
+        return None
+    return workflow_id, approval_id
+
+
+async def deliver_exact_view(
+    body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """*Show exactly what runs* -> a modal opened at once ("checking"), then the task's
+    ``show_exact_arguments`` update: the exact arguments with Approve / Reject for a person the
+    worker verified and the policy lets decide, or why not."""
+    click = _Click.of(body, context, client)
+    target = await _approval_of(click, action)
+    if target is None:
         return
+    workflow_id, approval_id = target
+    opened = await client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=checking_modal())
+    view_id = str((opened.get("view") or {}).get("id") or "")
+    request = signed_exact_view(
+        listener_deps(context).signer,
+        workflow_id=workflow_id,
+        approval_id=approval_id,
+        user=click.user,
+        team=click.team,
+    )
+    handle = listener_deps(context).temporal.get_workflow_handle(workflow_id)
+    try:
+        exact = await handle.execute_update(UPDATE_SHOW_EXACT, request, result_type=ExactArguments)
+    except WorkflowUpdateFailedError as err:
+        SLACK_EVENTS.labels("block_actions", "refused").inc()
+        view = refused_modal(refusal_text(err))
+    except RPCError:
+        view = refused_modal(FINISHED)
+    else:
+        SLACK_EVENTS.labels("block_actions", "exact_view").inc()
+        log.info("exact arguments shown", workflow_id=workflow_id, approval_id=approval_id)
+        view = exact_modal(
+            workflow_id=workflow_id, approval_id=approval_id, tool=exact.tool, arguments=exact.arguments
+        )
+    await client.views_update(view_id=view_id, view=view)
+
+
+async def deliver_decision(
+    body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+) -> None:
+    """Approve/Reject -> the ``decide_approval`` update of the task the button belongs to."""
+    click = _Click.of(body, context, client)
+    target = await _approval_of(click, action)
+    if target is None:
+        return
+    workflow_id, approval_id = target
     decision = signed_decision(
         listener_deps(context).signer,
         workflow_id=workflow_id,
@@ -189,7 +242,10 @@ async def deliver_decision(
         return
     SLACK_EVENTS.labels("block_actions", outcome.decision).inc()
     log.info("approval decided", workflow_id=workflow_id, approval_id=approval_id, decision=outcome.decision)
-    if (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
+    view = body.get("view") or {}
+    if view.get("type") == "modal" and view.get("id"):  # clicked in the exact view: close it
+        await client.views_update(view_id=str(view["id"]), view=decided_modal(outcome.decision))
+    elif (body.get("container") or {}).get("type") == "view":  # clicked in App Home: refresh it
         deps = listener_deps(context)
         await publish_home(
             client, deps.sessions, click.team, click.user, budgets=defaults_from(deps.settings.budget)
@@ -223,3 +279,4 @@ def register(app: AsyncApp) -> None:
     app.action(APPROVE)(on_decision)
     app.action(REJECT)(on_decision)
     app.action(CANCEL)(_acknowledged(deliver_cancel))
+    app.action(SHOW_EXACT_ACTION_ID)(_acknowledged(deliver_exact_view))

@@ -67,7 +67,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)  # chat.update, in order
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
-    modals: list[dict[str, Any]] = field(default_factory=list)  # views.open: {"trigger_id", "view"}
+    modals: list[dict[str, Any]] = field(default_factory=list)  # views.open: {"trigger_id", "view", "id"}
     faults: list[Fault] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # known people; others by id
     channels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CHANNELS))  # public: id -> name
@@ -345,8 +345,22 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
             return {"ok": False, "error": "invalid_trigger_id"}
         if not isinstance(view, dict) or view.get("type") != "modal":
             return {"ok": False, "error": "invalid_arguments"}
-        self.modals.append({"trigger_id": p["trigger_id"], "view": view})
-        return {"ok": True, "view": {"id": f"V{self.next_id()}", **view}}
+        view_id = f"V{self.next_id()}"
+        self.modals.append({"trigger_id": p["trigger_id"], "view": view, "id": view_id})
+        return {"ok": True, "view": {"id": view_id, **view}}
+
+    def _m_views_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Replace an open modal's view (by ``view_id``); earlier versions stay in ``history``."""
+        view = _json_field(p.get("view"))
+        opened = next((m for m in self.modals if m.get("id") == p.get("view_id")), None)
+        if opened is None:
+            return {"ok": False, "error": "not_found"}
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            return {"ok": False, "error": "invalid_arguments"}
+        opened.setdefault("history", []).append(opened["view"])
+        opened["view"] = view
+        self._changed()
+        return {"ok": True, "view": {"id": opened["id"], **view}}
 
     def _thread(self, channel: str, ts: str, with_metadata: bool) -> list[dict[str, Any]]:
         msgs = [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts or m["ts"] == ts]

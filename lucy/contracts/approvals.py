@@ -67,6 +67,28 @@ class ApprovalDecision:
 
 
 @dataclass(frozen=True)
+class ExactViewRequest:
+    """A click on "Show exactly what runs", delivered by ingress as the ``show_exact_arguments``
+    update: who clicked, signed like a decision. The worker verifies who it is and the
+    workflow answers only a person who may decide this approval."""
+
+    approval_id: str
+    slack_user_id: str
+    slack_team_id: str = ""
+    issued_at: str = ""
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class ExactArguments:
+    """The pending step exactly as it will run (for the clicker's eyes only: a modal)."""
+
+    approval_id: str
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ApprovalOutcome:
     approval_id: str
     decision: str

@@ -134,6 +134,7 @@ SCHEDULE_ACTION_PREFIX = "lucy_schedule_"  # + ScheduleAction: the schedule butt
 QUERY_STATUS = "status"
 UPDATE_DECIDE_APPROVAL = "decide_approval"
 UPDATE_CANCEL = "cancel"
+UPDATE_SHOW_EXACT = "show_exact_arguments"
 UPDATE_ADD_REPLY = "add_reply"
 
 ACTIVE_TASK_STATUSES = ("created", "pending_approval", "running")
@@ -141,6 +142,7 @@ ACTIVE_TASK_STATUSES = ("created", "pending_approval", "running")
 APPROVE_ACTION_ID = "lucy_approve"
 REJECT_ACTION_ID = "lucy_reject"
 CANCEL_ACTION_ID = "lucy_cancel"
+SHOW_EXACT_ACTION_ID = "lucy_show_exact"  # opens the exact arguments of an approval (a modal)
 FEEDBACK_ACTION_ID = "lucy_feedback"  # Slack's feedback buttons under an answer
 FEEDBACK_VALUES = ("good", "bad")
 

@@ -5,10 +5,10 @@ An approver must see exactly what will run. Every argument of the call is shown,
 own preformatted rich-text element: rich text is literal (no mrkdwn, no mentions, no links), so
 nothing in an argument can ping a channel, fake a link or close a code block early. Characters
 that would hide text (control characters, bidirectional overrides, zero-width and other format
-characters) are shown as ``⟦U+202E⟧``. Secrets are masked (``[redacted]``), so the approver
-still sees that a secret goes there. When the arguments are too long for a message, they are
-attached to the thread as a file (with its SHA-256 in the message) and the message says so;
-when even that is impossible, nobody is asked and the step does not run.
+characters) are shown as ``⟦U+202E⟧``. Secrets are masked (``[redacted]``) in the channel,
+and Approve then sits behind the exact view (:mod:`lucy.slack.masking`). When the arguments
+are too long for a message, they are attached to the thread as a file (with its SHA-256 in
+the message) and the message says so; when even that is impossible, nobody is asked and the step does not run.
 
 Everything else in these messages that came from outside Lucy (the model's reason, a tool
 label) is escaped with :func:`lucy.slack_text.escape_mrkdwn`.
@@ -33,7 +33,10 @@ from lucy.contracts import (
     redact_secrets,
 )
 from lucy.slack.limits import context, section
+from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
+
+UNMASKED = Masking(secrets=0, faithful=True)
 
 
 def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
@@ -124,18 +127,25 @@ def visible(text: str) -> str:
 
 
 def argument_text(value: Any) -> str:
-    """One argument as the approver reads it: strings as they are, anything else as JSON."""
-    if isinstance(value, str):
-        raw = value
-    else:
-        raw = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
-    return visible(redact_secrets(raw))
+    """One argument as the channel shows it: strings as they are, anything else as JSON,
+    secrets masked."""
+    return visible(redact_secrets(raw_text(value)))
+
+
+def exact_text(value: Any) -> str:
+    """One argument exactly as it will run (hidden characters made visible, nothing masked):
+    only for the people who may decide, privately."""
+    return visible(raw_text(value))
+
+
+def canonical_arguments(arguments: dict[str, Any]) -> str:
+    """The arguments as they will run, as canonical JSON (what the digest is computed over)."""
+    return json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def arguments_digest(arguments: dict[str, Any]) -> str:
     """SHA-256 of the arguments as they will run (canonical JSON), for the record."""
-    canonical = json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_arguments(arguments).encode()).hexdigest()
 
 
 def arguments_document(tool: str, arguments: dict[str, Any]) -> str:
@@ -164,8 +174,10 @@ def plan_view(arguments: dict[str, Any]) -> ArgumentView:
     )
 
 
-def argument_blocks(arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    """One rich-text block: each argument's name, then its value, preformatted and literal."""
+def argument_blocks(arguments: dict[str, Any], *, exact: bool = False) -> list[dict[str, Any]]:
+    """One rich-text block: each argument's name, then its value, preformatted and literal
+    (``exact``: nothing masked, for a private view only)."""
+    shown = exact_text if exact else argument_text
     elements: list[dict[str, Any]] = []
     for name in sorted(arguments):
         elements.append(
@@ -174,7 +186,7 @@ def argument_blocks(arguments: dict[str, Any]) -> list[dict[str, Any]]:
                 "elements": [{"type": "text", "text": visible(name) or '""', "style": {"bold": True}}],
             }
         )
-        value = argument_text(arguments[name]) or " "
+        value = shown(arguments[name]) or " "
         elements.append(
             {"type": "rich_text_preformatted", "border": 0, "elements": [{"type": "text", "text": value}]}
         )
@@ -195,12 +207,22 @@ class Attachment:
 
 
 def what_will_run(
-    tool: str, arguments: dict[str, Any], attachment: Attachment | None
+    tool: str, arguments: dict[str, Any], attachment: Attachment | None, masked: Masking = UNMASKED
 ) -> list[dict[str, Any]]:
-    """The "what will run" part: the arguments inline, or a pointer to the attached file."""
+    """The "what will run" part: the arguments inline (secrets masked, and said so), a pointer
+    to the attached file, or, when masking would hide more than secrets, nothing but a note."""
     heading = f"*What will run:* `{escape_mrkdwn(tool)}`"
+    if masked.secrets and not masked.faithful:
+        text = (
+            f"{heading}. Its arguments hold secrets, and masking them would hide more than the "
+            "secrets, so they are shown only privately, to the people who may decide."
+        )
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if attachment is None:
-        return [section(heading + ", with every argument in full:"), *argument_blocks(arguments)]
+        shown = [section(heading + ", with every argument in full:"), *argument_blocks(arguments)]
+        if masked.secrets:
+            shown.append(context(secrets_note(masked.secrets)))
+        return shown
     text = (
         f"{heading}. Its arguments are {attachment.size:,} characters, too long to show here: they are "
         f"in full in the file *{escape_mrkdwn(attachment.name)}* attached in this thread "
@@ -222,9 +244,11 @@ def approval_message(
     requester: str,
     approvers: list[str],
     expires_at: str,
+    masked: Masking = UNMASKED,
 ) -> list[dict[str, Any]]:
     """The approval request: risk and why Lucy asks, what will run, the model's reason (marked
-    as such), who may decide until when, and the Approve / Reject buttons."""
+    as such), who may decide until when, and the Approve / Reject buttons (or, when a secret is
+    masked, *Show exactly what runs* / Reject: Approve is in the exact view)."""
     icon = RISK_ICON.get(risk, ":red_circle:")
     header = f"{icon} *Approval needed* ({escape_mrkdwn(risk)} risk)"
     if because:
@@ -234,7 +258,7 @@ def approval_message(
         why = why[:REASON_LIMIT] + "…"
     blocks: list[dict[str, Any]] = [
         section(header),
-        *what_will_run(tool, arguments, attachment),
+        *what_will_run(tool, arguments, attachment, masked),
         context(
             "*Why, in the model's own words (not checked by Lucy):* "
             + (escape_mrkdwn(why) if why else "_(the model gave no reason)_")
@@ -243,7 +267,11 @@ def approval_message(
             f"Requested for <@{requester}> · Who may decide: {who_may_decide(approvers)} · "
             f"Expires {slack_date(datetime.fromisoformat(expires_at))}"
         ),
-        approval_buttons(workflow_id, approval_id),
+        (
+            exact_view_buttons(workflow_id, approval_id)
+            if masked.needs_exact_view
+            else approval_buttons(workflow_id, approval_id)
+        ),
     ]
     return blocks
 
@@ -272,10 +300,11 @@ def decided_message(
     decision: str,
     decided_by: str | None,
     decided_at: str,
+    masked: Masking = UNMASKED,
 ) -> list[dict[str, Any]]:
     """The approval message once decided: what it was about (still in full), and the outcome
     in place of the buttons."""
     return [
-        *what_will_run(tool, arguments, attachment),
+        *what_will_run(tool, arguments, attachment, masked),
         context(decided_text(decision, decided_by, decided_at)),
     ]

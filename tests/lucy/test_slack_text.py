@@ -295,7 +295,8 @@ def test_prepare_redacts_every_kind_of_secret():
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"
     token = "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5"
     assert prepare(f"The key:\n```\n{pem}\n```\nand `{token}`") == [
-        "The key:\n```\n[redacted]\n```\nand `[redacted]`"
+        "The key:\n```\n-----BEGIN RSA PRIVATE KEY-----\n[redacted]\n-----END RSA PRIVATE KEY-----\n```"
+        "\nand `[redacted]`"
     ]
 
 

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.approvals import ApprovalActivities
     from activities.identity import IdentityActivities
 from lucy.contracts import (
+    UPDATE_SHOW_EXACT,
     Actor,
     ActorCheck,
     ApprovalDecision,
@@ -23,6 +24,8 @@ from lucy.contracts import (
     ApprovalSettled,
     CancelRequest,
     ErrorType,
+    ExactArguments,
+    ExactViewRequest,
     PendingApproval,
     Progress,
     TaskInput,
@@ -38,7 +41,11 @@ from workflows.task.status import set_status
 
 
 async def verify(
-    task: TaskInput, kind: str, subject: str, verdict: str, claim: ApprovalDecision | CancelRequest
+    task: TaskInput,
+    kind: str,
+    subject: str,
+    verdict: str,
+    claim: ApprovalDecision | CancelRequest | ExactViewRequest,
 ) -> Actor:
     """Who really sent a click or a cancel: the worker checks the ingress's signature and asks Slack."""
     try:
@@ -82,21 +89,71 @@ def validate_click(state: TaskState, decision: ApprovalDecision) -> None:
         raise ValueError("That click could not be verified (it is not signed).")
 
 
-async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) -> ApprovalOutcome:
-    """A click, once verified and allowed, decides the pending approval (the first one wins);
-    returns when the decision is recorded and shown."""
+def validate_exact_view(state: TaskState, request: ExactViewRequest) -> None:
+    """The cheap checks of a click on *Show exactly what runs* (raise: refused)."""
     p = state.pending
-    assert p is not None  # the validator saw it pending
-    actor = await verify(task, "decision", decision.approval_id, decision.decision, decision)
-    refused = policy.refusal(
+    if p is None or p.approval_id != request.approval_id or p.decision is not None:
+        raise ValueError("This approval is not waiting for a decision any more.")
+    if not request.signature:
+        raise ValueError("That click could not be verified (it is not signed).")
+
+
+def _refusal(
+    task: TaskInput, state: TaskState, p: PendingApproval, actor: Actor, decision: str
+) -> str | None:
+    return policy.refusal(
         actor,
-        decision=decision.decision,
+        decision=decision,
         requester=task.slack_user_id,
         approvers=p.approvers,
         risk=p.risk,
         self_approval_allowed=bool(state.context and state.context.self_approval_allowed),
         owner_only=p.owner_only,
     )
+
+
+async def show_exact(task: TaskInput, state: TaskState, request: ExactViewRequest) -> ExactArguments:
+    """The pending step's exact arguments, for a clicker the worker verified and the policy
+    lets approve it; anyone else is refused (the exact text may hold secrets)."""
+    p = state.pending
+    assert p is not None  # the validator saw it pending
+    actor = await verify(task, "exact_view", request.approval_id, "show", request)
+    refused = _refusal(task, state, p, actor, ApprovalDecisionKind.APPROVED)
+    if refused:
+        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
+    if state.pending is not p or p.decision is not None:
+        raise ApplicationError(
+            "This approval is not waiting for a decision any more.", type=ErrorType.APPROVAL_CLOSED
+        )
+    return ExactArguments(approval_id=p.approval_id, tool=p.tool, arguments=dict(p.arguments))
+
+
+class ExactViewUpdate:
+    """The task workflow's *Show exactly what runs* update, as a base class of
+    ``LucyTaskWorkflow`` (Temporal collects inherited handlers): it reads the workflow's
+    ``_task`` and ``_state``."""
+
+    _task: TaskInput
+    _state: TaskState
+
+    @workflow.update(name=UPDATE_SHOW_EXACT)
+    async def show_exact_arguments(self, request: ExactViewRequest) -> ExactArguments:
+        """The pending step's exact arguments, only for a person the worker verified and the
+        policy lets decide (they approve from that view)."""
+        return await show_exact(self._task, self._state, request)
+
+    @show_exact_arguments.validator
+    def _validate_exact_view(self, request: ExactViewRequest) -> None:
+        validate_exact_view(self._state, request)
+
+
+async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) -> ApprovalOutcome:
+    """A click, once verified and allowed, decides the pending approval (the first one wins);
+    returns when the decision is recorded and shown."""
+    p = state.pending
+    assert p is not None  # the validator saw it pending
+    actor = await verify(task, "decision", decision.approval_id, decision.decision, decision)
+    refused = _refusal(task, state, p, actor, decision.decision)
     if refused:
         raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
     if state.pending is not p or p.decision is not None:

@@ -63,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
         untrusted_message,
     )
     from workflows.task.acting import ToolRunner, offered
-    from workflows.task.approvals import ApprovalGate
+    from workflows.task.approvals import ApprovalGate, ExactViewUpdate
     from workflows.task.compaction import compact
     from workflows.task.posting import ProgressMessage, post, thread_of
     from workflows.task.recorder import StepRecorder
@@ -73,7 +73,7 @@ MAX_REPLY_CHARS = 4_000  # of one reply; the rest is cut, so history stays far b
 
 
 @workflow.defn(name=TASK_WORKFLOW_NAME)
-class LucyTaskWorkflow:
+class LucyTaskWorkflow(ExactViewUpdate):
     @workflow.init
     def __init__(self, task: TaskInput) -> None:
         self._task = task
