@@ -62,7 +62,6 @@ BEGIN
         applies := applies OR v_limits[i] IS NOT NULL;
     END LOOP;
     ok := true;
-    max_tokens := p_max_tokens;
     IF p_amount IS NULL THEN  -- the call cannot be priced: refused when any budget applies
         IF applies THEN
             ok := false;
@@ -93,6 +92,7 @@ BEGIN
         max_tokens := coalesce(max_tokens, p_max_tokens);
         RETURN;
     END IF;
+    max_tokens := p_max_tokens;
     -- The answer tokens the least room left pays for after the prompt, up to the cap.
     IF v_room IS NOT NULL AND p_per_token > 0 THEN
         v_tokens := floor(GREATEST(v_room - p_amount, 0) / p_per_token);
