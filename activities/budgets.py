@@ -1,5 +1,6 @@
-"""The LLM activity's budget guard: reserve a call's estimate before it, settle to its actual
-cost after it, release it when the call failed. Each is one SQL function call, alone in an
+"""The LLM activity's budget guard: reserve a call's estimate before it (its ``max_tokens``
+shrunk to the room left in the budgets), settle to its actual cost after it, release it when
+the call failed. Each is one SQL function call, alone in an
 autocommit statement (one round trip; migration 0010's functions scope it to the
 workspace), keyed by the activity attempt
 (``workflow id/run id/activity id/attempt``), so a retried database call never counts twice
@@ -7,6 +8,7 @@ and a crashed attempt's hold expires and is swept by maintenance."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ class Hold:
     amount_usd: Decimal
     price: ModelPrice | None  # None: priced by the provider's reported cost only
     estimate_price: ModelPrice  # what a call without reported cost and table entry settles at
+    max_tokens: int  # the answer length the hold covers: the call's max_tokens
 
 
 def attempt_key() -> str:
@@ -63,24 +66,27 @@ class BudgetGuard:
     async def reserve(
         self, request: LlmRequest, *, model: str, reports_cost: bool, key: str | None = None
     ) -> Hold | None:
-        """Hold the estimate (prompt tokens, estimated, plus ``max_tokens`` at the model's
-        price). Raises ``BudgetExceeded`` when a budget has no room, ``BudgetUnpriced`` when a
-        budget applies and the call cannot be priced (fail closed). None for a request with no
-        workspace (nothing to hold against)."""
+        """Hold the estimate (prompt tokens, estimated, plus the answer's ``max_tokens`` at the
+        model's price), ``max_tokens`` being the request's (else the default) or fewer, what the
+        least room left in the budgets pays for after the prompt. Raises ``BudgetExceeded`` when
+        that is under ``LUCY_BUDGET_MIN_ANSWER_TOKENS``, ``BudgetUnpriced`` when a budget applies
+        and the call cannot be priced (fail closed). None for a request with no workspace
+        (nothing to hold against)."""
         if not request.workspace_id:
             return None
         workspace_id = uuid.UUID(request.workspace_id)
         user_id = uuid.UUID(request.user_id) if request.user_id else None
         price = self._settings.llm_prices.get(model)
         estimate = price or (self._estimate_price() if reports_cost else None)
-        amount: Decimal | None = None
+        cap = request.max_tokens or self._settings.budget_estimate_max_tokens
+        answer = repo.budgets.Answer(max_tokens=cap, min_tokens=self._settings.budget_min_answer_tokens)
+        prompt_usd: Decimal | None = None
         if estimate is not None:
             texts = [m.content for m in request.messages]
             if request.tools:
                 texts.append(json.dumps([t.parameters for t in request.tools]))
-            prompt = estimate_prompt_tokens(texts)
-            completion = request.max_tokens or self._settings.budget_estimate_max_tokens
-            amount = price_of(prompt, completion, estimate).quantize(Decimal("0.000001"))
+            prompt_usd = price_of(estimate_prompt_tokens(texts), 0, estimate)
+            answer = dataclasses.replace(answer, per_token_usd=price_of(0, 1, estimate))
         key = key or attempt_key()
         async with self._engine.connect() as conn:
             verdict = await repo.budgets.reserve(
@@ -88,11 +94,12 @@ class BudgetGuard:
                 workspace_id=workspace_id,
                 key=key,
                 user_id=user_id,
-                amount_usd=amount,
+                amount_usd=prompt_usd,
                 model=model,
                 now=datetime.now(UTC),
                 ttl_seconds=self._settings.budget_reservation_ttl_seconds,
                 defaults=self._defaults,
+                answer=answer,
             )
         if not verdict.ok:
             unpriced = verdict.scope == "unpriced"
@@ -103,7 +110,14 @@ class BudgetGuard:
                 type=ErrorType.BUDGET_UNPRICED if unpriced else ErrorType.BUDGET_EXCEEDED,
                 non_retryable=True,
             )
-        return Hold(workspace_id, key, amount or Decimal(0), price, self._estimate_price())
+        return Hold(
+            workspace_id,
+            key,
+            verdict.amount_usd or Decimal(0),
+            price,
+            self._estimate_price(),
+            verdict.max_tokens or cap,
+        )
 
     def actual_cost(
         self, hold: Hold, *, reported: float | None, prompt_tokens: int, completion_tokens: int

@@ -13,8 +13,9 @@ workspace is reserved before it (``BudgetExceeded`` / ``BudgetUnpriced``, not re
 it may not run), settled to its actual cost after it. A call that failed after reaching the
 provider (a stream cut off, a cancelled or timed-out call, a bad body) is settled too: to the
 usage the provider reported so far, else to its estimate; only a call the provider never took
-(no connection, an error status) is released. Every call carries ``max_tokens`` (the request's,
-else ``LUCY_BUDGET_ESTIMATE_MAX_TOKENS``), so no answer outgrows its hold.
+(no connection, an error status) is released. Every call carries ``max_tokens``: the request's,
+else ``LUCY_BUDGET_ESTIMATE_MAX_TOKENS``, shrunk to what the room left in the budgets pays for,
+the same its hold covers, so no answer outgrows its hold.
 
 Streaming (``LUCY_LLM_STREAMING``, on by default): a request with a ``stream_to`` thread asks
 for ``stream: true`` (usage in the final chunk) and shows the answer in one Slack streaming
@@ -142,7 +143,6 @@ class LlmActivities:
             ]
         if request.json_object:
             payload["response_format"] = {"type": "json_object"}
-        payload["max_tokens"] = request.max_tokens
         if request.temperature is not None:
             payload["temperature"] = request.temperature
         if "openrouter.ai" in base_url:
@@ -158,6 +158,8 @@ class LlmActivities:
             if self._budgets is not None
             else None
         )
+        # The hold's: the request's cap, or fewer when the budgets' room left is short.
+        payload["max_tokens"] = hold.max_tokens if hold is not None else request.max_tokens
         stream: SlackStream | None = None
         if request.stream_to is not None and self._settings.llm_streaming and self._slack is not None:
             stream = SlackStream(

@@ -311,6 +311,9 @@ class BudgetSettings(_Group):
     budget_estimate_usd_per_mtok: float = Field(default=15.0, gt=0, le=10_000)
     # The completion length assumed when a call sets no max_tokens.
     budget_estimate_max_tokens: int = Field(default=4_096, ge=1, le=1_000_000)
+    # The shortest answer a call is made for when a budget is nearly used up (max_tokens then
+    # shrinks to the room left, down to this); with less room the call is refused.
+    budget_min_answer_tokens: int = Field(default=256, ge=1, le=1_000_000)
     # A hold not settled by then (the worker died mid-call) is given back by maintenance.
     budget_reservation_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
 

@@ -1,5 +1,5 @@
-"""USD budgets in PostgreSQL (migration 0010), as the application role: reservations that
-cannot overspend under concurrency, retries that never count twice, holds of crashed calls
+"""USD budgets in PostgreSQL (migrations 0010, 0014), as the application role: reservations that
+cannot overspend under concurrency, answer tokens shrunk to the room left, retries that never count twice, holds of crashed calls
 swept, unpriced calls refused under a budget, ingress's check and an admin raising a limit."""
 
 from __future__ import annotations
@@ -126,6 +126,41 @@ async def test_twenty_racing_calls_against_room_for_five_never_overspend(engine:
     assert settled == sum((r[1] for r in admitted), Decimal(0))
     assert settled <= Decimal("1.00") + overshoot
     assert 5 <= len(admitted) < 20  # cheaper calls give room back; never all twenty
+
+
+async def test_racing_calls_get_the_answer_tokens_the_room_left_pays_for(engine: AsyncEngine):
+    ws = await new_workspace(engine)
+    await set_limit(engine, ws, "1.00")
+    # A $0.01 prompt and up to 2,000 answer tokens at $0.0001: $0.21 a call, at least 100 tokens.
+    answer = repo.budgets.Answer(per_token_usd=Decimal("0.0001"), max_tokens=2_000, min_tokens=100)
+
+    async def call(key: str) -> repo.budgets.BudgetVerdict:
+        async with tenant(engine, ws) as s:
+            return await repo.budgets.reserve(
+                session=s,
+                workspace_id=ws,
+                key=key,
+                user_id=None,
+                amount_usd=Decimal("0.01"),
+                model="m/one",
+                now=NOW,
+                ttl_seconds=600,
+                defaults=NONE,
+                answer=answer,
+            )
+
+    held = await asyncio.gather(*(call(f"k{n}") for n in range(20)))
+    admitted = [v for v in held if v.ok]
+    # Four full calls ($0.84), then one with the $0.16 left: its prompt and 1,500 tokens.
+    assert sorted(v.max_tokens for v in admitted) == [1_500, 2_000, 2_000, 2_000, 2_000]
+    assert [v.amount_usd for v in admitted if v.max_tokens == 1_500] == [Decimal("0.16")]
+    assert await spend(engine, ws) == (Decimal(0), Decimal("1.00"))
+    assert all(v.scope == "workspace" and v.max_tokens is None for v in held if not v.ok)
+    # A retried reserve gets the first attempt's tokens and hold, and holds nothing more.
+    last = next(n for n, v in enumerate(held) if v.max_tokens == 1_500)
+    again = await call(f"k{last}")
+    assert (again.ok, again.max_tokens, again.amount_usd) == (True, 1_500, Decimal("0.16"))
+    assert await spend(engine, ws) == (Decimal(0), Decimal("1.00"))
 
 
 async def test_exactly_five_fit_when_every_call_costs_its_reservation(engine: AsyncEngine):

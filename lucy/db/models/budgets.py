@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,6 +76,7 @@ class BudgetReservation(Base):
     month_start: Mapped[date] = mapped_column(Date, nullable=False)
     day_start: Mapped[date] = mapped_column(Date, nullable=False)
     amount_usd: Mapped[Decimal] = mapped_column(Numeric(14, 6), nullable=False)
+    max_tokens: Mapped[int | None] = mapped_column(Integer)  # the answer length the hold covers
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
     model: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(

@@ -49,11 +49,24 @@ class BudgetVerdict:
     period: str | None = None
     limit_usd: Decimal | None = None
     spent_usd: Decimal | None = None
+    max_tokens: int | None = None  # a reservation's: the answer tokens its hold covers
+    amount_usd: Decimal | None = None  # a reservation's: what it holds
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a call's answer may cost: ``per_token_usd`` for each of up to ``max_tokens``
+    tokens, at least ``min_tokens`` of them (fewer than the cap when the room left is short).
+    The default is no answer part: the hold is the fixed amount alone."""
+
+    per_token_usd: Decimal = Decimal(0)
+    max_tokens: int = 0
+    min_tokens: int = 0
 
 
 _RESERVE = text(
-    "SELECT * FROM lucy_budget_reserve(:ws, :key, :user_id, :amount, :model, :now, :ttl, "
-    ":ws_month, :user_month, :user_day)"
+    "SELECT * FROM lucy_budget_reserve(:ws, :key, :user_id, :amount, :per_token, :max_tokens, "
+    ":min_tokens, :model, :now, :ttl, :ws_month, :user_month, :user_day)"
 )
 Executor = AsyncSession | AsyncConnection
 _BLOCKED = text("SELECT * FROM lucy_budget_blocked(:user_id, :now, :ws_month, :user_month, :user_day)")
@@ -70,11 +83,15 @@ async def reserve(
     now: datetime,
     ttl_seconds: int,
     defaults: BudgetDefaults,
+    answer: Answer = Answer(),
 ) -> BudgetVerdict:
-    """Hold ``amount_usd`` against every budget that applies, atomically (row locks in a fixed
-    order); ``amount_usd`` None means the call cannot be priced, refused when a budget applies.
-    The same ``key`` again holds nothing more. The function scopes the transaction to
-    ``workspace_id`` itself: one statement, and in an autocommit connection one round trip."""
+    """Hold ``amount_usd`` (the prompt's cost) plus as many of ``answer``'s tokens as the least
+    room left pays for (up to its cap; refused under its floor) against every budget that
+    applies, atomically (row locks in a fixed order); the verdict says the tokens and the hold.
+    ``amount_usd`` None means the call cannot be priced, refused when a budget applies. The
+    same ``key`` again holds nothing more and returns the first hold. The function scopes the
+    transaction to ``workspace_id`` itself: one statement, and in an autocommit connection one
+    round trip."""
     row = (
         await session.execute(
             _RESERVE,
@@ -83,6 +100,9 @@ async def reserve(
                 "key": key,
                 "user_id": user_id,
                 "amount": amount_usd,
+                "per_token": answer.per_token_usd,
+                "max_tokens": answer.max_tokens,
+                "min_tokens": answer.min_tokens,
                 "model": model[:255],
                 "now": now,
                 "ttl": ttl_seconds,
@@ -97,6 +117,8 @@ async def reserve(
         period=row.period,
         limit_usd=row.limit_usd,
         spent_usd=row.spent_usd,
+        max_tokens=row.max_tokens,
+        amount_usd=row.amount_usd,
     )
 
 
