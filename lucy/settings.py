@@ -78,8 +78,7 @@ class CoreSettings(_Group):
     env: Literal["development", "test", "staging", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     data_dir: Path = Path(".lucy")
-    # In development the ingress answers only to Host localhost/127.0.0.1 (DNS rebinding); more
-    # names it may answer to, comma-separated (e.g. a tunnel's, for a real workspace).
+    # More Host names (comma list, e.g. a tunnel's) besides localhost/127.0.0.1 that development answers.
     dev_allowed_hosts: str = ""
 
     @field_validator("log_level", mode="before")
@@ -240,15 +239,13 @@ class TemporalSettings(_Group):
     # own (LLM latency...). 0 turns one off. `lucy dev` serves Lucy's on the ingress /metrics.
     temporal_metrics_port: int = Field(default=9464, ge=0, le=65535)
     worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
-    # The address both worker metrics ports listen on. They have no authentication: loopback by
-    # default; 0.0.0.0 only on a network where nothing but Prometheus can reach the worker.
+    # Both worker metrics ports (no authentication) listen here: 0.0.0.0 only where only Prometheus reaches.
     worker_metrics_host: str = "127.0.0.1"
     # Encrypt every workflow/activity payload with LUCY_ENCRYPTION_KEYS (AES-256-GCM). The
     # ingress then serves a codec endpoint (/codec/decode) for the Temporal UI, guarded by the token.
     temporal_encrypt_payloads: bool = False
     temporal_codec_token: SecretStr | None = None
-    # POST /codec/encode (sealing payloads, e.g. for `temporal workflow start --codec-endpoint`)
-    # is served only with a token of its own: whoever can seal can forge a task's input.
+    # POST /codec/encode only with a token of its own: whoever can seal can forge a task's input.
     temporal_codec_encode_token: SecretStr | None = None
     temporal_codec_cors_origins: str = "http://localhost:8233"
     # Production refuses plaintext gRPC to a Temporal that is not on this host, unless the

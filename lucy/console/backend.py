@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +29,8 @@ from lucy.console.assistant import AssistantMixin
 from lucy.console.channels import DEFAULT_CHANNELS, ChannelsMixin
 from lucy.console.files import FilesMixin
 from lucy.console.people import PeopleMixin
+from lucy.console.refusals import json_field, payload_refusal
 from lucy.console.streams import BOT_ID, BOT_USER_ID, StreamsMixin
-from lucy.slack.limits import block_problems, markdown_problems, view_problems
 
 
 @dataclass
@@ -188,7 +187,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         """One Web API call, answered as Slack answers it."""
         for key in ("metadata", "blocks"):
             if isinstance(params.get(key), str):
-                params[key] = _json_field(params[key])
+                params[key] = json_field(params[key])
         if self.journal:
             self.calls.append(Call(method=method, params=params, token=token))
         expected = self.app_token if method == "apps.connections.open" else self.token
@@ -224,7 +223,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
                 self.messages[channel].remove(message)
             elif body.get("replace_original") and message is not None:
                 message["text"] = body.get("text", message["text"])
-                message["blocks"] = _json_field(body.get("blocks")) or []
+                message["blocks"] = json_field(body.get("blocks")) or []
             elif body.get("response_type") == "in_channel":
                 self._m_chat_postMessage({**body, "channel": channel, "thread_ts": target.get("thread_ts")})
             else:
@@ -238,7 +237,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
             self.ephemerals.remove(shown)
         elif shown is not None and body.get("replace_original"):
             shown["text"] = body.get("text", shown["text"])
-            shown["blocks"] = _json_field(body.get("blocks"))
+            shown["blocks"] = json_field(body.get("blocks"))
         elif body.get("response_type") == "in_channel":
             self._m_chat_postMessage({**body, "channel": target["channel"]})
         else:
@@ -287,7 +286,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         if p.get("metadata"):
             message["metadata"] = p["metadata"]
         if p.get("blocks"):
-            message["blocks"] = _json_field(p["blocks"])
+            message["blocks"] = json_field(p["blocks"])
         self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
 
@@ -301,7 +300,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
             return {"ok": False, "error": "no_text"}
         message["text"] = p.get("text", message["text"])
         if "blocks" in p:
-            message["blocks"] = _json_field(p["blocks"])
+            message["blocks"] = json_field(p["blocks"])
         self.edited(message, p)
         if self.journal:
             self.updates.append(
@@ -310,13 +309,13 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
 
     def _m_assistant_threads_setSuggestedPrompts(self, p: dict[str, Any]) -> dict[str, Any]:
-        prompts = _json_field(p.get("prompts"))
+        prompts = json_field(p.get("prompts"))
         if not p.get("channel_id") or not prompts:
             return {"ok": False, "error": "invalid_arguments"}
         return {"ok": True}
 
     def _m_views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
-        view = _json_field(p.get("view"))
+        view = json_field(p.get("view"))
         if not p.get("user_id") or not isinstance(view, dict):
             return {"ok": False, "error": "invalid_arguments"}
         self.views[p["user_id"]] = view
@@ -332,7 +331,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
                 "channel": p["channel"],
                 "user": p["user"],
                 "text": p.get("text", ""),
-                "blocks": _json_field(p.get("blocks")),
+                "blocks": json_field(p.get("blocks")),
                 "thread_ts": p.get("thread_ts"),
                 "message_ts": ts,
             }
@@ -340,7 +339,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         return {"ok": True, "message_ts": ts}
 
     def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
-        view = _json_field(p.get("view"))
+        view = json_field(p.get("view"))
         if not p.get("trigger_id"):
             return {"ok": False, "error": "invalid_trigger_id"}
         if not isinstance(view, dict) or view.get("type") != "modal":
@@ -351,7 +350,7 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
 
     def _m_views_update(self, p: dict[str, Any]) -> dict[str, Any]:
         """Replace an open modal's view (by ``view_id``); earlier versions stay in ``history``."""
-        view = _json_field(p.get("view"))
+        view = json_field(p.get("view"))
         opened = next((m for m in self.modals if m.get("id") == p.get("view_id")), None)
         if opened is None:
             return {"ok": False, "error": "not_found"}
@@ -376,36 +375,5 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
         return {"ok": True, "messages": msgs if with_md else [_public(m) for m in msgs], "has_more": False}
 
 
-_BLOCK_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "chat.stopStream"})
-_VIEW_METHODS = frozenset({"views.publish", "views.open", "views.update", "views.push"})
-
-
-def payload_refusal(method: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """Slack's answer to blocks, a view or ``markdown_text`` over its limits (None: accepted):
-    ``invalid_blocks`` for a message, ``invalid_arguments`` for a view, ``msg_too_long`` for a
-    streaming message's text; Slack's reasons are in ``response_metadata.messages``."""
-    if method in _BLOCK_METHODS and params.get("blocks"):
-        found, error = block_problems(params["blocks"]), "invalid_blocks"
-    elif method in _VIEW_METHODS and params.get("view") is not None:
-        found, error = view_problems(_json_field(params["view"])), "invalid_arguments"
-    elif params.get("markdown_text"):
-        found, error = markdown_problems(params["markdown_text"]), "msg_too_long"
-    else:
-        return None
-    if not found:
-        return None
-    return {"ok": False, "error": error, "response_metadata": {"messages": [f"[ERROR] {p}" for p in found]}}
-
-
 def _public(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "metadata"}
-
-
-def _json_field(value: Any) -> Any:
-    """Slack accepts JSON fields (blocks, metadata) as objects or as JSON text in a form body."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
