@@ -203,7 +203,13 @@ class FakeAgentMail:
             return self._error(404, "NotFoundError", f"Inbox {inbox_id} not found", code="inbox_not_found")
         at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return web.json_response(
-            {"pod_id": "pod_fake", "inbox_id": inbox_id, "email": inbox_id, "updated_at": at, "created_at": at}
+            {
+                "pod_id": "pod_fake",
+                "inbox_id": inbox_id,
+                "email": inbox_id,
+                "updated_at": at,
+                "created_at": at,
+            }
         )
 
     async def _file(self, request: web.Request) -> web.Response:
