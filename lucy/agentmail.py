@@ -83,3 +83,30 @@ def build_agentmail_client(
         httpx_client=http,
         follow_redirects=False if http is None else None,
     )
+
+
+# What AgentMail answers for an inbox that is not the organisation's (or not an inbox at all).
+_NOT_OURS = frozenset({400, 403, 404, 422})
+# Seconds for the binding check: ``/lucy email connect`` answers within Slack's 3 seconds.
+INBOX_CHECK_TIMEOUT_S = 2
+
+
+async def inbox_in_organisation(settings: ToolSettings, inbox_id: str) -> bool | None:
+    """Whether ``inbox_id`` is one of the inboxes of the AgentMail organisation Lucy's API key
+    belongs to (``inboxes.get``): True, False (AgentMail says not found, forbidden or invalid),
+    or None when it could not be asked (email not configured, key refused, AgentMail down)."""
+    from agentmail.core.api_error import ApiError
+
+    if settings.agentmail_api_key is None:
+        return None
+    async with httpx.AsyncClient(follow_redirects=False) as http:
+        client = build_agentmail_client(settings, http=http)
+        try:
+            await client.inboxes.get(
+                inbox_id, request_options={"max_retries": 0, "timeout_in_seconds": INBOX_CHECK_TIMEOUT_S}
+            )
+        except ApiError as exc:
+            return False if exc.status_code in _NOT_OURS else None
+        except httpx.HTTPError:
+            return None
+    return True

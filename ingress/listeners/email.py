@@ -3,9 +3,10 @@ which AgentMail inbox brings mail to this workspace, where it is announced, and 
 mail from people who are not members.
 
 * ``/lucy email``: the inbox bound to the workspace and the notification channel (anyone).
-* ``/lucy email connect <inbox_id>`` (admins only): bind an AgentMail inbox; an inbox bound to
-  another workspace, and Lucy's shared send-from inbox ``lucy@<LUCY_AGENTMAIL_DOMAIN>``, are
-  refused.
+* ``/lucy email connect <inbox_id>`` (admins only): bind an AgentMail inbox of Lucy's AgentMail
+  organisation (asked with ``inboxes.get``); an inbox bound to another workspace (unique in the
+  database, so two racing connects cannot both win), an inbox AgentMail does not know for Lucy's
+  key, and Lucy's shared send-from inbox ``lucy@<LUCY_AGENTMAIL_DOMAIN>`` are refused.
 * ``/lucy settings email-channel #channel`` (admins only): announce mail there instead of the
   first of ``#talk-to-lucy``, ``#lucy-my-ai``, ``#lucy``, ``#general``.
 * ``/lucy settings email-outsiders ignore|accept`` (admins only): mail from an address that is no
@@ -22,7 +23,9 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from ingress.deps import listener_deps
 from ingress.email_sender import OUTSIDERS, OUTSIDERS_KEY, outsiders_policy
+from lucy.agentmail import inbox_in_organisation
 from lucy.db import repositories as repo
+from lucy.db.repositories.inboxes import bind_inbox
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -33,6 +36,12 @@ NOT_ADMIN = "Only a workspace admin can change where Lucy's email goes."
 SHARED_INBOX = (
     "That is Lucy's shared send-from inbox: it can't be bound to a workspace. Use an inbox of your own."
 )
+NOT_OURS = (
+    "`{inbox}` isn't one of Lucy's AgentMail inboxes (AgentMail doesn't know it for Lucy's "
+    "organisation). Create it in Lucy's AgentMail organisation first, then connect it."
+)
+UNCHECKED = "I couldn't check that inbox with AgentMail just now, so nothing changed. Try again shortly."
+TAKEN = "`{inbox}` is already bound to another workspace, so it can't be bound here."
 _INBOX = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 _CHANNEL = re.compile(r"^(?:<#(C[A-Z0-9]{2,20})(?:\|[^>]*)?>|(C[A-Z0-9]{2,20})|#?([a-z0-9_-]{1,80}))$")
 USAGE = (
@@ -100,21 +109,28 @@ async def on_email_command(
         await ack(_ephemeral(NOT_ADMIN))
         return
     inbox = arg.strip().lower()
+    await ack(_ephemeral(await _connect(team, user, inbox, context)))
+
+
+async def _connect(team: str, user: str, inbox: str, context: AsyncBoltContext) -> str:
+    """Bind ``inbox`` to the team's workspace, or say in plain words why not."""
     deps = listener_deps(context)
+    shown = escape_mrkdwn(inbox)
     if inbox == f"lucy@{deps.settings.tools.agentmail_domain}".lower():  # send_email's sender
-        await ack(_ephemeral(SHARED_INBOX))
-        return
+        return SHARED_INBOX
+    ours = await inbox_in_organisation(deps.settings.tools, inbox)
+    if ours is None:
+        return UNCHECKED
+    if not ours:
+        return NOT_OURS.format(inbox=shown)
     async with deps.sessions.begin() as session:
         owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=inbox)
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        if owner is not None and owner.workspace_id != workspace_id:
-            await ack(_ephemeral(f"`{escape_mrkdwn(inbox)}` is already bound to another workspace."))
-            return
-        await repo.webhooks.update_workspace_settings(
-            session=session, workspace_id=workspace_id, values={"email_inbox": inbox}
-        )
+        taken = owner is not None and owner.workspace_id != workspace_id
+        if taken or not await bind_inbox(session=session, workspace_id=workspace_id, inbox_id=inbox):
+            return TAKEN.format(inbox=shown)
     log.info("email inbox bound", inbox_id=inbox, by=user)
-    await ack(_ephemeral(f"Done: mail to `{escape_mrkdwn(inbox)}` now becomes a task here."))
+    return f"Done: mail to `{shown}` now becomes a task here."
 
 
 async def on_settings_command(

@@ -63,3 +63,28 @@ async def test_cli_db_commands(
         await asyncio.to_thread(main, ["db", "check"])
     assert exc.value.code == 1
     assert "models and migrations differ" in capsys.readouterr().err
+
+
+async def test_0015_leaves_an_inbox_bound_only_to_its_oldest_live_workspace(fresh_db: str):
+    await asyncio.to_thread(migrate.upgrade, fresh_db, "0014")
+    conn = await asyncpg.connect(_dsn(fresh_db))
+    try:
+        for team, inbox, age in (("TOLD", "a@x.to", 3), ("TNEW", "A@X.TO", 2), ("TOTHER", "b@x.to", 1)):
+            await conn.execute(
+                "INSERT INTO workspaces (slack_team_id, settings, created_at) "
+                "VALUES ($1, jsonb_build_object('email_inbox', $2::text), now() - make_interval(days => $3))",
+                team,
+                inbox,
+                age,
+            )
+        await asyncio.to_thread(migrate.upgrade, fresh_db)
+        rows = await conn.fetch(
+            "SELECT slack_team_id, settings->>'email_inbox' AS i FROM workspaces ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [(r["slack_team_id"], r["i"]) for r in rows] == [
+        ("TNEW", None),
+        ("TOLD", "a@x.to"),
+        ("TOTHER", "b@x.to"),
+    ]

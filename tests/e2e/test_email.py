@@ -375,10 +375,11 @@ async def test_a_failed_delivery_is_retried_with_its_attempts_counted(
 
 
 async def test_admins_bind_the_inbox_and_pick_the_channel_with_lucy_commands(
-    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_agentmail: FakeAgentMail
 ):
     team = new_team()
     inbox = f"{team.lower()}@agentmail.to"
+    fake_agentmail.inboxes.add(inbox)  # one of Lucy's AgentMail organisation's inboxes
     fake_slack.channels.update({TALK: "talk-to-lucy", "C0LUCY": "lucy"})
     shown = (await lucy.command("email", team=team)).json()["text"]
     assert "No AgentMail inbox is bound" in shown

@@ -15,6 +15,8 @@
 * ``GET /v0/inboxes/{inbox_id}/messages/{message_id}/attachments/{attachment_id}``: the
   attachment's metadata with a ``download_url`` (and ``text_url`` when the fake was given
   extracted text) on this server (``GET /files/{name}``); 404 for an unknown attachment.
+* ``GET /v0/inboxes/{inbox_id}``: the inbox (``{pod_id, inbox_id, email, ...}``) when it is one of
+  this organisation's (``inboxes``), else 404 ``NotFoundError`` (``inbox_not_found``).
 * A fault with ``apply_then_fail`` does the work, then answers with the fault (a lost response).
 """
 
@@ -67,6 +69,7 @@ class FakeAgentMail:
     # (message id, attachment id) -> {"filename", "content_type", "content": bytes, "text"?: str}
     attachments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     downloads: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)  # inbox ids asked for (GET /v0/inboxes/{id})
     _by_key: dict[str, tuple[str, dict[str, Any], SentMessage]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -86,6 +89,7 @@ class FakeAgentMail:
         self.received.clear()
         self.attachments.clear()
         self.downloads.clear()
+        self.lookups.clear()
         self.inboxes = {"lucy@agentmail.to"}
 
     @property
@@ -105,6 +109,7 @@ class FakeAgentMail:
         app = web.Application()
         app.router.add_post("/v0/inboxes/{inbox_id}/messages/send", self._send)
         app.router.add_post("/v0/inboxes/{inbox_id}/messages/{message_id}/reply", self._reply)
+        app.router.add_get("/v0/inboxes/{inbox_id}", self._inbox)
         app.router.add_get(
             "/v0/inboxes/{inbox_id}/messages/{message_id}/attachments/{attachment_id}", self._attachment
         )
@@ -181,6 +186,29 @@ class FakeAgentMail:
                 "download_url": f"{base}?sig=fake" if found["download_url"] else None,
                 "expires_at": datetime.now(UTC).isoformat(),
                 **({"text_url": f"{base}.txt?sig=fake"} if "text" in found else {}),
+            }
+        )
+
+    async def _inbox(self, request: web.Request) -> web.Response:
+        """One of the organisation's inboxes, as ``inboxes.get`` reads it."""
+        inbox_id = request.match_info["inbox_id"]
+        self.lookups.append(inbox_id)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return self._error(401, "UnauthorizedError", "The API key was not recognized.")
+        fault = next((f for f in self.faults if f.times > 0), None)
+        if fault is not None:
+            fault.times -= 1
+            return self._fault(fault)
+        if inbox_id not in self.inboxes:
+            return self._error(404, "NotFoundError", f"Inbox {inbox_id} not found", code="inbox_not_found")
+        at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return web.json_response(
+            {
+                "pod_id": "pod_fake",
+                "inbox_id": inbox_id,
+                "email": inbox_id,
+                "updated_at": at,
+                "created_at": at,
             }
         )
 

@@ -40,7 +40,15 @@ class Workspace(TimestampMixin, Base):
     """A Slack team: the tenant root."""
 
     __tablename__ = "workspaces"
-    __table_args__ = (Index("ix_workspaces_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_workspaces_status_created", "status", "created_at"),
+        Index(  # 0015: one AgentMail inbox, one live workspace, across tenants
+            "uq_workspaces_email_inbox",
+            text("lower(settings->>'email_inbox')"),
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND settings->>'email_inbox' <> ''"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     slack_team_id: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
