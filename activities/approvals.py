@@ -145,6 +145,7 @@ class ApprovalActivities:
             approvers=request.approver_slack_ids,
             expires_at=request.expires_at,
             masked=masked,
+            owner_only=request.owner_only,
         )
         try:
             posted = await self._slack.post_message(

@@ -17,7 +17,7 @@ then hands the event to :meth:`EmailIngress.handle`. In order:
    sender proven by the receiving MX's results is looked up among the members
    (:mod:`ingress.email_sender`); anyone else is from outside: shown in the notification
    channel, not answered (:mod:`ingress.email_outside`), unless the workspace accepts outside
-   senders (``/lucy settings email-outsiders accept``).
+   senders (``/lucy settings email-outsiders accept``). App Home counts all three kinds.
 5. **Where.** The workspace's notification channel: ``settings.email_channel`` when an admin
    set one, else the first of ``talk-to-lucy``, ``lucy-my-ai``, ``lucy``, ``general`` that
    exists (the original Lucy's order).
@@ -48,7 +48,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ingress.email_auth import DEFAULT_TRUSTED_AUTHSERV_IDS
 from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
 from ingress.email_outside import SHOWN_TEXT_LIMIT, ignored_senders, notice_blocks, notice_text
-from ingress.email_routing import CAPPED_NOTE, MAX_THREAD_TASKS, notification_channel, thread_capped
+from ingress.email_routing import (
+    CAPPED_NOTE,
+    MAX_THREAD_TASKS,
+    announcement,
+    notification_channel,
+    thread_capped,
+)
 from ingress.email_sender import (
     AttachmentLimits,
     Member,
@@ -63,7 +69,6 @@ from lucy.contracts import TaskSource, email_workflow_id
 from lucy.db import repositories as repo
 from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
 from lucy.logging import get_logger
-from lucy.slack.text import escape_mrkdwn
 
 log = get_logger(__name__)
 
@@ -80,6 +85,7 @@ class EmailOutcome:
     status: str
     workflow_id: str | None = None
     reason: str | None = None
+    ignored: str | None = None  # counted in App Home: automatic, forged or outside
 
 
 class EmailIngress:
@@ -149,6 +155,8 @@ class EmailIngress:
             raise
         status = "completed" if outcome.status in ("started", "delivered", "followup") else "ignored"
         payload = {**claim.payload, "outcome": outcome.status}
+        if outcome.ignored:
+            payload["ignored"] = outcome.ignored
         if outcome.workflow_id:
             payload["workflow_id"] = outcome.workflow_id
         await self._finish(workspace_id, claim, status, error=outcome.reason, payload=payload)
@@ -172,10 +180,14 @@ class EmailIngress:
             return EmailOutcome("ignored", reason="mail from Lucy's own inbox")
         if email.spoofed:
             log.warning("mail with a forged sender ignored", reason=email.spoofed)
-            return EmailOutcome("ignored", reason=f"the sender could not be authenticated: {email.spoofed}")
+            return EmailOutcome(
+                "ignored", reason=f"the sender could not be authenticated: {email.spoofed}", ignored="forged"
+            )
         if email.automatic:  # an auto-responder answering Lucy would start a mail loop
             log.info("automatic mail ignored", reason=email.automatic)
-            return EmailOutcome("ignored", reason=f"{email.automatic}: automatic mail is never answered")
+            return EmailOutcome(
+                "ignored", reason=f"{email.automatic}: automatic mail is never answered", ignored="automatic"
+            )
         if self._slack is None:
             raise RuntimeError("Slack is not configured: no bot token")
         # Only a sender proven by an aligned pass is looked up as a member (ingress.email_auth).
@@ -197,7 +209,7 @@ class EmailIngress:
             raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
         ts = str(claim.payload.get("slack_ts") or "")
         if not ts:  # announced once: a retried delivery reuses the announcement
-            ts = await self._post(channel, None, self._announcement(email))
+            ts = await self._post(channel, None, announcement(email, self._limits))
             await self._finish(
                 workspace_id,
                 claim,
@@ -226,7 +238,9 @@ class EmailIngress:
         """Mail from outside under ``email-outsiders ignore``: shown once in the notification
         channel with the members' two buttons (:mod:`ingress.email_outside`), never answered."""
         if email.address and email.address in ignored_senders(settings):
-            return EmailOutcome("ignored", reason="a member chose to ignore this sender (Ignore sender)")
+            return EmailOutcome(
+                "ignored", reason="a member chose to ignore this sender (Ignore sender)", ignored="outside"
+            )
         log.info(
             "mail from outside shown, not answered", sender_domain=email.address.rpartition("@")[2][:100]
         )
@@ -241,6 +255,7 @@ class EmailIngress:
             "ignored",
             reason="the sender is not a member of this workspace: shown in Slack, not answered "
             "(/lucy settings email-outsiders)",
+            ignored="outside",
         )
 
     async def _reply(
@@ -254,7 +269,7 @@ class EmailIngress:
     ) -> EmailOutcome:
         channel, thread = str(earlier["slack_channel"]), str(earlier["slack_ts"])
         if not claim.payload.get("slack_ts"):
-            shown = await self._post(channel, thread, self._announcement(email, reply=True))
+            shown = await self._post(channel, thread, announcement(email, self._limits, reply=True))
             await self._finish(
                 workspace_id,
                 claim,
@@ -319,21 +334,6 @@ class EmailIngress:
             await self._post(channel, thread, outcome.refused)
             return EmailOutcome("refused", outcome.workflow_id, reason=outcome.refused)
         return EmailOutcome("started", outcome.workflow_id)
-
-    def _announcement(self, email: InboundEmail, *, reply: bool = False) -> str:
-        who = escape_mrkdwn(email.sender or email.address or "an unknown sender")
-        subject = escape_mrkdwn(email.subject or "(no subject)")
-        refused = [f for f in limit_attachments(email.files, self._limits) if f.refused]
-        over = "".join(
-            f"\n:warning: The attachment {escape_mrkdwn(f.filename)} is not given to the task: {f.refused}."
-            for f in refused[:10]
-        )
-        if reply:
-            return f":incoming_envelope: A reply in this email thread from {who}: *{subject}*{over}"
-        return (
-            f":incoming_envelope: Email to {escape_mrkdwn(email.inbox_id)} from {who}: *{subject}*\n"
-            f"I'm looking at it here; its content is from outside and is treated as information only.{over}"
-        )
 
     async def _post(self, channel: str, thread_ts: str | None, text: str, blocks: Any = None) -> str:
         assert self._slack is not None

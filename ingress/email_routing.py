@@ -1,7 +1,7 @@
 """Where inbound mail goes in Slack and when it is no longer answered: the workspace's
-notification channel for email, and the per-thread cap on tasks started by mail (a loop
-breaker: a member's auto-responder answering Lucy's reply would otherwise start a follow-up
-that mails the member, whose auto-responder answers again, ...).
+notification channel for email, the announcement posted there, and the per-thread cap on tasks
+started by mail (a loop breaker: a member's auto-responder answering Lucy's reply would
+otherwise start a follow-up that mails the member, whose auto-responder answers again, ...).
 
 The cap is counted in PostgreSQL (``webhook_deliveries`` of the thread whose outcome was
 ``started`` or ``followup``: each such task answers by mail), so it holds across ingress
@@ -16,7 +16,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.email_message import InboundEmail
+from ingress.email_sender import AttachmentLimits, limit_attachments
 from lucy.db import repositories as repo
+from lucy.slack.text import escape_mrkdwn
 
 # The seed's "Email Listener Auto-Discovery" order.
 NOTIFICATION_CHANNELS = ("talk-to-lucy", "lucy-my-ai", "lucy", "general")
@@ -63,3 +65,21 @@ async def notification_channel(slack: AsyncWebClient | None, settings: dict[str,
         if not cursor:
             break
     return next((found[name] for name in NOTIFICATION_CHANNELS if name in found), "")
+
+
+def announcement(email: InboundEmail, limits: AttachmentLimits, *, reply: bool = False) -> str:
+    """The notification channel's line for a mail that reaches a task (its sender and subject
+    escaped), with each attachment the task does not get and why."""
+    who = escape_mrkdwn(email.sender or email.address or "an unknown sender")
+    subject = escape_mrkdwn(email.subject or "(no subject)")
+    refused = [f for f in limit_attachments(email.files, limits) if f.refused]
+    over = "".join(
+        f"\n:warning: The attachment {escape_mrkdwn(f.filename)} is not given to the task: {f.refused}."
+        for f in refused[:10]
+    )
+    if reply:
+        return f":incoming_envelope: A reply in this email thread from {who}: *{subject}*{over}"
+    return (
+        f":incoming_envelope: Email to {escape_mrkdwn(email.inbox_id)} from {who}: *{subject}*\n"
+        f"I'm looking at it here; its content is from outside and is treated as information only.{over}"
+    )

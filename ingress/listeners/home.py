@@ -5,7 +5,7 @@ the workspace's budget and usage this month. The rows come from the database; th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -20,13 +20,14 @@ from lucy.db.repositories import heartbeats as monitor_rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.db.repositories.budgets import BudgetDefaults
 from lucy.db.repositories.feedback import monthly_feedback
+from lucy.db.repositories.webhooks import ignored_mail
 from lucy.logging import get_logger
 from lucy.proactive.conditions import USAGE as MONITOR_USAGE
 from lucy.roles import is_admin
 from lucy.slack import monitors as monitor_views
 from lucy.slack import schedules as schedule_views
 from lucy.slack.budgets import budget_home_blocks
-from lucy.slack.home import PendingLine, TaskLine, Usage, home_view
+from lucy.slack.home import IGNORED_MAIL_DAYS, PendingLine, TaskLine, Usage, home_view
 
 log = get_logger(__name__)
 
@@ -51,6 +52,20 @@ def pending_lines(rows: Iterable[Any]) -> list[PendingLine]:
     ]
 
 
+def usage_of(workspace: Any, cost: Any, feedback: Any, month: date) -> Usage | None:
+    """Home's line of the workspace's usage this month (None: the workspace is not visible)."""
+    if workspace is None:
+        return None
+    return Usage(
+        tasks_used=workspace.current_month_actions if workspace.usage_month == month else 0,
+        tasks_limit=workspace.max_monthly_actions,
+        model_calls=cost.calls,
+        cost_usd=cost.cost_usd,
+        good_answers=feedback.good,
+        bad_answers=feedback.bad,
+    )
+
+
 async def build_home(
     sessions: async_sessionmaker[AsyncSession],
     team_id: str,
@@ -61,7 +76,8 @@ async def build_home(
 ) -> dict[str, Any]:
     """The Home tab view for one user. With ``role`` (from ``users.info``), the user is recorded
     first: an admin who never asked Lucy anything still sees the approvals waiting for an admin."""
-    month = datetime.now(UTC).date().replace(day=1)
+    now = datetime.now(UTC)
+    month = now.date().replace(day=1)
     async with sessions.begin() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
         if role is not None:
@@ -92,17 +108,10 @@ async def build_home(
         budget = await repo.budgets.usage_report(
             session=session, workspace_id=workspace_id, month=month, defaults=budgets or BudgetDefaults()
         )
-    usage = None
-    if workspace is not None:
-        used = workspace.current_month_actions if workspace.usage_month == month else 0
-        usage = Usage(
-            tasks_used=used,
-            tasks_limit=workspace.max_monthly_actions,
-            model_calls=cost.calls,
-            cost_usd=cost.cost_usd,
-            good_answers=feedback.good,
-            bad_answers=feedback.bad,
+        ignored = await ignored_mail(
+            session=session, workspace_id=workspace_id, since=now - timedelta(days=IGNORED_MAIL_DAYS)
         )
+    usage = usage_of(workspace, cost, feedback, month)
     proactive: list[dict[str, Any]] = []
     if schedules:
         lines = [schedule_views.line_of(r) for r in schedules]
@@ -113,7 +122,7 @@ async def build_home(
             found, admin_view=False, usage=MONITOR_USAGE, limit=HOME_LIST_LIMIT
         )
     proactive += budget_home_blocks(budget)
-    return home_view(pending_lines(pending), task_lines(tasks), usage, proactive)
+    return home_view(pending_lines(pending), task_lines(tasks), usage, proactive, ignored)
 
 
 async def on_app_home_opened(

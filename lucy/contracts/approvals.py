@@ -38,6 +38,7 @@ class ApprovalRequest:
     arguments: dict[str, Any] = field(default_factory=dict)
     because: str = ""  # why policy asks (Lucy's words, not the model's)
     requested_at: str = ""  # ISO 8601, the workflow's clock: the audit entry's time on every retry
+    owner_only: bool = False  # a step on the requester's own account: only they may approve
 
 
 @dataclass(frozen=True)

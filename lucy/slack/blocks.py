@@ -34,7 +34,7 @@ from lucy.contracts import (
 )
 from lucy.slack.limits import context, section
 from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
-from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
+from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide, who_may_decide_own
 
 UNMASKED = Masking(secrets=0, faithful=True)
 
@@ -245,10 +245,12 @@ def approval_message(
     approvers: list[str],
     expires_at: str,
     masked: Masking = UNMASKED,
+    owner_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The approval request: risk and why Lucy asks, what will run, the model's reason (marked
-    as such), who may decide until when, and the Approve / Reject buttons (or, when a secret is
-    masked, *Show exactly what runs* / Reject: Approve is in the exact view)."""
+    as such), who may decide until when (``owner_only``: only the requester may approve), and
+    the Approve / Reject buttons (or, when a secret is masked, *Show exactly what runs* /
+    Reject: Approve is in the exact view)."""
     icon = RISK_ICON.get(risk, ":red_circle:")
     header = f"{icon} *Approval needed* ({escape_mrkdwn(risk)} risk)"
     if because:
@@ -264,8 +266,13 @@ def approval_message(
             + (escape_mrkdwn(why) if why else "_(the model gave no reason)_")
         ),
         context(
-            f"Requested for <@{requester}> · Who may decide: {who_may_decide(approvers)} · "
-            f"Expires {slack_date(datetime.fromisoformat(expires_at))}"
+            f"Requested for <@{requester}> · "
+            + (
+                who_may_decide_own(requester)
+                if owner_only
+                else f"Who may decide: {who_may_decide(approvers)}"
+            )
+            + f" · Expires {slack_date(datetime.fromisoformat(expires_at))}"
         ),
         (
             exact_view_buttons(workflow_id, approval_id)

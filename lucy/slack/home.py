@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from lucy.contracts import TaskView
+from lucy.db.repositories.webhooks import IgnoredMail
 from lucy.slack.blocks import Attachment, approval_buttons, what_will_run
 from lucy.slack.limits import context, section
 from lucy.slack.masking import exact_view_buttons, recorded_masking
@@ -20,6 +21,7 @@ from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
 
 # Approvals listed in Home (up to four blocks each, and a view holds 100); the rest are counted.
 HOME_APPROVALS = 5
+IGNORED_MAIL_DAYS = 7  # Home counts the mail Lucy ignored over this many days
 
 STATUS_ICON = {
     "created": ":hourglass:",
@@ -127,14 +129,34 @@ def pending_section(pending: list[PendingLine], limit: int = HOME_APPROVALS) -> 
     return blocks
 
 
+def ignored_mail_blocks(ignored: IgnoredMail | None) -> list[dict[str, Any]]:
+    """Home's count of the mail Lucy ignored by itself lately (none when it is zero):
+    nothing from outside vanishes without a trace."""
+    if ignored is None or ignored.total == 0:
+        return []
+    return [
+        {"type": "divider"},
+        section(
+            f"*Mail Lucy ignored in the last {IGNORED_MAIL_DAYS} days:* {ignored.automatic} automatic · "
+            f"{ignored.forged} forged · {ignored.outside} from outside"
+        ),
+        context(
+            "Automatic mail (auto-replies, lists) and mail whose sender could not be authenticated "
+            "are never answered; mail from outside is shown in the notification channel, not answered."
+        ),
+    ]
+
+
 def home_view(
     pending: list[PendingLine],
     tasks: list[TaskLine],
     usage: Usage | None,
     proactive: list[dict[str, Any]] | None = None,
+    ignored: IgnoredMail | None = None,
 ) -> dict[str, Any]:
     """The Home tab (a ``views.publish`` view): what waits for me, my recent tasks, my schedules
-    and monitors (``proactive``: their blocks, with buttons), and the workspace's usage this month."""
+    and monitors (``proactive``: their blocks, with buttons), the mail Lucy ignored (``ignored``)
+    and the workspace's usage this month."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Lucy"}},
         *pending_section(pending),
@@ -153,6 +175,7 @@ def home_view(
         blocks.append(_section("No tasks yet. Mention @Lucy, DM me, or type `/lucy <request>`."))
     if proactive:
         blocks += [{"type": "divider"}, *proactive]
+    blocks += ignored_mail_blocks(ignored)
     if usage is not None:
         text = (
             f"This month: {usage.tasks_used} of {usage.tasks_limit} tasks · "

@@ -365,3 +365,12 @@ def who_may_decide(approvers: list[str]) -> str:
     if approvers:
         return " or ".join(f"<@{a}>" for a in approvers) + " or a workspace admin"
     return "a workspace admin"
+
+
+def who_may_decide_own(requester: str) -> str:
+    """Who may decide an approval of a step on the requester's own account (``owner_only``):
+    only they may approve; they or a workspace admin may reject."""
+    return (
+        f"Who may approve: only <@{requester}> (it acts on their own account); "
+        "they or a workspace admin may reject"
+    )

@@ -247,6 +247,9 @@ async def test_a_webhook_task_reads_its_creators_account_only_once_they_approve(
     approval = await eventually(lambda: _approval(fake_slack, "C0GENERAL"), "the approval message")
     assert (await handle.query("status"))["status"] == "pending_approval"
     assert composio.calls == []
+    said = json.dumps(approval["blocks"])  # only the creator may approve; an admin may only reject
+    assert "Who may approve: only <@UADMIN1> (it acts on their own account); they or a" in said
+    assert "Who may decide" not in said and said.count("workspace admin") == 1
 
     other_admin = await lucy.click(approval, "lucy_approve", team=team, user="UADMIN2")
     assert other_admin.status_code == 200

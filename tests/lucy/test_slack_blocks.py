@@ -151,3 +151,28 @@ def test_a_long_answer_is_cut_at_line_ends_and_code_blocks_reopen_in_the_next_se
             assert line in lines or line in ("```", "Here is the script:", "Run it with python.")
     shown = "\n".join(sections).replace("\n```\n```\n", "\n")  # close + reopen joined back
     assert shown == text
+
+
+def test_an_owner_only_approval_says_only_the_requester_may_approve():
+    def who(**owner: bool) -> str:
+        rendered = blocks.approval_message(
+            workflow_id="wf",
+            approval_id="ap",
+            tool="composio_execute",
+            arguments={"action": "GMAIL_FETCH_EMAILS"},
+            attachment=None,
+            risk="medium",
+            because="it acts on your own account",
+            reason="",
+            requester="UREQ",
+            approvers=["UREQ"],
+            expires_at=EXPIRES,
+            **owner,
+        )
+        return mrkdwn_texts(rendered)
+
+    own = who(owner_only=True)
+    assert "Who may approve: only <@UREQ> (it acts on their own account)" in own
+    assert "Who may decide" not in own and "or a workspace admin ·" not in own
+    assert "they or a workspace admin may reject" in own
+    assert "Who may decide: <@UREQ> or a workspace admin" in who()

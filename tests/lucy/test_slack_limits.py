@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from lucy.contracts import PlanStep, ProgressView, Recurrence
 from lucy.db.repositories.budgets import UsageReport
+from lucy.db.repositories.webhooks import IgnoredMail
 from lucy.slack import blocks, budgets, exact_view, feedback, home, limits, masking, monitors, schedules
 from lucy.slack.limits import block_problems, view_problems
 from lucy.slack.plan import plan_chunks
@@ -131,7 +132,8 @@ def _home(s: str) -> Any:
     ]
     tasks = [home.TaskLine(workflow_id=f"wf{i}", status="running", request=s) for i in range(10)]
     usage = home.Usage(tasks_used=1, tasks_limit=2, model_calls=3, cost_usd=Decimal(1))
-    return home.home_view(_pending(s, 36), tasks, usage, proactive)
+    ignored = IgnoredMail(automatic=len(s), forged=10**9, outside=1)
+    return home.home_view(_pending(s, 36), tasks, usage, proactive, ignored)
 
 
 def _recurrence(s: str) -> Recurrence:
@@ -172,6 +174,10 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "home.pending_blocks": (lambda s: home.pending_blocks(_pending(s)[0]), False),
     "home.pending_section": (lambda s: home.pending_section(_pending(s, 36)), False),
     "home.home_view": (_home, True),
+    "home.ignored_mail_blocks": (
+        lambda s: home.ignored_mail_blocks(IgnoredMail(automatic=len(s), forged=10**12, outside=3)),
+        False,
+    ),
     "schedules.confirmation": (_schedule_confirmation, False),
     "schedules.schedule_list": (
         lambda s: schedules.schedule_list([_schedule_line(s, i) for i in range(30)], admin_view=True),

@@ -239,6 +239,7 @@ class ApprovalGate:
                 arguments=args,
                 because=because,
                 requested_at=workflow.now().isoformat(),
+                owner_only=owner_only,  # True only under the trust2-account-owner-approval patch
             ),
             start_to_close_timeout=options.RECORD_TIMEOUT,
             schedule_to_close_timeout=options.RECORD_DEADLINE,

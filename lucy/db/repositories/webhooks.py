@@ -256,3 +256,34 @@ async def email_delivery_payload(
         )
     ).scalar_one_or_none()
     return None if row is None else dict(row)
+
+
+@dataclass(frozen=True)
+class IgnoredMail:
+    """How many mails Lucy ignored by itself, by why (App Home counts them)."""
+
+    automatic: int = 0  # auto-replies, lists: never answered (a mail loop)
+    forged: int = 0  # the sender could not be authenticated
+    outside: int = 0  # from outside: shown in the notification channel, not answered
+
+    @property
+    def total(self) -> int:
+        return self.automatic + self.forged + self.outside
+
+
+async def ignored_mail(*, session: AsyncSession, workspace_id: uuid.UUID, since: datetime) -> IgnoredMail:
+    """The workspace's AgentMail deliveries since ``since`` that were ignored, counted by the
+    ``ignored`` kind the ingress recorded (the transaction must be scoped to the workspace)."""
+    kind = WebhookDelivery.payload["ignored"].astext
+    rows = await session.execute(
+        select(kind, func.count())
+        .where(
+            WebhookDelivery.workspace_id == workspace_id,
+            WebhookDelivery.source == "agentmail",
+            WebhookDelivery.status == "ignored",
+            WebhookDelivery.created_at >= since,
+            kind.in_(("automatic", "forged", "outside")),
+        )
+        .group_by(kind)
+    )
+    return IgnoredMail(**{str(name): int(n) for name, n in rows.all()})
