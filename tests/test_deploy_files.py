@@ -95,12 +95,12 @@ def test_compose_is_safe_by_default(compose: dict):
         assert f"${{{secret}:?" in raw, secret
     env = services["lucy-worker"]["environment"]
     assert env["LUCY_ENV"] == "production" and env["LUCY_TEMPORAL_ENCRYPT_PAYLOADS"] == "true"
-    # Base images pinned by digest (see README: the Temporal images are not yet).
+    # Base images pinned by digest (see docs/security.md "Not done yet": the Temporal images are not yet).
     assert re.fullmatch(r"postgres:16@sha256:[0-9a-f]{64}", services["postgres"]["image"])
     assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64}", (ROOT / "Dockerfile").read_text(), re.M)
     proxy_dockerfile = (ROOT / "docker" / "egress-proxy" / "Dockerfile").read_text()
     assert re.search(r"^FROM debian:13\.7-slim@sha256:[0-9a-f]{64}", proxy_dockerfile, re.M)
-    # CamoFox by version tag (see README: no digest yet), never a moving tag.
+    # CamoFox by version tag (see docs/security.md: no digest yet), never a moving tag.
     assert re.fullmatch(
         r"\$\{CAMOFOX_IMAGE:-ghcr\.io/jo-inc/camofox-browser:\d+\.\d+\.\d+\}", services["camofox"]["image"]
     )

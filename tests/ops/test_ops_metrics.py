@@ -1,4 +1,4 @@
-"""The metrics the alert rules and the dashboard need beyond the README's first set: LLM cost,
+"""The metrics the alert rules and the dashboard need beyond the first set (docs/operations.md): LLM cost,
 calls to the fallback LLM provider, and whether the ingress reaches PostgreSQL and Temporal."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``lucy worker`` serves both Prometheus endpoints the README names: the Temporal SDK's runtime
+"""``lucy worker`` serves both Prometheus endpoints docs/operations.md names: the Temporal SDK's runtime
 metrics on ``LUCY_TEMPORAL_METRICS_PORT`` and Lucy's own on ``LUCY_WORKER_METRICS_PORT``."""
 
 from __future__ import annotations

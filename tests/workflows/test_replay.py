@@ -4,7 +4,7 @@ The histories in ``tests/histories`` are recorded by the end-to-end, maintenance
 time-skipping tests: ``LUCY_RECORD_HISTORIES=1 python3 run.py test tests/e2e tests/ingress
 tests/workflows``. They cover every path of every workflow type. When a change to a workflow
 makes one of them fail, the change is not compatible with runs in flight: ship it as a new
-Worker Deployment Version (README "Changing a workflow"), or guard it with ``workflow.patched``,
+Worker Deployment Version (docs/design.md "Changing a workflow"), or guard it with ``workflow.patched``,
 then record the new histories and keep the old ones until no run of the old code is left.
 """
 

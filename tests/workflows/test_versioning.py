@@ -1,5 +1,5 @@
 """Worker Versioning on the dev server: a worker given a build id joins the Worker Deployment as
-that version, and a task it starts stays pinned to it (README "Changing a workflow")."""
+that version, and a task it starts stays pinned to it (docs/design.md "Changing a workflow")."""
 
 from __future__ import annotations
 
