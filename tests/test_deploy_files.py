@@ -216,6 +216,37 @@ def test_slack_manifest_points_everything_at_slack_events():
     # What the code calls: chat.postMessage, conversations.replies/history (idempotent posting).
     assert {"app_mentions:read", "chat:write", "im:history", "channels:history", "commands"} <= scopes
     assert {"users:read", "assistant:write"} <= scopes  # users.info, assistant.threads.*
+    # Every Web API method the code calls has its scope (Slack's method pages name them).
+    called = set(re.findall(r"\.((?:users|chat|conversations|files|assistant_threads)_\w+)\(", _code_text()))
+    for method, scope in SCOPE_OF.items():
+        if method in called:
+            assert scope <= scopes, f"{method} needs {sorted(scope - scopes)} in slack-app-manifest.yaml"
+    assert "users_lookupByEmail" in called  # the table above is really matched against the code
+
+
+# The bot scopes each Slack Web API method Lucy calls needs for the conversations it reads (public,
+# private, DM and group channels: conversations.history needs each kind's scope).
+SCOPE_OF = {
+    "users_info": {"users:read"},
+    "users_lookupByEmail": {"users:read.email"},
+    "chat_postMessage": {"chat:write"},
+    "chat_postEphemeral": {"chat:write"},
+    "chat_update": {"chat:write"},
+    "conversations_history": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "conversations_replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
+    "conversations_list": {"channels:read", "groups:read"},
+    "files_upload_v2": {"files:write"},
+    "assistant_threads_setStatus": {"assistant:write"},
+    "assistant_threads_setTitle": {"assistant:write"},
+}
+
+
+def _code_text() -> str:
+    return "\n".join(
+        path.read_text()
+        for package in ("ingress", "activities", "lucy")
+        for path in (ROOT / package).rglob("*.py")
+    )
 
 
 def _lock_entries(name: str) -> list[str]:
