@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.sealed_arguments import sealed_arguments
 from activities.slack import SlackActivities, slack_error
+from activities.tools import registry
 from lucy.contracts import (
     ApprovalPosted,
     ApprovalRequest,
@@ -46,7 +47,7 @@ from lucy.slack.masking import masking, recorded_masking
 from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
-_ACTION_TYPES = {"send_email": "message_send", "email_reply": "message_send", "create_file": "data_export"}
+_STEP_ACTIONS = {"email_reply": "message_send"}  # steps that are not tools (a tool's: its ToolSpec)
 _LOOKUP_PAGES = 10
 
 
@@ -204,7 +205,7 @@ class ApprovalActivities:
                     task_id=task.id,
                     workflow_id=request.workflow_id,
                     idempotency_key=request.approval_key,
-                    action_type=_ACTION_TYPES.get(request.tool, "tool_execution"),
+                    action_type=_STEP_ACTIONS.get(request.tool) or registry.TOOLS.audit_action(request.tool),
                     risk_level=request.risk_level,
                     summary=redact_secrets(request.summary),
                     expires_at=datetime.fromisoformat(request.expires_at),

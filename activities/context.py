@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.email_attachments import read_attachments
+from activities.tools import registry
+from activities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts import (
     ChatMessage,
     TaskContext,
@@ -44,7 +46,6 @@ from lucy.db import repositories as repo
 from lucy.settings import Settings
 
 APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
-GATEWAY_TOOLS = ("exec", "read_file", "write_file", "edit_file", "web_fetch")
 TIERS = ("fast", "default", "code", "research", "document", "frontier")
 THREAD_HISTORY_MESSAGES = 30
 _PROBE_TTL_S = 60.0
@@ -98,20 +99,20 @@ class ContextActivities:
         self._browser_probe = (now, up)
         return up
 
+    async def _met(self, need: str) -> bool:
+        """Whether a tool's requirement holds: a Slack client, CamoFox up, or a tool setting set."""
+        if need == NEEDS_SLACK:
+            return self._slack is not None
+        if need == NEEDS_BROWSER:
+            return await self._browser_up()
+        value = getattr(self._settings.tools, need)  # a misspelt requirement fails loudly
+        return value is not None and value is not False
+
     async def _available_tools(self) -> list[str]:
-        tools = self._settings.tools
-        names: list[str] = []
-        if tools.openclaw_api_key is not None:
-            names.extend(GATEWAY_TOOLS)
-        if await self._browser_up():
-            names.append("browser")
-        if tools.composio_api_key is not None:
-            names.append("composio_execute")
-        if tools.agentmail_enabled and tools.agentmail_api_key is not None:
-            names.append("send_email")
-        if self._slack is not None:
-            names.extend(("slack_history", "create_file", "schedule_task", "create_monitor"))
-        return names
+        """The registered tools whose requirements this deployment meets, in registry order."""
+        needs = {need for spec in registry.TOOLS.values() for need in spec.requires}
+        met = {need for need in sorted(needs) if await self._met(need)}
+        return registry.TOOLS.available(met.__contains__)
 
     async def _thread_history(self, request: TaskContextRequest) -> list[ChatMessage]:
         task = request.task

@@ -29,13 +29,9 @@ from activities.records import RecordActivities
 from activities.schedules import ScheduleActivities
 from activities.sealed_arguments import arguments_keyring
 from activities.slack import ChannelPacer, SlackActivities
-from activities.tools.browser import BrowserActivities
-from activities.tools.composio import ComposioActivities
-from activities.tools.email import EmailActivities
-from activities.tools.files import FileActivities
+from activities.tools import registry
+from activities.tools.deps import ToolDeps
 from activities.tools.gateway import GatewayActivities
-from activities.tools.proactive import ProactiveToolActivities
-from activities.tools.slack_history import SlackHistoryActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.proactive.monitor_mirror import MonitorMirror
@@ -179,24 +175,10 @@ def tool_activities(
     slack: AsyncWebClient | None,
     egress: EgressGuard | None = None,
 ) -> list[Any]:
-    """The tool activities (gateway, browser, Composio, email, Slack history, files, the schedule
-    and monitor offers). ``egress``
-    checks every URL the model chose (default: system DNS, with a timeout)."""
-    egress = egress or EgressGuard()
-    return [
-        GatewayActivities(http, settings.tools, egress=egress).invoke,
-        BrowserActivities(http, settings.tools, egress=egress).browse,
-        ComposioActivities(http, settings.tools).execute,
-        EmailActivities(http, settings.tools).send,
-        EmailReplyActivities(settings.tools, http).reply,
-        SlackHistoryActivities(slack).search,
-        FileActivities(slack).create,
-        *_offers(ProactiveToolActivities(slack, settings.limits)),
-    ]
-
-
-def _offers(acts: ProactiveToolActivities) -> list[Any]:
-    return [acts.schedule_task, acts.create_monitor]
+    """Every registered tool's activity (:mod:`activities.tools.registry`), and the email reply
+    step's. ``egress`` checks every URL the model chose (default: system DNS, with a timeout)."""
+    deps = ToolDeps(settings=settings, http=http, slack=slack, egress=egress or EgressGuard())
+    return [*registry.TOOLS.activities(deps), EmailReplyActivities(settings.tools, http).reply]
 
 
 @contextlib.asynccontextmanager

@@ -24,6 +24,7 @@ used for another person's task; ``sessionKey`` is the task's workflow id.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -33,7 +34,18 @@ from temporalio.exceptions import ApplicationError
 from activities.egress import EgressGuard
 from activities.liveness import keeps_beating
 from activities.tools.camofox import BrowserArgs, CamoFoxTab, Denied, PageChanged, TabGone, reject
-from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
+from activities.tools.deps import ToolDeps
+from activities.tools.spec import (
+    NEEDS_BROWSER,
+    STRING,
+    UNRESUMABLE_TOOL_HEARTBEAT,
+    RiskContext,
+    ToolSpec,
+    host_of,
+    retry,
+    schema,
+)
+from lucy.contracts import ErrorType, Risk, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
 ACTIONS = ("open", "navigate", "snapshot", "click", "type", "close")
@@ -173,3 +185,50 @@ class BrowserActivities:
         except PageChanged as exc:
             return await browser.page_changed(exc.message), False
         return await browser.fresh_snapshot(), True
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _build(deps: ToolDeps) -> BrowserActivities:
+    return BrowserActivities(deps.http, deps.settings.tools, egress=deps.egress)
+
+
+def _risk(args: dict[str, Any], context: RiskContext) -> Risk:
+    """Clicking and typing act on a page (a form submit acts on someone's behalf): medium."""
+    return Risk.MEDIUM if args.get("action") in ("click", "type") else Risk.LOW
+
+
+def _opened_host(args: dict[str, Any]) -> str | None:
+    if args.get("action") in ("open", "navigate"):
+        return host_of(str(args.get("url") or ""))
+    return None
+
+
+BROWSER = ToolSpec(
+    name="browser",
+    description="Drive a real browser (CamoFox). Actions: open {url}, navigate {url}, snapshot, "
+    "click {ref}, type {ref, text, submit?}, close. Every action returns the page's "
+    "accessibility snapshot, whose element refs (e.g. e12) click and type use.",
+    parameters=schema(
+        {
+            "action": {"type": "string", "enum": list(ACTIONS)},
+            "url": STRING,
+            "ref": STRING,
+            "text": STRING,
+            "submit": {"type": "boolean"},
+        },
+        ("action",),
+    ),
+    activity=BrowserActivities.browse,
+    build=_build,
+    timeout=timedelta(seconds=120),
+    heartbeat=UNRESUMABLE_TOOL_HEARTBEAT,
+    retry=retry(3),
+    label="browser",
+    label_arg="action",
+    risk=_risk,
+    egress_host=_opened_host,
+    acts_on="a web page",
+    requires=(NEEDS_BROWSER,),
+)

@@ -45,6 +45,7 @@ import asyncio
 import importlib
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -61,7 +62,9 @@ from activities.http_errors import (
     transport_error,
 )
 from activities.liveness import keeps_beating
-from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
+from activities.tools.deps import ToolDeps
+from activities.tools.spec import STRING, UNRESUMABLE_TOOL_HEARTBEAT, RiskContext, ToolSpec, retry, schema
+from lucy.contracts import ErrorType, Risk, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
 
 _SLUG = re.compile(r"^[A-Z][A-Z0-9_]{1,149}$")
@@ -214,3 +217,65 @@ def _result(action: str, response: Any) -> ToolResult:
     rendered = json.dumps(data, ensure_ascii=False, default=str) if data is not None else "(no data)"
     text, truncated = truncate_output(rendered)
     return ToolResult(output=text, truncated=truncated)
+
+
+# --------------------------------------------------------------------------- the tool
+
+# Composio actions that only read: safe to run without asking. Everything else (create, send,
+# delete, update...) is high risk. Exact slugs, on purpose: a prefix would let a new action in.
+COMPOSIO_READ_ONLY = frozenset(
+    {
+        "GITHUB_GET_A_REPOSITORY",
+        "GITHUB_GET_AN_ISSUE",
+        "GITHUB_GET_A_PULL_REQUEST",
+        "GITHUB_LIST_REPOSITORY_ISSUES",
+        "GITHUB_LIST_PULL_REQUESTS",
+        "GITHUB_LIST_COMMITS",
+        "GITHUB_SEARCH_ISSUES_AND_PULL_REQUESTS",
+        "GITHUB_SEARCH_REPOSITORIES",
+        "GITHUB_GET_THE_AUTHENTICATED_USER",
+        "LINEAR_LIST_LINEAR_ISSUES",
+        "LINEAR_GET_LINEAR_ISSUE",
+        "LINEAR_LIST_LINEAR_PROJECTS",
+        "LINEAR_LIST_LINEAR_TEAMS",
+        "JIRA_GET_ISSUE",
+        "JIRA_SEARCH_FOR_ISSUES_USING_JQL_GET",
+        "NOTION_SEARCH_NOTION_PAGE",
+        "NOTION_FETCH_DATA",
+        "GOOGLECALENDAR_EVENTS_LIST",
+        "GOOGLECALENDAR_FIND_EVENT",
+        "GOOGLECALENDAR_FIND_FREE_SLOTS",
+        "GMAIL_FETCH_EMAILS",
+        "GMAIL_FETCH_MESSAGE_BY_MESSAGE_ID",
+        "GOOGLEDRIVE_FIND_FILE",
+        "HUBSPOT_LIST_CONTACTS",
+    }
+)
+
+
+def _risk(args: dict[str, Any], context: RiskContext) -> Risk:
+    """Low for an action on the read-only list, high for every other."""
+    action = str(args.get("action") or "").strip().upper()
+    return Risk.LOW if action in COMPOSIO_READ_ONLY else Risk.HIGH
+
+
+def _build(deps: ToolDeps) -> ComposioActivities:
+    return ComposioActivities(deps.http, deps.settings.tools)
+
+
+COMPOSIO_EXECUTE = ToolSpec(
+    name="composio_execute",
+    description="Run a Composio integration action (e.g. GITHUB_CREATE_ISSUE) with its arguments, "
+    "as the person you work for (through their own connected accounts).",
+    parameters=schema({"action": STRING, "arguments": {"type": "object"}}, ("action",)),
+    activity=ComposioActivities.execute,
+    build=_build,
+    timeout=timedelta(seconds=120),
+    heartbeat=UNRESUMABLE_TOOL_HEARTBEAT,
+    retry=retry(3),
+    label="composio",
+    label_arg="action",
+    risk=_risk,
+    acts_for_requester=True,
+    requires=("composio_api_key",),
+)

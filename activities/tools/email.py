@@ -31,6 +31,7 @@ AgentMail's message and fix.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -38,6 +39,8 @@ from temporalio import activity
 
 from activities.agentmail_sdk import NO_RETRIES, agentmail_client, map_agentmail_error
 from activities.http_errors import rejected, short
+from activities.tools.deps import ToolDeps
+from activities.tools.spec import STRING, ToolSpec, high_risk, retry, schema
 from lucy.contracts import ToolRequest, ToolResult, idempotency_key, truncate_output
 from lucy.settings import ToolSettings
 
@@ -138,3 +141,28 @@ def _payload(args: dict[str, Any]) -> dict[str, Any]:
     if html and html.strip():
         payload["html"] = html
     return payload
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _build(deps: ToolDeps) -> EmailActivities:
+    return EmailActivities(deps.http, deps.settings.tools)
+
+
+SEND_EMAIL = ToolSpec(
+    name="send_email",
+    description="Send an email from Lucy's inbox (AgentMail).",
+    parameters=schema(
+        {"to": STRING, "subject": STRING, "text": STRING, "html": STRING}, ("to", "subject", "text")
+    ),
+    activity=EmailActivities.send,
+    build=_build,
+    timeout=timedelta(seconds=60),
+    retry=retry(3),
+    label="email",
+    label_arg="to",
+    risk=high_risk,
+    requires=("agentmail_enabled", "agentmail_api_key"),
+    audit_action="message_send",
+)

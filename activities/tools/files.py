@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -35,8 +36,10 @@ from temporalio.exceptions import ApplicationError
 
 from activities.http_errors import rejected
 from activities.liveness import keeps_beating
+from activities.tools.deps import ToolDeps
 from activities.tools.documents import FORMATS, Built, Spec, build
 from activities.tools.slack_history import require_slack, slack_transport_error, tool_error_from_slack
+from activities.tools.spec import NEEDS_SLACK, STRING, TOOL_HEARTBEAT, ToolSpec, retry, schema
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, idempotency_key
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -246,3 +249,37 @@ def short_error(exc: BaseException) -> str:
     are pre-signed and must not land in the history)."""
     text = re.sub(r"https?://\S+", "<url>", str(exc))
     return text[:200]
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _build(deps: ToolDeps) -> FileActivities:
+    return FileActivities(deps.slack)
+
+
+CREATE_FILE = ToolSpec(
+    name="create_file",
+    description="Create a CSV, XLSX or PDF file and upload it to this thread. csv/xlsx take rows "
+    "(first row = header); pdf takes content (text or simple HTML).",
+    parameters=schema(
+        {
+            "format": {"type": "string", "enum": ["csv", "xlsx", "pdf"]},
+            "filename": STRING,
+            "title": STRING,
+            "rows": {"type": "array", "items": {"type": "array"}},
+            "content": STRING,
+        },
+        ("format", "filename"),
+    ),
+    activity=FileActivities.create,
+    build=_build,
+    timeout=timedelta(seconds=120),
+    heartbeat=TOOL_HEARTBEAT,
+    retry=retry(4),
+    label="file",
+    label_arg="filename",
+    trusted_output=True,  # a confirmation of what Lucy itself uploaded
+    requires=(NEEDS_SLACK,),
+    audit_action="data_export",
+)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -59,6 +60,7 @@ from temporalio.exceptions import ApplicationError
 from activities.egress import EgressGuard
 from activities.http_errors import heartbeating, provider_message, retry_after, transport_error
 from activities.liveness import beat, keeps_beating
+from activities.tools.deps import ToolDeps
 from activities.tools.openclaw import (
     GATEWAY_TOOLS,
     GatewayResult,
@@ -66,6 +68,15 @@ from activities.tools.openclaw import (
     gateway_args,
     parse_result,
     reject,
+)
+from activities.tools.spec import (
+    STRING,
+    TOOL_HEARTBEAT,
+    ToolSpec,
+    high_risk,
+    host_of,
+    retry,
+    schema,
 )
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 from lucy.settings import ToolSettings
@@ -289,3 +300,82 @@ def _resumed_session() -> str | None:
     if details and isinstance(details[0], str) and details[0]:
         return details[0]
     return None
+
+
+# --------------------------------------------------------------------------- the tools
+
+
+def _build(deps: ToolDeps) -> GatewayActivities:
+    return GatewayActivities(deps.http, deps.settings.tools, egress=deps.egress)
+
+
+def _fetched_host(args: dict[str, Any]) -> str | None:
+    return host_of(str(args.get("url") or ""))
+
+
+def _gateway_tool(**spec: Any) -> ToolSpec:
+    """A tool the OpenClaw gateway runs (file tools: a minute, five attempts, heartbeating)."""
+    file_tool = {"timeout": timedelta(seconds=60), "heartbeat": TOOL_HEARTBEAT, "retry": retry(5)}
+    return ToolSpec(
+        activity=GatewayActivities.invoke,
+        build=_build,
+        requires=("openclaw_api_key",),
+        **{**file_tool, **spec},
+    )
+
+
+EXEC = _gateway_tool(
+    name="exec",
+    description="Run a shell command on Lucy's workspace machine (OpenClaw gateway). "
+    "Returns the combined output and exit code.",
+    parameters=schema(
+        {
+            "command": STRING,
+            "workdir": STRING,
+            "timeout": {"type": "integer", "description": "seconds, default 60"},
+        },
+        ("command",),
+    ),
+    timeout=timedelta(minutes=15),
+    heartbeat=TOOL_HEARTBEAT,
+    retry=retry(3),
+    label="gateway exec",
+    label_arg="command",
+    risk=high_risk,
+)
+READ_FILE = _gateway_tool(
+    name="read_file",
+    description="Read a text file on Lucy's workspace machine.",
+    parameters=schema({"path": STRING}, ("path",)),
+    label="gateway read",
+    label_arg="path",
+)
+WRITE_FILE = _gateway_tool(
+    name="write_file",
+    description="Create or overwrite a text file on Lucy's workspace machine.",
+    parameters=schema({"path": STRING, "content": STRING}, ("path", "content")),
+    label="gateway write",
+    label_arg="path",
+    risk=high_risk,
+)
+EDIT_FILE = _gateway_tool(
+    name="edit_file",
+    description="Replace exact text in a file on Lucy's workspace machine.",
+    parameters=schema(
+        {"path": STRING, "old_text": STRING, "new_text": STRING}, ("path", "old_text", "new_text")
+    ),
+    label="gateway edit",
+    label_arg="path",
+    risk=high_risk,
+)
+WEB_FETCH = _gateway_tool(
+    name="web_fetch",
+    description="Fetch a web page and return its readable text.",
+    parameters=schema({"url": STRING, "max_chars": {"type": "integer"}}, ("url",)),
+    timeout=timedelta(seconds=90),
+    heartbeat=TOOL_HEARTBEAT,
+    retry=retry(4),
+    label="web fetch",
+    label_arg="url",
+    egress_host=_fetched_host,
+)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -20,7 +21,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
 from activities.http_errors import rejected
+from activities.tools.deps import ToolDeps
 from activities.tools.slack_history import require_slack, slack_transport_error, tool_error_from_slack
+from activities.tools.spec import NEEDS_SLACK, STRING, ToolSpec, retry, schema
 from lucy.contracts import ToolRequest, ToolResult
 from lucy.proactive.monitors import MonitorDraft
 from lucy.proactive.offers import Offer, OfferRefused, monitor_offer, schedule_offer
@@ -116,3 +119,47 @@ def _text(request: ToolRequest, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise rejected(f"{request.tool}: '{name}' must be a non-empty string")
     return value.strip()
+
+
+# --------------------------------------------------------------------------- the tools
+
+
+def _build(deps: ToolDeps) -> ProactiveToolActivities:
+    return ProactiveToolActivities(deps.slack, deps.settings.limits)
+
+
+def _offer_tool(**spec: Any) -> ToolSpec:
+    """An offer: it only shows the requester a confirmation (Lucy's own words come back)."""
+    return ToolSpec(
+        build=_build,
+        timeout=timedelta(seconds=30),
+        retry=retry(4),
+        trusted_output=True,
+        requires=(NEEDS_SLACK,),
+        **spec,
+    )
+
+
+SCHEDULE_TASK = _offer_tool(
+    name="schedule_task",
+    description="Offer the requester a recurring task in this channel. It only shows them a "
+    "confirmation: nothing is scheduled until they click Create. when: 'every weekday at 9:00', "
+    "'every 2 hours', 'every monday at 10:00', 'every month on the 1st at 09:00' or a 5-field cron "
+    "expression (their time zone). request: what to do each time, as they would ask it.",
+    parameters=schema({"when": STRING, "request": STRING}, ("when", "request")),
+    activity=ProactiveToolActivities.schedule_task,
+    label="schedule offer",
+    label_arg="when",
+)
+CREATE_MONITOR = _offer_tool(
+    name="create_monitor",
+    description="Offer the requester a monitor that checks something at a fixed interval and "
+    "alerts this channel. It only shows them a confirmation: nothing exists until they click "
+    "Create. every: 'every 15 minutes', 'every hour'. condition: 'health <url> [within 2000ms]', "
+    "'metric <url> <json.path> <op> <number>', 'schedule <schedule id>' or 'ask [<url>] <yes/no "
+    "question>' (yes = alert).",
+    parameters=schema({"every": STRING, "condition": STRING}, ("every", "condition")),
+    activity=ProactiveToolActivities.create_monitor,
+    label="monitor offer",
+    label_arg="condition",
+)

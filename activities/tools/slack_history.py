@@ -14,7 +14,7 @@ re-typed as tool errors: retryable stays retryable (with Slack's ``Retry-After``
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,8 @@ from temporalio.exceptions import ApplicationError
 from activities.http_errors import not_configured, rejected
 from activities.liveness import keeps_beating
 from activities.slack import slack_error
+from activities.tools.deps import ToolDeps
+from activities.tools.spec import NEEDS_SLACK, STRING, TOOL_HEARTBEAT, ToolSpec, retry, schema
 from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
 
 DEFAULT_LIMIT = 50
@@ -167,3 +169,32 @@ def _line(message: dict[str, Any]) -> str:
     if files:
         text = (text + " " if text else "") + " ".join(f"[file: {name}]" for name in files)
     return f"[{format_ts(str(message.get('ts')))}] {who}: {text}"
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _build(deps: ToolDeps) -> SlackHistoryActivities:
+    return SlackHistoryActivities(deps.slack)
+
+
+SLACK_HISTORY = ToolSpec(
+    name="slack_history",
+    description="Search earlier messages of this Slack thread or channel.",
+    parameters=schema(
+        {
+            "query": STRING,
+            "scope": {"type": "string", "enum": ["thread", "channel"]},
+            "limit": {"type": "integer"},
+        },
+        (),
+    ),
+    activity=SlackHistoryActivities.search,
+    build=_build,
+    timeout=timedelta(seconds=30),
+    heartbeat=TOOL_HEARTBEAT,
+    retry=retry(5),
+    label="slack history",
+    label_arg="query",
+    requires=(NEEDS_SLACK,),
+)

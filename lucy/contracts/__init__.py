@@ -27,6 +27,7 @@ from lucy.contracts.approvals import (
     CancelRequest,
     ExactArguments,
     ExactViewRequest,
+    Risk,
     ThreadReply,
 )
 from lucy.contracts.email import (
@@ -92,7 +93,7 @@ from lucy.contracts.llm import (
     LlmResponse,
     StreamTarget,
     ToolCall,
-    ToolSpec,
+    ToolSchema,
     untrusted_message,
 )
 from lucy.contracts.maintenance import (
@@ -241,6 +242,7 @@ __all__ = [
     "ReconcileRequest",
     "ReconcileResult",
     "Recurrence",
+    "Risk",
     "RunClaim",
     "RunOutcome",
     "RunOutcomeKind",
@@ -266,7 +268,7 @@ __all__ = [
     "ToolCall",
     "ToolRequest",
     "ToolResult",
-    "ToolSpec",
+    "ToolSchema",
     "UpdateMessageRequest",
     "Usage",
     "approval_button_value",

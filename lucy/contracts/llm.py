@@ -26,7 +26,7 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
-class ToolSpec:
+class ToolSchema:
     """One tool offered to the model (OpenAI ``tools`` entry of type ``function``)."""
 
     name: str
@@ -58,7 +58,7 @@ class LlmRequest:
     tier: str = "default"
     max_tokens: int | None = None
     temperature: float | None = None
-    tools: list[ToolSpec] | None = None
+    tools: list[ToolSchema] | None = None
     provider: str = LlmProvider.PRIMARY.value
     json_object: bool = False  # ask for ``response_format: {"type": "json_object"}``
     # Whose budgets the call is held against (``workspaces.id``, ``users.id``); empty: none.

@@ -13,9 +13,10 @@ from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.liveness import beat, keeps_beating
+from activities.tools.registry import TOOLS
+from activities.tools.spec import TOOL_HEARTBEAT, UNRESUMABLE_TOOL_HEARTBEAT
 from lucy.contracts import LlmResponse, TaskContext, ToolCall, ToolRequest, ToolResult
 from tests.workflows.test_task_timeskipping import Fakes, _run, answer, ts_env  # noqa: F401
-from workflows.task.tools import TOOL_HEARTBEAT, TOOLS, UNRESUMABLE_TOOL_HEARTBEAT
 
 LONG_TOOLS = {"exec", "read_file", "write_file", "edit_file", "web_fetch", "browser", "composio_execute"}
 LONG_TOOLS |= {"slack_history", "create_file"}

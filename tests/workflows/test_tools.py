@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflows.task.tools import TOOLS, validate_arguments
+from activities.tools.registry import TOOLS
+from workflows.task.tools import validate_arguments
 
 
 @pytest.mark.parametrize(

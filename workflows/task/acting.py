@@ -25,7 +25,11 @@ from workflows.task.approvals import ApprovalGate
 from workflows.task.models import error_message, error_type
 from workflows.task.posting import ProgressMessage, thread_of
 from workflows.task.recorder import StepRecorder
-from workflows.task.tools import TOOLS, ToolDef, validate_arguments
+from workflows.task.tools import validate_arguments
+
+with workflow.unsafe.imports_passed_through():
+    from activities.tools import registry
+    from activities.tools.spec import ToolSpec
 
 # Histories recorded before untrusted content sent calls on the requester's own accounts to them.
 ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
@@ -34,7 +38,7 @@ ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 def offered(state: TaskState) -> list[str]:
     """The tools the model may use now: configured for the task, not withdrawn."""
     available = state.context.available_tools if state.context is not None else []
-    return [t for t in available if t in TOOLS and t not in state.unavailable_tools]
+    return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
 
 
 class ToolRunner:
@@ -55,7 +59,7 @@ class ToolRunner:
     async def run(self, call: ToolCall, *, reason: str) -> str:
         """Run one tool call; returns what the model is told."""
         state = self._state
-        tool = TOOLS.get(call.name)
+        tool = registry.TOOLS.get(call.name)
         if tool is None or call.name not in offered(state):
             return prompts.no_such_tool(call.name, offered(state))
         args, problem = validate_arguments(tool, call.arguments)
@@ -79,7 +83,7 @@ class ToolRunner:
             channel_requires_approval=ctx.channel_requires_approval,
             approval_required_tools=ctx.approval_required_tools,
             account_owner_gate=state.untrusted_seen
-            and tool.name in policy.ACCOUNT_TOOLS
+            and tool.acts_for_requester
             and workflow.patched(ACCOUNT_OWNER_PATCH),
         )
         if verdict.needs_approval:
@@ -99,12 +103,12 @@ class ToolRunner:
                 return prompts.not_run(summary, decision, decider)
         output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
         self._progress.thinking()  # the model reads what the step did
-        if tool.name not in policy.TRUSTED_OUTPUT_TOOLS:
+        if not tool.trusted_output:
             state.untrusted_seen = True  # whatever a tool returned came from outside
         return output
 
     async def _execute(
-        self, tool: ToolDef, args: dict[str, Any], *, summary: str, risk: str, step_id: str
+        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str
     ) -> str:
         state, task = self._state, self._task
         index = self._recorder.next_index()

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 with workflow.unsafe.imports_passed_through():
     from activities.llm import LlmActivities
+    from activities.tools import registry
 from lucy.contracts import (
     ChatMessage,
     ErrorType,
@@ -23,12 +24,10 @@ from lucy.contracts import (
     StreamTarget,
     TaskInput,
     TaskState,
-    ToolSpec,
 )
 from workflows.task import options, prompts
 from workflows.task.compaction import trim_for_retry
 from workflows.task.recorder import StepRecorder
-from workflows.task.tools import TOOLS
 
 TIER_LADDER = ("fast", "default", "frontier")
 ESCALATE_ON = frozenset({ErrorType.LLM_RETRYABLE, ErrorType.LLM_BAD_RESPONSE, "TimeoutError"})
@@ -168,9 +167,7 @@ async def ask(
     """One agent step, as resiliently as the providers allow (see :func:`after_failure`).
     Records the step and its cost; raises the primary's error when everything failed. The
     answer is streamed into the task's thread where the worker streams (``streamed_ts``)."""
-    specs = [
-        ToolSpec(name=t, description=TOOLS[t].description, parameters=TOOLS[t].parameters) for t in tools
-    ]
+    specs = registry.TOOLS.schemas(tools)
     tiers = escalation_path(state.tier or "default")
     index, provider, trimmed = 0, LlmProvider.PRIMARY.value, False
     first_error: ActivityError | None = None

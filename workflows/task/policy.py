@@ -32,50 +32,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from lucy.contracts import Actor, ApprovalDecisionKind, TaskSource
+from temporalio import workflow
+
+from lucy.contracts import Actor, ApprovalDecisionKind, Risk, TaskSource
 from lucy.slack.text import who_may_decide
 
-RISK_ORDER = ("low", "medium", "high", "critical")
-
-# Composio actions that only read: safe to run without asking. Everything else (create, send,
-# delete, update...) is high risk. Exact slugs, on purpose: a prefix would let a new action in.
-COMPOSIO_READ_ONLY = frozenset(
-    {
-        "GITHUB_GET_A_REPOSITORY",
-        "GITHUB_GET_AN_ISSUE",
-        "GITHUB_GET_A_PULL_REQUEST",
-        "GITHUB_LIST_REPOSITORY_ISSUES",
-        "GITHUB_LIST_PULL_REQUESTS",
-        "GITHUB_LIST_COMMITS",
-        "GITHUB_SEARCH_ISSUES_AND_PULL_REQUESTS",
-        "GITHUB_SEARCH_REPOSITORIES",
-        "GITHUB_GET_THE_AUTHENTICATED_USER",
-        "LINEAR_LIST_LINEAR_ISSUES",
-        "LINEAR_GET_LINEAR_ISSUE",
-        "LINEAR_LIST_LINEAR_PROJECTS",
-        "LINEAR_LIST_LINEAR_TEAMS",
-        "JIRA_GET_ISSUE",
-        "JIRA_SEARCH_FOR_ISSUES_USING_JQL_GET",
-        "NOTION_SEARCH_NOTION_PAGE",
-        "NOTION_FETCH_DATA",
-        "GOOGLECALENDAR_EVENTS_LIST",
-        "GOOGLECALENDAR_FIND_EVENT",
-        "GOOGLECALENDAR_FIND_FREE_SLOTS",
-        "GMAIL_FETCH_EMAILS",
-        "GMAIL_FETCH_MESSAGE_BY_MESSAGE_ID",
-        "GOOGLEDRIVE_FIND_FILE",
-        "HUBSPOT_LIST_CONTACTS",
-    }
-)
-
-# Tools that act on the requester's own connected accounts (Composio's user is the requester).
-ACCOUNT_TOOLS = frozenset({"composio_execute"})
-HIGH_TOOLS = frozenset({"exec", "write_file", "edit_file", "send_email"})
-EGRESS_TOOLS = frozenset({"web_fetch", "browser"})
-# Tools whose output is not from outside (a confirmation of what Lucy itself uploaded or offered).
-TRUSTED_OUTPUT_TOOLS = frozenset({"create_file", "schedule_task", "create_monitor"})
+with workflow.unsafe.imports_passed_through():
+    from activities.tools import registry
+    from activities.tools.spec import RiskContext, ToolSpec
+    from activities.tools.spec import host_of as host_of  # the policy's host rule, re-exported
 
 _URL = re.compile(r"https?://[^\s<>|\"'`]+", re.I)
 _DOMAIN = re.compile(r"(?<![\w.@/-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24})(?![\w-])", re.I)
@@ -85,23 +51,10 @@ _DOMAIN = re.compile(r"(?<![\w.@/-])((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+
 class Assessment:
     """The verdict on one tool call: its risk, whether a person must approve it, and why."""
 
-    risk: str
+    risk: Risk
     needs_approval: bool
     because: str = ""
     owner_only: bool = False  # only the requester (whose account it acts on) may approve
-
-
-def host_of(url: str) -> str:
-    """The lower-case host of ``url``; "" when there is none or when the URL is ambiguous
-    (a backslash, whitespace, control characters or credentials, which browsers and Python
-    parse differently): an unknown host, so the call waits for a person."""
-    text = url.strip()
-    if any(c in text for c in "\\ \t\r\n@") or any(ord(c) < 32 for c in text):
-        return ""
-    try:
-        return (urlsplit(text).hostname or "").lower().rstrip(".")
-    except ValueError:
-        return ""
 
 
 def hosts_named_in(text: str) -> set[str]:
@@ -130,24 +83,11 @@ def is_known_host(host: str, known: Iterable[str]) -> bool:
     return any(host == k or host.endswith("." + k) for k in known)
 
 
-def base_risk(tool: str, args: dict[str, Any]) -> str:
-    """The risk of a call by what it does, before anything about the task is considered."""
-    if tool in HIGH_TOOLS:
-        return "high"
-    if tool == "composio_execute":
-        action = str(args.get("action") or "").strip().upper()
-        return "low" if action in COMPOSIO_READ_ONLY else "high"
-    if tool == "browser" and args.get("action") in ("click", "type"):
-        return "medium"
-    return "low"
-
-
-def _egress_url(tool: str, args: dict[str, Any]) -> str | None:
-    if tool == "web_fetch":
-        return str(args.get("url") or "")
-    if tool == "browser" and args.get("action") in ("open", "navigate"):
-        return str(args.get("url") or "")
-    return None
+def base_risk(tool: str, args: dict[str, Any]) -> Risk:
+    """The risk of a call by what it does, before anything about the task is considered
+    (its tool's own risk function); critical for a name that is not a registered tool."""
+    spec = registry.TOOLS.get(tool)
+    return spec.risk(args, RiskContext()) if spec is not None else Risk.CRITICAL
 
 
 def assess(
@@ -163,8 +103,39 @@ def assess(
     """Decide whether ``tool(args)`` may run now or must wait for a person.
     ``account_owner_gate``: an untrusted context sends calls on the requester's own accounts to
     the requester alone (off only when replaying a history recorded before that rule)."""
-    risk = base_risk(tool, args)
-    if untrusted_seen and account_owner_gate and tool in ACCOUNT_TOOLS:
+    spec = registry.TOOLS.get(tool)
+    if spec is None:  # never run, never low: the workflow refuses it before asking
+        return Assessment(Risk.CRITICAL, True, f"{tool} is not a tool Lucy has")
+    known = tuple(known_hosts)
+    risk = spec.risk(args, RiskContext(untrusted_seen=untrusted_seen, known_hosts=known))
+    verdict = _by_effect(
+        spec,
+        args,
+        risk,
+        untrusted_seen=untrusted_seen,
+        known_hosts=known,
+        account_owner_gate=account_owner_gate,
+    )
+    if verdict is not None:
+        return verdict
+    if channel_requires_approval:
+        return Assessment(risk, True, "this channel or workspace asks for approval of every step")
+    if tool in set(approval_required_tools):
+        return Assessment(risk, True, f"this workspace asks for approval of every {tool} step")
+    return Assessment(risk, False)
+
+
+def _by_effect(
+    spec: ToolSpec,
+    args: dict[str, Any],
+    risk: Risk,
+    *,
+    untrusted_seen: bool,
+    known_hosts: tuple[str, ...],
+    account_owner_gate: bool,
+) -> Assessment | None:
+    """The approval a call needs by what it does and what the task has read; None when none."""
+    if untrusted_seen and account_owner_gate and spec.acts_for_requester:
         # Reads and writes alike: the account's owner is the one whose consent counts.
         return Assessment(
             risk,
@@ -173,28 +144,25 @@ def assess(
             "account: only they may approve it",
             owner_only=True,
         )
-    if RISK_ORDER.index(risk) >= RISK_ORDER.index("high"):
-        return Assessment(risk, True, f"{tool} changes things or reaches people, so a person approves it")
-    if untrusted_seen:
-        url = _egress_url(tool, args)
-        if url is not None:
-            host = host_of(url)
-            if not is_known_host(host, known_hosts):
-                return Assessment(
-                    "medium",
-                    True,
-                    f"this task has read content from outside (a page, a file, a message), and "
-                    f"{host or 'this address'} is a site the requester did not name",
-                )
-        if tool == "browser" and args.get("action") in ("click", "type"):
-            return Assessment(
-                risk, True, "this task has read content from outside, and this acts on a web page"
-            )
-    if channel_requires_approval:
-        return Assessment(risk, True, "this channel or workspace asks for approval of every step")
-    if tool in set(approval_required_tools):
-        return Assessment(risk, True, f"this workspace asks for approval of every {tool} step")
-    return Assessment(risk, False)
+    if risk.at_least(Risk.HIGH):
+        return Assessment(
+            risk, True, f"{spec.name} changes things or reaches people, so a person approves it"
+        )
+    if not untrusted_seen:
+        return None
+    host = spec.egress_host(args)
+    if host is not None and not is_known_host(host, known_hosts):
+        return Assessment(
+            Risk.MEDIUM,
+            True,
+            f"this task has read content from outside (a page, a file, a message), and "
+            f"{host or 'this address'} is a site the requester did not name",
+        )
+    if risk.at_least(Risk.MEDIUM):
+        return Assessment(
+            risk, True, f"this task has read content from outside, and this acts on {spec.acts_on}"
+        )
+    return None
 
 
 def refusal(
@@ -219,7 +187,7 @@ def refusal(
         if actor.slack_user_id != requester:
             return f"This step acts on <@{requester}>'s own account: only they can approve it."
         return None  # their own account, whatever the risk: their consent is the one that counts
-    high = RISK_ORDER.index(risk) >= RISK_ORDER.index("high")
+    high = Risk(risk).at_least(Risk.HIGH)
     if actor.slack_user_id == requester:
         if decision == ApprovalDecisionKind.REJECTED or not high or self_approval_allowed:
             return None  # anyone may call off their own request; low and medium risk are theirs
