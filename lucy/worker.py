@@ -262,7 +262,7 @@ async def run_worker(settings: Settings, client: Client) -> None:
     """Run the worker until cancelled."""
     import asyncio
 
-    from lucy.schedules import ensure_maintenance_schedule
+    from lucy.maintenance_schedule import ensure_maintenance_schedule
 
     async with lucy_worker(settings, client):
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
