@@ -240,7 +240,7 @@ class LlmActivities:
                 url,
                 json=payload,
                 headers={"Authorization": f"Bearer {key}"},
-                timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
+                timeout=httpx.Timeout(self._settings.llm_read_timeout, connect=10.0),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             billing.reached = False
@@ -264,7 +264,7 @@ class LlmActivities:
                 url,
                 json=payload,
                 headers={"Authorization": f"Bearer {key}"},
-                timeout=httpx.Timeout(self._settings.openclaw_read_timeout, connect=10.0),
+                timeout=httpx.Timeout(self._settings.llm_read_timeout, connect=10.0),
             ) as response:
                 if response.status_code != 200 or "text/event-stream" not in response.headers.get(
                     "content-type", ""

@@ -182,7 +182,7 @@ async def run_dev(
 
         deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
         async with lucy_worker(settings, client, engine=engine):
-            from lucy.schedules import ensure_maintenance_schedule
+            from lucy.maintenance_schedule import ensure_maintenance_schedule
 
             await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
             app = create_app(deps)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,7 +21,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from lucy.settings_sources import ENV_PREFIX, KeysJsonSource, SettingsError
+from lucy.settings_sources import ENV_PREFIX, KeysJsonSource, SettingsError, env_or_dotenv, variable_of
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://lucy:lucy@localhost:5432/lucy"
 # The environments that may run without production's checks (lucy.production); every other
@@ -50,22 +50,8 @@ class _Group(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        keys_path = Path(_env_or_dotenv("LUCY_KEYS_FILE") or "keys.json")
+        keys_path = Path(env_or_dotenv("LUCY_KEYS_FILE") or "keys.json")
         return (init_settings, env_settings, dotenv_settings, KeysJsonSource(settings_cls, keys_path))
-
-
-def _env_or_dotenv(name: str) -> str | None:
-    import os
-
-    if name in os.environ:
-        return os.environ[name]
-    env_file = Path(".env")
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() == name:
-                return value.strip().strip("'\"")
-    return None
 
 
 def _check_url(value: str, name: str) -> str:
@@ -126,7 +112,14 @@ class LlmSettings(_Group):
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openclaw_model: str = "google/gemini-2.5-flash"
-    openclaw_read_timeout: float = Field(default=120.0, gt=0)
+    # Seconds to wait for the model's answer; LUCY_OPENCLAW_READ_TIMEOUT is its old name.
+    llm_read_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "llm_read_timeout", f"{ENV_PREFIX}LLM_READ_TIMEOUT", f"{ENV_PREFIX}OPENCLAW_READ_TIMEOUT"
+        ),
+    )
     model_tier_fast: str = "google/gemini-2.5-flash"
     model_tier_default: str = "moonshotai/kimi-k2.5"
     model_tier_code: str = "minimax/minimax-m2.5"
@@ -381,7 +374,7 @@ def load_settings(**overrides: Any) -> Settings:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err.get("loc") else "?"
             msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-            raise SettingsError(f"{ENV_PREFIX}{field.upper()}: {msg}") from None
+            raise SettingsError(f"{variable_of(cls.model_fields, field)}: {msg}") from None
     unknown = set(overrides) - {f for cls in _GROUPS.values() for f in cls.model_fields}
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")

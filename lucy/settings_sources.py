@@ -4,9 +4,11 @@ system's nested layout or as flat ``LUCY_*`` keys (see :mod:`lucy.settings`)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
@@ -72,3 +74,26 @@ def _flatten_keys_json(raw: Any) -> dict[str, Any]:
         elif isinstance(key, str) and key.upper().startswith(ENV_PREFIX):
             out[key[len(ENV_PREFIX) :].lower()] = value
     return out
+
+
+def env_or_dotenv(name: str) -> str | None:
+    """A variable from the process environment, else from ``.env`` (None: set in neither)."""
+    if name in os.environ:
+        return os.environ[name]
+    env_file = Path(".env")
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip().strip("'\"")
+    return None
+
+
+def variable_of(fields: dict[str, FieldInfo], field: str) -> str:
+    """The ``LUCY_*`` variable behind ``field``: for a renamed setting, the name that is set."""
+    info = fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        names = [str(a) for a in alias.choices if str(a).startswith(ENV_PREFIX)]
+        return next((n for n in names if env_or_dotenv(n) is not None), names[0])
+    return f"{ENV_PREFIX}{field.upper()}"

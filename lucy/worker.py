@@ -21,10 +21,10 @@ from activities.budgets import BudgetGuard
 from activities.context import ContextActivities
 from activities.egress import EgressGuard
 from activities.email_reply import EmailReplyActivities
-from activities.heartbeats import HeartbeatActivities
 from activities.identity import IdentityActivities
 from activities.llm import LlmActivities
 from activities.maintenance import MaintenanceActivities
+from activities.monitors import MonitorActivities
 from activities.records import RecordActivities
 from activities.schedules import ScheduleActivities
 from activities.sealed_arguments import arguments_keyring
@@ -37,13 +37,13 @@ from lucy.logging import get_logger
 from lucy.proactive.monitor_mirror import MonitorMirror
 from lucy.settings import Settings
 from lucy.signing import claim_signer
-from workflows.heartbeat import LucyHeartbeatWorkflow
 from workflows.maintenance import LucyMaintenanceWorkflow
+from workflows.monitor import LucyMonitorWorkflow
 from workflows.task import LucyTaskWorkflow
 
 log = get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyHeartbeatWorkflow)
+WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyMonitorWorkflow)
 
 
 # Imported once and shared by every workflow run instead of once per run (see workflow_runner).
@@ -108,7 +108,7 @@ def build_activities(
     mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
     schedules = ScheduleActivities(sessions, mirror, settings.limits, settings.budget)
     egress = egress or EgressGuard()
-    heartbeats = HeartbeatActivities(
+    monitors = MonitorActivities(
         sessions,
         mirror,
         settings.limits,
@@ -130,9 +130,9 @@ def build_activities(
         schedules.claim_run,
         schedules.run_finished,
         schedules.reconcile,
-        heartbeats.claim,
-        heartbeats.probe,
-        heartbeats.record,
+        monitors.claim,
+        monitors.probe,
+        monitors.record,
         *tool_activities(settings, http=http, slack=slack, egress=egress),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
@@ -244,7 +244,7 @@ async def run_worker(settings: Settings, client: Client) -> None:
     """Run the worker until cancelled."""
     import asyncio
 
-    from lucy.schedules import ensure_maintenance_schedule
+    from lucy.maintenance_schedule import ensure_maintenance_schedule
 
     async with lucy_worker(settings, client):
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)

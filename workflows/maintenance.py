@@ -1,5 +1,5 @@
 """``LucyMaintenanceWorkflow``: what used to be cron, run by the Temporal Schedule
-``lucy-maintenance`` (see :mod:`lucy.schedules`).
+``lucy-maintenance`` (see :mod:`lucy.maintenance_schedule`).
 
 1. Partitions: this month's and the next months' partitions of the time-series tables exist,
    months past retention are dropped (``lucy db partitions``, scheduled).

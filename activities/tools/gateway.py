@@ -201,7 +201,7 @@ class GatewayActivities:
     async def fetch(self, args: dict[str, Any]) -> GatewayResult:
         """Fetch a page the egress guard allows, and return it only if the URL the gateway
         finally reached (after redirects) is allowed too. Also the monitors' probe (not an
-        activity of its own: :mod:`activities.heartbeats` calls it)."""
+        activity of its own: :mod:`activities.monitors` calls it)."""
         if self._settings.openclaw_api_key is None:
             raise ApplicationError(
                 "the gateway is not configured: set LUCY_OPENCLAW_BASE_URL and LUCY_OPENCLAW_API_KEY",

@@ -61,7 +61,7 @@ class ProactiveToolActivities:
     async def create_monitor(self, request: ToolRequest) -> ToolResult:
         """Offer the requester a monitor (``every``, ``condition``) to confirm."""
         draft = MonitorDraft(
-            heartbeat_id=str(_draft_id(request)),
+            monitor_id=str(_draft_id(request)),
             every=_text(request, "every"),
             condition=_text(request, "condition"),
             slack_channel_id=request.slack_channel_id,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingress.deps import listener_deps
 from lucy.budgets import defaults_from
 from lucy.db import repositories as repo
-from lucy.db.repositories import heartbeats as monitor_rows
+from lucy.db.repositories import monitors as monitor_rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.db.repositories.budgets import BudgetDefaults
 from lucy.db.repositories.feedback import monthly_feedback
@@ -90,7 +90,7 @@ async def build_home(
             schedules = await schedule_rows.list_schedules(
                 session=session, workspace_id=workspace_id, owner_id=user.id
             )
-            monitors = await monitor_rows.list_heartbeats(
+            monitors = await monitor_rows.list_monitors(
                 session=session, workspace_id=workspace_id, owner_id=user.id
             )
             pending = await repo.list_pending_approvals(

@@ -22,7 +22,7 @@ from ingress.deps import ListenerDeps, listener_deps
 from ingress.listeners.clicks import Click, caller, ephemeral
 from ingress.listeners.schedules import QUOTED
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
-from lucy.db.repositories.heartbeats import HeartbeatRecord
+from lucy.db.repositories.monitors import MonitorRecord
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.proactive import conditions
@@ -60,7 +60,7 @@ async def on_monitor_command(
         await ack(ephemeral("Guests can't create monitors. Ask a member of this workspace."))
         return
     draft = MonitorDraft(
-        heartbeat_id=str(uuid.uuid4()),
+        monitor_id=str(uuid.uuid4()),
         every=match["when"].strip(),
         condition=match["request"].strip(),
         slack_channel_id=channel,
@@ -83,7 +83,7 @@ async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: A
     await ack(ephemeral(f"{len(records)} monitor(s)", _list(records, who)))
 
 
-def _list(records: list[HeartbeatRecord], who: Caller) -> list[dict[str, Any]]:
+def _list(records: list[MonitorRecord], who: Caller) -> list[dict[str, Any]]:
     return views.monitor_list(
         [views.line_of(r) for r in records], admin_view=is_admin(who.role), usage=conditions.USAGE
     )
@@ -118,7 +118,7 @@ async def on_monitor_button(
         if kind == MonitorAction.CREATE:
             try:
                 draft = MonitorDraft(**views.draft_value(value))
-                uuid.UUID(draft.heartbeat_id)
+                uuid.UUID(draft.monitor_id)
             except (ValueError, TypeError, RecursionError):
                 raise ScheduleRefused("That button is not valid.") from None
             record = await svc.create(draft, who, request_key=key)

@@ -11,7 +11,9 @@ from temporalio.common import SearchAttributeKey
 
 TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
 MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
-HEARTBEAT_WORKFLOW_NAME = "LucyHeartbeatWorkflow"
+# A monitor probe's workflow: registered under its first name, which running Schedules and
+# recorded histories carry (``workflows.monitor.LucyMonitorWorkflow``).
+MONITOR_WORKFLOW_NAME = "LucyHeartbeatWorkflow"
 MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
 DEFAULT_TASK_QUEUE = "lucy-tasks"
 
@@ -53,7 +55,7 @@ class TaskSource(StrEnum):
     COMMAND = "command"
     THREAD_REPLY = "thread_reply"
     SCHEDULE = "schedule"
-    HEARTBEAT = "heartbeat"  # a monitor's probe
+    MONITOR = "heartbeat"  # a monitor's probe (the stored and searchable value since 0009)
     EMAIL = "email"  # mail to the workspace's AgentMail inbox
     WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
 
@@ -111,19 +113,21 @@ def scheduled_workflow_id(team_id: str, channel_id: str, row_id: str) -> str:
     return f"lucy-task-{team_id}-{channel_id}-sched-{row_id}"
 
 
-def heartbeat_schedule_id_of(row_id: str) -> str:
-    """The Temporal Schedule of one ``heartbeats`` row (a monitor)."""
+def monitor_schedule_id_of(row_id: str) -> str:
+    """The Temporal Schedule of one ``monitors`` row (its id keeps the
+    ``lucy-heartbeat-`` prefix that live Schedules carry)."""
     return f"lucy-heartbeat-{row_id}"
 
 
-def row_id_of_heartbeat(schedule_id: str) -> str | None:
-    """The ``heartbeats`` row behind a Temporal Schedule id, or None when it is not a monitor's."""
+def row_id_of_monitor(schedule_id: str) -> str | None:
+    """The ``monitors`` row behind a Temporal Schedule id, or None when it is not a monitor's."""
     prefix = "lucy-heartbeat-"
     return schedule_id[len(prefix) :] if schedule_id.startswith(prefix) else None
 
 
-def heartbeat_workflow_id(team_id: str, row_id: str) -> str:
-    """The id a monitor gives its probes (Temporal appends each fire's scheduled time)."""
+def monitor_workflow_id(team_id: str, row_id: str) -> str:
+    """The id a monitor gives its probes (Temporal appends each fire's scheduled time;
+    the ``lucy-heartbeat-`` prefix is kept for the ids already in Temporal)."""
     return f"lucy-heartbeat-{team_id}-{row_id}"
 
 

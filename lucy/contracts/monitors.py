@@ -1,5 +1,9 @@
-"""Monitors (the ``heartbeats`` table): a condition a Temporal Schedule probes, and what a probe
-reports back to the heartbeat workflow."""
+"""Monitors (the ``monitors`` table): a condition a Temporal Schedule probes, and what a probe
+reports back to the monitor workflow.
+
+Wire names: ``heartbeat_id`` (the monitor's row id) and the registered names
+(``LucyHeartbeatWorkflow``, ``heartbeats.*`` activities) are what live Temporal Schedules and
+recorded histories carry, so they keep their first spelling; everything else says monitor."""
 
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ class AlertState(StrEnum):
 
 
 @dataclass(frozen=True)
-class HeartbeatInput:
-    """What each fire of a monitor's Temporal Schedule starts ``LucyHeartbeatWorkflow`` with."""
+class MonitorInput:
+    """What each fire of a monitor's Temporal Schedule starts ``LucyMonitorWorkflow`` with."""
 
     workspace_id: str
     heartbeat_id: str

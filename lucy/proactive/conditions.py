@@ -1,6 +1,6 @@
 """Monitor conditions: what ``/lucy monitor`` accepts, and how a probe's findings are judged.
 
-Pure and deterministic: the heartbeat workflow judges the model's answer with it, and the probe
+Pure and deterministic: the monitor workflow judges the model's answer with it, and the probe
 activity judges what the gateway fetched. The condition types are the seed's:
 
 * ``health <url> [within <N>ms|s]`` (``api_health``): alert when the page does not answer 2xx,

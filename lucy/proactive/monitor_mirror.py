@@ -1,6 +1,6 @@
-"""A monitor's Temporal half: the Temporal Schedule that fires ``LucyHeartbeatWorkflow``.
+"""A monitor's Temporal half: the Temporal Schedule that fires ``LucyMonitorWorkflow``.
 
-One ``heartbeats`` row, one Temporal Schedule (``lucy-heartbeat-<row id>``), every
+One ``monitors`` row, one Temporal Schedule (``lucy-heartbeat-<row id>``), every
 ``check_interval_seconds``. A probe that could not run on time is not worth running late, so the
 catch-up window is one interval; overlapping probes are skipped. Pausing, resuming, deleting
 and describing are the same as for schedules (:class:`~lucy.proactive.mirror.ScheduleMirror`).
@@ -25,34 +25,34 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from lucy.contracts import (
-    HEARTBEAT_WORKFLOW_NAME,
+    MONITOR_WORKFLOW_NAME,
     SA_SCHEDULE,
     SA_SOURCE,
     SA_WORKSPACE,
-    HeartbeatInput,
+    MonitorInput,
     TaskSource,
-    heartbeat_workflow_id,
+    monitor_workflow_id,
 )
-from lucy.db.repositories.heartbeats import HeartbeatRecord
+from lucy.db.repositories.monitors import MonitorRecord
 from lucy.proactive.mirror import ScheduleMirror
 
 
-def build_monitor_schedule(record: HeartbeatRecord, *, task_queue: str) -> Schedule:
+def build_monitor_schedule(record: MonitorRecord, *, task_queue: str) -> Schedule:
     every = timedelta(seconds=record.every_seconds)
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            HEARTBEAT_WORKFLOW_NAME,
-            HeartbeatInput(
+            MONITOR_WORKFLOW_NAME,
+            MonitorInput(
                 workspace_id=str(record.workspace_id),
                 heartbeat_id=str(record.id),
                 slack_team_id=record.slack_team_id,
             ),
-            id=heartbeat_workflow_id(record.slack_team_id, str(record.id)),
+            id=monitor_workflow_id(record.slack_team_id, str(record.id)),
             task_queue=task_queue,
             typed_search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(SA_WORKSPACE, record.slack_team_id),
-                    SearchAttributePair(SA_SOURCE, TaskSource.HEARTBEAT.value),
+                    SearchAttributePair(SA_SOURCE, TaskSource.MONITOR.value),
                     SearchAttributePair(SA_SCHEDULE, str(record.id)),
                 ]
             ),
@@ -75,7 +75,7 @@ def build_monitor_schedule(record: HeartbeatRecord, *, task_queue: str) -> Sched
 class MonitorMirror(ScheduleMirror):
     """Applies monitor rows to Temporal."""
 
-    async def put_monitor(self, record: HeartbeatRecord) -> None:
+    async def put_monitor(self, record: MonitorRecord) -> None:
         """Create the Temporal Schedule, or bring an existing one in line with the row."""
         schedule = build_monitor_schedule(record, task_queue=self._task_queue)
         attributes = TypedSearchAttributes(

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lucy.contracts.monitors import MonitorAction
 from lucy.db import repositories as repo
-from lucy.db.repositories import heartbeats as rows
-from lucy.db.repositories.heartbeats import HeartbeatRecord
+from lucy.db.repositories import monitors as rows
+from lucy.db.repositories.monitors import MonitorRecord
 from lucy.logging import get_logger
 from lucy.proactive import conditions, recurrence
 from lucy.proactive.monitor_mirror import MonitorMirror
@@ -34,7 +34,7 @@ MAX_MONITORS = 20  # per workspace
 class MonitorDraft:
     """What the confirmation showed, carried by its Create button; parsed again on the click."""
 
-    heartbeat_id: str
+    monitor_id: str
     every: str  # "every 5 minutes"
     condition: str  # "health https://..."
     slack_channel_id: str
@@ -65,22 +65,19 @@ class MonitorService:
         self._mirror = mirror
         self._min_interval = min_interval
 
-    async def create(self, draft: MonitorDraft, caller: Caller, *, request_key: str) -> HeartbeatRecord:
+    async def create(self, draft: MonitorDraft, caller: Caller, *, request_key: str) -> MonitorRecord:
         """Create the monitor the confirmation showed (idempotent: the draft's id)."""
         if caller.role == "guest":
             raise ScheduleRefused("Guests can't create monitors. Ask a member of this workspace.")
         every, spec = read_draft(draft, min_interval=self._min_interval)
-        heartbeat_id = uuid.UUID(draft.heartbeat_id)
+        monitor_id = uuid.UUID(draft.monitor_id)
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
             record = await rows.get_heartbeat(
-                session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id
+                session=session, workspace_id=workspace_id, monitor_id=monitor_id
             )
             if record is None:
-                if (
-                    await rows.count_live_heartbeats(session=session, workspace_id=workspace_id)
-                    >= MAX_MONITORS
-                ):
+                if await rows.count_live_monitors(session=session, workspace_id=workspace_id) >= MAX_MONITORS:
                     raise ScheduleRefused(
                         f"This workspace has {MAX_MONITORS} monitors already, its limit. Delete one first "
                         "(`/lucy monitors`)."
@@ -91,7 +88,7 @@ class MonitorService:
                 await rows.create_heartbeat(
                     session=session,
                     workspace_id=workspace_id,
-                    heartbeat_id=heartbeat_id,
+                    monitor_id=monitor_id,
                     owner_id=owner_id,
                     channel_id=channel_id,
                     name=spec.description[:120],
@@ -106,23 +103,23 @@ class MonitorService:
                     workspace_id,
                     caller,
                     "monitor.created",
-                    heartbeat_id,
+                    monitor_id,
                     request_key,
                     condition=spec.config,
                 )
                 record = await rows.get_heartbeat(
-                    session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id
+                    session=session, workspace_id=workspace_id, monitor_id=monitor_id
                 )
         assert record is not None
         await self._mirror.put_monitor(record)
-        log.info("monitor created", heartbeat_id=str(heartbeat_id), kind=spec.kind)
+        log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)
         return record
 
     async def change(
-        self, heartbeat_id: str, action: MonitorAction, caller: Caller, *, request_key: str
-    ) -> HeartbeatRecord:
+        self, monitor_id: str, action: MonitorAction, caller: Caller, *, request_key: str
+    ) -> MonitorRecord:
         """Pause, resume (also out of ``error``), run now or delete, for the owner or an admin."""
-        record = await self.get(caller.slack_team_id, heartbeat_id)
+        record = await self.get(caller.slack_team_id, monitor_id)
         if record is None:
             raise ScheduleRefused("I can't find that monitor in this workspace (it may have been deleted).")
         if record.owner_slack_id != caller.slack_user_id and not is_admin(caller.role):
@@ -135,11 +132,9 @@ class MonitorService:
             ws, hb = record.workspace_id, record.id
             if action in (MonitorAction.PAUSE, MonitorAction.RESUME):
                 status = "paused" if action == MonitorAction.PAUSE else "active"
-                await rows.set_heartbeat_status(
-                    session=session, workspace_id=ws, heartbeat_id=hb, status=status
-                )
+                await rows.set_monitor_status(session=session, workspace_id=ws, monitor_id=hb, status=status)
             elif action == MonitorAction.DELETE:
-                await rows.delete_heartbeat(session=session, workspace_id=ws, heartbeat_id=hb)
+                await rows.delete_heartbeat(session=session, workspace_id=ws, monitor_id=hb)
             await audit(
                 session, record.workspace_id, caller, f"monitor.{action.value}", record.id, request_key
             )
@@ -152,26 +147,26 @@ class MonitorService:
         elif action == MonitorAction.DELETE:
             await self._mirror.delete(record.temporal_id)
             return record
-        return await self.get(caller.slack_team_id, heartbeat_id) or record
+        return await self.get(caller.slack_team_id, monitor_id) or record
 
-    async def get(self, slack_team_id: str, heartbeat_id: str) -> HeartbeatRecord | None:
+    async def get(self, slack_team_id: str, monitor_id: str) -> MonitorRecord | None:
         try:
-            wanted = uuid.UUID(heartbeat_id)
+            wanted = uuid.UUID(monitor_id)
         except ValueError:
             return None
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=slack_team_id)
-            return await rows.get_heartbeat(session=session, workspace_id=workspace_id, heartbeat_id=wanted)
+            return await rows.get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=wanted)
 
-    async def visible_to(self, caller: Caller) -> list[HeartbeatRecord]:
+    async def visible_to(self, caller: Caller) -> list[MonitorRecord]:
         """The caller's monitors; every monitor of the workspace for an admin."""
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
             if is_admin(caller.role):
-                return await rows.list_heartbeats(session=session, workspace_id=workspace_id)
+                return await rows.list_monitors(session=session, workspace_id=workspace_id)
             user = await repo.get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=caller.slack_user_id
             )
             if user is None:
                 return []
-            return await rows.list_heartbeats(session=session, workspace_id=workspace_id, owner_id=user.id)
+            return await rows.list_monitors(session=session, workspace_id=workspace_id, owner_id=user.id)

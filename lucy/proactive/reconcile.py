@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.contracts import heartbeat_schedule_id_of, row_id_of_heartbeat, row_id_of_schedule, schedule_id_of
+from lucy.contracts import monitor_schedule_id_of, row_id_of_monitor, row_id_of_schedule, schedule_id_of
 from lucy.db import repositories as repo
-from lucy.db.repositories import heartbeats as monitor_rows
+from lucy.db.repositories import monitors as monitor_rows
 from lucy.db.repositories import schedules as rows
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
@@ -91,17 +91,17 @@ async def reconcile(
 async def reconcile_monitors(
     sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror, *, listed: set[str] | None = None
 ) -> Reconciled:
-    """Bring Temporal in line with the ``heartbeats`` rows, in both directions."""
+    """Bring Temporal in line with the ``monitors`` rows, in both directions."""
     done = Reconciled()
     async with sessions.begin() as session:
-        live = await monitor_rows.live_heartbeats(session=session)
+        live = await monitor_rows.live_monitors(session=session)
     listed = await mirror.listed_ids() if listed is None else listed
-    in_temporal = {i for i in listed if row_id_of_heartbeat(i) is not None}
-    for workspace_id, heartbeat_id in live:
+    in_temporal = {i for i in listed if row_id_of_monitor(i) is not None}
+    for workspace_id, monitor_id in live:
         async with sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             record = await monitor_rows.get_heartbeat(
-                session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id
+                session=session, workspace_id=workspace_id, monitor_id=monitor_id
             )
         if record is None:
             continue
@@ -112,7 +112,7 @@ async def reconcile_monitors(
         elif facts.paused == (record.status == "active"):
             await mirror.put_monitor(record)
             done.resynced.append(record.temporal_id)
-    wanted = {heartbeat_schedule_id_of(str(heartbeat_id)) for _, heartbeat_id in live}
+    wanted = {monitor_schedule_id_of(str(monitor_id)) for _, monitor_id in live}
     return await _without_orphans(mirror, in_temporal - wanted, done, "monitors")
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lucy.contracts import MONITOR_ACTION_PREFIX, MonitorAction
-from lucy.db.repositories.heartbeats import HeartbeatRecord
+from lucy.db.repositories.monitors import MonitorRecord
 from lucy.slack.limits import section, sections
 from lucy.slack.schedules import BUTTON_VALUE_LIMIT, LIST_LIMIT, delete_confirm, fields, listing
 from lucy.slack.text import escape_mrkdwn, slack_date
@@ -24,7 +24,7 @@ STATE_ICON = {"ok": ":large_green_circle:", "alerting": ":rotating_light:"}
 class MonitorLine:
     """One monitor as the list shows it."""
 
-    heartbeat_id: str
+    monitor_id: str
     name: str
     every: str  # in plain words
     owner_slack_id: str
@@ -36,9 +36,9 @@ class MonitorLine:
     last_evidence: str | None
 
 
-def line_of(record: HeartbeatRecord) -> MonitorLine:
+def line_of(record: MonitorRecord) -> MonitorLine:
     return MonitorLine(
-        heartbeat_id=str(record.id),
+        monitor_id=str(record.id),
         name=record.name,
         every=every_words(record.every_seconds),
         owner_slack_id=record.owner_slack_id,
@@ -101,6 +101,8 @@ def draft_value(value: str) -> dict[str, Any]:
     draft = json.loads(value)
     if not isinstance(draft, dict) or not all(isinstance(v, str) for v in draft.values()):
         raise ValueError("not a monitor draft")
+    if "heartbeat_id" in draft:  # a button posted before monitors were renamed (migration 0016)
+        draft.setdefault("monitor_id", draft.pop("heartbeat_id"))
     return draft
 
 
@@ -138,14 +140,14 @@ def line_section(line: MonitorLine) -> dict[str, Any]:
 
 def _line_actions(line: MonitorLine) -> dict[str, Any]:
     toggle = (
-        _button("Pause", MonitorAction.PAUSE, line.heartbeat_id)
+        _button("Pause", MonitorAction.PAUSE, line.monitor_id)
         if line.status == "active"
-        else _button("Resume", MonitorAction.RESUME, line.heartbeat_id, style="primary")
+        else _button("Resume", MonitorAction.RESUME, line.monitor_id, style="primary")
     )
-    delete = _button("Delete", MonitorAction.DELETE, line.heartbeat_id, style="danger")
+    delete = _button("Delete", MonitorAction.DELETE, line.monitor_id, style="danger")
     delete["confirm"] = delete_confirm("Delete this monitor?", line.name, "will not be checked again.")
     return {
         "type": "actions",
-        "block_id": f"monitor:{line.heartbeat_id}",
-        "elements": [toggle, _button("Check now", MonitorAction.RUN_NOW, line.heartbeat_id), delete],
+        "block_id": f"monitor:{line.monitor_id}",
+        "elements": [toggle, _button("Check now", MonitorAction.RUN_NOW, line.monitor_id), delete],
     }

@@ -9,6 +9,7 @@ import pytest
 
 from lucy import migrate
 from lucy.cli import main
+from lucy.devservers import LocalPostgres
 
 
 def _dsn(url: str) -> str:
@@ -88,3 +89,51 @@ async def test_0015_leaves_an_inbox_bound_only_to_its_oldest_live_workspace(fres
         ("TOLD", "a@x.to"),
         ("TOTHER", "b@x.to"),
     ]
+
+
+async def _monitor_names(conn: asyncpg.Connection, table: str) -> set[str]:
+    """The table's constraint names (keys, checks) and its indexes."""
+    rows = await conn.fetch(
+        "SELECT conname AS n FROM pg_constraint WHERE conrelid = to_regclass($1) "
+        "UNION SELECT indexname FROM pg_indexes WHERE tablename = $1",
+        table,
+    )
+    return {r["n"] for r in rows}
+
+
+async def test_0016_renames_heartbeats_to_monitors_keeping_rows_rls_and_the_live_function(
+    fresh_db: str, postgres: LocalPostgres
+):
+    await asyncio.to_thread(migrate.upgrade, fresh_db, "0015")
+    conn = await asyncpg.connect(_dsn(fresh_db))
+    try:
+        ws = await conn.fetchval("INSERT INTO workspaces (slack_team_id) VALUES ('TMON') RETURNING id")
+        await conn.execute("SELECT set_config('lucy.workspace_id', $1, false)", str(ws))
+        row = await conn.fetchval(
+            "INSERT INTO heartbeats (workspace_id, name, condition_type) VALUES ($1, 'm', 'api_health') "
+            "RETURNING id",
+            ws,
+        )
+        await conn.execute("SELECT set_config('lucy.workspace_id', '', false)")
+        await asyncio.to_thread(migrate.upgrade, fresh_db)
+        assert "heartbeats" not in await _tables(fresh_db)
+        names = await _monitor_names(conn, "monitors")
+        assert names and not [n for n in names if "heartbeat" in n]
+        app = await asyncpg.connect(_dsn(postgres.app_url_for(fresh_db.rsplit("/", 1)[1])))
+        try:
+            assert await app.fetch("SELECT id FROM monitors") == []  # RLS: no tenant, no rows
+            live = await app.fetch("SELECT workspace_id, monitor_id FROM lucy_live_monitors()")
+            assert [(r["workspace_id"], r["monitor_id"]) for r in live] == [(ws, row)]
+            await app.execute("SELECT set_config('lucy.workspace_id', $1, false)", str(ws))
+            assert await app.fetchval("SELECT name FROM monitors WHERE id = $1", row) == "m"
+        finally:
+            await app.close()
+        await asyncio.to_thread(migrate.check, fresh_db)
+
+        await asyncio.to_thread(migrate.downgrade, fresh_db, "0015")
+        assert "monitors" not in await _tables(fresh_db)
+        assert not [n for n in await _monitor_names(conn, "heartbeats") if "monitor" in n]
+        live = await conn.fetch("SELECT heartbeat_id FROM lucy_live_heartbeats()")
+        assert [r["heartbeat_id"] for r in live] == [row]
+    finally:
+        await conn.close()

@@ -81,7 +81,7 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
         "VALUES (:w, 'daily', '0 9 * * *', 'report', :now) RETURNING id"
     )
     await one(
-        "INSERT INTO heartbeats (workspace_id, name, condition_type) VALUES (:w, 'hb', 'api_health') RETURNING id"
+        "INSERT INTO monitors (workspace_id, name, condition_type) VALUES (:w, 'hb', 'api_health') RETURNING id"
     )
     integration = await one(
         "INSERT INTO integrations (workspace_id, provider) VALUES (:w, 'github') RETURNING id"

@@ -18,9 +18,9 @@ from tests.fakes.slack import FakeSlack
 
 
 async def forget(client: Client, admin: AsyncEngine, team: str, table: str) -> None:
-    """Soft-delete the team's ``schedules`` or ``heartbeats`` rows and delete their Temporal
+    """Soft-delete the team's ``schedules`` or ``monitors`` rows and delete their Temporal
     Schedules, so that no later reconciliation brings them back."""
-    assert table in ("schedules", "heartbeats")
+    assert table in ("schedules", "monitors")
     async with admin.begin() as conn:
         ids = (
             await conn.execute(

@@ -40,7 +40,7 @@ async def team(lucy: Lucy) -> AsyncIterator[str]:
 
 
 async def _forget(client: Client, admin: AsyncEngine, team: str) -> None:
-    await forget(client, admin, team, "heartbeats")
+    await forget(client, admin, team, "monitors")
 
 
 async def _click(
@@ -73,7 +73,7 @@ async def _rows(lucy: Lucy, team: str) -> list[Any]:
         return list(
             await conn.execute(
                 text(
-                    "SELECT h.* FROM heartbeats h JOIN workspaces w ON w.id = h.workspace_id "
+                    "SELECT h.* FROM monitors h JOIN workspaces w ON w.id = h.workspace_id "
                     "WHERE w.slack_team_id = :team AND h.deleted_at IS NULL ORDER BY h.created_at"
                 ),
                 {"team": team},
@@ -124,7 +124,7 @@ async def test_a_monitor_alerts_once_stays_quiet_in_its_cooldown_reminds_after_i
 
     async with lucy.engine.begin() as conn:
         await conn.execute(
-            text("UPDATE heartbeats SET alert_cooldown_seconds = 0 WHERE id = :id"), {"id": row.id}
+            text("UPDATE monitors SET alert_cooldown_seconds = 0 WHERE id = :id"), {"id": row.id}
         )
     assert await _probe(lucy, row) == "reminder"
     assert len(_said(fake_slack, CHANNEL, ":rotating_light: Still failing")) == 1
@@ -159,7 +159,7 @@ async def test_a_monitor_alerts_once_stays_quiet_in_its_cooldown_reminds_after_i
     assert audit == ["monitor.created", "monitor.alert", "monitor.reminder", "monitor.recovered"]
     assert sorted(probes) == ["completed"] * 5  # each probe is a task, counted like any request
     ids = await _probe_ids(lucy, row.id)
-    await record_history(lucy, ids[0], "lucy_heartbeat_probe")
+    await record_history(lucy, ids[0], "lucy_monitor_probe")
 
 
 async def test_three_failed_probes_stop_the_monitor_and_tell_the_owner_once_until_resumed(
@@ -189,7 +189,7 @@ async def test_three_failed_probes_stop_the_monitor_and_tell_the_owner_once_unti
         await lucy.client.get_schedule_handle(row.temporal_schedule_id).describe()
     ).schedule.state.paused
     assert await _probe(lucy, row) == "quiet"
-    await record_history(lucy, (await _probe_ids(lucy, row.id))[0], "lucy_heartbeat_skipped")
+    await record_history(lucy, (await _probe_ids(lucy, row.id))[0], "lucy_monitor_skipped")
 
 
 async def test_a_metric_over_its_threshold_alerts_with_the_value(
@@ -220,6 +220,28 @@ async def test_a_custom_question_is_answered_by_the_model_about_an_untrusted_pag
     fake_llm.then(match="classify", content="I think so?")  # not the answer asked for
     assert await _probe(lucy, row) == "quiet"  # one failed probe: counted, not an alert
     assert (await _rows(lucy, team))[0].consecutive_failures == 1
+
+
+async def test_a_create_button_posted_before_monitors_were_renamed_still_creates(
+    lucy: Lucy, team: str, fake_slack: FakeSlack
+):
+    """An offer in Slack from before the rename carries ``heartbeat_id``: Create still works."""
+    confirmation = (
+        await lucy.command(f'monitor "every hour" health {HEALTH}', team=team, channel=CHANNEL)
+    ).json()
+    assert confirmation["text"].startswith("Create this monitor?"), confirmation
+    button = next(
+        e
+        for b in confirmation["blocks"]
+        for e in b.get("elements", [])
+        if e.get("action_id") == "lucy_monitor_create"
+    )
+    draft = json.loads(button["value"])
+    draft["heartbeat_id"] = draft.pop("monitor_id")
+    button["value"] = json.dumps(draft)
+    answer = await _click(lucy, fake_slack, confirmation["blocks"], "create", team=team)
+    assert answer["text"].startswith(":white_check_mark: Watching"), answer
+    assert [str(r.id) for r in await _rows(lucy, team)] == [draft["heartbeat_id"]]
 
 
 @pytest.mark.parametrize(

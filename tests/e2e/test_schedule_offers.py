@@ -144,7 +144,7 @@ async def test_the_agent_offers_a_schedule_and_a_monitor_and_only_a_click_create
             (
                 await conn.execute(
                     text(
-                        "SELECT h.condition_type FROM heartbeats h JOIN workspaces w ON w.id = h.workspace_id "
+                        "SELECT h.condition_type FROM monitors h JOIN workspaces w ON w.id = h.workspace_id "
                         "WHERE w.slack_team_id = :team"
                     ),
                     {"team": team},

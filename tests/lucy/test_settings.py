@@ -125,3 +125,13 @@ def test_socket_ingress_runs_the_email_listener_on_the_api_key_alone(workdir: Pa
 
     assert not runs_email_listener(load_settings(agentmail_enabled=True))
     assert runs_email_listener(load_settings(agentmail_api_key="am_key_0123", agentmail_enabled=False))
+
+
+@pytest.mark.parametrize("name", ["LUCY_LLM_READ_TIMEOUT", "LUCY_OPENCLAW_READ_TIMEOUT"])
+def test_the_llm_read_timeout_reads_its_name_and_its_old_one(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, name: str
+):
+    monkeypatch.delenv("LUCY_OPENCLAW_READ_TIMEOUT", raising=False)
+    monkeypatch.setenv(name, "33.5")
+    assert load_settings().llm.llm_read_timeout == 33.5
+    assert load_settings(llm_read_timeout=7.0).llm.llm_read_timeout == 7.0

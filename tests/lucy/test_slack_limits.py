@@ -106,7 +106,7 @@ def _schedule_line(s: str, i: int = 0) -> schedules.ScheduleLine:
 
 def _monitor_line(s: str, i: int = 0) -> monitors.MonitorLine:
     return monitors.MonitorLine(
-        heartbeat_id=f"h{i}",
+        monitor_id=f"h{i}",
         name=s,
         every="every hour",
         owner_slack_id="U1",

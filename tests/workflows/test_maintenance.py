@@ -15,7 +15,7 @@ from lucy.db import repositories as repo
 from lucy.db.models import Task
 from lucy.db.partitions import add_months
 from lucy.db.session import create_sessionmaker
-from lucy.schedules import ensure_maintenance_schedule
+from lucy.maintenance_schedule import ensure_maintenance_schedule
 from tests.conftest import Lucy, new_team, record_history
 
 

@@ -60,10 +60,10 @@ RISK_LEVELS = ("low", "medium", "high", "critical")
 APPROVAL_STATUSES = ("pending", "approved", "rejected", "expired", "cancelled")
 
 
-HEARTBEAT_CONDITIONS = ("metric_threshold", "api_health", "schedule_miss", "custom")
+MONITOR_CONDITIONS = ("metric_threshold", "api_health", "schedule_miss", "custom")
 
 
-HEARTBEAT_STATUSES = ("active", "paused", "error")
+MONITOR_STATUSES = ("active", "paused", "error")
 
 
 INTEGRATION_STATUSES = ("active", "disabled", "error")

@@ -1,4 +1,4 @@
-"""Proactive work and integrations: schedules, heartbeats, patterns, integrations and their credentials."""
+"""Proactive work and integrations: schedules, monitors, patterns, integrations and their credentials."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lucy.db.models.base import (
-    HEARTBEAT_CONDITIONS,
-    HEARTBEAT_STATUSES,
     INTEGRATION_STATUSES,
+    MONITOR_CONDITIONS,
+    MONITOR_STATUSES,
     PATTERN_STATUSES,
     Base,
     TimestampMixin,
@@ -73,24 +73,24 @@ class Schedule(TimestampMixin, Base):
     quota_notice_month: Mapped[date | None] = mapped_column(Date)
 
 
-class Heartbeat(TimestampMixin, Base):
+class Monitor(TimestampMixin, Base):
     """A proactive monitor: a condition checked on a schedule, alerting with a cooldown."""
 
-    __tablename__ = "heartbeats"
-    __table_args__ = (UniqueConstraint("temporal_schedule_id", name="uq_heartbeats_temporal_schedule_id"),)
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("temporal_schedule_id", name="uq_monitors_temporal_schedule_id"),)
 
     id: Mapped[uuid.UUID] = _uuid_pk()
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     condition_type: Mapped[str] = mapped_column(
-        _enum(HEARTBEAT_CONDITIONS, "heartbeat_condition"), nullable=False
+        _enum(MONITOR_CONDITIONS, "monitor_condition"), nullable=False
     )
     condition_config: Mapped[dict[str, Any]] = _jsonb()
     check_interval_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("300"))
     alert_cooldown_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("3600"))
     status: Mapped[str] = mapped_column(
-        _enum(HEARTBEAT_STATUSES, "heartbeat_status"), nullable=False, server_default="active"
+        _enum(MONITOR_STATUSES, "monitor_status"), nullable=False, server_default="active"
     )
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     last_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

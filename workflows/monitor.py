@@ -1,4 +1,4 @@
-"""``LucyHeartbeatWorkflow``: one probe of a monitor, fired by its Temporal Schedule.
+"""``LucyMonitorWorkflow``: one probe of a monitor, fired by its Temporal Schedule.
 
 Claim (the monitor is live, the owner's quota and rate limits allow a probe), probe (an
 activity: a page through the gateway, or a schedule's record), for a ``custom`` monitor ask the
@@ -24,15 +24,15 @@ with workflow.unsafe.imports_passed_through():
     import lucy.contracts.schedules
     import lucy.contracts.slack  # noqa: F401
     import lucy.proactive.conditions as conditions
-    from activities.heartbeats import HeartbeatActivities
     from activities.llm import LlmActivities
+    from activities.monitors import MonitorActivities
     from activities.slack import SlackActivities
     from lucy.contracts import (
-        HEARTBEAT_WORKFLOW_NAME,
+        MONITOR_WORKFLOW_NAME,
         ChatMessage,
-        HeartbeatInput,
         LlmRequest,
         MonitorClaim,
+        MonitorInput,
         MonitorRecorded,
         MonitorRun,
         PostMessageRequest,
@@ -48,15 +48,15 @@ PROBE_RETRY = RetryPolicy(
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn(name=HEARTBEAT_WORKFLOW_NAME)
-class LucyHeartbeatWorkflow:
+@workflow.defn(name=MONITOR_WORKFLOW_NAME)
+class LucyMonitorWorkflow:
     @workflow.run
-    async def run(self, monitor: HeartbeatInput) -> str:
+    async def run(self, monitor: MonitorInput) -> str:
         """Returns what was said: ``skipped``, ``quiet``, ``alert``, ``reminder``, ``recovered``
         or ``error``."""
         workflow_id = workflow.info().workflow_id
         claim = await workflow.execute_activity_method(
-            HeartbeatActivities.claim,
+            MonitorActivities.claim,
             MonitorRun(monitor.workspace_id, monitor.heartbeat_id, monitor.slack_team_id, workflow_id),
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -66,7 +66,7 @@ class LucyHeartbeatWorkflow:
             return "skipped"
         verdict = await self._probe(monitor, workflow_id, claim)
         recorded: MonitorRecorded = await workflow.execute_activity_method(
-            HeartbeatActivities.record,
+            MonitorActivities.record,
             verdict,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=RECORD_RETRY,
@@ -84,7 +84,7 @@ class LucyHeartbeatWorkflow:
             )
         return recorded.decision
 
-    async def _probe(self, monitor: HeartbeatInput, workflow_id: str, claim: MonitorClaim) -> ProbeVerdict:
+    async def _probe(self, monitor: MonitorInput, workflow_id: str, claim: MonitorClaim) -> ProbeVerdict:
         kind, config = claim.kind, claim.config
 
         def verdict(outcome: str, evidence: str, **cost: object) -> ProbeVerdict:
@@ -100,7 +100,7 @@ class LucyHeartbeatWorkflow:
 
         try:
             found = await workflow.execute_activity_method(
-                HeartbeatActivities.probe,
+                MonitorActivities.probe,
                 ProbeRequest(monitor.workspace_id, monitor.heartbeat_id, workflow_id, kind, config),
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=PROBE_RETRY,

@@ -1,4 +1,4 @@
-"""Monitors (``heartbeats``): the business half of a monitor (its Temporal Schedule is the other).
+"""Monitors (the ``monitors`` table): the business half of a monitor (its Temporal Schedule is the other).
 
 Every write is idempotent: a monitor is created under the id chosen when the confirmation was
 shown, and a probe's verdict is applied once per workflow id (a retry gets the same decision
@@ -16,13 +16,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lucy.contracts.ids import heartbeat_schedule_id_of
-from lucy.db.models import Channel, Heartbeat, User, Workspace
+from lucy.contracts.ids import monitor_schedule_id_of
+from lucy.db.models import Channel, Monitor, User, Workspace
 from lucy.proactive.alerting import Decision, MonitorState, decide
 
 
 @dataclass(frozen=True)
-class HeartbeatRecord:
+class MonitorRecord:
     """A monitor with the Slack ids its Temporal Schedule and its messages need."""
 
     id: uuid.UUID
@@ -48,12 +48,12 @@ class HeartbeatRecord:
 
     @property
     def temporal_id(self) -> str:
-        return heartbeat_schedule_id_of(str(self.id))
+        return monitor_schedule_id_of(str(self.id))
 
 
-def _record(row: Any) -> HeartbeatRecord:
-    h: Heartbeat = row.Heartbeat
-    return HeartbeatRecord(
+def _record(row: Any) -> MonitorRecord:
+    h: Monitor = row.Monitor
+    return MonitorRecord(
         id=h.id,
         workspace_id=h.workspace_id,
         slack_team_id=row.slack_team_id,
@@ -80,15 +80,15 @@ def _record(row: Any) -> HeartbeatRecord:
 def _select() -> Any:
     return (
         select(
-            Heartbeat,
+            Monitor,
             Workspace.slack_team_id,
             User.slack_user_id.label("owner_slack_id"),
             Channel.slack_channel_id,
         )
-        .join(Workspace, Workspace.id == Heartbeat.workspace_id)
-        .outerjoin(User, User.id == Heartbeat.created_by)
-        .outerjoin(Channel, Channel.id == Heartbeat.channel_id)
-        .where(Heartbeat.deleted_at.is_(None))
+        .join(Workspace, Workspace.id == Monitor.workspace_id)
+        .outerjoin(User, User.id == Monitor.created_by)
+        .outerjoin(Channel, Channel.id == Monitor.channel_id)
+        .where(Monitor.deleted_at.is_(None))
     )
 
 
@@ -96,7 +96,7 @@ async def create_heartbeat(
     *,
     session: AsyncSession,
     workspace_id: uuid.UUID,
-    heartbeat_id: uuid.UUID,
+    monitor_id: uuid.UUID,
     owner_id: uuid.UUID,
     channel_id: uuid.UUID,
     name: str,
@@ -106,11 +106,11 @@ async def create_heartbeat(
     every_seconds: int,
     cooldown_seconds: int,
 ) -> bool:
-    """Create the row under ``heartbeat_id``; False when it exists already (a second click)."""
+    """Create the row under ``monitor_id``; False when it exists already (a second click)."""
     stmt = (
-        insert(Heartbeat)
+        insert(Monitor)
         .values(
-            id=heartbeat_id,
+            id=monitor_id,
             workspace_id=workspace_id,
             created_by=owner_id,
             channel_id=channel_id,
@@ -120,62 +120,60 @@ async def create_heartbeat(
             description=description,
             check_interval_seconds=every_seconds,
             alert_cooldown_seconds=cooldown_seconds,
-            temporal_schedule_id=heartbeat_schedule_id_of(str(heartbeat_id)),
+            temporal_schedule_id=monitor_schedule_id_of(str(monitor_id)),
         )
-        .on_conflict_do_nothing(index_elements=[Heartbeat.id])
-        .returning(Heartbeat.id)
+        .on_conflict_do_nothing(index_elements=[Monitor.id])
+        .returning(Monitor.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def count_live_heartbeats(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    stmt = select(func.count()).where(Heartbeat.workspace_id == workspace_id, Heartbeat.deleted_at.is_(None))
+async def count_live_monitors(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(Monitor.workspace_id == workspace_id, Monitor.deleted_at.is_(None))
     return int((await session.execute(stmt)).scalar_one())
 
 
 async def get_heartbeat(
-    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID
-) -> HeartbeatRecord | None:
-    stmt = _select().where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+    *, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID
+) -> MonitorRecord | None:
+    stmt = _select().where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id)
     row = (await session.execute(stmt)).one_or_none()
     return _record(row) if row is not None else None
 
 
-async def list_heartbeats(
+async def list_monitors(
     *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
-) -> list[HeartbeatRecord]:
+) -> list[MonitorRecord]:
     """The workspace's live monitors (``owner_id``: only theirs), oldest first."""
-    stmt = _select().where(Heartbeat.workspace_id == workspace_id)
+    stmt = _select().where(Monitor.workspace_id == workspace_id)
     if owner_id is not None:
-        stmt = stmt.where(Heartbeat.created_by == owner_id)
-    rows = (await session.execute(stmt.order_by(Heartbeat.created_at, Heartbeat.id))).all()
+        stmt = stmt.where(Monitor.created_by == owner_id)
+    rows = (await session.execute(stmt.order_by(Monitor.created_at, Monitor.id))).all()
     return [_record(r) for r in rows]
 
 
-async def set_heartbeat_status(
-    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID, status: str
+async def set_monitor_status(
+    *, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID, status: str
 ) -> None:
     """``active`` (resume: the failure count and error reason are forgotten) or ``paused``."""
     values: dict[str, Any] = {"status": status}
     if status == "active":
         values.update(consecutive_failures=0, error_reason=None)
     await session.execute(
-        update(Heartbeat)
-        .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+        update(Monitor)
+        .where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id)
         .values(**values, updated_at=func.now())
     )
 
 
-async def delete_heartbeat(
-    *, session: AsyncSession, workspace_id: uuid.UUID, heartbeat_id: uuid.UUID
-) -> None:
+async def delete_heartbeat(*, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID) -> None:
     """Soft-delete: the row stays for the record; its Temporal Schedule goes."""
     await session.execute(
-        update(Heartbeat)
+        update(Monitor)
         .where(
-            Heartbeat.workspace_id == workspace_id,
-            Heartbeat.id == heartbeat_id,
-            Heartbeat.deleted_at.is_(None),
+            Monitor.workspace_id == workspace_id,
+            Monitor.id == monitor_id,
+            Monitor.deleted_at.is_(None),
         )
         .values(deleted_at=func.now(), status="paused", updated_at=func.now())
     )
@@ -185,25 +183,25 @@ async def record_probe(
     *,
     session: AsyncSession,
     workspace_id: uuid.UUID,
-    heartbeat_id: uuid.UUID,
+    monitor_id: uuid.UUID,
     workflow_id: str,
     outcome: str,
     evidence: str,
     at: datetime,
-) -> tuple[str, HeartbeatRecord | None]:
+) -> tuple[str, MonitorRecord | None]:
     """Apply one probe's outcome (once per workflow id, under the row's lock) and return what to
     say (``quiet``, ``alert``, ``reminder``, ``recovered`` or ``error``) and the monitor."""
     locked = (
         await session.execute(
-            select(Heartbeat)
-            .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
+            select(Monitor)
+            .where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id)
             .with_for_update()
         )
     ).scalar_one_or_none()
     if locked is None:
         return "quiet", None
     if locked.last_workflow_id == workflow_id:  # a retry: the same decision again
-        record = await get_heartbeat(session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id)
+        record = await get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
         return locked.last_decision or "quiet", record
     decision: Decision = decide(
         MonitorState(locked.alert_state, locked.consecutive_failures, locked.last_alerted_at),
@@ -224,17 +222,13 @@ async def record_probe(
     if decision.stop and locked.status == "active":
         values.update(status="error", error_reason=evidence[:500])
     await session.execute(
-        update(Heartbeat)
-        .where(Heartbeat.workspace_id == workspace_id, Heartbeat.id == heartbeat_id)
-        .values(**values)
+        update(Monitor).where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id).values(**values)
     )
-    record = await get_heartbeat(session=session, workspace_id=workspace_id, heartbeat_id=heartbeat_id)
+    record = await get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
     return decision.say, record
 
 
-async def live_heartbeats(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(workspace id, heartbeat id) of every live monitor, across tenants (``lucy_live_heartbeats``)."""
-    rows = (
-        await session.execute(text("SELECT workspace_id, heartbeat_id FROM lucy_live_heartbeats()"))
-    ).all()
-    return [(r.workspace_id, r.heartbeat_id) for r in rows]
+async def live_monitors(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(workspace id, monitor id) of every live monitor, across tenants (``lucy_live_monitors``)."""
+    rows = (await session.execute(text("SELECT workspace_id, monitor_id FROM lucy_live_monitors()"))).all()
+    return [(r.workspace_id, r.monitor_id) for r in rows]

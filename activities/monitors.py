@@ -1,8 +1,9 @@
 """Monitor activities: claim a probe, run it, and record what it found.
 
 ``claim`` takes the probe against the owner's quota and rate limits with the same database
-function as ingress (a probe is a task row with source ``heartbeat``), and refuses a fire of a
-monitor that is paused, in error or deleted. ``probe`` looks: a web page through the gateway's
+function as ingress (a probe is a task row, source ``TaskSource.MONITOR``, stored as
+``heartbeat``), and refuses a fire of a monitor that is paused, in error or deleted.
+``probe`` looks: a web page through the gateway's
 ``web_fetch`` (behind the egress guard) or a schedule's record; a target that answers badly is
 an alert, a probe that cannot look (the gateway down) fails and Temporal retries it a little.
 ``record`` applies the outcome once per workflow id (:mod:`lucy.proactive.alerting`), finishes the
@@ -32,11 +33,12 @@ from lucy.contracts import (
     ProbeRequest,
     ProbeResult,
     ProbeVerdict,
+    TaskSource,
     TaskStatus,
     idempotency_key,
 )
 from lucy.db import repositories as repo
-from lucy.db.repositories import heartbeats as rows
+from lucy.db.repositories import monitors as rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.logging import get_logger
 from lucy.proactive import conditions
@@ -50,7 +52,7 @@ PAGE_LIMIT = 20_000  # characters of a page the model sees for a ``custom`` ques
 OVERDUE = timedelta(minutes=10)  # a schedule this late past its next run has missed it
 
 
-class HeartbeatActivities:
+class MonitorActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -73,7 +75,7 @@ class HeartbeatActivities:
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             record = await rows.get_heartbeat(
-                session=session, workspace_id=workspace_id, heartbeat_id=uuid.UUID(run.heartbeat_id)
+                session=session, workspace_id=workspace_id, monitor_id=uuid.UUID(run.heartbeat_id)
             )
             if record is None or record.status != "active":
                 return MonitorClaim(run=False)
@@ -84,7 +86,7 @@ class HeartbeatActivities:
                 slack_channel_id=record.slack_channel_id,
                 channel_type="public",  # the channel exists: its type is kept
                 workflow_id=run.workflow_id,
-                source="heartbeat",
+                source=TaskSource.MONITOR.value,
                 request_text=f"monitor: {record.description}",
                 slack_thread_ts=None,
                 user_capacity=limits.rate_limit_user_per_minute,
@@ -115,7 +117,7 @@ class HeartbeatActivities:
                     error_type="Refused",
                     error_message=refused,
                 )
-                log.info("monitor probe refused", heartbeat_id=run.heartbeat_id, why=refused[:80])
+                log.info("monitor probe refused", monitor_id=run.heartbeat_id, why=refused[:80])
                 return MonitorClaim(run=False)
             if not claim.claimed:  # a retry of this activity: the claim stands while the row waits
                 task = await repo.get_task(
@@ -209,7 +211,7 @@ class HeartbeatActivities:
             say, record = await rows.record_probe(
                 session=session,
                 workspace_id=workspace_id,
-                heartbeat_id=uuid.UUID(verdict.heartbeat_id),
+                monitor_id=uuid.UUID(verdict.heartbeat_id),
                 workflow_id=verdict.workflow_id,
                 outcome=verdict.outcome,
                 evidence=verdict.evidence,
@@ -250,7 +252,7 @@ class HeartbeatActivities:
         return MonitorRecorded(notices=[_notice(record, say, verdict)], decision=say)
 
 
-def _notice(record: rows.HeartbeatRecord, say: str, verdict: ProbeVerdict) -> ChannelNotice:
+def _notice(record: rows.MonitorRecord, say: str, verdict: ProbeVerdict) -> ChannelNotice:
     name, evidence = escape_mrkdwn(record.name), escape_mrkdwn(verdict.evidence)
     key = f"monitor:{verdict.workflow_id}:{say}"
     if say == "error":
