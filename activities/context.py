@@ -34,6 +34,7 @@ from temporalio import activity
 from activities.email_attachments import read_attachments
 from lucy.contracts import (
     ChatMessage,
+    ModelTier,
     TaskContext,
     TaskContextRequest,
     TaskSource,
@@ -45,7 +46,6 @@ from lucy.settings import Settings
 
 APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
 GATEWAY_TOOLS = ("exec", "read_file", "write_file", "edit_file", "web_fetch")
-TIERS = ("fast", "default", "code", "research", "document", "frontier")
 THREAD_HISTORY_MESSAGES = 30
 _PROBE_TTL_S = 60.0
 
@@ -54,10 +54,10 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
 
 
-def _tier(*candidates: Any) -> str | None:
+def _tier(*candidates: Any) -> ModelTier | None:
     for value in candidates:
-        if isinstance(value, str) and value in TIERS:
-            return value
+        if isinstance(value, str) and value in list(ModelTier):
+            return ModelTier(value)
     return None
 
 

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ChatMessage,
         HeartbeatInput,
         LlmRequest,
+        ModelTier,
         MonitorClaim,
         MonitorRecorded,
         MonitorRun,
@@ -119,7 +120,7 @@ class LucyHeartbeatWorkflow:
                 LlmActivities.chat,
                 LlmRequest(
                     messages=messages,
-                    tier="fast",
+                    tier=ModelTier.FAST,
                     max_tokens=300,
                     json_object=True,
                     workspace_id=monitor.workspace_id,  # held against the workspace's and
