@@ -36,6 +36,7 @@ from activities.tools import registry
 from activities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts import (
     ChatMessage,
+    ModelTier,
     TaskContext,
     TaskContextRequest,
     TaskSource,
@@ -46,7 +47,6 @@ from lucy.db import repositories as repo
 from lucy.settings import Settings
 
 APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
-TIERS = ("fast", "default", "code", "research", "document", "frontier")
 THREAD_HISTORY_MESSAGES = 30
 _PROBE_TTL_S = 60.0
 
@@ -55,10 +55,10 @@ def _strings(value: Any) -> list[str]:
     return [str(v) for v in value if isinstance(v, str) and v] if isinstance(value, list) else []
 
 
-def _tier(*candidates: Any) -> str | None:
+def _tier(*candidates: Any) -> ModelTier | None:
     for value in candidates:
-        if isinstance(value, str) and value in TIERS:
-            return value
+        if isinstance(value, str) and value in list(ModelTier):
+            return ModelTier(value)
     return None
 
 

@@ -86,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
         SA_WORKSPACE,
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
+        ApprovalDecisionKind,
         ApprovalOutcome,
         ChatMessage,
         LlmRequest,
@@ -329,7 +330,7 @@ class Bench:
             self.signer,
             workflow_id=workflow_id,
             approval_id=pending["approval_id"],
-            decision="approved",
+            decision=ApprovalDecisionKind.APPROVED,
             user="UADMINBENCH",
             team=self.team,
         )

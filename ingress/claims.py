@@ -7,48 +7,70 @@ about what that person may do: the worker asks Slack for the role itself.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TypeVar
+
 from temporalio.client import WorkflowUpdateFailedError
 
-from lucy.contracts import ApprovalDecision, CancelRequest, ExactViewRequest
+from lucy.contracts import (
+    ApprovalDecision,
+    ApprovalDecisionKind,
+    CancelRequest,
+    ExactViewRequest,
+    claim_terms,
+)
 from lucy.signing import Claim, ClaimSigner, now_iso
+
+_Signed = TypeVar("_Signed", ApprovalDecision, CancelRequest, ExactViewRequest)
+
+
+def _signed(signer: ClaimSigner, workflow_id: str, unsigned: _Signed) -> _Signed:
+    """``unsigned`` with the signature of what it claims (:func:`lucy.contracts.claim_terms`)."""
+    kind, subject, verdict = claim_terms(unsigned)
+    claim = Claim(
+        kind,
+        workflow_id,
+        subject,
+        verdict,
+        unsigned.slack_user_id,
+        unsigned.slack_team_id,
+        unsigned.issued_at,
+    )
+    return dataclasses.replace(unsigned, signature=signer.sign(claim))
 
 
 def signed_decision(
-    signer: ClaimSigner, *, workflow_id: str, approval_id: str, decision: str, user: str, team: str
+    signer: ClaimSigner,
+    *,
+    workflow_id: str,
+    approval_id: str,
+    decision: ApprovalDecisionKind,
+    user: str,
+    team: str,
 ) -> ApprovalDecision:
-    issued_at = now_iso()
-    claim = Claim("decision", workflow_id, approval_id, decision, user, team, issued_at)
-    return ApprovalDecision(
+    unsigned = ApprovalDecision(
         approval_id=approval_id,
         decision=decision,
         slack_user_id=user,
         slack_team_id=team,
-        issued_at=issued_at,
-        signature=signer.sign(claim),
+        issued_at=now_iso(),
     )
+    return _signed(signer, workflow_id, unsigned)
 
 
 def signed_exact_view(
     signer: ClaimSigner, *, workflow_id: str, approval_id: str, user: str, team: str
 ) -> ExactViewRequest:
     """A click on *Show exactly what runs*, signed like a decision (verdict ``show``)."""
-    issued_at = now_iso()
-    claim = Claim("exact_view", workflow_id, approval_id, "show", user, team, issued_at)
-    return ExactViewRequest(
-        approval_id=approval_id,
-        slack_user_id=user,
-        slack_team_id=team,
-        issued_at=issued_at,
-        signature=signer.sign(claim),
+    unsigned = ExactViewRequest(
+        approval_id=approval_id, slack_user_id=user, slack_team_id=team, issued_at=now_iso()
     )
+    return _signed(signer, workflow_id, unsigned)
 
 
 def signed_cancel(signer: ClaimSigner, *, workflow_id: str, user: str, team: str) -> CancelRequest:
-    issued_at = now_iso()
-    claim = Claim("cancel", workflow_id, "", "cancel", user, team, issued_at)
-    return CancelRequest(
-        slack_user_id=user, slack_team_id=team, issued_at=issued_at, signature=signer.sign(claim)
-    )
+    unsigned = CancelRequest(slack_user_id=user, slack_team_id=team, issued_at=now_iso())
+    return _signed(signer, workflow_id, unsigned)
 
 
 def refusal_text(err: WorkflowUpdateFailedError) -> str:

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         MONITOR_WORKFLOW_NAME,
         ChatMessage,
         LlmRequest,
+        ModelTier,
         MonitorClaim,
         MonitorInput,
         MonitorRecorded,
@@ -119,7 +120,7 @@ class LucyMonitorWorkflow:
                 LlmActivities.chat,
                 LlmRequest(
                     messages=messages,
-                    tier="fast",
+                    tier=ModelTier.FAST,
                     max_tokens=300,
                     json_object=True,
                     workspace_id=monitor.workspace_id,  # held against the workspace's and

@@ -37,6 +37,7 @@ from lucy.contracts import (
     UPDATE_CANCEL,
     UPDATE_DECIDE_APPROVAL,
     UPDATE_SHOW_EXACT,
+    ApprovalDecisionKind,
     ApprovalOutcome,
     ExactArguments,
     belongs_to_team,
@@ -231,7 +232,9 @@ async def deliver_decision(
         listener_deps(context).signer,
         workflow_id=workflow_id,
         approval_id=approval_id,
-        decision="approved" if action.get("action_id") == APPROVE else "rejected",
+        decision=ApprovalDecisionKind.APPROVED
+        if action.get("action_id") == APPROVE
+        else ApprovalDecisionKind.REJECTED,
         user=click.user,
         team=click.team,
     )

@@ -1,19 +1,17 @@
 """The ``/lucy`` slash command.
 
-``/lucy <request>`` starts a task in the channel; ``/lucy tasks``, ``/lucy status [task]``,
-``/lucy cancel [task]``, ``/lucy approvals``, ``/lucy schedule ...``, ``/lucy schedules``,
-``/lucy monitor ...``, ``/lucy monitors``, ``/lucy budget ...``, ``/lucy usage``,
-``/lucy email [connect <inbox>]``, ``/lucy settings email-channel #x``,
-``/lucy settings email-outsiders ignore|accept``, ``/lucy webhook create|list|delete``
-and ``/lucy help``
-answer only the caller (ephemeral). Unknown words are a request, and an
-empty command gets help, never an error. What the answers look like is :mod:`lucy.slack.home`'s;
-whether a task is running is Temporal's.
+Its subcommands are declared once, in :data:`TABLE` (name, arguments, one line of help, who
+may run it, handler; a group such as ``settings`` has sub-words of its own): the help, a
+group's usage error and the dispatch are generated from it (:mod:`ingress.listeners.command_table`).
+Subcommands answer only the caller (ephemeral). Anything else is a request and starts a task
+in the channel; an empty command gets help, never an error. What the answers look like is
+:mod:`lucy.slack.home`'s; whether a task is running is Temporal's.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -26,6 +24,7 @@ from ingress.directory import UNVERIFIED, requester_role
 from ingress.listeners import budgets, monitors, schedules
 from ingress.listeners import email as email_commands
 from ingress.listeners import triggers as trigger_commands
+from ingress.listeners.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
 from ingress.listeners.events import DEACTIVATED
 from ingress.listeners.home import pending_lines, task_lines
 from ingress.tasks import WORKSPACE_REMOVED, SlackMessage
@@ -40,7 +39,7 @@ from lucy.contracts import (
 )
 from lucy.db import repositories as repo
 from lucy.roles import is_admin
-from lucy.slack.home import HELP, approvals_text, status_text, tasks_text
+from lucy.slack.home import approvals_text, status_text, tasks_text
 from lucy.slack.text import escape_mrkdwn
 
 
@@ -135,6 +134,126 @@ async def _cancel(deps: ListenerDeps, team: str, slack_user: str, task: str) -> 
     return f"Cancelling `{workflow_id}`. I'll confirm in its thread."
 
 
+async def _help(call: CommandCall) -> None:
+    await call.ack(_ephemeral(HELP))
+
+
+async def _tasks(call: CommandCall) -> None:
+    await call.ack(_ephemeral(await _my_tasks(listener_deps(call.context), call.team, call.user)))
+
+
+async def _cancel_command(call: CommandCall) -> None:
+    await call.ack(_ephemeral(await _cancel(listener_deps(call.context), call.team, call.user, call.rest)))
+
+
+async def _role(call: CommandCall) -> str | None:
+    profile = await listener_deps(call.context).directory.get(call.context.client, call.team, call.user)
+    return profile.role if profile else None
+
+
+async def _approvals(call: CommandCall) -> None:
+    text = await _my_approvals(listener_deps(call.context), call.team, call.user, role=await _role(call))
+    await call.ack(_ephemeral(text))
+
+
+async def _status_command(call: CommandCall) -> None:
+    deps, role = listener_deps(call.context), await _role(call)
+    await call.ack(_ephemeral(await _status(deps, call.team, call.user, call.rest, role=role)))
+
+
+Listener = Callable[[AsyncAck, str, dict[str, Any], AsyncBoltContext], Awaitable[None]]
+BareListener = Callable[[AsyncAck, dict[str, Any], AsyncBoltContext], Awaitable[None]]
+
+
+def _with_args(listener: Listener) -> Handler:
+    async def handle(call: CommandCall) -> None:
+        await listener(call.ack, call.rest, call.command, call.context)
+
+    return handle
+
+
+def _bare(listener: BareListener) -> Handler:
+    return _with_args(lambda ack, _rest, command, context: listener(ack, command, context))
+
+
+PREFIX = "/lucy"
+TABLE: tuple[Subcommand, ...] = (
+    Subcommand("tasks", "your recent tasks", _tasks, takes_args=False),
+    Subcommand("status", "where a task is (default: your latest)", _status_command, usage="[task id]"),
+    Subcommand(
+        "cancel", "stop a task (default: your latest running one)", _cancel_command, usage="[task id]"
+    ),
+    Subcommand("approvals", "approvals waiting for you", _approvals, takes_args=False),
+    Subcommand(
+        "schedule",
+        "a recurring task (`/lucy schedules` lists them)",
+        _with_args(schedules.on_schedule_command),
+        usage='"every weekday at 9:00" <request>',
+    ),
+    Subcommand(
+        "schedules", "your schedules", _bare(schedules.on_schedules_command), takes_args=False, listed=False
+    ),
+    Subcommand(
+        "monitor",
+        "watch something and alert here (`/lucy monitors`)",
+        _with_args(monitors.on_monitor_command),
+        usage='"every 15 minutes" health <url>',
+    ),
+    Subcommand(
+        "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
+    ),
+    Subcommand(
+        "usage",
+        "this month's spend against the budget (`/lucy budget help`: admins set it)",
+        _bare(budgets.on_usage_command),
+        takes_args=False,
+    ),
+    Subcommand("budget", "show or set the budget", _with_args(budgets.on_budget_command), listed=False),
+    Subcommand(
+        "email",
+        "the email inbox that brings work here (`/lucy email connect <inbox>`: admins)",
+        _with_args(email_commands.on_email_command),
+    ),
+    Subcommand(
+        "settings",
+        "where mail is announced, and whether outside senders' mail becomes work",
+        who=Who.ADMIN,
+        words=(
+            Subcommand(
+                "email-channel",
+                "where mail to the inbox is announced",
+                _with_args(email_commands.on_email_channel_setting),
+                usage="#channel",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "email-outsiders",
+                "whether mail from outside senders becomes work",
+                _with_args(email_commands.on_email_outsiders_setting),
+                usage="ignore|accept",
+                who=Who.ADMIN,
+            ),
+        ),
+    ),
+    Subcommand(
+        "webhook",
+        "signed webhooks that start tasks (admins: `create`, `list`, `delete`)",
+        _with_args(trigger_commands.on_webhook_command),
+        usage="list",
+        who=Who.ADMIN,
+    ),
+    Subcommand("help", "this message", _help),
+)
+HELP = "\n".join(
+    [
+        "*Lucy* — your AI coworker. Every request is a durable task.",
+        f"• `{PREFIX} <request>` — ask me something; I answer in this channel",
+        *help_lines(TABLE, prefix=PREFIX),
+        "You can also @mention me in a channel or send me a DM.",
+    ]
+)
+
+
 async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     """``/lucy ...``: subcommands answer the caller; anything else becomes a task."""
     try:
@@ -145,79 +264,44 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
 
 async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     text = " ".join(str(command.get("text") or "").split())
-    word, _, rest = text.partition(" ")
-    team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
-    if not (team and user and channel):
+    if not (command.get("team_id") and command.get("user_id") and command.get("channel_id")):
         await ack(_ephemeral("Sorry, that command arrived incomplete. Please try again."))
         return
-    deps = listener_deps(context)
-    sub = word.lower()
-    if sub in ("", "help"):
-        await ack(_ephemeral(HELP))
-        return
-    if sub == "tasks" and not rest:
-        await ack(_ephemeral(await _my_tasks(deps, team, user)))
-        return
-    if sub == "cancel":
-        await ack(_ephemeral(await _cancel(deps, team, user, rest)))
-        return
-    if sub == "schedule":
-        await schedules.on_schedule_command(ack, rest, command, context)
-        return
-    if sub == "schedules" and not rest:
-        await schedules.on_schedules_command(ack, command, context)
-        return
-    if sub == "monitor":
-        await monitors.on_monitor_command(ack, rest, command, context)
-        return
-    if sub == "monitors" and not rest:
-        await monitors.on_monitors_command(ack, command, context)
-        return
-    if sub == "budget":
-        await budgets.on_budget_command(ack, rest, command, context)
-        return
-    if sub == "usage" and not rest:
-        await budgets.on_usage_command(ack, command, context)
-        return
-    if sub == "webhook":
-        await trigger_commands.on_webhook_command(ack, rest, command, context)
-        return
-    if sub == "email":
-        await email_commands.on_email_command(ack, rest, command, context)
-        return
-    if sub == "settings" and rest.lower().startswith(("email-channel", "email-outsiders")):
-        await email_commands.on_settings_command(ack, rest, command, context)
-        return
-    profile = await deps.directory.get(context.client, team, user)
-    role = profile.role if profile else None
-    if sub == "approvals" and not rest:
-        await ack(_ephemeral(await _my_approvals(deps, team, user, role=role)))
-    elif sub == "status":
-        await ack(_ephemeral(await _status(deps, team, user, rest, role=role)))
-    elif profile is not None and profile.deleted:
-        await ack(_ephemeral(DEACTIVATED))
+    found = dispatch(TABLE, text or "help", prefix=PREFIX)
+    if found is not None:
+        handler, rest = found
+        await handler(CommandCall(ack=ack, command=command, context=context, text=text, rest=rest))
     else:
-        outcome = await deps.starter.start(
-            SlackMessage(
-                team_id=team,
-                user_id=user,
-                channel_id=channel,
-                channel_type="im" if str(channel).startswith("D") else "channel",
-                ts="",
-                thread_ts=None,
-                text=text,
-                source=TaskSource.COMMAND.value,
-                role=requester_role(profile),
-                workflow_id=command_workflow_id(
-                    team, channel, str(command.get("trigger_id") or uuid.uuid4())
-                ),
-            )
+        await _request(ack, text, command, context)
+
+
+async def _request(ack: AsyncAck, text: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """Anything that is not a subcommand: a task, started in the channel."""
+    deps = listener_deps(context)
+    team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
+    profile = await deps.directory.get(context.client, team, user)
+    if profile is not None and profile.deleted:
+        await ack(_ephemeral(DEACTIVATED))
+        return
+    outcome = await deps.starter.start(
+        SlackMessage(
+            team_id=team,
+            user_id=user,
+            channel_id=channel,
+            channel_type="im" if channel.startswith("D") else "channel",
+            ts="",
+            thread_ts=None,
+            text=text,
+            source=TaskSource.COMMAND.value,
+            role=requester_role(profile),
+            workflow_id=command_workflow_id(team, channel, str(command.get("trigger_id") or uuid.uuid4())),
         )
-        if outcome.refused:
-            await ack(_ephemeral(outcome.refused))
-        else:
-            started = f"On it. I'll answer here. (task `{outcome.workflow_id}`)"
-            await ack(_ephemeral(started if profile is not None else f"{UNVERIFIED}\n{started}"))
+    )
+    if outcome.refused:
+        await ack(_ephemeral(outcome.refused))
+    else:
+        started = f"On it. I'll answer here. (task `{outcome.workflow_id}`)"
+        await ack(_ephemeral(started if profile is not None else f"{UNVERIFIED}\n{started}"))
 
 
 def register(app: AsyncApp) -> None:

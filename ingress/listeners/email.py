@@ -133,17 +133,13 @@ async def _connect(team: str, user: str, inbox: str, context: AsyncBoltContext) 
     return f"Done: mail to `{shown}` now becomes a task here."
 
 
-async def on_settings_command(
-    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+async def on_email_channel_setting(
+    ack: AsyncAck, arg: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    """``/lucy settings email-channel #channel`` and ``/lucy settings email-outsiders ignore|accept``."""
+    """``/lucy settings email-channel #channel`` (admins only)."""
     team, user = str(command["team_id"]), str(command["user_id"])
-    key, _, arg = rest.strip().partition(" ")
-    if key.lower() == "email-outsiders":
-        await _outsiders(ack, team, user, arg.strip().lower(), context)
-        return
     match = _CHANNEL.match(arg.strip())
-    if key.lower() != "email-channel" or match is None:
+    if match is None:
         await ack(_ephemeral(SETTINGS_USAGE))
         return
     if not await _admin(team, user, context):
@@ -170,8 +166,11 @@ async def on_settings_command(
     await ack(_ephemeral(f"Done: mail is announced in <#{channel}> (invite me there if I'm not in it)."))
 
 
-async def _outsiders(ack: AsyncAck, team: str, user: str, value: str, context: AsyncBoltContext) -> None:
+async def on_email_outsiders_setting(
+    ack: AsyncAck, arg: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
     """``/lucy settings email-outsiders ignore|accept`` (admins only)."""
+    team, user, value = str(command["team_id"]), str(command["user_id"]), arg.strip().lower()
     if value not in OUTSIDERS:
         await ack(_ephemeral(SETTINGS_USAGE))
         return

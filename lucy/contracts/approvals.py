@@ -31,6 +31,20 @@ class ApprovalDecisionKind(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    REFUSED = "refused"  # could not be shown to an approver in full: nobody was asked
+    CANCELLED = "cancelled"  # the task was cancelled while it waited
+
+
+class ClaimKind(StrEnum):
+    """What a signed claim (:class:`lucy.signing.Claim`) asserts."""
+
+    DECISION = "decision"  # an Approve/Reject click: its verdict is the decision
+    CANCEL = "cancel"  # the Cancel button or ``/lucy cancel``: its verdict is "cancel"
+    EXACT_VIEW = "exact_view"  # "Show exactly what runs": its verdict is "show"
+
+
+CANCEL_VERDICT = "cancel"
+SHOW_VERDICT = "show"
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,7 @@ class ApprovalDecision:
     before the workflow decides, by its own rules, whether the click counts."""
 
     approval_id: str
-    decision: str  # approved | rejected
+    decision: ApprovalDecisionKind  # approved | rejected
     slack_user_id: str
     slack_team_id: str = ""
     issued_at: str = ""  # ISO 8601, when the ingress signed it
@@ -111,7 +125,7 @@ class ExactArguments:
 @dataclass(frozen=True)
 class ApprovalOutcome:
     approval_id: str
-    decision: str
+    decision: ApprovalDecisionKind
     decided_by_slack_id: str | None
     decided_at: str
 
@@ -123,7 +137,7 @@ class ApprovalSettled:
     workflow_id: str
     workspace_id: str
     approval_id: str
-    decision: str
+    decision: ApprovalDecisionKind
     decided_at: str
     slack_channel_id: str
     message_ts: str | None
@@ -143,14 +157,23 @@ class CancelRequest:
     signature: str = ""
 
 
+def claim_terms(claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> tuple[ClaimKind, str, str]:
+    """What the ingress signs for a click or a cancel, and the worker checks: (kind, subject, verdict)."""
+    if isinstance(claim, ApprovalDecision):
+        return ClaimKind.DECISION, claim.approval_id, claim.decision
+    if isinstance(claim, ExactViewRequest):
+        return ClaimKind.EXACT_VIEW, claim.approval_id, SHOW_VERDICT
+    return ClaimKind.CANCEL, "", CANCEL_VERDICT
+
+
 @dataclass(frozen=True)
 class ActorCheck:
     """Verify a signed claim and look its author up in Slack (activity ``identity.verify``)."""
 
-    kind: str  # decision | cancel
+    kind: ClaimKind
     workflow_id: str
     subject: str  # the approval id, or "" for a cancel
-    verdict: str  # approved | rejected | cancel
+    verdict: str  # the decision (approved | rejected), CANCEL_VERDICT or SHOW_VERDICT
     slack_user_id: str
     slack_team_id: str
     issued_at: str

@@ -47,6 +47,12 @@ class TaskStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"
+    # Only in the live view (the status query, LucyStatus): a budget stopped the task at a step
+    # boundary; its ``tasks`` row says failed.
+    STOPPED_BY_BUDGET = "stopped_by_budget"
+
+
+RECORDED_TASK_STATUSES = tuple(s.value for s in TaskStatus if s is not TaskStatus.STOPPED_BY_BUDGET)
 
 
 class TaskSource(StrEnum):
@@ -141,7 +147,7 @@ UPDATE_CANCEL = "cancel"
 UPDATE_SHOW_EXACT = "show_exact_arguments"
 UPDATE_ADD_REPLY = "add_reply"
 
-ACTIVE_TASK_STATUSES = ("created", "pending_approval", "running")
+ACTIVE_TASK_STATUSES = (TaskStatus.CREATED, TaskStatus.PENDING_APPROVAL, TaskStatus.RUNNING)
 
 APPROVE_ACTION_ID = "lucy_approve"
 REJECT_ACTION_ID = "lucy_reject"

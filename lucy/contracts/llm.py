@@ -34,6 +34,17 @@ class ToolSchema:
     parameters: dict[str, Any]
 
 
+class ModelTier(StrEnum):
+    """A model tier: which configured model answers (``LUCY_MODEL_TIER_<TIER>``)."""
+
+    FAST = "fast"
+    DEFAULT = "default"
+    CODE = "code"
+    RESEARCH = "research"
+    DOCUMENT = "document"
+    FRONTIER = "frontier"
+
+
 class LlmProvider(StrEnum):
     PRIMARY = "primary"  # LUCY_OPENROUTER_*
     FALLBACK = "fallback"  # LUCY_LLM_FALLBACK_*
@@ -55,7 +66,7 @@ class StreamTarget:
 @dataclass(frozen=True)
 class LlmRequest:
     messages: list[ChatMessage]
-    tier: str = "default"
+    tier: ModelTier = ModelTier.DEFAULT
     max_tokens: int | None = None
     temperature: float | None = None
     tools: list[ToolSchema] | None = None

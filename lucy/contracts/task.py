@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from lucy.contracts.approvals import ApprovalDecisionKind
 from lucy.contracts.email import EmailOrigin
 from lucy.contracts.ids import TaskSource, TaskStatus
-from lucy.contracts.llm import ChatMessage
+from lucy.contracts.llm import ChatMessage, ModelTier
 from lucy.contracts.slack import PlanStep
+
+
+class TaskIntent(StrEnum):
+    """What a request is, as the fast model classifies it (it picks the tier)."""
+
+    LOOKUP = "lookup"
+    TOOL_USE = "tool_use"
+    REASONING = "reasoning"
+    CODE = "code"
+    CHAT = "chat"
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,7 @@ class TaskInput:
     message_ts: str
     text: str
     source: str = TaskSource.MENTION.value
-    model_tier: str = "default"
+    model_tier: ModelTier = ModelTier.DEFAULT
     # A reply in the thread of a finished task: read the thread's earlier conversation first.
     with_thread_history: bool = False
     # Set by continue-as-new: the task's whole state so far. None for a new task.
@@ -42,7 +54,7 @@ class TaskInput:
 
 @dataclass(frozen=True)
 class TaskResult:
-    status: str
+    status: TaskStatus
     answer_ts: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -72,7 +84,7 @@ class TaskContext:
     user_timezone: str = "UTC"
     local_time: str = ""  # "Saturday 21 November 2026, 14:05 (Europe/Berlin)", read at the start
     available_tools: list[str] = field(default_factory=list)
-    tier_override: str | None = None  # a user's or channel's model preference
+    tier_override: ModelTier | None = None  # a user's or channel's model preference
     channel_requires_approval: bool = False  # every tool call needs approval in this channel
     self_approval_allowed: bool = False  # the requester may approve their own high-risk steps
     approval_ttl_seconds: int = 24 * 3600
@@ -97,7 +109,7 @@ class PendingApproval:
     expires_at: datetime
     arguments: dict[str, Any] = field(default_factory=dict)
     message_ts: str | None = None
-    decision: str | None = None  # approved | rejected | expired | refused | cancelled
+    decision: ApprovalDecisionKind | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
     settled: bool = False  # recorded in Postgres and shown in Slack
@@ -119,11 +131,11 @@ class TaskState:
     """Everything the task workflow knows, in one place: queries read it, and continue-as-new
     carries it whole to the next run (``TaskInput.resume``)."""
 
-    status: str = TaskStatus.CREATED.value
+    status: TaskStatus = TaskStatus.CREATED
     step: str = "created"
     started_at: str | None = None  # ISO 8601, the workflow's clock
-    intent: str | None = None
-    tier: str | None = None
+    intent: TaskIntent | None = None
+    tier: ModelTier | None = None
     context: TaskContext | None = None
     messages: list[ChatMessage] = field(default_factory=list)  # the conversation with the model
     step_index: int = 0  # of the task's records (task_steps), across runs
@@ -164,10 +176,10 @@ class ApprovalView:
 class TaskView:
     """The ``status`` query: where a task is (``/lucy status``, the UI, the CLI)."""
 
-    status: str
+    status: TaskStatus
     step: str
-    intent: str | None = None
-    tier: str | None = None
+    intent: TaskIntent | None = None
+    tier: ModelTier | None = None
     steps: int = 0
     elapsed_seconds: float = 0.0
     pending_approval: ApprovalView | None = None

@@ -32,21 +32,6 @@ STATUS_ICON = {
     "cancelled": ":no_entry_sign:",
     "timeout": ":alarm_clock:",
 }
-HELP = (
-    "*Lucy* — your AI coworker. Every request is a durable task.\n"
-    "• `/lucy <request>` — ask me something; I answer in this channel\n"
-    "• `/lucy tasks` — your recent tasks\n"
-    "• `/lucy status [task id]` — where a task is (default: your latest)\n"
-    "• `/lucy cancel [task id]` — stop a task (default: your latest running one)\n"
-    "• `/lucy approvals` — approvals waiting for you\n"
-    '• `/lucy schedule "every weekday at 9:00" <request>` — a recurring task (`/lucy schedules` lists them)\n'
-    '• `/lucy monitor "every 15 minutes" health <url>` — watch something and alert here (`/lucy monitors`)\n'
-    "• `/lucy usage` — this month's spend against the budget (`/lucy budget help`: admins set it)\n"
-    "• `/lucy email` — the email inbox that brings work here (`/lucy email connect <inbox>`: admins)\n"
-    "• `/lucy webhook list` — signed webhooks that start tasks (admins: `create`, `list`, `delete`)\n"
-    "• `/lucy help` — this message\n"
-    "You can also @mention me in a channel or send me a DM."
-)
 
 
 @dataclass(frozen=True)

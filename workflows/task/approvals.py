@@ -31,6 +31,7 @@ from lucy.contracts import (
     TaskInput,
     TaskState,
     TaskStatus,
+    claim_terms,
     idempotency_key,
 )
 from workflows.task import options, policy
@@ -40,14 +41,9 @@ from workflows.task.recorder import StepRecorder
 from workflows.task.status import set_status
 
 
-async def verify(
-    task: TaskInput,
-    kind: str,
-    subject: str,
-    verdict: str,
-    claim: ApprovalDecision | CancelRequest | ExactViewRequest,
-) -> Actor:
+async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> Actor:
     """Who really sent a click or a cancel: the worker checks the ingress's signature and asks Slack."""
+    kind, subject, verdict = claim_terms(claim)
     try:
         return await workflow.execute_activity_method(
             IdentityActivities.verify,
@@ -117,7 +113,7 @@ async def show_exact(task: TaskInput, state: TaskState, request: ExactViewReques
     lets approve it; anyone else is refused (the exact text may hold secrets)."""
     p = state.pending
     assert p is not None  # the validator saw it pending
-    actor = await verify(task, "exact_view", request.approval_id, "show", request)
+    actor = await verify(task, request)
     refused = _refusal(task, state, p, actor, ApprovalDecisionKind.APPROVED)
     if refused:
         raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
@@ -152,7 +148,7 @@ async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) 
     returns when the decision is recorded and shown."""
     p = state.pending
     assert p is not None  # the validator saw it pending
-    actor = await verify(task, "decision", decision.approval_id, decision.decision, decision)
+    actor = await verify(task, decision)
     refused = _refusal(task, state, p, actor, decision.decision)
     if refused:
         raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
@@ -192,7 +188,7 @@ class ApprovalGate:
         reason: str,
         because: str,
         owner_only: bool = False,
-    ) -> tuple[str, str | None]:
+    ) -> tuple[ApprovalDecisionKind, str | None]:
         """Ask a person, showing every argument in full; wait durably for the decision or the
         expiry; settle it once. Returns ``refused`` without asking anyone when the step cannot
         be shown in full. ``owner_only``: the requester alone may approve (they are the one
@@ -249,11 +245,15 @@ class ApprovalGate:
         pending.message_ts = posted.message_ts
         if posted.refused is not None:
             workflow.logger.warning("approval not asked: the step cannot be shown in full")
-            pending.decision, pending.decided_at, pending.settled = "refused", workflow.now(), True
+            pending.decision, pending.decided_at, pending.settled = (
+                ApprovalDecisionKind.REFUSED,
+                workflow.now(),
+                True,
+            )
             self._record(index, pending, extra={"why": posted.refused})
             state.pending = None
             set_status(self._state, TaskStatus.RUNNING, "approval refused")
-            return "refused", None
+            return ApprovalDecisionKind.REFUSED, None
         await self._progress.show(self._progress.view(Progress.WAITING, detail=summary, approvers=approvers))
         self._recorder.flush()  # the wait may be long: write what happened so far
         try:
@@ -261,8 +261,8 @@ class ApprovalGate:
                 lambda: pending.decision is not None, timeout=ttl, timeout_summary="approval expiry"
             )
         except TimeoutError:
-            pending.decision, pending.decided_at = ApprovalDecisionKind.EXPIRED.value, workflow.now()
-        decision = pending.decision or ApprovalDecisionKind.EXPIRED.value
+            pending.decision, pending.decided_at = ApprovalDecisionKind.EXPIRED, workflow.now()
+        decision = pending.decision or ApprovalDecisionKind.EXPIRED
         state.step = f"approval {decision}"
         await self.settle(pending, decision, pending.decided_by)
         self._record(index, pending)
@@ -284,7 +284,9 @@ class ApprovalGate:
             index=index,
         )
 
-    async def settle(self, pending: PendingApproval, decision: str, decided_by: str | None) -> None:
+    async def settle(
+        self, pending: PendingApproval, decision: ApprovalDecisionKind, decided_by: str | None
+    ) -> None:
         """Record the decision and show it in place of the buttons (``approvals.settle``)."""
         await workflow.execute_activity_method(
             ApprovalActivities.settle,
@@ -317,4 +319,4 @@ class ApprovalGate:
             pending.settled = True  # cancelled while settling: let the click's caller go
             return
         pending.decided_at = workflow.now()
-        await self.settle(pending, "cancelled", by)
+        await self.settle(pending, ApprovalDecisionKind.CANCELLED, by)

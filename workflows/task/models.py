@@ -21,34 +21,35 @@ from lucy.contracts import (
     LlmProvider,
     LlmRequest,
     LlmResponse,
+    ModelTier,
     StreamTarget,
     TaskInput,
+    TaskIntent,
     TaskState,
 )
 from workflows.task import options, prompts
 from workflows.task.compaction import trim_for_retry
 from workflows.task.recorder import StepRecorder
 
-TIER_LADDER = ("fast", "default", "frontier")
+TIER_LADDER = (ModelTier.FAST, ModelTier.DEFAULT, ModelTier.FRONTIER)
 ESCALATE_ON = frozenset({ErrorType.LLM_RETRYABLE, ErrorType.LLM_BAD_RESPONSE, "TimeoutError"})
-INTENTS = ("lookup", "tool_use", "reasoning", "code", "chat")
 INTENT_TIERS = {
-    "lookup": "fast",
-    "chat": "default",
-    "tool_use": "default",
-    "reasoning": "frontier",
-    "code": "code",
+    TaskIntent.LOOKUP: ModelTier.FAST,
+    TaskIntent.CHAT: ModelTier.DEFAULT,
+    TaskIntent.TOOL_USE: ModelTier.DEFAULT,
+    TaskIntent.REASONING: ModelTier.FRONTIER,
+    TaskIntent.CODE: ModelTier.CODE,
 }
 
 TRIM, ESCALATE, FALLBACK, FAIL = "trim", "escalate", "fallback", "fail"
 BUDGET_STOPS = frozenset({ErrorType.BUDGET_EXCEEDED, ErrorType.BUDGET_UNPRICED})
 
 
-def escalation_path(tier: str) -> list[str]:
+def escalation_path(tier: ModelTier) -> list[ModelTier]:
     """The tiers to try, in order: the requested one, then the stronger ones of the ladder."""
     if tier in TIER_LADDER:
         return list(TIER_LADDER[TIER_LADDER.index(tier) :])
-    return [tier, "frontier"]  # a specialised tier (code, research...) falls back to frontier
+    return [tier, ModelTier.FRONTIER]  # a specialised tier (code, research...) falls back to frontier
 
 
 def after_failure(kind: str, *, tier_index: int, tiers: int, provider: str, trimmed: bool) -> str:
@@ -67,20 +68,21 @@ def after_failure(kind: str, *, tier_index: int, tiers: int, provider: str, trim
     return FAIL
 
 
-def parse_intent(content: str) -> str:
+def parse_intent(content: str) -> TaskIntent:
     """The intent in a classification answer (``{"intent": ...}``), or ``chat``."""
     try:
         parsed = json.loads(content)
     except ValueError:
-        return "chat"
+        return TaskIntent.CHAT
     guess = parsed.get("intent") if isinstance(parsed, dict) else None
-    return str(guess) if guess in INTENTS else "chat"
+    return TaskIntent(guess) if isinstance(guess, str) and guess in list(TaskIntent) else TaskIntent.CHAT
 
 
-def pick_tier(intent: str, *, override: str | None, requested: str) -> str:
+def pick_tier(intent: TaskIntent, *, override: ModelTier | None, requested: ModelTier) -> ModelTier:
     """The tier for this task: a user's, channel's or workspace's preference, the request's,
     or the one the intent suggests."""
-    return override or (requested if requested != "default" else None) or INTENT_TIERS.get(intent, "default")
+    chosen = requested if requested != ModelTier.DEFAULT else None
+    return override or chosen or INTENT_TIERS.get(intent, ModelTier.DEFAULT)
 
 
 def error_type(err: ActivityError) -> str:
@@ -103,7 +105,7 @@ def account(state: TaskState, llm: LlmResponse) -> None:
     usage.cost_usd += llm.cost_usd
 
 
-async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) -> str:
+async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) -> TaskIntent:
     """The request's intent, on the fast tier; any failure means "chat" (never fatal)."""
     state.step = "classifying"
     request = LlmRequest(
@@ -111,7 +113,7 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
             ChatMessage(role="system", content=prompts.CLASSIFY_PROMPT),
             ChatMessage(role="user", content=task.text[:4_000]),
         ],
-        tier="fast",
+        tier=ModelTier.FAST,
         json_object=True,
         max_tokens=60,
         temperature=0.0,
@@ -130,14 +132,14 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
         if is_cancelled_exception(err):
             raise
         workflow.logger.info("intent classification failed; assuming chat", extra={"error": error_type(err)})
-        state.intent = "chat"
-        return "chat"
-    state.intent = parse_intent(llm.content)
+        state.intent = TaskIntent.CHAT
+        return TaskIntent.CHAT
+    state.intent = intent = parse_intent(llm.content)
     account(state, llm)
     recorder.add(
         kind="llm_call", name="classify", status="completed", output={"intent": state.intent}, llm=llm
     )
-    return state.intent
+    return intent
 
 
 def stream_target(task: TaskInput, state: TaskState, reuse_ts: str | None) -> StreamTarget | None:
@@ -168,14 +170,14 @@ async def ask(
     Records the step and its cost; raises the primary's error when everything failed. The
     answer is streamed into the task's thread where the worker streams (``streamed_ts``)."""
     specs = registry.TOOLS.schemas(tools)
-    tiers = escalation_path(state.tier or "default")
+    tiers = escalation_path(state.tier or ModelTier.DEFAULT)
     index, provider, trimmed = 0, LlmProvider.PRIMARY.value, False
     first_error: ActivityError | None = None
     while True:
-        state.tier = tiers[index]
+        state.tier = tier = tiers[index]
         request = LlmRequest(
             messages=messages,
-            tier=state.tier,
+            tier=tier,
             tools=specs or None,
             provider=provider,
             workspace_id=task.workspace_id,

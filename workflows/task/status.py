@@ -11,18 +11,18 @@ from lucy.contracts import SA_STATUS, ApprovalView, TaskState, TaskStatus, TaskV
 
 
 def set_status(state: TaskState, status: TaskStatus, step: str) -> None:
-    state.status, state.step = status.value, step
+    state.status, state.step = status, step
     workflow.upsert_search_attributes([SA_STATUS.value_set(status.value)])
 
 
-STOPPED_BY_BUDGET = "stopped_by_budget"  # LucyStatus and the status view; the record says failed
+STOPPED_BY_BUDGET = TaskStatus.STOPPED_BY_BUDGET  # LucyStatus and the status view; the record says failed
 
 
 def set_stopped_by_budget(state: TaskState) -> None:
     """A task a budget stopped at a step boundary: its own status in the ``status`` query and
     ``LucyStatus``; the ``tasks`` row is failed with error type ``BudgetExceeded``."""
     state.status, state.step = STOPPED_BY_BUDGET, "stopped by budget"
-    workflow.upsert_search_attributes([SA_STATUS.value_set(STOPPED_BY_BUDGET)])
+    workflow.upsert_search_attributes([SA_STATUS.value_set(STOPPED_BY_BUDGET.value)])
 
 
 def view(state: TaskState) -> TaskView:

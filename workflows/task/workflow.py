@@ -111,7 +111,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         """Stop the task (the Cancel button and ``/lucy cancel``): allowed for the requester and
         workspace admins, as the worker verifies them. The running step is cancelled, the user
         is told, the record kept."""
-        actor = await approvals.verify(self._task, "cancel", "", "cancel", request)
+        actor = await approvals.verify(self._task, request)
         refused = policy.cancel_refusal(actor, requester=self._task.slack_user_id)
         if refused:
             raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
@@ -164,7 +164,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
                 raise
             await self._cancelled(task)
             if self._state.cancel_by is not None:  # the cancel update: the workflow completes normally
-                return TaskResult(status=TaskStatus.CANCELLED.value, error_type="Cancelled")
+                return TaskResult(status=TaskStatus.CANCELLED, error_type="Cancelled")
             raise  # a Temporal cancellation (an engineer's): the run ends Canceled
         finally:
             self._finished = True
@@ -176,7 +176,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
                 claim = await scheduled.open_run(task, state)
                 if not claim.run:
                     status.set_status(state, TaskStatus.CANCELLED, "not run")
-                    return TaskResult(status=TaskStatus.CANCELLED.value, error_type="Refused")
+                    return TaskResult(status=TaskStatus.CANCELLED, error_type="Refused")
             if task.resume is None:
                 await self._begin(task)
             else:
@@ -311,7 +311,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         await self._finish(task, TaskStatus.COMPLETED)
         usage = state.usage
         return TaskResult(
-            status=TaskStatus.COMPLETED.value,
+            status=TaskStatus.COMPLETED,
             answer_ts=posted,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
@@ -336,7 +336,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
             status.set_status(state, TaskStatus.FAILED, "failed")
         await self._progress.close(self._progress.view(Progress.STOPPED, cancellable=False))
         await self._finish(task, TaskStatus.FAILED, error_message=models.error_message(err)[:500])
-        return TaskResult(status=TaskStatus.FAILED.value, answer_ts=posted, error_type=kind)
+        return TaskResult(status=TaskStatus.FAILED, answer_ts=posted, error_type=kind)
 
     async def _cancelled(self, task: TaskInput) -> None:
         state = self._state

@@ -18,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from lucy.contracts import TaskIntent
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,7 +41,7 @@ USER_ROLES = ("owner", "admin", "member", "guest")
 CHANNEL_TYPES = ("public", "private", "im", "mpim")
 
 
-TASK_INTENTS = ("lookup", "tool_use", "reasoning", "code", "chat")
+TASK_INTENTS = tuple(i.value for i in TaskIntent)
 
 
 AGENT_TYPES = ("main", "personal", "custom")

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lucy.contracts import TaskSource, TaskStatus
+from lucy.contracts import RECORDED_TASK_STATUSES, TaskSource
 from lucy.db.models.base import (
     APPROVAL_ACTION_TYPES,
     APPROVAL_STATUSES,
@@ -79,7 +79,7 @@ class Task(TimestampMixin, Base):
         _enum([s.value for s in TaskSource], "task_source"), nullable=False, server_default="mention"
     )
     status: Mapped[str] = mapped_column(
-        _enum([s.value for s in TaskStatus], "task_status"), nullable=False, server_default="created"
+        _enum(RECORDED_TASK_STATUSES, "task_status"), nullable=False, server_default="created"
     )
     intent: Mapped[str | None] = mapped_column(_enum(TASK_INTENTS, "task_intent"))
     priority: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default=text("2"))
