@@ -209,8 +209,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/acting.py:_execute",
     "workflows/task/approvals.py:ask",
     "workflows/task/models.py:ask",
-    "lucy/db/repositories/budgets.py:usage_report",
-    "lucy/db/repositories/feedback.py:record_feedback",
     "lucy/dev.py:run_dev",
     "lucy/devservers.py:start",
     "activities/approvals.py:request",
