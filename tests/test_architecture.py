@@ -209,7 +209,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/acting.py:_execute",
     "workflows/task/approvals.py:ask",
     "workflows/task/models.py:ask",
-    "lucy/devservers.py:start",
     "activities/approvals.py:request",
     "activities/approvals.py:settle",
     "activities/llm.py:chat",
