@@ -212,7 +212,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "activities/approvals.py:request",
     "activities/approvals.py:settle",
     "activities/llm.py:chat",
-    "activities/records.py:step",
     "activities/tools/documents.py:markdown_to_html",
     "ingress/app.py:create_app",
     "ingress/app.py:_add_agentmail_webhook",
