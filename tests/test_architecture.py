@@ -211,7 +211,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/models.py:ask",
     "activities/approvals.py:request",
     "activities/approvals.py:settle",
-    "activities/llm.py:chat",
     "activities/tools/documents.py:markdown_to_html",
     "ingress/app.py:create_app",
     "ingress/app.py:_add_agentmail_webhook",
