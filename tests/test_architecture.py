@@ -209,7 +209,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/acting.py:_execute",
     "workflows/task/approvals.py:ask",
     "workflows/task/models.py:ask",
-    "activities/tools/documents.py:markdown_to_html",
     "ingress/app.py:create_app",
     "ingress/app.py:_add_agentmail_webhook",
     "ingress/email.py:_process",
