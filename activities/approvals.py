@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.approval_decisions import decided_update, record_decision
 from activities.sealed_arguments import sealed_arguments
 from activities.slack import SlackActivities, slack_error
 from activities.tools import registry
@@ -36,14 +37,13 @@ from lucy.contracts import (
     ApprovalSettled,
     ErrorType,
     PostMessageRequest,
-    UpdateMessageRequest,
     idempotency_key,
     redact_secrets,
 )
 from lucy.crypto import KeyRing
 from lucy.db import repositories as repo
 from lucy.slack import blocks
-from lucy.slack.masking import masking, recorded_masking
+from lucy.slack.masking import Masking, masking
 from lucy.slack.text import escape_mrkdwn
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -64,13 +64,16 @@ def redacted_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
     return {name: blocks.argument_text(value) for name, value in arguments.items()}
 
 
-def _attachment(details: dict[str, Any]) -> blocks.Attachment | None:
-    raw = details.get("attachment")
-    if not isinstance(raw, dict):
-        return None
-    return blocks.Attachment(
-        name=str(raw.get("name")), sha256=str(raw.get("sha256")), size=int(raw.get("size") or 0)
-    )
+def _unshowable(view: blocks.ArgumentView, masked: Masking) -> str | None:
+    """Why the step cannot be shown to an approver in full, or None when it can."""
+    if not view.showable:
+        return (
+            f"its arguments are {view.size:,} characters, more than an approver can be shown "
+            f"({blocks.SHOWABLE_LIMIT:,})"
+        )
+    if masked.needs_exact_view and not view.inline:
+        return "its arguments hold secrets and are too long for the private view of exactly what runs"
+    return None
 
 
 class ApprovalActivities:
@@ -89,37 +92,56 @@ class ApprovalActivities:
         """Show the step in full, record the pending approval, then post the Block Kit message in
         the task's thread. A message Slack refuses for good (channel gone) leaves the approval
         pending without buttons: it can still be decided from App Home, or it expires."""
-        workspace_id = uuid.UUID(request.workspace_id)
         view = blocks.plan_view(request.arguments)
-        digest = blocks.arguments_digest(request.arguments)
         masked = masking(request.arguments)
-        if not view.showable:
-            return await self._refuse(
-                request,
-                f"its arguments are {view.size:,} characters, more than an approver can be shown "
-                f"({blocks.SHOWABLE_LIMIT:,})",
-            )
-        if masked.needs_exact_view and not view.inline:
-            return await self._refuse(
-                request,
-                "its arguments hold secrets and are too long for the private view of exactly what runs",
-            )
+        why = _unshowable(view, masked)
+        if why is not None:
+            return await self._refuse(request, why)
         attachment: blocks.Attachment | None = None
         if not view.inline:
-            document = blocks.arguments_document(request.tool, request.arguments)
-            attachment = blocks.Attachment(
-                name=f"approval-{request.approval_key[:10]}-arguments.txt",
-                sha256=blocks.arguments_digest({"document": document}),
-                size=len(document),
-            )
-            problem = await self._attach(request, attachment, document)
+            attachment, problem = await self._attach_arguments(request)
             if problem is not None:
                 return await self._refuse(request, problem)
+        workspace_id = uuid.UUID(request.workspace_id)
+        details = self._details(request, workspace_id, masked, attachment)
+        approval_id = await self._record(request, workspace_id, details)
+        ts = await self._post(request, approval_id, attachment, masked)
+        if ts is None:
+            return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await repo.set_approval_message(
+                session=session,
+                workspace_id=workspace_id,
+                approval_id=approval_id,
+                channel=request.slack_channel_id,
+                ts=ts,
+            )
+        return ApprovalPosted(approval_id=str(approval_id), message_ts=ts)
+
+    async def _attach_arguments(self, request: ApprovalRequest) -> tuple[blocks.Attachment, str | None]:
+        """The arguments too long for the message, as a file in the thread; why not, if not."""
+        document = blocks.arguments_document(request.tool, request.arguments)
+        attachment = blocks.Attachment(
+            name=f"approval-{request.approval_key[:10]}-arguments.txt",
+            sha256=blocks.arguments_digest({"document": document}),
+            size=len(document),
+        )
+        return attachment, await self._attach(request, attachment, document)
+
+    def _details(
+        self,
+        request: ApprovalRequest,
+        workspace_id: uuid.UUID,
+        masked: Masking,
+        attachment: blocks.Attachment | None,
+    ) -> dict[str, Any]:
+        """What the record keeps: the arguments masked, their digest, sealed, and why asked."""
         details: dict[str, Any] = {
             **request.details,
             "tool": request.tool,
             "arguments": redacted_arguments(request.arguments),
-            "arguments_sha256": digest,
+            "arguments_sha256": blocks.arguments_digest(request.arguments),
             "secrets_masked": masked.secrets,
             "masked_faithful": masked.faithful,
             **sealed_arguments(self._keyring, workspace_id, request.approval_id, request.arguments),
@@ -132,7 +154,16 @@ class ApprovalActivities:
                 "sha256": attachment.sha256,
                 "size": attachment.size,
             }
-        approval_id = await self._record(request, workspace_id, details)
+        return details
+
+    async def _post(
+        self,
+        request: ApprovalRequest,
+        approval_id: uuid.UUID,
+        attachment: blocks.Attachment | None,
+        masked: Masking,
+    ) -> str | None:
+        """Post the approval message in the task's thread; its ts, None when Slack refused it for good."""
         message = blocks.approval_message(
             workflow_id=request.workflow_id,
             approval_id=str(approval_id),
@@ -165,18 +196,9 @@ class ApprovalActivities:
                 activity.logger.warning(
                     "approval message could not be posted", extra={"error_type": exc.type}
                 )
-                return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
+                return None
             raise
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            await repo.set_approval_message(
-                session=session,
-                workspace_id=workspace_id,
-                approval_id=approval_id,
-                channel=request.slack_channel_id,
-                ts=posted.ts,
-            )
-        return ApprovalPosted(approval_id=str(approval_id), message_ts=posted.ts)
+        return posted.ts
 
     async def _record(
         self, request: ApprovalRequest, workspace_id: uuid.UUID, details: dict[str, Any]
@@ -322,79 +344,9 @@ class ApprovalActivities:
         """Record the decision (``approvals`` + ``audit_log``, once) and show it in place of the
         buttons, keeping what was decided on in full. Returns whether this call changed the
         row (False on a retry)."""
-        workspace_id = uuid.UUID(settled.workspace_id)
-        approval_id = uuid.UUID(settled.approval_id)
-        decided_at = datetime.fromisoformat(settled.decided_at)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            decider = None
-            if settled.decided_by_slack_id:  # an approver may never have asked Lucy anything
-                decider = await repo.upsert_user(
-                    session=session, workspace_id=workspace_id, slack_user_id=settled.decided_by_slack_id
-                )
-            if settled.decision in ("approved", "rejected"):
-                changed = (
-                    await repo.decide_approval(
-                        session=session,
-                        workspace_id=workspace_id,
-                        approval_id=approval_id,
-                        decision=settled.decision,
-                        decided_by=decider,
-                        now=decided_at,
-                    )
-                    is not None
-                )
-            else:
-                changed = await repo.close_approval(
-                    session=session,
-                    workspace_id=workspace_id,
-                    approval_id=approval_id,
-                    status=settled.decision,
-                    now=decided_at,
-                )
-            row = await repo.get_approval(session=session, workspace_id=workspace_id, approval_id=approval_id)
-            await repo.record_audit(
-                session=session,
-                workspace_id=workspace_id,
-                idempotency_key=idempotency_key(
-                    settled.workflow_id, "approval", settled.approval_id, settled.decision
-                ),
-                occurred_at=decided_at,
-                actor_type="user"
-                if settled.decided_by_slack_id and settled.decision != "expired"
-                else "system",
-                actor_id=settled.decided_by_slack_id,
-                action=f"approval.{settled.decision}",
-                entity_type="approval",
-                entity_id=settled.approval_id,
-                task_id=row.task_id if row else None,
-                workflow_id=settled.workflow_id,
-                before_state={"status": "pending"},
-                after_state={
-                    "status": settled.decision,
-                    "risk": settled.risk_level,
-                    "summary": redact_secrets(settled.summary),
-                    "arguments_sha256": (row.details or {}).get("arguments_sha256") if row else None,
-                },
-            )
+            await repo.set_tenant(session=session, workspace_id=uuid.UUID(settled.workspace_id))
+            changed, row = await record_decision(session, settled)
         if settled.message_ts:
-            details: dict[str, Any] = dict(row.details or {}) if row else {}
-            text = blocks.decided_text(settled.decision, settled.decided_by_slack_id, settled.decided_at)
-            await self._slack.update_message(
-                UpdateMessageRequest(
-                    channel=settled.slack_channel_id,
-                    ts=settled.message_ts,
-                    text=f"{text}: {escape_mrkdwn(redact_secrets(settled.summary))}",
-                    blocks=blocks.decided_message(
-                        tool=str(details.get("tool") or settled.summary),
-                        arguments=dict(details.get("arguments") or {}),
-                        attachment=_attachment(details),
-                        decision=settled.decision,
-                        decided_by=settled.decided_by_slack_id,
-                        decided_at=settled.decided_at,
-                        masked=recorded_masking(details),
-                    ),
-                    builder="decided_message",
-                )
-            )
+            await self._slack.update_message(decided_update(settled, row))
         return changed

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,16 +42,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.budgets import BudgetGuard, Hold
-from activities.http_errors import retry_after
 from activities.liveness import beat
 from activities.llm_stream import read_events
+from activities.llm_wire import check_status, completion_payload, parse_completion, timed_out, unreachable
 from activities.slack_stream import SlackStream, previous_stream
-from lucy.budgets import reported_cost
-from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest, LlmResponse, ToolCall
+from lucy.contracts import ErrorType, LlmProvider, LlmRequest, LlmResponse
 from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
     from slack_sdk.web.async_client import AsyncWebClient
 
 HEARTBEAT_EVERY_S = 2.0
@@ -67,26 +66,24 @@ class Billing:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
-_NON_RETRYABLE = {
-    400: ErrorType.LLM_REJECTED,
-    401: ErrorType.LLM_UNAUTHORIZED,
-    402: ErrorType.LLM_PAYMENT_REQUIRED,
-    403: ErrorType.LLM_UNAUTHORIZED,
-    404: ErrorType.LLM_REJECTED,
-    422: ErrorType.LLM_REJECTED,
-}
+@dataclass(frozen=True)
+class _Call:
+    """One chat-completion call: what is asked, where, with which key, under which hold."""
 
+    request: LlmRequest
+    base_url: str
+    payload: dict[str, Any]
+    key: str = field(repr=False)
+    model: str
+    hold: Hold | None
 
-def _provider_message(response: httpx.Response) -> str:
-    """The provider's own error message, shortened; never the request (which holds no key anyway)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200]
-    err = body.get("error") if isinstance(body, dict) else None
-    if isinstance(err, dict):
-        return str(err.get("message", ""))[:200]
-    return str(err or body)[:200]
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    @property
+    def provider(self) -> str:
+        return urlsplit(self.base_url).hostname or "unknown"
 
 
 class LlmActivities:
@@ -108,6 +105,33 @@ class LlmActivities:
     async def chat(self, request: LlmRequest) -> LlmResponse:
         """One chat completion: the model of ``request.tier`` on the primary provider, or the
         configured fallback model on the fallback provider."""
+        base_url, key, model = self._endpoint(request)
+        if request.max_tokens is None:  # capped at what its hold assumes: no unbounded overshoot
+            cap = self._budgets.default_max_tokens if self._budgets is not None else DEFAULT_MAX_TOKENS
+            request = dataclasses.replace(request, max_tokens=cap)
+        payload = completion_payload(request, model, base_url)
+        # OpenRouter (the primary provider) reports each call's cost; any other provider is
+        # priced from LUCY_LLM_PRICES.
+        hold = (
+            await self._budgets.reserve(
+                request, model=model, reports_cost=request.provider != LlmProvider.FALLBACK
+            )
+            if self._budgets is not None
+            else None
+        )
+        # The hold's: the request's cap, or fewer when the budgets' room left is short.
+        payload["max_tokens"] = hold.max_tokens if hold is not None else request.max_tokens
+        call = _Call(request, base_url, payload, key.get_secret_value(), model, hold)
+        result, reported = await self._measured(call, self._open_stream(request, payload))
+        result = dataclasses.replace(result, provider=request.provider)
+        if hold is not None and self._budgets is not None:
+            result = await self._settle(hold, result, reported)
+        if result.cost_usd > 0:
+            LLM_COST.labels(call.provider, model).inc(result.cost_usd)
+        return result
+
+    def _endpoint(self, request: LlmRequest) -> tuple[str, SecretStr, str]:
+        """The base URL, key and model of the request's provider; not retryable when unset."""
         if request.provider == LlmProvider.FALLBACK:
             if not self._settings.fallback_configured:
                 raise ApplicationError(
@@ -129,46 +153,23 @@ class LlmActivities:
                 type=ErrorType.LLM_NOT_CONFIGURED,
                 non_retryable=True,
             )
-        if request.max_tokens is None:  # capped at what its hold assumes: no unbounded overshoot
-            cap = self._budgets.default_max_tokens if self._budgets is not None else DEFAULT_MAX_TOKENS
-            request = dataclasses.replace(request, max_tokens=cap)
-        payload: dict[str, Any] = {"model": model, "messages": [_wire_message(m) for m in request.messages]}
-        if request.tools:
-            payload["tools"] = [
-                {
-                    "type": "function",
-                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
-                }
-                for t in request.tools
-            ]
-        if request.json_object:
-            payload["response_format"] = {"type": "json_object"}
-        if request.temperature is not None:
-            payload["temperature"] = request.temperature
-        if "openrouter.ai" in base_url:
-            payload["usage"] = {"include": True}  # OpenRouter then reports the cost of the call
-        url = f"{base_url}/chat/completions"
-        provider = urlsplit(base_url).hostname or "unknown"
-        # OpenRouter (the primary provider) reports each call's cost; any other provider is
-        # priced from LUCY_LLM_PRICES.
-        hold = (
-            await self._budgets.reserve(
-                request, model=model, reports_cost=request.provider != LlmProvider.FALLBACK
-            )
-            if self._budgets is not None
-            else None
+        return base_url, key, model
+
+    def _open_stream(self, request: LlmRequest, payload: dict[str, Any]) -> SlackStream | None:
+        """The Slack message the answer streams into (asking the provider to stream), if any."""
+        if request.stream_to is None or not self._settings.llm_streaming or self._slack is None:
+            return None
+        stream = SlackStream(
+            self._slack,
+            request.stream_to,
+            previous_ts=previous_stream(activity.info().heartbeat_details),
         )
-        # The hold's: the request's cap, or fewer when the budgets' room left is short.
-        payload["max_tokens"] = hold.max_tokens if hold is not None else request.max_tokens
-        stream: SlackStream | None = None
-        if request.stream_to is not None and self._settings.llm_streaming and self._slack is not None:
-            stream = SlackStream(
-                self._slack,
-                request.stream_to,
-                previous_ts=previous_stream(activity.info().heartbeat_details),
-            )
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+        return stream
+
+    async def _measured(self, call: _Call, stream: SlackStream | None) -> tuple[LlmResponse, float | None]:
+        """The call, heartbeating all along and timed; a failure closes its hold."""
         started = time.perf_counter()
         outcome = "error"
         billing = Billing()
@@ -176,15 +177,15 @@ class LlmActivities:
         try:
             if stream is not None:
                 await stream.begin()
-                result, reported = await self._call_streamed(
-                    url, payload, key.get_secret_value(), model, stream, billing
+                answer = await self._call_streamed(
+                    call.url, call.payload, call.key, call.model, stream, billing
                 )
             else:
-                result, reported = await self._call(url, payload, key.get_secret_value(), model, billing)
+                answer = await self._call(call.url, call.payload, call.key, call.model, billing)
             outcome = "ok"
         except BaseException as exc:
-            if hold is not None:
-                await self._close_failed(hold, billing)
+            if call.hold is not None:
+                await self._close_failed(call.hold, billing)
             if stream is not None and _last_attempt(exc):
                 await stream.discard()  # no retry of this activity will rewrite it
             raise
@@ -192,28 +193,29 @@ class LlmActivities:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            LLM_SECONDS.labels(provider, model, outcome).observe(time.perf_counter() - started)
-            if request.provider == LlmProvider.FALLBACK:
+            LLM_SECONDS.labels(call.provider, call.model, outcome).observe(time.perf_counter() - started)
+            if call.request.provider == LlmProvider.FALLBACK:
                 LLM_FALLBACK.labels(outcome).inc()
-        result = dataclasses.replace(result, provider=request.provider)
-        if hold is not None and self._budgets is not None:
-            cost = self._budgets.actual_cost(
-                hold,
-                reported=reported,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
+        return answer
+
+    async def _settle(self, hold: Hold, result: LlmResponse, reported: float | None) -> LlmResponse:
+        """Settle the hold to the call's actual cost; the cost recorded when the table priced it."""
+        assert self._budgets is not None
+        cost = self._budgets.actual_cost(
+            hold,
+            reported=reported,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+        )
+        try:
+            await self._budgets.settle(hold, cost)
+        except Exception as exc:  # the call was made and paid for: never make it again for this
+            activity.logger.warning(
+                "budget hold not settled; it stays held until the sweep",
+                extra={"error": type(exc).__name__},
             )
-            try:
-                await self._budgets.settle(hold, cost)
-            except Exception as exc:  # the call was made and paid for: never make it again for this
-                activity.logger.warning(
-                    "budget hold not settled; it stays held until the sweep",
-                    extra={"error": type(exc).__name__},
-                )
-            if reported is None and hold.price is not None:  # priced by the table: recorded so
-                result = dataclasses.replace(result, cost_usd=float(cost))
-        if result.cost_usd > 0:
-            LLM_COST.labels(provider, model).inc(result.cost_usd)
+        if reported is None and hold.price is not None:  # priced by the table: recorded so
+            result = dataclasses.replace(result, cost_usd=float(cost))
         return result
 
     async def _close_failed(self, hold: Hold, billing: Billing) -> None:
@@ -244,14 +246,14 @@ class LlmActivities:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             billing.reached = False
-            raise _unreachable(exc) from None
+            raise unreachable(exc) from None
         except httpx.TimeoutException as exc:
-            raise _timed_out(exc) from None
+            raise timed_out(exc) from None
         except httpx.TransportError as exc:
-            raise _unreachable(exc) from None
+            raise unreachable(exc) from None
         billing.reached = response.is_success
-        _check_status(response)
-        return _parse_completion(response, model)
+        check_status(response)
+        return parse_completion(response, model)
 
     async def _call_streamed(
         self, url: str, payload: dict[str, Any], key: str, model: str, stream: SlackStream, billing: Billing
@@ -271,17 +273,17 @@ class LlmActivities:
                 ):
                     await response.aread()  # an error, or a provider that does not stream
                     billing.reached = response.is_success
-                    _check_status(response)
-                    result, reported = _parse_completion(response, model)
+                    check_status(response)
+                    result, reported = parse_completion(response, model)
                 else:
                     result, reported = await read_events(response, model, stream, billing.usage)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             billing.reached = False
-            raise _unreachable(exc) from None
+            raise unreachable(exc) from None
         except httpx.TimeoutException as exc:
-            raise _timed_out(exc) from None
+            raise timed_out(exc) from None
         except httpx.TransportError as exc:
-            raise _unreachable(exc) from None
+            raise unreachable(exc) from None
         streamed = await stream.finish(answered=not result.tool_calls)
         return dataclasses.replace(result, streamed_ts=streamed), reported
 
@@ -312,86 +314,3 @@ def _last_attempt(exc: BaseException) -> bool:
     info = activity.info()
     policy = info.retry_policy
     return policy is not None and 0 < policy.maximum_attempts <= info.attempt
-
-
-def _timed_out(exc: Exception) -> ApplicationError:
-    return ApplicationError(f"LLM call timed out ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE)
-
-
-def _unreachable(exc: Exception) -> ApplicationError:
-    return ApplicationError(
-        f"LLM endpoint unreachable ({exc.__class__.__name__})", type=ErrorType.LLM_RETRYABLE
-    )
-
-
-def _check_status(response: httpx.Response) -> None:
-    """Raise the error an unsuccessful HTTP status means."""
-    status = response.status_code
-    if status in _NON_RETRYABLE:
-        raise ApplicationError(
-            f"LLM refused the request: HTTP {status}: {_provider_message(response)}",
-            type=_NON_RETRYABLE[status],
-            non_retryable=True,
-        )
-    if status == 429 or status >= 500 or status == 408:
-        raise ApplicationError(
-            f"LLM unavailable: HTTP {status}: {_provider_message(response)}",
-            type=ErrorType.LLM_RETRYABLE,
-            next_retry_delay=retry_after(response),
-        )
-    if status >= 300:
-        raise ApplicationError(f"LLM answered HTTP {status}", type=ErrorType.LLM_REJECTED, non_retryable=True)
-
-
-def _wire_message(message: ChatMessage) -> dict[str, Any]:
-    """A chat message in the OpenAI wire format (assistant tool calls and tool results included)."""
-    wire: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.tool_calls:
-        wire["content"] = message.content or None
-        wire["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in message.tool_calls
-        ]
-    if message.tool_call_id is not None:
-        wire["tool_call_id"] = message.tool_call_id
-    return wire
-
-
-def _parse_completion(response: httpx.Response, requested_model: str) -> tuple[LlmResponse, float | None]:
-    """The completion, and the cost the provider reported (None when it reported none)."""
-    try:
-        body = response.json()
-        choice = body["choices"][0]
-        message = choice["message"]
-        content = message.get("content") or ""
-    except (ValueError, KeyError, IndexError, TypeError):
-        # Some providers answer 200 with an error object (OpenRouter does for upstream errors).
-        raise ApplicationError(
-            "LLM answered with something that is not a chat completion", type=ErrorType.LLM_BAD_RESPONSE
-        ) from None
-    calls: list[ToolCall] = []
-    for index, raw in enumerate(message.get("tool_calls") or []):
-        function = raw.get("function") if isinstance(raw, dict) else None
-        if not isinstance(function, dict) or not function.get("name"):
-            continue  # nothing callable in it; the model will be asked again if it answered nothing
-        arguments = function.get("arguments")
-        calls.append(
-            ToolCall(
-                id=str(raw.get("id") or f"call_{index}"),
-                name=str(function["name"]),
-                # Kept as the model's raw text: malformed JSON is the workflow's to answer.
-                arguments=arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
-            )
-        )
-    usage = body.get("usage") or {}
-    reported = reported_cost(usage)
-    response_ = LlmResponse(
-        content=content,
-        tool_calls=calls,
-        model=str(body.get("model") or requested_model),
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        cost_usd=reported or 0.0,
-        finish_reason=choice.get("finish_reason"),
-    )
-    return response_, reported

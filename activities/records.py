@@ -7,6 +7,7 @@ workflow id and only moves forward (see :mod:`lucy.db.repositories`).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,63 +145,86 @@ class RecordActivities:
                 if task is None:
                     activity.logger.warning("no task row for this step; not recorded")
                     return False
-                terminal = record.status in ("completed", "failed", "skipped")
-                await repo.record_step(
-                    session=session,
-                    workspace_id=workspace_id,
-                    task_id=task.id,
-                    step_index=record.step_index,
-                    kind=record.kind,
-                    idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
-                    name=record.name[:255],
-                    status=record.status,
-                    input=redacted(record.input),
-                    output=redacted(record.output),
-                    error=redacted(record.error),
-                    prompt_tokens=record.prompt_tokens,
-                    completion_tokens=record.completion_tokens,
-                    cost_usd=record.cost_usd,
-                    started_at=occurred_at,
-                    completed_at=datetime.now(UTC) if terminal else None,
-                )
+                at = _StepAt(workspace_id, task.id, occurred_at)
+                await _write_step_row(session, record, at)
                 if record.kind == "llm_call":
-                    if record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd):
-                        await repo.record_cost(
-                            session=session,
-                            workspace_id=workspace_id,
-                            idempotency_key=idempotency_key(
-                                record.workflow_id, "llm", str(record.step_index)
-                            ),
-                            occurred_at=occurred_at,
-                            cost_usd=record.cost_usd,
-                            prompt_tokens=record.prompt_tokens,
-                            completion_tokens=record.completion_tokens,
-                            kind="llm",
-                            model=record.model,
-                            task_id=task.id,
-                            user_id=user_id,
-                        )
+                    await _write_llm_cost(session, record, at, user_id)
                 elif record.kind == "tool_use":  # (a decision is audited by approvals.settle)
-                    await repo.record_audit(
-                        session=session,
-                        workspace_id=workspace_id,
-                        idempotency_key=idempotency_key(
-                            record.workflow_id, "step", str(record.step_index), "audit"
-                        ),
-                        occurred_at=occurred_at,
-                        actor_type="lucy",
-                        action=f"tool.{record.status}",
-                        entity_type="task_step",
-                        entity_id=f"{task.id}:{record.step_index}",
-                        task_id=task.id,
-                        workflow_id=record.workflow_id,
-                        after_state={
-                            "tool": record.name,
-                            "status": record.status,
-                            **{k: redacted(v) for k, v in record.input.items() if k in ("summary", "risk")},
-                            **({"error": redacted(record.error[:300])} if record.error else {}),
-                        },
-                    )
+                    await _write_tool_audit(session, record, at)
         except _PERMANENT as exc:
             raise _rejected(exc, "a task step") from None
         return True
+
+
+@dataclass(frozen=True)
+class _StepAt:
+    """Where a step is recorded: its workspace, its task row, when it happened."""
+
+    workspace_id: uuid.UUID
+    task_id: uuid.UUID
+    occurred_at: datetime
+
+
+async def _write_step_row(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
+    terminal = record.status in ("completed", "failed", "skipped")
+    await repo.record_step(
+        session=session,
+        workspace_id=at.workspace_id,
+        task_id=at.task_id,
+        step_index=record.step_index,
+        kind=record.kind,
+        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
+        name=record.name[:255],
+        status=record.status,
+        input=redacted(record.input),
+        output=redacted(record.output),
+        error=redacted(record.error),
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cost_usd=record.cost_usd,
+        started_at=at.occurred_at,
+        completed_at=datetime.now(UTC) if terminal else None,
+    )
+
+
+async def _write_llm_cost(
+    session: AsyncSession, record: StepRecord, at: _StepAt, user_id: uuid.UUID | None
+) -> None:
+    """The ``cost_log`` entry of an LLM call that used tokens or money."""
+    if not (record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd)):
+        return
+    await repo.record_cost(
+        session=session,
+        workspace_id=at.workspace_id,
+        idempotency_key=idempotency_key(record.workflow_id, "llm", str(record.step_index)),
+        occurred_at=at.occurred_at,
+        cost_usd=record.cost_usd,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        kind="llm",
+        model=record.model,
+        task_id=at.task_id,
+        user_id=user_id,
+    )
+
+
+async def _write_tool_audit(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
+    """The ``audit_log`` entry of a tool use."""
+    await repo.record_audit(
+        session=session,
+        workspace_id=at.workspace_id,
+        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),
+        occurred_at=at.occurred_at,
+        actor_type="lucy",
+        action=f"tool.{record.status}",
+        entity_type="task_step",
+        entity_id=f"{at.task_id}:{record.step_index}",
+        task_id=at.task_id,
+        workflow_id=record.workflow_id,
+        after_state={
+            "tool": record.name,
+            "status": record.status,
+            **{k: redacted(v) for k, v in record.input.items() if k in ("summary", "risk")},
+            **({"error": redacted(record.error[:300])} if record.error else {}),
+        },
+    )

@@ -8,13 +8,20 @@ import asyncio
 import contextlib
 import sys
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lucy import dev_ports
 from lucy.db import admin
 from lucy.logging import get_logger
 from lucy.serving import fail, payload_keyring_or_exit, run_until_signal, serve_http, settings_or_exit
 from lucy.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from lucy.devservers import LocalPostgres
 
 log = get_logger("lucy")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -107,89 +114,22 @@ def listen_host(host: str, *, console: bool) -> str:
 async def run_dev(
     settings: Settings, *, port: int, pg_port: int, console: bool = False, host: str = dev_ports.HOST
 ) -> None:
-    from temporalio.client import Client
-
-    from ingress.app import IngressDeps, create_app
-    from lucy import migrate
-    from lucy.codec import data_converter
-    from lucy.contracts import SEARCH_ATTRIBUTES
-    from lucy.db.session import create_engine
-    from lucy.devservers import DevServerError, LocalPostgres, LocalTemporal, port_in_use
-    from lucy.tracing import temporal_interceptors
-    from lucy.worker import lucy_worker
+    from lucy.devservers import DevServerError
 
     t0 = time.perf_counter()
     use_console = console or bool(settings.slack.missing_for_events())
-    console_settings: dict[str, Any] = {}
-    labels: list[str] = []
-    if use_console:
-        from lucy.console.web import ConsoleRefused, refuse_outside_development
-
-        try:
-            refuse_outside_development(settings.core.env)
-        except ConsoleRefused as exc:
-            fail(str(exc))
-        console_settings, labels = console_overrides(settings, port)
+    console_settings, labels = _console_settings(settings, port) if use_console else ({}, [])
     host = listen_host(host, console=use_console)
     data_dir = settings.core.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    for p, what in ((dev_ports.TEMPORAL, "Temporal"), (dev_ports.UI, "Temporal UI"), (port, "ingress")):
-        if port_in_use(p):
-            fail(f"port {p} ({what}) is already in use; is another `lucy dev` or Temporal running?")
-    try:
-        pg = LocalPostgres(data_dir / "postgres", port=pg_port)
-    except DevServerError as exc:
-        fail(str(exc))
-        return
-    log.info("starting PostgreSQL", data_dir=str(pg.data_dir), port=pg_port)
-    try:
-        await asyncio.to_thread(pg.start)
-    except DevServerError as exc:
-        fail(str(exc))
+    _refuse_ports_in_use(port)
+    pg = await _start_postgres(data_dir, pg_port)
     stack = contextlib.AsyncExitStack()
     try:
-        await asyncio.to_thread(migrate.upgrade, pg.url)
-        settings = settings_or_exit(
-            database_url=pg.app_url, database_migration_url=pg.url, **console_settings
-        )
-        await admin.run(settings, "partitions", 3)
-        log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
-        temporal = LocalTemporal(
-            data_dir / "temporal.db",
-            port=dev_ports.TEMPORAL,
-            ui_port=dev_ports.UI,
-            namespace=settings.temporal.temporal_namespace,
-            search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
-            # With encrypted payloads, the UI decodes them through the ingress's codec endpoint.
-            ui_codec_endpoint=f"http://localhost:{port}/codec"
-            if settings.temporal.temporal_encrypt_payloads
-            else None,
-        )
-        stack.callback(temporal.stop)
-        temporal.start()
-        await temporal.wait_ready()
-        client = await Client.connect(
-            temporal.address,
-            namespace=settings.temporal.temporal_namespace,
-            data_converter=data_converter(payload_keyring_or_exit(settings)),
-            interceptors=temporal_interceptors(),  # tracing, when OTEL_* turned it on
-        )
-        engine = create_engine(settings.database)
-        stack.push_async_callback(engine.dispose)
-
-        async def get_client() -> Client:
-            return client
-
-        deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
-        async with lucy_worker(settings, client, engine=engine):
-            from lucy.maintenance_schedule import ensure_maintenance_schedule
-
-            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
-            app = create_app(deps)
-            if use_console:
-                stack.push_async_callback(mount_console(app, settings, port, labels).aclose)
-            _print_banner(settings, pg, port, time.perf_counter() - t0, labels if use_console else None)
-            await run_until_signal(serve_http(app, port, host=host))
+        settings = await _prepare_database(pg, console_settings)
+        client = await _start_temporal(settings, data_dir, port, stack)
+        ready = _Ready(pg, port, host, t0, labels if use_console else None)
+        await _serve(settings, client, stack, ready)
     except DevServerError as exc:
         fail(str(exc))
     finally:
@@ -197,6 +137,119 @@ async def run_dev(
         await stack.aclose()
         await asyncio.to_thread(pg.stop)
         print("lucy dev: stopped", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """What the dev ingress serves on and the banner says once it runs."""
+
+    pg: LocalPostgres
+    port: int
+    host: str
+    t0: float
+    console: list[str] | None  # the console's labels, None without it
+
+
+def _console_settings(settings: Settings, port: int) -> tuple[dict[str, Any], list[str]]:
+    """The console's settings and labels; exits outside development."""
+    from lucy.console.web import ConsoleRefused, refuse_outside_development
+
+    try:
+        refuse_outside_development(settings.core.env)
+    except ConsoleRefused as exc:
+        fail(str(exc))
+    return console_overrides(settings, port)
+
+
+def _refuse_ports_in_use(port: int) -> None:
+    from lucy.devservers import port_in_use
+
+    for p, what in ((dev_ports.TEMPORAL, "Temporal"), (dev_ports.UI, "Temporal UI"), (port, "ingress")):
+        if port_in_use(p):
+            fail(f"port {p} ({what}) is already in use; is another `lucy dev` or Temporal running?")
+
+
+async def _start_postgres(data_dir: Path, pg_port: int) -> LocalPostgres:
+    from lucy.devservers import DevServerError, LocalPostgres
+
+    try:
+        pg = LocalPostgres(data_dir / "postgres", port=pg_port)
+    except DevServerError as exc:
+        fail(str(exc))
+    log.info("starting PostgreSQL", data_dir=str(pg.data_dir), port=pg_port)
+    try:
+        await asyncio.to_thread(pg.start)
+    except DevServerError as exc:
+        fail(str(exc))
+    return pg
+
+
+async def _prepare_database(pg: LocalPostgres, console_settings: dict[str, Any]) -> Settings:
+    """Migrate, settle the settings on the local database, create the coming partitions."""
+    from lucy import migrate
+
+    await asyncio.to_thread(migrate.upgrade, pg.url)
+    settings = settings_or_exit(database_url=pg.app_url, database_migration_url=pg.url, **console_settings)
+    await admin.run(settings, "partitions", 3)
+    return settings
+
+
+async def _start_temporal(
+    settings: Settings, data_dir: Path, port: int, stack: contextlib.AsyncExitStack
+) -> Client:
+    """The Temporal dev server (stopped by ``stack``) and a client connected to it."""
+    from temporalio.client import Client
+
+    from lucy.codec import data_converter
+    from lucy.contracts import SEARCH_ATTRIBUTES
+    from lucy.devservers import LocalTemporal
+    from lucy.tracing import temporal_interceptors
+
+    log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))
+    temporal = LocalTemporal(
+        data_dir / "temporal.db",
+        port=dev_ports.TEMPORAL,
+        ui_port=dev_ports.UI,
+        namespace=settings.temporal.temporal_namespace,
+        search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
+        # With encrypted payloads, the UI decodes them through the ingress's codec endpoint.
+        ui_codec_endpoint=f"http://localhost:{port}/codec"
+        if settings.temporal.temporal_encrypt_payloads
+        else None,
+    )
+    stack.callback(temporal.stop)
+    temporal.start()
+    await temporal.wait_ready()
+    return await Client.connect(
+        temporal.address,
+        namespace=settings.temporal.temporal_namespace,
+        data_converter=data_converter(payload_keyring_or_exit(settings)),
+        interceptors=temporal_interceptors(),  # tracing, when OTEL_* turned it on
+    )
+
+
+async def _serve(settings: Settings, client: Client, stack: contextlib.AsyncExitStack, ready: _Ready) -> None:
+    """The worker and the ingress (with the console when asked), until a signal."""
+    from ingress.app import IngressDeps, create_app
+    from lucy.db.session import create_engine
+    from lucy.worker import lucy_worker
+
+    engine = create_engine(settings.database)
+    stack.push_async_callback(engine.dispose)
+
+    async def get_client() -> Client:
+        return client
+
+    deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
+    async with lucy_worker(settings, client, engine=engine):
+        from lucy.maintenance_schedule import ensure_maintenance_schedule
+
+        await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
+        app = create_app(deps)
+        if ready.console is not None:
+            stack.push_async_callback(mount_console(app, settings, ready.port, ready.console).aclose)
+        _print_banner(settings, ready.pg, ready.port, time.perf_counter() - ready.t0, ready.console)
+        await run_until_signal(serve_http(app, ready.port, host=ready.host))
 
 
 def _print_banner(settings: Settings, pg: Any, port: int, seconds: float, console: list[str] | None) -> None:

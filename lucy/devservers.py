@@ -150,40 +150,26 @@ class LocalPostgres:
         if self._run_as:
             self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
-            done = self._run(
-                [
-                    str(self.bin_dir / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-instructions",
-                ]
-            )
-            if done.returncode != 0:
-                raise DevServerError(f"initdb failed: {done.stderr.strip()[-500:]}")
+            self._initdb()
+        self._spawn()
+        self._wait_ready(timeout)
+        self._ensure_role_and_database()
+
+    def _initdb(self) -> None:
+        initdb = [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust"]
+        done = self._run([*initdb, "--encoding=UTF8", "--locale=C", "--no-instructions"])
+        if done.returncode != 0:
+            raise DevServerError(f"initdb failed: {done.stderr.strip()[-500:]}")
+
+    def _spawn(self) -> None:
+        buffers = os.environ.get("LUCY_PG_SHARED_BUFFERS", "128MB")
+        fsync = "fsync=off" if os.environ.get("LUCY_PG_FSYNC_OFF") else "fsync=on"
+        args = [str(self.bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
+        args += ["-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=200"]
+        args += ["-c", f"shared_buffers={buffers}", "-c", fsync]
         log = open(self.log_file, "ab")
         self._proc = subprocess.Popen(
-            [
-                str(self.bin_dir / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-h",
-                "127.0.0.1",
-                "-k",
-                str(self.data_dir),
-                "-c",
-                "max_connections=200",
-                "-c",
-                f"shared_buffers={os.environ.get('LUCY_PG_SHARED_BUFFERS', '128MB')}",
-                "-c",
-                "fsync=off" if os.environ.get("LUCY_PG_FSYNC_OFF") else "fsync=on",
-            ],
+            args,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -191,23 +177,23 @@ class LocalPostgres:
             preexec_fn=_die_with_parent,
         )
         log.close()
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._proc is not None
         deadline = time.monotonic() + timeout
+        isready = [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"]
         while True:
             if self._proc.poll() is not None:
                 tail = self.log_file.read_text(errors="replace")[-800:]
                 raise DevServerError(f"PostgreSQL exited at start (code {self._proc.returncode}): {tail}")
-            ready = self._run(
-                [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"]
-            )
-            if ready.returncode == 0:
-                break
+            if self._run(isready).returncode == 0:
+                return
             if time.monotonic() > deadline:
                 self.stop()
                 raise DevServerError(
                     f"PostgreSQL did not become ready in {timeout:.0f}s; see {self.log_file}"
                 )
             time.sleep(0.1)
-        self._ensure_role_and_database()
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the local socket."""

@@ -244,7 +244,7 @@ class TemporalSettings(_Group):
     # Production refuses plaintext gRPC to a Temporal that is not on this host, unless the
     # operator says the network in between is private (docker compose's internal network).
     temporal_allow_plaintext: bool = False
-    # Worker Versioning (README "Changing a workflow"): with a build id, the worker joins the
+    # Worker Versioning (docs/design.md#changing-a-workflow): with a build id, the worker joins the
     # Worker Deployment ``temporal_worker_deployment`` as that version, and every task stays
     # pinned to the version that started it.
     temporal_worker_deployment: str = "lucy"
@@ -288,7 +288,7 @@ class ModelPrice(BaseModel):
 
 
 class BudgetSettings(_Group):
-    """USD budgets (see README "Budgets"): the defaults where an admin set nothing (unset: no
+    """USD budgets (see docs/budgets.md): the defaults where an admin set nothing (unset: no
     budget), prices for providers that do not report cost, and how a call is estimated."""
 
     budget_workspace_monthly_usd: Decimal | None = Field(default=None, ge=0, le=10_000_000)

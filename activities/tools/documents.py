@@ -175,76 +175,94 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?$")
 def markdown_to_html(text: str) -> str:
     """Headings, paragraphs, lists, fenced code, pipe tables, rules, bold/italic/code; all text
     escaped (nothing in ``text`` becomes markup except through these constructs)."""
-    lines = text.splitlines()
-    out: list[str] = []
-    para: list[str] = []
-    list_kind: str | None = None
+    writer = _HtmlWriter(text.splitlines())
+    while writer.i < len(writer.lines):
+        writer.step()
+    writer.flush()
+    return "\n".join(writer.out)
 
-    def flush() -> None:
-        nonlocal list_kind
-        if para:
-            out.append("<p>" + "<br>".join(_inline(p) for p in para) + "</p>")
-            para.clear()
-        if list_kind:
-            out.append(f"</{list_kind}>")
-            list_kind = None
 
-    i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
+class _HtmlWriter:
+    """Markdown lines to HTML, one construct per :meth:`step`, with the open paragraph or list."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.i = lines, 0
+        self.out: list[str] = []
+        self.para: list[str] = []
+        self.list_kind: str | None = None
+
+    def flush(self) -> None:
+        """Close the open paragraph and list."""
+        if self.para:
+            self.out.append("<p>" + "<br>".join(_inline(p) for p in self.para) + "</p>")
+            self.para.clear()
+        if self.list_kind:
+            self.out.append(f"</{self.list_kind}>")
+            self.list_kind = None
+
+    def step(self) -> None:
+        """Read the construct starting at the current line."""
+        stripped = self.lines[self.i].strip()
         if stripped.startswith("```"):
-            flush()
-            code: list[str] = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith("```"):
-                code.append(lines[i])
-                i += 1
-            out.append("<pre>" + html.escape("\n".join(code)) + "</pre>")
-            i += 1
-            continue
-        if not stripped:
-            flush()
-            i += 1
-            continue
-        heading = re.match(r"(#{1,6})\s+(.*)", stripped)
-        if heading:
-            flush()
+            self.flush()
+            self._fence()
+        elif not stripped:
+            self.flush()
+            self.i += 1
+        elif heading := re.match(r"(#{1,6})\s+(.*)", stripped):
+            self.flush()
             level = len(heading[1])
-            out.append(f"<h{level}>{_inline(heading[2])}</h{level}>")
-            i += 1
-            continue
-        if re.fullmatch(r"(-{3,}|\*{3,}|_{3,})", stripped):
-            flush()
-            out.append("<hr>")
-            i += 1
-            continue
-        if "|" in stripped and i + 1 < len(lines) and _TABLE_RULE.match(lines[i + 1].strip()):
-            flush()
-            table = [
-                "<table><thead><tr>",
-                *(f"<th>{_inline(c)}</th>" for c in _cells(stripped)),
-                "</tr></thead><tbody>",
-            ]
-            i += 2
-            while i < len(lines) and "|" in lines[i] and lines[i].strip():
-                table += ["<tr>", *(f"<td>{_inline(c)}</td>" for c in _cells(lines[i])), "</tr>"]
-                i += 1
-            out.append("".join(table) + "</tbody></table>")
-            continue
-        item = re.match(r"[-*+]\s+(.*)", stripped)
-        numbered = re.match(r"\d+[.)]\s+(.*)", stripped)
-        if item or numbered:
-            kind = "ul" if item else "ol"
-            if para or list_kind != kind:
-                flush()
-                out.append(f"<{kind}>")
-                list_kind = kind
-            out.append(f"<li>{_inline((item or numbered)[1])}</li>")  # type: ignore[index]
-            i += 1
-            continue
-        if list_kind:
-            flush()
-        para.append(stripped)
-        i += 1
-    flush()
-    return "\n".join(out)
+            self.out.append(f"<h{level}>{_inline(heading[2])}</h{level}>")
+            self.i += 1
+        elif re.fullmatch(r"(-{3,}|\*{3,}|_{3,})", stripped):
+            self.flush()
+            self.out.append("<hr>")
+            self.i += 1
+        elif (
+            "|" in stripped
+            and self.i + 1 < len(self.lines)
+            and _TABLE_RULE.match(self.lines[self.i + 1].strip())
+        ):
+            self.flush()
+            self._table(stripped)
+        elif not self._list_item(stripped):
+            if self.list_kind:
+                self.flush()
+            self.para.append(stripped)
+            self.i += 1
+
+    def _fence(self) -> None:
+        code: list[str] = []
+        self.i += 1
+        while self.i < len(self.lines) and not self.lines[self.i].strip().startswith("```"):
+            code.append(self.lines[self.i])
+            self.i += 1
+        self.out.append("<pre>" + html.escape("\n".join(code)) + "</pre>")
+        self.i += 1
+
+    def _table(self, header: str) -> None:
+        table = [
+            "<table><thead><tr>",
+            *(f"<th>{_inline(c)}</th>" for c in _cells(header)),
+            "</tr></thead><tbody>",
+        ]
+        self.i += 2
+        while self.i < len(self.lines) and "|" in self.lines[self.i] and self.lines[self.i].strip():
+            table += ["<tr>", *(f"<td>{_inline(c)}</td>" for c in _cells(self.lines[self.i])), "</tr>"]
+            self.i += 1
+        self.out.append("".join(table) + "</tbody></table>")
+
+    def _list_item(self, stripped: str) -> bool:
+        """A bulleted or numbered item (opening its list); False when the line is not one."""
+        bullet = re.match(r"[-*+]\s+(.*)", stripped)
+        item = bullet or re.match(r"\d+[.)]\s+(.*)", stripped)
+        if item is None:
+            return False
+        kind = "ul" if bullet else "ol"
+        if self.para or self.list_kind != kind:
+            self.flush()
+            self.out.append(f"<{kind}>")
+            self.list_kind = kind
+        self.out.append(f"<li>{_inline(item[1])}</li>")
+        self.i += 1
+        return True

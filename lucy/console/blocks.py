@@ -105,67 +105,103 @@ def _rich_text(block: dict[str, Any], names: Names) -> str:
     return "".join(out)
 
 
+def _section(b: dict[str, Any], index: int, names: Names) -> str:
+    parts = []
+    if b.get("text"):
+        parts.append(f'<div class="text">{text_object(b["text"], names)}</div>')
+    if b.get("fields"):
+        fields = "".join(f"<div>{text_object(f, names)}</div>" for f in b["fields"])
+        parts.append(f'<div class="fields">{fields}</div>')
+    accessory = element(b.get("accessory"), index, "accessory", names) if b.get("accessory") else ""
+    if accessory:
+        parts.append(f'<div class="accessory">{accessory}</div>')
+    return f'<div class="blk section">{"".join(parts)}</div>'
+
+
+def _elements(b: dict[str, Any], index: int, names: Names) -> str:
+    return "".join(element(e, index, str(i), names) for i, e in enumerate(b.get("elements") or []))
+
+
+def _context(b: dict[str, Any], index: int, names: Names) -> str:
+    return f'<div class="blk context">{_elements(b, index, names)}</div>'
+
+
+def _divider(b: dict[str, Any], index: int, names: Names) -> str:
+    return '<hr class="blk divider">'
+
+
+def _header(b: dict[str, Any], index: int, names: Names) -> str:
+    return f'<div class="blk header">{text_object(b.get("text"), names)}</div>'
+
+
+def _actions(b: dict[str, Any], index: int, names: Names) -> str:
+    return f'<div class="blk actions">{_elements(b, index, names)}</div>'
+
+
+def _context_actions(b: dict[str, Any], index: int, names: Names) -> str:
+    """Feedback buttons: each of the pair is pressed by its key."""
+    items = "".join(
+        _button({"text": (e.get(k) or {}).get("text")}, index, f"{i}/{k}", names)
+        for i, e in enumerate(b.get("elements") or [])
+        if isinstance(e, dict) and e.get("type") == "feedback_buttons"
+        for k in ("positive_button", "negative_button")
+    )
+    return f'<div class="blk actions">{items}</div>'
+
+
+def _image(b: dict[str, Any], index: int, names: Names) -> str:
+    title = text_object(b.get("title"), names) if b.get("title") else ""
+    return f'<div class="blk image">🖼 {esc(b.get("alt_text") or "")} {title}</div>'
+
+
+def _rich(b: dict[str, Any], index: int, names: Names) -> str:
+    return f'<div class="blk rich">{_rich_text(b, names)}</div>'
+
+
+def _input_field(b: dict[str, Any], index: int, names: Names) -> str:
+    """The field of an input block: a text box, a channel box, or its element."""
+    el = b.get("element") or {}
+    if el.get("type") == "plain_text_input":
+        value = esc(el.get("initial_value") or "")
+        attrs = _input_attrs(b, el)
+        if el.get("multiline"):
+            return f"<textarea {attrs}>{value}</textarea>"
+        return f'<input {attrs} value="{value}">'
+    if el.get("type") in ("conversations_select", "channels_select"):
+        attrs = _input_attrs(b, el)
+        initial = esc(el.get("initial_conversation") or el.get("initial_channel") or "")
+        hint = "channel id, e.g. C0GENERAL"
+        return f'<input {attrs} data-kind="conversation" placeholder="{hint}" value="{initial}">'
+    return element(el, index, "input", names)
+
+
+def _input(b: dict[str, Any], index: int, names: Names) -> str:
+    label = text_object(b.get("label"), names)
+    return f'<label class="blk input"><span>{label}</span>{_input_field(b, index, names)}</label>'
+
+
+_BLOCKS = {
+    "section": _section,
+    "context": _context,
+    "divider": _divider,
+    "header": _header,
+    "actions": _actions,
+    "context_actions": _context_actions,
+    "image": _image,
+    "rich_text": _rich,
+    "input": _input,
+}
+
+
 def block(b: Any, index: int, names: Names = _no_names) -> str:
     """One block."""
     if not isinstance(b, dict):
         return ""
     kind = b.get("type")
-    if kind == "section":
-        parts = []
-        if b.get("text"):
-            parts.append(f'<div class="text">{text_object(b["text"], names)}</div>')
-        if b.get("fields"):
-            fields = "".join(f"<div>{text_object(f, names)}</div>" for f in b["fields"])
-            parts.append(f'<div class="fields">{fields}</div>')
-        accessory = element(b.get("accessory"), index, "accessory", names) if b.get("accessory") else ""
-        if accessory:
-            parts.append(f'<div class="accessory">{accessory}</div>')
-        return f'<div class="blk section">{"".join(parts)}</div>'
-    if kind == "context":
-        items = "".join(element(e, index, str(i), names) for i, e in enumerate(b.get("elements") or []))
-        return f'<div class="blk context">{items}</div>'
-    if kind == "divider":
-        return '<hr class="blk divider">'
-    if kind == "header":
-        return f'<div class="blk header">{text_object(b.get("text"), names)}</div>'
-    if kind == "actions":
-        items = "".join(element(e, index, str(i), names) for i, e in enumerate(b.get("elements") or []))
-        return f'<div class="blk actions">{items}</div>'
-    if kind == "context_actions":  # feedback buttons: each of the pair is pressed by its key
-        items = "".join(
-            _button({"text": (e.get(k) or {}).get("text")}, index, f"{i}/{k}", names)
-            for i, e in enumerate(b.get("elements") or [])
-            if isinstance(e, dict) and e.get("type") == "feedback_buttons"
-            for k in ("positive_button", "negative_button")
-        )
-        return f'<div class="blk actions">{items}</div>'
-    if kind == "image":
-        title = text_object(b.get("title"), names) if b.get("title") else ""
-        return f'<div class="blk image">🖼 {esc(b.get("alt_text") or "")} {title}</div>'
-    if kind == "rich_text":
-        return f'<div class="blk rich">{_rich_text(b, names)}</div>'
-    if kind == "input":
-        label = text_object(b.get("label"), names)
-        el = b.get("element") or {}
-        field = ""
-        if el.get("type") == "plain_text_input":
-            tag = "textarea" if el.get("multiline") else "input"
-            value = esc(el.get("initial_value") or "")
-            attrs = _input_attrs(b, el)
-            field = (
-                f"<textarea {attrs}>{value}</textarea>"
-                if tag == "textarea"
-                else f'<input {attrs} value="{value}">'
-            )
-        elif el.get("type") in ("conversations_select", "channels_select"):
-            attrs = _input_attrs(b, el)
-            initial = esc(el.get("initial_conversation") or el.get("initial_channel") or "")
-            hint = "channel id, e.g. C0GENERAL"
-            field = f'<input {attrs} data-kind="conversation" placeholder="{hint}" value="{initial}">'
-        else:
-            field = element(el, index, "input", names)
-        return f'<label class="blk input"><span>{label}</span>{field}</label>'
-    return f'<div class="blk unsupported">[unsupported block: {esc(kind)}]</div>'
+    render = _BLOCKS.get(kind) if isinstance(kind, str) else None
+    if render is None:
+        return f'<div class="blk unsupported">[unsupported block: {esc(kind)}]</div>'
+    return render(b, index, names)
 
 
 def _input_attrs(b: dict[str, Any], el: dict[str, Any]) -> str:

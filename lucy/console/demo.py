@@ -75,6 +75,49 @@ def _text(text: str, **details: Any) -> dict[str, Any]:
     return {"ok": True, "result": {"content": [{"type": "text", "text": text}], "details": details}}
 
 
+def _completion(body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI chat completion carrying the demo's answer to ``body``."""
+    message = demo_answer(body)
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.0}
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+    }
+    return {
+        "id": f"gen-demo-{next(_ids)}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": body.get("model") or "demo",
+        "choices": [choice],
+        "usage": usage,
+    }
+
+
+def _tool_answer(files: dict[str, str], tool: str, args: dict[str, Any]) -> JSONResponse:
+    """What the demo gateway answers for one tool call; nothing is executed or fetched."""
+    if tool == "exec":
+        command = str(args.get("command") or "")
+        text = f"(demo gateway: nothing was executed) $ {command}\nthis is where its output would be"
+        return JSONResponse(
+            _text(text, status="completed", exitCode=0, durationMs=1, aggregated=text, cwd="/demo")
+        )
+    if tool == "write":
+        files[str(args.get("path"))] = str(args.get("content") or "")
+        return JSONResponse(_text(f"(demo gateway) wrote {args.get('path')}"))
+    if tool == "read":
+        return JSONResponse(_text(files.get(str(args.get("path")), "(demo gateway) no such file")))
+    if tool == "web_fetch":
+        url = str(args.get("url") or "")
+        return JSONResponse(
+            _text("(demo gateway) a placeholder page: nothing was fetched", url=url, finalUrl=url)
+        )
+    return JSONResponse(
+        {"ok": False, "error": {"type": "not_found", "message": f"Tool not available: {tool}"}},
+        status_code=404,
+    )
+
+
 def demo_router(prefix: str = "/console/demo") -> APIRouter:
     """``{prefix}/llm/v1/chat/completions`` and ``{prefix}/gateway/tools/invoke``."""
     router = APIRouter(prefix=prefix, include_in_schema=False)
@@ -86,24 +129,7 @@ def demo_router(prefix: str = "/console/demo") -> APIRouter:
             return JSONResponse(
                 {"error": {"message": "No auth credentials found", "code": 401}}, status_code=401
             )
-        body = await request.json()
-        message = demo_answer(body)
-        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.0}
-        choice = {
-            "index": 0,
-            "message": message,
-            "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
-        }
-        return JSONResponse(
-            {
-                "id": f"gen-demo-{next(_ids)}",
-                "object": "chat.completion",
-                "created": 1700000000,
-                "model": body.get("model") or "demo",
-                "choices": [choice],
-                "usage": usage,
-            }
-        )
+        return JSONResponse(_completion(await request.json()))
 
     @router.post("/gateway/tools/invoke")
     async def invoke(request: Request) -> JSONResponse:
@@ -112,27 +138,7 @@ def demo_router(prefix: str = "/console/demo") -> APIRouter:
                 {"error": {"message": "Unauthorized", "type": "unauthorized"}}, status_code=401
             )
         body = await request.json()
-        tool = str(body.get("tool") or "")
         args = body.get("args") if isinstance(body.get("args"), dict) else {}
-        if tool == "exec":
-            command = str(args.get("command") or "")
-            text = f"(demo gateway: nothing was executed) $ {command}\nthis is where its output would be"
-            return JSONResponse(
-                _text(text, status="completed", exitCode=0, durationMs=1, aggregated=text, cwd="/demo")
-            )
-        if tool == "write":
-            files[str(args.get("path"))] = str(args.get("content") or "")
-            return JSONResponse(_text(f"(demo gateway) wrote {args.get('path')}"))
-        if tool == "read":
-            return JSONResponse(_text(files.get(str(args.get("path")), "(demo gateway) no such file")))
-        if tool == "web_fetch":
-            url = str(args.get("url") or "")
-            return JSONResponse(
-                _text("(demo gateway) a placeholder page: nothing was fetched", url=url, finalUrl=url)
-            )
-        return JSONResponse(
-            {"ok": False, "error": {"type": "not_found", "message": f"Tool not available: {tool}"}},
-            status_code=404,
-        )
+        return _tool_answer(files, str(body.get("tool") or ""), args)
 
     return router

@@ -128,9 +128,15 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
     """The routes; refuses to exist outside development and test."""
     refuse_outside_development(env)
     router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(only_this_machine)])
-    backend = console.backend
+    _add_slack_side(router, console.backend)
+    _add_pages(router, labels)
+    _add_feed(router, console)
+    _add_actions(router, console)
+    return router
 
-    # ------------------------------------------------------------------ Slack's side
+
+def _add_slack_side(router: APIRouter, backend: Any) -> None:
+    """Slack's side, which Lucy calls: the Web API, external uploads and response_url."""
 
     @router.api_route("/api/{method}", methods=["GET", "POST"])
     async def web_api(method: str, request: Request) -> Response:
@@ -155,7 +161,9 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
         backend.respond(name, body if isinstance(body, dict) else {})
         return Response("ok", media_type="text/plain")
 
-    # ------------------------------------------------------------------ the browser's side
+
+def _add_pages(router: APIRouter, labels: list[str]) -> None:
+    """The browser's page, its static assets and the workspace it shows."""
 
     @router.get("")
     async def page() -> Response:
@@ -178,6 +186,11 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
             "labels": labels,
         }
 
+
+def _add_feed(router: APIRouter, console: Console) -> None:
+    """What the browser reads: the feed, its change stream and shared files."""
+    backend = console.backend
+
     @router.get("/feed")
     async def get_feed(user: str, channel: str) -> Response:
         try:
@@ -194,20 +207,10 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
             seen = int(request.headers.get("last-event-id") or -1)
         except ValueError:
             seen = -1
-
-        async def changes() -> AsyncIterator[str]:
-            nonlocal seen
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + STREAM_SECONDS
-            yield "retry: 300\n\n"
-            while not await request.is_disconnected() and (left := deadline - loop.time()) > 0:
-                now = backend.version if seen != backend.version else await backend.wait_change(seen, left)
-                if now != seen:
-                    yield f"id: {now}\ndata: {now}\n\n"
-                    seen = now
-
         return StreamingResponse(
-            changes(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+            _changes(request, backend, seen),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
         )
 
     @router.get("/files/{file_id}")
@@ -219,53 +222,77 @@ def console_router(console: Console, *, env: str, labels: list[str]) -> APIRoute
         headers = {"Content-Disposition": f'attachment; filename="{name}"', **_HEADERS}
         return Response(shared["content"], media_type="application/octet-stream", headers=headers)
 
-    async def _act(request: Request, what: str) -> Response:
-        try:
-            _json_body_required(request)
-            body = json.loads(await request.body())
-            user = str(body.get("user") or "")
-            if what == "send":
-                result = await console.send(
-                    user, str(body.get("channel")), str(body.get("text") or ""), body.get("thread_ts") or None
-                )
-            elif what == "click":
-                result = await console.click(
-                    user,
-                    str(body.get("where")),
-                    block=int(body.get("block")),
-                    element=str(body.get("element")),
-                    channel=str(body.get("channel") or ""),
-                    ts=str(body.get("ts") or ""),
-                )
-            elif what == "home":
-                result = await console.open_home(user)
-            elif what == "submit":
-                result = await console.submit(user, body.get("values") or {})
-            else:
-                console.close_modal(user)
-                result = {"ok": True}
-        except (ConsoleError, ValueError, TypeError) as exc:
-            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
-        return JSONResponse(result)
 
-    @router.post("/send")
-    async def send(request: Request) -> Response:
-        return await _act(request, "send")
+async def _changes(request: Request, backend: Any, seen: int) -> AsyncIterator[str]:
+    """The events of one stream response: each new version, until it lasted STREAM_SECONDS."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STREAM_SECONDS
+    yield "retry: 300\n\n"
+    while not await request.is_disconnected() and (left := deadline - loop.time()) > 0:
+        now = backend.version if seen != backend.version else await backend.wait_change(seen, left)
+        if now != seen:
+            yield f"id: {now}\ndata: {now}\n\n"
+            seen = now
 
-    @router.post("/click")
-    async def click(request: Request) -> Response:
-        return await _act(request, "click")
 
-    @router.post("/home")
-    async def home(request: Request) -> Response:
-        return await _act(request, "home")
+async def _send(console: Console, user: str, body: Any) -> Any:
+    return await console.send(
+        user, str(body.get("channel")), str(body.get("text") or ""), body.get("thread_ts") or None
+    )
 
-    @router.post("/modal/submit")
-    async def submit(request: Request) -> Response:
-        return await _act(request, "submit")
 
-    @router.post("/modal/close")
-    async def close(request: Request) -> Response:
-        return await _act(request, "close")
+async def _click(console: Console, user: str, body: Any) -> Any:
+    return await console.click(
+        user,
+        str(body.get("where")),
+        block=int(body.get("block")),
+        element=str(body.get("element")),
+        channel=str(body.get("channel") or ""),
+        ts=str(body.get("ts") or ""),
+    )
 
-    return router
+
+async def _home(console: Console, user: str, body: Any) -> Any:
+    return await console.open_home(user)
+
+
+async def _submit(console: Console, user: str, body: Any) -> Any:
+    return await console.submit(user, body.get("values") or {})
+
+
+async def _close(console: Console, user: str, body: Any) -> Any:
+    console.close_modal(user)
+    return {"ok": True}
+
+
+# The browser's actions: path -> what it does (JSON bodies only).
+_ACTIONS = {
+    "/send": _send,
+    "/click": _click,
+    "/home": _home,
+    "/modal/submit": _submit,
+    "/modal/close": _close,
+}
+
+
+async def _act(console: Console, request: Request, action: Any) -> Response:
+    try:
+        _json_body_required(request)
+        body = json.loads(await request.body())
+        result = await action(console, str(body.get("user") or ""), body)
+    except (ConsoleError, ValueError, TypeError) as exc:
+        return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+    return JSONResponse(result)
+
+
+def _add_actions(router: APIRouter, console: Console) -> None:
+    """``POST /console/send | click | home | modal/submit | modal/close``."""
+    for path, action in _ACTIONS.items():
+        router.add_api_route(path, _action_route(console, action), methods=["POST"])
+
+
+def _action_route(console: Console, action: Any) -> Any:
+    async def act(request: Request) -> Response:
+        return await _act(console, request, action)
+
+    return act

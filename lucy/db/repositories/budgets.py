@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -291,6 +292,74 @@ class UsageReport:
     user_limits: dict[str, Decimal | None] = field(default_factory=dict)  # month/day for the asker
 
 
+async def _workspace_spend(session: AsyncSession, workspace_id: uuid.UUID, month: date) -> Any:
+    """The workspace's month row of settled and reserved spend, or None."""
+    return (
+        await session.execute(
+            select(BudgetSpend.settled_usd, BudgetSpend.reserved_usd).where(
+                BudgetSpend.workspace_id == workspace_id,
+                BudgetSpend.scope_key == WORKSPACE,
+                BudgetSpend.period == "month",
+                BudgetSpend.period_start == month,
+            )
+        )
+    ).one_or_none()
+
+
+_COST = func.coalesce(func.sum(BudgetReservation.cost_usd), 0)
+
+
+def _settled_in(workspace_id: uuid.UUID, month: date, only_user: uuid.UUID | None) -> list[Any]:
+    """The conditions for the month's settled reservations (only ``only_user``'s when given)."""
+    mine = [BudgetReservation.user_id == only_user] if only_user is not None else []
+    return [
+        BudgetReservation.workspace_id == workspace_id,
+        BudgetReservation.month_start == month,
+        BudgetReservation.status == "settled",
+        *mine,
+    ]
+
+
+async def _spend_by_model(session: AsyncSession, settled: list[Any]) -> list[tuple[str, Decimal]]:
+    rows = (
+        await session.execute(
+            select(func.coalesce(BudgetReservation.model, "?"), _COST)
+            .where(*settled)
+            .group_by(BudgetReservation.model)
+            .order_by(_COST.desc())
+        )
+    ).all()
+    return [(str(m), Decimal(c or 0)) for m, c in rows]
+
+
+async def _spend_by_user(
+    session: AsyncSession, workspace_id: uuid.UUID, settled: list[Any]
+) -> list[tuple[str, Decimal]]:
+    rows = (
+        await session.execute(
+            select(func.coalesce(User.slack_user_id, "?"), _COST)
+            .select_from(BudgetReservation)
+            .outerjoin(User, (User.id == BudgetReservation.user_id) & (User.workspace_id == workspace_id))
+            .where(*settled)
+            .group_by(User.slack_user_id)
+            .order_by(_COST.desc())
+        )
+    ).all()
+    return [(str(u), Decimal(c or 0)) for u, c in rows]
+
+
+async def _user_limits(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, defaults: BudgetDefaults
+) -> dict[str, Decimal | None]:
+    """The user's month and day limits."""
+    limits: dict[str, Decimal | None] = {}
+    for period in ("month", "day"):
+        limits[period] = await effective_limit(
+            session=session, workspace_id=workspace_id, user_id=user_id, period=period, defaults=defaults
+        )
+    return limits
+
+
 async def usage_report(
     *,
     session: AsyncSession,
@@ -302,57 +371,11 @@ async def usage_report(
     """This month's spend by model and by user (only ``only_user``'s when given), from the
     settled reservations, and the workspace's total against its budget."""
     month = month.replace(day=1)
-    spend = (
-        await session.execute(
-            select(BudgetSpend.settled_usd, BudgetSpend.reserved_usd).where(
-                BudgetSpend.workspace_id == workspace_id,
-                BudgetSpend.scope_key == WORKSPACE,
-                BudgetSpend.period == "month",
-                BudgetSpend.period_start == month,
-            )
-        )
-    ).one_or_none()
-    settled = BudgetReservation.status == "settled"
-    mine = [BudgetReservation.user_id == only_user] if only_user is not None else []
-    cost = func.coalesce(func.sum(BudgetReservation.cost_usd), 0)
-    by_model = (
-        await session.execute(
-            select(func.coalesce(BudgetReservation.model, "?"), cost)
-            .where(
-                BudgetReservation.workspace_id == workspace_id,
-                BudgetReservation.month_start == month,
-                settled,
-                *mine,
-            )
-            .group_by(BudgetReservation.model)
-            .order_by(cost.desc())
-        )
-    ).all()
-    by_user = (
-        await session.execute(
-            select(func.coalesce(User.slack_user_id, "?"), cost)
-            .select_from(BudgetReservation)
-            .outerjoin(User, (User.id == BudgetReservation.user_id) & (User.workspace_id == workspace_id))
-            .where(
-                BudgetReservation.workspace_id == workspace_id,
-                BudgetReservation.month_start == month,
-                settled,
-                *mine,
-            )
-            .group_by(User.slack_user_id)
-            .order_by(cost.desc())
-        )
-    ).all()
-    user_limits: dict[str, Decimal | None] = {}
-    if only_user is not None:
-        for period in ("month", "day"):
-            user_limits[period] = await effective_limit(
-                session=session,
-                workspace_id=workspace_id,
-                user_id=only_user,
-                period=period,
-                defaults=defaults,
-            )
+    spend = await _workspace_spend(session, workspace_id, month)
+    settled = _settled_in(workspace_id, month, only_user)
+    by_model = await _spend_by_model(session, settled)
+    by_user = await _spend_by_user(session, workspace_id, settled)
+    user_limits = {} if only_user is None else await _user_limits(session, workspace_id, only_user, defaults)
     return UsageReport(
         month=month,
         workspace_limit=await effective_limit(
@@ -360,7 +383,7 @@ async def usage_report(
         ),
         workspace_spent=spend.settled_usd if spend else Decimal(0),
         workspace_reserved=spend.reserved_usd if spend else Decimal(0),
-        by_model=[(str(m), Decimal(c or 0)) for m, c in by_model],
-        by_user=[(str(u), Decimal(c or 0)) for u, c in by_user],
+        by_model=by_model,
+        by_user=by_user,
         user_limits=user_limits,
     )

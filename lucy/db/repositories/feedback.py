@@ -51,64 +51,82 @@ async def record_feedback(
     ``audit_log`` entry is written for each change of value, only when a row was written."""
     if feedback not in FEEDBACK_VALUES:
         raise ValueError(f"feedback must be one of {FEEDBACK_VALUES}")
-    task_id = (
+    task_id = await _task_of(session, workspace_id, workflow_id)
+    if task_id is None:
+        return None
+    click = _Click(workspace_id, workflow_id, task_id, slack_user_id, feedback, clicked_at)
+    if await _insert_first_click(session, click):
+        await _audit(session, click, "")
+        return FeedbackRecorded(before="", recorded=True, changed=True)
+    return await _apply_if_newer(session, click)
+
+
+@dataclass(frozen=True)
+class _Click:
+    workspace_id: uuid.UUID
+    workflow_id: str
+    task_id: uuid.UUID
+    slack_user_id: str
+    feedback: str
+    clicked_at: datetime
+
+
+async def _task_of(session: AsyncSession, workspace_id: uuid.UUID, workflow_id: str) -> uuid.UUID | None:
+    return (
         await session.execute(
             select(Task.id).where(Task.workspace_id == workspace_id, Task.workflow_id == workflow_id)
         )
     ).scalar_one_or_none()
-    if task_id is None:
-        return None
-    key = (
-        TaskFeedback.workspace_id == workspace_id,
-        TaskFeedback.task_id == task_id,
-        TaskFeedback.slack_user_id == slack_user_id,
-    )
+
+
+async def _insert_first_click(session: AsyncSession, click: _Click) -> bool:
+    """Insert the user's first feedback on the task; False when they already have a row."""
     inserted = (
         await session.execute(
             insert(TaskFeedback)
             .values(
-                workspace_id=workspace_id,
-                task_id=task_id,
-                slack_user_id=slack_user_id,
-                feedback=feedback,
-                updated_at=clicked_at,
+                workspace_id=click.workspace_id,
+                task_id=click.task_id,
+                slack_user_id=click.slack_user_id,
+                feedback=click.feedback,
+                updated_at=click.clicked_at,
             )
             .on_conflict_do_nothing(constraint="pk_task_feedback")
             .returning(TaskFeedback.feedback)
         )
     ).scalar_one_or_none()
-    if inserted is not None:
-        await _audit(session, workspace_id, workflow_id, task_id, slack_user_id, clicked_at, "", feedback)
-        return FeedbackRecorded(before="", recorded=True, changed=True)
-    # The row exists (maybe just committed by a concurrent first click): lock it, then apply
-    # this click only if it is newer than the one recorded.
+    return inserted is not None
+
+
+async def _apply_if_newer(session: AsyncSession, click: _Click) -> FeedbackRecorded:
+    """The row exists (maybe just committed by a concurrent first click): lock it, then apply
+    this click only if it is newer than the one recorded."""
+    key = (
+        TaskFeedback.workspace_id == click.workspace_id,
+        TaskFeedback.task_id == click.task_id,
+        TaskFeedback.slack_user_id == click.slack_user_id,
+    )
     before = (await session.execute(select(TaskFeedback.feedback).where(*key).with_for_update())).scalar_one()
     updated = (
         await session.execute(
             update(TaskFeedback)
-            .where(*key, TaskFeedback.updated_at < clicked_at)
-            .values(feedback=feedback, updated_at=clicked_at)
+            .where(*key, TaskFeedback.updated_at < click.clicked_at)
+            .values(feedback=click.feedback, updated_at=click.clicked_at)
             .returning(TaskFeedback.feedback)
         )
     ).scalar_one_or_none()
     if updated is None:
         return FeedbackRecorded(before=before, recorded=False, changed=False)
-    changed = before != feedback
+    changed = before != click.feedback
     if changed:
-        await _audit(session, workspace_id, workflow_id, task_id, slack_user_id, clicked_at, before, feedback)
+        await _audit(session, click, before)
     return FeedbackRecorded(before=before, recorded=True, changed=changed)
 
 
-async def _audit(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    workflow_id: str,
-    task_id: uuid.UUID,
-    slack_user_id: str,
-    clicked_at: datetime,
-    before: str,
-    after: str,
-) -> None:
+async def _audit(session: AsyncSession, click: _Click, before: str) -> None:
+    """The audit entry for a click that changed the feedback from ``before``."""
+    workspace_id, workflow_id, task_id = click.workspace_id, click.workflow_id, click.task_id
+    slack_user_id, clicked_at, after = click.slack_user_id, click.clicked_at, click.feedback
     await record_audit(
         session=session,
         workspace_id=workspace_id,
