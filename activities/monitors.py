@@ -42,7 +42,7 @@ from lucy.db.repositories import monitors as rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.logging import get_logger
 from lucy.proactive import conditions
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
 
@@ -56,7 +56,7 @@ class MonitorActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        mirror: MonitorMirror,
+        mirror: StandingMirror,
         limits: LimitSettings,
         gateway: GatewayActivities,
         budgets: BudgetSettings | None = None,

@@ -28,7 +28,7 @@ from lucy.contracts import (
 from lucy.db import repositories as repo
 from lucy.db.repositories import schedules as rows
 from lucy.logging import get_logger
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.reconcile import reconcile, reconcile_monitors
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -40,7 +40,7 @@ class ScheduleActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        mirror: MonitorMirror,
+        mirror: StandingMirror,
         limits: LimitSettings,
         budgets: BudgetSettings | None = None,
     ) -> None:

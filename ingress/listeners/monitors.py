@@ -26,7 +26,7 @@ from lucy.db.repositories.monitors import MonitorRecord
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.proactive import conditions
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.monitors import MonitorDraft, MonitorService
 from lucy.proactive.offers import OfferRefused, monitor_offer
 from lucy.proactive.service import Caller, ScheduleRefused
@@ -40,7 +40,7 @@ log = get_logger(__name__)
 def service(deps: ListenerDeps) -> MonitorService:
     return MonitorService(
         deps.sessions,
-        MonitorMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
+        StandingMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
         min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
     )
 

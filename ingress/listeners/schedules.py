@@ -27,7 +27,7 @@ from lucy.contracts import SCHEDULE_ACTION_PREFIX, ScheduleAction
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
-from lucy.proactive.mirror import ScheduleMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.offers import OfferRefused, schedule_offer
 from lucy.proactive.service import Caller, ScheduleDraft, ScheduleRefused, ScheduleService
 from lucy.roles import is_admin
@@ -47,7 +47,7 @@ UNAVAILABLE = (
 def service(deps: ListenerDeps) -> ScheduleService:
     return ScheduleService(
         deps.sessions,
-        ScheduleMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
+        StandingMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
         min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
     )
 

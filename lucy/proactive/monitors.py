@@ -20,7 +20,7 @@ from lucy.db.repositories import monitors as rows
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.logging import get_logger
 from lucy.proactive import conditions, recurrence
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.service import Caller, ScheduleRefused, audit, owner_and_channel
 from lucy.roles import is_admin
 
@@ -59,7 +59,7 @@ def read_draft(draft: MonitorDraft, *, min_interval: timedelta) -> tuple[int, co
 
 class MonitorService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], mirror: MonitorMirror, *, min_interval: timedelta
+        self, sessions: async_sessionmaker[AsyncSession], mirror: StandingMirror, *, min_interval: timedelta
     ) -> None:
         self._sessions = sessions
         self._mirror = mirror
@@ -111,7 +111,7 @@ class MonitorService:
                     session=session, workspace_id=workspace_id, monitor_id=monitor_id
                 )
         assert record is not None
-        await self._mirror.put_monitor(record)
+        await self._mirror.put(record)
         log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)
         return record
 

@@ -22,7 +22,7 @@ from lucy.db.repositories import schedules as rows
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
 from lucy.proactive import recurrence
-from lucy.proactive.mirror import ScheduleMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.roles import is_admin
 
 log = get_logger(__name__)
@@ -75,7 +75,7 @@ class ScheduleService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        mirror: ScheduleMirror,
+        mirror: StandingMirror,
         *,
         min_interval: timedelta,
     ) -> None:
