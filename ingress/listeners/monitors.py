@@ -29,7 +29,7 @@ from lucy.proactive import conditions
 from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.monitors import MonitorDraft, MonitorService
 from lucy.proactive.offers import OfferRefused, monitor_offer
-from lucy.proactive.service import Caller, ScheduleRefused
+from lucy.proactive.standing import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import monitors as views
 from lucy.slack.text import escape_mrkdwn

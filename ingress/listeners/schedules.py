@@ -29,7 +29,8 @@ from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.offers import OfferRefused, schedule_offer
-from lucy.proactive.service import Caller, ScheduleDraft, ScheduleRefused, ScheduleService
+from lucy.proactive.service import ScheduleDraft, ScheduleService
+from lucy.proactive.standing import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import schedules as views
 from lucy.slack.text import escape_mrkdwn, slack_date
