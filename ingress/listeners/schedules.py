@@ -21,12 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners import schedule_modal
-from ingress.listeners.clicks import Click, caller, ephemeral
-from lucy.contracts import SCHEDULE_ACTION_PREFIX, ScheduleAction
+from ingress.listeners import schedule_modal, standing
+from ingress.listeners.clicks import caller, ephemeral
+from lucy.contracts import SCHEDULE_ACTION_PREFIX
 from lucy.db.repositories.schedules import ScheduleRecord
-from lucy.logging import get_logger
-from lucy.metrics import SLACK_EVENTS
 from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.offers import OfferRefused, schedule_offer
 from lucy.proactive.service import ScheduleDraft, ScheduleService
@@ -34,8 +32,6 @@ from lucy.proactive.standing import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import schedules as views
 from lucy.slack.text import escape_mrkdwn, slack_date
-
-log = get_logger(__name__)
 
 # "<when>" then the request; Slack clients often turn straight quotes into curly ones.
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
@@ -94,10 +90,7 @@ async def on_schedule_command(
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     """``/lucy schedules``: the caller's schedules (all of them for an admin), with buttons."""
-    deps = listener_deps(context)
-    who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
-    records = await service(deps).visible_to(who)
-    await ack(ephemeral(f"{len(records)} schedule(s)", _list(records, who)))
+    await standing.on_list_command(KIND, ack, command, context)
 
 
 def _list(records: list[ScheduleRecord], who: Caller) -> list[dict[str, Any]]:
@@ -113,63 +106,29 @@ async def on_schedule_button(
     respond: AsyncRespond,
 ) -> None:
     """Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App
-    Home. The answer replaces the message the button was on (it is the clicker's own), or the
-    Home tab is published again (:mod:`ingress.listeners.clicks`)."""
-    await ack()
-    deps = listener_deps(context)
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    user = str((body.get("user") or {}).get("id") or "")
-    click = Click(body, respond, client, deps, team, user)
-    try:
-        kind = ScheduleAction(str(action.get("action_id", "")).removeprefix(SCHEDULE_ACTION_PREFIX))
-    except ValueError:
-        return
-    if kind == ScheduleAction.DISCARD:
-        await click.done("OK, nothing was scheduled.")
-        return
-    who = await caller(deps, client, team, user)
-    key = str(action.get("action_ts") or body.get("trigger_id") or uuid.uuid4())
-    svc = service(deps)
-    try:
-        if kind == ScheduleAction.CREATE:
-            text = await _create(svc, str(action.get("value") or ""), who, key)
-            await click.done(text)
-            SLACK_EVENTS.labels("block_actions", "schedule_created").inc()
-            return
-        record = await svc.change(str(action.get("value") or ""), kind, who, request_key=key)
-    except ScheduleRefused as refused:
-        await click.refused(str(refused))
-        return
-    except RPCError as err:
-        log.warning("Temporal refused a schedule change", error=err.__class__.__name__, action=kind.value)
-        await click.refused("I could not reach Temporal; please try again in a minute.")
-        return
-    done = {
-        ScheduleAction.PAUSE: "Paused",
-        ScheduleAction.RESUME: "Resumed",
-        ScheduleAction.RUN_NOW: "Started a run of",
-        ScheduleAction.DELETE: "Deleted",
-    }[kind]
-    said = f"{done} *{escape_mrkdwn(record.name)}*."
-    remaining = await svc.visible_to(who)
-    await click.done(
-        said, [{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *_list(remaining, who)]
-    )
+    Home (:mod:`ingress.listeners.standing`)."""
+    await standing.on_button(KIND, ack, body, action, context, client, respond)
 
 
 async def _create(svc: ScheduleService, value: str, who: Caller, key: str) -> str:
-    try:
-        fields = views.draft_value(value)
-        draft = ScheduleDraft(**fields)
-        uuid.UUID(draft.schedule_id)
-    except (ValueError, TypeError, RecursionError):
-        raise ScheduleRefused("That button is not valid.") from None
+    draft = standing.parsed_draft(ScheduleDraft, views.draft_value, value, "schedule_id")
     try:
         record = await svc.create(draft, who, request_key=key)
     except RPCError:
         return UNAVAILABLE
     created = await svc.get(who.slack_team_id, draft.schedule_id)
     return views.created_text(views.line_of(created or record))
+
+
+KIND = standing.ListenerKind(
+    noun="schedule",
+    action_prefix=SCHEDULE_ACTION_PREFIX,
+    service=service,
+    create=_create,
+    listing=_list,
+    discarded="OK, nothing was scheduled.",
+    started="Started a run of",
+)
 
 
 BACKFILL_USAGE = (

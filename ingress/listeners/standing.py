@@ -1,0 +1,122 @@
+"""The buttons and the list command of standing jobs, once for schedules and monitors.
+
+Create / Cancel on a confirmation; Pause, Resume, Run now (Check now) and Delete on the list or
+in App Home. The answer replaces the message the button was on (it is the clicker's own), or the
+Home tab is published again (:mod:`ingress.listeners.clicks`). A :class:`ListenerKind` says what
+differs: the action ids, the service, how a Create reads its draft and what it answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.service import RPCError
+
+from ingress.deps import ListenerDeps, listener_deps
+from ingress.listeners.clicks import Click, caller, ephemeral
+from lucy.contracts import StandingAction
+from lucy.logging import get_logger
+from lucy.metrics import SLACK_EVENTS
+from lucy.proactive.standing import Caller, ScheduleRefused, StandingService
+from lucy.slack.text import escape_mrkdwn
+
+log = get_logger(__name__)
+
+DONE = {
+    StandingAction.PAUSE: "Paused",
+    StandingAction.RESUME: "Resumed",
+    StandingAction.DELETE: "Deleted",
+}
+
+
+@dataclass(frozen=True)
+class ListenerKind:
+    """How one kind of standing job is handled in Slack."""
+
+    noun: str  # "schedule" | "monitor"
+    action_prefix: str  # + StandingAction: the buttons' action ids
+    service: Callable[[ListenerDeps], StandingService[Any]]
+    # (service, the Create button's value, who, request key) -> what to answer
+    create: Callable[[Any, str, Caller, str], Awaitable[str]]
+    listing: Callable[[list[Any], Caller], list[dict[str, Any]]]  # the list's blocks
+    discarded: str  # the answer to Cancel on a confirmation
+    started: str  # "Started a run of" | "Started a check of"
+
+
+async def on_list_command(
+    kind: ListenerKind, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy schedules`` or ``/lucy monitors``: the caller's (all of them for an admin)."""
+    deps = listener_deps(context)
+    who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
+    records = await kind.service(deps).visible_to(who)
+    await ack(ephemeral(f"{len(records)} {kind.noun}(s)", kind.listing(records, who)))
+
+
+async def on_button(
+    kind: ListenerKind,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    context: AsyncBoltContext,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+) -> None:
+    """A click on one of the kind's buttons (one that is not the kind's is ignored)."""
+    await ack()
+    deps = listener_deps(context)
+    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    user = str((body.get("user") or {}).get("id") or "")
+    click = Click(body, respond, client, deps, team, user)
+    try:
+        chosen = StandingAction(str(action.get("action_id", "")).removeprefix(kind.action_prefix))
+    except ValueError:
+        return
+    if chosen == StandingAction.DISCARD:
+        await click.done(kind.discarded)
+        return
+    who = await caller(deps, client, team, user)
+    key = str(action.get("action_ts") or body.get("trigger_id") or uuid.uuid4())
+    try:
+        await _apply(kind, click, chosen, str(action.get("value") or ""), who, key)
+    except ScheduleRefused as refused:
+        await click.refused(str(refused))
+    except RPCError as err:
+        log.warning(
+            f"Temporal refused a {kind.noun} change", error=err.__class__.__name__, action=chosen.value
+        )
+        await click.refused("I could not reach Temporal; please try again in a minute.")
+
+
+async def _apply(
+    kind: ListenerKind, click: Click, chosen: StandingAction, value: str, who: Caller, key: str
+) -> None:
+    """Create, or change one item and answer with what was done and the list again."""
+    svc = kind.service(click.deps)
+    if chosen == StandingAction.CREATE:
+        await click.done(await kind.create(svc, value, who, key))
+        SLACK_EVENTS.labels("block_actions", f"{kind.noun}_created").inc()
+        return
+    record = await svc.change(value, chosen, who, request_key=key)
+    said = f"{DONE.get(chosen, kind.started)} *{escape_mrkdwn(record.name)}*."
+    remaining = await svc.visible_to(who)
+    await click.done(
+        said, [{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *kind.listing(remaining, who)]
+    )
+
+
+def parsed_draft(
+    build: Callable[..., Any], fields: Callable[[str], dict[str, Any]], value: str, id_field: str
+) -> Any:
+    """The draft a Create button carried, or :class:`ScheduleRefused` when it is not one."""
+    try:
+        draft = build(**fields(value))
+        uuid.UUID(getattr(draft, id_field))
+    except (ValueError, TypeError, RecursionError):
+        raise ScheduleRefused("That button is not valid.") from None
+    return draft
