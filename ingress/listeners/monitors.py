@@ -17,16 +17,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ingress.deps import ListenerDeps, listener_deps
+from ingress.deps import ListenerDeps
 from ingress.listeners import standing
-from ingress.listeners.clicks import caller, ephemeral
-from ingress.listeners.schedules import QUOTED
 from lucy.contracts import MONITOR_ACTION_PREFIX
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.proactive import conditions
 from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.monitors import MonitorDraft, MonitorService
-from lucy.proactive.offers import OfferRefused, monitor_offer
+from lucy.proactive.offers import Offer, monitor_offer
 from lucy.proactive.standing import Caller
 from lucy.roles import is_admin
 from lucy.slack import monitors as views
@@ -45,30 +43,18 @@ async def on_monitor_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
     """``/lucy monitor "<every>" <condition>``: the confirmation, only for the caller."""
-    deps = listener_deps(context)
-    team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
-    match = QUOTED.match(rest.strip())
-    if not match:
-        await ack(ephemeral(conditions.USAGE))
-        return
-    who = await caller(deps, context.client, team, user)
-    if who.role == "guest":
-        await ack(ephemeral("Guests can't create monitors. Ask a member of this workspace."))
-        return
+    await standing.on_offer_command(KIND, ack, rest, command, context, usage=conditions.USAGE, offer=_offer)
+
+
+def _offer(every: str, condition: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
     draft = MonitorDraft(
         monitor_id=str(uuid.uuid4()),
-        every=match["when"].strip(),
-        condition=match["request"].strip(),
+        every=every,
+        condition=condition,
         slack_channel_id=channel,
-        channel_type="im" if channel.startswith("D") else "public",
+        channel_type=standing.channel_type(channel),
     )
-    min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
-    try:
-        offer = monitor_offer(draft, min_interval=min_interval)
-    except OfferRefused as refused:
-        await ack(ephemeral(str(refused)))
-        return
-    await ack(ephemeral(offer.text, offer.blocks))
+    return monitor_offer(draft, min_interval=min_interval)
 
 
 async def on_monitors_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:

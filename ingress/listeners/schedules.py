@@ -26,16 +26,13 @@ from ingress.listeners.clicks import caller, ephemeral
 from lucy.contracts import SCHEDULE_ACTION_PREFIX
 from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.proactive.mirror import StandingMirror
-from lucy.proactive.offers import OfferRefused, schedule_offer
+from lucy.proactive.offers import Offer, schedule_offer
 from lucy.proactive.service import ScheduleDraft, ScheduleService
 from lucy.proactive.standing import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import schedules as views
 from lucy.slack.text import escape_mrkdwn, slack_date
 
-# "<when>" then the request; Slack clients often turn straight quotes into curly ones.
-_QUOTES = "\"'\u201c\u201d\u2018\u2019"
-QUOTED = re.compile(rf"^[{_QUOTES}](?P<when>[^{_QUOTES}]+)[{_QUOTES}]\s+(?P<request>.+)$", re.DOTALL)
 UNAVAILABLE = (
     "I saved the schedule, but could not reach Temporal to set it up; it will be set up within 15 minutes."
 )
@@ -56,36 +53,26 @@ async def on_schedule_command(
     the modal (:mod:`ingress.listeners.schedule_modal`); ``backfill <id> <from> <to>`` re-runs a
     missed window."""
     deps = listener_deps(context)
-    team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
+    team, user = str(command["team_id"]), str(command["user_id"])
     if not rest.strip():
         await schedule_modal.open_modal(ack, command, context)
         return
     if rest.split()[0].lower() == "backfill":
         await ack(ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
         return
-    match = QUOTED.match(rest.strip())
-    if not match:
-        await ack(ephemeral(views.USAGE))
-        return
-    who = await caller(deps, context.client, team, user)
-    if who.role == "guest":
-        await ack(ephemeral("Guests can't create schedules. Ask a member of this workspace."))
-        return
+    await standing.on_offer_command(KIND, ack, rest, command, context, usage=views.USAGE, offer=_offer)
+
+
+def _offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
     draft = ScheduleDraft(
         schedule_id=str(uuid.uuid4()),
-        when=match["when"].strip(),
+        when=when,
         timezone=who.timezone,
-        request=match["request"].strip(),
+        request=request,
         slack_channel_id=channel,
-        channel_type="im" if channel.startswith("D") else "public",
+        channel_type=standing.channel_type(channel),
     )
-    min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
-    try:
-        offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
-    except OfferRefused as refused:
-        await ack(ephemeral(str(refused)))
-        return
-    await ack(ephemeral(offer.text, offer.blocks))
+    return schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:

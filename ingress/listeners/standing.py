@@ -8,9 +8,11 @@ differs: the action ids, the service, how a Create reads its draft and what it a
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
@@ -22,10 +24,17 @@ from ingress.listeners.clicks import Click, caller, ephemeral
 from lucy.contracts import StandingAction
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
+from lucy.proactive.offers import Offer, OfferRefused
 from lucy.proactive.standing import Caller, ScheduleRefused, StandingService
 from lucy.slack.text import escape_mrkdwn
 
 log = get_logger(__name__)
+
+# "<when>" then the request; Slack clients often turn straight quotes into curly ones.
+_QUOTES = "\"'\u201c\u201d\u2018\u2019"
+QUOTED = re.compile(rf"^[{_QUOTES}](?P<when>[^{_QUOTES}]+)[{_QUOTES}]\s+(?P<request>.+)$", re.DOTALL)
+# (the "<when>" and the request, who asks, the channel, the minimum interval) -> the confirmation
+MakeOffer = Callable[[str, str, Caller, str, timedelta], Offer]
 
 DONE = {
     StandingAction.PAUSE: "Paused",
@@ -46,6 +55,43 @@ class ListenerKind:
     listing: Callable[[list[Any], Caller], list[dict[str, Any]]]  # the list's blocks
     discarded: str  # the answer to Cancel on a confirmation
     started: str  # "Started a run of" | "Started a check of"
+
+
+async def on_offer_command(
+    kind: ListenerKind,
+    ack: AsyncAck,
+    rest: str,
+    command: dict[str, Any],
+    context: AsyncBoltContext,
+    *,
+    usage: str,
+    offer: MakeOffer,
+) -> None:
+    """``/lucy schedule "<when>" <request>`` or ``/lucy monitor "<every>" <condition>``: the
+    confirmation, only for the caller (nothing exists until Create is clicked)."""
+    deps = listener_deps(context)
+    match = QUOTED.match(rest.strip())
+    if not match:
+        await ack(ephemeral(usage))
+        return
+    who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
+    if who.role == "guest":
+        await ack(ephemeral(f"Guests can't create {kind.noun}s. Ask a member of this workspace."))
+        return
+    min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
+    try:
+        made = offer(
+            match["when"].strip(), match["request"].strip(), who, str(command["channel_id"]), min_interval
+        )
+    except OfferRefused as refused:
+        await ack(ephemeral(str(refused)))
+        return
+    await ack(ephemeral(made.text, made.blocks))
+
+
+def channel_type(channel: str) -> str:
+    """The type of the channel a command came from, as far as its id tells."""
+    return "im" if channel.startswith("D") else "public"
 
 
 async def on_list_command(

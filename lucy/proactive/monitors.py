@@ -56,6 +56,7 @@ def read_draft(draft: MonitorDraft, *, min_interval: timedelta) -> tuple[int, co
 
 class MonitorService(StandingService[MonitorRecord]):
     noun = "monitor"
+    store = rows.STORE
 
     async def create(self, draft: MonitorDraft, caller: Caller, *, request_key: str) -> MonitorRecord:
         """Create the monitor the confirmation showed (idempotent: the draft's id)."""
@@ -86,16 +87,6 @@ class MonitorService(StandingService[MonitorRecord]):
         record = await self._create(caller, new, request_key=request_key)
         log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)
         return record
-
-    async def _read(
-        self, session: AsyncSession, workspace_id: uuid.UUID, row_id: uuid.UUID
-    ) -> MonitorRecord | None:
-        return await rows.get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=row_id)
-
-    async def _list(
-        self, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None
-    ) -> list[MonitorRecord]:
-        return await rows.list_monitors(session=session, workspace_id=workspace_id, owner_id=owner_id)
 
     async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         if await rows.count_live_monitors(session=session, workspace_id=workspace_id) >= MAX_MONITORS:

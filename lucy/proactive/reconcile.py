@@ -53,18 +53,10 @@ class ReconciledKind:
 
 
 SCHEDULES = ReconciledKind(
-    "schedules",
-    rows.live_schedules,
-    lambda session, ws, row: rows.get_schedule(session=session, workspace_id=ws, schedule_id=row),
-    row_id_of_schedule,
-    schedule_id_of,
+    "schedules", rows.live_schedules, rows.STORE.get, row_id_of_schedule, schedule_id_of
 )
 MONITORS = ReconciledKind(
-    "monitors",
-    monitor_rows.live_monitors,
-    lambda session, ws, row: monitor_rows.get_heartbeat(session=session, workspace_id=ws, monitor_id=row),
-    row_id_of_monitor,
-    monitor_schedule_id_of,
+    "monitors", monitor_rows.live_monitors, monitor_rows.STORE.get, row_id_of_monitor, monitor_schedule_id_of
 )
 
 

@@ -54,6 +54,7 @@ def schedule_name(request: str) -> str:
 
 class ScheduleService(StandingService[ScheduleRecord]):
     noun = "schedule"
+    store = rows.STORE
 
     async def create(self, draft: ScheduleDraft, caller: Caller, *, request_key: str) -> ScheduleRecord:
         """Create the schedule the confirmation showed (idempotent: the draft's id).
@@ -89,16 +90,6 @@ class ScheduleService(StandingService[ScheduleRecord]):
         await self._note_next_run(record)
         log.info("schedule created", schedule_id=str(schedule_id), workspace_id=str(record.workspace_id))
         return record
-
-    async def _read(
-        self, session: AsyncSession, workspace_id: uuid.UUID, row_id: uuid.UUID
-    ) -> ScheduleRecord | None:
-        return await rows.get_schedule(session=session, workspace_id=workspace_id, schedule_id=row_id)
-
-    async def _list(
-        self, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None
-    ) -> list[ScheduleRecord]:
-        return await rows.list_schedules(session=session, workspace_id=workspace_id, owner_id=owner_id)
 
     async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)

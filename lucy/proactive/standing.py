@@ -23,6 +23,7 @@ from lucy.contracts.schedules import StandingAction
 from lucy.db import repositories as repo
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.db.repositories.schedules import ScheduleRecord
+from lucy.db.repositories.standing import Store
 from lucy.proactive.mirror import StandingMirror
 from lucy.roles import is_admin
 
@@ -60,6 +61,7 @@ class StandingService(Generic[R]):
     """The rules both kinds share; a kind reads and writes its rows."""
 
     noun: ClassVar[str]  # "schedule" | "monitor": messages and audit actions
+    store: ClassVar[Store[Any]]  # the kind's rows
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], mirror: StandingMirror, *, min_interval: timedelta
@@ -67,14 +69,6 @@ class StandingService(Generic[R]):
         self._sessions = sessions
         self._mirror = mirror
         self._min_interval = min_interval
-
-    async def _read(self, session: AsyncSession, workspace_id: uuid.UUID, row_id: uuid.UUID) -> R | None:
-        raise NotImplementedError
-
-    async def _list(
-        self, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None
-    ) -> list[R]:
-        raise NotImplementedError
 
     async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         """Raise :class:`ScheduleRefused` when the workspace has all it may have."""
@@ -97,7 +91,7 @@ class StandingService(Generic[R]):
         """Create the row (idempotent: its id), then its Temporal Schedule."""
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
-            record = await self._read(session, workspace_id, new.row_id)
+            record = await self.store.get(session, workspace_id, new.row_id)
             if record is None:
                 await self._refuse_over_limit(session, workspace_id)
                 owner_id, channel_id = await owner_and_channel(
@@ -106,7 +100,7 @@ class StandingService(Generic[R]):
                 await new.insert(session, workspace_id, owner_id, channel_id)
                 action = f"{self.noun}.created"
                 await audit(session, workspace_id, caller, action, new.row_id, request_key, **new.details)
-                record = await self._read(session, workspace_id, new.row_id)
+                record = await self.store.get(session, workspace_id, new.row_id)
         assert record is not None
         await self._mirror.put(record)
         return record
@@ -156,20 +150,20 @@ class StandingService(Generic[R]):
             return None
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=slack_team_id)
-            return await self._read(session, workspace_id, wanted)
+            return await self.store.get(session, workspace_id, wanted)
 
     async def visible_to(self, caller: Caller) -> list[R]:
         """The caller's items; every item of the workspace for an admin."""
         async with self._sessions.begin() as session:
             workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
             if is_admin(caller.role):
-                return await self._list(session, workspace_id, None)
+                return await self.store.list(session, workspace_id, None)
             user = await repo.get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=caller.slack_user_id
             )
             if user is None:
                 return []
-            return await self._list(session, workspace_id, user.id)
+            return await self.store.list(session, workspace_id, user.id)
 
 
 async def owner_and_channel(

@@ -94,25 +94,24 @@ async def create_heartbeat(
     return await standing.insert_once(session=session, model=Monitor, values=values)
 
 
+STORE = standing.Store(Monitor, _record)
+
+
 async def count_live_monitors(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    return await standing.count_live(session=session, model=Monitor, workspace_id=workspace_id)
+    return await STORE.count_live(session, workspace_id)
 
 
 async def get_heartbeat(
     *, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID
 ) -> MonitorRecord | None:
-    row = await standing.get_row(session=session, model=Monitor, workspace_id=workspace_id, row_id=monitor_id)
-    return _record(row) if row is not None else None
+    return await STORE.get(session, workspace_id, monitor_id)
 
 
 async def list_monitors(
     *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
 ) -> list[MonitorRecord]:
-    """The workspace's live monitors (``owner_id``: only theirs), oldest first."""
-    found = await standing.list_rows(
-        session=session, model=Monitor, workspace_id=workspace_id, owner_id=owner_id
-    )
-    return [_record(r) for r in found]
+    """The workspace's live rows (``owner_id``: only theirs), oldest first."""
+    return await STORE.list(session, workspace_id, owner_id)
 
 
 async def set_monitor_status(

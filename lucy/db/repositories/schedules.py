@@ -96,27 +96,24 @@ async def create_schedule(
     return await standing.insert_once(session=session, model=Schedule, values=values)
 
 
+STORE = standing.Store(Schedule, _record)
+
+
 async def count_live_schedules(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    return await standing.count_live(session=session, model=Schedule, workspace_id=workspace_id)
+    return await STORE.count_live(session, workspace_id)
 
 
 async def get_schedule(
     *, session: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID
 ) -> ScheduleRecord | None:
-    row = await standing.get_row(
-        session=session, model=Schedule, workspace_id=workspace_id, row_id=schedule_id
-    )
-    return _record(row) if row is not None else None
+    return await STORE.get(session, workspace_id, schedule_id)
 
 
 async def list_schedules(
     *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
 ) -> list[ScheduleRecord]:
-    """The workspace's live schedules (``owner_id``: only theirs), oldest first."""
-    found = await standing.list_rows(
-        session=session, model=Schedule, workspace_id=workspace_id, owner_id=owner_id
-    )
-    return [_record(r) for r in found]
+    """The workspace's live rows (``owner_id``: only theirs), oldest first."""
+    return await STORE.list(session, workspace_id, owner_id)
 
 
 async def set_schedule_active(

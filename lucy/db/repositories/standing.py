@@ -9,8 +9,9 @@ the rows read here into their records.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -48,6 +49,34 @@ def common_fields(row: Any, job: Schedule | Monitor) -> dict[str, Any]:
         "slack_channel_id": row.slack_channel_id or "",
         "name": job.name,
     }
+
+
+R = TypeVar("R", bound=StandingRecord)
+
+
+@dataclass(frozen=True)
+class Store(Generic[R]):
+    """One kind's rows: its model, and how a row read here becomes its record."""
+
+    model: StandingModel
+    record: Callable[[Any], R]
+
+    async def get(self, session: AsyncSession, workspace_id: uuid.UUID, row_id: uuid.UUID) -> R | None:
+        """The live row's record, or None."""
+        row = await get_row(session=session, model=self.model, workspace_id=workspace_id, row_id=row_id)
+        return self.record(row) if row is not None else None
+
+    async def list(
+        self, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None
+    ) -> list[R]:
+        """The workspace's live records (``owner_id``: only theirs), oldest first."""
+        found = await list_rows(
+            session=session, model=self.model, workspace_id=workspace_id, owner_id=owner_id
+        )
+        return [self.record(r) for r in found]
+
+    async def count_live(self, session: AsyncSession, workspace_id: uuid.UUID) -> int:
+        return await count_live(session=session, model=self.model, workspace_id=workspace_id)
 
 
 def _select(model: StandingModel) -> Any:
