@@ -22,7 +22,6 @@ from ingress.listeners import standing
 from lucy.contracts import MONITOR_ACTION_PREFIX
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.proactive import conditions
-from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.monitors import MonitorDraft, MonitorService
 from lucy.proactive.offers import Offer, monitor_offer
 from lucy.proactive.standing import Caller
@@ -32,11 +31,7 @@ from lucy.slack.text import escape_mrkdwn
 
 
 def service(deps: ListenerDeps) -> MonitorService:
-    return MonitorService(
-        deps.sessions,
-        StandingMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
-        min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
-    )
+    return standing.service_of(MonitorService, deps)
 
 
 async def on_monitor_command(

@@ -25,7 +25,6 @@ from ingress.listeners import schedule_modal, standing
 from ingress.listeners.clicks import caller, ephemeral
 from lucy.contracts import SCHEDULE_ACTION_PREFIX
 from lucy.db.repositories.schedules import ScheduleRecord
-from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.offers import Offer, schedule_offer
 from lucy.proactive.service import ScheduleDraft, ScheduleService
 from lucy.proactive.standing import Caller, ScheduleRefused
@@ -39,11 +38,7 @@ UNAVAILABLE = (
 
 
 def service(deps: ListenerDeps) -> ScheduleService:
-    return ScheduleService(
-        deps.sessions,
-        StandingMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
-        min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
-    )
+    return standing.service_of(ScheduleService, deps)
 
 
 async def on_schedule_command(

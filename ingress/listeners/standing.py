@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,6 +24,7 @@ from ingress.listeners.clicks import Click, caller, ephemeral
 from lucy.contracts import StandingAction
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.offers import Offer, OfferRefused
 from lucy.proactive.standing import Caller, ScheduleRefused, StandingService
 from lucy.slack.text import escape_mrkdwn
@@ -55,6 +56,18 @@ class ListenerKind:
     listing: Callable[[list[Any], Caller], list[dict[str, Any]]]  # the list's blocks
     discarded: str  # the answer to Cancel on a confirmation
     started: str  # "Started a run of" | "Started a check of"
+
+
+S = TypeVar("S", bound=StandingService[Any])
+
+
+def service_of(cls: type[S], deps: ListenerDeps) -> S:
+    """A kind's service, over the listener's sessions and Temporal client."""
+    return cls(
+        deps.sessions,
+        StandingMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
+        min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
+    )
 
 
 async def on_offer_command(

@@ -64,25 +64,18 @@ class MonitorService(StandingService[MonitorRecord]):
         every, spec = read_draft(draft, min_interval=self._min_interval)
         monitor_id = uuid.UUID(draft.monitor_id)
 
-        async def insert(
-            session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID, channel_id: uuid.UUID
-        ) -> None:
-            await rows.create_heartbeat(
-                session=session,
-                workspace_id=workspace_id,
-                monitor_id=monitor_id,
-                owner_id=owner_id,
-                channel_id=channel_id,
-                name=spec.description[:120],
-                kind=spec.kind,
-                config=spec.config,
-                description=spec.description,
-                every_seconds=every,
-                cooldown_seconds=DEFAULT_COOLDOWN_SECONDS,
-            )
-
+        values = {
+            "monitor_id": monitor_id,
+            "name": spec.description[:120],
+            "kind": spec.kind,
+            "config": spec.config,
+            "description": spec.description,
+            "every_seconds": every,
+            "cooldown_seconds": DEFAULT_COOLDOWN_SECONDS,
+        }
+        details = {"condition": spec.config}
         new = NewRow(
-            monitor_id, draft.slack_channel_id, draft.channel_type, insert, {"condition": spec.config}
+            monitor_id, draft.slack_channel_id, draft.channel_type, rows.create_heartbeat, values, details
         )
         record = await self._create(caller, new, request_key=request_key)
         log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)

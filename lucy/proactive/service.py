@@ -70,22 +70,21 @@ class ScheduleService(StandingService[ScheduleRecord]):
             raise ScheduleRefused(str(err)) from None
         schedule_id = uuid.UUID(draft.schedule_id)
 
-        async def insert(
-            session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID, channel_id: uuid.UUID
-        ) -> None:
-            await rows.create_schedule(
-                session=session,
-                workspace_id=workspace_id,
-                schedule_id=schedule_id,
-                owner_id=owner_id,
-                channel_id=channel_id,
-                name=schedule_name(draft.request),
-                request_text=draft.request,
-                recurrence=when,
-                config=dict(DEFAULT_POLICY),
-            )
-
-        new = NewRow(schedule_id, draft.slack_channel_id, draft.channel_type, insert, {"when": when.text})
+        values = {
+            "schedule_id": schedule_id,
+            "name": schedule_name(draft.request),
+            "request_text": draft.request,
+            "recurrence": when,
+            "config": dict(DEFAULT_POLICY),
+        }
+        new = NewRow(
+            schedule_id,
+            draft.slack_channel_id,
+            draft.channel_type,
+            rows.create_schedule,
+            values,
+            {"when": when.text},
+        )
         record = await self._create(caller, new, request_key=request_key)
         await self._note_next_run(record)
         log.info("schedule created", schedule_id=str(schedule_id), workspace_id=str(record.workspace_id))

@@ -28,8 +28,8 @@ from lucy.proactive.mirror import StandingMirror
 from lucy.roles import is_admin
 
 R = TypeVar("R", ScheduleRecord, MonitorRecord)
-# Stores a new row: (session, workspace id, owner's users.id, channels.id).
-Insert = Callable[[AsyncSession, uuid.UUID, uuid.UUID, uuid.UUID], Awaitable[Any]]
+# Stores a new row: called with session, workspace_id, owner_id, channel_id and the row's values.
+Insert = Callable[..., Awaitable[Any]]
 
 
 class ScheduleRefused(Exception):
@@ -54,6 +54,7 @@ class NewRow:
     slack_channel_id: str
     channel_type: str
     insert: Insert
+    values: dict[str, Any]  # the kind's own values, for ``insert``
     details: dict[str, Any]  # for the audit entry
 
 
@@ -97,7 +98,13 @@ class StandingService(Generic[R]):
                 owner_id, channel_id = await owner_and_channel(
                     session, workspace_id, caller, new.slack_channel_id, new.channel_type
                 )
-                await new.insert(session, workspace_id, owner_id, channel_id)
+                await new.insert(
+                    session=session,
+                    workspace_id=workspace_id,
+                    owner_id=owner_id,
+                    channel_id=channel_id,
+                    **new.values,
+                )
                 action = f"{self.noun}.created"
                 await audit(session, workspace_id, caller, action, new.row_id, request_key, **new.details)
                 record = await self.store.get(session, workspace_id, new.row_id)

@@ -14,7 +14,14 @@ from lucy.contracts import MONITOR_ACTION_PREFIX
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.slack import standing
 from lucy.slack.limits import section
-from lucy.slack.standing import LIST_LIMIT, StandingView, confirmation_blocks, line_actions, standing_list
+from lucy.slack.standing import (
+    LIST_LIMIT,
+    StandingView,
+    confirmation_blocks,
+    line_actions,
+    line_fields,
+    standing_list,
+)
 from lucy.slack.text import escape_mrkdwn, slack_date
 
 STATE_ICON = {"ok": ":large_green_circle:", "alerting": ":rotating_light:"}
@@ -39,10 +46,8 @@ class MonitorLine:
 def line_of(record: MonitorRecord) -> MonitorLine:
     return MonitorLine(
         monitor_id=str(record.id),
-        name=record.name,
+        **line_fields(record),
         every=every_words(record.every_seconds),
-        owner_slack_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
         status=record.status,
         alert_state=record.alert_state,
         error_reason=record.error_reason,

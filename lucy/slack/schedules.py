@@ -20,6 +20,7 @@ from lucy.slack.standing import (
     StandingView,
     confirmation_blocks,
     line_actions,
+    line_fields,
     standing_list,
 )
 from lucy.slack.text import escape_mrkdwn, slack_date
@@ -58,11 +59,9 @@ class ScheduleLine:
 def line_of(record: ScheduleRecord) -> ScheduleLine:
     return ScheduleLine(
         schedule_id=str(record.id),
-        name=record.name,
+        **line_fields(record),
         description=record.recurrence.description,
         timezone=record.recurrence.timezone,
-        owner_slack_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
         active=record.is_active,
         paused_reason=record.paused_reason,
         next_run_at=record.next_run_at,

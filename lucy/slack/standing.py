@@ -31,6 +31,15 @@ class StandingView:
     too_long: str  # the error for a draft too long for a button
 
 
+def line_fields(record: Any) -> dict[str, str]:
+    """What every list line shows of a standing job's record: its name, owner and channel."""
+    return {
+        "name": record.name,
+        "owner_slack_id": record.owner_slack_id,
+        "slack_channel_id": record.slack_channel_id,
+    }
+
+
 def button(
     view: StandingView, text: str, action: StandingAction, value: str, *, style: str | None = None
 ) -> dict[str, Any]:
