@@ -14,8 +14,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from ingress.deps import ListenerDeps
 from ingress.listeners import standing
@@ -63,19 +62,6 @@ def _list(records: list[MonitorRecord], who: Caller) -> list[dict[str, Any]]:
     )
 
 
-async def on_monitor_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
-    """Create / Cancel on a confirmation; Pause, Resume, Check now, Delete on the list
-    (:mod:`ingress.listeners.standing`)."""
-    await standing.on_button(KIND, ack, body, action, context, client, respond)
-
-
 async def _create(svc: MonitorService, value: str, who: Caller, key: str) -> str:
     draft = standing.parsed_draft(MonitorDraft, views.draft_value, value, "monitor_id")
     record = await svc.create(draft, who, request_key=key)
@@ -95,6 +81,8 @@ KIND = standing.ListenerKind(
     discarded="OK, no monitor was created.",
     started="Started a check of",
 )
+# Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App Home.
+on_monitor_button = standing.button_listener(KIND)
 
 
 def register(app: AsyncApp) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
@@ -79,19 +79,6 @@ def _list(records: list[ScheduleRecord], who: Caller) -> list[dict[str, Any]]:
     return views.schedule_list([views.line_of(r) for r in records], admin_view=is_admin(who.role))
 
 
-async def on_schedule_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
-    """Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App
-    Home (:mod:`ingress.listeners.standing`)."""
-    await standing.on_button(KIND, ack, body, action, context, client, respond)
-
-
 async def _create(svc: ScheduleService, value: str, who: Caller, key: str) -> str:
     draft = standing.parsed_draft(ScheduleDraft, views.draft_value, value, "schedule_id")
     try:
@@ -111,6 +98,8 @@ KIND = standing.ListenerKind(
     discarded="OK, nothing was scheduled.",
     started="Started a run of",
 )
+# Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App Home.
+on_schedule_button = standing.button_listener(KIND)
 
 
 BACKFILL_USAGE = (

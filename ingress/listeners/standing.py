@@ -117,6 +117,22 @@ async def on_list_command(
     await ack(ephemeral(f"{len(records)} {kind.noun}(s)", kind.listing(records, who)))
 
 
+def button_listener(kind: ListenerKind) -> Callable[..., Awaitable[None]]:
+    """The Bolt listener of a kind's buttons (Bolt passes its arguments by these names)."""
+
+    async def on_click(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+    ) -> None:
+        await on_button(kind, ack, body, action, context, client, respond)
+
+    return on_click
+
+
 async def on_button(
     kind: ListenerKind,
     ack: AsyncAck,

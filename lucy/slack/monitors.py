@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lucy.contracts import MONITOR_ACTION_PREFIX
 from lucy.db.repositories.monitors import MonitorRecord
 from lucy.slack import standing
 from lucy.slack.limits import section
@@ -56,13 +55,7 @@ def line_of(record: MonitorRecord) -> MonitorLine:
     )
 
 
-VIEW = StandingView(
-    noun="monitor",
-    action_prefix=MONITOR_ACTION_PREFIX,
-    run_label="Check now",
-    deleted_outcome="will not be checked again.",
-    too_long="the condition is too long",
-)
+VIEW = StandingView("monitor", run_label="Check now", deleted_outcome="will not be checked again.")
 
 
 def every_words(seconds: int) -> str:

@@ -69,13 +69,7 @@ def line_of(record: ScheduleRecord) -> ScheduleLine:
     )
 
 
-VIEW = StandingView(
-    noun="schedule",
-    action_prefix=SCHEDULE_ACTION_PREFIX,
-    run_label="Run now",
-    deleted_outcome="will not run again.",
-    too_long="the request is too long to schedule",
-)
+VIEW = StandingView("schedule", run_label="Run now", deleted_outcome="will not run again.")
 
 
 def action_id(action: ScheduleAction) -> str:

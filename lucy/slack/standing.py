@@ -12,23 +12,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lucy.contracts import StandingAction
+from lucy.contracts import MONITOR_ACTION_PREFIX, SCHEDULE_ACTION_PREFIX, StandingAction
 from lucy.slack.limits import BUTTON_VALUE, CONFIRM_TEXT, EMPTY, FIELD_TEXT, section, sections
 from lucy.slack.text import escape_mrkdwn, fit
 
 BUTTON_VALUE_LIMIT = BUTTON_VALUE  # Slack's limit for a button's value
 LIST_LIMIT = 15  # items shown at once (three blocks each; a message holds 50)
+ACTION_PREFIXES = {"schedule": SCHEDULE_ACTION_PREFIX, "monitor": MONITOR_ACTION_PREFIX}
 
 
 @dataclass(frozen=True)
 class StandingView:
     """How one kind of standing job looks in Slack."""
 
-    noun: str  # "schedule" | "monitor": block ids, the list's title and its command
-    action_prefix: str  # + StandingAction: the buttons' action ids
+    noun: str  # "schedule" | "monitor": block ids, action ids, the list's title and its command
     run_label: str  # "Run now" | "Check now"
     deleted_outcome: str  # the Delete dialog: "*name* <this>"
-    too_long: str  # the error for a draft too long for a button
+
+    @property
+    def action_prefix(self) -> str:
+        """+ StandingAction: the buttons' action ids."""
+        return ACTION_PREFIXES[self.noun]
 
 
 def line_fields(record: Any) -> dict[str, str]:
@@ -69,7 +73,7 @@ def confirmation_blocks(
     (escaped by the caller) and Create / Cancel. Nothing exists until they click Create."""
     value = json.dumps(draft, separators=(",", ":"))
     if len(value) > BUTTON_VALUE_LIMIT:
-        raise ValueError(view.too_long)
+        raise ValueError(f"the {view.noun} draft is too long for a button")
     return [
         *sections(f"*{heading}*\n>{escape_mrkdwn(quoted)}"),
         fields(*facts),
