@@ -128,26 +128,18 @@ def button_listener(kind: ListenerKind) -> Callable[..., Awaitable[None]]:
         client: AsyncWebClient,
         respond: AsyncRespond,
     ) -> None:
-        await on_button(kind, ack, body, action, context, client, respond)
+        await ack()
+        deps = listener_deps(context)
+        team = str((body.get("team") or {}).get("id") or context.team_id or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        await on_button(kind, Click(body, respond, client, deps, team, user), action)
 
     return on_click
 
 
-async def on_button(
-    kind: ListenerKind,
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
+async def on_button(kind: ListenerKind, click: Click, action: dict[str, Any]) -> None:
     """A click on one of the kind's buttons (one that is not the kind's is ignored)."""
-    await ack()
-    deps = listener_deps(context)
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    user = str((body.get("user") or {}).get("id") or "")
-    click = Click(body, respond, client, deps, team, user)
+    body, deps, client, team, user = click.body, click.deps, click.client, click.team, click.user
     try:
         chosen = StandingAction(str(action.get("action_id", "")).removeprefix(kind.action_prefix))
     except ValueError:
