@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.standing import Fire, budget_refusal, claim_fire, claim_still_stands, record_refused
 from activities.tools.gateway import GatewayActivities
 from activities.tools.openclaw import GatewayResult
-from lucy.budgets import defaults_from, stopped_sentence
+from lucy.budgets import defaults_from
 from lucy.contracts import (
     ChannelNotice,
     ErrorType,
@@ -42,7 +43,7 @@ from lucy.db.repositories import monitors as rows
 from lucy.db.repositories import schedules as schedule_rows
 from lucy.logging import get_logger
 from lucy.proactive import conditions
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
 
@@ -56,7 +57,7 @@ class MonitorActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        mirror: MonitorMirror,
+        mirror: StandingMirror,
         limits: LimitSettings,
         gateway: GatewayActivities,
         budgets: BudgetSettings | None = None,
@@ -71,7 +72,6 @@ class MonitorActivities:
     async def claim(self, run: MonitorRun) -> MonitorClaim:
         """Whether this fire probes, and the condition it checks."""
         workspace_id = uuid.UUID(run.workspace_id)
-        limits = self._limits
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             record = await rows.get_heartbeat(
@@ -79,52 +79,28 @@ class MonitorActivities:
             )
             if record is None or record.status != "active":
                 return MonitorClaim(run=False)
-            claim = await repo.ingress_claim(
-                session=session,
+            fire = Fire(
+                workspace_id=workspace_id,
+                workflow_id=run.workflow_id,
                 slack_team_id=run.slack_team_id,
                 slack_user_id=record.owner_slack_id,
                 slack_channel_id=record.slack_channel_id,
-                channel_type="public",  # the channel exists: its type is kept
-                workflow_id=run.workflow_id,
                 source=TaskSource.MONITOR.value,
                 request_text=f"monitor: {record.description}",
-                slack_thread_ts=None,
-                user_capacity=limits.rate_limit_user_per_minute,
-                user_refill_per_second=limits.rate_limit_user_per_minute / 60,
-                workspace_capacity=limits.rate_limit_workspace_per_minute,
-                workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
-                month=datetime.now(UTC).date(),
             )
+            claim = await claim_fire(session, fire, self._limits)
             if claim.workspace_id is None:
                 return MonitorClaim(run=False)
             refused = claim.refused
             if refused is None and claim.claimed:  # a budget used up: no probe, no model call
-                budget = await repo.budgets.blocked(
-                    session=session,
-                    workspace_id=workspace_id,
-                    user_id=claim.user_id,
-                    now=datetime.now(UTC),
-                    defaults=self._budgets,
-                )
-                refused = stopped_sentence(budget) if budget is not None else None
+                refused = await budget_refusal(session, fire, claim, self._budgets)
             if refused is not None:
-                await repo.record_task_finished(
-                    session=session,
-                    workspace_id=workspace_id,
-                    workflow_id=run.workflow_id,
-                    status=TaskStatus.CANCELLED.value,
-                    completed_at=datetime.now(UTC),
-                    error_type="Refused",
-                    error_message=refused,
-                )
+                await record_refused(session, fire, "Refused", refused)
                 log.info("monitor probe refused", monitor_id=run.heartbeat_id, why=refused[:80])
                 return MonitorClaim(run=False)
-            if not claim.claimed:  # a retry of this activity: the claim stands while the row waits
-                task = await repo.get_task(
-                    session=session, workspace_id=workspace_id, workflow_id=run.workflow_id
-                )
-                if task is None or task.status != TaskStatus.CREATED.value:
-                    return MonitorClaim(run=False)
+            # A retry of this activity: the claim stands while the row waits.
+            if not claim.claimed and not await claim_still_stands(session, fire):
+                return MonitorClaim(run=False)
         return MonitorClaim(
             run=True,
             kind=record.kind,

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from lucy.budgets import defaults_from, stopped_sentence
+from activities.standing import Fire, budget_refusal, claim_fire, claim_still_stands, record_refused
+from lucy.budgets import defaults_from
 from lucy.contracts import (
     ChannelNotice,
     RunClaim,
@@ -23,12 +24,13 @@ from lucy.contracts import (
     RunRecorded,
     ScheduledRun,
     SchedulesReconciled,
-    TaskStatus,
 )
 from lucy.db import repositories as repo
+from lucy.db.repositories import IngressClaim
 from lucy.db.repositories import schedules as rows
+from lucy.db.repositories.schedules import ScheduleRecord
 from lucy.logging import get_logger
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.proactive.reconcile import reconcile, reconcile_monitors
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -40,7 +42,7 @@ class ScheduleActivities:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        mirror: MonitorMirror,
+        mirror: StandingMirror,
         limits: LimitSettings,
         budgets: BudgetSettings | None = None,
     ) -> None:
@@ -53,7 +55,7 @@ class ScheduleActivities:
     async def claim_run(self, run: ScheduledRun) -> RunClaim:
         """Whether this fire runs; if not, what to tell the channel (once)."""
         workspace_id, schedule_id = uuid.UUID(run.workspace_id), uuid.UUID(run.schedule_id)
-        limits = self._limits
+        fire = _fire(run)
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             record = await rows.get_schedule(
@@ -62,96 +64,47 @@ class ScheduleActivities:
             if record is None or not record.is_active:
                 log.info("fire of a deleted or paused schedule not run", schedule_id=run.schedule_id)
                 return RunClaim(run=False)
-            name = escape_mrkdwn(record.name)
             late = run.late_seconds - int(record.config.get("catchup_window_seconds", 3600))
             if late > 0 and not _backfilled(record.config, run.scheduled_at):
-                await repo.record_task_running(  # the record of a fire that did not run
-                    session=session,
-                    workspace_id=workspace_id,
-                    workflow_id=run.workflow_id,
-                    run_id="",
-                    requester_id=record.owner_id,
-                    channel_id=record.channel_id,
-                    source="schedule",
-                    request_text=run.text,
-                    slack_channel_id=run.slack_channel_id,
-                    slack_thread_ts="",
-                    started_at=datetime.now(UTC),
-                )
-                await _record_refused(
-                    session, run, "Missed", f"due at {run.scheduled_at}, past the catch-up window"
-                )
-                return RunClaim(
-                    run=False,
-                    name=record.name,
-                    notice=(
-                        f":warning: I missed the run of *{name}* due at {run.scheduled_at} "
-                        "(Lucy was not running then) and it is past the catch-up window, so I "
-                        "skipped it. Use *Run now* in `/lucy schedules` to run it."
-                    ),
-                )
-            claim = await repo.ingress_claim(
-                session=session,
-                slack_team_id=run.slack_team_id,
-                slack_user_id=run.slack_user_id,
-                slack_channel_id=run.slack_channel_id,
-                channel_type="public",  # the channel exists: its type is kept
-                workflow_id=run.workflow_id,
-                source="schedule",
-                request_text=run.text,
-                slack_thread_ts=None,
-                user_capacity=limits.rate_limit_user_per_minute,
-                user_refill_per_second=limits.rate_limit_user_per_minute / 60,
-                workspace_capacity=limits.rate_limit_workspace_per_minute,
-                workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
-                month=datetime.now(UTC).date(),
-            )
+                return await _missed(session, run, fire, record)
+            claim = await claim_fire(session, fire, self._limits)
             if claim.workspace_id is None:
                 return RunClaim(run=False)
             if not claim.claimed:
-                # This activity ran before (the row still waits as created): the claim stands. Any
-                # other state means an earlier execution of the same fire (Temporal names fires by
-                # the second) had it: this one is a duplicate.
-                task = await repo.get_task(
-                    session=session, workspace_id=workspace_id, workflow_id=run.workflow_id
-                )
-                again = task is not None and task.status == TaskStatus.CREATED.value and not claim.prior_error
+                again = await claim_still_stands(session, fire) and not claim.prior_error
                 return RunClaim(run=again, name=record.name)
-            if claim.refused is None:
-                budget = await repo.budgets.blocked(
-                    session=session,
-                    workspace_id=workspace_id,
-                    user_id=claim.user_id,
-                    now=datetime.now(UTC),
-                    defaults=self._budgets,
-                )
-                if budget is None:
-                    return RunClaim(run=True, name=record.name)
-                words = stopped_sentence(budget)
-                await _record_refused(session, run, "Refused", words)
-                first = await rows.claim_quota_notice(  # one notice per schedule per month
-                    session=session,
-                    workspace_id=workspace_id,
-                    schedule_id=schedule_id,
-                    month=datetime.now(UTC).date().replace(day=1),
-                    workflow_id=run.workflow_id,
-                )
-                notice = f":warning: *{name}* did not run: {words}"
-                return RunClaim(run=False, name=record.name, notice=notice if first else "")
-            await _record_refused(session, run, "Refused", claim.refused)
-            if claim.refused != "quota":
-                return RunClaim(
-                    run=False,
-                    name=record.name,
-                    notice=f"I skipped this run of *{name}*: too many requests at once. It runs next time.",
-                )
-            first = await rows.claim_quota_notice(
-                session=session,
-                workspace_id=workspace_id,
-                schedule_id=schedule_id,
-                month=datetime.now(UTC).date().replace(day=1),
-                workflow_id=run.workflow_id,
+            return await self._refused_or_run(session, run, fire, record, claim)
+
+    async def _refused_or_run(
+        self,
+        session: AsyncSession,
+        run: ScheduledRun,
+        fire: Fire,
+        record: ScheduleRecord,
+        claim: IngressClaim,
+    ) -> RunClaim:
+        """A claimed fire runs unless the owner's budgets, the quota or the rate limits refuse it;
+        a refusal tells the channel (a quota or budget refusal, once a month)."""
+        name = escape_mrkdwn(record.name)
+        if claim.refused is None:
+            words = await budget_refusal(session, fire, claim, self._budgets)
+            if words is None:
+                return RunClaim(run=True, name=record.name)
+            await record_refused(session, fire, "Refused", words)
+            first = await _first_notice_this_month(session, run)
+            return RunClaim(
+                run=False,
+                name=record.name,
+                notice=f":warning: *{name}* did not run: {words}" if first else "",
             )
+        await record_refused(session, fire, "Refused", claim.refused)
+        if claim.refused != "quota":
+            return RunClaim(
+                run=False,
+                name=record.name,
+                notice=f"I skipped this run of *{name}*: too many requests at once. It runs next time.",
+            )
+        first = await _first_notice_this_month(session, run)
         notice = (
             f":warning: *{name}* did not run: this workspace has used all {claim.quota_limit} of this "
             "month's Lucy tasks. I won't repeat this notice this month; an admin can raise the limit."
@@ -228,14 +181,51 @@ def _backfilled(config: dict[str, object], scheduled_at: str) -> bool:
     return rows.in_backfill(dict(config), due)
 
 
-async def _record_refused(session: AsyncSession, run: ScheduledRun, error_type: str, why: str) -> None:
-    """Keep the record of a fire that did not run (the task row, as ingress does for a refusal)."""
-    await repo.record_task_finished(
-        session=session,
+def _fire(run: ScheduledRun) -> Fire:
+    return Fire(
         workspace_id=uuid.UUID(run.workspace_id),
         workflow_id=run.workflow_id,
-        status=TaskStatus.CANCELLED.value,
-        completed_at=datetime.now(UTC),
-        error_type=error_type,
-        error_message=why,
+        slack_team_id=run.slack_team_id,
+        slack_user_id=run.slack_user_id,
+        slack_channel_id=run.slack_channel_id,
+        source="schedule",
+        request_text=run.text,
+    )
+
+
+async def _missed(session: AsyncSession, run: ScheduledRun, fire: Fire, record: ScheduleRecord) -> RunClaim:
+    """A fire past the catch-up window (Lucy was not running): its record, not a run, and a notice."""
+    await repo.record_task_running(  # the record of a fire that did not run
+        session=session,
+        workspace_id=fire.workspace_id,
+        workflow_id=run.workflow_id,
+        run_id="",
+        requester_id=record.owner_id,
+        channel_id=record.channel_id,
+        source="schedule",
+        request_text=run.text,
+        slack_channel_id=run.slack_channel_id,
+        slack_thread_ts="",
+        started_at=datetime.now(UTC),
+    )
+    await record_refused(session, fire, "Missed", f"due at {run.scheduled_at}, past the catch-up window")
+    return RunClaim(
+        run=False,
+        name=record.name,
+        notice=(
+            f":warning: I missed the run of *{escape_mrkdwn(record.name)}* due at {run.scheduled_at} "
+            "(Lucy was not running then) and it is past the catch-up window, so I "
+            "skipped it. Use *Run now* in `/lucy schedules` to run it."
+        ),
+    )
+
+
+async def _first_notice_this_month(session: AsyncSession, run: ScheduledRun) -> bool:
+    """Whether this refused run tells the channel: one notice per schedule per month."""
+    return await rows.claim_quota_notice(
+        session=session,
+        workspace_id=uuid.UUID(run.workspace_id),
+        schedule_id=uuid.UUID(run.schedule_id),
+        month=datetime.now(UTC).date().replace(day=1),
+        workflow_id=run.workflow_id,
     )

@@ -34,7 +34,7 @@ from activities.tools.deps import ToolDeps
 from activities.tools.gateway import GatewayActivities
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
-from lucy.proactive.monitor_mirror import MonitorMirror
+from lucy.proactive.mirror import StandingMirror
 from lucy.settings import Settings
 from lucy.signing import claim_signer
 from workflows.maintenance import LucyMaintenanceWorkflow
@@ -105,7 +105,7 @@ def build_activities(
     context = ContextActivities(sessions, settings, slack=slack, http=http)
     approvals = ApprovalActivities(sessions, slack_acts, arguments_keyring(settings))
     identity = IdentityActivities(slack, claim_signer(settings))
-    mirror = MonitorMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
+    mirror = StandingMirror(temporal, task_queue=settings.temporal.temporal_task_queue)
     schedules = ScheduleActivities(sessions, mirror, settings.limits, settings.budget)
     egress = egress or EgressGuard()
     monitors = MonitorActivities(

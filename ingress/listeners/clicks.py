@@ -20,7 +20,7 @@ from ingress.deps import ListenerDeps
 from ingress.listeners.home import publish_home
 from lucy.budgets import defaults_from
 from lucy.logging import get_logger
-from lucy.proactive.service import Caller
+from lucy.proactive.standing import Caller
 
 log = get_logger(__name__)
 

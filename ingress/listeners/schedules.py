@@ -16,40 +16,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from ingress.deps import ListenerDeps, listener_deps
-from ingress.listeners import schedule_modal
-from ingress.listeners.clicks import Click, caller, ephemeral
-from lucy.contracts import SCHEDULE_ACTION_PREFIX, ScheduleAction
+from ingress.listeners import schedule_modal, standing
+from ingress.listeners.clicks import caller, ephemeral
+from lucy.contracts import SCHEDULE_ACTION_PREFIX
 from lucy.db.repositories.schedules import ScheduleRecord
-from lucy.logging import get_logger
-from lucy.metrics import SLACK_EVENTS
-from lucy.proactive.mirror import ScheduleMirror
-from lucy.proactive.offers import OfferRefused, schedule_offer
-from lucy.proactive.service import Caller, ScheduleDraft, ScheduleRefused, ScheduleService
+from lucy.proactive.offers import Offer, schedule_offer
+from lucy.proactive.service import ScheduleDraft, ScheduleService
+from lucy.proactive.standing import Caller, ScheduleRefused
 from lucy.roles import is_admin
 from lucy.slack import schedules as views
 from lucy.slack.text import escape_mrkdwn, slack_date
 
-log = get_logger(__name__)
-
-# "<when>" then the request; Slack clients often turn straight quotes into curly ones.
-_QUOTES = "\"'\u201c\u201d\u2018\u2019"
-QUOTED = re.compile(rf"^[{_QUOTES}](?P<when>[^{_QUOTES}]+)[{_QUOTES}]\s+(?P<request>.+)$", re.DOTALL)
 UNAVAILABLE = (
     "I saved the schedule, but could not reach Temporal to set it up; it will be set up within 15 minutes."
 )
 
 
 def service(deps: ListenerDeps) -> ScheduleService:
-    return ScheduleService(
-        deps.sessions,
-        ScheduleMirror(deps.temporal, task_queue=deps.settings.temporal.temporal_task_queue),
-        min_interval=timedelta(seconds=deps.settings.limits.schedule_min_interval),
-    )
+    return standing.service_of(ScheduleService, deps)
 
 
 async def on_schedule_command(
@@ -59,116 +48,58 @@ async def on_schedule_command(
     the modal (:mod:`ingress.listeners.schedule_modal`); ``backfill <id> <from> <to>`` re-runs a
     missed window."""
     deps = listener_deps(context)
-    team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
+    team, user = str(command["team_id"]), str(command["user_id"])
     if not rest.strip():
         await schedule_modal.open_modal(ack, command, context)
         return
     if rest.split()[0].lower() == "backfill":
         await ack(ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
         return
-    match = QUOTED.match(rest.strip())
-    if not match:
-        await ack(ephemeral(views.USAGE))
-        return
-    who = await caller(deps, context.client, team, user)
-    if who.role == "guest":
-        await ack(ephemeral("Guests can't create schedules. Ask a member of this workspace."))
-        return
+    await standing.on_offer_command(KIND, ack, rest, command, context, usage=views.USAGE, offer=_offer)
+
+
+def _offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
     draft = ScheduleDraft(
         schedule_id=str(uuid.uuid4()),
-        when=match["when"].strip(),
+        when=when,
         timezone=who.timezone,
-        request=match["request"].strip(),
+        request=request,
         slack_channel_id=channel,
-        channel_type="im" if channel.startswith("D") else "public",
+        channel_type=standing.channel_type(channel),
     )
-    min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
-    try:
-        offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
-    except OfferRefused as refused:
-        await ack(ephemeral(str(refused)))
-        return
-    await ack(ephemeral(offer.text, offer.blocks))
+    return schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     """``/lucy schedules``: the caller's schedules (all of them for an admin), with buttons."""
-    deps = listener_deps(context)
-    who = await caller(deps, context.client, str(command["team_id"]), str(command["user_id"]))
-    records = await service(deps).visible_to(who)
-    await ack(ephemeral(f"{len(records)} schedule(s)", _list(records, who)))
+    await standing.on_list_command(KIND, ack, command, context)
 
 
 def _list(records: list[ScheduleRecord], who: Caller) -> list[dict[str, Any]]:
     return views.schedule_list([views.line_of(r) for r in records], admin_view=is_admin(who.role))
 
 
-async def on_schedule_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
-    """Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App
-    Home. The answer replaces the message the button was on (it is the clicker's own), or the
-    Home tab is published again (:mod:`ingress.listeners.clicks`)."""
-    await ack()
-    deps = listener_deps(context)
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    user = str((body.get("user") or {}).get("id") or "")
-    click = Click(body, respond, client, deps, team, user)
-    try:
-        kind = ScheduleAction(str(action.get("action_id", "")).removeprefix(SCHEDULE_ACTION_PREFIX))
-    except ValueError:
-        return
-    if kind == ScheduleAction.DISCARD:
-        await click.done("OK, nothing was scheduled.")
-        return
-    who = await caller(deps, client, team, user)
-    key = str(action.get("action_ts") or body.get("trigger_id") or uuid.uuid4())
-    svc = service(deps)
-    try:
-        if kind == ScheduleAction.CREATE:
-            text = await _create(svc, str(action.get("value") or ""), who, key)
-            await click.done(text)
-            SLACK_EVENTS.labels("block_actions", "schedule_created").inc()
-            return
-        record = await svc.change(str(action.get("value") or ""), kind, who, request_key=key)
-    except ScheduleRefused as refused:
-        await click.refused(str(refused))
-        return
-    except RPCError as err:
-        log.warning("Temporal refused a schedule change", error=err.__class__.__name__, action=kind.value)
-        await click.refused("I could not reach Temporal; please try again in a minute.")
-        return
-    done = {
-        ScheduleAction.PAUSE: "Paused",
-        ScheduleAction.RESUME: "Resumed",
-        ScheduleAction.RUN_NOW: "Started a run of",
-        ScheduleAction.DELETE: "Deleted",
-    }[kind]
-    said = f"{done} *{escape_mrkdwn(record.name)}*."
-    remaining = await svc.visible_to(who)
-    await click.done(
-        said, [{"type": "section", "text": {"type": "mrkdwn", "text": said}}, *_list(remaining, who)]
-    )
-
-
 async def _create(svc: ScheduleService, value: str, who: Caller, key: str) -> str:
-    try:
-        fields = views.draft_value(value)
-        draft = ScheduleDraft(**fields)
-        uuid.UUID(draft.schedule_id)
-    except (ValueError, TypeError, RecursionError):
-        raise ScheduleRefused("That button is not valid.") from None
+    draft = standing.parsed_draft(ScheduleDraft, views.draft_value, value, "schedule_id")
     try:
         record = await svc.create(draft, who, request_key=key)
     except RPCError:
         return UNAVAILABLE
     created = await svc.get(who.slack_team_id, draft.schedule_id)
     return views.created_text(views.line_of(created or record))
+
+
+KIND = standing.ListenerKind(
+    noun="schedule",
+    action_prefix=SCHEDULE_ACTION_PREFIX,
+    service=service,
+    create=_create,
+    listing=_list,
+    discarded="OK, nothing was scheduled.",
+    started="Started a run of",
+)
+# Create / Cancel on a confirmation; Pause, Resume, Run now, Delete on the list or in App Home.
+on_schedule_button = standing.button_listener(KIND)
 
 
 BACKFILL_USAGE = (

@@ -139,6 +139,7 @@ from lucy.contracts.schedules import (
     ScheduledRun,
     ScheduleOverlap,
     SchedulesReconciled,
+    StandingAction,
 )
 from lucy.contracts.slack import (
     AssistantThreadRequest,
@@ -263,6 +264,7 @@ __all__ = [
     "ScheduleOverlap",
     "ScheduledRun",
     "SchedulesReconciled",
+    "StandingAction",
     "StepBatch",
     "StepRecord",
     "StreamTarget",

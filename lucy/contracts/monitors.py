@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lucy.contracts.schedules import ChannelNotice
+from lucy.contracts.schedules import ChannelNotice, StandingAction
 
 
 class MonitorKind(StrEnum):
@@ -23,15 +23,7 @@ class MonitorKind(StrEnum):
     CUSTOM = "custom"  # a yes/no question the model answers, with its reason
 
 
-class MonitorAction(StrEnum):
-    """What someone may do to a monitor from Slack (action ids ``lucy_monitor_<x>``)."""
-
-    CREATE = "create"
-    DISCARD = "discard"
-    PAUSE = "pause"
-    RESUME = "resume"
-    RUN_NOW = "run_now"
-    DELETE = "delete"
+MonitorAction = StandingAction  # what someone may do to a monitor (action ids ``lucy_monitor_<x>``)
 
 
 class ProbeOutcome(StrEnum):

@@ -22,8 +22,9 @@ class ScheduleOverlap(StrEnum):
     BUFFER_ONE = "buffer_one"  # ... or waits for it, one at most
 
 
-class ScheduleAction(StrEnum):
-    """What someone may do to a schedule from Slack (button action ids are ``lucy_schedule_<x>``)."""
+class StandingAction(StrEnum):
+    """What someone may do to a standing job (a schedule or a monitor) from Slack: button
+    action ids are ``lucy_schedule_<x>`` and ``lucy_monitor_<x>``."""
 
     CREATE = "create"
     DISCARD = "discard"  # the confirmation's Cancel: nothing was created
@@ -31,6 +32,9 @@ class ScheduleAction(StrEnum):
     RESUME = "resume"
     RUN_NOW = "run_now"
     DELETE = "delete"
+
+
+ScheduleAction = StandingAction  # the schedule buttons' name for it
 
 
 class RunOutcomeKind(StrEnum):

@@ -1,52 +1,31 @@
-"""A schedule row's Temporal half: the Temporal Schedule that fires its runs.
+"""A standing job's Temporal half: the Temporal Schedule that fires its runs.
 
-One row, one Temporal Schedule (``lucy-schedule-<row id>``). Every operation here is idempotent
-(create-or-update, delete-if-there), because ingress, the worker at start and the maintenance
-reconciler may all apply the same row. Each fire starts ``LucyTaskWorkflow`` with source
-``schedule`` and the creator as requester; Temporal appends the scheduled time to the run's
-workflow id, so one fire never runs twice.
+One row, one Temporal Schedule (``lucy-schedule-<row id>`` for a schedule, ``lucy-heartbeat-<row
+id>`` for a monitor; :mod:`lucy.proactive.specs` says what each fires). Every operation here is
+idempotent (create-or-update, delete-if-there), because ingress, the worker at start and the
+maintenance reconciler may all apply the same row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio.client import (
     Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
-    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from lucy.contracts import (
-    SA_CHANNEL,
-    SA_SCHEDULE,
-    SA_SOURCE,
-    SA_STATUS,
-    SA_THREAD,
-    SA_USER,
-    SA_WORKSPACE,
-    TASK_WORKFLOW_NAME,
-    TaskInput,
-    TaskSource,
-    TaskStatus,
-    scheduled_workflow_id,
-)
-from lucy.contracts.schedules import ScheduleOverlap
+from lucy.contracts import SA_SCHEDULE, SA_WORKSPACE
+from lucy.db.repositories.monitors import MonitorRecord
 from lucy.db.repositories.schedules import ScheduleRecord
-
-MAX_JITTER = timedelta(seconds=30)  # spreads schedules that share a minute
+from lucy.proactive.specs import build
 
 
 @dataclass(frozen=True)
@@ -58,76 +37,17 @@ class ScheduleFacts:
     paused: bool
 
 
-def build_schedule(record: ScheduleRecord, *, task_queue: str) -> Schedule:
-    """The Temporal Schedule for a row: its spec, its policies and the task each fire starts."""
-    r = record.recurrence
-    config = record.config
-    task = TaskInput(
-        workspace_id=str(record.workspace_id),
-        user_id=str(record.owner_id or ""),
-        channel_id=str(record.channel_id or ""),
-        slack_team_id=record.slack_team_id,
-        slack_user_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
-        thread_ts="",  # each run opens its own thread in the channel
-        message_ts="",
-        text=record.request_text,
-        source=TaskSource.SCHEDULE.value,
-        schedule_id=str(record.id),
-    )
-    every = timedelta(seconds=r.every_seconds) if r.every_seconds else None
-    jitter = min(MAX_JITTER, every / 10) if every else MAX_JITTER
-    overlap = (
-        ScheduleOverlapPolicy.BUFFER_ONE
-        if config.get("overlap") == ScheduleOverlap.BUFFER_ONE.value
-        else ScheduleOverlapPolicy.SKIP
-    )
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            TASK_WORKFLOW_NAME,
-            task,
-            id=scheduled_workflow_id(record.slack_team_id, record.slack_channel_id, str(record.id)),
-            task_queue=task_queue,
-            typed_search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_WORKSPACE, record.slack_team_id),
-                    SearchAttributePair(SA_USER, record.owner_slack_id),
-                    SearchAttributePair(SA_CHANNEL, record.slack_channel_id),
-                    SearchAttributePair(SA_THREAD, "none"),
-                    SearchAttributePair(SA_SOURCE, TaskSource.SCHEDULE.value),
-                    SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-                    SearchAttributePair(SA_SCHEDULE, str(record.id)),
-                ]
-            ),
-            static_summary=f"Lucy schedule {record.id} ({r.description})"[:200],
-        ),
-        spec=ScheduleSpec(
-            cron_expressions=[r.cron] if r.cron else [],
-            intervals=[ScheduleIntervalSpec(every=every)] if every else [],
-            time_zone_name=r.timezone,
-            jitter=jitter,
-        ),
-        policy=SchedulePolicy(
-            overlap=overlap,
-            catchup_window=timedelta(seconds=int(config.get("catchup_window_seconds", 3600))),
-        ),
-        state=ScheduleState(
-            paused=not record.is_active,
-            note=(record.paused_reason or "paused") if not record.is_active else "",
-        ),
-    )
-
-
-class ScheduleMirror:
-    """Applies schedule rows to Temporal (the client's data converter seals the task input)."""
+class StandingMirror:
+    """Applies schedule and monitor rows to Temporal (the client's data converter seals the
+    task input)."""
 
     def __init__(self, client: Client, *, task_queue: str) -> None:
         self._client = client
         self._task_queue = task_queue
 
-    async def put(self, record: ScheduleRecord) -> None:
+    async def put(self, record: ScheduleRecord | MonitorRecord) -> None:
         """Create the Temporal Schedule, or bring an existing one in line with the row."""
-        schedule = build_schedule(record, task_queue=self._task_queue)
+        schedule = build(record, task_queue=self._task_queue)
         attributes = TypedSearchAttributes(
             [
                 SearchAttributePair(SA_WORKSPACE, record.slack_team_id),

@@ -16,7 +16,8 @@ from typing import Any
 
 from lucy.proactive import recurrence
 from lucy.proactive.monitors import MonitorDraft, read_draft
-from lucy.proactive.service import ScheduleDraft, ScheduleRefused, draft_recurrence
+from lucy.proactive.service import ScheduleDraft, draft_recurrence
+from lucy.proactive.standing import ScheduleRefused
 from lucy.slack import monitors as monitor_views
 from lucy.slack import schedules as schedule_views
 

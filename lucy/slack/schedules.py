@@ -13,11 +13,17 @@ from typing import Any
 
 from lucy.contracts import SCHEDULE_ACTION_PREFIX, Recurrence, ScheduleAction
 from lucy.db.repositories.schedules import ScheduleRecord
-from lucy.slack.limits import BUTTON_VALUE, CONFIRM_TEXT, EMPTY, FIELD_TEXT, section, sections
-from lucy.slack.text import escape_mrkdwn, fit, slack_date
-
-BUTTON_VALUE_LIMIT = BUTTON_VALUE  # Slack's limit for a button's value
-LIST_LIMIT = 15  # schedules shown at once (three blocks each; a message holds 50)
+from lucy.slack import standing
+from lucy.slack.limits import section
+from lucy.slack.standing import (
+    LIST_LIMIT,
+    StandingView,
+    confirmation_blocks,
+    line_actions,
+    line_fields,
+    standing_list,
+)
+from lucy.slack.text import escape_mrkdwn, slack_date
 
 USAGE = (
     'To schedule a task: `/lucy schedule "<when>" <what to do>`, for example\n'
@@ -53,11 +59,9 @@ class ScheduleLine:
 def line_of(record: ScheduleRecord) -> ScheduleLine:
     return ScheduleLine(
         schedule_id=str(record.id),
-        name=record.name,
+        **line_fields(record),
         description=record.recurrence.description,
         timezone=record.recurrence.timezone,
-        owner_slack_id=record.owner_slack_id,
-        slack_channel_id=record.slack_channel_id,
         active=record.is_active,
         paused_reason=record.paused_reason,
         next_run_at=record.next_run_at,
@@ -65,102 +69,44 @@ def line_of(record: ScheduleRecord) -> ScheduleLine:
     )
 
 
+VIEW = StandingView("schedule", run_label="Run now", deleted_outcome="will not run again.")
+
+
 def action_id(action: ScheduleAction) -> str:
     return SCHEDULE_ACTION_PREFIX + action.value
-
-
-def _button(text: str, action: ScheduleAction, value: str, *, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id(action),
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 def confirmation(
     *, draft: dict[str, Any], request: str, recurrence: Recurrence, channel: str, next_runs: list[datetime]
 ) -> list[dict[str, Any]]:
     """The confirmation shown only to the person asking: nothing exists until they click Create."""
-    value = json.dumps(draft, separators=(",", ":"))
-    if len(value) > BUTTON_VALUE_LIMIT:
-        raise ValueError("the request is too long to schedule")
     runs = ", ".join(slack_date(t, style="{date_short_pretty} {time}") for t in next_runs)
-    return [
-        *sections(f"*Schedule this task?*\n>{escape_mrkdwn(request)}"),
-        fields(
-            f"*When*\n{escape_mrkdwn(recurrence.description)}",
-            f"*Time zone*\n{escape_mrkdwn(recurrence.timezone)}",
-            f"*Where*\n<#{channel}>, as a new message each time",
-            f"*Next runs*\n{runs}",
-        ),
-        {
-            "type": "actions",
-            "elements": [
-                _button("Create", ScheduleAction.CREATE, value, style="primary"),
-                _button("Cancel", ScheduleAction.DISCARD, "discard"),
-            ],
-        },
+    facts = [
+        f"*When*\n{escape_mrkdwn(recurrence.description)}",
+        f"*Time zone*\n{escape_mrkdwn(recurrence.timezone)}",
+        f"*Where*\n<#{channel}>, as a new message each time",
+        f"*Next runs*\n{runs}",
     ]
-
-
-def fields(*texts: str) -> dict[str, Any]:
-    """A section of mrkdwn fields (escaped ``texts``), each cut to Slack's limit."""
-    return {
-        "type": "section",
-        "fields": [{"type": "mrkdwn", "text": fit(t, FIELD_TEXT) or EMPTY} for t in texts],
-    }
-
-
-def delete_confirm(title: str, name: str, outcome: str) -> dict[str, Any]:
-    """The dialog before a Delete: ``*name* outcome`` (the escaped name cut so it fits)."""
-    room = CONFIRM_TEXT - len(outcome) - 3
-    return {
-        "title": {"type": "plain_text", "text": title},
-        "text": {"type": "mrkdwn", "text": f"*{fit(escape_mrkdwn(name), room)}* {outcome}"},
-        "confirm": {"type": "plain_text", "text": "Delete"},
-        "deny": {"type": "plain_text", "text": "Keep it"},
-    }
+    return confirmation_blocks(VIEW, draft=draft, heading="Schedule this task?", quoted=request, facts=facts)
 
 
 def draft_value(value: str) -> dict[str, Any]:
-    """The draft a Create button carried (shape-checked; the service checks the content)."""
-    draft = json.loads(value)
-    if not isinstance(draft, dict) or not all(isinstance(v, str) for v in draft.values()):
-        raise ValueError("not a schedule draft")
-    return draft
-
-
-def listing(
-    title: str, items: list[list[dict[str, Any]]], *, empty: str, command: str, limit: int
-) -> list[dict[str, Any]]:
-    """A managed list (schedules, monitors): a header, each item's blocks after a divider, and
-    how many more ``command`` shows; ``empty`` when there is nothing."""
-    if not items:
-        return [section(empty)]
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": title}}]
-    for item in items[:limit]:
-        blocks += [{"type": "divider"}, *item]
-    if len(items) > limit:
-        more = f"… and {len(items) - limit} more (`{command}`)."
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
-    return blocks
+    """The draft a schedule's Create button carried (shape-checked; the service checks the content)."""
+    return standing.draft_value(value, VIEW.noun)
 
 
 def schedule_list(
     lines: list[ScheduleLine], *, admin_view: bool, limit: int = LIST_LIMIT
 ) -> list[dict[str, Any]]:
     """The caller's schedules (every schedule, for an admin), each with its buttons."""
-    return listing(
-        "Schedules in this workspace" if admin_view else "Your schedules",
-        [[_line_section(line), _line_actions(line)] for line in lines],
-        empty="No schedules yet.\n" + USAGE,
-        command="/lucy schedules",
-        limit=limit,
-    )
+    items = [
+        [
+            _line_section(line),
+            line_actions(VIEW, item_id=line.schedule_id, name=line.name, active=line.active),
+        ]
+        for line in lines
+    ]
+    return standing_list(VIEW, items, admin_view=admin_view, empty="No schedules yet.\n" + USAGE, limit=limit)
 
 
 def _line_section(line: ScheduleLine) -> dict[str, Any]:
@@ -178,21 +124,6 @@ def _line_section(line: ScheduleLine) -> dict[str, Any]:
         f"in <#{line.slack_channel_id}>, by <@{line.owner_slack_id}>\n{state} · {last}"
     )
     return section(text)
-
-
-def _line_actions(line: ScheduleLine) -> dict[str, Any]:
-    toggle = (
-        _button("Pause", ScheduleAction.PAUSE, line.schedule_id)
-        if line.active
-        else _button("Resume", ScheduleAction.RESUME, line.schedule_id, style="primary")
-    )
-    delete = _button("Delete", ScheduleAction.DELETE, line.schedule_id, style="danger")
-    delete["confirm"] = delete_confirm("Delete this schedule?", line.name, "will not run again.")
-    return {
-        "type": "actions",
-        "block_id": f"schedule:{line.schedule_id}",
-        "elements": [toggle, _button("Run now", ScheduleAction.RUN_NOW, line.schedule_id), delete],
-    }
 
 
 def created_text(line: ScheduleLine) -> str:

@@ -20,10 +20,21 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lucy.contracts import PlanStep, ProgressView, Recurrence
+from lucy.contracts import PlanStep, ProgressView, Recurrence, StandingAction
 from lucy.db.repositories.budgets import UsageReport
 from lucy.db.repositories.webhooks import IgnoredMail
-from lucy.slack import blocks, budgets, exact_view, feedback, home, limits, masking, monitors, schedules
+from lucy.slack import (
+    blocks,
+    budgets,
+    exact_view,
+    feedback,
+    home,
+    limits,
+    masking,
+    monitors,
+    schedules,
+    standing,
+)
 from lucy.slack.limits import block_problems, view_problems
 from lucy.slack.plan import plan_chunks
 from lucy.slack.text import fit, prepare
@@ -37,6 +48,7 @@ TEXT = st.text(alphabet=st.sampled_from(HOSTILE) | st.characters(), max_size=1_5
 NOT_BLOCKS = {
     "schedules.draft_value": "parses a button value",
     "monitors.draft_value": "parses a button value",
+    "standing.draft_value": "parses a button value",
     "schedules.modal_values": "reads a submitted modal",
     "plan.plan_chunks": "streaming chunks, not blocks",
     "feedback.feedback_block": "ids only (checked inside answer_blocks)",
@@ -156,8 +168,14 @@ def _monitor_confirmation(s: str) -> Any:
 def _delete_button(s: str) -> Any:
     button = {"type": "button", "action_id": "x", "text": {"type": "plain_text", "text": "Delete"}}
     button["value"] = "id"
-    button["confirm"] = schedules.delete_confirm("Delete this?", s, "will not run again.")
+    button["confirm"] = standing.delete_confirm("Delete this?", s, "will not run again.")
     return [{"type": "actions", "elements": [button]}]
+
+
+def _standing_actions(s: str) -> Any:
+    actions = standing.line_actions(schedules.VIEW, item_id="id", name=s, active=False)
+    actions["elements"].append(standing.button(monitors.VIEW, "Run", StandingAction.RUN_NOW, "id"))
+    return actions
 
 
 def _answer(s: str) -> Any:
@@ -183,12 +201,26 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
         lambda s: schedules.schedule_list([_schedule_line(s, i) for i in range(30)], admin_view=True),
         False,
     ),
-    "schedules.listing": (
-        lambda s: schedules.listing(s[:100], [], empty=s * 3, command="/lucy schedules", limit=15),
+    "standing.listing": (
+        lambda s: standing.listing(s[:100], [], empty=s * 3, command="/lucy schedules", limit=15),
         False,
     ),
-    "schedules.fields": (lambda s: [schedules.fields(s * 3, s)], False),
-    "schedules.delete_confirm": (_delete_button, False),
+    "standing.fields": (lambda s: [standing.fields(s * 3, s)], False),
+    "standing.delete_confirm": (_delete_button, False),
+    "standing.button": (lambda s: [_standing_actions(s)], False),
+    "standing.line_actions": (lambda s: [_standing_actions(s)], False),
+    "standing.confirmation_blocks": (
+        lambda s: standing.confirmation_blocks(
+            monitors.VIEW, draft={"id": "x"}, heading=s[:100], quoted=s, facts=[s * 3, s]
+        ),
+        False,
+    ),
+    "standing.standing_list": (
+        lambda s: standing.standing_list(
+            schedules.VIEW, [[limits.section(s)]] * 20, admin_view=True, empty=s * 3, limit=15
+        ),
+        False,
+    ),
     "schedules.schedule_modal": (lambda s: schedules.schedule_modal("C1"), True),
     "monitors.confirmation": (_monitor_confirmation, False),
     "monitors.monitor_list": (

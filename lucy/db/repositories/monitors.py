@@ -12,27 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.contracts.ids import monitor_schedule_id_of
-from lucy.db.models import Channel, Monitor, User, Workspace
+from lucy.db.models import Monitor
+from lucy.db.repositories import standing
+from lucy.db.repositories.standing import StandingRecord, common_fields
 from lucy.proactive.alerting import Decision, MonitorState, decide
 
 
 @dataclass(frozen=True)
-class MonitorRecord:
+class MonitorRecord(StandingRecord):
     """A monitor with the Slack ids its Temporal Schedule and its messages need."""
 
-    id: uuid.UUID
-    workspace_id: uuid.UUID
-    slack_team_id: str
-    owner_id: uuid.UUID | None
-    owner_slack_id: str
-    channel_id: uuid.UUID | None
-    slack_channel_id: str
-    name: str
     kind: str
     config: dict[str, Any]
     description: str
@@ -54,14 +47,7 @@ class MonitorRecord:
 def _record(row: Any) -> MonitorRecord:
     h: Monitor = row.Monitor
     return MonitorRecord(
-        id=h.id,
-        workspace_id=h.workspace_id,
-        slack_team_id=row.slack_team_id,
-        owner_id=h.created_by,
-        owner_slack_id=row.owner_slack_id or "",
-        channel_id=h.channel_id,
-        slack_channel_id=row.slack_channel_id or "",
-        name=h.name,
+        **common_fields(row, h),
         kind=h.condition_type,
         config=dict(h.condition_config),
         description=h.description,
@@ -74,21 +60,6 @@ def _record(row: Any) -> MonitorRecord:
         last_alerted_at=h.last_alerted_at,
         last_evidence=h.last_evidence,
         error_reason=h.error_reason,
-    )
-
-
-def _select() -> Any:
-    return (
-        select(
-            Monitor,
-            Workspace.slack_team_id,
-            User.slack_user_id.label("owner_slack_id"),
-            Channel.slack_channel_id,
-        )
-        .join(Workspace, Workspace.id == Monitor.workspace_id)
-        .outerjoin(User, User.id == Monitor.created_by)
-        .outerjoin(Channel, Channel.id == Monitor.channel_id)
-        .where(Monitor.deleted_at.is_(None))
     )
 
 
@@ -107,49 +78,40 @@ async def create_heartbeat(
     cooldown_seconds: int,
 ) -> bool:
     """Create the row under ``monitor_id``; False when it exists already (a second click)."""
-    stmt = (
-        insert(Monitor)
-        .values(
-            id=monitor_id,
-            workspace_id=workspace_id,
-            created_by=owner_id,
-            channel_id=channel_id,
-            name=name[:255],
-            condition_type=kind,
-            condition_config=config,
-            description=description,
-            check_interval_seconds=every_seconds,
-            alert_cooldown_seconds=cooldown_seconds,
-            temporal_schedule_id=monitor_schedule_id_of(str(monitor_id)),
-        )
-        .on_conflict_do_nothing(index_elements=[Monitor.id])
-        .returning(Monitor.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    values = {
+        "id": monitor_id,
+        "workspace_id": workspace_id,
+        "created_by": owner_id,
+        "channel_id": channel_id,
+        "name": name[:255],
+        "condition_type": kind,
+        "condition_config": config,
+        "description": description,
+        "check_interval_seconds": every_seconds,
+        "alert_cooldown_seconds": cooldown_seconds,
+        "temporal_schedule_id": monitor_schedule_id_of(str(monitor_id)),
+    }
+    return await standing.insert_once(session=session, model=Monitor, values=values)
+
+
+STORE = standing.Store(Monitor, _record)
 
 
 async def count_live_monitors(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    stmt = select(func.count()).where(Monitor.workspace_id == workspace_id, Monitor.deleted_at.is_(None))
-    return int((await session.execute(stmt)).scalar_one())
+    return await STORE.count_live(session, workspace_id)
 
 
 async def get_heartbeat(
     *, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID
 ) -> MonitorRecord | None:
-    stmt = _select().where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id)
-    row = (await session.execute(stmt)).one_or_none()
-    return _record(row) if row is not None else None
+    return await STORE.get(session, workspace_id, monitor_id)
 
 
 async def list_monitors(
     *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
 ) -> list[MonitorRecord]:
-    """The workspace's live monitors (``owner_id``: only theirs), oldest first."""
-    stmt = _select().where(Monitor.workspace_id == workspace_id)
-    if owner_id is not None:
-        stmt = stmt.where(Monitor.created_by == owner_id)
-    rows = (await session.execute(stmt.order_by(Monitor.created_at, Monitor.id))).all()
-    return [_record(r) for r in rows]
+    """The workspace's live rows (``owner_id``: only theirs), oldest first."""
+    return await STORE.list(session, workspace_id, owner_id)
 
 
 async def set_monitor_status(
@@ -159,23 +121,15 @@ async def set_monitor_status(
     values: dict[str, Any] = {"status": status}
     if status == "active":
         values.update(consecutive_failures=0, error_reason=None)
-    await session.execute(
-        update(Monitor)
-        .where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id)
-        .values(**values, updated_at=func.now())
+    await standing.set_values(
+        session=session, model=Monitor, workspace_id=workspace_id, row_id=monitor_id, **values
     )
 
 
 async def delete_heartbeat(*, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID) -> None:
     """Soft-delete: the row stays for the record; its Temporal Schedule goes."""
-    await session.execute(
-        update(Monitor)
-        .where(
-            Monitor.workspace_id == workspace_id,
-            Monitor.id == monitor_id,
-            Monitor.deleted_at.is_(None),
-        )
-        .values(deleted_at=func.now(), status="paused", updated_at=func.now())
+    await standing.soft_delete(
+        session=session, model=Monitor, workspace_id=workspace_id, row_id=monitor_id, status="paused"
     )
 
 
@@ -230,5 +184,4 @@ async def record_probe(
 
 async def live_monitors(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(workspace id, monitor id) of every live monitor, across tenants (``lucy_live_monitors``)."""
-    rows = (await session.execute(text("SELECT workspace_id, monitor_id FROM lucy_live_monitors()"))).all()
-    return [(r.workspace_id, r.monitor_id) for r in rows]
+    return await standing.live_ids(session=session, function="lucy_live_monitors", column="monitor_id")

@@ -11,27 +11,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.contracts.ids import schedule_id_of
 from lucy.contracts.schedules import Recurrence, RunOutcomeKind
-from lucy.db.models import Channel, Schedule, User, Workspace
+from lucy.db.models import Schedule
+from lucy.db.repositories import standing
+from lucy.db.repositories.standing import StandingRecord, common_fields
 
 
 @dataclass(frozen=True)
-class ScheduleRecord:
+class ScheduleRecord(StandingRecord):
     """A schedule with the Slack ids its Temporal Schedule and its messages need."""
 
-    id: uuid.UUID
-    workspace_id: uuid.UUID
-    slack_team_id: str
-    owner_id: uuid.UUID | None
-    owner_slack_id: str
-    channel_id: uuid.UUID | None
-    slack_channel_id: str
-    name: str
     request_text: str
     recurrence: Recurrence
     is_active: bool
@@ -52,14 +45,7 @@ class ScheduleRecord:
 def _record(row: Any) -> ScheduleRecord:
     s: Schedule = row.Schedule
     return ScheduleRecord(
-        id=s.id,
-        workspace_id=s.workspace_id,
-        slack_team_id=row.slack_team_id,
-        owner_id=s.created_by,
-        owner_slack_id=row.owner_slack_id or "",
-        channel_id=s.channel_id,
-        slack_channel_id=row.slack_channel_id or "",
-        name=s.name,
+        **common_fields(row, s),
         request_text=s.intent_template,
         recurrence=Recurrence(
             text=str(s.config.get("when", "")),
@@ -80,21 +66,6 @@ def _record(row: Any) -> ScheduleRecord:
     )
 
 
-def _select() -> Any:
-    return (
-        select(
-            Schedule,
-            Workspace.slack_team_id,
-            User.slack_user_id.label("owner_slack_id"),
-            Channel.slack_channel_id,
-        )
-        .join(Workspace, Workspace.id == Schedule.workspace_id)
-        .outerjoin(User, User.id == Schedule.created_by)
-        .outerjoin(Channel, Channel.id == Schedule.channel_id)
-        .where(Schedule.deleted_at.is_(None))
-    )
-
-
 async def create_schedule(
     *,
     session: AsyncSession,
@@ -108,50 +79,41 @@ async def create_schedule(
     config: dict[str, Any],
 ) -> bool:
     """Create the row under ``schedule_id``; False when it exists already (a second click)."""
-    stmt = (
-        insert(Schedule)
-        .values(
-            id=schedule_id,
-            workspace_id=workspace_id,
-            created_by=owner_id,
-            channel_id=channel_id,
-            name=name[:255],
-            cron_expression=recurrence.cron,
-            every_seconds=recurrence.every_seconds,
-            timezone=recurrence.timezone,
-            description=recurrence.description,
-            intent_template=request_text,
-            temporal_schedule_id=schedule_id_of(str(schedule_id)),
-            config={**config, "when": recurrence.text},
-        )
-        .on_conflict_do_nothing(index_elements=[Schedule.id])
-        .returning(Schedule.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    values = {
+        "id": schedule_id,
+        "workspace_id": workspace_id,
+        "created_by": owner_id,
+        "channel_id": channel_id,
+        "name": name[:255],
+        "cron_expression": recurrence.cron,
+        "every_seconds": recurrence.every_seconds,
+        "timezone": recurrence.timezone,
+        "description": recurrence.description,
+        "intent_template": request_text,
+        "temporal_schedule_id": schedule_id_of(str(schedule_id)),
+        "config": {**config, "when": recurrence.text},
+    }
+    return await standing.insert_once(session=session, model=Schedule, values=values)
+
+
+STORE = standing.Store(Schedule, _record)
 
 
 async def count_live_schedules(*, session: AsyncSession, workspace_id: uuid.UUID) -> int:
-    stmt = select(func.count()).where(Schedule.workspace_id == workspace_id, Schedule.deleted_at.is_(None))
-    return int((await session.execute(stmt)).scalar_one())
+    return await STORE.count_live(session, workspace_id)
 
 
 async def get_schedule(
     *, session: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID
 ) -> ScheduleRecord | None:
-    stmt = _select().where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
-    row = (await session.execute(stmt)).one_or_none()
-    return _record(row) if row is not None else None
+    return await STORE.get(session, workspace_id, schedule_id)
 
 
 async def list_schedules(
     *, session: AsyncSession, workspace_id: uuid.UUID, owner_id: uuid.UUID | None = None
 ) -> list[ScheduleRecord]:
-    """The workspace's live schedules (``owner_id``: only theirs), oldest first."""
-    stmt = _select().where(Schedule.workspace_id == workspace_id)
-    if owner_id is not None:
-        stmt = stmt.where(Schedule.created_by == owner_id)
-    rows = (await session.execute(stmt.order_by(Schedule.created_at, Schedule.id))).all()
-    return [_record(r) for r in rows]
+    """The workspace's live rows (``owner_id``: only theirs), oldest first."""
+    return await STORE.list(session, workspace_id, owner_id)
 
 
 async def set_schedule_active(
@@ -166,21 +128,15 @@ async def set_schedule_active(
     values: dict[str, Any] = {"is_active": active, "paused_reason": None if active else reason}
     if active:
         values["consecutive_failures"] = 0
-    await session.execute(
-        update(Schedule)
-        .where(Schedule.workspace_id == workspace_id, Schedule.id == schedule_id)
-        .values(**values, updated_at=func.now())
+    await standing.set_values(
+        session=session, model=Schedule, workspace_id=workspace_id, row_id=schedule_id, **values
     )
 
 
 async def delete_schedule(*, session: AsyncSession, workspace_id: uuid.UUID, schedule_id: uuid.UUID) -> None:
     """Soft-delete: the row stays for the record; its Temporal Schedule goes."""
-    await session.execute(
-        update(Schedule)
-        .where(
-            Schedule.workspace_id == workspace_id, Schedule.id == schedule_id, Schedule.deleted_at.is_(None)
-        )
-        .values(deleted_at=func.now(), is_active=False, updated_at=func.now())
+    await standing.soft_delete(
+        session=session, model=Schedule, workspace_id=workspace_id, row_id=schedule_id, is_active=False
     )
 
 
@@ -298,8 +254,7 @@ async def record_missed(
 
 async def live_schedules(*, session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(workspace id, schedule id) of every live schedule, across tenants (``lucy_live_schedules``)."""
-    rows = (await session.execute(text("SELECT workspace_id, schedule_id FROM lucy_live_schedules()"))).all()
-    return [(r.workspace_id, r.schedule_id) for r in rows]
+    return await standing.live_ids(session=session, function="lucy_live_schedules", column="schedule_id")
 
 
 MAX_BACKFILL_WINDOWS = 5
