@@ -74,7 +74,7 @@ class MonitorActivities:
         workspace_id = uuid.UUID(run.workspace_id)
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
-            record = await rows.get_heartbeat(
+            record = await rows.get_monitor(
                 session=session, workspace_id=workspace_id, monitor_id=uuid.UUID(run.heartbeat_id)
             )
             if record is None or record.status != "active":

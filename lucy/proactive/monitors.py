@@ -75,7 +75,7 @@ class MonitorService(StandingService[MonitorRecord]):
         }
         details = {"condition": spec.config}
         new = NewRow(
-            monitor_id, draft.slack_channel_id, draft.channel_type, rows.create_heartbeat, values, details
+            monitor_id, draft.slack_channel_id, draft.channel_type, rows.create_monitor_row, values, details
         )
         record = await self._create(caller, new, request_key=request_key)
         log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)
@@ -99,4 +99,4 @@ class MonitorService(StandingService[MonitorRecord]):
                 session=session, workspace_id=ws, monitor_id=monitor_id, status=status
             )
         elif action == StandingAction.DELETE:
-            await rows.delete_heartbeat(session=session, workspace_id=ws, monitor_id=monitor_id)
+            await rows.delete_monitor(session=session, workspace_id=ws, monitor_id=monitor_id)

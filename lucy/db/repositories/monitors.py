@@ -63,7 +63,7 @@ def _record(row: Any) -> MonitorRecord:
     )
 
 
-async def create_heartbeat(
+async def create_monitor_row(
     *,
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -101,7 +101,7 @@ async def count_live_monitors(*, session: AsyncSession, workspace_id: uuid.UUID)
     return await STORE.count_live(session, workspace_id)
 
 
-async def get_heartbeat(
+async def get_monitor(
     *, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID
 ) -> MonitorRecord | None:
     return await STORE.get(session, workspace_id, monitor_id)
@@ -126,7 +126,7 @@ async def set_monitor_status(
     )
 
 
-async def delete_heartbeat(*, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID) -> None:
+async def delete_monitor(*, session: AsyncSession, workspace_id: uuid.UUID, monitor_id: uuid.UUID) -> None:
     """Soft-delete: the row stays for the record; its Temporal Schedule goes."""
     await standing.soft_delete(
         session=session, model=Monitor, workspace_id=workspace_id, row_id=monitor_id, status="paused"
@@ -155,7 +155,7 @@ async def record_probe(
     if locked is None:
         return "quiet", None
     if locked.last_workflow_id == workflow_id:  # a retry: the same decision again
-        record = await get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
+        record = await get_monitor(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
         return locked.last_decision or "quiet", record
     decision: Decision = decide(
         MonitorState(locked.alert_state, locked.consecutive_failures, locked.last_alerted_at),
@@ -178,7 +178,7 @@ async def record_probe(
     await session.execute(
         update(Monitor).where(Monitor.workspace_id == workspace_id, Monitor.id == monitor_id).values(**values)
     )
-    record = await get_heartbeat(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
+    record = await get_monitor(session=session, workspace_id=workspace_id, monitor_id=monitor_id)
     return decision.say, record
 
 
