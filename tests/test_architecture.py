@@ -208,7 +208,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/acting.py:_execute",
     "workflows/task/approvals.py:ask",
     "workflows/task/models.py:ask",
-    "ingress/triggers.py:_handle",
 }
 
 
