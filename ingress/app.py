@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,19 +41,14 @@ from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_sdk.signature import SignatureVerifier
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from svix.webhooks import Webhook, WebhookVerificationError
 
 from ingress import guard
+from ingress.agentmail_webhook import add_agentmail_webhook
 from ingress.bolt import build_bolt_app
 from ingress.codec import add_codec_server
-from ingress.deps import IngressDeps, lazy_temporal
-from ingress.email import EmailIngress
-from ingress.email_auth import trusted_ids
-from ingress.email_sender import AttachmentLimits
-from ingress.tasks import TaskStarter
+from ingress.deps import IngressDeps, lazy_temporal, secret_text
 from ingress.triggers import add_webhook_triggers
 from lucy import tracing
 from lucy.contracts import TASK_WORKFLOW_NAME
@@ -71,22 +65,33 @@ from lucy.metrics import (
 log = get_logger(__name__)
 
 MAX_BODY_BYTES = guard.MAX_BODY_BYTES
-MAX_WEBHOOK_BYTES = 5 * 2**20  # an AgentMail event carries the mail's text and HTML
 HEALTH_TIMEOUT_S = 2.0
 GAUGE_TTL_S = 5.0
-
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
 
 
 def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events: bool = True) -> FastAPI:
     """The FastAPI app: health, DB and Temporal health, metrics and, unless ``serve_events`` is
     off (Socket Mode, where Slack talks over the WebSocket), ``POST /slack/events``."""
     bolt = bolt if bolt is not None else (build_bolt_app(deps) if serve_events else None)
-    secret = _secret(deps.settings.slack.slack_signing_secret)
+    secret = secret_text(deps.settings.slack.slack_signing_secret)
     verifier = SignatureVerifier(secret) if secret else None
     missing = deps.settings.slack.missing_for_events()
+    app = _new_app(deps, missing)
+    _add_liveness(app)
+    if deps.settings.temporal.temporal_encrypt_payloads:
+        add_codec_server(app, deps.settings)
+    _add_dependency_health(app, deps)
+    _add_metrics(app, deps)
+    add_agentmail_webhook(app, deps)
+    add_webhook_triggers(app, deps)
+    if serve_events:
+        _add_slack_events(app, bolt, verifier, missing)
+    return app
+
+
+def _new_app(deps: IngressDeps, missing: list[str]) -> FastAPI:
+    """The bare FastAPI app: its lifespan (a warning while Slack is not connected), the OpenAPI
+    document in development and test only, trusted hosts in development, tracing."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -111,13 +116,19 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
         # that rebinds its DNS to 127.0.0.1 still names its own host, and is refused (400).
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=deps.settings.core.allowed_hosts)
     tracing.instrument_app(app)  # server spans when tracing is on (lucy.tracing)
+    return app
+
+
+def _add_liveness(app: FastAPI) -> None:
+    """``GET /health``: the process answers."""
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": "lucy"}
 
-    if deps.settings.temporal.temporal_encrypt_payloads:
-        add_codec_server(app, deps.settings)
+
+def _add_dependency_health(app: FastAPI, deps: IngressDeps) -> None:
+    """``GET /health/db`` and ``GET /health/temporal``: 200, or 503 with the reason."""
 
     @app.get("/health/db", responses={503: {"description": "PostgreSQL did not answer in time"}})
     async def health_db() -> JSONResponse:
@@ -128,182 +139,102 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
 
     @app.get("/health/temporal", responses={503: {"description": "Temporal did not answer in time"}})
     async def health_temporal() -> JSONResponse:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S):
-                client = await deps.temporal()
-                await client.service_client.check_health()
-        except Exception as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else exc.__class__.__name__
+        reason = await _temporal_down(deps)
+        if reason is not None:
             return JSONResponse({"status": "down", "service": "temporal", "reason": reason}, status_code=503)
         return JSONResponse(
             {"status": "ok", "service": "temporal", "namespace": deps.settings.temporal.temporal_namespace}
         )
 
-    _add_metrics(app, deps)
-    _add_agentmail_webhook(app, deps)
-    add_webhook_triggers(app, deps)
-    if not serve_events:
-        return app
+
+async def _temporal_down(deps: IngressDeps) -> str | None:
+    """Why Temporal did not answer a health check in time ("timed out" or an exception's class
+    name), or None."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            client = await deps.temporal()
+            await client.service_client.check_health()
+    except Exception as exc:
+        return "timed out" if isinstance(exc, TimeoutError) else exc.__class__.__name__
+    return None
+
+
+def _add_slack_events(
+    app: FastAPI, bolt: AsyncApp | None, verifier: SignatureVerifier | None, missing: list[str]
+) -> None:
+    """``POST /slack/events``, timed, counted and logged (metadata only) per request."""
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()
         structlog.contextvars.clear_contextvars()
         request.state.slack_kind = "unknown"  # until the body is verified and parsed
-        response = await _slack_events(request)
-        elapsed = time.perf_counter() - started
-        kind = request.state.slack_kind
-        ACK_SECONDS.labels(kind).observe(elapsed)
-        outcome = "ok" if response.status_code < 400 else str(response.status_code)
-        SLACK_EVENTS.labels(kind, outcome).inc()
-        retry = request.headers.get("x-slack-retry-num", "")  # headers are not signed
-        log.info(
-            "slack request handled",
-            kind=kind,
-            status=response.status_code,
-            retry_num=int(retry) if retry.isascii() and retry.isdigit() and len(retry) < 4 else None,
-            ack_ms=round(elapsed * 1000, 1),
-        )
+        response = await _slack_events(request, bolt, verifier, missing)
+        _record_slack_request(request, response, time.perf_counter() - started)
         return response
 
-    async def _slack_events(request: Request) -> Response:
-        if bolt is None or verifier is None:
-            return JSONResponse(
-                {
-                    "error": "slack_not_configured",
-                    "message": "Lucy is not connected to Slack yet; set " + " and ".join(missing),
-                },
-                status_code=503,
-            )
-        body: bytes | None = None
-        try:
-            body = await guard.read_body(request)
-            guard.verify_signature(verifier, request.headers, body)
-            document = guard.parse(request.headers, body)
-        except guard.Refusal as refusal:
-            log.warning(
-                "Slack request refused",
-                status=refusal.status,
-                reason=refusal.message,
-                **guard.request_metadata(request, None if body is None else len(body)),
-            )
-            return JSONResponse(
-                {"error": refusal.error, "message": refusal.message}, status_code=refusal.status
-            )
-        request.state.slack_kind = slack_kind(document)
-        structlog.contextvars.bind_contextvars(  # every later log line says who and what it is about
-            slack_team_id=_team_id(document),
-            slack_event_id=document.get("event_id") or document.get("trigger_id"),
-        )
-        bolt_request = to_async_bolt_request(request, body)
-        if bolt_request.body != document:
-            # Bolt reads any form body containing the word "payload" as interactivity and finds
-            # nothing (``/lucy explain this payload``): give it the document we parsed.
-            bolt_request.body = document
-            bolt_request.context = build_async_context(AsyncBoltContext(), document)
-        return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
-    return app
-
-
-def _add_agentmail_webhook(app: FastAPI, deps: IngressDeps) -> None:
-    """``POST /webhooks/agentmail``: AgentMail's events, signed with Svix.
-
-    In order: the body is read up to ``MAX_WEBHOOK_BYTES`` (413); the Svix signature
-    (``svix-id``, ``svix-timestamp``, ``svix-signature`` over the raw bytes, under
-    ``LUCY_AGENTMAIL_WEBHOOK_SECRET``, 5 minutes of tolerance) is checked with the ``svix``
-    library (401, nothing recorded); only then is the body parsed and handed to
-    :class:`ingress.email.EmailIngress`, which records the delivery. 200 once the delivery is
-    recorded and any task start was accepted; 409 while another copy of the same message is
-    being handled (a copy abandoned for 2 minutes is taken over); 500 when it failed (recorded
-    ``failed``: AgentMail delivers again and the attempt is counted). Without the secret: 503.
-    """
-    secret = _secret(deps.settings.tools.agentmail_webhook_secret)
-    try:
-        verifier = Webhook(secret) if secret else None
-    except Exception as exc:  # not a whsec_... base64 secret
-        raise ValueError("LUCY_AGENTMAIL_WEBHOOK_SECRET is not a Svix endpoint secret (whsec_...)") from exc
-    slack_token = _secret(deps.settings.slack.slack_bot_token)
-    slack = (
-        AsyncWebClient(token=slack_token, base_url=deps.settings.slack.slack_api_url, timeout=10)
-        if slack_token
-        else None
+def _record_slack_request(request: Request, response: Response, elapsed: float) -> None:
+    """The ack-time and events metrics and the log line for one handled Slack request."""
+    kind = request.state.slack_kind
+    ACK_SECONDS.labels(kind).observe(elapsed)
+    outcome = "ok" if response.status_code < 400 else str(response.status_code)
+    SLACK_EVENTS.labels(kind, outcome).inc()
+    retry = request.headers.get("x-slack-retry-num", "")  # headers are not signed
+    log.info(
+        "slack request handled",
+        kind=kind,
+        status=response.status_code,
+        retry_num=int(retry) if retry.isascii() and retry.isdigit() and len(retry) < 4 else None,
+        ack_ms=round(elapsed * 1000, 1),
     )
 
-    async def handler() -> EmailIngress:
-        starter = TaskStarter(
-            temporal=await deps.temporal(),
-            sessions=deps.sessions,
-            task_queue=deps.settings.temporal.temporal_task_queue,
-            limits=deps.settings.limits,
-            budgets=deps.settings.budget,
-        )
-        tools = deps.settings.tools
-        limits = AttachmentLimits(
-            per_file=tools.email_attachment_max_bytes, total=tools.email_attachments_total_max_bytes
-        )
-        return EmailIngress(
-            starter=starter,
-            slack=slack,
-            sessions=deps.sessions,
-            attachments=limits,
-            trusted_authserv_ids=trusted_ids(tools.email_trusted_authserv_ids),
-        )
 
-    app.state.email_handler = handler  # the listener mode uses the same handler
-
-    @app.post(
-        "/webhooks/agentmail",
-        responses={
-            401: {"description": "missing, bad or stale Svix signature"},
-            409: {"description": "another delivery of this message is being handled"},
-            413: {"description": "body too large"},
-            503: {"description": "LUCY_AGENTMAIL_WEBHOOK_SECRET is not set"},
-        },
-    )
-    async def agentmail_webhook(request: Request) -> Response:
-        structlog.contextvars.clear_contextvars()
-        if verifier is None:
-            return JSONResponse(
-                {
-                    "error": "agentmail_not_configured",
-                    "message": "set LUCY_AGENTMAIL_WEBHOOK_SECRET to receive AgentMail webhooks",
-                },
-                status_code=503,
-            )
-        try:
-            body = await guard.read_body(request, limit=MAX_WEBHOOK_BYTES)
-        except guard.Refusal as refusal:
-            log.warning("AgentMail webhook refused", status=refusal.status, reason=refusal.message)
-            return JSONResponse(
-                {"error": refusal.error, "message": refusal.message}, status_code=refusal.status
-            )
-        headers = {k: request.headers.get(k, "") for k in ("svix-id", "svix-timestamp", "svix-signature")}
-        try:
-            verifier.verify(body, headers)
-        except WebhookVerificationError as exc:
-            log.warning(
-                "AgentMail webhook refused: bad signature",
-                reason=str(exc)[:80],
-                **guard.request_metadata(request, len(body)),
-            )
-            return JSONResponse(
-                {"error": "invalid_signature", "message": "the Svix signature is missing, wrong or too old"},
-                status_code=401,
-            )
-        try:
-            document: Any = json.loads(body)
-        except ValueError:
-            document = None
-        try:
-            outcome = await (await handler()).handle(document, delivery_id=headers["svix-id"])
-        except Exception as exc:
-            log.warning("AgentMail webhook failed", error=exc.__class__.__name__)
-            return JSONResponse({"error": "failed", "message": "not handled; deliver again"}, status_code=500)
+async def _slack_events(
+    request: Request, bolt: AsyncApp | None, verifier: SignatureVerifier | None, missing: list[str]
+) -> Response:
+    """503 while Slack is not configured; else the guarded body handed to Bolt."""
+    if bolt is None or verifier is None:
         return JSONResponse(
-            {"status": outcome.status, "workflow_id": outcome.workflow_id, "reason": outcome.reason},
-            status_code=409 if outcome.status == "busy" else 200,
+            {
+                "error": "slack_not_configured",
+                "message": "Lucy is not connected to Slack yet; set " + " and ".join(missing),
+            },
+            status_code=503,
         )
+    body: bytes | None = None
+    try:
+        body = await guard.read_body(request)
+        guard.verify_signature(verifier, request.headers, body)
+        document = guard.parse(request.headers, body)
+    except guard.Refusal as refusal:
+        log.warning(
+            "Slack request refused",
+            status=refusal.status,
+            reason=refusal.message,
+            **guard.request_metadata(request, None if body is None else len(body)),
+        )
+        return JSONResponse({"error": refusal.error, "message": refusal.message}, status_code=refusal.status)
+    return await _dispatch_to_bolt(request, bolt, body, document)
+
+
+async def _dispatch_to_bolt(
+    request: Request, bolt: AsyncApp, body: bytes, document: dict[str, Any]
+) -> Response:
+    """Bind who and what the verified request is about to the log context, then run Bolt on
+    the bytes already read and the document already parsed."""
+    request.state.slack_kind = slack_kind(document)
+    structlog.contextvars.bind_contextvars(  # every later log line says who and what it is about
+        slack_team_id=_team_id(document),
+        slack_event_id=document.get("event_id") or document.get("trigger_id"),
+    )
+    bolt_request = to_async_bolt_request(request, body)
+    if bolt_request.body != document:
+        # Bolt reads any form body containing the word "payload" as interactivity and finds
+        # nothing (``/lucy explain this payload``): give it the document we parsed.
+        bolt_request.body = document
+        bolt_request.context = build_async_context(AsyncBoltContext(), document)
+    return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
 
 def _team_id(document: dict[str, Any]) -> str | None:
@@ -331,7 +262,7 @@ def _add_metrics(app: FastAPI, deps: IngressDeps) -> None:
     """``GET /metrics``: with ``LUCY_METRICS_TOKEN`` set, only for ``Authorization: Bearer
     <token>`` (401 otherwise); without it, only in development and test (no route, so 404,
     in staging and production)."""
-    token = _secret(deps.settings.security.metrics_token)
+    token = secret_text(deps.settings.security.metrics_token)
     if token is None and not deps.settings.core.is_development:
         return
     expected = f"Bearer {token}".encode() if token is not None else None

@@ -7,13 +7,13 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from temporalio.api.common.v1 import Payload
 
 from ingress import guard
+from ingress.deps import secret_text
 from lucy.codec import CODEC_BODY_SCHEMA, EncryptionCodec, payloads_from_json, payloads_to_json
 from lucy.crypto import CryptoError, KeyRing
 from lucy.settings import Settings
@@ -48,14 +48,17 @@ def add_codec_server(app: FastAPI, settings: Settings) -> None:
     ``LUCY_TEMPORAL_CODEC_TOKEN`` (required outside development and tests); encode takes only
     its own token, in every environment (whoever can seal can forge a task's input). Any body
     that is not the protocol's is a 400 saying why, never a 500."""
-    codec = EncryptionCodec(KeyRing.parse(_secret(settings.security.encryption_keys)))
+    codec = EncryptionCodec(KeyRing.parse(secret_text(settings.security.encryption_keys)))
     origins = {o.strip() for o in settings.temporal.temporal_codec_cors_origins.split(",") if o.strip()}
     decode = _answerer(
-        codec.decode, _secret(settings.temporal.temporal_codec_token), origins, settings.core.is_development
+        codec.decode,
+        secret_text(settings.temporal.temporal_codec_token),
+        origins,
+        settings.core.is_development,
     )
 
     _route(app, "decode", decode, origins, "Open sealed payloads for the Temporal UI; others pass through.")
-    encode_token = _secret(settings.temporal.temporal_codec_encode_token)
+    encode_token = secret_text(settings.temporal.temporal_codec_encode_token)
     if encode_token is not None:
         encode = _answerer(codec.encode, encode_token, origins, False)
         _route(app, "encode", encode, origins, "Seal payloads (LUCY_TEMPORAL_CODEC_ENCODE_TOKEN only).")
@@ -129,7 +132,3 @@ def _answerer(
         return JSONResponse(payloads_to_json(done), headers=headers)
 
     return answer
-
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,6 +32,11 @@ class IngressDeps:
 
     def __post_init__(self) -> None:
         self.sessions = create_sessionmaker(self.engine)
+
+
+def secret_text(value: Any) -> str | None:
+    """A ``SecretStr`` setting's text, or None when it is not set."""
+    return value.get_secret_value() if value is not None else None
 
 
 def lazy_temporal(connect: Callable[[], Awaitable[Client]]) -> Callable[[], Awaitable[Client]]:

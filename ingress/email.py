@@ -45,8 +45,9 @@ from typing import Any
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ingress import email_deliveries as deliveries
 from ingress.email_auth import DEFAULT_TRUSTED_AUTHSERV_IDS
-from ingress.email_message import InboundEmail, metadata, parse_event, quoted_request, requester_id
+from ingress.email_message import InboundEmail, parse_event, quoted_request, requester_id
 from ingress.email_outside import SHOWN_TEXT_LIMIT, ignored_senders, notice_blocks, notice_text
 from ingress.email_routing import (
     CAPPED_NOTE,
@@ -72,7 +73,6 @@ from lucy.logging import get_logger
 
 log = get_logger(__name__)
 
-SOURCE = "agentmail"
 MAX_EMAIL_BYTES = 2_000_000  # AgentMail's ``size`` of the message; beyond: ignored, said so
 
 
@@ -113,8 +113,13 @@ class EmailIngress:
         event_type, email, problem = parse_event(document, self._trusted)
         structlog.contextvars.bind_contextvars(email_delivery=delivery_id[:64])
         if email is None:
-            await self._record_ignored(
-                NO_WORKSPACE, delivery_id[:255] or "none", event_type or None, problem or "", now
+            await deliveries.record_ignored(
+                self._sessions,
+                NO_WORKSPACE,
+                delivery_id[:255] or "none",
+                event_type or None,
+                problem or "",
+                now,
             )
             log.info("AgentMail event ignored", event_type=event_type[:64], reason=problem)
             return EmailOutcome("ignored", reason=problem)
@@ -122,23 +127,14 @@ class EmailIngress:
             owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=email.inbox_id)
         if owner is None:
             reason = "the inbox is not bound to a workspace (/lucy email connect)"
-            await self._record_ignored(NO_WORKSPACE, email.message_id, event_type, reason, now, email)
+            await deliveries.record_ignored(
+                self._sessions, NO_WORKSPACE, email.message_id, event_type, reason, now, email
+            )
             log.info("mail to an unbound inbox ignored", inbox_id=email.inbox_id)
             return EmailOutcome("ignored", reason=reason)
         workspace_id, team_id = owner.workspace_id, owner.slack_team_id
         structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id), slack_team_id=team_id)
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            claim = await repo.webhooks.claim_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                source=SOURCE,
-                external_id=email.message_id,
-                event_type=event_type,
-                payload=metadata(email),
-                now=now,
-            )
-            settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        claim, settings = await deliveries.claim(self._sessions, workspace_id, email, event_type, now)
         if not claim.claimed and claim.status == "processing":  # another copy is at work now
             log.info("mail is being handled by another delivery: deliver again later")
             return EmailOutcome("busy", reason="another delivery of this message is being handled")
@@ -173,49 +169,33 @@ class EmailIngress:
         team_id: str,
         settings: dict[str, Any],
     ) -> EmailOutcome:
-        if email.size > MAX_EMAIL_BYTES:
-            return EmailOutcome("ignored", reason=f"the mail is larger than {MAX_EMAIL_BYTES} bytes")
-        inbox = str(settings.get("email_inbox") or "").lower()
-        if email.address and email.address == inbox:
-            return EmailOutcome("ignored", reason="mail from Lucy's own inbox")
-        if email.spoofed:
-            log.warning("mail with a forged sender ignored", reason=email.spoofed)
-            return EmailOutcome(
-                "ignored", reason=f"the sender could not be authenticated: {email.spoofed}", ignored="forged"
-            )
-        if email.automatic:  # an auto-responder answering Lucy would start a mail loop
-            log.info("automatic mail ignored", reason=email.automatic)
-            return EmailOutcome(
-                "ignored", reason=f"{email.automatic}: automatic mail is never answered", ignored="automatic"
-            )
+        unanswered = _never_answered(email, settings)
+        if unanswered is not None:
+            return unanswered
         if self._slack is None:
             raise RuntimeError("Slack is not configured: no bot token")
         # Only a sender proven by an aligned pass is looked up as a member (ingress.email_auth).
         member = await find_member(self._slack, team_id, email.address) if email.authenticated else None
         if member is None and outsiders_policy(settings) != "accept":
             return await self._show_outside(email, claim, workspace_id, settings)
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            earlier = await repo.webhooks.email_thread_announcement(
-                session=session, workspace_id=workspace_id, thread_id=email.thread_id
-            )
-        user = member.slack_user_id if member else requester_id(email.address or email.sender)
+        earlier = await deliveries.thread_announcement(self._sessions, workspace_id, email.thread_id)
         if earlier is not None and earlier.get("message_id") != email.message_id:
             return await self._reply(email, claim, workspace_id, team_id, earlier, member)
-        channel = str(claim.payload.get("slack_channel") or "") or await notification_channel(
-            self._slack, settings
-        )
-        if not channel:
-            raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
-        ts = str(claim.payload.get("slack_ts") or "")
-        if not ts:  # announced once: a retried delivery reuses the announcement
-            ts = await self._post(channel, None, announcement(email, self._limits))
-            await self._finish(
-                workspace_id,
-                claim,
-                "processing",
-                payload={**claim.payload, "slack_channel": channel, "slack_ts": ts},
-            )
+        return await self._start_thread(email, claim, workspace_id, team_id, settings, member)
+
+    async def _start_thread(
+        self,
+        email: InboundEmail,
+        claim: DeliveryClaim,
+        workspace_id: Any,
+        team_id: str,
+        settings: dict[str, Any],
+        member: Member | None,
+    ) -> EmailOutcome:
+        """A new email thread: announced in the notification channel, its task started in the
+        announcement's thread."""
+        user = member.slack_user_id if member else requester_id(email.address or email.sender)
+        channel, ts = await self._announce(email, claim, workspace_id, settings)
         outcome = await self._starter.start(
             SlackMessage(
                 team_id=team_id,
@@ -231,6 +211,27 @@ class EmailIngress:
             )
         )
         return await self._started(outcome, channel, ts)
+
+    async def _announce(
+        self, email: InboundEmail, claim: DeliveryClaim, workspace_id: Any, settings: dict[str, Any]
+    ) -> tuple[str, str]:
+        """The channel and ts of the new thread's announcement, posted once: a retried delivery
+        reuses the one its claim recorded."""
+        channel = str(claim.payload.get("slack_channel") or "") or await notification_channel(
+            self._slack, settings
+        )
+        if not channel:
+            raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
+        ts = str(claim.payload.get("slack_ts") or "")
+        if not ts:  # announced once: a retried delivery reuses the announcement
+            ts = await self._post(channel, None, announcement(email, self._limits))
+            await self._finish(
+                workspace_id,
+                claim,
+                "processing",
+                payload={**claim.payload, "slack_channel": channel, "slack_ts": ts},
+            )
+        return channel, ts
 
     async def _show_outside(
         self, email: InboundEmail, claim: DeliveryClaim, workspace_id: Any, settings: dict[str, Any]
@@ -356,45 +357,25 @@ class EmailIngress:
         error: str | None = None,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        await repo.webhooks.finish_delivery_as_tenant(
-            self._sessions,
-            workspace_id=workspace_id,
-            claim=claim,
-            status=status,
-            now=datetime.now(UTC),
-            error=error,
-            payload=payload,
-        )
-        if payload is not None and payload is not claim.payload:
-            claim.payload.clear()
-            claim.payload.update(payload)  # later steps of this attempt see it
+        await deliveries.finish(self._sessions, workspace_id, claim, status, error=error, payload=payload)
 
-    async def _record_ignored(
-        self,
-        workspace_id: Any,
-        external_id: str,
-        event_type: str | None,
-        reason: str,
-        now: datetime,
-        email: InboundEmail | None = None,
-    ) -> None:
-        async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            claim = await repo.webhooks.claim_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                source=SOURCE,
-                external_id=external_id,
-                event_type=event_type,
-                payload=metadata(email) if email else {},
-                now=now,
-            )
-            if claim.claimed:
-                await repo.webhooks.finish_delivery(
-                    session=session,
-                    workspace_id=workspace_id,
-                    claim=claim,
-                    status="ignored",
-                    now=now,
-                    error=reason[:500],
-                )
+
+def _never_answered(email: InboundEmail, settings: dict[str, Any]) -> EmailOutcome | None:
+    """Why a mail is ignored before anyone is looked up (too large, from Lucy's own inbox,
+    forged, automatic), or None."""
+    if email.size > MAX_EMAIL_BYTES:
+        return EmailOutcome("ignored", reason=f"the mail is larger than {MAX_EMAIL_BYTES} bytes")
+    inbox = str(settings.get("email_inbox") or "").lower()
+    if email.address and email.address == inbox:
+        return EmailOutcome("ignored", reason="mail from Lucy's own inbox")
+    if email.spoofed:
+        log.warning("mail with a forged sender ignored", reason=email.spoofed)
+        return EmailOutcome(
+            "ignored", reason=f"the sender could not be authenticated: {email.spoofed}", ignored="forged"
+        )
+    if email.automatic:  # an auto-responder answering Lucy would start a mail loop
+        log.info("automatic mail ignored", reason=email.automatic)
+        return EmailOutcome(
+            "ignored", reason=f"{email.automatic}: automatic mail is never answered", ignored="automatic"
+        )
+    return None

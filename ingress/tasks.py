@@ -11,6 +11,7 @@ REJECT_DUPLICATE policy make sure it never starts a second task either.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -136,94 +137,88 @@ class TaskStarter:
         tracing.tag(workspace=message.team_id, task=workflow_id)
         structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
         thread_ts = message.thread_ts or message.ts
-        refused: str | None = None
-        limits = self._limits
         async with self._sessions.begin() as session:
-            claim = await repo.ingress_claim(
-                session=session,
-                slack_team_id=message.team_id,
-                slack_user_id=message.user_id,
-                slack_channel_id=message.channel_id,
-                channel_type=_CHANNEL_TYPES.get(message.channel_type, "public"),
-                workflow_id=workflow_id,
-                source=message.source,
-                request_text=message.text,
-                slack_thread_ts=thread_ts or None,
-                user_capacity=limits.rate_limit_user_per_minute,
-                user_refill_per_second=limits.rate_limit_user_per_minute / 60,
-                workspace_capacity=limits.rate_limit_workspace_per_minute,
-                workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
-                month=datetime.now(UTC).date(),
-                display_name=message.display_name,
-                role=message.role,
-                timezone=message.timezone,
-            )
+            claim = await self._claim(session, message, workflow_id, thread_ts)
             if claim.workspace_id is None:  # removed from Lucy: nothing is recorded in it
                 WORKFLOW_STARTS.labels("refused").inc()
                 return StartOutcome(workflow_id=workflow_id, started=False, refused=WORKSPACE_REMOVED)
-            workspace_id, user_id, channel_id = claim.workspace_id, claim.user_id, claim.channel_id
-            structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id))
+            structlog.contextvars.bind_contextvars(workspace_id=str(claim.workspace_id))
             if not claim.claimed and claim.prior_error == "Refused":
                 log.info("redelivery of a refused request ignored", workflow_id=workflow_id)
                 return StartOutcome(workflow_id=workflow_id, started=False)
-            refused = _refusal_sentence(claim)
-            if refused is None and claim.claimed:  # a budget used up: refused here, cheaply
-                budget = await repo.budgets.blocked(
-                    session=session,
-                    workspace_id=workspace_id,
-                    user_id=user_id,
-                    now=datetime.now(UTC),
-                    defaults=self._budgets,
-                )
-                if budget is not None:
-                    BUDGET_REFUSALS.labels("ingress").inc()
-                    refused = f"I can't take this request: {stopped_sentence(budget)}"
-            if refused is not None:  # keep the record: the request, and why it did not run
-                await repo.record_task_finished(
-                    session=session,
-                    workspace_id=workspace_id,
-                    workflow_id=workflow_id,
-                    status=TaskStatus.CANCELLED.value,
-                    completed_at=datetime.now(UTC),
-                    error_type="Refused",
-                    error_message=refused,
-                )
+            refused = await self._refusal(session, claim, claim.workspace_id, workflow_id)
         if refused is not None:
             WORKFLOW_STARTS.labels("refused").inc()
-            log.info("task refused by limits", workflow_id=workflow_id, workspace_id=str(workspace_id))
+            log.info("task refused by limits", workflow_id=workflow_id, workspace_id=str(claim.workspace_id))
             return StartOutcome(workflow_id=workflow_id, started=False, refused=refused)
-        task = TaskInput(
-            workspace_id=str(workspace_id),
-            user_id=str(user_id),
-            channel_id=str(channel_id),
+        return await self._start_workflow(message, claim, workflow_id, thread_ts)
+
+    async def _claim(
+        self, session: AsyncSession, message: SlackMessage, workflow_id: str, thread_ts: str
+    ) -> repo.IngressClaim:
+        """Upsert the tenant, user and channel, record the request and take from its rate limits."""
+        limits = self._limits
+        return await repo.ingress_claim(
+            session=session,
             slack_team_id=message.team_id,
             slack_user_id=message.user_id,
             slack_channel_id=message.channel_id,
-            thread_ts=thread_ts,
-            message_ts=message.ts,
-            text=message.text,
+            channel_type=_CHANNEL_TYPES.get(message.channel_type, "public"),
+            workflow_id=workflow_id,
             source=message.source,
-            with_thread_history=message.with_thread_history,
-            email=message.email,
+            request_text=message.text,
+            slack_thread_ts=thread_ts or None,
+            user_capacity=limits.rate_limit_user_per_minute,
+            user_refill_per_second=limits.rate_limit_user_per_minute / 60,
+            workspace_capacity=limits.rate_limit_workspace_per_minute,
+            workspace_refill_per_second=limits.rate_limit_workspace_per_minute / 60,
+            month=datetime.now(UTC).date(),
+            display_name=message.display_name,
+            role=message.role,
+            timezone=message.timezone,
         )
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_WORKSPACE, message.team_id),
-                SearchAttributePair(SA_USER, message.user_id),
-                SearchAttributePair(SA_CHANNEL, message.channel_id),
-                SearchAttributePair(SA_THREAD, thread_ts or "none"),
-                SearchAttributePair(SA_SOURCE, message.source),
-                SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-            ]
-        )
+
+    async def _refusal(
+        self, session: AsyncSession, claim: repo.IngressClaim, workspace_id: uuid.UUID, workflow_id: str
+    ) -> str | None:
+        """Why the limits or a used-up budget refuse the claimed request (the refusal is recorded
+        as the task's end), or None when it may run."""
+        refused = _refusal_sentence(claim)
+        if refused is None and claim.claimed:  # a budget used up: refused here, cheaply
+            budget = await repo.budgets.blocked(
+                session=session,
+                workspace_id=workspace_id,
+                user_id=claim.user_id,
+                now=datetime.now(UTC),
+                defaults=self._budgets,
+            )
+            if budget is not None:
+                BUDGET_REFUSALS.labels("ingress").inc()
+                refused = f"I can't take this request: {stopped_sentence(budget)}"
+        if refused is not None:  # keep the record: the request, and why it did not run
+            await repo.record_task_finished(
+                session=session,
+                workspace_id=workspace_id,
+                workflow_id=workflow_id,
+                status=TaskStatus.CANCELLED.value,
+                completed_at=datetime.now(UTC),
+                error_type="Refused",
+                error_message=refused,
+            )
+        return refused
+
+    async def _start_workflow(
+        self, message: SlackMessage, claim: repo.IngressClaim, workflow_id: str, thread_ts: str
+    ) -> StartOutcome:
+        """Start the task workflow; a redelivery finds it already started."""
         try:
             await self._temporal.start_workflow(
                 TASK_WORKFLOW_NAME,
-                task,
+                _task_input(message, claim, thread_ts),
                 id=workflow_id,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=attributes,
+                search_attributes=_search_attributes(message, thread_ts),
                 static_summary=f"Slack {message.source} from {message.user_id} in {message.channel_id}",
             )
         except WorkflowAlreadyStartedError:
@@ -234,7 +229,7 @@ class TaskStarter:
             WORKFLOW_STARTS.labels("error").inc()
             raise
         WORKFLOW_STARTS.labels("started").inc()
-        log.info("task started", workflow_id=workflow_id, workspace_id=str(workspace_id))
+        log.info("task started", workflow_id=workflow_id, workspace_id=str(claim.workspace_id))
         return StartOutcome(workflow_id=workflow_id, started=True)
 
     async def route_reply(
@@ -271,3 +266,35 @@ class TaskStarter:
             return "followup"
         log.info("reply delivered to the running task", workflow_id=task.workflow_id)
         return "delivered"
+
+
+def _task_input(message: SlackMessage, claim: repo.IngressClaim, thread_ts: str) -> TaskInput:
+    """The workflow's input: the claimed ids and the message."""
+    return TaskInput(
+        workspace_id=str(claim.workspace_id),
+        user_id=str(claim.user_id),
+        channel_id=str(claim.channel_id),
+        slack_team_id=message.team_id,
+        slack_user_id=message.user_id,
+        slack_channel_id=message.channel_id,
+        thread_ts=thread_ts,
+        message_ts=message.ts,
+        text=message.text,
+        source=message.source,
+        with_thread_history=message.with_thread_history,
+        email=message.email,
+    )
+
+
+def _search_attributes(message: SlackMessage, thread_ts: str) -> TypedSearchAttributes:
+    """The task's search attributes at its start (status ``created``)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_WORKSPACE, message.team_id),
+            SearchAttributePair(SA_USER, message.user_id),
+            SearchAttributePair(SA_CHANNEL, message.channel_id),
+            SearchAttributePair(SA_THREAD, thread_ts or "none"),
+            SearchAttributePair(SA_SOURCE, message.source),
+            SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
+        ]
+    )

@@ -25,6 +25,7 @@ import hashlib
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -165,7 +166,7 @@ async def _handle(
         owner = await repo.webhooks.trigger_owner(session=session, trigger_id=trigger_id)
     if owner is None:
         return _error(404, "unknown_trigger", "no such webhook trigger")
-    workspace_id, team = owner.workspace_id, owner.slack_team_id
+    workspace_id = owner.workspace_id
     structlog.contextvars.bind_contextvars(workspace_id=str(workspace_id), trigger_id=trigger_id)
     try:
         document: Any = json.loads(body)
@@ -173,45 +174,97 @@ async def _handle(
         document = None
     async with deps.sessions.begin() as session:
         await repo.set_tenant(session=session, workspace_id=workspace_id)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
-        trigger = (settings.get("webhook_triggers") or {}).get(trigger_id) or {}
-        if v1_signature and await _v1_replayed(
-            session, workspace_id, trigger_id, delivery, v1_signature, now
-        ):
-            log.warning("webhook trigger v1 signature replayed under another delivery id: ignored")
-            return JSONResponse(
-                {"status": "duplicate", "reason": "this signed request was already delivered"}
-            )
-        claim = await repo.webhooks.claim_delivery(
+        claimed = await _claim(session, workspace_id, trigger_id, delivery, body, v1_signature, now)
+        if isinstance(claimed, Response):
+            return claimed
+        claim, trigger = claimed
+        answered = await _answered_without_task(session, workspace_id, claim, document, now)
+        if answered is not None:
+            return answered
+    fired = _Fired(owner.slack_team_id, trigger_id, delivery, trigger, document)
+    return await _start_task(deps, slack, workspace_id, claim, fired)
+
+
+@dataclass(frozen=True)
+class _Fired:
+    """A trigger's claimed delivery: whose, which trigger, which delivery, and its body."""
+
+    team: str
+    trigger_id: str
+    delivery: str
+    trigger: dict[str, Any]
+    document: Any
+
+
+async def _claim(
+    session: AsyncSession,
+    workspace_id: Any,
+    trigger_id: str,
+    delivery: str,
+    body: bytes,
+    v1_signature: str | None,
+    now: datetime,
+) -> tuple[repo.webhooks.DeliveryClaim, dict[str, Any]] | Response:
+    """Claim the delivery (and read its trigger), or the answer for a replayed v1 signature."""
+    settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+    trigger = (settings.get("webhook_triggers") or {}).get(trigger_id) or {}
+    if v1_signature and await _v1_replayed(session, workspace_id, trigger_id, delivery, v1_signature, now):
+        log.warning("webhook trigger v1 signature replayed under another delivery id: ignored")
+        return JSONResponse({"status": "duplicate", "reason": "this signed request was already delivered"})
+    claim = await repo.webhooks.claim_delivery(
+        session=session,
+        workspace_id=workspace_id,
+        source=SOURCE,
+        external_id=f"{trigger_id}:{delivery}",
+        event_type=str(trigger.get("name") or "")[:128] or None,
+        payload={"trigger_id": trigger_id, "sha256": hashlib.sha256(body).hexdigest()},
+        now=now,
+    )
+    return claim, trigger
+
+
+async def _answered_without_task(
+    session: AsyncSession,
+    workspace_id: Any,
+    claim: repo.webhooks.DeliveryClaim,
+    document: Any,
+    now: datetime,
+) -> Response | None:
+    """The answer for a delivery that starts nothing (busy, a duplicate, a body that is not
+    JSON, recorded ``ignored``), or None."""
+    if not claim.claimed and claim.status == "processing":  # another copy is at work now
+        return _error(409, "busy", "another delivery with this id is being handled; deliver again")
+    if not claim.claimed:
+        return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
+    if not isinstance(document, dict | list):
+        await repo.webhooks.finish_delivery(
             session=session,
             workspace_id=workspace_id,
-            source=SOURCE,
-            external_id=f"{trigger_id}:{delivery}",
-            event_type=str(trigger.get("name") or "")[:128] or None,
-            payload={"trigger_id": trigger_id, "sha256": hashlib.sha256(body).hexdigest()},
+            claim=claim,
+            status="ignored",
             now=now,
+            error="the body is not a JSON object or array",
         )
-        if not claim.claimed and claim.status == "processing":  # another copy is at work now
-            return _error(409, "busy", "another delivery with this id is being handled; deliver again")
-        if not claim.claimed:
-            return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
-        if not isinstance(document, dict | list):
-            await repo.webhooks.finish_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                claim=claim,
-                status="ignored",
-                now=now,
-                error="the body is not a JSON object or array",
-            )
-            log.info("webhook trigger body is not JSON: ignored")
-            return JSONResponse({"status": "ignored", "reason": "the body is not a JSON object or array"})
+        log.info("webhook trigger body is not JSON: ignored")
+        return JSONResponse({"status": "ignored", "reason": "the body is not a JSON object or array"})
+    return None
+
+
+async def _start_task(
+    deps: IngressDeps,
+    slack: AsyncWebClient | None,
+    workspace_id: Any,
+    claim: repo.webhooks.DeliveryClaim,
+    fired: _Fired,
+) -> Response:
+    """Announce the firing in the trigger's channel (once) and start its task in that thread;
+    the delivery is recorded completed, ignored (refused by limits) or failed either way."""
     status, payload = "failed", dict(claim.payload)
     error: str | None = "failed"
     try:
         if slack is None:
             raise RuntimeError("Slack is not configured: no bot token")
-        channel, name = str(trigger["channel"]), str(trigger["name"])
+        channel, name = str(fired.trigger["channel"]), str(fired.trigger["name"])
         ts = str(payload.get("slack_ts") or "")
         if not ts:
             posted = await slack.chat_postMessage(
@@ -220,26 +273,9 @@ async def _handle(
             )
             ts = payload["slack_ts"] = str(posted["ts"])
             await _finish(deps, workspace_id, claim, "processing", None, payload)
-        workflow_id = webhook_workflow_id(team, trigger_id, delivery)
-        outcome = await TaskStarter(
-            temporal=await deps.temporal(),
-            sessions=deps.sessions,
-            task_queue=deps.settings.temporal.temporal_task_queue,
-            limits=deps.settings.limits,
-            budgets=deps.settings.budget,
-        ).start(
-            SlackMessage(
-                team_id=team,
-                user_id=str(trigger["created_by"]),
-                channel_id=channel,
-                channel_type="channel",
-                ts=ts,
-                thread_ts=ts,
-                text=quoted_request(str(trigger["template"]), name, document),
-                source=TaskSource.WEBHOOK.value,
-                workflow_id=workflow_id,
-            )
-        )
+        workflow_id = webhook_workflow_id(fired.team, fired.trigger_id, fired.delivery)
+        starter = await _starter(deps)
+        outcome = await starter.start(_message(fired, channel, ts, workflow_id))
         payload["workflow_id"] = workflow_id
         if outcome.refused:
             await slack.chat_postMessage(channel=channel, thread_ts=ts, text=outcome.refused)
@@ -253,6 +289,33 @@ async def _handle(
     finally:
         await _finish(deps, workspace_id, claim, status, error, payload)
         log.info("webhook trigger handled", status=status, attempt=claim.attempts)
+
+
+async def _starter(deps: IngressDeps) -> TaskStarter:
+    """The task starter on the ingress's Temporal client, task queue, limits and budgets."""
+    return TaskStarter(
+        temporal=await deps.temporal(),
+        sessions=deps.sessions,
+        task_queue=deps.settings.temporal.temporal_task_queue,
+        limits=deps.settings.limits,
+        budgets=deps.settings.budget,
+    )
+
+
+def _message(fired: _Fired, channel: str, ts: str, workflow_id: str) -> SlackMessage:
+    """The task request: the trigger's template with the body quoted, in the announcement's
+    thread, on behalf of whoever created the trigger."""
+    return SlackMessage(
+        team_id=fired.team,
+        user_id=str(fired.trigger["created_by"]),
+        channel_id=channel,
+        channel_type="channel",
+        ts=ts,
+        thread_ts=ts,
+        text=quoted_request(str(fired.trigger["template"]), str(fired.trigger["name"]), fired.document),
+        source=TaskSource.WEBHOOK.value,
+        workflow_id=workflow_id,
+    )
 
 
 async def _finish(

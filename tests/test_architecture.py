@@ -206,12 +206,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "workflows/task/acting.py:_execute",
     "workflows/task/approvals.py:ask",
     "workflows/task/models.py:ask",
-    "ingress/app.py:create_app",
-    "ingress/app.py:_add_agentmail_webhook",
-    "ingress/email.py:_process",
-    "ingress/listeners/events.py:_start",
-    "ingress/tasks.py:start",
-    "ingress/triggers.py:_handle",
 }
 
 

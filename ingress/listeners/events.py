@@ -13,9 +13,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ingress.deps import listener_deps
-from ingress.directory import UNVERIFIED, requester_role
+from ingress.directory import UNVERIFIED, SlackUser, requester_role
 from ingress.listeners.assistant import set_working
-from ingress.tasks import SlackMessage, strip_bot_mention
+from ingress.tasks import SlackMessage, StartOutcome, TaskStarter, strip_bot_mention
 from lucy.contracts import TaskSource
 from lucy.logging import get_logger
 
@@ -47,7 +47,6 @@ async def _start(
     client: AsyncWebClient,
 ) -> None:
     deps = listener_deps(context)
-    starter = deps.starter
     team_id = body.get("team_id") or event.get("team") or context.team_id
     text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
     if not (team_id and event.get("channel") and event.get("ts")):
@@ -58,44 +57,80 @@ async def _start(
         log.info("request from a deactivated user refused")
         await tell_user(client, channel=str(event["channel"]), user=str(event["user"]), text=DEACTIVATED)
         return
+    thread_ts = event.get("thread_ts")
+    in_thread = bool(thread_ts) and thread_ts != event.get("ts")
+    if in_thread and await _reached_thread(deps.starter, event, str(team_id), text, source):
+        return
+    message = _message(event, str(team_id), text, source, profile, in_thread=in_thread)
+    outcome = await deps.starter.start(message)
+    await _after_start(client, event, source, outcome, unverified=profile is None)
+
+
+def _role(profile: SlackUser | None, event: dict[str, Any], team_id: str) -> str:
+    """The requester's role; a Slack Connect user from another organisation is a guest."""
     role = requester_role(profile)
     user_team = event.get("user_team") or (event.get("user_profile") or {}).get("team")
     if user_team and str(user_team) != str(team_id):
         role = "guest"  # a Slack Connect user from another organisation: no tools, no approvals
-    thread_ts = event.get("thread_ts")
-    in_thread = bool(thread_ts) and thread_ts != event.get("ts")
-    if in_thread:
-        routed = await starter.route_reply(
-            team_id=str(team_id),
-            channel_id=str(event["channel"]),
-            thread_ts=str(thread_ts),
-            user_id=str(event["user"]),
-            text=text,
-            ts=str(event["ts"]),
-        )
-        if routed == "delivered":
-            return
-        if routed is None and source is TaskSource.THREAD_REPLY:
-            return  # chatter in a thread that is not Lucy's
-    outcome = await starter.start(
-        SlackMessage(
-            team_id=str(team_id),
-            user_id=str(event["user"]),
-            channel_id=str(event["channel"]),
-            channel_type=str(
-                event.get("channel_type") or ("channel" if source is TaskSource.MENTION else "im")
-            ),
-            ts=str(event["ts"]),
-            thread_ts=event.get("thread_ts"),
-            text=text,
-            source=source.value,
-            display_name=profile.display_name if profile else None,
-            role=role,
-            timezone=profile.timezone if profile else None,
-            with_thread_history=in_thread,
-        )
+    return role
+
+
+async def _reached_thread(
+    starter: TaskStarter, event: dict[str, Any], team_id: str, text: str, source: TaskSource
+) -> bool:
+    """Route a thread message: True when nothing starts (the thread's running task got it, or
+    it is chatter in a thread that is not Lucy's)."""
+    routed = await starter.route_reply(
+        team_id=team_id,
+        channel_id=str(event["channel"]),
+        thread_ts=str(event.get("thread_ts")),
+        user_id=str(event["user"]),
+        text=text,
+        ts=str(event["ts"]),
     )
-    if outcome.started and profile is None:
+    if routed == "delivered":
+        return True
+    return routed is None and source is TaskSource.THREAD_REPLY  # chatter in a thread that is not Lucy's
+
+
+def _message(
+    event: dict[str, Any],
+    team_id: str,
+    text: str,
+    source: TaskSource,
+    profile: SlackUser | None,
+    *,
+    in_thread: bool,
+) -> SlackMessage:
+    """The task request an event makes."""
+    return SlackMessage(
+        team_id=team_id,
+        user_id=str(event["user"]),
+        channel_id=str(event["channel"]),
+        channel_type=str(event.get("channel_type") or ("channel" if source is TaskSource.MENTION else "im")),
+        ts=str(event["ts"]),
+        thread_ts=event.get("thread_ts"),
+        text=text,
+        source=source.value,
+        display_name=profile.display_name if profile else None,
+        role=_role(profile, event, team_id),
+        timezone=profile.timezone if profile else None,
+        with_thread_history=in_thread,
+    )
+
+
+async def _after_start(
+    client: AsyncWebClient,
+    event: dict[str, Any],
+    source: TaskSource,
+    outcome: StartOutcome,
+    *,
+    unverified: bool,
+) -> None:
+    """Tell the requester what they need to know once the start was accepted: an unverified
+    profile, the DM thread's working status, a refusal."""
+    thread_ts = event.get("thread_ts")
+    if outcome.started and unverified:
         await tell_user(
             client,
             channel=str(event["channel"]),
@@ -103,15 +138,15 @@ async def _start(
             text=UNVERIFIED,
             thread_ts=str(thread_ts or event["ts"]),  # where the answer goes
         )
-    if outcome.started and source is TaskSource.DM and event.get("thread_ts"):
-        await set_working(client, channel=str(event["channel"]), thread_ts=str(event["thread_ts"]))
+    if outcome.started and source is TaskSource.DM and thread_ts:
+        await set_working(client, channel=str(event["channel"]), thread_ts=str(thread_ts))
     if outcome.refused:
         await tell_user(
             client,
             channel=str(event["channel"]),
             user=str(event["user"]),
             text=outcome.refused,
-            thread_ts=event.get("thread_ts"),
+            thread_ts=thread_ts,
         )
 
 
