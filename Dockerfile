@@ -14,9 +14,8 @@ RUN python -m venv /opt/installer && python -m venv /opt/lucy \
     && /opt/installer/bin/uv pip sync --python /opt/lucy/bin/python --require-hashes --only-binary :all: --no-cache requirements.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY lucy ./lucy
-COPY workflows ./workflows
-COPY activities ./activities
-COPY ingress ./ingress
+COPY app ./app
+COPY capabilities ./capabilities
 COPY migrations ./migrations
 # Lucy itself: its build backend (setuptools, wheel) is in the lock, so --no-build-isolation fetches
 # nothing and --no-deps resolves nothing. Then the installer goes.

@@ -32,8 +32,8 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.devservers import LocalPostgres, free_port
 from lucy import migrate
-from lucy.devservers import LocalPostgres, free_port
 
 SEED_MS = {
     "active tasks": 3.0,

@@ -35,15 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from temporalio.client import Client
 
-from ingress.app import IngressDeps, create_app
+from app.devservers import LocalPostgres, LocalTemporal, free_port
+from app.ingress.app import IngressDeps, create_app
+from app.worker import lucy_worker
 from lucy import migrate
 from lucy.contracts import SEARCH_ATTRIBUTES
 from lucy.db.session import create_engine
-from lucy.devservers import LocalPostgres, LocalTemporal, free_port
 from lucy.logging import configure_logging
 from lucy.settings import Settings, load_settings
 from lucy.slack.text import prepare
-from lucy.worker import lucy_worker
 from tests.conftest import SIGNING_SECRET, mention_event, new_team, sign
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack

@@ -4,7 +4,7 @@
     .venv/bin/python bench/step_overhead.py --tasks 50 --steps 8 --concurrency 4
 
 One embedded PostgreSQL, one Temporal dev server (SQLite file) and one worker process (this
-one: Lucy's real worker from ``lucy.worker.lucy_worker``, plus a second ``Worker`` built from
+one: Lucy's real worker from ``app.worker.lucy_worker``, plus a second ``Worker`` built from
 the same config for the baseline), with Lucy's fakes (Slack, OpenAI-compatible LLM, OpenClaw
 gateway) as real HTTP servers in this process, all answering at once.
 
@@ -73,9 +73,11 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
     from temporalio.worker import Worker
 
-    import lucy.worker
-    from activities.budgets import BudgetGuard
-    from ingress.claims import signed_decision
+    import app.worker
+    from app.devservers import LocalPostgres, LocalTemporal, free_port
+    from app.worker import claim_signer, lucy_worker
+    from capabilities.budgets.activities import BudgetGuard
+    from capabilities.task.listeners.claims import signed_decision
     from lucy import migrate, tracing
     from lucy.contracts import (
         SA_CHANNEL,
@@ -97,10 +99,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from lucy.db import repositories as repo
     from lucy.db.session import create_engine, create_sessionmaker
-    from lucy.devservers import LocalPostgres, LocalTemporal, free_port
     from lucy.logging import configure_logging
     from lucy.settings import load_settings
-    from lucy.worker import claim_signer, lucy_worker
     from tests.fakes.gateway import FakeGateway
     from tests.fakes.llm import FakeLlm, Scripted
     from tests.fakes.slack import FakeSlack
@@ -501,14 +501,14 @@ async def main() -> None:
         async with contextlib.AsyncExitStack() as stack:
             worker = await stack.enter_async_context(lucy_worker(settings, client, engine=engine))
             if args.budget_guard == "both":  # Lucy as it was before budgets: no guard in llm.chat
-                guard = lucy.worker.BudgetGuard
-                lucy.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
+                guard = app.worker.BudgetGuard
+                app.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
                 try:
                     await stack.enter_async_context(
                         lucy_worker(settings, client, engine=engine, task_queue=bench.lucy_queue + "-noguard")
                     )
                 finally:
-                    lucy.worker.BudgetGuard = guard  # type: ignore[misc]
+                    app.worker.BudgetGuard = guard  # type: ignore[misc]
             # The baseline: the same worker config (client, options, sandbox), its own queue.
             config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])

@@ -12,7 +12,7 @@ a process of its own, so that its RSS (``/proc/<pid>/status`` VmRSS) and its CPU
 worker's alone. Both workers use the SDK's defaults (sandboxed workflow runner, default
 converter) with ``max_cached_workflows`` large enough that every idle workflow stays cached.
 
-* Lucy: the real ``LucyTaskWorkflow`` (found in ``lucy.worker.WORKFLOWS`` by its workflow name,
+* Lucy: the real ``LucyTaskWorkflow`` (found in ``app.worker.WORKFLOWS`` by its workflow name,
   so the bench follows the code wherever it moves), with fake activities under the real
   activity names that answer at once, without I/O: every task prepares its context (``exec``
   available), is classified, gets one LLM answer that calls ``exec`` (high risk), and then
@@ -231,14 +231,14 @@ def lucy_task_workflow() -> type:
     """``LucyTaskWorkflow`` as the worker registers it, wherever its code lives."""
     from temporalio import workflow
 
+    from app.worker import WORKFLOWS
     from lucy.contracts import TASK_WORKFLOW_NAME
-    from lucy.worker import WORKFLOWS
 
     for cls in WORKFLOWS:
         defn = workflow._Definition.from_class(cls)
         if defn is not None and defn.name == TASK_WORKFLOW_NAME:
             return cls
-    raise SystemExit(f"no workflow named {TASK_WORKFLOW_NAME} in lucy.worker.WORKFLOWS")
+    raise SystemExit(f"no workflow named {TASK_WORKFLOW_NAME} in app.worker.WORKFLOWS")
 
 
 def _emit(kind: str, **data: Any) -> None:
@@ -364,7 +364,7 @@ async def child_main(args: argparse.Namespace) -> None:
     tally = Tally()
     runner: Any = None  # the SDK's default sandbox
     if args.child == "lucy":
-        from lucy.worker import workflow_runner
+        from app.worker import workflow_runner
 
         workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
         runner = workflow_runner()  # as `lucy worker` runs it
@@ -809,8 +809,8 @@ class Bench:
     async def main(self) -> list[Run]:
         from temporalio.client import Client
 
+        from app.devservers import LocalTemporal, free_port
         from lucy.contracts import SEARCH_ATTRIBUTES
-        from lucy.devservers import LocalTemporal, free_port
 
         args = self.args
         temporal = LocalTemporal(
@@ -1017,7 +1017,7 @@ def _machine() -> str:
 
     from temporalio import __version__ as sdk
 
-    from lucy.devservers import temporal_cli_path
+    from app.devservers import temporal_cli_path
 
     try:
         cli = subprocess.run([temporal_cli_path(), "--version"], capture_output=True, text=True, timeout=10)

@@ -4,7 +4,7 @@
     .venv/bin/python bench/worker_startup.py --runs 9
 
 Starts an embedded PostgreSQL (migrated) and a Temporal dev server, then times ``python -m
-lucy.cli worker`` from process start to its "worker started" log line, with Composio and
+app.cli worker`` from process start to its "worker started" log line, with Composio and
 AgentMail configured. The baseline, in the same run, is the same command with
 ``composio_client`` and the AgentMail client imported first (what an eager import would cost);
 prints the medians and the ratio.
@@ -22,12 +22,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from app.devservers import LocalPostgres, free_port, temporal_cli_path
 from lucy import migrate
 from lucy.contracts import SEARCH_ATTRIBUTES
-from lucy.devservers import LocalPostgres, free_port, temporal_cli_path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAZY = "from lucy.cli import main; main(['worker'])"
+LAZY = "from app.cli import main; main(['worker'])"
 EAGER = "import composio_client, agentmail.inboxes.messages.client; " + LAZY
 
 

@@ -8,7 +8,7 @@ are not encrypted pass through untouched: runs started before encryption was tur
 working, and so do their histories.
 
 The Temporal UI shows the ciphertext unless it is pointed at a codec server; the ingress
-serves one at ``/codec`` (see ``ingress.app``), and ``lucy dev`` wires its UI to it.
+serves one at ``/codec`` (see ``app.ingress.app``), and ``lucy dev`` wires its UI to it.
 """
 
 from __future__ import annotations

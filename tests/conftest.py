@@ -32,14 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from activities.egress import EgressGuard, StaticResolver
-from ingress.app import IngressDeps, create_app
+from app.devservers import LocalPostgres, free_port, temporal_cli_path
+from app.ingress.app import IngressDeps, create_app
+from app.worker import lucy_worker
+from capabilities.tools.egress import EgressGuard, StaticResolver
 from lucy import migrate
 from lucy.contracts import SEARCH_ATTRIBUTES
 from lucy.db.session import create_engine
-from lucy.devservers import LocalPostgres, free_port, temporal_cli_path
 from lucy.settings import Settings, load_settings
-from lucy.worker import lucy_worker
 from tests.fakes.agentmail import FakeAgentMail
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway

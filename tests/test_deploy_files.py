@@ -244,7 +244,7 @@ SCOPE_OF = {
 def _code_text() -> str:
     return "\n".join(
         path.read_text()
-        for package in ("ingress", "activities", "lucy")
+        for package in ("lucy", "app", "capabilities")
         for path in (ROOT / package).rglob("*.py")
     )
 

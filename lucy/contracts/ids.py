@@ -12,7 +12,7 @@ from temporalio.common import SearchAttributeKey
 TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
 MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
 # A monitor probe's workflow: registered under its first name, which running Schedules and
-# recorded histories carry (``workflows.monitor.LucyMonitorWorkflow``).
+# recorded histories carry (``capabilities.proactive.workflow.monitor.LucyMonitorWorkflow``).
 MONITOR_WORKFLOW_NAME = "LucyHeartbeatWorkflow"
 MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
 DEFAULT_TASK_QUEUE = "lucy-tasks"

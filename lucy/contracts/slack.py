@@ -44,7 +44,7 @@ class PlanStep:
 
 @dataclass(frozen=True)
 class ProgressView:
-    """The task's one progress message: the renderer (:mod:`lucy.slack.blocks`) turns it into
+    """The task's one progress message: the renderer (:mod:`capabilities.task.views.blocks`) turns it into
     Slack text, escaping ``detail`` (it comes from the model's arguments)."""
 
     kind: str  # a Progress

@@ -3,7 +3,7 @@ the person typed it, neutralized, never double-escaped."""
 
 from __future__ import annotations
 
-from activities.assistant_threads import thread_title
+from capabilities.task.activities.assistant_threads import thread_title
 
 
 def test_slack_entities_are_decoded_then_escaped_once():

@@ -12,14 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.maintenance import MaintenanceActivities
+from app.worker import build_slack_client
+from capabilities.proactive.activities.maintenance import MaintenanceActivities
 from lucy.contracts import ReconcileRequest
 from lucy.db import repositories as repo
 from lucy.db.models import BudgetSpend
 from lucy.db.repositories.budgets import BudgetDefaults
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings
-from lucy.worker import build_slack_client
 from tests.conftest import new_team
 from tests.fakes.slack import FakeSlack
 

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from activities.context import APPROVE_ALL_FLAG, ContextActivities
-from activities.records import RecordActivities
+from app.worker import build_slack_client
+from capabilities.task.activities.context import APPROVE_ALL_FLAG, ContextActivities
+from capabilities.task.activities.records import RecordActivities
 from lucy.contracts import TaskContextRequest, TaskInput, TaskStarted
 from lucy.db import repositories as repo
 from lucy.db.session import create_sessionmaker
-from lucy.worker import build_slack_client
 from tests import store_helpers as helpers
 from tests.clock import FROZEN
 from tests.conftest import new_team

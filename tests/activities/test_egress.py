@@ -9,7 +9,7 @@ import time
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.egress import (
+from capabilities.tools.egress import (
     EGRESS_DENIED,
     EgressGuard,
     StaticResolver,

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.email_attachments import read_attachments
-from activities.email_reply import EmailReplyActivities
+from capabilities.email.activities.attachments import read_attachments
+from capabilities.email.activities.reply import EmailReplyActivities
 from lucy.contracts import EmailAttachment, EmailOrigin, EmailReplyRequest, ErrorType
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail, message_received
@@ -126,7 +126,7 @@ async def test_unreadable_attachments_are_said_not_fatal(http, agentmail: FakeAg
 
 
 async def test_attachment_reading_is_bounded_in_time_and_size_and_never_fatal(http, agentmail: FakeAgentMail):
-    from activities.email_attachments import MAX_FILE_BYTES, MAX_TEXT_CHARS
+    from capabilities.email.activities.attachments import MAX_FILE_BYTES, MAX_TEXT_CHARS
 
     event = received(agentmail)
     agentmail.attach(event, "big.txt", b"x" * (MAX_FILE_BYTES * 5), "text/plain")
@@ -159,7 +159,7 @@ async def test_attachment_reading_is_bounded_in_time_and_size_and_never_fatal(ht
 
 
 async def test_attachments_past_the_text_budget_are_not_read(http, agentmail: FakeAgentMail):
-    from activities.email_attachments import MAX_TEXT_CHARS, MAX_TOTAL_CHARS
+    from capabilities.email.activities.attachments import MAX_TEXT_CHARS, MAX_TOTAL_CHARS
 
     event = received(agentmail)
     files = MAX_TOTAL_CHARS // MAX_TEXT_CHARS + 1
@@ -186,8 +186,8 @@ async def test_attachments_past_the_text_budget_are_not_read(http, agentmail: Fa
 async def test_the_approver_sees_exactly_what_is_sent_even_past_the_length_limit(
     http, agentmail: FakeAgentMail
 ):
-    from activities.email_reply import MAX_REPLY_CHARS
-    from workflows.task.email_reply import reply_text
+    from capabilities.email.activities.reply import MAX_REPLY_CHARS
+    from capabilities.email.workflow import reply_text
 
     shown = reply_text("word " * MAX_REPLY_CHARS)  # what the approval shows
     assert len(shown) < MAX_REPLY_CHARS + 20 and shown.endswith("[… cut]")

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.budgets import BudgetGuard
-from activities.llm import LlmActivities
+from capabilities.budgets.activities import BudgetGuard
+from capabilities.task.activities.llm import LlmActivities
 from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest
 from lucy.db import repositories as repo
 from lucy.db.models import BudgetReservation, BudgetSpend

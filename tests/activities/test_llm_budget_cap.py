@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.exceptions import ApplicationError
 
-from lucy.budgets import MILLION, estimate_prompt_tokens
+from capabilities.budgets.rules import MILLION, estimate_prompt_tokens
 from lucy.contracts import ErrorType
 from lucy.db import repositories as repo
 from lucy.db.repositories.budgets import user_scope

@@ -19,12 +19,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.budgets import BudgetGuard
-from activities.llm import LlmActivities
-from activities.slack import ChannelPacer, SlackActivities
+from capabilities.budgets.activities import BudgetGuard
+from capabilities.task.activities.llm import LlmActivities
+from capabilities.task.activities.slack import ChannelPacer, SlackActivities
+from capabilities.task.views.stream import StreamText, neutral
 from lucy.contracts import ChatMessage, ErrorType, LlmRequest, LlmResponse, PostMessageRequest, StreamTarget
 from lucy.settings import Settings, load_settings
-from lucy.slack.stream import StreamText, neutral
 from lucy.slack.text import prepare
 from tests.activities.test_llm_budget import _rows, _workspace
 from tests.fakes.llm import FakeLlm

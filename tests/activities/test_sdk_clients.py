@@ -14,10 +14,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.agentmail_sdk import NO_RETRIES, agentmail_client, map_agentmail_error
-from activities.tools.composio import ComposioActivities, composio_origin
-from activities.tools.email import EmailActivities
-from lucy.agentmail import agentmail_environment
+from capabilities.email.activities.agentmail_sdk import NO_RETRIES, agentmail_client, map_agentmail_error
+from capabilities.email.agentmail import agentmail_environment
+from capabilities.tools.activities.composio import ComposioActivities, composio_origin
+from capabilities.tools.activities.email import EmailActivities
 from lucy.contracts import ErrorType, ToolRequest
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.slack import SlackActivities
+from capabilities.task.activities.slack import SlackActivities
 from lucy.contracts import ErrorType, PlanStep, PostMessageRequest, ProgressView, UpdateMessageRequest
 from tests.fakes.slack import FakeSlack
 

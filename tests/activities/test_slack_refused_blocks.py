@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import ActivityEnvironment
 
-from activities.slack import ChannelPacer, SlackActivities
+from capabilities.task.activities.slack import ChannelPacer, SlackActivities
 from lucy.contracts import PostMessageRequest, UpdateMessageRequest
 from tests.fakes.slack import FakeSlack
 

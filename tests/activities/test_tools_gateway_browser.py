@@ -21,11 +21,11 @@ from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.egress import EGRESS_DENIED, EgressGuard, StaticResolver
-from activities.liveness import BEAT_EVERY_S
-from activities.tools.browser import BrowserActivities
-from activities.tools.camofox import PAGE_CHANGED
-from activities.tools.gateway import GatewayActivities
+from capabilities.tools.activities.browser import BrowserActivities
+from capabilities.tools.activities.camofox import PAGE_CHANGED
+from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.liveness import BEAT_EVERY_S
+from capabilities.tools.egress import EGRESS_DENIED, EgressGuard, StaticResolver
 from lucy.contracts import TOOL_OUTPUT_LIMIT, ErrorType, ToolRequest, ToolResult
 from lucy.settings import ToolSettings
 from tests.fakes.camofox import FakeCamoFox, Page

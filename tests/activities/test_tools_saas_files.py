@@ -18,11 +18,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.tools.composio import ComposioActivities
-from activities.tools.documents import markdown_to_html
-from activities.tools.email import EmailActivities
-from activities.tools.files import FileActivities
-from activities.tools.slack_history import SlackHistoryActivities
+from capabilities.tools.activities.composio import ComposioActivities
+from capabilities.tools.activities.documents import markdown_to_html
+from capabilities.tools.activities.email import EmailActivities
+from capabilities.tools.activities.files import FileActivities
+from capabilities.tools.activities.slack_history import SlackHistoryActivities
 from lucy.contracts import ErrorType, ToolRequest
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail

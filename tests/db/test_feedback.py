@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from capabilities.feedback.repository import FeedbackRecorded, record_feedback
 from lucy.db.models import AuditLog, Task, TaskFeedback
-from lucy.db.repositories.feedback import FeedbackRecorded, record_feedback
 from tests.db.test_store import new_task, new_workspace, tenant
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from lucy.devservers import LocalPostgres
+from app.devservers import LocalPostgres
 from tests.conftest import Lucy, mention_event, new_team
 from tests.fakes.slack import FakeSlack
 

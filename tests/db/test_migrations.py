@@ -7,9 +7,9 @@ import asyncio
 import asyncpg
 import pytest
 
+from app.cli import main
+from app.devservers import LocalPostgres
 from lucy import migrate
-from lucy.cli import main
-from lucy.devservers import LocalPostgres
 
 
 def _dsn(url: str) -> str:

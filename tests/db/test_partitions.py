@@ -19,13 +19,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.cli import main
+from app.devservers import LocalPostgres
 from lucy import migrate
-from lucy.cli import main
 from lucy.db import partitions
 from lucy.db import repositories as repo
 from lucy.db.models import PARTITIONED_TABLES
 from lucy.db.session import create_sessionmaker
-from lucy.devservers import LocalPostgres
 from tests.clock import month_start, this_month
 
 

@@ -15,11 +15,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from app.devservers import LocalPostgres
 from lucy.crypto import CryptoError, KeyRing
 from lucy.db import repositories as repo
 from lucy.db.partitions import add_months, ensure_partitions
 from lucy.db.session import create_sessionmaker
-from lucy.devservers import LocalPostgres
 from tests import store_helpers as helpers
 from tests.clock import FROZEN
 from tests.conftest import new_team
@@ -307,7 +307,7 @@ def test_keyring_errors_are_clear_and_secret_free():
 async def test_cli_rotate_keys(
     postgres, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    from lucy.cli import main
+    from app.cli import main
 
     ws = await new_workspace(engine)
     async with tenant(engine, ws) as s:
@@ -340,7 +340,7 @@ async def test_task_finished_activity_is_idempotent_across_retries(
     """The recording activity run twice (a retry after a lost response) writes each row once."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.records import RecordActivities
+    from capabilities.task.activities.records import RecordActivities
     from lucy.contracts import TaskFinished
 
     ws = await new_workspace(engine)
@@ -388,7 +388,7 @@ async def test_tool_arguments_previews_and_errors_are_redacted_before_the_databa
     """A secret in a tool's arguments, its output or its error never reaches ``task_steps``."""
     from temporalio.testing import ActivityEnvironment
 
-    from activities.records import RecordActivities
+    from capabilities.task.activities.records import RecordActivities
     from lucy.contracts import StepBatch, StepRecord
 
     token, aws = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "AKIA" + "IOSFODNN7EXAMPLE"

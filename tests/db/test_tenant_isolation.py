@@ -19,9 +19,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.devservers import LocalPostgres
 from lucy.db import partitions
 from lucy.db.models import PARTITIONED_TABLES, TENANT_TABLES
-from lucy.devservers import LocalPostgres
 
 NOW = datetime.now(UTC)
 APPEND_ONLY = {"audit_log"}

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from activities.egress import EgressGuard
-from ingress.app import IngressDeps, create_app
-from lucy.dev import console_overrides, mount_console
-from lucy.devservers import LocalPostgres, free_port
-from lucy.serving import serve_http
+from app.dev import console_overrides, mount_console
+from app.devservers import LocalPostgres, free_port
+from app.ingress.app import IngressDeps, create_app
+from app.serving import serve_http
+from app.worker import lucy_worker
+from capabilities.tools.egress import EgressGuard
 from lucy.settings import load_settings
-from lucy.worker import lucy_worker
 from tests.conftest import PUBLIC_TEST_SITES, eventually
 
 GENERAL = "C0GENERAL"

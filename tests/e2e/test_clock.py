@@ -21,10 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
+from app.devservers import LocalPostgres, temporal_test_server_path
 from lucy import migrate
 from lucy.contracts import MAINTENANCE_WORKFLOW_NAME, MaintenanceInput, MaintenanceReport, task_workflow_id
 from lucy.db.partitions import add_months
-from lucy.devservers import LocalPostgres, temporal_test_server_path
 from lucy.settings import Settings
 from lucy.temporal import ensure_search_attributes
 from tests.clock import FROZEN, month_start

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lucy.console.web import ConsoleRefused, console_router
+from app.devtools.console.web import ConsoleRefused, console_router
 from tests.conftest import eventually
 from tests.e2e.conftest import Browser
 

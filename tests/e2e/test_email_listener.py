@@ -19,12 +19,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from ingress.app import IngressDeps, create_app
-from ingress.email_listener import run_email_listener
-from lucy.console.channels import DEFAULT_CHANNELS
+from app.devservers import LocalPostgres, free_port
+from app.devtools.console.channels import DEFAULT_CHANNELS
+from app.ingress.app import IngressDeps, create_app
+from capabilities.email.listeners.websocket import run_email_listener
+from capabilities.email.repository import bound_inboxes
 from lucy.contracts import email_workflow_id
-from lucy.db.repositories.inboxes import bound_inboxes
-from lucy.devservers import LocalPostgres, free_port
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, new_team
 from tests.e2e.test_email import BOB, BOB_USER
@@ -265,7 +265,7 @@ async def test_the_commands_subscribe_and_stop_cleanly_on_sigterm(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "lucy.cli",
+        "app.cli",
         *argv,
         cwd=tmp_path,
         env=env,

@@ -11,8 +11,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
+from app.devservers import LocalPostgres
 from lucy.contracts import email_workflow_id
-from lucy.devservers import LocalPostgres
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, record_history
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)

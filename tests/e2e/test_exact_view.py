@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.sealed_arguments import open_arguments
+from app.devservers import LocalPostgres
+from capabilities.approvals.activities.sealed_arguments import open_arguments
 from lucy.contracts import task_workflow_id
 from lucy.crypto import KeyRing
-from lucy.devservers import LocalPostgres
 from lucy.settings import Settings
 from tests.conftest import Lucy, block_actions_payload, eventually, fake_settings, mention_event, new_team
 from tests.fakes.camofox import FakeCamoFox

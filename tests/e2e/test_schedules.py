@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription, ScheduleSpec
 from temporalio.testing import WorkflowEnvironment
 
+from app.devservers import LocalTemporal, free_port
 from lucy.contracts import SEARCH_ATTRIBUTES, MaintenanceInput
-from lucy.devservers import LocalTemporal, free_port
 from lucy.settings import Settings
 from lucy.slack.limits import block_problems
 from lucy.slack.text import escape_mrkdwn

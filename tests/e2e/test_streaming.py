@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from ingress.app import IngressDeps, create_app
+from app.ingress.app import IngressDeps, create_app
 from lucy.contracts import task_workflow_id
 from lucy.settings import Settings
 from lucy.slack.text import prepare
@@ -101,14 +101,14 @@ def _worker_process(settings: Settings, temporal_address: str, cwd: Path) -> sub
     return subprocess.Popen([sys.executable, "-c", _WORKER], cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
-# Lucy's worker (``lucy.worker.lucy_worker``) in a process of its own, without the maintenance
+# Lucy's worker (``app.worker.lucy_worker``) in a process of its own, without the maintenance
 # schedule ``lucy worker`` triggers at start: a run of it left behind by the killed worker would
 # hold the session's one maintenance schedule for other tests.
 _WORKER = """
 import asyncio
 from temporalio.client import Client
 from lucy.settings import load_settings
-from lucy.worker import lucy_worker
+from app.worker import lucy_worker
 
 async def main():
     settings = load_settings()

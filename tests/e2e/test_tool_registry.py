@@ -19,16 +19,16 @@ import pytest
 from sqlalchemy import text
 from temporalio import activity
 
-from activities.egress import EgressGuard
-from activities.tools import registry
-from activities.tools.deps import ToolDeps
-from activities.tools.spec import NEEDS_SLACK, STRING, RiskContext, ToolSpec, retry, schema
+from capabilities.task.workflow import policy
+from capabilities.tools.activities import registry
+from capabilities.tools.deps import ToolDeps
+from capabilities.tools.egress import EgressGuard
+from capabilities.tools.spec import NEEDS_SLACK, STRING, RiskContext, ToolSpec, retry, schema
 from lucy.contracts import Risk, ToolRequest, ToolResult, task_workflow_id
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-from workflows.task import policy
 
 SHOUTED: list[str] = []
 

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from lucy import triggers
+from app.devservers import LocalPostgres
+from capabilities.triggers import rules as triggers
 from lucy.contracts import webhook_workflow_id
 from lucy.crypto import KeyRing
-from lucy.devservers import LocalPostgres
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, new_team
 from tests.fakes.camofox import FakeCamoFox

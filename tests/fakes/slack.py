@@ -1,6 +1,6 @@
 """A fake Slack Web API: a real HTTP server on 127.0.0.1 that speaks Slack's wire protocol.
 
-The workspace itself (methods, messages, files, faults) is :class:`lucy.console.backend.
+The workspace itself (methods, messages, files, faults) is :class:`app.devtools.console.backend.
 SlackBackend`, the same code the local console serves under ``lucy dev``; this module only
 serves it over aiohttp, plus Slack's Socket Mode WebSocket:
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lucy.console.backend import BOT_ID, BOT_USER_ID, Call, Fault, SlackBackend
+from app.devtools.console.backend import BOT_ID, BOT_USER_ID, Call, Fault, SlackBackend
 from tests.fakes import serve
 
 __all__ = ["BOT_ID", "BOT_USER_ID", "Call", "FakeSlack", "Fault"]

@@ -4,9 +4,9 @@ may run a subcommand holds."""
 
 from __future__ import annotations
 
-from ingress.listeners.command_table import Who
-from ingress.listeners.commands import TABLE
-from ingress.listeners.email import SETTINGS_USAGE
+from app.ingress.command_table import Who
+from app.ingress.commands import TABLE
+from capabilities.email.listeners.commands import SETTINGS_USAGE
 from tests.conftest import Lucy, new_team
 
 # The help as it was before the table wrote it: every line stays, word for word.

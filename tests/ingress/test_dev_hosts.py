@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from ingress.app import IngressDeps, create_app
+from app.ingress.app import IngressDeps, create_app
 from lucy.crypto import KeyRing
 from lucy.settings import load_settings
 from tests.conftest import sign

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ingress.email_listener import HANDLE_ATTEMPTS, EmailListener
-from lucy.agentmail import build_agentmail_client
+from capabilities.email.agentmail import build_agentmail_client
+from capabilities.email.listeners.websocket import HANDLE_ATTEMPTS, EmailListener
 from lucy.settings import ToolSettings
 from tests.conftest import eventually
 from tests.fakes.agentmail import message_received

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingress.email_auth import trusted_ids
-from ingress.email_message import MAX_QUOTED_CHARS, parse_event, quoted_request, requester_id
+from capabilities.email.auth import trusted_ids
+from capabilities.email.message import MAX_QUOTED_CHARS, parse_event, quoted_request, requester_id
 from tests.fakes.agentmail import message_received
 
 
@@ -274,7 +274,7 @@ def test_attachments_are_references_and_the_member_request_names_the_member():
 
 
 def test_attachment_limits_per_file_and_in_total():
-    from ingress.email_sender import AttachmentLimits, attachments_note, limit_attachments
+    from capabilities.email.sender import AttachmentLimits, attachments_note, limit_attachments
     from lucy.contracts import EmailAttachment
 
     files = tuple(
@@ -288,7 +288,7 @@ def test_attachment_limits_per_file_and_in_total():
 
 
 def test_only_a_full_member_gets_the_reply_without_an_approval():
-    from ingress.email_sender import Member, origin
+    from capabilities.email.sender import Member, origin
 
     _, email, _ = parse_event(_event(**{"from": "Bob <Bob@Example.com>", "reply_to": ["x@evil.example"]}))
     assert email is not None

@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from ingress.app import IngressDeps, create_app
+from app.devservers import LocalPostgres
+from app.ingress.app import IngressDeps, create_app
 from lucy.db.session import create_engine
-from lucy.devservers import LocalPostgres
 from lucy.settings import load_settings
 from tests.conftest import Lucy, mention_event, new_team, sign
 

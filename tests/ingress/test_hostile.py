@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from temporalio.service import RPCError
 
-from ingress.guard import MAX_BODY_BYTES
 from lucy.contracts import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
@@ -28,6 +27,7 @@ from lucy.contracts import (
     command_workflow_id,
     task_workflow_id,
 )
+from lucy.guard import MAX_BODY_BYTES
 from lucy.logging import configure_logging
 from tests.conftest import Lucy, mention_event, new_team, sign
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from ingress.app import IngressDeps, create_app
+from app.devservers import LocalPostgres
+from app.ingress.app import IngressDeps, create_app
 from lucy.contracts import task_workflow_id
 from lucy.db.session import create_engine
-from lucy.devservers import LocalPostgres
 from lucy.metrics import SLACK_KINDS, slack_kind
 from lucy.settings import load_settings
 from tests.conftest import Lucy, mention_event, new_team, sign

@@ -30,9 +30,9 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from ingress.app import IngressDeps, create_app, lazy_temporal
+from app.devservers import LocalPostgres
+from app.ingress.app import IngressDeps, create_app, lazy_temporal
 from lucy.crypto import KeyRing
-from lucy.devservers import LocalPostgres
 from lucy.settings import Settings, load_settings
 
 TOKEN = "schema-test-token-0123456789abcdef"  # both the metrics and the codec (decode) bearer token

@@ -7,7 +7,7 @@ import asyncio
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ingress.app import IngressDeps, build_bolt_app
+from app.ingress.app import IngressDeps, build_bolt_app
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, dm_event, mention_event, new_team
 from tests.fakes.slack import FakeSlack
@@ -82,7 +82,7 @@ async def test_mention_over_socket_mode_is_answered(lucy: Lucy, fake_slack: Fake
 async def test_socket_mode_http_side_serves_no_events(engine: AsyncEngine, settings):
     import httpx
 
-    from ingress.app import create_app
+    from app.ingress.app import create_app
 
     async def client():
         raise AssertionError("not needed")

@@ -7,7 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from lucy.budgets import BudgetChange, BudgetInputError, parse_amount, parse_budget_command, price_of, usd
+from capabilities.budgets.rules import (
+    BudgetChange,
+    BudgetInputError,
+    parse_amount,
+    parse_budget_command,
+    price_of,
+    usd,
+)
 from lucy.settings import ModelPrice, SettingsError, load_settings
 
 

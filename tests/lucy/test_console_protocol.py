@@ -9,9 +9,9 @@ from urllib.parse import parse_qs
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from lucy.console import deliver
-from lucy.console.backend import SlackBackend
-from lucy.console.workspace import Console
+from app.devtools.console import deliver
+from app.devtools.console.backend import SlackBackend
+from app.devtools.console.workspace import Console
 
 SECRET = "console-test-secret"
 

@@ -8,8 +8,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lucy.console.blocks import blocks, find_element, message_body
-from lucy.console.render import mrkdwn
+from app.devtools.console.blocks import blocks, find_element, message_body
+from app.devtools.console.render import mrkdwn
 
 NAMES = {"U0ALICE": "alice", "C0GENERAL": "general", "UBOTLUCY": "Lucy"}.get
 # Everything the renderer itself may emit; any other tag means text became markup.

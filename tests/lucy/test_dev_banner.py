@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from lucy.dev import banner
+from app.dev import banner
 from lucy.settings import Settings
 
 PG = SimpleNamespace(APP_USER="lucy_app", port=55432, database="lucy", user="lucy_owner")

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lucy import dev_ports
+from app import dev_ports
+from app.devservers import free_port, port_in_use
 from lucy.crypto import KeyRing
-from lucy.devservers import free_port, port_in_use
 from tests.conftest import answers, eventually, non_loopback_address
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ async def _run_dev(
         env.update(LUCY_SLACK_SIGNING_SECRET="dev-listen-secret", LUCY_SLACK_BOT_TOKEN="xoxb-dev-listen")
     args = ["dev", "--port", str(port), "--pg-port", str(free_port()), *extra]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lucy.cli", *args, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+        sys.executable, "-m", "app.cli", *args, cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
     )
     return port, proc
 

@@ -9,8 +9,8 @@ import json
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from lucy.slack import blocks
-from lucy.slack.exact_view import checking_modal, decided_modal, exact_modal, refused_modal
+from capabilities.approvals.views import checking_modal, decided_modal, exact_modal, refused_modal
+from capabilities.task.views import blocks
 from lucy.slack.masking import Masking, masking
 from tests.lucy.test_slack_blocks import EXPIRES, preformatted
 

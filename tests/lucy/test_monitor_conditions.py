@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lucy.proactive import conditions
-from lucy.proactive.alerting import MonitorState, decide
-from lucy.proactive.conditions import MonitorSpecError, ProbeFailed
+from capabilities.proactive import conditions
+from capabilities.proactive.alerting import MonitorState, decide
+from capabilities.proactive.conditions import MonitorSpecError, ProbeFailed
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)  # a fixed instant: nothing here reads the clock
 HOUR = timedelta(hours=1)

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from ingress.app import IngressDeps, create_app
-from ingress.codec import MAX_CODEC_BODY_BYTES
+from app.ingress.app import IngressDeps, create_app
+from app.ingress.codec import MAX_CODEC_BODY_BYTES
 from lucy import codec as codec_module
 from lucy.codec import ENCODING, EncryptionCodec, data_converter, payload_keyring, payloads_to_json
 from lucy.contracts import task_workflow_id

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.devservers import LocalPostgres
 from lucy.crypto import KeyRing
-from lucy.devservers import LocalPostgres
 from lucy.production import database_problems, refuse_insecure, settings_problems
 from lucy.settings import load_settings
 
@@ -136,7 +136,7 @@ def test_lucy_worker_refuses_to_start_and_says_why(tmp_path: Path, postgres: Loc
         "LUCY_TEMPORAL_ADDRESS": "temporal.example.com:7233",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "lucy.cli", "worker"],
+        [sys.executable, "-m", "app.cli", "worker"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lucy.proactive.recurrence import RecurrenceError, next_runs, parse
+from capabilities.proactive.recurrence import RecurrenceError, next_runs, parse
 
 NOW = datetime(2031, 3, 5, 7, 0, tzinfo=UTC)  # a Wednesday; fixed, so the expected runs are too
 FIFTEEN = timedelta(minutes=15)

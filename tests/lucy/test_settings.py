@@ -92,7 +92,7 @@ def test_malformed_setting_names_the_variable(
 def test_cli_stops_with_one_clear_line(workdir: Path):
     env = {"PATH": "/usr/bin:/bin", "LUCY_TEMPORAL_ADDRESS": "nonsense"}
     done = subprocess.run(
-        [sys.executable, "-m", "lucy.cli", "worker"],
+        [sys.executable, "-m", "app.cli", "worker"],
         env=env,
         capture_output=True,
         text=True,
@@ -121,7 +121,7 @@ def test_env_example_copied_to_dotenv_loads(workdir: Path):
 
 
 def test_socket_ingress_runs_the_email_listener_on_the_api_key_alone(workdir: Path):
-    from lucy.cli import runs_email_listener
+    from app.cli import runs_email_listener
 
     assert not runs_email_listener(load_settings(agentmail_enabled=True))
     assert runs_email_listener(load_settings(agentmail_api_key="am_key_0123", agentmail_enabled=False))

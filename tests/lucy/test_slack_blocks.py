@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lucy.slack import blocks
+from capabilities.task.views import blocks
 
 EXPIRES = "2031-05-15T12:00:00+00:00"  # fixed on purpose: rendering, not time
 
@@ -137,7 +137,7 @@ def test_the_decided_message_keeps_what_was_decided():
 
 
 def test_a_long_answer_is_cut_at_line_ends_and_code_blocks_reopen_in_the_next_section():
-    from lucy.slack.feedback import SECTION_LIMIT, answer_blocks
+    from capabilities.feedback.views import SECTION_LIMIT, answer_blocks
 
     code = "\n".join(f"line_{i} = {i}  # " + "x" * 60 for i in range(150))
     text = f"Here is the script:\n```\n{code}\n```\nRun it with python."

@@ -20,23 +20,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from capabilities.approvals import views as exact_view
+from capabilities.budgets import views as budgets
+from capabilities.feedback import views as feedback
+from capabilities.proactive.views import monitors, schedules, standing
+from capabilities.task.views import blocks, home
+from capabilities.task.views.plan import plan_chunks
 from lucy.contracts import PlanStep, ProgressView, Recurrence, StandingAction
 from lucy.db.repositories.budgets import UsageReport
 from lucy.db.repositories.webhooks import IgnoredMail
-from lucy.slack import (
-    blocks,
-    budgets,
-    exact_view,
-    feedback,
-    home,
-    limits,
-    masking,
-    monitors,
-    schedules,
-    standing,
-)
+from lucy.slack import limits, masking
 from lucy.slack.limits import block_problems, view_problems
-from lucy.slack.plan import plan_chunks
 from lucy.slack.text import fit, prepare
 
 NOW = datetime.now(UTC)  # rendering only: any moment will do

@@ -25,6 +25,6 @@ async def test_registers_missing_attributes_on_a_fresh_server():
 
 
 def _cli() -> str:
-    from lucy.devservers import temporal_cli_path
+    from app.devservers import temporal_cli_path
 
     return temporal_cli_path()

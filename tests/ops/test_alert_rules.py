@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import lucy.metrics
-from lucy.devservers import free_port
+from app.devservers import free_port
 from lucy.temporal import metrics_runtime
 from tests.conftest import eventually
 

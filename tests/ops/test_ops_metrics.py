@@ -8,11 +8,11 @@ from prometheus_client import REGISTRY
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
-from activities.llm import LlmActivities
-from ingress.app import IngressDeps, create_app
+from app.devservers import LocalPostgres, free_port
+from app.ingress.app import IngressDeps, create_app
+from capabilities.task.activities.llm import LlmActivities
 from lucy.contracts import ChatMessage, LlmProvider, LlmRequest
 from lucy.db.session import create_engine
-from lucy.devservers import LocalPostgres, free_port
 from lucy.settings import load_settings
 from tests.fakes.llm import FakeLlm
 

@@ -188,7 +188,7 @@ async def test_span_urls_keep_no_query_string(
     import aiohttp
     import httpx
 
-    from ingress.app import IngressDeps, create_app
+    from app.ingress.app import IngressDeps, create_app
 
     target = f"{fake_llm.base_url}/files/report.csv?{PRESIGNED}"
     async with httpx.AsyncClient() as http:

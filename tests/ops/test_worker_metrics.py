@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from app.devservers import LocalPostgres, free_port
 from lucy.contracts import MAINTENANCE_SCHEDULE_ID
-from lucy.devservers import LocalPostgres, free_port
 from tests.conftest import answers, eventually, non_loopback_address
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -50,7 +50,7 @@ async def test_lucy_worker_serves_both_metrics_ports(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "lucy.cli",
+        "app.cli",
         "worker",
         cwd=tmp_path,
         env=env,

@@ -16,9 +16,9 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.egress import EgressGuard, StaticResolver
-from activities.liveness import BEAT_EVERY_S
-from activities.tools.gateway import GatewayActivities
+from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.liveness import BEAT_EVERY_S
+from capabilities.tools.egress import EgressGuard, StaticResolver
 from lucy.contracts import ToolRequest, ToolResult
 from lucy.settings import ToolSettings
 from tests.fakes.gateway import FakeGateway

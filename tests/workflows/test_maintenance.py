@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text, update
 from temporalio.client import ScheduleActionStartWorkflow
 
+from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
 from lucy.contracts import MAINTENANCE_WORKFLOW_NAME
 from lucy.db import repositories as repo
 from lucy.db.models import Task
 from lucy.db.partitions import add_months
 from lucy.db.session import create_sessionmaker
-from lucy.maintenance_schedule import ensure_maintenance_schedule
 from tests.conftest import Lucy, new_team, record_history
 
 

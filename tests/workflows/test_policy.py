@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from activities.tools.registry import TOOLS
+from capabilities.task.workflow import policy
+from capabilities.tools.activities.registry import TOOLS
 from lucy.contracts import Actor, Risk
-from workflows.task import policy
 
 
 def assess(

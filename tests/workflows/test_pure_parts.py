@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from capabilities.task.workflow import breaker, compaction, models, prompts
+from capabilities.task.workflow.models import ESCALATE, FAIL, FALLBACK, TRIM
 from lucy.contracts import ChatMessage, ErrorType, TaskContext, TaskInput, TaskState
-from workflows.task import breaker, compaction, models, prompts
-from workflows.task.models import ESCALATE, FAIL, FALLBACK, TRIM
 
 TASK = TaskInput(
     workspace_id="w",

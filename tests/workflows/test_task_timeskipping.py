@@ -26,7 +26,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.identity import IdentityActivities
+from app.devservers import temporal_test_server_path
+from capabilities.approvals.activities.identity import IdentityActivities
+from capabilities.task.views.blocks import progress_text
+from capabilities.task.workflow import LucyTaskWorkflow
+from capabilities.task.workflow.models import escalation_path
+from capabilities.task.workflow.options import LLM_RETRY
+from capabilities.task.workflow.workflow import MAX_REPLIES, MAX_REPLY_CHARS
 from lucy.contracts import (
     ApprovalDecision,
     ApprovalOutcome,
@@ -53,16 +59,10 @@ from lucy.contracts import (
     ToolResult,
     UpdateMessageRequest,
 )
-from lucy.devservers import temporal_test_server_path
 from lucy.signing import Claim, ClaimSigner, now_iso
-from lucy.slack.blocks import progress_text
 from lucy.temporal import ensure_search_attributes
 from tests.conftest import HISTORIES
 from tests.fakes.slack import FakeSlack
-from workflows.task import LucyTaskWorkflow
-from workflows.task.models import escalation_path
-from workflows.task.options import LLM_RETRY
-from workflows.task.workflow import MAX_REPLIES, MAX_REPLY_CHARS
 
 SIGNER = ClaimSigner([b"k" * 32])
 

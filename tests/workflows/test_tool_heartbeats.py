@@ -12,9 +12,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.liveness import beat, keeps_beating
-from activities.tools.registry import TOOLS
-from activities.tools.spec import TOOL_HEARTBEAT, UNRESUMABLE_TOOL_HEARTBEAT
+from capabilities.tools.activities.liveness import beat, keeps_beating
+from capabilities.tools.activities.registry import TOOLS
+from capabilities.tools.spec import TOOL_HEARTBEAT, UNRESUMABLE_TOOL_HEARTBEAT
 from lucy.contracts import LlmResponse, TaskContext, ToolCall, ToolRequest, ToolResult
 from tests.workflows.test_task_timeskipping import Fakes, _run, answer, ts_env  # noqa: F401
 
@@ -35,7 +35,8 @@ def test_every_long_tool_has_a_heartbeat_timeout_and_heartbeats():
     for name in LONG_TOOLS:
         tool = TOOLS[name]
         assert tool.heartbeat < tool.timeout, name
-        # The activity heartbeats all the while it runs (activities.liveness.keeps_beating).
+        # The activity heartbeats all the while it runs
+        # (capabilities.tools.activities.liveness.keeps_beating).
         assert getattr(tool.activity, "__wrapped__", None) is not None, name
     for tool in TOOLS.values():  # a heartbeat timeout on an activity that never beats would fail it
         if tool.heartbeat is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from activities.tools.registry import TOOLS
-from workflows.task.tools import validate_arguments
+from capabilities.tools.activities.registry import TOOLS
+from capabilities.tools.workflow import validate_arguments
 
 
 @pytest.mark.parametrize(

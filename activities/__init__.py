@@ -1,1 +1,0 @@
-"""Activities: all I/O of Lucy's tasks. Classes take injected clients; nothing reads the environment."""

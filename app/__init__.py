@@ -1,0 +1,1 @@
+"""Composition roots: the worker, the `lucy` command, `lucy dev`, the ingress app."""

@@ -1,0 +1,1 @@
+"""Lucy by capability: each one's workflow part, activities, listeners, views."""

@@ -1,0 +1,1 @@
+"""Approvals: asking a person, verifying who decided, the exact view."""

@@ -1,0 +1,1 @@
+"""Approval activities: posting, deciding, sealed arguments."""

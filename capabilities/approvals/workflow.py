@@ -1,0 +1,322 @@
+"""The task's approval gate: ask a person, wait durably for a verified decision or the expiry,
+settle it once. Who may decide is :mod:`capabilities.task.workflow.policy`'s; who clicked is verified by
+the worker (``identity.verify``), never taken from the click."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from capabilities.approvals.activities.identity import IdentityActivities
+    from capabilities.approvals.activities.requests import ApprovalActivities
+from capabilities.task.workflow import options, policy
+from capabilities.task.workflow.models import error_type
+from capabilities.task.workflow.posting import ProgressMessage, thread_of
+from capabilities.task.workflow.recorder import StepRecorder
+from capabilities.task.workflow.status import set_status
+from lucy.contracts import (
+    UPDATE_SHOW_EXACT,
+    Actor,
+    ActorCheck,
+    ApprovalDecision,
+    ApprovalDecisionKind,
+    ApprovalOutcome,
+    ApprovalRequest,
+    ApprovalSettled,
+    CancelRequest,
+    ErrorType,
+    ExactArguments,
+    ExactViewRequest,
+    PendingApproval,
+    Progress,
+    TaskInput,
+    TaskState,
+    TaskStatus,
+    claim_terms,
+    idempotency_key,
+)
+
+
+async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> Actor:
+    """Who really sent a click or a cancel: the worker checks the ingress's signature and asks Slack."""
+    kind, subject, verdict = claim_terms(claim)
+    try:
+        return await workflow.execute_activity_method(
+            IdentityActivities.verify,
+            ActorCheck(
+                kind=kind,
+                workflow_id=workflow.info().workflow_id,
+                subject=subject,
+                verdict=verdict,
+                slack_user_id=claim.slack_user_id,
+                slack_team_id=claim.slack_team_id,
+                issued_at=claim.issued_at,
+                signature=claim.signature,
+                expected_team_id=task.slack_team_id,
+            ),
+            start_to_close_timeout=options.VERIFY_TIMEOUT,
+            schedule_to_close_timeout=options.VERIFY_TIMEOUT * 3,
+            retry_policy=options.VERIFY_RETRY,
+            summary=f"verify who sent the {kind}",
+        )
+    except ActivityError as err:
+        workflow.logger.warning("could not verify a click", extra={"error_type": error_type(err)})
+        return Actor(
+            slack_user_id=claim.slack_user_id, problem="Slack could not confirm who you are; try again"
+        )
+
+
+def validate_click(state: TaskState, decision: ApprovalDecision) -> None:
+    """The cheap checks of a click, before anything runs (raise: the click is refused)."""
+    if decision.decision not in (ApprovalDecisionKind.APPROVED, ApprovalDecisionKind.REJECTED):
+        raise ValueError("A decision is either approved or rejected.")
+    p = state.pending
+    if p is None or p.approval_id != decision.approval_id:
+        raise ValueError("This approval is not waiting for a decision any more.")
+    if p.decision is not None:
+        raise ValueError(f"This approval was already {p.decision} by <@{p.decided_by}>.")
+    if workflow.now() >= p.expires_at:
+        raise ValueError("This approval has expired.")
+    if not decision.signature:
+        raise ValueError("That click could not be verified (it is not signed).")
+
+
+def validate_exact_view(state: TaskState, request: ExactViewRequest) -> None:
+    """The cheap checks of a click on *Show exactly what runs* (raise: refused)."""
+    p = state.pending
+    if p is None or p.approval_id != request.approval_id or p.decision is not None:
+        raise ValueError("This approval is not waiting for a decision any more.")
+    if not request.signature:
+        raise ValueError("That click could not be verified (it is not signed).")
+
+
+def _refusal(
+    task: TaskInput, state: TaskState, p: PendingApproval, actor: Actor, decision: str
+) -> str | None:
+    return policy.refusal(
+        actor,
+        decision=decision,
+        requester=task.slack_user_id,
+        approvers=p.approvers,
+        risk=p.risk,
+        self_approval_allowed=bool(state.context and state.context.self_approval_allowed),
+        owner_only=p.owner_only,
+    )
+
+
+async def show_exact(task: TaskInput, state: TaskState, request: ExactViewRequest) -> ExactArguments:
+    """The pending step's exact arguments, for a clicker the worker verified and the policy
+    lets approve it; anyone else is refused (the exact text may hold secrets)."""
+    p = state.pending
+    assert p is not None  # the validator saw it pending
+    actor = await verify(task, request)
+    refused = _refusal(task, state, p, actor, ApprovalDecisionKind.APPROVED)
+    if refused:
+        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
+    if state.pending is not p or p.decision is not None:
+        raise ApplicationError(
+            "This approval is not waiting for a decision any more.", type=ErrorType.APPROVAL_CLOSED
+        )
+    return ExactArguments(approval_id=p.approval_id, tool=p.tool, arguments=dict(p.arguments))
+
+
+class ExactViewUpdate:
+    """The task workflow's *Show exactly what runs* update, as a base class of
+    ``LucyTaskWorkflow`` (Temporal collects inherited handlers): it reads the workflow's
+    ``_task`` and ``_state``."""
+
+    _task: TaskInput
+    _state: TaskState
+
+    @workflow.update(name=UPDATE_SHOW_EXACT)
+    async def show_exact_arguments(self, request: ExactViewRequest) -> ExactArguments:
+        """The pending step's exact arguments, only for a person the worker verified and the
+        policy lets decide (they approve from that view)."""
+        return await show_exact(self._task, self._state, request)
+
+    @show_exact_arguments.validator
+    def _validate_exact_view(self, request: ExactViewRequest) -> None:
+        validate_exact_view(self._state, request)
+
+
+async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) -> ApprovalOutcome:
+    """A click, once verified and allowed, decides the pending approval (the first one wins);
+    returns when the decision is recorded and shown."""
+    p = state.pending
+    assert p is not None  # the validator saw it pending
+    actor = await verify(task, decision)
+    refused = _refusal(task, state, p, actor, decision.decision)
+    if refused:
+        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
+    if state.pending is not p or p.decision is not None:
+        decided = f" by <@{p.decided_by}>" if p.decided_by else ""
+        raise ApplicationError(
+            f"This approval was already {p.decision or 'decided'}{decided}.", type=ErrorType.APPROVAL_CLOSED
+        )
+    p.decision, p.decided_by, p.decided_at = decision.decision, actor.slack_user_id, workflow.now()
+    await workflow.wait_condition(lambda: p.settled)
+    return ApprovalOutcome(
+        approval_id=p.approval_id,
+        decision=p.decision,
+        decided_by_slack_id=p.decided_by,
+        decided_at=p.decided_at.isoformat(),
+    )
+
+
+class ApprovalGate:
+    """Asks for approvals for one task (one at a time)."""
+
+    def __init__(
+        self, task: TaskInput, state: TaskState, recorder: StepRecorder, progress: ProgressMessage
+    ) -> None:
+        self._task = task
+        self._state = state
+        self._recorder = recorder
+        self._progress = progress
+
+    async def ask(
+        self,
+        tool: str,
+        args: dict[str, Any],
+        *,
+        risk: str,
+        summary: str,
+        reason: str,
+        because: str,
+        owner_only: bool = False,
+    ) -> tuple[ApprovalDecisionKind, str | None]:
+        """Ask a person, showing every argument in full; wait durably for the decision or the
+        expiry; settle it once. Returns ``refused`` without asking anyone when the step cannot
+        be shown in full. ``owner_only``: the requester alone may approve (they are the one
+        asked)."""
+        state, task = self._state, self._task
+        ctx = state.context
+        assert ctx is not None
+        info = workflow.info()
+        index = self._recorder.next_index()
+        ttl = timedelta(seconds=ctx.approval_ttl_seconds)
+        approvers = [task.slack_user_id] if owner_only else [a for a in ctx.approver_slack_ids if a]
+        # The approval's id is the workflow's own (deterministic) UUID, and the workflow waits
+        # for it before the message is posted: a click that arrives with the message is valid.
+        pending = PendingApproval(
+            approval_id=str(workflow.uuid4()),
+            tool=tool,
+            summary=summary,
+            risk=risk,
+            approvers=approvers,
+            expires_at=workflow.now() + ttl,
+            arguments=args,
+            owner_only=owner_only,
+        )
+        state.pending = pending
+        set_status(self._state, TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
+        posted = await workflow.execute_activity_method(
+            ApprovalActivities.request,
+            ApprovalRequest(
+                workflow_id=info.workflow_id,
+                workspace_id=task.workspace_id,
+                approval_id=pending.approval_id,
+                approval_key=idempotency_key(info.workflow_id, "approval", str(index)),
+                tool=tool,
+                summary=summary,
+                reason=(reason or "").strip()[:1000],
+                risk_level=risk,
+                slack_channel_id=task.slack_channel_id,
+                thread_ts=thread_of(task, state),
+                requester_slack_id=task.slack_user_id,
+                approver_slack_ids=approvers,
+                expires_at=pending.expires_at.isoformat(),
+                requester_id=task.user_id or None,
+                details={"tool": tool},
+                arguments=args,
+                because=because,
+                requested_at=workflow.now().isoformat(),
+                owner_only=owner_only,  # True only under the trust2-account-owner-approval patch
+            ),
+            start_to_close_timeout=options.RECORD_TIMEOUT,
+            schedule_to_close_timeout=options.RECORD_DEADLINE,
+            retry_policy=options.RECORD_RETRY,
+            summary=f"approval: ask for {summary}",
+        )
+        pending.message_ts = posted.message_ts
+        if posted.refused is not None:
+            workflow.logger.warning("approval not asked: the step cannot be shown in full")
+            pending.decision, pending.decided_at, pending.settled = (
+                ApprovalDecisionKind.REFUSED,
+                workflow.now(),
+                True,
+            )
+            self._record(index, pending, extra={"why": posted.refused})
+            state.pending = None
+            set_status(self._state, TaskStatus.RUNNING, "approval refused")
+            return ApprovalDecisionKind.REFUSED, None
+        await self._progress.show(self._progress.view(Progress.WAITING, detail=summary, approvers=approvers))
+        self._recorder.flush()  # the wait may be long: write what happened so far
+        try:
+            await workflow.wait_condition(
+                lambda: pending.decision is not None, timeout=ttl, timeout_summary="approval expiry"
+            )
+        except TimeoutError:
+            pending.decision, pending.decided_at = ApprovalDecisionKind.EXPIRED, workflow.now()
+        decision = pending.decision or ApprovalDecisionKind.EXPIRED
+        state.step = f"approval {decision}"
+        await self.settle(pending, decision, pending.decided_by)
+        self._record(index, pending)
+        state.pending = None
+        set_status(self._state, TaskStatus.RUNNING, f"approval {decision}")
+        return decision, pending.decided_by
+
+    def _record(self, index: int, pending: PendingApproval, extra: dict[str, Any] | None = None) -> None:
+        self._recorder.add(
+            kind="approval_wait",
+            name=pending.tool,
+            status="completed" if pending.decision == ApprovalDecisionKind.APPROVED else "skipped",
+            input={"summary": pending.summary, "risk": pending.risk, "approval_id": pending.approval_id},
+            output={
+                "decision": pending.decision or "",
+                "decided_by": pending.decided_by or "",
+                **(extra or {}),
+            },
+            index=index,
+        )
+
+    async def settle(
+        self, pending: PendingApproval, decision: ApprovalDecisionKind, decided_by: str | None
+    ) -> None:
+        """Record the decision and show it in place of the buttons (``approvals.settle``)."""
+        await workflow.execute_activity_method(
+            ApprovalActivities.settle,
+            ApprovalSettled(
+                workflow_id=workflow.info().workflow_id,
+                workspace_id=self._task.workspace_id,
+                approval_id=pending.approval_id,
+                decision=decision,
+                decided_at=(pending.decided_at or workflow.now()).isoformat(),
+                slack_channel_id=self._task.slack_channel_id,
+                message_ts=pending.message_ts,
+                summary=pending.summary,
+                risk_level=pending.risk,
+                decided_by_slack_id=decided_by,
+            ),
+            start_to_close_timeout=options.RECORD_TIMEOUT,
+            schedule_to_close_timeout=options.RECORD_DEADLINE,
+            retry_policy=options.RECORD_RETRY,
+            summary=f"approval: {decision}",
+        )
+        pending.settled = True
+
+    async def close_for_cancel(self, by: str | None) -> None:
+        """The task is being cancelled: a pending approval is closed (or a click being settled
+        is let go)."""
+        pending = self._state.pending
+        if pending is None:
+            return
+        if pending.decision is not None:
+            pending.settled = True  # cancelled while settling: let the click's caller go
+            return
+        pending.decided_at = workflow.now()
+        await self.settle(pending, ApprovalDecisionKind.CANCELLED, by)

@@ -1,0 +1,1 @@
+"""Budgets: spend limits per workspace and user."""

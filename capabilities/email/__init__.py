@@ -1,0 +1,1 @@
+"""Email: AgentMail in (webhook, WebSocket) and replies out."""

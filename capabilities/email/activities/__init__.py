@@ -1,0 +1,1 @@
+"""Email activities: replies and attachments."""

@@ -1,0 +1,1 @@
+"""Inbound mail and the `/lucy email` commands."""

@@ -1,0 +1,1 @@
+"""Feedback on answers: the buttons and their record."""

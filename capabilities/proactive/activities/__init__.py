@@ -1,0 +1,1 @@
+"""Proactive work's activities: schedules, monitors, chores."""

@@ -1,0 +1,1 @@
+"""The stored schedules and monitors."""

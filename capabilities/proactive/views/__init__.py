@@ -1,0 +1,1 @@
+"""Block Kit for schedules and monitors."""

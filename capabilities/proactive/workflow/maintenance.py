@@ -1,0 +1,108 @@
+"""``LucyMaintenanceWorkflow``: what used to be cron, run by the Temporal Schedule
+``lucy-maintenance`` (see :mod:`capabilities.proactive.maintenance_schedule`).
+
+1. Partitions: this month's and the next months' partitions of the time-series tables exist,
+   months past retention are dropped (``lucy db partitions``, scheduled).
+2. Orphaned claims: ingress claims a task row before it starts the workflow; if the start
+   failed and Slack stopped redelivering, the row would stay ``created`` for ever. Rows older
+   than a few minutes with no workflow are recorded as failed (``NeverStarted``).
+3. Schedules: rows and Temporal Schedules reconciled both ways (:mod:`capabilities.proactive.reconcile`);
+   a channel whose schedule missed runs beyond its catch-up window is told, once.
+
+Each step is its own activity with its own retry policy; one failing does not stop the other.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    # The payload converter resolves the dataclasses' type hints in their own modules: each
+    # contracts module must be visible inside the sandbox by its full name.
+    import lucy.contracts.approvals
+    import lucy.contracts.errors
+    import lucy.contracts.ids
+    import lucy.contracts.llm
+    import lucy.contracts.maintenance
+    import lucy.contracts.records
+    import lucy.contracts.schedules
+    import lucy.contracts.slack
+    import lucy.contracts.task
+    import lucy.contracts.tools  # noqa: F401
+    from capabilities.proactive.activities.maintenance import MaintenanceActivities
+    from capabilities.proactive.activities.schedules import ScheduleActivities
+    from capabilities.task.activities.slack import SlackActivities
+    from lucy.contracts import (
+        MAINTENANCE_WORKFLOW_NAME,
+        MaintenanceInput,
+        MaintenanceReport,
+        PartitionsResult,
+        PostMessageRequest,
+        ReconcileRequest,
+        ReconcileResult,
+        SchedulesReconciled,
+    )
+
+MAINTENANCE_TIMEOUT = timedelta(minutes=5)
+MAINTENANCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=5,
+)
+
+
+@workflow.defn(name=MAINTENANCE_WORKFLOW_NAME)
+class LucyMaintenanceWorkflow:
+    @workflow.run
+    async def run(self, request: MaintenanceInput) -> MaintenanceReport:
+        try:
+            partitions = await workflow.execute_activity_method(
+                MaintenanceActivities.partitions,
+                request,
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary=f"partitions: {request.months_ahead} months ahead, drop past retention",
+            )
+        except ActivityError as err:
+            workflow.logger.error("partition maintenance failed", extra={"error": str(err.cause)})
+            partitions = PartitionsResult(skipped=f"failed: {err.cause}")
+        try:
+            claims = await workflow.execute_activity_method(
+                MaintenanceActivities.reconcile_claims,
+                ReconcileRequest(stale_claim_minutes=request.stale_claim_minutes),
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary=f"claims: record tasks never started after {request.stale_claim_minutes} min",
+            )
+        except ActivityError as err:
+            workflow.logger.error("claim reconciliation failed", extra={"error": str(err.cause)})
+            claims = ReconcileResult()
+        try:
+            schedules = await workflow.execute_activity_method(
+                ScheduleActivities.reconcile,
+                start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                retry_policy=MAINTENANCE_RETRY,
+                summary="schedules: rows and Temporal Schedules in line, missed runs found",
+            )
+        except ActivityError as err:
+            workflow.logger.error("schedule reconciliation failed", extra={"error": str(err.cause)})
+            schedules = SchedulesReconciled()
+        for notice in schedules.notices:  # each said once: the key makes the post idempotent
+            try:
+                await workflow.execute_activity_method(
+                    SlackActivities.post_message,
+                    PostMessageRequest(
+                        channel=notice.channel, text=notice.text, idempotency_key=notice.key, format=False
+                    ),
+                    start_to_close_timeout=MAINTENANCE_TIMEOUT,
+                    retry_policy=MAINTENANCE_RETRY,
+                    summary="slack: tell a channel its schedule missed runs",
+                )
+            except ActivityError as err:
+                workflow.logger.warning("could not post a missed-run notice", extra={"error": str(err.cause)})
+        return MaintenanceReport(partitions=partitions, claims=claims, schedules=schedules)

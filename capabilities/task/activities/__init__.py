@@ -1,0 +1,1 @@
+"""The task's activities: the model, context, records, posting."""

@@ -1,0 +1,1 @@
+"""Starting and steering tasks from Slack: events, clicks, App Home."""

@@ -1,0 +1,1 @@
+"""What a task shows in Slack: progress, answers, plans, App Home."""

@@ -1,0 +1,173 @@
+"""One tool call of the model, from its raw arguments to what the model is told: validate,
+ask a person where policy says so, run the tool's activity, record the step. A tool's failure
+never raises: the model hears about it and decides what to do next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from capabilities.approvals.workflow import ApprovalGate
+from capabilities.task.workflow import breaker, plan, policy, prompts
+from capabilities.task.workflow.models import error_message, error_type
+from capabilities.task.workflow.posting import ProgressMessage, thread_of
+from capabilities.task.workflow.recorder import StepRecorder
+from capabilities.tools.workflow import validate_arguments
+from lucy.contracts import (
+    ApprovalDecisionKind,
+    PlanStatus,
+    Progress,
+    TaskInput,
+    TaskState,
+    ToolCall,
+    ToolRequest,
+    ToolResult,
+    redact_secrets,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from capabilities.tools.activities import registry
+    from capabilities.tools.spec import ToolSpec
+
+# Histories recorded before untrusted content sent calls on the requester's own accounts to them.
+ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
+
+
+def offered(state: TaskState) -> list[str]:
+    """The tools the model may use now: configured for the task, not withdrawn."""
+    available = state.context.available_tools if state.context is not None else []
+    return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+
+
+class ToolRunner:
+    def __init__(
+        self,
+        task: TaskInput,
+        state: TaskState,
+        recorder: StepRecorder,
+        progress: ProgressMessage,
+        gate: ApprovalGate,
+    ) -> None:
+        self._task = task
+        self._state = state
+        self._recorder = recorder
+        self._progress = progress
+        self._gate = gate
+
+    async def run(self, call: ToolCall, *, reason: str) -> str:
+        """Run one tool call; returns what the model is told."""
+        state = self._state
+        tool = registry.TOOLS.get(call.name)
+        if tool is None or call.name not in offered(state):
+            return prompts.no_such_tool(call.name, offered(state))
+        args, problem = validate_arguments(tool, call.arguments)
+        if args is None:
+            self._recorder.add(
+                kind="tool_use",
+                name=call.name,
+                status="failed",
+                error=f"invalid arguments: {problem}",
+                input={"raw_arguments": redact_secrets(call.arguments)[:500]},
+            )
+            return f"Error: {problem}"
+        summary = tool.summary(args)
+        ctx = state.context
+        assert ctx is not None
+        verdict = policy.assess(
+            tool.name,
+            args,
+            untrusted_seen=state.untrusted_seen,
+            known_hosts=state.known_hosts,
+            channel_requires_approval=ctx.channel_requires_approval,
+            approval_required_tools=ctx.approval_required_tools,
+            account_owner_gate=state.untrusted_seen
+            and tool.acts_for_requester
+            and workflow.patched(ACCOUNT_OWNER_PATCH),
+        )
+        if verdict.needs_approval:
+            plan.mark(state, call.id, summary, PlanStatus.PENDING, plan.WAITING)
+            decision, decider = await self._gate.ask(
+                tool.name,
+                args,
+                risk=verdict.risk,
+                summary=summary,
+                reason=reason,
+                because=verdict.because,
+                owner_only=verdict.owner_only,
+            )
+            if decision != ApprovalDecisionKind.APPROVED:
+                plan.not_run(state, call.id, summary, decision)
+                self._progress.thinking()
+                return prompts.not_run(summary, decision, decider)
+        output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
+        self._progress.thinking()  # the model reads what the step did
+        if not tool.trusted_output:
+            state.untrusted_seen = True  # whatever a tool returned came from outside
+        return output
+
+    async def _execute(
+        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str
+    ) -> str:
+        state, task = self._state, self._task
+        index = self._recorder.next_index()
+        state.step = f"running {summary}"
+        plan.mark(state, step_id, summary, PlanStatus.IN_PROGRESS)
+        await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
+        request = ToolRequest(
+            workflow_id=workflow.info().workflow_id,
+            step=index,
+            tool=tool.name,
+            arguments=args,
+            workspace_id=task.workspace_id,
+            slack_channel_id=task.slack_channel_id,
+            thread_ts=thread_of(task, state),
+            state=dict(state.tool_state),
+            slack_user_id=task.slack_user_id,
+        )
+        started = workflow.now()
+        try:
+            result: ToolResult = await workflow.execute_activity_method(
+                tool.activity,
+                request,
+                start_to_close_timeout=tool.timeout,
+                heartbeat_timeout=tool.heartbeat,
+                retry_policy=tool.retry,
+                summary=summary,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            kind, message = error_type(err), error_message(err)
+            breaker.failed(state, tool.name, kind)
+            plan.mark(state, step_id, summary, PlanStatus.ERROR, kind)
+            self._recorder.add(
+                kind="tool_use",
+                name=tool.name,
+                status="failed",
+                error=f"{kind}: {message}"[:1000],
+                input={"summary": summary, "risk": risk},
+                index=index,
+                started_at=started,
+            )
+            self._recorder.flush()
+            return f"Error ({kind}): {message}"
+        breaker.succeeded(state, tool.name)
+        state.tool_state.update(result.state)
+        plan.mark(state, step_id, summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
+        self._recorder.add(
+            kind="tool_use",
+            name=tool.name,
+            status="completed" if result.ok else "failed",
+            input={"summary": summary, "risk": risk},
+            output={
+                "ok": result.ok,
+                "truncated": result.truncated,
+                "preview": redact_secrets(result.output)[:300],
+            },
+            index=index,
+            started_at=started,
+        )
+        self._recorder.flush()
+        return result.output if result.ok else f"The tool reported a failure:\n{result.output}"

@@ -1,0 +1,1 @@
+"""Triggers: signed webhooks that start tasks from a template."""

@@ -1,0 +1,1 @@
+"""The webhook endpoint and the `/lucy trigger` commands."""

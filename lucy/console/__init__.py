@@ -1,9 +1,0 @@
-"""The local Slack console: Slack's side of the wire for ``lucy dev`` and the test suite.
-
-:mod:`lucy.console.backend` is a small Slack workspace that serves the Web API methods Lucy
-calls (the test suite's fake Slack is the same code); :mod:`lucy.console.deliver` signs events,
-slash commands and clicks exactly as Slack does and posts them to ``/slack/events``;
-:mod:`lucy.console.web` is the browser console on the ingress (development only);
-:mod:`lucy.console.render` turns Block Kit and mrkdwn into escaped HTML; :mod:`lucy.console.demo`
-is the labelled demo model and demo gateway used when no real one is configured.
-"""

@@ -1,1 +1,0 @@
-"""Temporal workflows. Deterministic code only: see DESIGN.md's dependency rules."""
