@@ -370,7 +370,11 @@ def only_secrets_masked(exact: str, masked: str) -> bool:
     structure (a separator, a pipe, a URL): it must not stand in for the exact text.
 
     Linear: each mask takes the shortest token run after which the following literal text
-    matches (the leftmost match is always safe: a mask cannot cross a non-token character)."""
+    matches (the leftmost match is always safe: a mask cannot cross a non-token character).
+    Nothing masked is faithful; a text that itself holds the literal marker and a secret is not
+    (the reader could not tell the marker from a mask), so it needs the exact view."""
+    if masked == exact:
+        return True
     parts = masked.split(REDACTED)
     if not exact.startswith(parts[0]):
         return False
