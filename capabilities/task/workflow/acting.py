@@ -4,6 +4,8 @@ never raises: the model hears about it and decides what to do next."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -39,6 +41,17 @@ def offered(state: TaskState) -> list[str]:
     """The tools the model may use now: configured for the task, not withdrawn."""
     available = state.context.available_tools if state.context is not None else []
     return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One running tool step, as the step record needs it."""
+
+    id: str
+    summary: str
+    risk: str
+    index: int
+    started: datetime
 
 
 class ToolRunner:
@@ -110,22 +123,12 @@ class ToolRunner:
     async def _execute(
         self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str
     ) -> str:
-        state, task = self._state, self._task
+        state = self._state
         index = self._recorder.next_index()
         state.step = f"running {summary}"
         plan.mark(state, step_id, summary, PlanStatus.IN_PROGRESS)
         await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
-        request = ToolRequest(
-            workflow_id=workflow.info().workflow_id,
-            step=index,
-            tool=tool.name,
-            arguments=args,
-            workspace_id=task.workspace_id,
-            slack_channel_id=task.slack_channel_id,
-            thread_ts=thread_of(task, state),
-            state=dict(state.tool_state),
-            slack_user_id=task.slack_user_id,
-        )
+        request = self._request(tool, args, index)
         started = workflow.now()
         try:
             result: ToolResult = await workflow.execute_activity_method(
@@ -139,35 +142,61 @@ class ToolRunner:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            kind, message = error_type(err), error_message(err)
-            breaker.failed(state, tool.name, kind)
-            plan.mark(state, step_id, summary, PlanStatus.ERROR, kind)
-            self._recorder.add(
-                kind="tool_use",
-                name=tool.name,
-                status="failed",
-                error=f"{kind}: {message}"[:1000],
-                input={"summary": summary, "risk": risk},
-                index=index,
-                started_at=started,
-            )
-            self._recorder.flush()
-            return f"Error ({kind}): {message}"
+            step = _Step(step_id, summary, risk, index, started)
+            return self._failed(tool, step, err)
+        return self._completed(tool, _Step(step_id, summary, risk, index, started), result)
+
+    def _request(self, tool: ToolSpec, args: dict[str, Any], index: int) -> ToolRequest:
+        """The activity's input for step ``index``: the call and where the task lives."""
+        state, task = self._state, self._task
+        return ToolRequest(
+            workflow_id=workflow.info().workflow_id,
+            step=index,
+            tool=tool.name,
+            arguments=args,
+            workspace_id=task.workspace_id,
+            slack_channel_id=task.slack_channel_id,
+            thread_ts=thread_of(task, state),
+            state=dict(state.tool_state),
+            slack_user_id=task.slack_user_id,
+        )
+
+    def _failed(self, tool: ToolSpec, step: _Step, err: ActivityError) -> str:
+        """Record a tool activity that failed for good; returns what the model is told."""
+        state = self._state
+        kind, message = error_type(err), error_message(err)
+        breaker.failed(state, tool.name, kind)
+        plan.mark(state, step.id, step.summary, PlanStatus.ERROR, kind)
+        self._recorder.add(
+            kind="tool_use",
+            name=tool.name,
+            status="failed",
+            error=f"{kind}: {message}"[:1000],
+            input={"summary": step.summary, "risk": step.risk},
+            index=step.index,
+            started_at=step.started,
+        )
+        self._recorder.flush()
+        return f"Error ({kind}): {message}"
+
+    def _completed(self, tool: ToolSpec, step: _Step, result: ToolResult) -> str:
+        """Record a tool activity that returned; returns what the model is told."""
+        state = self._state
         breaker.succeeded(state, tool.name)
         state.tool_state.update(result.state)
-        plan.mark(state, step_id, summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
+        plan.mark(state, step.id, step.summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
         self._recorder.add(
             kind="tool_use",
             name=tool.name,
             status="completed" if result.ok else "failed",
-            input={"summary": summary, "risk": risk},
+            input={"summary": step.summary, "risk": step.risk},
             output={
                 "ok": result.ok,
                 "truncated": result.truncated,
                 "preview": redact_secrets(result.output)[:300],
             },
-            index=index,
-            started_at=started,
+            index=step.index,
+            started_at=step.started,
         )
         self._recorder.flush()
         return result.output if result.ok else f"The tool reported a failure:\n{result.output}"
