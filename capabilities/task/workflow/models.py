@@ -8,6 +8,7 @@ The decisions are pure functions (:func:`escalation_path`, :func:`after_failure`
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
@@ -29,6 +30,7 @@ from lucy.contracts import (
     TaskInput,
     TaskIntent,
     TaskState,
+    ToolSchema,
 )
 
 TIER_LADDER = (ModelTier.FAST, ModelTier.DEFAULT, ModelTier.FRONTIER)
@@ -157,6 +159,18 @@ def stream_target(task: TaskInput, state: TaskState, reuse_ts: str | None) -> St
     )
 
 
+@dataclass
+class _Attempt:
+    """Where :func:`ask` stands: the tier tried, the provider, and whether the context was trimmed."""
+
+    messages: list[ChatMessage]
+    specs: list[ToolSchema]
+    index: int = 0
+    provider: str = LlmProvider.PRIMARY.value
+    trimmed: bool = False
+    first_error: ActivityError | None = None
+
+
 async def ask(
     task: TaskInput,
     state: TaskState,
@@ -169,22 +183,12 @@ async def ask(
     """One agent step, as resiliently as the providers allow (see :func:`after_failure`).
     Records the step and its cost; raises the primary's error when everything failed. The
     answer is streamed into the task's thread where the worker streams (``streamed_ts``)."""
-    specs = registry.TOOLS.schemas(tools)
+    attempt = _Attempt(messages=messages, specs=registry.TOOLS.schemas(tools))
     tiers = escalation_path(state.tier or ModelTier.DEFAULT)
-    index, provider, trimmed = 0, LlmProvider.PRIMARY.value, False
-    first_error: ActivityError | None = None
     while True:
-        state.tier = tier = tiers[index]
-        request = LlmRequest(
-            messages=messages,
-            tier=tier,
-            tools=specs or None,
-            provider=provider,
-            workspace_id=task.workspace_id,
-            user_id=task.user_id,
-            stream_to=stream_target(task, state, reuse_ts),
-        )
-        fallback = " (fallback provider)" if provider != LlmProvider.PRIMARY.value else ""
+        state.tier = tier = tiers[attempt.index]
+        request = _chat_request(task, state, attempt, tier, reuse_ts)
+        fallback = " (fallback provider)" if attempt.provider != LlmProvider.PRIMARY.value else ""
         try:
             llm = await workflow.execute_activity_method(
                 LlmActivities.chat,
@@ -197,38 +201,61 @@ async def ask(
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            kind = error_type(err)
-            action = after_failure(
-                kind, tier_index=index, tiers=len(tiers), provider=provider, trimmed=trimmed
-            )
-            if action == TRIM:
-                trimmed, messages, specs = (
-                    True,
-                    trim_for_retry(messages),
-                    [],
-                )  # a tool schema is a common cause
-                workflow.logger.info("LLM rejected the request; retrying once with a trimmed context")
-            elif action == ESCALATE:
-                index += 1
-                workflow.logger.warning("LLM tier unavailable; escalating", extra={"to": tiers[index]})
-            elif action == FALLBACK:
-                first_error, provider = err, LlmProvider.FALLBACK.value
-                workflow.logger.warning("primary LLM provider failing; trying the fallback provider")
-            elif first_error is not None and kind == ErrorType.LLM_NOT_CONFIGURED:
-                raise first_error from first_error.cause  # no fallback: the primary's error stands
-            else:
-                raise
+            _recover(attempt, err, tiers)
             continue
-        account(state, llm)
-        recorder.add(
-            kind="llm_call",
-            name=f"{state.tier} tier",
-            status="completed",
-            output={
-                "tool_calls": [c.name for c in llm.tool_calls],
-                "finish_reason": llm.finish_reason or "",
-                "provider": llm.provider,
-            },
-            llm=llm,
-        )
+        _record_answer(state, recorder, llm)
         return llm
+
+
+def _chat_request(
+    task: TaskInput, state: TaskState, attempt: _Attempt, tier: ModelTier, reuse_ts: str | None
+) -> LlmRequest:
+    """The ``llm.chat`` input for this attempt on ``tier``."""
+    return LlmRequest(
+        messages=attempt.messages,
+        tier=tier,
+        tools=attempt.specs or None,
+        provider=attempt.provider,
+        workspace_id=task.workspace_id,
+        user_id=task.user_id,
+        stream_to=stream_target(task, state, reuse_ts),
+    )
+
+
+def _recover(attempt: _Attempt, err: ActivityError, tiers: list[ModelTier]) -> None:
+    """Set ``attempt`` up for the next try after ``err`` (see :func:`after_failure`), or raise
+    when nothing is left: the primary's error when the fallback is not configured."""
+    kind = error_type(err)
+    action = after_failure(
+        kind, tier_index=attempt.index, tiers=len(tiers), provider=attempt.provider, trimmed=attempt.trimmed
+    )
+    if action == TRIM:
+        attempt.trimmed, attempt.messages = True, trim_for_retry(attempt.messages)
+        attempt.specs = []  # a tool schema is a common cause
+        workflow.logger.info("LLM rejected the request; retrying once with a trimmed context")
+    elif action == ESCALATE:
+        attempt.index += 1
+        workflow.logger.warning("LLM tier unavailable; escalating", extra={"to": tiers[attempt.index]})
+    elif action == FALLBACK:
+        attempt.first_error, attempt.provider = err, LlmProvider.FALLBACK.value
+        workflow.logger.warning("primary LLM provider failing; trying the fallback provider")
+    elif attempt.first_error is not None and kind == ErrorType.LLM_NOT_CONFIGURED:
+        raise attempt.first_error from attempt.first_error.cause  # no fallback: the primary's error stands
+    else:
+        raise err
+
+
+def _record_answer(state: TaskState, recorder: StepRecorder, llm: LlmResponse) -> None:
+    """Count the answer's cost and record the step."""
+    account(state, llm)
+    recorder.add(
+        kind="llm_call",
+        name=f"{state.tier} tier",
+        status="completed",
+        output={
+            "tool_calls": [c.name for c in llm.tool_calls],
+            "finish_reason": llm.finish_reason or "",
+            "provider": llm.provider,
+        },
+        llm=llm,
+    )
