@@ -25,6 +25,7 @@ from lucy.contracts import (
     ApprovalDecision,
     ApprovalDecisionKind,
     ApprovalOutcome,
+    ApprovalPosted,
     ApprovalRequest,
     ApprovalSettled,
     CancelRequest,
@@ -193,12 +194,30 @@ class ApprovalGate:
         expiry; settle it once. Returns ``refused`` without asking anyone when the step cannot
         be shown in full. ``owner_only``: the requester alone may approve (they are the one
         asked)."""
+        ctx = self._state.context
+        assert ctx is not None
+        ttl = timedelta(seconds=ctx.approval_ttl_seconds)
+        index = self._recorder.next_index()
+        pending = self._open(tool, args, risk=risk, summary=summary, ttl=ttl, owner_only=owner_only)
+        posted = await self._post(pending, index, reason=reason, because=because)
+        pending.message_ts = posted.message_ts
+        if posted.refused is not None:
+            return self._not_asked(index, pending, why=posted.refused)
+        decision = await self._wait(pending, ttl)
+        self._state.step = f"approval {decision}"
+        await self.settle(pending, decision, pending.decided_by)
+        self._record(index, pending)
+        self._state.pending = None
+        set_status(self._state, TaskStatus.RUNNING, f"approval {decision}")
+        return decision, pending.decided_by
+
+    def _open(
+        self, tool: str, args: dict[str, Any], *, risk: str, summary: str, ttl: timedelta, owner_only: bool
+    ) -> PendingApproval:
+        """The pending approval, in the task's state before the message is posted."""
         state, task = self._state, self._task
         ctx = state.context
         assert ctx is not None
-        info = workflow.info()
-        index = self._recorder.next_index()
-        ttl = timedelta(seconds=ctx.approval_ttl_seconds)
         approvers = [task.slack_user_id] if owner_only else [a for a in ctx.approver_slack_ids if a]
         # The approval's id is the workflow's own (deterministic) UUID, and the workflow waits
         # for it before the message is posted: a click that arrives with the message is valid.
@@ -213,48 +232,62 @@ class ApprovalGate:
             owner_only=owner_only,
         )
         state.pending = pending
-        set_status(self._state, TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
-        posted = await workflow.execute_activity_method(
+        set_status(state, TaskStatus.PENDING_APPROVAL, f"waiting for approval: {summary}")
+        return pending
+
+    async def _post(
+        self, pending: PendingApproval, index: int, *, reason: str, because: str
+    ) -> ApprovalPosted:
+        """Post the approval message (``approvals.request``); returns what the activity did."""
+        task, workflow_id = self._task, workflow.info().workflow_id
+        return await workflow.execute_activity_method(
             ApprovalActivities.request,
             ApprovalRequest(
-                workflow_id=info.workflow_id,
+                workflow_id=workflow_id,
                 workspace_id=task.workspace_id,
                 approval_id=pending.approval_id,
-                approval_key=idempotency_key(info.workflow_id, "approval", str(index)),
-                tool=tool,
-                summary=summary,
+                approval_key=idempotency_key(workflow_id, "approval", str(index)),
+                tool=pending.tool,
+                summary=pending.summary,
                 reason=(reason or "").strip()[:1000],
-                risk_level=risk,
+                risk_level=pending.risk,
                 slack_channel_id=task.slack_channel_id,
-                thread_ts=thread_of(task, state),
+                thread_ts=thread_of(task, self._state),
                 requester_slack_id=task.slack_user_id,
-                approver_slack_ids=approvers,
+                approver_slack_ids=pending.approvers,
                 expires_at=pending.expires_at.isoformat(),
                 requester_id=task.user_id or None,
-                details={"tool": tool},
-                arguments=args,
+                details={"tool": pending.tool},
+                arguments=pending.arguments,
                 because=because,
                 requested_at=workflow.now().isoformat(),
-                owner_only=owner_only,  # True only under the trust2-account-owner-approval patch
+                owner_only=pending.owner_only,  # True only under the trust2-account-owner-approval patch
             ),
             start_to_close_timeout=options.RECORD_TIMEOUT,
             schedule_to_close_timeout=options.RECORD_DEADLINE,
             retry_policy=options.RECORD_RETRY,
-            summary=f"approval: ask for {summary}",
+            summary=f"approval: ask for {pending.summary}",
         )
-        pending.message_ts = posted.message_ts
-        if posted.refused is not None:
-            workflow.logger.warning("approval not asked: the step cannot be shown in full")
-            pending.decision, pending.decided_at, pending.settled = (
-                ApprovalDecisionKind.REFUSED,
-                workflow.now(),
-                True,
-            )
-            self._record(index, pending, extra={"why": posted.refused})
-            state.pending = None
-            set_status(self._state, TaskStatus.RUNNING, "approval refused")
-            return ApprovalDecisionKind.REFUSED, None
-        await self._progress.show(self._progress.view(Progress.WAITING, detail=summary, approvers=approvers))
+
+    def _not_asked(
+        self, index: int, pending: PendingApproval, *, why: str
+    ) -> tuple[ApprovalDecisionKind, str | None]:
+        """The step could not be shown in full: refused, nobody asked."""
+        workflow.logger.warning("approval not asked: the step cannot be shown in full")
+        pending.decision, pending.decided_at, pending.settled = (
+            ApprovalDecisionKind.REFUSED,
+            workflow.now(),
+            True,
+        )
+        self._record(index, pending, extra={"why": why})
+        self._state.pending = None
+        set_status(self._state, TaskStatus.RUNNING, "approval refused")
+        return ApprovalDecisionKind.REFUSED, None
+
+    async def _wait(self, pending: PendingApproval, ttl: timedelta) -> ApprovalDecisionKind:
+        """Show that the task waits, then wait durably for a decision or the expiry."""
+        view = self._progress.view(Progress.WAITING, detail=pending.summary, approvers=pending.approvers)
+        await self._progress.show(view)
         self._recorder.flush()  # the wait may be long: write what happened so far
         try:
             await workflow.wait_condition(
@@ -262,13 +295,7 @@ class ApprovalGate:
             )
         except TimeoutError:
             pending.decision, pending.decided_at = ApprovalDecisionKind.EXPIRED, workflow.now()
-        decision = pending.decision or ApprovalDecisionKind.EXPIRED
-        state.step = f"approval {decision}"
-        await self.settle(pending, decision, pending.decided_by)
-        self._record(index, pending)
-        state.pending = None
-        set_status(self._state, TaskStatus.RUNNING, f"approval {decision}")
-        return decision, pending.decided_by
+        return pending.decision or ApprovalDecisionKind.EXPIRED
 
     def _record(self, index: int, pending: PendingApproval, extra: dict[str, Any] | None = None) -> None:
         self._recorder.add(
