@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from capabilities.feedback.repository import record_feedback
-from capabilities.task.listeners.deps import listener_deps
+from capabilities.task.listeners.deps import clicker_of, listener_deps
 from lucy.contracts import FEEDBACK_ACTION_ID, FEEDBACK_VALUES, belongs_to_team
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
@@ -44,8 +44,7 @@ def parse_value(raw: Any) -> tuple[str, str] | None:
 async def on_feedback(
     ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    user = str((body.get("user") or {}).get("id") or "")
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    team, user = clicker_of(body, context)
     parsed = parse_value(action.get("value"))
     if parsed is None or not user:
         SLACK_EVENTS.labels("block_actions", "malformed").inc()

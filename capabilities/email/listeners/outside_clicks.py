@@ -23,7 +23,7 @@ from capabilities.email.outside import (
 )
 from capabilities.email.sender import origin
 from capabilities.task.listeners.clicks import Click
-from capabilities.task.listeners.deps import ListenerDeps, listener_deps
+from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.task.listeners.directory import SlackUser
 from capabilities.task.listeners.start import SlackMessage
 from lucy.contracts import TaskSource, email_workflow_id
@@ -58,8 +58,7 @@ async def on_outside_mail_button(
     """Let Lucy draft a reply / Ignore sender, for a member only."""
     await ack()
     deps = listener_deps(context)
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    user = str((body.get("user") or {}).get("id") or "")
+    team, user = clicker_of(body, context)
     click = Click(body, respond, client, deps, team, user)
     profile = await deps.directory.get(client, team, user)
     if profile is None or profile.role not in DECIDERS:

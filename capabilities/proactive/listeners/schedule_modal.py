@@ -21,7 +21,7 @@ from capabilities.proactive.offers import OfferRefused, schedule_offer
 from capabilities.proactive.service import ScheduleDraft
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
-from capabilities.task.listeners.deps import listener_deps
+from capabilities.task.listeners.deps import clicker_of, listener_deps
 from lucy.logging import get_logger
 
 log = get_logger(__name__)
@@ -47,8 +47,7 @@ async def on_submit(
 ) -> None:
     """Next: errors stay in the modal; a good answer becomes the confirmation in the channel."""
     deps = listener_deps(context)
-    team = str((body.get("team") or {}).get("id") or context.team_id or "")
-    user = str((body.get("user") or {}).get("id") or "")
+    team, user = clicker_of(body, context)
     what, when, channel = views.modal_values(view)
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")

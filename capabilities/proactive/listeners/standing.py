@@ -23,7 +23,7 @@ from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.offers import Offer, OfferRefused
 from capabilities.proactive.standing import Caller, ScheduleRefused, StandingService
 from capabilities.task.listeners.clicks import Click, caller, ephemeral
-from capabilities.task.listeners.deps import ListenerDeps, listener_deps
+from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from lucy.contracts import StandingAction
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
@@ -130,8 +130,7 @@ def button_listener(kind: ListenerKind) -> Callable[..., Awaitable[None]]:
     ) -> None:
         await ack()
         deps = listener_deps(context)
-        team = str((body.get("team") or {}).get("id") or context.team_id or "")
-        user = str((body.get("user") or {}).get("id") or "")
+        team, user = clicker_of(body, context)
         await on_button(kind, Click(body, respond, client, deps, team, user), action)
 
     return on_click

@@ -28,7 +28,7 @@ from temporalio.service import RPCError
 from capabilities.approvals.views import checking_modal, decided_modal, exact_modal, refused_modal
 from capabilities.budgets.rules import defaults_from
 from capabilities.task.listeners.claims import refusal_text, signed_cancel, signed_decision, signed_exact_view
-from capabilities.task.listeners.deps import listener_deps
+from capabilities.task.listeners.deps import clicker_of, listener_deps
 from capabilities.task.listeners.events import tell_user
 from capabilities.task.listeners.home import publish_home
 from lucy.contracts import (
@@ -121,10 +121,11 @@ class _Click:
     @classmethod
     def of(cls, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> _Click:
         channel, thread_ts = _where(body)
+        team, user = clicker_of(body, context)
         return cls(
             client=client,
-            user=str((body.get("user") or {}).get("id") or ""),
-            team=str((body.get("team") or {}).get("id") or context.team_id or ""),
+            user=user,
+            team=team,
             channel=channel,
             thread_ts=thread_ts,
         )

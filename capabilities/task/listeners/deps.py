@@ -68,6 +68,12 @@ class ListenerDeps:
     settings: Settings
 
 
+def clicker_of(body: dict[str, Any], context: AsyncBoltContext) -> tuple[str, str]:
+    """(team, user) of an interaction payload (a button, a modal): Slack's own ids, never content."""
+    team = str((body.get("team") or {}).get("id") or context.team_id or "")
+    return team, str((body.get("user") or {}).get("id") or "")
+
+
 def listener_deps(context: AsyncBoltContext) -> ListenerDeps:
     """The listener's dependencies, put in the request context by the ingress middleware."""
     deps = context[CONTEXT_KEY]
