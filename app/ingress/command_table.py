@@ -2,10 +2,12 @@
 generated from the table.
 
 A :class:`Subcommand` is a word (``tasks``), the arguments it takes (``[task id]``), one line
-of help, who may run it, and its handler; a group (``settings``) has sub-words of its own,
-each a :class:`Subcommand`. :func:`dispatch` finds the entry for the words typed, or says
-there is none (the caller then treats the text as a request); :func:`help_lines` and
-:func:`usage_text` write the help and a group's usage error from the same entries.
+of help, who may run it, and its handler; a group (``settings``, ``webhook``) has sub-words of
+its own, each a :class:`Subcommand`, and may answer the group's word alone (``bare``: ``/lucy
+email``) and a form whose next word is no sub-word (``otherwise``: ``/lucy schedule "<when>"
+<request>``). :func:`dispatch` finds the entry for the words typed, or says there is none (the
+caller then treats the text as a request); :func:`help_lines` and :func:`usage_text` write the
+help and a group's usage error from the same entries.
 """
 
 from __future__ import annotations
@@ -52,7 +54,9 @@ class Subcommand:
     """One word of the command. ``takes_args=False``: with anything after it, the text is not
     this subcommand (``/lucy tasks for today`` is a request). ``listed=False``: not a line of
     its own in the help (another entry's help names it). A group has ``words`` and no handler;
-    an unknown sub-word gets the group's generated usage."""
+    an unknown sub-word gets ``otherwise``, if the group has one, else the group's usage
+    (``usage_reply``, or one generated from its sub-words); the group's word alone gets
+    ``bare``, if it has one."""
 
     name: str
     help: str
@@ -62,10 +66,24 @@ class Subcommand:
     takes_args: bool = True
     listed: bool = True
     words: tuple[Subcommand, ...] = field(default=())
+    bare: Handler | None = None
+    otherwise: Handler | None = None
+    usage_reply: str = ""
+
+    @property
+    def group(self) -> bool:
+        return bool(self.words or self.bare or self.otherwise)
+
+    @property
+    def lists_words(self) -> bool:
+        """Whether the group's own invocation lists its sub-words: it declares no usage and does
+        not answer its word alone (``/lucy email`` is an invocation of its own)."""
+        return bool(self.words) and not self.usage and self.bare is None
 
     def invocation(self, prefix: str = "") -> str:
-        """``prefix name usage``; a group's usage, unless it declares one, lists its sub-words."""
-        usage = self.usage or " | ".join(w.invocation() for w in self.words)
+        """``prefix name usage``; a group's usage, unless it declares one or answers its word
+        alone, lists its sub-words."""
+        usage = " | ".join(w.invocation() for w in self.words) if self.lists_words else self.usage
         return " ".join(part for part in (prefix, self.name, usage) if part)
 
 
@@ -79,20 +97,45 @@ def dispatch(table: Sequence[Subcommand], text: str, *, prefix: str) -> Dispatch
     entry = next((e for e in table if e.name == word.lower()), None)
     if entry is None or (rest and not entry.takes_args):
         return None
-    if entry.words:
-        found = dispatch(entry.words, rest, prefix=f"{prefix} {entry.name}")
-        return found or (_usage_handler(usage_text(entry, prefix=prefix)), rest)
+    if entry.group:
+        return _in_group(entry, rest, prefix=prefix)
     assert entry.handler is not None, f"{entry.name}: a subcommand without words needs a handler"
     return entry.handler, rest
 
 
+def _in_group(group: Subcommand, rest: str, *, prefix: str) -> Dispatch:
+    if not rest and group.bare is not None:
+        return group.bare, rest
+    found = dispatch(group.words, rest, prefix=f"{prefix} {group.name}")
+    if found is not None:
+        return found
+    if group.otherwise is not None:
+        return group.otherwise, rest
+    return _usage_handler(usage_text(group, prefix=prefix)), rest
+
+
 def help_lines(table: Sequence[Subcommand], *, prefix: str) -> list[str]:
-    """One bullet per listed entry: ``• `/lucy name usage` — help``."""
-    return [f"• `{e.invocation(prefix)}` — {e.help}" for e in table if e.listed]
+    """One bullet per listed entry: ``• `/lucy name usage` — help``; a group whose line does
+    not list its sub-words is followed by one indented line per
+    sub-word: ``◦ `/lucy group word usage` — help``."""
+    lines: list[str] = []
+    for entry in table:
+        if entry.listed:
+            lines.append(f"• `{entry.invocation(prefix)}` — {entry.help}")
+        if entry.group and not entry.lists_words:
+            lines.extend(
+                f"    ◦ `{w.invocation(f'{prefix} {entry.name}')}` — {w.help}"
+                for w in entry.words
+                if w.listed
+            )
+    return lines
 
 
 def usage_text(group: Subcommand, *, prefix: str) -> str:
-    """The usage error of a group: each of its sub-words, with their arguments."""
+    """The usage error of a group: its own (``usage_reply``), or each of its sub-words, with
+    their arguments."""
+    if group.usage_reply:
+        return group.usage_reply
     return "Usage: " + " or ".join(f"`{w.invocation(f'{prefix} {group.name}')}`" for w in group.words)
 
 

@@ -20,8 +20,10 @@ from temporalio.service import RPCError
 
 from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
 from capabilities.budgets import listeners as budgets
+from capabilities.budgets.rules import BUDGET_USAGE
 from capabilities.email.listeners import commands as email_commands
 from capabilities.proactive.listeners import monitors, schedules
+from capabilities.proactive.views import schedules as schedule_views
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, requester_role
@@ -188,8 +190,18 @@ TABLE: tuple[Subcommand, ...] = (
     Subcommand(
         "schedule",
         "a recurring task (`/lucy schedules` lists them)",
-        _with_args(schedules.on_schedule_command),
         usage='"every weekday at 9:00" <request>',
+        bare=_bare(schedules.on_schedule_modal),
+        otherwise=_with_args(schedules.on_schedule_command),
+        usage_reply=schedule_views.USAGE,
+        words=(
+            Subcommand(
+                "backfill",
+                "re-run a schedule's missed window (dates or times in your time zone)",
+                _with_args(schedules.on_backfill_command),
+                usage="<schedule id> <from> <to>",
+            ),
+        ),
     ),
     Subcommand(
         "schedules", "your schedules", _bare(schedules.on_schedules_command), takes_args=False, listed=False
@@ -209,11 +221,83 @@ TABLE: tuple[Subcommand, ...] = (
         _bare(budgets.on_usage_command),
         takes_args=False,
     ),
-    Subcommand("budget", "show or set the budget", _with_args(budgets.on_budget_command), listed=False),
+    Subcommand(
+        "budget",
+        "show or set the budget",
+        usage="[<USD>|off|default]",
+        listed=False,
+        bare=_bare(budgets.on_usage_command),
+        otherwise=_with_args(budgets.on_budget_change()),
+        usage_reply=BUDGET_USAGE,
+        words=(
+            Subcommand("help", "how budgets are set", _bare(budgets.on_budget_help), takes_args=False),
+            Subcommand(
+                "user",
+                "every user's default budget, or one person's (admins)",
+                _with_args(budgets.on_budget_change("user")),
+                usage="[@someone] daily|monthly <USD>|off|default",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "off",
+                "no workspace budget (admins)",
+                _with_args(budgets.on_budget_change("off")),
+                who=Who.ADMIN,
+                takes_args=False,
+            ),
+            Subcommand(
+                "default",
+                "the deployment's workspace budget again (admins)",
+                _with_args(budgets.on_budget_change("default")),
+                who=Who.ADMIN,
+                takes_args=False,
+            ),
+        ),
+    ),
     Subcommand(
         "email",
         "the email inbox that brings work here (`/lucy email connect <inbox>`: admins)",
-        _with_args(email_commands.on_email_command),
+        bare=_bare(email_commands.on_email_show),
+        usage_reply=email_commands.USAGE,
+        words=(
+            Subcommand(
+                "connect",
+                "bind an AgentMail inbox of Lucy's organisation to this workspace (admins)",
+                _with_args(email_commands.on_email_connect),
+                usage="<inbox>",
+                who=Who.ADMIN,
+            ),
+        ),
+    ),
+    Subcommand(
+        "webhook",
+        "signed webhooks that start tasks (admins: `create`, `list`, `delete`)",
+        usage="list",
+        who=Who.ADMIN,
+        usage_reply=trigger_commands.USAGE,
+        words=(
+            Subcommand(
+                "create",
+                "a URL and a secret; a signed POST starts a task here from the template (admins)",
+                _with_args(trigger_commands.on_webhook_create),
+                usage="<name> <request template>",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "list",
+                "the workspace's webhooks, never their secrets (admins)",
+                _with_args(trigger_commands.on_webhook_list),
+                who=Who.ADMIN,
+                takes_args=False,
+            ),
+            Subcommand(
+                "delete",
+                "remove a webhook: its URL stops starting tasks (admins)",
+                _with_args(trigger_commands.on_webhook_delete),
+                usage="<name>",
+                who=Who.ADMIN,
+            ),
+        ),
     ),
     Subcommand(
         "settings",
@@ -236,13 +320,6 @@ TABLE: tuple[Subcommand, ...] = (
             ),
         ),
     ),
-    Subcommand(
-        "webhook",
-        "signed webhooks that start tasks (admins: `create`, `list`, `delete`)",
-        _with_args(trigger_commands.on_webhook_command),
-        usage="list",
-        who=Who.ADMIN,
-    ),
     Subcommand("help", "this message", _help),
 )
 HELP = "\n".join(
@@ -250,6 +327,7 @@ HELP = "\n".join(
         "*Lucy* — your AI coworker. Every request is a durable task.",
         f"• `{PREFIX} <request>` — ask me something; I answer in this channel",
         *help_lines(TABLE, prefix=PREFIX),
+        f"`{PREFIX} schedule help`, `{PREFIX} webhook help` and the like show a command's words in full.",
         "You can also @mention me in a channel or send me a DM.",
     ]
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,17 +122,27 @@ async def _apply(deps: ListenerDeps, team: str, actor: str, change: BudgetChange
     return f"Done: {what} is now {usd(change.amount)}. Work refused by the old limit can go on."
 
 
-async def on_budget_command(
-    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
-) -> None:
-    """``/lucy budget [...]``: show (anyone), or change (admins only; audited)."""
+async def on_budget_help(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy budget help``: how to set budgets."""
+    await ack(_ephemeral(BUDGET_USAGE))
+
+
+def on_budget_change(first: str = "") -> Callable[..., Awaitable[None]]:
+    """The listener of ``/lucy budget [first] <rest>`` (``first``: the sub-word the command
+    table matched, ``user``, ``off`` or ``default``; none for an amount): change a budget
+    (admins only; audited)."""
+
+    async def on_change(ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        await _change(ack, " ".join(w for w in (first, rest) if w), command, context)
+
+    return on_change
+
+
+async def _change(ack: AsyncAck, words: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
     deps = listener_deps(context)
     team, user = str(command["team_id"]), str(command["user_id"])
-    if rest.strip().lower() == "help":
-        await ack(_ephemeral(BUDGET_USAGE))
-        return
     try:
-        change = parse_budget_command(rest)
+        change = parse_budget_command(words)
     except BudgetInputError as err:
         await ack(_ephemeral(str(err)))
         return

@@ -93,16 +93,17 @@ async def _admin(team: str, user: str, context: AsyncBoltContext) -> bool:
     return is_admin(profile.role if profile else None)
 
 
-async def on_email_command(
-    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+async def on_email_show(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy email``: the inbox bound to the workspace and where mail is announced (anyone)."""
+    await ack(_ephemeral(await _show(str(command["team_id"]), context)))
+
+
+async def on_email_connect(
+    ack: AsyncAck, arg: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    """``/lucy email [connect <inbox>]``."""
+    """``/lucy email connect <inbox>`` (admins only)."""
     team, user = str(command["team_id"]), str(command["user_id"])
-    word, _, arg = rest.strip().partition(" ")
-    if not word:
-        await ack(_ephemeral(await _show(team, context)))
-        return
-    if word.lower() != "connect" or not _INBOX.match(arg.strip()):
+    if not _INBOX.match(arg.strip()):
         await ack(_ephemeral(USAGE))
         return
     if not await _admin(team, user, context):

@@ -41,22 +41,24 @@ def service(deps: ListenerDeps) -> ScheduleService:
     return standing.service_of(ScheduleService, deps)
 
 
+async def on_schedule_modal(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy schedule`` alone: the modal (:mod:`capabilities.proactive.listeners.schedule_modal`)."""
+    await schedule_modal.open_modal(ack, command, context)
+
+
 async def on_schedule_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller; with no text,
-    the modal (:mod:`capabilities.proactive.listeners.schedule_modal`); ``backfill <id> <from> <to>`` re-runs
-    a
-    missed window."""
-    deps = listener_deps(context)
-    team, user = str(command["team_id"]), str(command["user_id"])
-    if not rest.strip():
-        await schedule_modal.open_modal(ack, command, context)
-        return
-    if rest.split()[0].lower() == "backfill":
-        await ack(ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
-        return
+    """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller."""
     await standing.on_offer_command(KIND, ack, rest, command, context, usage=views.USAGE, offer=_offer)
+
+
+async def on_backfill_command(
+    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy schedule backfill <schedule id> <from> <to>``: re-run a missed window."""
+    team, user = str(command["team_id"]), str(command["user_id"])
+    await ack(ephemeral(await _backfill(listener_deps(context), context.client, team, user, rest.split())))
 
 
 def _offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:

@@ -1,4 +1,6 @@
 """``/lucy webhook create|list|delete`` (admins only): the workspace's signed inbound webhooks.
+Each sub-word is an entry of ``/lucy``'s command table (:mod:`app.ingress.commands`), which
+sends any other word to :data:`USAGE`.
 
 * ``create <name> <request template>``: a webhook that starts a task in this channel from the
   template, with the POSTed JSON as context. The answer (only to the admin) gives the URL path
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,33 +48,58 @@ def _ephemeral(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": text}
 
 
-async def on_webhook_command(
+async def on_webhook_create(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
-    deps = listener_deps(context)
-    team, user = str(command["team_id"]), str(command["user_id"])
-    verb, _, args = rest.strip().partition(" ")
-    verb = verb.lower()
-    name, _, template = args.strip().partition(" ")
+    """``/lucy webhook create <name> <request template>`` (admins only)."""
+    name, _, template = rest.strip().partition(" ")
     name, template = name.lower(), template.strip()
-    valid = (
-        (verb == "create" and _NAME.match(name) and template)
-        or (verb == "list" and not args.strip())
-        or (verb == "delete" and _NAME.match(name) and not template)
-    )
-    if not valid:
+    if not (_NAME.match(name) and template):
         await ack(_ephemeral(USAGE))
         return
+    channel = str(command["channel_id"])
+    await _as_admin(
+        ack,
+        command,
+        context,
+        "create",
+        lambda deps, team, user: _create(deps, team, user, channel, name, template),
+    )
+
+
+async def on_webhook_list(
+    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy webhook list`` (admins only; the table sends ``list`` with words after it to the usage)."""
+    await _as_admin(ack, command, context, "list", lambda deps, team, _user: _list(deps, team))
+
+
+async def on_webhook_delete(
+    ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy webhook delete <name>`` (admins only)."""
+    name = rest.strip().lower()
+    if not _NAME.match(name):
+        await ack(_ephemeral(USAGE))
+        return
+    await _as_admin(ack, command, context, "delete", lambda deps, team, user: _delete(deps, team, user, name))
+
+
+async def _as_admin(
+    ack: AsyncAck,
+    command: dict[str, Any],
+    context: AsyncBoltContext,
+    verb: str,
+    run: Callable[[Any, str, str], Awaitable[str]],
+) -> None:
+    """``run`` for a workspace admin; anyone else is refused in plain words."""
+    deps = listener_deps(context)
+    team, user = str(command["team_id"]), str(command["user_id"])
     profile = await deps.directory.get(context.client, team, user)
     if not is_admin(profile.role if profile else None):
         await ack(_ephemeral(f"Only a workspace admin can {verb} webhooks."))
         return
-    if verb == "list":
-        await ack(_ephemeral(await _list(deps, team)))
-    elif verb == "delete":
-        await ack(_ephemeral(await _delete(deps, team, user, name)))
-    else:
-        await ack(_ephemeral(await _create(deps, team, user, str(command["channel_id"]), name, template)))
+    await ack(_ephemeral(await run(deps, team, user)))
 
 
 async def _create(deps: Any, team: str, user: str, channel: str, name: str, template: str) -> str:
