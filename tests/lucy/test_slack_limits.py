@@ -186,6 +186,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "home.pending_blocks": (lambda s: home.pending_blocks(_pending(s)[0]), False),
     "home.pending_section": (lambda s: home.pending_section(_pending(s, 36)), False),
     "home.home_view": (_home, True),
+    "home.plain_home_view": (lambda _s: home.plain_home_view(), True),
     "home.ignored_mail_blocks": (
         lambda s: home.ignored_mail_blocks(IgnoredMail(automatic=len(s), forged=10**12, outside=3)),
         False,

@@ -23,6 +23,7 @@ from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
 from capabilities.task.listeners.deps import clicker_of, listener_deps
 from lucy.logging import get_logger
+from lucy.slack.refused import without_refused_blocks
 
 log = get_logger(__name__)
 
@@ -77,7 +78,11 @@ async def on_submit(
         return
     await ack()
     try:
-        await client.chat_postEphemeral(channel=channel, user=user, text=offer.text, blocks=offer.blocks)
+        await without_refused_blocks(
+            client.chat_postEphemeral,
+            {"channel": channel, "user": user, "text": offer.text, "blocks": offer.blocks},
+            builder="schedule_confirmation",
+        )
     except SlackApiError as exc:
         log.info("confirmation not shown in the channel; sent as a DM", error=str(exc.response.get("error")))
         await client.chat_postMessage(channel=user, text=offer.text, blocks=offer.blocks)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -28,6 +27,7 @@ from capabilities.feedback.views import answer_blocks
 from capabilities.task.activities.slack_plan import PlanMessages
 from capabilities.task.views.blocks import progress_blocks, progress_text
 from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
+from lucy.slack.refused import without_refused_blocks
 from lucy.slack.text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"
@@ -61,25 +61,6 @@ def slack_error(exc: SlackApiError, what: str) -> ApplicationError:
     if status >= 500 or code in _RETRYABLE_SLACK_ERRORS:
         return ApplicationError(f"Slack {what}: {code} (HTTP {status})", code, type=ErrorType.SLACK_RETRYABLE)
     return ApplicationError(f"Slack {what}: {code}", code, type=ErrorType.SLACK_REJECTED, non_retryable=True)
-
-
-async def without_refused_blocks(
-    call: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], *, builder: str, clear: bool = False
-) -> Any:
-    """``call(**kwargs)``; when Slack answers ``invalid_blocks``, log which builder made the
-    blocks and send the text alone (``clear``: with ``blocks=[]``, so an edited message loses
-    its old blocks) rather than lose the message."""
-    try:
-        return await call(**kwargs)
-    except SlackApiError as exc:
-        refused = exc.response is not None and exc.response.get("error") == "invalid_blocks"
-        if not refused or not kwargs.get("blocks"):
-            raise
-    activity.logger.warning(
-        "Slack refused the blocks; sending the text alone", extra={"builder": builder or "unnamed"}
-    )
-    plain = {k: v for k, v in kwargs.items() if k != "blocks"}
-    return await call(**plain, **({"blocks": []} if clear else {}))
 
 
 def _transport_error(exc: BaseException, what: str) -> ApplicationError:
@@ -228,7 +209,9 @@ class SlackActivities:
         await self._pacer.wait(request.channel)
         try:
             builder = "answer_blocks" if blocks is not None else request.builder
-            response = await without_refused_blocks(client.chat_postMessage, kwargs, builder=builder)
+            response = await without_refused_blocks(
+                client.chat_postMessage, kwargs, builder=builder, log=activity.logger
+            )
         except SlackApiError as exc:
             raise slack_error(exc, "chat.postMessage") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -261,6 +244,7 @@ class SlackActivities:
                 },
                 builder="answer_blocks",
                 clear=True,
+                log=activity.logger,
             )
         except SlackApiError as exc:
             error = slack_error(exc, "chat.update")
@@ -295,7 +279,9 @@ class SlackActivities:
         if blocks is not None:
             kwargs["blocks"] = blocks
         try:
-            await without_refused_blocks(client.chat_update, kwargs, builder=builder, clear=True)
+            await without_refused_blocks(
+                client.chat_update, kwargs, builder=builder, clear=True, log=activity.logger
+            )
         except SlackApiError as exc:
             error = slack_error(exc, "chat.update")
             if error.details and error.details[0] in ("message_not_found", "cant_update_message"):

@@ -22,12 +22,20 @@ from capabilities.proactive.repository import schedules as schedule_rows
 from capabilities.proactive.views import monitors as monitor_views
 from capabilities.proactive.views import schedules as schedule_views
 from capabilities.task.listeners.deps import listener_deps
-from capabilities.task.views.home import IGNORED_MAIL_DAYS, PendingLine, TaskLine, Usage, home_view
+from capabilities.task.views.home import (
+    IGNORED_MAIL_DAYS,
+    PendingLine,
+    TaskLine,
+    Usage,
+    home_view,
+    plain_home_view,
+)
 from lucy.db import repositories as repo
 from lucy.db.repositories.budgets import BudgetDefaults
 from lucy.db.repositories.webhooks import ignored_mail
 from lucy.logging import get_logger
 from lucy.roles import is_admin
+from lucy.slack.refused import without_refused_blocks
 
 log = get_logger(__name__)
 
@@ -168,7 +176,12 @@ async def publish_home(
         log.info("Home tab of a removed workspace not published")
         return
     try:
-        await client.views_publish(user_id=user, view=view)
+        await without_refused_blocks(
+            client.views_publish,
+            {"user_id": user, "view": view},
+            builder="home_view",
+            instead={"user_id": user, "view": plain_home_view()},
+        )
     except SlackApiError as exc:
         log.warning("could not publish the Home tab", error=str(exc.response.get("error")))
 

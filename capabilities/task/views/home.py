@@ -171,6 +171,21 @@ def home_view(
     return {"type": "home", "blocks": blocks}
 
 
+PLAIN_HOME = (
+    "I couldn't draw your Home tab just now. The same is a command away: `/lucy tasks` (your "
+    "recent tasks), `/lucy approvals` (what waits for you), `/lucy schedules`, `/lucy monitors` "
+    "and `/lucy usage`."
+)
+
+
+def plain_home_view() -> dict[str, Any]:
+    """The Home tab in plain words, published when Slack refuses the full one."""
+    return {
+        "type": "home",
+        "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "Lucy"}}, _section(PLAIN_HOME)],
+    }
+
+
 def tasks_text(tasks: list[TaskLine]) -> str:
     """``/lucy tasks``."""
     if not tasks:
