@@ -41,6 +41,8 @@ from lucy.contracts import (
     idempotency_key,
 )
 
+OWNER_ONLY_PROGRESS_PATCH = "redesign2-owner-only-progress"
+
 
 async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> Actor:
     """Who really sent a click or a cancel: the worker checks the ingress's signature and asks Slack."""
@@ -286,7 +288,11 @@ class ApprovalGate:
 
     async def _wait(self, pending: PendingApproval, ttl: timedelta) -> ApprovalDecisionKind:
         """Show that the task waits, then wait durably for a decision or the expiry."""
-        view = self._progress.view(Progress.WAITING, detail=pending.summary, approvers=pending.approvers)
+        # Says the owner alone may approve; a history recorded before it replays as it was.
+        owner_only = pending.owner_only and workflow.patched(OWNER_ONLY_PROGRESS_PATCH)
+        view = self._progress.view(
+            Progress.WAITING, detail=pending.summary, approvers=pending.approvers, owner_only=owner_only
+        )
         await self._progress.show(view)
         self._recorder.flush()  # the wait may be long: write what happened so far
         try:

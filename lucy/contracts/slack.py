@@ -52,6 +52,7 @@ class ProgressView:
     cancellable: bool = True
     detail: str = ""
     approvers: list[str] = field(default_factory=list)
+    owner_only: bool = False  # a step on the requester's own account: only they may approve
     steps: int = 0
     by: str | None = None
     # The tool steps so far, for the plan display of a Slack streaming message (where the

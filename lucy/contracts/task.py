@@ -170,6 +170,7 @@ class ApprovalView:
     risk: str
     approvers: list[str]
     expires_at: str
+    owner_only: bool = False  # only the requester may approve (a step on their own account)
 
 
 @dataclass(frozen=True)

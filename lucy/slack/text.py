@@ -367,6 +367,15 @@ def who_may_decide(approvers: list[str]) -> str:
     return "a workspace admin"
 
 
+def who_may_approve(approvers: list[str], *, owner_only: bool = False) -> str:
+    """Who may approve a pending step, for the progress line and ``/lucy status``: the
+    requester alone when the step acts on their own account (``owner_only``), else
+    :func:`who_may_decide`."""
+    if owner_only and approvers:
+        return f"<@{approvers[0]}> alone (it acts on their own account)"
+    return who_may_decide(approvers)
+
+
 def who_may_decide_own(requester: str) -> str:
     """Who may decide an approval of a step on the requester's own account (``owner_only``):
     only they may approve; they or a workspace admin may reject."""

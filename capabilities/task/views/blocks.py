@@ -34,7 +34,7 @@ from lucy.contracts import (
 )
 from lucy.slack.limits import context, section
 from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
-from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide, who_may_decide_own
+from lucy.slack.text import escape_mrkdwn, slack_date, who_may_approve, who_may_decide, who_may_decide_own
 
 UNMASKED = Masking(secrets=0, faithful=True)
 
@@ -68,9 +68,10 @@ def progress_text(view: ProgressView) -> str:
     """The progress message's sentence. The step's summary comes from the model's arguments:
     it is escaped; the mentions of who may decide are Lucy's own."""
     detail = escape_mrkdwn(view.detail)
+    who = who_may_approve(view.approvers, owner_only=view.owner_only)
     sentences = {
         Progress.RUNNING: f"Running {detail}",
-        Progress.WAITING: f"Waiting for approval from {who_may_decide(view.approvers)}: {detail}",
+        Progress.WAITING: f"Waiting for approval from {who}: {detail}",
         Progress.CONTINUING: "Still working…",
         Progress.DONE: f"Done in {view.steps} step(s).",
         Progress.UNPOSTED: "Finished, but I could not post.",

@@ -17,7 +17,7 @@ from lucy.contracts import TaskView
 from lucy.db.repositories.webhooks import IgnoredMail
 from lucy.slack.limits import context, section
 from lucy.slack.masking import exact_view_buttons, recorded_masking
-from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide
+from lucy.slack.text import escape_mrkdwn, slack_date, who_may_approve
 
 # Approvals listed in Home (up to four blocks each, and a view holds 100); the rest are counted.
 HOME_APPROVALS = 5
@@ -231,7 +231,7 @@ def status_text(workflow_id: str, view: TaskView | None, *, final_status: str | 
     if pending:
         expires = slack_date(datetime.fromisoformat(pending.expires_at), style="{date_short_pretty} {time}")
         who, what, risk = (
-            who_may_decide(pending.approvers),
+            who_may_approve(pending.approvers, owner_only=pending.owner_only),
             escape_mrkdwn(pending.summary),
             escape_mrkdwn(pending.risk),
         )

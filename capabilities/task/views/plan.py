@@ -18,6 +18,7 @@ from lucy.slack.text import escape_mrkdwn, fit
 
 DISPLAY_MODE = "plan"
 TITLE_LIMIT = 120
+OWNER_ONLY_TITLE = "Waiting for approval: only the requester may approve (it acts on their own account)"
 DETAILS_LIMIT = 200
 _UNFINISHED = (PlanStatus.PENDING.value, PlanStatus.IN_PROGRESS.value)
 
@@ -30,7 +31,7 @@ def plan_title(view: ProgressView) -> str:
     """The plan's title: what the task is doing, or how it ended."""
     kind = Progress(view.kind)
     if kind == Progress.WAITING:
-        return "Waiting for approval"
+        return OWNER_ONLY_TITLE if view.owner_only else "Waiting for approval"
     if kind == Progress.DONE:
         return f"Done in {view.steps} step(s)"
     if kind == Progress.STOPPED:

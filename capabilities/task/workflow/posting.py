@@ -100,6 +100,7 @@ class ProgressMessage:
         approvers: list[str] | None = None,
         steps: int = 0,
         by: str | None = None,
+        owner_only: bool = False,
     ) -> ProgressView:
         return ProgressView(
             kind=kind.value,
@@ -107,6 +108,7 @@ class ProgressMessage:
             cancellable=cancellable,
             detail=detail,
             approvers=list(approvers or []),
+            owner_only=owner_only,
             steps=steps,
             by=by,
             plan=list(self._state.plan) if self._with_plan else [],

@@ -38,6 +38,7 @@ def view(state: TaskState) -> TaskView:
             risk=p.risk,
             approvers=list(p.approvers),
             expires_at=p.expires_at.isoformat(),
+            owner_only=p.owner_only,
         )
         if p is not None and p.decision is None
         else None
