@@ -17,11 +17,17 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import timedelta
 
 from lucy.crypto import KeyRing
 
 PURPOSE = b"lucy webhook triggers v1"
 TOLERANCE_S = 300
+# A v1 signature is remembered (``webhook_deliveries``, this source) to refuse its replay under
+# another delivery id. Past twice the tolerance (plus margin for clocks) its timestamp no longer
+# verifies, so maintenance prunes the row (``lucy_prune_v1_signatures``, migration 0017).
+V1_SIGNATURE_SOURCE = "webhook_v1_signature"
+V1_SIGNATURE_KEPT = timedelta(hours=1)
 TRIGGER_ID = re.compile(r"^wh_[0-9a-f]{24}$")
 
 

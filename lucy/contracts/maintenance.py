@@ -34,6 +34,7 @@ class ReconcileResult:
     orphaned: list[str] = field(default_factory=list)  # workflow ids recorded as never started
     budget_holds_released: int = 0  # budget reservations of crashed calls, past their expiry
     budget_warnings: int = 0  # 80%-of-a-monthly-budget notices sent to admins
+    v1_signatures_pruned: int = 0  # remembered v1 webhook signatures past their tolerance
 
 
 @dataclass(frozen=True)

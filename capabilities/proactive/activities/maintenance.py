@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from capabilities.budgets.rules import WARN_SHARE, defaults_from, warning_sentence
 from capabilities.tools.activities.liveness import beat
+from capabilities.triggers.rules import V1_SIGNATURE_KEPT
 from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
 from lucy.db import partitions
 from lucy.db import repositories as repo
@@ -98,13 +99,18 @@ class MaintenanceActivities:
         Slack stopped redelivering. Rows whose workflow exists are left to it.
 
         Also sweeps budget holds past their expiry (a worker died mid-call), in every
-        workspace, so no crashed call keeps budget forever (``lucy_budget_sweep``), and sends
-        the 80% budget notices."""
+        workspace, so no crashed call keeps budget forever (``lucy_budget_sweep``), prunes the
+        remembered v1 webhook signatures past their tolerance (``lucy_prune_v1_signatures``),
+        and sends the 80% budget notices."""
         sessions = create_sessionmaker(self._engine)
         async with sessions.begin() as session:
             released = await repo.budgets.sweep(session=session, now=datetime.now(UTC))
         if released:
             activity.logger.warning("expired budget holds released", extra={"count": released})
+        async with sessions.begin() as session:  # v1 signatures no replay can match any more
+            pruned = await repo.webhooks.prune_v1_signatures(
+                session=session, before=datetime.now(UTC) - V1_SIGNATURE_KEPT
+            )
         warned = await self._budget_warnings(sessions)
         async with sessions.begin() as session:
             stale = (
@@ -137,7 +143,11 @@ class MaintenanceActivities:
         if orphaned:
             activity.logger.warning("orphaned task claims recorded as failed", extra={"count": len(orphaned)})
         return ReconcileResult(
-            checked=checked, orphaned=orphaned, budget_holds_released=released, budget_warnings=warned
+            checked=checked,
+            orphaned=orphaned,
+            budget_holds_released=released,
+            budget_warnings=warned,
+            v1_signatures_pruned=pruned,
         )
 
     async def _budget_warnings(self, sessions: async_sessionmaker[AsyncSession]) -> int:

@@ -48,7 +48,7 @@ from lucy.slack.text import escape_mrkdwn
 log = get_logger(__name__)
 
 SOURCE = "webhook"
-V1_SIGNATURE_SOURCE = "webhook_v1_signature"
+V1_SIGNATURE_SOURCE = triggers.V1_SIGNATURE_SOURCE
 MAX_QUOTED_CHARS = 20_000
 
 

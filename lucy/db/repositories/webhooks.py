@@ -70,6 +70,13 @@ async def trigger_owner(*, session: AsyncSession, trigger_id: str) -> InboxOwner
     return None if row is None else InboxOwner(workspace_id=row.workspace_id, slack_team_id=row.slack_team_id)
 
 
+async def prune_v1_signatures(*, session: AsyncSession, before: datetime) -> int:
+    """Delete the remembered v1 webhook signatures recorded before ``before``, in every
+    workspace (``lucy_prune_v1_signatures``, SECURITY DEFINER); how many went."""
+    pruned = await session.execute(text("SELECT lucy_prune_v1_signatures(:before)"), {"before": before})
+    return int(pruned.scalar_one())
+
+
 async def claim_delivery(
     *,
     session: AsyncSession,
