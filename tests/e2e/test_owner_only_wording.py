@@ -10,7 +10,7 @@ import json
 
 from capabilities.task.views.blocks import progress_text
 from lucy.contracts import ProgressView
-from tests.conftest import Lucy, eventually, new_team
+from tests.conftest import Lucy, eventually, new_team, record_history
 from tests.e2e.test_webhook_triggers import _approval, _create, _post
 from tests.e2e.test_webhook_triggers import composio as composio
 from tests.e2e.test_webhook_triggers import settings as settings
@@ -55,3 +55,4 @@ async def test_progress_and_status_say_only_the_owner_may_approve(
     await lucy.click(approval, "lucy_reject", team=team, user="UADMIN1")
     handle = lucy.client.get_workflow_handle(workflow_id)
     assert (await asyncio.wait_for(handle.result(), timeout=60))["status"] in ("completed", "failed")
+    await record_history(lucy, workflow_id, "owner_only_progress")
