@@ -129,7 +129,8 @@ async def _create(deps: Any, team: str, user: str, channel: str, name: str, temp
     return (
         f"Webhook *{escape_mrkdwn(name)}* created. POST JSON to `/webhooks/triggers/{trigger_id}` on "
         f"Lucy's public URL with headers `X-Lucy-Delivery` (a unique id), `X-Lucy-Timestamp` (Unix "
-        'seconds) and `X-Lucy-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">` under the '
+        'seconds) and `X-Lucy-Signature: v2=<hex HMAC-SHA256 of "<timestamp>\\n<delivery id>\\n<body>">` '
+        "under the "
         f"secret `{secret}` (shown only now). Each delivery starts a task here."
     )
 
