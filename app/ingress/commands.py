@@ -179,6 +179,13 @@ def _bare(listener: BareListener) -> Handler:
     return _with_args(lambda ack, _rest, command, context: listener(ack, command, context))
 
 
+def _budget_word(name: str, help_text: str) -> Subcommand:
+    """``/lucy budget off`` or ``/lucy budget default``: the workspace's budget (admins)."""
+    return Subcommand(
+        name, help_text, _with_args(budgets.on_budget_change(name)), who=Who.ADMIN, takes_args=False
+    )
+
+
 PREFIX = "/lucy"
 TABLE: tuple[Subcommand, ...] = (
     Subcommand("tasks", "your recent tasks", _tasks, takes_args=False),
@@ -238,20 +245,8 @@ TABLE: tuple[Subcommand, ...] = (
                 usage="[@someone] daily|monthly <USD>|off|default",
                 who=Who.ADMIN,
             ),
-            Subcommand(
-                "off",
-                "no workspace budget (admins)",
-                _with_args(budgets.on_budget_change("off")),
-                who=Who.ADMIN,
-                takes_args=False,
-            ),
-            Subcommand(
-                "default",
-                "the deployment's workspace budget again (admins)",
-                _with_args(budgets.on_budget_change("default")),
-                who=Who.ADMIN,
-                takes_args=False,
-            ),
+            _budget_word("off", "no workspace budget (admins)"),
+            _budget_word("default", "the deployment's workspace budget again (admins)"),
         ),
     ),
     Subcommand(
