@@ -76,10 +76,12 @@ with workflow.unsafe.imports_passed_through():
     import app.worker
     from app.devservers import LocalPostgres, LocalTemporal, free_port
     from app.worker import claim_signer, lucy_worker
+    from capabilities.approvals.contracts import ApprovalDecisionKind, ApprovalOutcome
     from capabilities.budgets.activities import BudgetGuard
+    from capabilities.task.contracts.task import TaskInput, TaskResult
     from capabilities.task.listeners.claims import signed_decision
     from lucy import migrate, tracing
-    from lucy.contracts import (
+    from lucy.contracts.ids import (
         SA_CHANNEL,
         SA_SOURCE,
         SA_STATUS,
@@ -88,15 +90,10 @@ with workflow.unsafe.imports_passed_through():
         SA_WORKSPACE,
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
-        ApprovalDecisionKind,
-        ApprovalOutcome,
-        ChatMessage,
-        LlmRequest,
-        TaskInput,
-        TaskResult,
         TaskStatus,
         task_workflow_id,
     )
+    from lucy.contracts.llm import ChatMessage, LlmRequest
     from lucy.db import repositories as repo
     from lucy.db.session import create_engine, create_sessionmaker
     from lucy.logging import configure_logging

@@ -22,6 +22,7 @@ from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dis
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
 from capabilities.proactive.listeners import monitors, schedules
+from capabilities.task.contracts.task import TaskView
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, requester_role
@@ -30,12 +31,11 @@ from capabilities.task.listeners.home import pending_lines, task_lines
 from capabilities.task.listeners.start import WORKSPACE_REMOVED, SlackMessage
 from capabilities.task.views.home import approvals_text, status_text, tasks_text
 from capabilities.triggers.listeners import commands as trigger_commands
-from lucy.contracts import (
+from lucy.contracts.ids import (
     ACTIVE_TASK_STATUSES,
     QUERY_STATUS,
     UPDATE_CANCEL,
     TaskSource,
-    TaskView,
     belongs_to_team,
     command_workflow_id,
 )

@@ -27,7 +27,8 @@ from capabilities.budgets.rules import (
     reported_cost,
     stopped_sentence,
 )
-from lucy.contracts import ErrorType, LlmRequest
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import LlmRequest
 from lucy.db import repositories as repo
 from lucy.metrics import BUDGET_REFUSALS
 from lucy.settings import BudgetSettings, ModelPrice

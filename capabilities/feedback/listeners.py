@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from capabilities.feedback.repository import record_feedback
 from capabilities.task.listeners.deps import clicker_of, listener_deps
-from lucy.contracts import FEEDBACK_ACTION_ID, FEEDBACK_VALUES, belongs_to_team
+from lucy.contracts.ids import FEEDBACK_ACTION_ID, FEEDBACK_VALUES, belongs_to_team
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS

@@ -24,7 +24,7 @@ from capabilities.proactive.repository import monitors as monitor_rows
 from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
-from lucy.contracts import monitor_schedule_id_of, row_id_of_monitor, row_id_of_schedule, schedule_id_of
+from lucy.contracts.ids import monitor_schedule_id_of, row_id_of_monitor, row_id_of_schedule, schedule_id_of
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 

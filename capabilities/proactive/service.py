@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.proactive import recurrence
+from capabilities.proactive.contracts.schedules import Recurrence, ScheduleOverlap, StandingAction
 from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.standing import Caller, NewRow, ScheduleRefused, StandingService, audit
-from lucy.contracts.schedules import Recurrence, ScheduleOverlap, StandingAction
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 

@@ -18,12 +18,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from capabilities.proactive.contracts.schedules import StandingAction
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.repository.standing import Store
 from lucy.contracts.ids import idempotency_key
-from lucy.contracts.schedules import StandingAction
 from lucy.db import repositories as repo
 from lucy.roles import is_admin
 

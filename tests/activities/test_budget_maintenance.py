@@ -14,7 +14,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from app.worker import build_slack_client
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
-from lucy.contracts import ReconcileRequest
+from capabilities.proactive.contracts.maintenance import ReconcileRequest
 from lucy.db import repositories as repo
 from lucy.db.models import BudgetSpend
 from lucy.db.repositories.budgets import BudgetDefaults

@@ -12,7 +12,8 @@ from temporalio.testing import ActivityEnvironment
 from app.worker import build_slack_client
 from capabilities.task.activities.context import APPROVE_ALL_FLAG, ContextActivities
 from capabilities.task.activities.records import RecordActivities
-from lucy.contracts import TaskContextRequest, TaskInput, TaskStarted
+from capabilities.task.contracts.records import TaskStarted
+from capabilities.task.contracts.task import TaskContextRequest, TaskInput
 from lucy.db import repositories as repo
 from lucy.db.session import create_sessionmaker
 from tests import store_helpers as helpers

@@ -20,7 +20,8 @@ from temporalio.testing import ActivityEnvironment
 
 from capabilities.budgets.activities import BudgetGuard
 from capabilities.task.activities.llm import LlmActivities
-from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import ChatMessage, LlmProvider, LlmRequest
 from lucy.db import repositories as repo
 from lucy.db.models import BudgetReservation, BudgetSpend
 from lucy.db.session import create_sessionmaker

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.exceptions import ApplicationError
 
 from capabilities.budgets.rules import MILLION, estimate_prompt_tokens
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 from lucy.db import repositories as repo
 from lucy.db.repositories.budgets import user_scope
 from lucy.db.session import create_sessionmaker

@@ -341,7 +341,7 @@ async def test_task_finished_activity_is_idempotent_across_retries(
     from temporalio.testing import ActivityEnvironment
 
     from capabilities.task.activities.records import RecordActivities
-    from lucy.contracts import TaskFinished
+    from capabilities.task.contracts.records import TaskFinished
 
     ws = await new_workspace(engine)
     await new_task(engine, ws)
@@ -389,7 +389,7 @@ async def test_tool_arguments_previews_and_errors_are_redacted_before_the_databa
     from temporalio.testing import ActivityEnvironment
 
     from capabilities.task.activities.records import RecordActivities
-    from lucy.contracts import StepBatch, StepRecord
+    from capabilities.task.contracts.records import StepBatch, StepRecord
 
     token, aws = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "AKIA" + "IOSFODNN7EXAMPLE"
     ws = await new_workspace(engine)

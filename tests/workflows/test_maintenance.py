@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 from temporalio.client import ScheduleActionStartWorkflow
 
 from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
-from lucy.contracts import MAINTENANCE_WORKFLOW_NAME
+from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME
 from lucy.db import repositories as repo
 from lucy.db.models import Task
 from lucy.db.partitions import add_months

@@ -9,9 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from capabilities.approvals.contracts import ApprovalSettled
 from capabilities.task.views import blocks
-from lucy.contracts import ApprovalSettled, UpdateMessageRequest, idempotency_key, redact_secrets
+from lucy.contracts.ids import idempotency_key
+from lucy.contracts.slack import UpdateMessageRequest
 from lucy.db import repositories as repo
+from lucy.redact import redact_secrets
 from lucy.slack.masking import recorded_masking
 from lucy.slack.text import escape_mrkdwn
 

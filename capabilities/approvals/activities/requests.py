@@ -29,20 +29,16 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.approvals.activities.decisions import decided_update, record_decision
 from capabilities.approvals.activities.sealed_arguments import sealed_arguments
+from capabilities.approvals.contracts import ApprovalPosted, ApprovalRequest, ApprovalSettled
 from capabilities.task.activities.slack import SlackActivities, slack_error
 from capabilities.task.views import blocks
 from capabilities.tools.activities import registry
-from lucy.contracts import (
-    ApprovalPosted,
-    ApprovalRequest,
-    ApprovalSettled,
-    ErrorType,
-    PostMessageRequest,
-    idempotency_key,
-    redact_secrets,
-)
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import idempotency_key
+from lucy.contracts.slack import PostMessageRequest
 from lucy.crypto import KeyRing
 from lucy.db import repositories as repo
+from lucy.redact import redact_secrets
 from lucy.slack.masking import Masking, masking
 from lucy.slack.text import escape_mrkdwn
 

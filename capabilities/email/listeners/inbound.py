@@ -66,7 +66,7 @@ from capabilities.email.sender import (
     outsiders_policy,
 )
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
-from lucy.contracts import TaskSource, email_workflow_id
+from lucy.contracts.ids import TaskSource, email_workflow_id
 from lucy.db import repositories as repo
 from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
 from lucy.logging import get_logger

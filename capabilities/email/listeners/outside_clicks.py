@@ -26,7 +26,7 @@ from capabilities.task.listeners.clicks import Click
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.task.listeners.directory import SlackUser
 from capabilities.task.listeners.start import SlackMessage
-from lucy.contracts import TaskSource, email_workflow_id
+from lucy.contracts.ids import TaskSource, email_workflow_id
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn

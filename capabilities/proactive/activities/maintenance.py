@@ -24,8 +24,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from capabilities.budgets.rules import WARN_SHARE, defaults_from, warning_sentence
+from capabilities.proactive.contracts.maintenance import (
+    MaintenanceInput,
+    PartitionsResult,
+    ReconcileRequest,
+    ReconcileResult,
+)
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
+from lucy.contracts.ids import TaskStatus
 from lucy.db import partitions
 from lucy.db import repositories as repo
 from lucy.db.session import create_sessionmaker

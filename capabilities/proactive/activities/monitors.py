@@ -28,14 +28,7 @@ from capabilities.proactive.activities.standing import (
     claim_still_stands,
     record_refused,
 )
-from capabilities.proactive.mirror import StandingMirror
-from capabilities.proactive.repository import monitors as rows
-from capabilities.proactive.repository import schedules as schedule_rows
-from capabilities.tools.activities.gateway import GatewayActivities
-from capabilities.tools.activities.openclaw import GatewayResult
-from lucy.contracts import (
-    ChannelNotice,
-    ErrorType,
+from capabilities.proactive.contracts.monitors import (
     MonitorClaim,
     MonitorKind,
     MonitorRecorded,
@@ -44,10 +37,15 @@ from lucy.contracts import (
     ProbeRequest,
     ProbeResult,
     ProbeVerdict,
-    TaskSource,
-    TaskStatus,
-    idempotency_key,
 )
+from capabilities.proactive.contracts.schedules import ChannelNotice
+from capabilities.proactive.mirror import StandingMirror
+from capabilities.proactive.repository import monitors as rows
+from capabilities.proactive.repository import schedules as schedule_rows
+from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.openclaw import GatewayResult
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import TaskSource, TaskStatus, idempotency_key
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.settings import BudgetSettings, LimitSettings

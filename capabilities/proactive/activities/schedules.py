@@ -23,11 +23,7 @@ from capabilities.proactive.activities.standing import (
     claim_still_stands,
     record_refused,
 )
-from capabilities.proactive.mirror import StandingMirror
-from capabilities.proactive.reconcile import reconcile, reconcile_monitors
-from capabilities.proactive.repository import schedules as rows
-from capabilities.proactive.repository.schedules import ScheduleRecord
-from lucy.contracts import (
+from capabilities.proactive.contracts.schedules import (
     ChannelNotice,
     RunClaim,
     RunOutcome,
@@ -35,6 +31,10 @@ from lucy.contracts import (
     ScheduledRun,
     SchedulesReconciled,
 )
+from capabilities.proactive.mirror import StandingMirror
+from capabilities.proactive.reconcile import reconcile, reconcile_monitors
+from capabilities.proactive.repository import schedules as rows
+from capabilities.proactive.repository.schedules import ScheduleRecord
 from lucy.db import repositories as repo
 from lucy.db.repositories import IngressClaim
 from lucy.logging import get_logger

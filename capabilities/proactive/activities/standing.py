@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.budgets.rules import stopped_sentence
-from lucy.contracts import TaskStatus
+from lucy.contracts.ids import TaskStatus
 from lucy.db import repositories as repo
 from lucy.db.repositories import IngressClaim
 from lucy.db.repositories.budgets import BudgetDefaults

@@ -32,17 +32,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from capabilities.email.activities.attachments import read_attachments
+from capabilities.task.contracts.task import TaskContext, TaskContextRequest
 from capabilities.tools.activities import registry
+from capabilities.tools.contracts import truncate_output
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
-from lucy.contracts import (
-    ChatMessage,
-    ModelTier,
-    TaskContext,
-    TaskContextRequest,
-    TaskSource,
-    truncate_output,
-    untrusted_message,
-)
+from lucy.contracts.ids import TaskSource
+from lucy.contracts.llm import ChatMessage, ModelTier, untrusted_message
 from lucy.db import repositories as repo
 from lucy.settings import Settings
 

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import StepBatch, StepRecord, TaskFinished, TaskStarted, idempotency_key, redact_secrets
+from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinished, TaskStarted
+from lucy.contracts.ids import idempotency_key
 from lucy.db import repositories as repo
+from lucy.redact import redact_secrets
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
 

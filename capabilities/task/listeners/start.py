@@ -22,9 +22,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from capabilities.approvals.contracts import ThreadReply
 from capabilities.budgets.rules import defaults_from, stopped_sentence
+from capabilities.email.contracts import EmailOrigin
+from capabilities.task.contracts.task import TaskInput
 from lucy import tracing
-from lucy.contracts import (
+from lucy.contracts.ids import (
     SA_CHANNEL,
     SA_SOURCE,
     SA_STATUS,
@@ -33,10 +36,7 @@ from lucy.contracts import (
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
-    EmailOrigin,
-    TaskInput,
     TaskStatus,
-    ThreadReply,
     task_workflow_id,
 )
 from lucy.db import repositories as repo

@@ -40,7 +40,7 @@ from capabilities.task.listeners.deps import IngressDeps
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
 from capabilities.triggers import rules as triggers
 from lucy import guard
-from lucy.contracts import TaskSource, webhook_workflow_id
+from lucy.contracts.ids import TaskSource, webhook_workflow_id
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn

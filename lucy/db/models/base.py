@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lucy.contracts import TaskIntent
+from lucy.contracts.ids import TaskIntent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

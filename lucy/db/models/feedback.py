@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lucy.contracts import FEEDBACK_VALUES
+from lucy.contracts.ids import FEEDBACK_VALUES
 from lucy.db.models.base import Base, _enum
 
 

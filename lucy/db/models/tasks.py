@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lucy.contracts import RECORDED_TASK_STATUSES, TaskSource
+from lucy.contracts.ids import RECORDED_TASK_STATUSES, TaskSource
 from lucy.db.models.base import (
     APPROVAL_ACTION_TYPES,
     APPROVAL_STATUSES,
