@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from capabilities.budgets.activities import BudgetGuard
     from capabilities.task.contracts.task import TaskInput, TaskResult
     from capabilities.task.listeners.claims import signed_decision
+    from capabilities.task.repository import ingress_claim
     from lucy import migrate, tracing
     from lucy.contracts.ids import (
         SA_CHANNEL,
@@ -94,7 +95,6 @@ with workflow.unsafe.imports_passed_through():
         task_workflow_id,
     )
     from lucy.contracts.llm import ChatMessage, LlmRequest
-    from lucy.db import repositories as repo
     from lucy.db.session import create_engine, create_sessionmaker
     from lucy.logging import configure_logging
     from lucy.settings import load_settings
@@ -203,7 +203,7 @@ class Bench:
         ts, channel = f"{1800000000 + n}.{n:06d}", f"CB{n:07d}"
         workflow_id = task_workflow_id(self.team, channel, ts)
         async with self.sessions.begin() as session:
-            claim = await repo.ingress_claim(
+            claim = await ingress_claim(
                 session=session,
                 slack_team_id=self.team,
                 slack_user_id="UBENCH",

@@ -1,5 +1,5 @@
 """USD budgets: the limits an admin set, the spend held against each, and the reservations of
-model calls in flight (see migration 0010 and :mod:`lucy.db.repositories.budgets`)."""
+model calls in flight (see migration 0010 and :mod:`capabilities.budgets.repository`)."""
 
 from __future__ import annotations
 
