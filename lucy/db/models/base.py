@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Enum,
     ForeignKey,
+    Identity,
     MetaData,
     PrimaryKeyConstraint,
     func,
@@ -111,8 +113,26 @@ def _jsonb() -> Mapped[dict[str, Any]]:
     return mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
 
 
-def _workspace_fk() -> Mapped[uuid.UUID]:
-    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+def _workspace_fk(*, index: bool = False) -> Mapped[uuid.UUID]:
+    """The row's workspace (deleted with it)."""
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=index)
+
+
+def _workspace_key() -> Mapped[uuid.UUID]:
+    """The row's workspace as the first part of its primary key (deleted with it)."""
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+
+
+class SeriesRow:
+    """The columns every month-partitioned time-series row starts with (see :func:`_partitioned`):
+    its id and ``created_at`` (together the primary key) and its workspace, without a foreign key
+    (a partitioned table's rows outlive nothing: they are dropped by partition)."""
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
 
 
 def _partitioned(name: str, *extra: Any) -> tuple[Any, ...]:
