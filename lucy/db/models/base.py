@@ -12,8 +12,11 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Identity,
+    Index,
     MetaData,
     PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
     func,
     text,
 )
@@ -141,4 +144,22 @@ def _partitioned(name: str, *extra: Any) -> tuple[Any, ...]:
         PrimaryKeyConstraint("id", "created_at", name=f"pk_{name}"),
         *extra,
         {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+
+
+class LedgerRow(SeriesRow):
+    """A time-series row written once (``cost_log``, ``audit_log``): its idempotency key (from the
+    workflow id and step, for example) makes a retried activity write nothing twice (see
+    :func:`_ledger`)."""
+
+    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+def _ledger(name: str, workspace_index: str) -> tuple[Any, ...]:
+    """Table args of a :class:`LedgerRow` table: partitioned by month, read by workspace and time,
+    one row per idempotency key in its month."""
+    return _partitioned(
+        name,
+        Index(workspace_index, "workspace_id", "created_at"),
+        UniqueConstraint("idempotency_key", "created_at", name=f"uq_{name}_idempotency_key"),
     )

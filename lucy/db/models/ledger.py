@@ -16,7 +16,6 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -27,27 +26,24 @@ from lucy.db.models.base import (
     ACTOR_TYPES,
     WEBHOOK_STATUSES,
     Base,
+    LedgerRow,
     SeriesRow,
     _enum,
     _jsonb,
+    _ledger,
     _partitioned,
     _workspace_key,
 )
 
 
-class CostLog(SeriesRow, Base):
+class CostLog(LedgerRow, Base):
     """Every billable call (LLM, tool, API) with its cost. Partitioned by month; append-only."""
 
     __tablename__ = "cost_log"
-    __table_args__ = _partitioned(
-        "cost_log",
-        Index("ix_cost_log_workspace_month", "workspace_id", "created_at"),
-        UniqueConstraint("idempotency_key", "created_at", name="uq_cost_log_idempotency_key"),
-    )
+    __table_args__ = _ledger("cost_log", "ix_cost_log_workspace_month")
 
     task_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False, server_default="llm")
     provider: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(255))
@@ -69,17 +65,12 @@ class CostMonthly(Base):
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(16, 6), nullable=False, server_default=text("0"))
 
 
-class AuditLog(SeriesRow, Base):
+class AuditLog(LedgerRow, Base):
     """Immutable record of what happened: UPDATE and DELETE fail in the database itself."""
 
     __tablename__ = "audit_log"
-    __table_args__ = _partitioned(
-        "audit_log",
-        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
-        UniqueConstraint("idempotency_key", "created_at", name="uq_audit_log_idempotency_key"),
-    )
+    __table_args__ = _ledger("audit_log", "ix_audit_log_workspace_created")
 
-    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
     actor_type: Mapped[str] = mapped_column(_enum(ACTOR_TYPES, "actor_type"), nullable=False)
     actor_id: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), nullable=False)

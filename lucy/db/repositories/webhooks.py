@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import TextClause, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -138,6 +138,14 @@ async def finish_delivery(
     )
 
 
+class DeliveryEnd(TypedDict, total=False):
+    """How a claimed delivery's processing went: :func:`finish_delivery`'s ``error`` and
+    ``payload``, for :func:`finish_delivery_as_tenant` to pass on."""
+
+    error: str | None
+    payload: dict[str, Any] | None
+
+
 async def finish_delivery_as_tenant(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -145,19 +153,12 @@ async def finish_delivery_as_tenant(
     claim: DeliveryClaim,
     status: str,
     now: datetime,
-    error: str | None = None,
-    payload: dict[str, Any] | None = None,
+    **end: Unpack[DeliveryEnd],
 ) -> None:
     """:func:`finish_delivery` in a transaction of its own, scoped to the workspace (the
     ingress's handlers: AgentMail and webhook triggers)."""
     async with sessions.begin() as session:
         await set_tenant(session=session, workspace_id=workspace_id)
         await finish_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            claim=claim,
-            status=status,
-            now=now,
-            error=error,
-            payload=payload,
+            session=session, workspace_id=workspace_id, claim=claim, status=status, now=now, **end
         )
