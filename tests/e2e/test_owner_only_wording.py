@@ -9,7 +9,7 @@ import asyncio
 import json
 
 from capabilities.task.views.blocks import progress_text
-from lucy.contracts import ProgressView
+from lucy.contracts.slack import ProgressView
 from tests.conftest import Lucy, eventually, new_team, record_history
 from tests.e2e.test_webhook_triggers import _approval, _create, _post
 from tests.e2e.test_webhook_triggers import composio as composio

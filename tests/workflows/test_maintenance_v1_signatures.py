@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from capabilities.proactive.contracts.maintenance import MaintenanceInput, MaintenanceReport
 from capabilities.triggers.rules import V1_SIGNATURE_KEPT, V1_SIGNATURE_SOURCE
-from lucy.contracts import MAINTENANCE_WORKFLOW_NAME, MaintenanceInput, MaintenanceReport
-from lucy.db import repositories as repo
+from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME
+from lucy.db.repositories.tenants import set_tenant, upsert_workspace
+from lucy.db.repositories.webhooks import claim_delivery
 from lucy.db.session import create_sessionmaker
 from tests.conftest import Lucy, new_team
 
 
 async def _claim(lucy: Lucy, workspace_id: uuid.UUID, source: str, external_id: str, at: datetime) -> None:
     async with create_sessionmaker(lucy.engine).begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        await repo.webhooks.claim_delivery(
+        await set_tenant(session=session, workspace_id=workspace_id)
+        await claim_delivery(
             session=session,
             workspace_id=workspace_id,
             source=source,
@@ -42,7 +44,7 @@ async def _sources(lucy: Lucy, workspace_id: uuid.UUID) -> list[tuple[str, str]]
 
 async def test_maintenance_prunes_v1_signatures_past_the_tolerance_and_nothing_else(lucy: Lucy):
     async with create_sessionmaker(lucy.engine).begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=new_team())
+        workspace_id = await upsert_workspace(session=session, slack_team_id=new_team())
     now = datetime.now(UTC)
     old = now - V1_SIGNATURE_KEPT - timedelta(minutes=5)
     await _claim(lucy, workspace_id, V1_SIGNATURE_SOURCE, "wh_old:sig", old)

@@ -23,12 +23,21 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from capabilities.budgets.repository import due_warnings, sweep
 from capabilities.budgets.rules import WARN_SHARE, defaults_from, warning_sentence
+from capabilities.proactive.contracts.maintenance import (
+    MaintenanceInput,
+    PartitionsResult,
+    ReconcileRequest,
+    ReconcileResult,
+)
+from capabilities.task.repository import record_task_finished
 from capabilities.tools.activities.liveness import beat
 from capabilities.triggers.rules import V1_SIGNATURE_KEPT
-from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
+from lucy.contracts.ids import TaskStatus
 from lucy.db import partitions
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.webhooks import prune_v1_signatures
 from lucy.db.session import create_sessionmaker
 from lucy.settings import BudgetSettings
 
@@ -104,13 +113,11 @@ class MaintenanceActivities:
         and sends the 80% budget notices."""
         sessions = create_sessionmaker(self._engine)
         async with sessions.begin() as session:
-            released = await repo.budgets.sweep(session=session, now=datetime.now(UTC))
+            released = await sweep(session=session, now=datetime.now(UTC))
         if released:
             activity.logger.warning("expired budget holds released", extra={"count": released})
         async with sessions.begin() as session:  # v1 signatures no replay can match any more
-            pruned = await repo.webhooks.prune_v1_signatures(
-                session=session, before=datetime.now(UTC) - V1_SIGNATURE_KEPT
-            )
+            pruned = await prune_v1_signatures(session=session, before=datetime.now(UTC) - V1_SIGNATURE_KEPT)
         warned = await self._budget_warnings(sessions)
         async with sessions.begin() as session:
             stale = (
@@ -127,8 +134,8 @@ class MaintenanceActivities:
             if await self._has_workflow(workflow_id):
                 continue
             async with sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
-                moved = await repo.record_task_finished(
+                await set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
+                moved = await record_task_finished(
                     session=session,
                     workspace_id=uuid.UUID(str(workspace_id)),
                     workflow_id=workflow_id,
@@ -157,7 +164,7 @@ class MaintenanceActivities:
         if self._slack is None:
             return 0
         async with sessions.begin() as session:
-            due = await repo.budgets.due_warnings(
+            due = await due_warnings(
                 session=session, now=datetime.now(UTC), defaults=self._budget_defaults, share=WARN_SHARE
             )
         sent = 0
