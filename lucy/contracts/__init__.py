@@ -153,6 +153,7 @@ from lucy.contracts.slack import (
 )
 from lucy.contracts.task import (
     ApprovalView,
+    Delegation,
     PendingApproval,
     TaskContext,
     TaskContextRequest,
@@ -221,6 +222,7 @@ __all__ = [
     "ChannelNotice",
     "ChatMessage",
     "ClaimKind",
+    "Delegation",
     "EmailAttachment",
     "EmailOrigin",
     "EmailReplyRequest",

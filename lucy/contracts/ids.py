@@ -64,6 +64,7 @@ class TaskSource(StrEnum):
     MONITOR = "heartbeat"  # a monitor's probe (the stored and searchable value since 0009)
     EMAIL = "email"  # mail to the workspace's AgentMail inbox
     WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
+    DELEGATED = "delegated"  # a sub-task another task delegated (a child workflow, docs/delegate.md)
 
 
 def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
