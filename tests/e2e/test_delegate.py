@@ -62,10 +62,11 @@ async def children_of(lucy: Lucy, workflow_id: str) -> list[tuple[str, int, int]
 
 
 def parent_requests(fake_llm: FakeLlm, marker: str) -> list[dict[str, Any]]:
+    """The agent-loop requests of the task (or sub-task) whose request contains ``marker``."""
     return [
         r
         for r in fake_llm.task_requests
-        if any(m["role"] == "user" and marker in str(m.get("content")) for m in r["messages"][:3])
+        if marker in next((str(m.get("content")) for m in r["messages"] if m["role"] == "user"), "")
     ]
 
 
@@ -112,8 +113,7 @@ async def test_three_sub_tasks_run_in_parallel_as_children_and_every_result_reac
 
     # Each child saw only its tools (a subset of the parent's, never delegate) and its tier.
     child_requests = {
-        name: next(r for r in fake_llm.task_requests if f"look up {name}" in str(r["messages"]))
-        for name in ("alpha", "beta", "gamma")
+        name: parent_requests(fake_llm, f"look up {name}")[0] for name in ("alpha", "beta", "gamma")
     }
     assert [t["function"]["name"] for t in child_requests["alpha"]["tools"]] == ["read_file"]
     assert "delegate" not in [t["function"]["name"] for t in child_requests["beta"]["tools"]]
@@ -169,9 +169,7 @@ async def test_no_more_than_the_setting_run_at_once(
     assert children[2][1] > min(children[0][2], children[1][2])
 
 
-async def test_a_failed_sub_task_is_retried_once_at_a_higher_tier(
-    lucy: Lucy, fake_llm: FakeLlm
-):
+async def test_a_failed_sub_task_is_retried_once_at_a_higher_tier(lucy: Lucy, fake_llm: FakeLlm):
     marker = "two lookups, one breaks [replan]"
     models = lucy.settings.llm
     fake_llm.then(content=TOOL_USE, match="classify")
@@ -185,7 +183,9 @@ async def test_a_failed_sub_task_is_retried_once_at_a_higher_tier(
     fake_llm.then(content="good result", user_contains="the good lookup")
     # The flaky one's default-tier model refuses for good (401: neither retried nor escalated).
     fake_llm.then(status=401, user_contains="the flaky lookup", match=models.model_tier_default)
-    fake_llm.then(content="flaky result, at last", user_contains="the flaky lookup", match=models.model_tier_frontier)
+    fake_llm.then(
+        content="flaky result, at last", user_contains="the flaky lookup", match=models.model_tier_frontier
+    )
     fake_llm.then(content="Both done.", user_contains=marker)
     _, workflow_id, _ = await start(lucy, marker)
     result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
@@ -246,7 +246,7 @@ async def test_each_sub_task_gets_a_slice_of_the_remaining_steps_and_settles_wha
         busy = await lucy.client.get_workflow_handle(children["1"]).result()
         quick = await lucy.client.get_workflow_handle(children["2"]).result()
     # 8 steps, 1 taken by the delegate call, 1 kept for the answer: 6, so 3 for each sub-task.
-    busy_requests = [r for r in fake_llm.task_requests if "the busy job" in str(r["messages"][:3])]
+    busy_requests = parent_requests(fake_llm, "the busy job")
     assert len(busy_requests) == 3 and busy["llm_steps"] == 3
     assert "step" in busy["answer"]  # it stopped at its slice and said so
     assert quick["llm_steps"] == 1

@@ -246,7 +246,9 @@ class FakeLlm:
 
 
 def _first_user(body: dict[str, Any]) -> str:
-    return next((str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") == "user"), "")
+    return next(
+        (str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") == "user"), ""
+    )
 
 
 def _is_classification(body: dict[str, Any]) -> bool:

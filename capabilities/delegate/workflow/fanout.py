@@ -107,6 +107,9 @@ class Fanout:
         state.reserved_steps += share * len(children)
         for child in children:
             plan.mark(state, child.plan_id, child.delegation.label, PlanStatus.PENDING, "waiting to start")
+        await self._progress.show(
+            self._progress.view(Progress.RUNNING, detail=f"{len(children)} sub-task(s)")
+        )
         ctx = state.context
         assert ctx is not None
         gate = asyncio.Semaphore(max(1, ctx.delegate_max_parallel))
