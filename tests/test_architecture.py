@@ -22,9 +22,11 @@ STDLIB_PURE = {
     "temporalio",
 }
 # Pure modules outside the workflow role that workflow code may import: the data contracts, the
-# text rules for what Lucy posts, the monitors' conditions and the tool catalog (no I/O, no env).
+# text rules for what Lucy posts, the monitors' conditions, the tool catalog and a capability's
+# own contracts (no I/O, no env).
 PURE_MODULES = {
     "lucy.contracts",
+    "capabilities.delegate.contracts",
     "lucy.redact",
     "lucy.slack.text",
     "capabilities.proactive.conditions",
