@@ -88,6 +88,7 @@ from lucy.contracts.ids import (
     row_id_of_schedule,
     schedule_id_of,
     scheduled_workflow_id,
+    task_search_attributes,
     task_workflow_id,
     webhook_workflow_id,
 )
@@ -302,6 +303,7 @@ __all__ = [
     "row_id_of_schedule",
     "schedule_id_of",
     "scheduled_workflow_id",
+    "task_search_attributes",
     "task_workflow_id",
     "truncate_output",
     "untrusted_message",

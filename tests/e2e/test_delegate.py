@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -32,8 +33,30 @@ CHANNEL = "C0GENERAL"
 TOOL_USE = '{"intent": "tool_use", "reason": "several lookups"}'
 
 
+LucyWith = Callable[..., AbstractAsyncContextManager[Lucy]]
+
+
+@pytest.fixture
+def lucy_with(
+    settings: Settings, temporal_env: WorkflowEnvironment, engine: AsyncEngine, admin_engine: AsyncEngine
+) -> LucyWith:
+    """Start Lucy with other limits (``LUCY_AGENT_MAX_STEPS``, ``LUCY_DELEGATE_MAX_PARALLEL``...)."""
+
+    def make(**limits: Any) -> AbstractAsyncContextManager[Lucy]:
+        changed = settings.model_copy(update={"limits": settings.limits.model_copy(update=limits)})
+        return running_lucy(changed, temporal_env.client, engine, admin_engine)
+
+    return make
+
+
 def delegate_call(*subtasks: dict[str, Any]) -> list[tuple[str, str]]:
     return [("delegate", json.dumps({"subtasks": list(subtasks)}))]
+
+
+def delegates(fake_llm: FakeLlm, marker: str, *subtasks: dict[str, Any]) -> None:
+    """Script the task whose request holds ``marker``: a tool-use request whose model delegates."""
+    fake_llm.then(content=TOOL_USE, match="classify")
+    fake_llm.then(tool_calls=delegate_call(*subtasks), user_contains=marker)
 
 
 async def start(lucy: Lucy, request: str) -> tuple[str, str, str]:
@@ -78,14 +101,12 @@ async def test_three_sub_tasks_run_in_parallel_as_children_and_every_result_reac
     lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
 ):
     marker = "compare the three vendors [fan-out]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "Vendor A", "request": "look up alpha pricing", "tools": ["read_file"]},
-            {"title": "Vendor B", "request": "look up beta pricing"},
-            {"title": "Vendor C", "request": "look up gamma pricing", "tier": "fast"},
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm,
+        marker,
+        {"title": "Vendor A", "request": "look up alpha pricing", "tools": ["read_file"]},
+        {"title": "Vendor B", "request": "look up beta pricing"},
+        {"title": "Vendor C", "request": "look up gamma pricing", "tier": "fast"},
     )
     for name in ("alpha", "beta", "gamma"):
         fake_llm.then(
@@ -140,26 +161,13 @@ async def test_three_sub_tasks_run_in_parallel_as_children_and_every_result_reac
     await record_history(lucy, children[0][0], "lucy_task_delegated_child")
 
 
-async def test_no_more_than_the_setting_run_at_once(
-    settings: Settings,
-    temporal_env: WorkflowEnvironment,
-    engine: AsyncEngine,
-    admin_engine: AsyncEngine,
-    fake_llm: FakeLlm,
-):
-    two = settings.model_copy(
-        update={"limits": settings.limits.model_copy(update={"delegate_max_parallel": 2})}
-    )
+async def test_no_more_than_the_setting_run_at_once(lucy_with: LucyWith, fake_llm: FakeLlm):
     marker = "three jobs, two at a time [parallel]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(*({"title": f"Job {n}", "request": f"job number {n}"} for n in (1, 2, 3))),
-        user_contains=marker,
-    )
+    delegates(fake_llm, marker, *({"title": f"Job {n}", "request": f"job number {n}"} for n in (1, 2, 3)))
     for n in (1, 2, 3):
         fake_llm.then(content=f"job {n} done", user_contains=f"job number {n}", delay=0.3)
     fake_llm.then(content="All three done.", user_contains=marker)
-    async with running_lucy(two, temporal_env.client, engine, admin_engine) as lucy:
+    async with lucy_with(delegate_max_parallel=2) as lucy:
         _, workflow_id, _ = await start(lucy, marker)
         result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
         assert result["status"] == "completed"
@@ -172,13 +180,11 @@ async def test_no_more_than_the_setting_run_at_once(
 async def test_a_failed_sub_task_is_retried_once_at_a_higher_tier(lucy: Lucy, fake_llm: FakeLlm):
     marker = "two lookups, one breaks [replan]"
     models = lucy.settings.llm
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "Good", "request": "the good lookup"},
-            {"title": "Flaky", "request": "the flaky lookup"},
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm,
+        marker,
+        {"title": "Good", "request": "the good lookup"},
+        {"title": "Flaky", "request": "the flaky lookup"},
     )
     fake_llm.then(content="good result", user_contains="the good lookup")
     # The flaky one's default-tier model refuses for good (401: neither retried nor escalated).
@@ -203,10 +209,7 @@ async def test_a_failed_sub_task_is_retried_once_at_a_higher_tier(lucy: Lucy, fa
 
 async def test_a_sub_task_that_fails_twice_is_reported_as_failed(lucy: Lucy, fake_llm: FakeLlm):
     marker = "one lookup that never works [report]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call({"title": "Broken", "request": "the broken lookup"}), user_contains=marker
-    )
+    delegates(fake_llm, marker, {"title": "Broken", "request": "the broken lookup"})
     fake_llm.then(status=401, user_contains="the broken lookup")
     fake_llm.then(status=401, user_contains="the broken lookup")
     fake_llm.then(content="The lookup failed; I could not do it.", user_contains=marker)
@@ -219,27 +222,20 @@ async def test_a_sub_task_that_fails_twice_is_reported_as_failed(lucy: Lucy, fak
 
 
 async def test_each_sub_task_gets_a_slice_of_the_remaining_steps_and_settles_what_it_used(
-    settings: Settings,
-    temporal_env: WorkflowEnvironment,
-    engine: AsyncEngine,
-    admin_engine: AsyncEngine,
-    fake_llm: FakeLlm,
+    lucy_with: LucyWith, fake_llm: FakeLlm
 ):
-    eight = settings.model_copy(update={"limits": settings.limits.model_copy(update={"agent_max_steps": 8})})
     marker = "two jobs on a budget [slices]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "Busy", "request": "the busy job", "tools": ["read_file"]},
-            {"title": "Quick", "request": "the quick job"},
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm,
+        marker,
+        {"title": "Busy", "request": "the busy job", "tools": ["read_file"]},
+        {"title": "Quick", "request": "the quick job"},
     )
     for _ in range(5):  # the busy job would read forever: its slice stops it
         fake_llm.then(tool_calls=[("read_file", '{"path": "/etc/hosts"}')], user_contains="the busy job")
     fake_llm.then(content="quick done", user_contains="the quick job")
     fake_llm.then(content="Both done.", user_contains=marker)
-    async with running_lucy(eight, temporal_env.client, engine, admin_engine) as lucy:
+    async with lucy_with(agent_max_steps=8) as lucy:
         _, workflow_id, _ = await start(lucy, marker)
         result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
         children = {c[0].rsplit("-", 1)[1]: c[0] for c in await children_of(lucy, workflow_id)}
@@ -255,21 +251,12 @@ async def test_each_sub_task_gets_a_slice_of_the_remaining_steps_and_settles_wha
 
 
 async def test_too_few_steps_left_for_the_sub_tasks_is_told_to_the_model(
-    settings: Settings,
-    temporal_env: WorkflowEnvironment,
-    engine: AsyncEngine,
-    admin_engine: AsyncEngine,
-    fake_llm: FakeLlm,
+    lucy_with: LucyWith, fake_llm: FakeLlm
 ):
-    three = settings.model_copy(update={"limits": settings.limits.model_copy(update={"agent_max_steps": 3})})
     marker = "too much for the budget [no room]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(*({"title": f"T{n}", "request": f"part {n}"} for n in (1, 2))),
-        user_contains=marker,
-    )
+    delegates(fake_llm, marker, *({"title": f"T{n}", "request": f"part {n}"} for n in (1, 2)))
     fake_llm.then(content="I did it myself.", user_contains=marker)
-    async with running_lucy(three, temporal_env.client, engine, admin_engine) as lucy:
+    async with lucy_with(agent_max_steps=3) as lucy:
         _, workflow_id, _ = await start(lucy, marker)
         result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
         assert result["status"] == "completed"
@@ -291,12 +278,8 @@ async def test_a_sub_tasks_approval_is_asked_in_the_parents_thread_naming_the_su
     lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
 ):
     marker = "check the disk on the box [approval]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "Disk <!here> check", "request": "run df on the box", "tools": ["exec"]}
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm, marker, {"title": "Disk <!here> check", "request": "run df on the box", "tools": ["exec"]}
     )
     fake_llm.then(tool_calls=[("exec", '{"command": "df -h"}')], user_contains="run df on the box")
     fake_llm.then(content="Disk is 40% full.", user_contains="run df on the box")
@@ -333,13 +316,11 @@ async def test_cancelling_the_parent_cancels_its_children_and_settles_their_appr
     lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
 ):
     marker = "deploy both services [cancel]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "Deploy web", "request": "deploy the web service", "tools": ["exec"]},
-            {"title": "Deploy api", "request": "deploy the api service", "tools": ["exec"]},
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm,
+        marker,
+        {"title": "Deploy web", "request": "deploy the web service", "tools": ["exec"]},
+        {"title": "Deploy api", "request": "deploy the api service", "tools": ["exec"]},
     )
     for name in ("web", "api"):
         fake_llm.then(tool_calls=[("exec", f'{{"command": "make deploy-{name}"}}')], user_contains=name)
@@ -393,13 +374,11 @@ async def test_the_plan_shows_each_sub_task_live(
 ):
     lucy = streaming_lucy
     marker = "two checks with a plan [plan]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(
-            {"title": "First check", "request": "the first check"},
-            {"title": "Second check", "request": "the second check"},
-        ),
-        user_contains=marker,
+    delegates(
+        fake_llm,
+        marker,
+        {"title": "First check", "request": "the first check"},
+        {"title": "Second check", "request": "the second check"},
     )
     fake_llm.then(content="first fine", user_contains="the first check", delay=0.5)
     fake_llm.then(status=401, user_contains="the second check")

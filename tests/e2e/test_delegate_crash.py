@@ -19,7 +19,7 @@ from app.ingress.app import IngressDeps, create_app
 from lucy.contracts import task_workflow_id
 from lucy.settings import Settings
 from tests.conftest import eventually, mention_event, new_team, sign
-from tests.e2e.test_delegate import TOOL_USE, delegate_call, parent_requests, tool_messages
+from tests.e2e.test_delegate import delegates, parent_requests, tool_messages
 from tests.e2e.test_streaming import _worker_process
 from tests.fakes.llm import FakeLlm
 
@@ -35,11 +35,7 @@ async def test_a_worker_killed_mid_fan_out_finishes_every_child_once_and_the_par
     tmp_path: Path,
 ):
     marker = "survey the three regions [kill -9]"
-    fake_llm.then(content=TOOL_USE, match="classify")
-    fake_llm.then(
-        tool_calls=delegate_call(*({"title": f"Region {j}", "request": f"survey region {j}"} for j in JOBS)),
-        user_contains=marker,
-    )
+    delegates(fake_llm, marker, *({"title": f"Region {j}", "request": f"survey region {j}"} for j in JOBS))
     for job in JOBS:  # the first answer never arrives (its worker dies); the retried call's does
         fake_llm.then(content="never seen", user_contains=f"survey region {job}", delay=120)
         fake_llm.then(content=f"{job} region surveyed", user_contains=f"survey region {job}")

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
 
 from capabilities.delegate.contracts import DELEGATE, OFFERED, SubTask, load
@@ -26,12 +26,6 @@ from capabilities.task.workflow.models import TIER_LADDER, error_message
 from capabilities.task.workflow.posting import ProgressMessage, thread_of
 from capabilities.task.workflow.recorder import StepRecorder
 from lucy.contracts import (
-    SA_CHANNEL,
-    SA_SOURCE,
-    SA_STATUS,
-    SA_THREAD,
-    SA_USER,
-    SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     Delegation,
     ModelTier,
@@ -45,6 +39,7 @@ from lucy.contracts import (
     ToolCall,
     ToolRequest,
     ToolResult,
+    task_search_attributes,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -236,15 +231,12 @@ class Fanout:
 
     def _attributes(self) -> TypedSearchAttributes:
         task = self._task
-        return TypedSearchAttributes(
-            [
-                SearchAttributePair(SA_WORKSPACE, task.slack_team_id),
-                SearchAttributePair(SA_USER, task.slack_user_id),
-                SearchAttributePair(SA_CHANNEL, task.slack_channel_id),
-                SearchAttributePair(SA_THREAD, thread_of(task, self._state) or "none"),
-                SearchAttributePair(SA_SOURCE, TaskSource.DELEGATED.value),
-                SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-            ]
+        return task_search_attributes(
+            team=task.slack_team_id,
+            user=task.slack_user_id,
+            channel=task.slack_channel_id,
+            thread=thread_of(task, self._state),
+            source=TaskSource.DELEGATED.value,
         )
 
     async def _mark(self, child: _Child, status: PlanStatus, details: str, detail: str) -> None:
