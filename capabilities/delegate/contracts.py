@@ -120,5 +120,6 @@ def sub_context(ctx: TaskContext, delegation: Delegation | None, max_parallel: i
         ctx,
         available_tools=[t for t in ctx.available_tools if t in delegation.tools and t != DELEGATE],
         max_steps=max(1, min(ctx.max_steps, delegation.max_steps)),
+        channel_requires_approval=ctx.channel_requires_approval or delegation.requires_approval,
         delegate_max_parallel=max_parallel,
     )

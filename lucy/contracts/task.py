@@ -41,6 +41,9 @@ class Delegation:
     # so neither is reset by them.
     untrusted_seen: bool = False
     known_hosts: list[str] = field(default_factory=list)
+    # Every tool call of the parent needed approval (its channel's rule, or a task from email):
+    # so does every one of the sub-task's.
+    requires_approval: bool = False
 
     @property
     def label(self) -> str:

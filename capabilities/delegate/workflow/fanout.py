@@ -151,6 +151,7 @@ class Fanout:
                 max_steps=share,
                 untrusted_seen=state.untrusted_seen,
                 known_hosts=list(state.known_hosts),
+                requires_approval=bool(state.context and state.context.channel_requires_approval),
             ),
         )
 
