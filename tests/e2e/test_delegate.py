@@ -296,10 +296,26 @@ async def test_a_sub_tasks_approval_is_asked_in_the_parents_thread_naming_the_su
         if (await child.query("status"))["status"] == "pending_approval":
             break
         await asyncio.sleep(0.02)
+    # A reply in the thread while the sub-task waits goes to the parent (the thread's task).
+    reply = mention_event(team=team, text="")
+    reply["event"] = {
+        "type": "message",
+        "channel_type": "channel",
+        "user": "U0BOB",
+        "text": "also check /var please",
+        "ts": f"{float(thread) + 0.5:.6f}",
+        "thread_ts": thread,
+        "channel": CHANNEL,
+    }
+    assert (await lucy.post_event(reply)).status_code == 200
     assert (await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")).status_code == 200
     result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
     assert result["status"] == "completed"
     assert fake_gateway.commands() == ["df -h"]
+    assert "also check /var please" in json.dumps(parent_requests(fake_llm, marker)[-1]["messages"])
+    assert not any(
+        "also check /var" in json.dumps(r["messages"]) for r in parent_requests(fake_llm, "run df")
+    )
     async with lucy.engine.connect() as conn:
         row = (
             await conn.execute(

@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from capabilities.delegate.contracts import DELEGATE, OFFERED, SubTask, load
 from capabilities.delegate.workflow import words
 from capabilities.task.workflow import plan
-from capabilities.task.workflow.models import TIER_LADDER, error_message
+from capabilities.task.workflow.models import BUDGET_STOPS, TIER_LADDER, error_message
 from capabilities.task.workflow.posting import ProgressMessage, thread_of
 from capabilities.task.workflow.recorder import StepRecorder
 from lucy.contracts import (
@@ -100,6 +100,7 @@ class Fanout:
         share = left // len(subs)
         children = [self._child(call.id, index, n, sub, share, len(subs)) for n, sub in enumerate(subs, 1)]
         state.reserved_steps += share * len(children)
+        state.step = f"waiting for {len(children)} sub-task(s)"
         for child in children:
             plan.mark(state, child.plan_id, child.delegation.label, PlanStatus.PENDING, "waiting to start")
         await self._progress.show(
@@ -162,7 +163,12 @@ class Fanout:
             await self._mark(child, PlanStatus.IN_PROGRESS, "", label)
             result = await self._attempt(child)
             retried_at: str | None = None
-            if result.status == TaskStatus.FAILED and room(self._state) >= 1:
+            # A budget's stop is not retried: a stronger model would only cost more.
+            if (
+                result.status == TaskStatus.FAILED
+                and result.error_type not in BUDGET_STOPS
+                and room(self._state) >= 1
+            ):
                 again = self._retry_of(child)
                 retried_at = again.tier.value
                 await self._mark(child, PlanStatus.IN_PROGRESS, f"retrying at the {retried_at} tier", label)
