@@ -17,7 +17,13 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+    is_cancelled_exception,
+)
 
 from capabilities.delegate.contracts import DELEGATE, OFFERED, SubTask, load
 from capabilities.delegate.workflow import words
@@ -213,6 +219,8 @@ class Fanout:
             if is_cancelled_exception(err) and _cancelling():
                 raise
             result = _failed(err)
+        except WorkflowAlreadyStartedError:  # a reset parent asking again for a child that ran
+            result = TaskResult(status=TaskStatus.FAILED, error_type="WorkflowAlreadyStarted")
         finally:
             state.reserved_steps -= child.delegation.max_steps
         state.llm_steps += min(result.llm_steps, child.delegation.max_steps)
