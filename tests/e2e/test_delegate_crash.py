@@ -5,22 +5,19 @@ once and the parent's model gets every result."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from pathlib import Path
 
-import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from app.ingress.app import IngressDeps, create_app
 from lucy.contracts import task_workflow_id
 from lucy.settings import Settings
-from tests.conftest import eventually, mention_event, new_team, sign
+from tests.conftest import eventually
 from tests.e2e.test_delegate import delegates, parent_requests, tool_messages
-from tests.e2e.test_streaming import _worker_process
+from tests.e2e.test_streaming import _worker_process, mention_through_ingress
 from tests.fakes.llm import FakeLlm
 
 JOBS = ("north", "south", "east")
@@ -41,24 +38,12 @@ async def test_a_worker_killed_mid_fan_out_finishes_every_child_once_and_the_par
         fake_llm.then(content=f"{job} region surveyed", user_contains=f"survey region {job}")
     fake_llm.then(content="All three regions surveyed.", user_contains=marker)
     client = temporal_env.client
-
-    async def get_client() -> Client:
-        return client
-
-    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
     address = client.service_client.config.target_host
     first = _worker_process(settings, address, tmp_path)
     second: subprocess.Popen[bytes] | None = None
     try:
-        team = new_team()
-        event = mention_event(team=team, text=marker)
-        body = json.dumps(event).encode()
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://ingress"
-        ) as http:
-            headers = {**sign(body), "Content-Type": "application/json"}
-            assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
-        ev = event["event"]
+        event = await mention_through_ingress(settings, client, engine, marker)
+        team, ev = event["team_id"], event["event"]
         workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
         await eventually(
             lambda: all(parent_requests(fake_llm, f"survey region {j}") for j in JOBS),
