@@ -349,6 +349,9 @@ async def test_cancelling_the_parent_cancels_its_children_and_settles_their_appr
         lambda: next(iter(_with_actions(fake_slack, "lucy_cancel")), None), "the progress message"
     )
     assert progress["thread_ts"] == thread
+    for child_id, _, _ in await children_of(lucy, workflow_id):
+        child = lucy.client.get_workflow_handle(child_id)
+        await eventually(lambda c=child: _asked(c), "a child waiting on its posted approval")  # type: ignore[misc]
     assert (await lucy.click(progress, "lucy_cancel", team=team, user="U0ALICE")).status_code == 200
     result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 60)
     assert result["status"] == "cancelled"
@@ -413,3 +416,56 @@ async def test_the_plan_shows_each_sub_task_live(
     first = seen["Sub-task 1 of 2: First check"]
     assert first[0] == "pending" and "in_progress" in first and first[-1] == "complete"
     assert seen["Sub-task 2 of 2: Second check"][-1] == "error"
+
+
+async def test_a_terminated_parent_cancels_its_children_by_the_parent_close_policy(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    """No parent code runs when it is terminated: only ``REQUEST_CANCEL`` stops the children."""
+    marker = "restart the worker pool [terminate]"
+    delegates(fake_llm, marker, {"title": "Restart", "request": "restart the pool", "tools": ["exec"]})
+    fake_llm.then(
+        tool_calls=[("exec", '{"command": "systemctl restart pool"}')], user_contains="restart the pool"
+    )
+    _, workflow_id, _ = await start(lucy, marker)
+    [approval] = await eventually(lambda: _with_actions(fake_slack, "lucy_approve"), "the approval")
+    [(child_id, _, _)] = await children_of(lucy, workflow_id)
+    child = lucy.client.get_workflow_handle(child_id)
+    # The child knows its approval message (the request activity's result is in its history):
+    # a cancel earlier than that settles the approval without a message to update.
+    await eventually(lambda: _asked(child), "the child waiting on its posted approval")
+    await lucy.client.get_workflow_handle(workflow_id).terminate(reason="an engineer stops it")
+    await eventually(lambda: _closed(child), "the child closed by the parent close policy", timeout=30)
+    assert (await child.describe()).status == WorkflowExecutionStatus.CANCELED
+    await eventually(
+        lambda: (
+            "Cancelled with the task"
+            in {u["ts"]: u["text"] for u in fake_slack.updates}.get(approval["ts"], "")
+        ),
+        "the child's approval settled as cancelled",
+    )
+    assert fake_gateway.commands() == []
+
+
+async def _asked(handle: Any) -> bool:
+    """Whether the workflow has taken the result of its ``approvals.request`` activity."""
+    events = (await handle.fetch_history()).events
+    scheduled = {
+        e.event_id
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "approvals.request"
+    }
+    done = [
+        e.event_id
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+        and e.activity_task_completed_event_attributes.scheduled_event_id in scheduled
+    ]
+    return bool(done) and any(
+        e.event_id > done[0] and e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events
+    )
+
+
+async def _closed(handle: Any) -> bool:
+    return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
