@@ -274,6 +274,8 @@ class LimitSettings(_Group):
     # LLM steps one task may take before Lucy stops and says so (a runaway-loop guard).
     approval_ttl_hours: float = Field(default=24, gt=0)
     agent_max_steps: int = Field(default=12, ge=1, le=200)
+    # Sub-tasks (the delegate tool, docs/delegate.md): how many of one task's run at once.
+    delegate_max_parallel: int = Field(default=4, ge=1, le=32)
     # Schedules: the shortest time between two runs of one schedule, in seconds (15 minutes).
     schedule_min_interval: float = Field(default=900, ge=1)
 

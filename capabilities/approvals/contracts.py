@@ -53,6 +53,7 @@ class ApprovalRequest:
     because: str = ""  # why policy asks (Lucy's words, not the model's)
     requested_at: str = ""  # ISO 8601, the workflow's clock: the audit entry's time on every retry
     owner_only: bool = False  # a step on the requester's own account: only they may approve
+    subtask: str = ""  # a delegated sub-task's label ("Sub-task 2 of 3: <title>"): who asks
 
 
 @dataclass(frozen=True)

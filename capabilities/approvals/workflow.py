@@ -260,6 +260,7 @@ class ApprovalGate:
                 because=because,
                 requested_at=workflow.now().isoformat(),
                 owner_only=pending.owner_only,  # True only under the trust2-account-owner-approval patch
+                subtask=task.delegation.label if task.delegation else "",
             ),
             start_to_close_timeout=options.RECORD_TIMEOUT,
             schedule_to_close_timeout=options.RECORD_DEADLINE,

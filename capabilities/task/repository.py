@@ -234,7 +234,8 @@ async def get_task(*, session: AsyncSession, workspace_id: uuid.UUID, workflow_i
 async def latest_thread_task(
     *, session: AsyncSession, workspace_id: uuid.UUID, slack_channel_id: str, slack_thread_ts: str
 ) -> Task | None:
-    """The newest task in a Slack thread (a reply there goes to it, or starts a follow-up)."""
+    """The newest task in a Slack thread (a reply there goes to it, or starts a follow-up); a
+    delegated sub-task works in its parent's thread, and replies there go to the parent."""
     return (
         await session.execute(
             select(Task)
@@ -242,6 +243,7 @@ async def latest_thread_task(
                 Task.workspace_id == workspace_id,
                 Task.slack_channel_id == slack_channel_id,
                 Task.slack_thread_ts == slack_thread_ts,
+                Task.source != "delegated",
             )
             .order_by(Task.created_at.desc())
             .limit(1)

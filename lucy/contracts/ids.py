@@ -7,7 +7,7 @@ import hashlib
 import json
 from enum import StrEnum
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 TASK_WORKFLOW_NAME = "LucyTaskWorkflow"
 MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
@@ -64,6 +64,24 @@ class TaskSource(StrEnum):
     MONITOR = "heartbeat"  # a monitor's probe (the stored and searchable value since 0009)
     EMAIL = "email"  # mail to the workspace's AgentMail inbox
     WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
+    DELEGATED = "delegated"  # a sub-task another task delegated (a child workflow, docs/delegate.md)
+
+
+def task_search_attributes(
+    *, team: str, user: str, channel: str, thread: str, source: str
+) -> TypedSearchAttributes:
+    """A task's search attributes when it starts (status ``created``): ingress's tasks and a
+    task's delegated sub-tasks alike."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_WORKSPACE, team),
+            SearchAttributePair(SA_USER, user),
+            SearchAttributePair(SA_CHANNEL, channel),
+            SearchAttributePair(SA_THREAD, thread or "none"),
+            SearchAttributePair(SA_SOURCE, source),
+            SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
+        ]
+    )
 
 
 class TaskIntent(StrEnum):

@@ -96,6 +96,7 @@ async def test_context_reads_people_policy_and_tools_and_writes_nothing(engine, 
         "create_file",
         "schedule_task",
         "create_monitor",
+        "delegate",  # needs nothing; the workflow offers it to tool-use requests only
     }
     async with sessions.begin() as session:
         await set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))

@@ -101,6 +101,22 @@ def _worker_process(settings: Settings, temporal_address: str, cwd: Path) -> sub
     return subprocess.Popen([sys.executable, "-c", _WORKER], cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
+async def mention_through_ingress(settings: Settings, client: Client, engine: AsyncEngine, text: str) -> dict:
+    """Mention Lucy (a new team) through the real ingress app, signed as Slack signs; the event.
+    No worker runs in this process: the tests' workers are processes of their own."""
+
+    async def get_client() -> Client:
+        return client
+
+    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
+    event = mention_event(team=new_team(), text=text)
+    body = json.dumps(event).encode()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
+        headers = {**sign(body), "Content-Type": "application/json"}
+        assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
+    return event
+
+
 # Lucy's worker (``app.worker.lucy_worker``) in a process of its own, without the maintenance
 # schedule ``lucy worker`` triggers at start: a run of it left behind by the killed worker would
 # hold the session's one maintenance schedule for other tests.
@@ -132,24 +148,12 @@ async def test_a_worker_killed_mid_stream_still_yields_one_complete_answer(
     heartbeat timeout) rewrites the same message; one complete answer, within 30 s."""
     fake_llm.then(content=ANSWER, stall_after=30).then(content=ANSWER)
     client = temporal_env.client
-
-    async def get_client() -> Client:
-        return client
-
-    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
     address = client.service_client.config.target_host
     first = _worker_process(settings, address, tmp_path)
     second: subprocess.Popen[bytes] | None = None
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://ingress"
-        ) as http:
-            team = new_team()
-            event = mention_event(team=team, text="explain it, then get killed")
-            body = json.dumps(event).encode()
-            headers = {**sign(body), "Content-Type": "application/json"}
-            assert (await http.post("/slack/events", content=body, headers=headers)).status_code == 200
-        ev = event["event"]
+        event = await mention_through_ingress(settings, client, engine, "explain it, then get killed")
+        team, ev = event["team_id"], event["event"]
         thread = ev["ts"]
 
         def streaming() -> list[dict]:

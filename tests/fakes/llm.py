@@ -48,6 +48,9 @@ class Scripted:
     chunks: list[str] | None = None  # the content's stream chunks (default: ~4 characters each)
     drop_after: int | None = None  # close the connection after this many content chunks
     stall_after: int | None = None  # stop sending (for good) after this many content chunks
+    # Only a request whose first user message contains this text may take this answer (tasks
+    # running at once, e.g. a parent and its sub-tasks, each get their own script).
+    user_contains: str | None = None
 
 
 @dataclass
@@ -93,6 +96,8 @@ class FakeLlm:
         or for an intent classification ``{"intent": "chat"}``)."""
         classify = _is_classification(body)
         for index, step in enumerate(self.script):
+            if step.user_contains is not None and step.user_contains not in _first_user(body):
+                continue
             if step.match is None and not classify:
                 return self.script.pop(index)
             if step.match == "classify" and classify:
@@ -238,6 +243,12 @@ class FakeLlm:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def _first_user(body: dict[str, Any]) -> str:
+    return next(
+        (str(m.get("content") or "") for m in body.get("messages", []) if m.get("role") == "user"), ""
+    )
 
 
 def _is_classification(body: dict[str, Any]) -> bool:

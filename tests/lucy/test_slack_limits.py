@@ -68,6 +68,7 @@ def _approval(s: str) -> Any:
         requester="U1",
         approvers=["U2", "U3"],
         expires_at=EXPIRES,
+        subtask=s,  # a delegated sub-task's label: the model's title
     )
 
 

@@ -177,12 +177,14 @@ class ApprovalActivities:
             expires_at=request.expires_at,
             masked=masked,
             owner_only=request.owner_only,
+            subtask=request.subtask,
         )
         try:
             posted = await self._slack.post_message(
                 PostMessageRequest(
                     channel=request.slack_channel_id,
-                    text=f"Approval needed: {escape_mrkdwn(redact_secrets(request.summary))}",
+                    text=f"Approval needed: {escape_mrkdwn(redact_secrets(request.summary))}"
+                    + (f" ({escape_mrkdwn(redact_secrets(request.subtask))})" if request.subtask else ""),
                     idempotency_key=request.approval_key,
                     thread_ts=request.thread_ts or None,
                     format=False,

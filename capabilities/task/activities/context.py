@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from capabilities.delegate.contracts import sub_context
 from capabilities.email.activities.attachments import read_attachments
 from capabilities.task.contracts.task import TaskContext, TaskContextRequest
 from capabilities.task.repository import get_task
@@ -168,7 +169,7 @@ class ContextActivities:
         if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
             ttl_hours = self._settings.limits.approval_ttl_hours
         approvers = _strings(ch_settings.get("approvers")) or _strings(ws_settings.get("approvers"))
-        return TaskContext(
+        context = TaskContext(
             task_id=str(row.id) if row else "",
             workspace_name=(workspace.name or "") if workspace else "",
             channel_name=(channel.name or "") if channel and channel.channel_type != "im" else "",
@@ -196,3 +197,4 @@ class ContextActivities:
                 *await read_attachments(self._settings.tools, self._http, task.email),
             ],
         )
+        return sub_context(context, task.delegation, self._settings.limits.delegate_max_parallel)

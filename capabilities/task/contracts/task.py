@@ -14,6 +14,33 @@ from lucy.contracts.slack import PlanStep
 
 
 @dataclass(frozen=True)
+class Delegation:
+    """A sub-task's place under the task that delegated it (``TaskInput.delegation``): set by the
+    parent's ``delegate`` tool, never by ingress. The child works in the parent's thread with
+    the tools, the step slice and the policy view the parent gave it, and cannot delegate."""
+
+    parent_workflow_id: str
+    index: int  # 1-based, in the delegate call
+    of: int  # how many sub-tasks the call made
+    title: str
+    tools: list[str] = field(default_factory=list)  # a subset of the parent's offered tools
+    max_steps: int = 1  # the slice of the parent's remaining LLM steps it reserved
+    attempt: int = 1  # 2: the retry at a higher tier after the first attempt failed
+    # The parent's policy view when it delegated: the request is the parent's model's words,
+    # so neither is reset by them.
+    untrusted_seen: bool = False
+    known_hosts: list[str] = field(default_factory=list)
+    # Every tool call of the parent needed approval (its channel's rule, or a task from email):
+    # so does every one of the sub-task's.
+    requires_approval: bool = False
+
+    @property
+    def label(self) -> str:
+        """``Sub-task 2 of 3: <title>`` (the approval message and the plan show it)."""
+        return f"Sub-task {self.index} of {self.of}: {self.title}"
+
+
+@dataclass(frozen=True)
 class TaskInput:
     """What ingress knows when a task starts. Ids are Lucy's own (UUID strings) and Slack's."""
 
@@ -39,6 +66,8 @@ class TaskInput:
     # A task from email (source "email"): the message it answers; its answer is also sent as
     # the email reply (automatically to a member, after an approval to an outside sender).
     email: EmailOrigin | None = None
+    # A delegated sub-task (source "delegated"): its parent and limits. None for any other task.
+    delegation: Delegation | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +78,10 @@ class TaskResult:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     error_type: str | None = None
+    # A delegated sub-task's answer (it posts none itself: the parent's model reads it) and the
+    # LLM steps it took (settled against its slice). Empty and 0 for any other task.
+    answer: str = ""
+    llm_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +113,7 @@ class TaskContext:
     approver_slack_ids: list[str] = field(default_factory=list)  # designated approvers
     approval_required_tools: list[str] = field(default_factory=list)  # workspace: always ask first
     max_steps: int = 12
+    delegate_max_parallel: int = 4  # sub-tasks of one delegate call running at once
     thread_history: list[ChatMessage] = field(default_factory=list)
 
 
@@ -143,6 +177,7 @@ class TaskState:
     progress_ts: str | None = None  # the one progress message, once posted
     progress_attempted: bool = False
     plan: list[PlanStep] = field(default_factory=list)  # the tool steps, as the plan shows them
+    reserved_steps: int = 0  # LLM steps held by running sub-tasks (settled as each one ends)
     # The thread the task answers in, when it opened one itself (a scheduled run posts its first
     # message in the channel and works in that message's thread); "" means ``TaskInput.thread_ts``.
     thread_ts: str = ""

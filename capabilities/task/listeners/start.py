@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -30,15 +30,10 @@ from capabilities.task.contracts.task import TaskInput
 from capabilities.task.repository import IngressClaim, ingress_claim, latest_thread_task, record_task_finished
 from lucy import tracing
 from lucy.contracts.ids import (
-    SA_CHANNEL,
-    SA_SOURCE,
-    SA_STATUS,
-    SA_THREAD,
-    SA_USER,
-    SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
     TaskStatus,
+    task_search_attributes,
     task_workflow_id,
 )
 from lucy.db.repositories.tenants import WorkspaceRemoved, upsert_workspace
@@ -290,13 +285,10 @@ def _task_input(message: SlackMessage, claim: IngressClaim, thread_ts: str) -> T
 
 def _search_attributes(message: SlackMessage, thread_ts: str) -> TypedSearchAttributes:
     """The task's search attributes at its start (status ``created``)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_WORKSPACE, message.team_id),
-            SearchAttributePair(SA_USER, message.user_id),
-            SearchAttributePair(SA_CHANNEL, message.channel_id),
-            SearchAttributePair(SA_THREAD, thread_ts or "none"),
-            SearchAttributePair(SA_SOURCE, message.source),
-            SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-        ]
+    return task_search_attributes(
+        team=message.team_id,
+        user=message.user_id,
+        channel=message.channel_id,
+        thread=thread_ts,
+        source=message.source,
     )

@@ -226,6 +226,9 @@ def what_will_run(
     return [section(text)]
 
 
+SUBTASK_LIMIT = 200  # characters of the asking sub-task's label (escaped) in the header
+
+
 def approval_message(
     *,
     workflow_id: str,
@@ -241,13 +244,16 @@ def approval_message(
     expires_at: str,
     masked: Masking = UNMASKED,
     owner_only: bool = False,
+    subtask: str = "",
 ) -> list[dict[str, Any]]:
-    """The approval request: risk and why Lucy asks, what will run, the model's reason (marked
-    as such), who may decide until when (``owner_only``: only the requester may approve), and
-    the Approve / Reject buttons (or, when a secret is masked, *Show exactly what runs* /
-    Reject: Approve is in the exact view)."""
+    """The approval request: which sub-task asks (``subtask``, a delegated one's label), risk and
+    why Lucy asks, what will run, the model's reason (marked as such), who may decide until when
+    (``owner_only``: only the requester may approve), and the Approve / Reject buttons (or, when
+    a secret is masked, *Show exactly what runs* / Reject: Approve is in the exact view)."""
     icon = RISK_ICON.get(risk, ":red_circle:")
     header = f"{icon} *Approval needed* ({escape_mrkdwn(risk)} risk)"
+    if subtask:
+        header += f"\n*Asked by {escape_mrkdwn(redact_secrets(' '.join(subtask.split()))[:SUBTASK_LIMIT])}*"
     if because:
         header += f"\nLucy asks because {escape_mrkdwn(because)}."
     why = " ".join(redact_secrets(reason).split())

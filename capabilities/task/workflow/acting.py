@@ -13,6 +13,9 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from capabilities.approvals.contracts import ApprovalDecisionKind
 from capabilities.approvals.workflow import ApprovalGate
+from capabilities.delegate.contracts import DELEGATE
+from capabilities.delegate.workflow import child
+from capabilities.delegate.workflow.fanout import Fanout
 from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import breaker, plan, policy, prompts
 from capabilities.task.workflow.models import error_message, error_type
@@ -35,7 +38,9 @@ ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 def offered(state: TaskState) -> list[str]:
     """The tools the model may use now: configured for the task, not withdrawn."""
     available = state.context.available_tools if state.context is not None else []
-    return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    return child.offer(
+        state, [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    )
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ToolRunner:
         self._recorder = recorder
         self._progress = progress
         self._gate = gate
+        self._fanout = Fanout(task, state, recorder, progress)
 
     async def run(self, call: ToolCall, *, reason: str) -> str:
         """Run one tool call; returns what the model is told."""
@@ -80,6 +86,10 @@ class ToolRunner:
                 input={"raw_arguments": redact_secrets(call.arguments)[:500]},
             )
             return f"Error: {problem}"
+        if tool.name == DELEGATE and self._task.delegation is None:  # a sub-task cannot delegate
+            output = await self._fanout.run(call, args, offered(state))
+            self._progress.thinking()
+            return output
         summary = tool.summary(args)
         ctx = state.context
         assert ctx is not None

@@ -147,7 +147,7 @@ def stream_target(task: TaskInput, state: TaskState, reuse_ts: str | None) -> St
     """Where the answer is streamed while it is written: the task's thread (none yet: no stream).
     ``reuse_ts``: a message an earlier step streamed into, rewritten rather than repeated."""
     thread = state.thread_ts or task.thread_ts
-    if not thread:
+    if not thread or task.delegation is not None:  # a sub-task's answer goes to its parent
         return None
     return StreamTarget(
         channel=task.slack_channel_id,

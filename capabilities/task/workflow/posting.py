@@ -17,6 +17,9 @@ from lucy.contracts.ids import TaskStatus, idempotency_key
 from lucy.contracts.slack import PostMessageRequest, Progress, ProgressView, UpdateMessageRequest
 
 PLAN_PATCH = "progress-plan"
+# What a delegated sub-task does not post itself: its parent shows its progress in the plan and
+# gives its answer to its own model. (Its approvals are posted, in the parent's thread.)
+QUIET_WHEN_DELEGATED = frozenset({"answer", "failure", "cancelled", "progress"})
 
 
 def thread_of(task: TaskInput, state: TaskState) -> str:
@@ -38,6 +41,8 @@ async def post(
     """Post in the task's thread; returns the message ts, or None if Slack refused for good.
     ``format``: the text is a model's (redacted, converted to mrkdwn, split); otherwise Lucy's.
     ``replace_ts``: the message the answer was streamed into becomes its first part."""
+    if task.delegation is not None and step in QUIET_WHEN_DELEGATED:
+        return None
     try:
         result = await workflow.execute_activity_method(
             SlackActivities.post_message,

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     # re-imports the parent package, and a submodule reached through it would be re-imported too.
     import capabilities.approvals.contracts
     import capabilities.approvals.workflow as approvals
+    import capabilities.delegate.workflow.child as child
     import capabilities.email.contracts
     import capabilities.email.workflow as email_reply
     import capabilities.proactive.contracts.maintenance
@@ -30,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     import capabilities.task.workflow.options as options
     import capabilities.task.workflow.policy as policy
     import capabilities.task.workflow.prompts as prompts
+    import capabilities.task.workflow.replies as replies
     import capabilities.task.workflow.status as status
     import capabilities.tools.contracts  # noqa: F401
     import lucy.contracts.errors
@@ -63,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         UPDATE_DECIDE_APPROVAL,
         TaskStatus,
     )
-    from lucy.contracts.llm import ChatMessage, untrusted_message
+    from lucy.contracts.llm import ChatMessage
     from lucy.contracts.slack import Progress
 
 MAX_REPLIES = 50  # thread replies one task accepts (later ones start a follow-up task)
@@ -253,7 +255,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
             retry_policy=options.CONTEXT_RETRY,
             summary="read the task's context",
         )
-        intent = await models.classify(task, state, self._recorder)
+        intent = await child.intent(task, state, self._recorder)
         ctx = state.context = await context
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
@@ -261,6 +263,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         # A thread's earlier conversation holds other people's words and Lucy's own answers
         # (which may quote pages), a mail or a webhook's body what came in: all from outside.
         state.untrusted_seen = bool(ctx.thread_history) or policy.from_outside(task.source)
+        child.inherit(task, state)
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),
             *ctx.thread_history,
@@ -268,21 +271,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         ]
 
     def _take_replies(self) -> list[ChatMessage]:
-        """Replies since the last step: the requester's are instructions (and the sites they
-        name become known); anyone else's are quoted as untrusted information."""
-        state, taken = self._state, []
-        for r in self._replies:
-            # A reply in an email thread is never the requester's words, whoever sent it.
-            if r.slack_user_id == self._task.slack_user_id and not policy.is_email(self._task.source):
-                state.known_hosts = sorted(set(state.known_hosts) | policy.hosts_named_in(r.text))
-                taken.append(
-                    ChatMessage(role="user", content=prompts.reply_from_requester(r.slack_user_id, r.text))
-                )
-            else:
-                state.untrusted_seen = True
-                taken.append(
-                    untrusted_message(r.slack_user_id, r.text, intro="Someone else wrote in the thread,")
-                )
+        taken = replies.take(self._task, self._state, self._replies)
         self._replies.clear()
         return taken
 
@@ -314,6 +303,8 @@ class LucyTaskWorkflow(ExactViewUpdate):
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             cost_usd=round(usage.cost_usd, 6),
+            answer=answer if task.delegation else "",  # a sub-task's answer goes to its parent
+            llm_steps=state.llm_steps,
         )
 
     async def _failed(self, task: TaskInput, err: ActivityError) -> TaskResult:
@@ -334,7 +325,9 @@ class LucyTaskWorkflow(ExactViewUpdate):
             status.set_status(state, TaskStatus.FAILED, "failed")
         await self._progress.close(self._progress.view(Progress.STOPPED, cancellable=False))
         await self._finish(task, TaskStatus.FAILED, error_message=models.error_message(err)[:500])
-        return TaskResult(status=TaskStatus.FAILED, answer_ts=posted, error_type=kind)
+        return TaskResult(
+            status=TaskStatus.FAILED, answer_ts=posted, error_type=kind, llm_steps=state.llm_steps
+        )
 
     async def _cancelled(self, task: TaskInput) -> None:
         state = self._state
