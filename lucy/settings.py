@@ -320,6 +320,23 @@ class BudgetSettings(_Group):
         return v
 
 
+class MemorySettings(_Group):
+    """What Lucy remembers (see docs/memory.md): how much of it a task starts with, and the
+    embeddings endpoint that makes retrieval hybrid (unset: full-text search alone)."""
+
+    # The memories a task starts with, at most this many tokens (about 4 characters each).
+    memory_recall_max_tokens: int = Field(default=600, ge=0, le=20_000)
+    # An OpenAI-compatible ``POST {base}/embeddings``; unset: full-text retrieval only.
+    memory_embeddings_base_url: str | None = None
+    memory_embeddings_api_key: SecretStr | None = None
+    memory_embeddings_model: str = "text-embedding-3-small"
+
+    @field_validator("memory_embeddings_base_url")
+    @classmethod
+    def _embeddings_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_url(v, "memory_embeddings_base_url")
+
+
 class SecuritySettings(_Group):
     encryption_keys: SecretStr | None = None
     # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
@@ -341,6 +358,7 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -353,6 +371,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "security": SecuritySettings,
     "limits": LimitSettings,
     "budget": BudgetSettings,
+    "memory": MemorySettings,
 }
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from capabilities.email.activities.attachments import read_attachments
+from capabilities.memory.activities.recall import starting_memories
 from capabilities.tools.activities import registry
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts import (
@@ -174,6 +175,10 @@ class ContextActivities:
         if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
             ttl_hours = self._settings.limits.approval_ttl_hours
         approvers = _strings(ch_settings.get("approvers")) or _strings(ws_settings.get("approvers"))
+        guest = user is not None and user.role == "guest"
+        recalled = await starting_memories(
+            self._sessions, self._http, self._settings.memory, task, guest=guest
+        )
         return TaskContext(
             task_id=str(row.id) if row else "",
             workspace_name=(workspace.name or "") if workspace else "",
@@ -182,9 +187,7 @@ class ContextActivities:
             user_timezone=timezone,
             local_time=f"{now_there} ({timezone})",
             # Guests and people from other organisations get answers, never tools.
-            available_tools=[]
-            if user is not None and user.role == "guest"
-            else await self._available_tools(),
+            available_tools=[] if guest else await self._available_tools(),
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
@@ -201,4 +204,6 @@ class ContextActivities:
                 *(await self._thread_history(request) if request.with_thread_history else []),
                 *await read_attachments(self._settings.tools, self._http, task.email),
             ],
+            memories=recalled.text,
+            memories_from_others=recalled.from_others,
         )

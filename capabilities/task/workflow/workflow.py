@@ -260,9 +260,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
         state.known_hosts = policy.known_hosts(task.text, task.source)
-        # A thread's earlier conversation holds other people's words and Lucy's own answers
-        # (which may quote pages), a mail or a webhook's body what came in: all from outside.
-        state.untrusted_seen = bool(ctx.thread_history) or policy.from_outside(task.source)
+        state.untrusted_seen = policy.untrusted_at_start(ctx, task.source)
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),
             *ctx.thread_history,

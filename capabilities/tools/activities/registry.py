@@ -7,6 +7,7 @@ this registry (as ``registry.TOOLS``, at call time); a name that is not here is 
 
 from __future__ import annotations
 
+from capabilities.memory.activities import tools as memory
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
 from capabilities.tools.spec import Registry
 
@@ -24,5 +25,8 @@ TOOLS = Registry(
         files.CREATE_FILE,
         proactive.SCHEDULE_TASK,
         proactive.CREATE_MONITOR,
+        memory.REMEMBER,
+        memory.RECALL,
+        memory.FORGET,
     ]
 )
