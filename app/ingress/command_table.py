@@ -51,8 +51,9 @@ Handler = Callable[[CommandCall], Awaitable[None]]
 class Subcommand:
     """One word of the command. ``takes_args=False``: with anything after it, the text is not
     this subcommand (``/lucy tasks for today`` is a request). ``listed=False``: not a line of
-    its own in the help (another entry's help names it). A group has ``words`` and no handler;
-    an unknown sub-word gets the group's generated usage."""
+    its own in the help (another entry's help names it). A group has ``words`` and may have a
+    handler for its bare word (``/lucy memory``); an unknown sub-word gets the group's
+    generated usage."""
 
     name: str
     help: str
@@ -79,6 +80,8 @@ def dispatch(table: Sequence[Subcommand], text: str, *, prefix: str) -> Dispatch
     entry = next((e for e in table if e.name == word.lower()), None)
     if entry is None or (rest and not entry.takes_args):
         return None
+    if entry.words and not rest and entry.handler is not None:
+        return entry.handler, rest  # a group with a handler of its own answers its bare word
     if entry.words:
         found = dispatch(entry.words, rest, prefix=f"{prefix} {entry.name}")
         return found or (_usage_handler(usage_text(entry, prefix=prefix)), rest)

@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
+from capabilities.memory import listeners as memory
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
@@ -233,6 +234,19 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(email_commands.on_email_outsiders_setting),
                 usage="ignore|accept",
                 who=Who.ADMIN,
+            ),
+        ),
+    ),
+    Subcommand(
+        "memory",
+        "what I remember about you and in this channel",
+        _bare(memory.on_memory_list),
+        words=(
+            Subcommand(
+                "forget",
+                "forget a memory (yours; admins: any), or all of yours",
+                _with_args(memory.on_memory_forget),
+                usage="<id>|all",
             ),
         ),
     ),
