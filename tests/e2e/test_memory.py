@@ -21,7 +21,9 @@ MARK = f"qx{uuid.uuid4().hex[:10]}"  # a word no other test writes: found only w
 FACT = f"our deploys happen on Tuesdays after the standup in room {MARK}"
 
 
-async def run_task(lucy: Lucy, team: str, words: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL") -> str:
+async def run_task(
+    lucy: Lucy, team: str, words: str, *, user: str = "U0ALICE", channel: str = "C0GENERAL"
+) -> str:
     event = mention_event(team=team, text=words, user=user, channel=channel)
     ev = event["event"]
     workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
@@ -73,11 +75,18 @@ async def copies_anywhere(engine: AsyncEngine, needle: str) -> list[str]:
 
 async def test_remember_recall_in_a_later_thread_forget_then_nothing(lucy: Lucy, fake_llm: FakeLlm):
     team = new_team()
-    fake_llm.then(content="Noting that.", tool_calls=[("remember", json.dumps({"text": FACT, "scope": "me"}))])
+    fake_llm.then(
+        content="Noting that.", tool_calls=[("remember", json.dumps({"text": FACT, "scope": "me"}))]
+    )
     fake_llm.then(content="I'll remember that.")
     first = await run_task(lucy, team, f"please remember that {FACT}")
     (row,) = await memory_rows(lucy.engine, team)
-    assert (row["scope"], row["scope_key"], row["text"], row["author_slack_id"]) == ("me", "U0ALICE", FACT, "U0ALICE")
+    assert (row["scope"], row["scope_key"], row["text"], row["author_slack_id"]) == (
+        "me",
+        "U0ALICE",
+        FACT,
+        "U0ALICE",
+    )
     assert row["source_workflow_id"] == first and row["source_ts"]
 
     fake_llm.reset()
@@ -110,13 +119,17 @@ async def test_a_me_memory_is_never_recalled_for_another_person(lucy: Lucy, fake
     mine = "my parking spot is P-42"
     ours = "the channel's release train leaves on Fridays"
     fake_llm.then(content="Noting.", tool_calls=[("remember", json.dumps({"text": mine, "scope": "me"}))])
-    fake_llm.then(content="Noting.", tool_calls=[("remember", json.dumps({"text": ours, "scope": "channel"}))])
+    fake_llm.then(
+        content="Noting.", tool_calls=[("remember", json.dumps({"text": ours, "scope": "channel"}))]
+    )
     fake_llm.then(content="Both noted.")
     await run_task(lucy, team, f"remember {mine}, and for the channel: {ours}")
     assert len(await memory_rows(lucy.engine, team)) == 2
 
     fake_llm.reset()
-    await run_task(lucy, team, "where is my parking spot and when does the release train leave?", user="U0BOB")
+    await run_task(
+        lucy, team, "where is my parking spot and when does the release train leave?", user="U0BOB"
+    )
     prompt = system_prompt(fake_llm.task_requests[0])
     assert ours in prompt and mine not in prompt  # the channel's, never Alice's own
     listed = (await lucy.command("memory", team=team, user="U0BOB")).json()["text"]
@@ -130,7 +143,9 @@ async def test_a_me_memory_is_never_recalled_for_another_person(lucy: Lucy, fake
 
 async def test_forget_all_and_an_unknown_id_in_plain_words(lucy: Lucy, fake_llm: FakeLlm):
     team = new_team()
-    fake_llm.then(content="Noting.", tool_calls=[("remember", json.dumps({"text": "tea, no sugar", "scope": "me"}))])
+    fake_llm.then(
+        content="Noting.", tool_calls=[("remember", json.dumps({"text": "tea, no sugar", "scope": "me"}))]
+    )
     fake_llm.then(content="Noted.")
     workflow_id = await run_task(lucy, team, "remember: tea, no sugar")
     await record_history(lucy, workflow_id, "lucy_task_memory_remember")
