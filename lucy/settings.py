@@ -133,16 +133,21 @@ class LlmSettings(_Group):
     # Show answers in Slack as the model writes them (one streaming message in the thread);
     # false: the answer is posted when it is complete, as before.
     llm_streaming: bool = True
+    # Memory (docs/memory.md): the recall cap in tokens; embeddings make retrieval hybrid.
+    memory_recall_max_tokens: int = Field(default=600, ge=0, le=20_000)
+    memory_embeddings_base_url: str | None = None  # OpenAI-compatible POST {url}/embeddings
+    memory_embeddings_api_key: SecretStr | None = None
+    memory_embeddings_model: str = "text-embedding-3-small"
 
     @field_validator("openrouter_base_url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v, "openrouter_base_url").rstrip("/")
 
-    @field_validator("llm_fallback_base_url")
+    @field_validator("llm_fallback_base_url", "memory_embeddings_base_url")
     @classmethod
     def _fallback_url(cls, v: str | None) -> str | None:
-        return _check_url(v, "llm_fallback_base_url").rstrip("/") if v else None
+        return _check_url(v, "an optional base URL").rstrip("/") if v else None
 
     @property
     def fallback_configured(self) -> bool:
@@ -320,23 +325,6 @@ class BudgetSettings(_Group):
         return v
 
 
-class MemorySettings(_Group):
-    """What Lucy remembers (see docs/memory.md): how much of it a task starts with, and the
-    embeddings endpoint that makes retrieval hybrid (unset: full-text search alone)."""
-
-    # The memories a task starts with, at most this many tokens (about 4 characters each).
-    memory_recall_max_tokens: int = Field(default=600, ge=0, le=20_000)
-    # An OpenAI-compatible ``POST {base}/embeddings``; unset: full-text retrieval only.
-    memory_embeddings_base_url: str | None = None
-    memory_embeddings_api_key: SecretStr | None = None
-    memory_embeddings_model: str = "text-embedding-3-small"
-
-    @field_validator("memory_embeddings_base_url")
-    @classmethod
-    def _embeddings_url(cls, v: str | None) -> str | None:
-        return None if v is None else _check_url(v, "memory_embeddings_base_url")
-
-
 class SecuritySettings(_Group):
     encryption_keys: SecretStr | None = None
     # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
@@ -358,7 +346,6 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
-    memory: MemorySettings = Field(default_factory=MemorySettings)
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -371,7 +358,6 @@ _GROUPS: dict[str, type[_Group]] = {
     "security": SecuritySettings,
     "limits": LimitSettings,
     "budget": BudgetSettings,
-    "memory": MemorySettings,
 }
 
 

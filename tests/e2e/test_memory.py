@@ -90,7 +90,8 @@ async def test_remember_recall_in_a_later_thread_forget_then_nothing(lucy: Lucy,
     assert row["source_workflow_id"] == first and row["source_ts"]
 
     fake_llm.reset()
-    await run_task(lucy, team, "when do our deploys happen?")
+    later = await run_task(lucy, team, "when do our deploys happen?")
+    await record_history(lucy, later, "lucy_task_memory_recalled")
     prompt = system_prompt(fake_llm.task_requests[0])
     assert FACT in prompt
     link = f"https://slack.com/archives/C0GENERAL/p{row['source_ts'].replace('.', '')}"

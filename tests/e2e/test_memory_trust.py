@@ -24,7 +24,7 @@ from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
 from lucy.contracts import ToolRequest, email_workflow_id, task_workflow_id
 from lucy.db.session import create_sessionmaker
-from tests.conftest import Lucy, eventually, mention_event, new_team
+from tests.conftest import Lucy, eventually, mention_event, new_team, record_history
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     BOB,
     _bound_workspace,
@@ -73,6 +73,7 @@ async def test_a_mail_asking_lucy_to_remember_writes_nothing_without_the_person(
     await lucy.click(approval, "lucy_reject", team=team, user=BOB, channel=channel)
     assert (await _result(lucy, email_workflow_id(team, thread)))["status"] == "completed"
     assert await memory_rows(lucy.engine, team) == []
+    await record_history(lucy, email_workflow_id(team, thread), "lucy_task_memory_mail_confirm_rejected")
 
 
 async def test_a_workspace_memory_waits_for_an_admin(lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack):
@@ -97,6 +98,7 @@ async def test_a_workspace_memory_waits_for_an_admin(lucy: Lucy, fake_llm: FakeL
     assert result["status"] == "completed"
     (row,) = await memory_rows(lucy.engine, team)
     assert (row["scope"], row["text"], row["author_slack_id"]) == ("workspace", fact, "U0ALICE")
+    await record_history(lucy, workflow_id, "lucy_task_memory_workspace_admin")
 
 
 async def test_a_guest_gets_no_memory_tool_and_the_activity_refuses_them(

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from lucy.logging import get_logger
-from lucy.settings import MemorySettings
+from lucy.settings import LlmSettings
 
 log = get_logger(__name__)
 
@@ -30,9 +30,7 @@ def _vectors(body: Any, expected: int) -> list[list[float]] | None:
     return [[float(x) for x in v] for v in vectors if isinstance(v, list)]
 
 
-async def embed(
-    http: httpx.AsyncClient, settings: MemorySettings, texts: list[str]
-) -> list[list[float]] | None:
+async def embed(http: httpx.AsyncClient, settings: LlmSettings, texts: list[str]) -> list[list[float]] | None:
     """One vector per text, or None when embeddings are not configured or not answering."""
     if not settings.memory_embeddings_base_url or not texts:
         return None

@@ -17,7 +17,7 @@ from capabilities.memory.activities.embeddings import embed
 from capabilities.memory.activities.tools import line
 from lucy.contracts import TaskInput
 from lucy.db import repositories as repo
-from lucy.settings import MemorySettings
+from lucy.settings import LlmSettings
 
 START_CANDIDATES = 20
 
@@ -31,7 +31,7 @@ class StartingMemories:
 async def starting_memories(
     sessions: async_sessionmaker[AsyncSession],
     http: httpx.AsyncClient,
-    settings: MemorySettings,
+    settings: LlmSettings,
     task: TaskInput,
     *,
     guest: bool,

@@ -126,7 +126,7 @@ class MemoryActivities:
             scope = MemoryScope(str(args.get("scope", "")))
         except ValueError:
             raise rejected("scope must be one of: me, channel, workspace") from None
-        vectors = await embed(self._deps.http, self._deps.settings.memory, [body])
+        vectors = await embed(self._deps.http, self._deps.settings.llm, [body])
         workspace_id = uuid.UUID(request.workspace_id)
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
@@ -184,7 +184,7 @@ class MemoryActivities:
 async def recall_memories(
     deps: ToolDeps, request: ToolRequest, query: str, *, limit: int
 ) -> list[RecalledMemory]:
-    vectors = await embed(deps.http, deps.settings.memory, [query])
+    vectors = await embed(deps.http, deps.settings.llm, [query])
     workspace_id = uuid.UUID(request.workspace_id)
     assert deps.sessions is not None
     async with deps.sessions.begin() as session:

@@ -143,6 +143,13 @@ class ContextActivities:
                 history.append(untrusted_message(author, text, intro="Earlier in the thread,"))
         return history[-THREAD_HISTORY_MESSAGES:]
 
+    def _ttl_seconds(self, ws_settings: dict[str, Any]) -> int:
+        """How long an approval waits: the workspace's ``approval_ttl_hours``, else the setting."""
+        ttl_hours = ws_settings.get("approval_ttl_hours")
+        if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
+            ttl_hours = self._settings.limits.approval_ttl_hours
+        return max(60, int(float(ttl_hours) * 3600))
+
     @activity.defn(name="context.prepare")
     async def prepare(self, request: TaskContextRequest) -> TaskContext:
         """Read the task's context (a read: it writes nothing)."""
@@ -171,14 +178,9 @@ class ContextActivities:
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
         timezone, now_there = local_time((user.timezone if user else None) or "UTC", datetime.now(UTC))
-        ttl_hours = ws_settings.get("approval_ttl_hours")
-        if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
-            ttl_hours = self._settings.limits.approval_ttl_hours
         approvers = _strings(ch_settings.get("approvers")) or _strings(ws_settings.get("approvers"))
         guest = user is not None and user.role == "guest"
-        recalled = await starting_memories(
-            self._sessions, self._http, self._settings.memory, task, guest=guest
-        )
+        recalled = await starting_memories(self._sessions, self._http, self._settings.llm, task, guest=guest)
         return TaskContext(
             task_id=str(row.id) if row else "",
             workspace_name=(workspace.name or "") if workspace else "",
@@ -196,7 +198,7 @@ class ContextActivities:
             or task.source == TaskSource.EMAIL.value
             or bool(ch_settings.get("require_approval", False)),
             self_approval_allowed=bool(ws_settings.get("allow_self_approval", False)),
-            approval_ttl_seconds=max(60, int(float(ttl_hours) * 3600)),
+            approval_ttl_seconds=self._ttl_seconds(ws_settings),
             approver_slack_ids=approvers,
             approval_required_tools=_strings(ws_settings.get("approval_required_tools")),
             max_steps=self._settings.limits.agent_max_steps,
