@@ -10,7 +10,7 @@ Who may do what is code's, never the model's:
   A guest writes only ``me`` memories (checked here again, from the role the ingress recorded).
 * ``recall`` reads what the requester may see: their own, this channel's, the workspace's.
 * ``forget`` deletes the requester's own memories; an admin (asked of Slack now) any in the
-  workspace.
+  workspace; after untrusted content the requester confirms it first.
 
 Each write is keyed by the workflow and step, so a retried activity writes once.
 """
@@ -71,6 +71,18 @@ def remember_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
             REQUESTER_CONFIRMS,
             "this task has read content from outside the requester's own words, so only they may "
             "confirm the exact text Lucy remembers",
+        )
+    return None
+
+
+def forget_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
+    """After untrusted content, only the requester may confirm forgetting (a page must not
+    make Lucy forget what the team told it)."""
+    if context.untrusted_seen:
+        return Gate(
+            REQUESTER_CONFIRMS,
+            "this task has read content from outside the requester's own words, so only they may "
+            "confirm that Lucy forgets this memory",
         )
     return None
 
@@ -249,5 +261,6 @@ FORGET = ToolSpec(
     timeout=timedelta(seconds=30),
     retry=retry(3),
     label="forget a memory",
+    gate=forget_gate,
     trusted_output=True,
 )
