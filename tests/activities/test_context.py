@@ -87,6 +87,9 @@ async def test_context_reads_people_policy_and_tools_and_writes_nothing(engine, 
         "create_file",
         "schedule_task",
         "create_monitor",
+        "remember",  # the memory tools need only the database
+        "recall",
+        "forget",
     }
     async with sessions.begin() as session:
         await repo.set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))

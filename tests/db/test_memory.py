@@ -5,16 +5,22 @@ recall benchmark runs on a small part of its labelled set."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 from pydantic import SecretStr
 
 from app.devservers import LocalPostgres
+from capabilities.budgets.rules import estimate_prompt_tokens
 from capabilities.memory import repository as memories
+from capabilities.memory.activities.recall import starting_memories
 from capabilities.memory.contracts import MemoryScope
+from lucy.contracts import TaskInput
 from lucy.db import repositories as repo
 from lucy.db.session import create_sessionmaker
 from lucy.settings import LlmSettings
@@ -33,7 +39,10 @@ def _bench() -> ModuleType:
     return module
 
 
-def _new(text: str, scope: MemoryScope = MemoryScope.CHANNEL) -> memories.NewMemory:
+def new_memory(
+    text: str, scope: MemoryScope = MemoryScope.CHANNEL, *, expires: datetime | None = None
+) -> memories.NewMemory:
+    """A memory of Alice's in #general, with the fake's embedding (``expires``: its expiry)."""
     return memories.NewMemory(
         scope=scope,
         text=text,
@@ -43,6 +52,7 @@ def _new(text: str, scope: MemoryScope = MemoryScope.CHANNEL) -> memories.NewMem
         source_workflow_id="",
         source_key=uuid.uuid4().hex,
         embedding=vector(text),
+        expires_at=expires,
     )
 
 
@@ -51,12 +61,12 @@ async def test_hybrid_finds_what_full_text_misses_and_a_retry_writes_once(engine
     viewer = memories.Viewer("U0ALICE", "C0GENERAL")
     async with sessions() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=f"T{uuid.uuid4().hex[:10]}")
-        once = _new("Expense reports are due by the 5th of the following month")
+        once = new_memory("Expense reports are due by the 5th of the following month")
         first, created = await memories.add(session, workspace_id, once)
         again, created_again = await memories.add(session, workspace_id, once)  # the activity retried
         assert (again, created, created_again) == (first, True, False)
         for text in ("Payroll runs on the 25th", "The standup is at 10:00", "Lunch is at noon"):
-            await memories.add(session, workspace_id, _new(text))
+            await memories.add(session, workspace_id, new_memory(text))
         words = await memories.search(session, workspace_id, viewer, "expence deadline", limit=3)
         both = await memories.search(
             session, workspace_id, viewer, "expence deadline", limit=3, embedding=vector("expence deadline")
@@ -79,3 +89,56 @@ async def test_the_recall_benchmark_runs_on_a_small_part_of_its_set(
     assert 0.0 < figures.full_text <= 1.0 and 0.0 < figures.hybrid <= 1.0
     assert "recall@5 hybrid" in bench.report(figures, "fake")
     assert fake_llm.embedding_requests  # the hybrid figure went through the embeddings endpoint
+
+
+async def test_a_task_starts_with_the_relevant_memories_within_the_token_cap(engine):
+    sessions = create_sessionmaker(engine)
+    team = f"T{uuid.uuid4().hex[:10]}"
+    async with sessions() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        for n in range(12):
+            await memories.add(
+                session, workspace_id, new_memory(f"deploy rule {n}: the deploy window is slot {n}")
+            )
+        await memories.add(
+            session, workspace_id, new_memory("deploy secrets for everyone", MemoryScope.WORKSPACE)
+        )
+        await memories.add(session, workspace_id, new_memory("lunch is at noon"))
+        await session.commit()
+    task = TaskInput(
+        workspace_id=str(workspace_id),
+        user_id="",
+        channel_id="",
+        slack_team_id=team,
+        slack_user_id="U0BOB",
+        slack_channel_id="C0GENERAL",
+        thread_ts="2.2",
+        message_ts="2.2",
+        text="what is our deploy window?",
+    )
+    async with httpx.AsyncClient() as http:
+        roomy = await starting_memories(
+            sessions, http, LlmSettings(memory_recall_max_tokens=5000), task, guest=False
+        )
+        tight = await starting_memories(
+            sessions, http, LlmSettings(memory_recall_max_tokens=120), task, guest=False
+        )
+        guest = await starting_memories(
+            sessions, http, LlmSettings(memory_recall_max_tokens=5000), task, guest=True
+        )
+        off = await starting_memories(
+            sessions, http, LlmSettings(memory_recall_max_tokens=0), task, guest=False
+        )
+    lines = roomy.text.splitlines()
+    assert len(lines) == 13 and "lunch" not in roomy.text and roomy.from_others  # Alice wrote them, Bob asks
+    assert all(
+        re.match(
+            r"\[memory [0-9a-f-]{36} · (channel|workspace) · by <@U0ALICE> · \d{4}-\d{2}-\d{2} · https://slack.com/archives/C0GENERAL/p11\] ",
+            line,
+        )
+        for line in lines
+    )
+    kept = tight.text.splitlines()
+    assert 0 < len(kept) < len(lines) and estimate_prompt_tokens(kept) <= 120
+    assert "everyone" in roomy.text and "everyone" not in guest.text  # a guest: no workspace memories
+    assert off.text == "" and not off.from_others

@@ -22,21 +22,7 @@ from lucy.db import repositories as repo
 from lucy.db.models import Memory
 from lucy.db.session import create_sessionmaker
 from tests.conftest import Lucy, new_team, record_history
-
-
-def _memory(
-    text_: str, *, scope: MemoryScope = MemoryScope.CHANNEL, expires: datetime | None = None
-) -> memories.NewMemory:
-    return memories.NewMemory(
-        scope=scope,
-        text=text_,
-        author_slack_id="U0ALICE",
-        source_channel_id="C0GENERAL",
-        source_ts="1.1",
-        source_workflow_id="",
-        source_key=uuid.uuid4().hex,
-        expires_at=expires,
-    )
+from tests.db.test_memory import new_memory
 
 
 async def test_the_schedule_runs_upkeep_that_expires_merges_and_counts(lucy: Lucy, engine):
@@ -47,11 +33,11 @@ async def test_the_schedule_runs_upkeep_that_expires_merges_and_counts(lucy: Luc
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
     ids = []
     for memory in (
-        _memory("Standup is at 9:30"),
-        _memory("standup is   at 9:30 "),  # the same, typed differently, later
-        _memory("Standup is at 9:30", scope=MemoryScope.ME),  # the same text in another scope
-        _memory("the demo is today", expires=now - timedelta(minutes=1)),
-        _memory("the offsite is in May", expires=now + timedelta(days=30)),
+        new_memory("Standup is at 9:30"),
+        new_memory("standup is   at 9:30 "),  # the same, typed differently, later
+        new_memory("Standup is at 9:30", scope=MemoryScope.ME),  # the same text in another scope
+        new_memory("the demo is today", expires=now - timedelta(minutes=1)),
+        new_memory("the offsite is in May", expires=now + timedelta(days=30)),
     ):
         async with sessions.begin() as session:  # one transaction each: created one after the other
             await repo.set_tenant(session=session, workspace_id=workspace_id)

@@ -59,6 +59,16 @@ def line(memory: RecalledMemory) -> str:
     )
 
 
+def _requester_confirms(context: RiskContext, what: str) -> Gate | None:
+    """Once the task holds untrusted content, only the requester may confirm ``what``."""
+    if not context.untrusted_seen:
+        return None
+    return Gate(
+        REQUESTER_CONFIRMS,
+        f"this task has read content from outside the requester's own words, so only they may confirm {what}",
+    )
+
+
 def remember_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
     """Who must approve a ``remember`` call before it is written (None: written at once)."""
     if str(args.get("scope", "")) == MemoryScope.WORKSPACE:
@@ -66,25 +76,13 @@ def remember_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
             ADMIN_APPROVES,
             "a workspace memory is recalled for everyone here, so a workspace admin approves its exact text",
         )
-    if context.untrusted_seen:
-        return Gate(
-            REQUESTER_CONFIRMS,
-            "this task has read content from outside the requester's own words, so only they may "
-            "confirm the exact text Lucy remembers",
-        )
-    return None
+    return _requester_confirms(context, "the exact text Lucy remembers")
 
 
 def forget_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
     """After untrusted content, only the requester may confirm forgetting (a page must not
     make Lucy forget what the team told it)."""
-    if context.untrusted_seen:
-        return Gate(
-            REQUESTER_CONFIRMS,
-            "this task has read content from outside the requester's own words, so only they may "
-            "confirm that Lucy forgets this memory",
-        )
-    return None
+    return _requester_confirms(context, "that Lucy forgets this memory")
 
 
 def remember_risk(args: dict[str, Any], context: RiskContext) -> Risk:
@@ -220,6 +218,8 @@ def _build(deps: ToolDeps) -> MemoryActivities:
 
 
 _SCOPE = {"type": "string", "enum": [s.value for s in MemoryScope]}
+# What the three tools share: their activities' class, a short timeout, three attempts.
+_COMMON: dict[str, Any] = {"build": _build, "timeout": timedelta(seconds=30), "retry": retry(3)}
 
 REMEMBER = ToolSpec(
     name="remember",
@@ -232,9 +232,7 @@ REMEMBER = ToolSpec(
         {"text": STRING, "scope": _SCOPE, "expires_in_days": {"type": "number"}}, ("text", "scope")
     ),
     activity=MemoryActivities.remember,
-    build=_build,
-    timeout=timedelta(seconds=30),
-    retry=retry(3),
+    **_COMMON,
     label="remember",
     label_arg="scope",
     risk=remember_risk,
@@ -247,9 +245,7 @@ RECALL = ToolSpec(
     description="Search what the team asked you to remember (yours, this channel's, the workspace's).",
     parameters=schema({"query": STRING}, ("query",)),
     activity=MemoryActivities.recall,
-    build=_build,
-    timeout=timedelta(seconds=30),
-    retry=retry(3),
+    **_COMMON,
     label="recall",
 )
 FORGET = ToolSpec(
@@ -257,9 +253,7 @@ FORGET = ToolSpec(
     description="Forget a memory by its id (the requester's own; an admin may forget any).",
     parameters=schema({"memory_id": STRING}, ("memory_id",)),
     activity=MemoryActivities.forget,
-    build=_build,
-    timeout=timedelta(seconds=30),
-    retry=retry(3),
+    **_COMMON,
     label="forget a memory",
     gate=forget_gate,
     trusted_output=True,
