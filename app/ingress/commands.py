@@ -217,6 +217,19 @@ TABLE: tuple[Subcommand, ...] = (
         _with_args(email_commands.on_email_command),
     ),
     Subcommand(
+        "memory",
+        "what I remember about you and in this channel",
+        _bare(memory.on_memory_list),
+        words=(
+            Subcommand(
+                "forget",
+                "forget a memory (yours; admins: any), or all of yours",
+                _with_args(memory.on_memory_forget),
+                usage="<id>|all",
+            ),
+        ),
+    ),
+    Subcommand(
         "settings",
         "where mail is announced, and whether outside senders' mail becomes work",
         who=Who.ADMIN,
@@ -234,19 +247,6 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(email_commands.on_email_outsiders_setting),
                 usage="ignore|accept",
                 who=Who.ADMIN,
-            ),
-        ),
-    ),
-    Subcommand(
-        "memory",
-        "what I remember about you and in this channel",
-        _bare(memory.on_memory_list),
-        words=(
-            Subcommand(
-                "forget",
-                "forget a memory (yours; admins: any), or all of yours",
-                _with_args(memory.on_memory_forget),
-                usage="<id>|all",
             ),
         ),
     ),
