@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from app.devservers import LocalPostgres
@@ -39,6 +40,10 @@ def _bench() -> ModuleType:
     return module
 
 
+async def _no_pgvector(session: object) -> bool:
+    return False
+
+
 def new_memory(
     text: str, scope: MemoryScope = MemoryScope.CHANNEL, *, expires: datetime | None = None
 ) -> memories.NewMemory:
@@ -56,11 +61,17 @@ def new_memory(
     )
 
 
-async def test_hybrid_finds_what_full_text_misses_and_a_retry_writes_once(engine):
+@pytest.mark.parametrize("pgvector", [True, False], ids=["cosine-in-sql", "cosine-in-python"])
+async def test_hybrid_finds_what_full_text_misses_and_a_retry_writes_once(
+    engine, monkeypatch: pytest.MonkeyPatch, pgvector: bool
+):
+    if not pgvector:  # a server without the vector extension (the test database has it)
+        monkeypatch.setattr(memories, "has_pgvector", _no_pgvector)
     sessions = create_sessionmaker(engine)
     viewer = memories.Viewer("U0ALICE", "C0GENERAL")
     async with sessions() as session:
         workspace_id = await repo.upsert_workspace(session=session, slack_team_id=f"T{uuid.uuid4().hex[:10]}")
+        assert await memories.has_pgvector(session) == pgvector
         once = new_memory("Expense reports are due by the 5th of the following month")
         first, created = await memories.add(session, workspace_id, once)
         again, created_again = await memories.add(session, workspace_id, once)  # the activity retried
