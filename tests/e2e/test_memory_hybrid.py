@@ -8,36 +8,24 @@ import json
 import uuid
 
 import pytest
+from pydantic import SecretStr
 
-from app.devservers import LocalPostgres
 from lucy.settings import Settings
-from tests.conftest import Lucy, fake_settings, new_team
+from tests.conftest import Lucy, new_team
 from tests.e2e.test_memory import memory_rows, run_task, system_prompt
-from tests.fakes.camofox import FakeCamoFox
-from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
-from tests.fakes.slack import FakeSlack
 
 
 @pytest.fixture
-def settings(
-    postgres: LocalPostgres,
-    fake_slack: FakeSlack,
-    fake_llm: FakeLlm,
-    fake_gateway: FakeGateway,
-    fake_camofox: FakeCamoFox,
-) -> Settings:
-    return fake_settings(
-        postgres,
-        fake_slack,
-        fake_llm,
-        fake_gateway,
-        fake_camofox,
-        slack_channel_min_interval=0.2,
-        llm_streaming=False,
-        memory_embeddings_base_url=fake_llm.base_url,
-        memory_embeddings_api_key=fake_llm.api_key,
+def settings(settings: Settings, fake_llm: FakeLlm) -> Settings:
+    """The suite's settings, with the fake's embeddings endpoint configured."""
+    llm = settings.llm.model_copy(
+        update={
+            "memory_embeddings_base_url": fake_llm.base_url,
+            "memory_embeddings_api_key": SecretStr(fake_llm.api_key),
+        }
     )
+    return settings.model_copy(update={"llm": llm})
 
 
 async def test_a_misspelt_request_still_recalls_the_memory_through_its_embedding(
