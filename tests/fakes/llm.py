@@ -16,6 +16,9 @@ same time); a token is about 4 characters unless the script gives
 network failure mid-answer); ``stall_after`` stops sending after that many (the answer never
 ends: the worker reading it is killed in the test). ``streaming = False`` answers every request with plain JSON
 (a provider that does not stream).
+
+``POST /api/v1/embeddings`` answers as OpenAI's embeddings endpoint, with deterministic vectors
+(:mod:`tests.fakes.embeddings`); its requests are kept in ``embedding_requests``.
 """
 
 from __future__ import annotations
