@@ -214,7 +214,8 @@ async def forget(session: AsyncSession, workspace_id: uuid.UUID, rows: Sequence[
     embedding are in the row); the verbatim text in the record of the task it came from (the
     request, its steps, approvals, audit entries) becomes ``[forgotten]``."""
     for row in rows:
-        await _scrub_source(session, workspace_id, row.source_workflow_id, row.text)
+        for workflow_id in {row.source_workflow_id, *row.merged_workflow_ids}:
+            await _scrub_source(session, workspace_id, workflow_id, row.text)
     ids = [row.id for row in rows]
     if not ids:
         return 0
@@ -224,24 +225,37 @@ async def forget(session: AsyncSession, workspace_id: uuid.UUID, rows: Sequence[
     return int(getattr(done, "rowcount", 0) or 0)
 
 
+# The verbatim text (case aside: merged duplicates differ in case) in the source task's record.
 _SCRUB = (
-    "UPDATE tasks SET request_text = replace(request_text, :t, :f), "
-    "result_data = replace(result_data::text, :j, :f)::jsonb "
+    "UPDATE tasks SET request_text = regexp_replace(request_text, :t, :f, 'gi'), "
+    "result_data = regexp_replace(result_data::text, :j, :f, 'gi')::jsonb "
     "WHERE workspace_id = :w AND workflow_id = :wf",
-    "UPDATE task_steps s SET input = replace(s.input::text, :j, :f)::jsonb, "
-    "output = replace(s.output::text, :j, :f)::jsonb, error = replace(s.error, :t, :f) "
+    "UPDATE task_steps s SET input = regexp_replace(s.input::text, :j, :f, 'gi')::jsonb, "
+    "output = regexp_replace(s.output::text, :j, :f, 'gi')::jsonb, "
+    "error = regexp_replace(s.error, :t, :f, 'gi') "
     "FROM tasks t WHERE s.task_id = t.id AND t.workspace_id = :w AND t.workflow_id = :wf",
-    "UPDATE approvals SET summary = replace(summary, :t, :f), "
-    "details = replace(details::text, :j, :f)::jsonb WHERE workspace_id = :w AND workflow_id = :wf",
+    "UPDATE approvals SET summary = regexp_replace(summary, :t, :f, 'gi'), "
+    "details = regexp_replace(details::text, :j, :f, 'gi')::jsonb "
+    "WHERE workspace_id = :w AND workflow_id = :wf",
 )
+
+
+def _literal(text_: str) -> str:
+    """``text_`` as a regular expression matching itself (every non-word character escaped)."""
+    return "".join(c if c.isalnum() or c == "_" else "\\" + c for c in text_)
 
 
 async def _scrub_source(session: AsyncSession, workspace_id: uuid.UUID, workflow_id: str, body: str) -> None:
     if not workflow_id or not body.strip():
         return
     quoted: str = (await session.execute(select(cast(func.to_jsonb(body), Text)))).scalar_one()
-    inner = quoted[1:-1]
-    params = {"t": body, "j": inner, "f": FORGOTTEN, "w": workspace_id, "wf": workflow_id}
+    params = {
+        "t": _literal(body),
+        "j": _literal(quoted[1:-1]),
+        "f": FORGOTTEN,
+        "w": workspace_id,
+        "wf": workflow_id,
+    }
     for sql in _SCRUB:
         await session.execute(text(sql), params)
 
@@ -265,10 +279,27 @@ async def merge_duplicates(session: AsyncSession, workspace_id: uuid.UUID) -> in
         .over(partition_by=(Memory.scope, Memory.scope_key, normal), order_by=(Memory.created_at, Memory.id))
         .label("n")
     )
-    ranked = select(Memory.id, first).where(Memory.workspace_id == workspace_id).subquery()
-    extra = [r.id for r in (await session.execute(select(ranked.c.id).where(ranked.c.n > 1)))]
-    if not extra:
+    keeper = func.first_value(Memory.id).over(
+        partition_by=(Memory.scope, Memory.scope_key, normal), order_by=(Memory.created_at, Memory.id)
+    )
+    ranked = (
+        select(Memory.id, first, keeper.label("keeper")).where(Memory.workspace_id == workspace_id).subquery()
+    )
+    pairs = (await session.execute(select(ranked.c.id, ranked.c.keeper).where(ranked.c.n > 1))).all()
+    if not pairs:
         return 0
+    extra = [dup for dup, _ in pairs]
+    rows = {
+        m.id: m
+        for m in (
+            await session.execute(select(Memory).where(Memory.id.in_([*extra, *(k for _, k in pairs)])))
+        ).scalars()
+    }
+    for dup, kept in pairs:  # the kept memory remembers where its duplicates came from
+        sources = {rows[kept].source_workflow_id, *rows[kept].merged_workflow_ids}
+        added = {rows[dup].source_workflow_id, *rows[dup].merged_workflow_ids} - sources - {""}
+        rows[kept].merged_workflow_ids = sorted({*rows[kept].merged_workflow_ids, *added})
+    await session.flush()
     done = await session.execute(
         delete(Memory).where(Memory.workspace_id == workspace_id, Memory.id.in_(extra))
     )

@@ -77,6 +77,9 @@ def upgrade() -> None:
         sa.Column("source_channel_id", sa.String(32), server_default="", nullable=False),
         sa.Column("source_ts", sa.String(32), server_default="", nullable=False),
         sa.Column("source_workflow_id", sa.String(255), server_default="", nullable=False),
+        sa.Column(
+            "merged_workflow_ids", postgresql.ARRAY(sa.String(255)), server_default=sa.text("'{}'"), nullable=False
+        ),
         sa.Column("source_key", sa.String(300), nullable=False),
         sa.Column("embedding", postgresql.ARRAY(sa.REAL()), nullable=True),
         sa.Column(

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from capabilities.memory.contracts import MEMORY_UPKEEP_WORKFLOW_NAME, MemoryUpkeepInput, MemoryUpkeepReport
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, mention_event, new_team, record_history
 from tests.fakes.llm import FakeLlm
@@ -157,3 +158,28 @@ async def test_forget_all_and_an_unknown_id_in_plain_words(lucy: Lucy, fake_llm:
     assert "Usage" in (await lucy.command("memory forget", team=team)).json()["text"]
     assert "forgot 1 of your memory" in (await lucy.command("memory forget all", team=team)).json()["text"]
     assert await memory_rows(lucy.engine, team) == []
+
+
+async def test_forgetting_a_merged_memory_leaves_no_copy_in_either_source_task(lucy: Lucy, fake_llm: FakeLlm):
+    team, mark = new_team(), f"qz{uuid.uuid4().hex[:10]}"
+    said = [f"Standup moved to room {mark}", f"standup moved to room {mark.upper()}"]
+    for text_ in said:  # two people's tasks remember the same thing, typed differently
+        fake_llm.then(
+            content="Noting.", tool_calls=[("remember", json.dumps({"text": text_, "scope": "channel"}))]
+        )
+        fake_llm.then(content="Noted.")
+        await run_task(lucy, team, f"remember: {text_}")
+    report = await lucy.client.execute_workflow(
+        MEMORY_UPKEEP_WORKFLOW_NAME,
+        MemoryUpkeepInput(),
+        id=f"upkeep-{uuid.uuid4().hex[:8]}",
+        task_queue=lucy.settings.temporal.temporal_task_queue,
+        result_type=MemoryUpkeepReport,
+    )
+    assert report.merged >= 1
+    (row,) = await memory_rows(lucy.engine, team)
+    assert len(row["merged_workflow_ids"]) == 1 and row["text"] == said[0]
+    assert {"memories.text", "tasks.request_text"} <= set(await copies_anywhere(lucy.engine, mark))
+
+    assert "forgot" in (await lucy.command(f"memory forget {row['id']}", team=team)).json()["text"]
+    assert await copies_anywhere(lucy.engine, mark) == []  # both tasks' requests scrubbed

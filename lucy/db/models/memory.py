@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import REAL, Computed, DateTime, Index, String, Text, func, text
+from sqlalchemy import REAL, Computed, DateTime, Index, String, Text, func
+from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,7 +29,7 @@ class Memory(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+        UUID(as_uuid=True), primary_key=True, server_default=sql("gen_random_uuid()")
     )
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     scope: Mapped[str] = mapped_column(_enum(MEMORY_SCOPES, "memory_scope"), nullable=False)
@@ -39,6 +40,10 @@ class Memory(Base):
     source_channel_id: Mapped[str] = mapped_column(String(32), nullable=False, server_default="")
     source_ts: Mapped[str] = mapped_column(String(32), nullable=False, server_default="")
     source_workflow_id: Mapped[str] = mapped_column(String(255), nullable=False, server_default="")
+    # The tasks of the duplicates the upkeep merged into this one: forgetting scrubs them too.
+    merged_workflow_ids: Mapped[list[str]] = mapped_column(
+        ARRAY(String(255)), nullable=False, server_default=sql("'{}'")
+    )
     # The step that wrote it (workflow id + step): a retried activity writes it once.
     source_key: Mapped[str] = mapped_column(String(300), nullable=False)
     embedding: Mapped[list[float] | None] = mapped_column(ARRAY(REAL))
