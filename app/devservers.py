@@ -224,6 +224,10 @@ class LocalPostgres:
         exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'").strip()
         if not exists:
             self.psql(f'CREATE DATABASE "{name}" OWNER "{self.user}"')
+            # pgvector ships with the wheel but only a superuser may create it (as a DBA would):
+            # memory retrieval then computes the cosine in SQL (docs/memory.md).
+            if self.psql("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").strip():
+                self.psql("CREATE EXTENSION IF NOT EXISTS vector", database=name)
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:

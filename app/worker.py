@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
@@ -20,6 +20,8 @@ from capabilities.approvals.activities.requests import ApprovalActivities
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.budgets.activities import BudgetGuard
 from capabilities.email.activities.reply import EmailReplyActivities
+from capabilities.memory.activities.upkeep import MemoryUpkeepActivities
+from capabilities.memory.workflow import LucyMemoryUpkeepWorkflow
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
 from capabilities.proactive.activities.monitors import MonitorActivities
 from capabilities.proactive.activities.schedules import ScheduleActivities
@@ -43,7 +45,12 @@ from lucy.signing import claim_signer
 
 log = get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyMonitorWorkflow)
+WORKFLOWS: Sequence[type] = (
+    LucyTaskWorkflow,
+    LucyMaintenanceWorkflow,
+    LucyMonitorWorkflow,
+    LucyMemoryUpkeepWorkflow,
+)
 
 
 # Imported once and shared by every workflow run instead of once per run (see workflow_runner).
@@ -131,7 +138,8 @@ def build_activities(
         monitors.claim,
         monitors.probe,
         monitors.record,
-        *tool_activities(settings, http=http, slack=slack, egress=egress),
+        MemoryUpkeepActivities(sessions).upkeep,
+        *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
 
@@ -172,10 +180,13 @@ def tool_activities(
     http: httpx.AsyncClient,
     slack: AsyncWebClient | None,
     egress: EgressGuard | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> list[Any]:
     """Every registered tool's activity (:mod:`capabilities.tools.activities.registry`), and the email reply
     step's. ``egress`` checks every URL the model chose (default: system DNS, with a timeout)."""
-    deps = ToolDeps(settings=settings, http=http, slack=slack, egress=egress or EgressGuard())
+    deps = ToolDeps(
+        settings=settings, http=http, slack=slack, egress=egress or EgressGuard(), sessions=sessions
+    )
     return [*registry.TOOLS.activities(deps), EmailReplyActivities(settings.tools, http).reply]
 
 
@@ -242,8 +253,10 @@ async def run_worker(settings: Settings, client: Client) -> None:
     """Run the worker until cancelled."""
     import asyncio
 
+    from capabilities.memory.upkeep_schedule import ensure_memory_upkeep_schedule
     from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
 
     async with lucy_worker(settings, client):
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
+        await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
         await asyncio.Event().wait()

@@ -133,16 +133,21 @@ class LlmSettings(_Group):
     # Show answers in Slack as the model writes them (one streaming message in the thread);
     # false: the answer is posted when it is complete, as before.
     llm_streaming: bool = True
+    # Memory (docs/memory.md): the recall cap in tokens; embeddings make retrieval hybrid.
+    memory_recall_max_tokens: int = Field(default=600, ge=0, le=20_000)
+    memory_embeddings_base_url: str | None = None  # OpenAI-compatible POST {url}/embeddings
+    memory_embeddings_api_key: SecretStr | None = None
+    memory_embeddings_model: str = "text-embedding-3-small"
 
     @field_validator("openrouter_base_url")
     @classmethod
     def _url(cls, v: str) -> str:
         return _check_url(v, "openrouter_base_url").rstrip("/")
 
-    @field_validator("llm_fallback_base_url")
+    @field_validator("llm_fallback_base_url", "memory_embeddings_base_url")
     @classmethod
     def _fallback_url(cls, v: str | None) -> str | None:
-        return _check_url(v, "llm_fallback_base_url").rstrip("/") if v else None
+        return _check_url(v, "an optional base URL").rstrip("/") if v else None
 
     @property
     def fallback_configured(self) -> bool:

@@ -37,7 +37,7 @@ PURE_MODULES = {
 # the task's state names approvals' and email's, and the sandbox must see every contracts module
 # a payload's type hints name (see capabilities.task.workflow.workflow). No other pair.
 CONTRACTS_OF = {
-    "task": {"approvals", "delegate", "email", "proactive", "tools"},
+    "task": {"approvals", "delegate", "email", "memory", "proactive", "tools"},
     "approvals": {"task"},
     "email": {"approvals", "task"},
     "proactive": {"approvals", "task", "tools"},

@@ -23,6 +23,7 @@ from capabilities.approvals.repository import list_pending_approvals
 from capabilities.budgets import listeners as budgets
 from capabilities.budgets.rules import BUDGET_USAGE
 from capabilities.email.listeners import commands as email_commands
+from capabilities.memory import listeners as memory
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.proactive.views import schedules as schedule_views
 from capabilities.task.contracts.task import TaskView
@@ -293,6 +294,19 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(trigger_commands.on_webhook_delete),
                 usage="<name>",
                 who=Who.ADMIN,
+            ),
+        ),
+    ),
+    Subcommand(
+        "memory",
+        "what I remember about you and in this channel",
+        bare=_bare(memory.on_memory_list),
+        words=(
+            Subcommand(
+                "forget",
+                "forget a memory (yours; admins: any), or all of yours",
+                _with_args(memory.on_memory_forget),
+                usage="<id>|all",
             ),
         ),
     ),

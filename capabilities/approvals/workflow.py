@@ -104,6 +104,7 @@ def _refusal(
         risk=p.risk,
         self_approval_allowed=bool(state.context and state.context.self_approval_allowed),
         owner_only=p.owner_only,
+        admin_only=p.admin_only,
     )
 
 
@@ -187,16 +188,20 @@ class ApprovalGate:
         reason: str,
         because: str,
         owner_only: bool = False,
+        admin_only: bool = False,
     ) -> tuple[ApprovalDecisionKind, str | None]:
         """Ask a person, showing every argument in full; wait durably for the decision or the
         expiry; settle it once. Returns ``refused`` without asking anyone when the step cannot
         be shown in full. ``owner_only``: the requester alone may approve (they are the one
-        asked)."""
+        asked); ``admin_only``: only a workspace admin may approve."""
         ctx = self._state.context
         assert ctx is not None
         ttl = timedelta(seconds=ctx.approval_ttl_seconds)
         index = self._recorder.next_index()
         pending = self._open(tool, args, risk=risk, summary=summary, ttl=ttl, owner_only=owner_only)
+        pending.admin_only = admin_only
+        if admin_only:
+            pending.approvers = []  # shown as "Who may decide: a workspace admin"
         posted = await self._post(pending, index, reason=reason, because=because)
         pending.message_ts = posted.message_ts
         if posted.refused is not None:

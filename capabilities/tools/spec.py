@@ -87,6 +87,23 @@ class RiskContext:
     known_hosts: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Gate:
+    """A person a call waits for whatever its risk: ``requester`` (only they may approve: they
+    confirm what will be done in their name) or ``admin`` (only a workspace admin may approve)."""
+
+    who: str
+    because: str
+
+
+REQUESTER_CONFIRMS = "requester"
+ADMIN_APPROVES = "admin"
+
+
+def no_gate(args: dict[str, Any], context: RiskContext) -> Gate | None:
+    return None
+
+
 def low_risk(args: dict[str, Any], context: RiskContext) -> Risk:
     return Risk.LOW
 
@@ -121,6 +138,8 @@ class ToolSpec:
     acts_on: str = "something outside"  # what a medium-risk call acts on (the approval's reason)
     requires: tuple[str, ...] = ()  # settings (or NEEDS_*) without which it is not offered
     audit_action: str = "tool_execution"  # the approvals row's action_type
+    # Who must approve a call before anything else is considered (None: the risk rules decide).
+    gate: Callable[[dict[str, Any], RiskContext], Gate | None] = no_gate
 
     @property
     def required(self) -> tuple[str, ...]:

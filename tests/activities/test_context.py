@@ -97,6 +97,9 @@ async def test_context_reads_people_policy_and_tools_and_writes_nothing(engine, 
         "schedule_task",
         "create_monitor",
         "delegate",  # needs nothing; the workflow offers it to tool-use requests only
+        "remember",  # the memory tools need only the database
+        "recall",
+        "forget",
     }
     async with sessions.begin() as session:
         await set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))

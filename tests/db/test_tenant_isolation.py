@@ -113,6 +113,11 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
     )
     await one("INSERT INTO feature_flags (workspace_id, flag_key) VALUES (:w, 'f') RETURNING id")
     await one(
+        "INSERT INTO memories (workspace_id, scope, scope_key, text, author_slack_id, source_key) "
+        "VALUES (:w, 'workspace', '', 'we deploy on Tuesdays', 'U0', :k) RETURNING id",
+        k=uuid.uuid4().hex,
+    )
+    await one(
         "INSERT INTO budgets (workspace_id, scope_key, period, limit_usd) "
         "VALUES (:w, 'workspace', 'month', 10) RETURNING workspace_id"
     )

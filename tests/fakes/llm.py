@@ -16,6 +16,9 @@ same time); a token is about 4 characters unless the script gives
 network failure mid-answer); ``stall_after`` stops sending after that many (the answer never
 ends: the worker reading it is killed in the test). ``streaming = False`` answers every request with plain JSON
 (a provider that does not stream).
+
+``POST /api/v1/embeddings`` answers as OpenAI's embeddings endpoint, with deterministic vectors
+(:mod:`tests.fakes.embeddings`); its requests are kept in ``embedding_requests``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import serve
+from tests.fakes.embeddings import vector
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Scripted:
 class FakeLlm:
     api_key: str = "sk-or-fake-key-123456"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     script: list[Scripted] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
@@ -76,6 +81,7 @@ class FakeLlm:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.embedding_requests.clear()
         self.script.clear()
 
     def then(self, **kwargs: Any) -> FakeLlm:
@@ -85,6 +91,7 @@ class FakeLlm:
     async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_post("/api/v1/chat/completions", self._completions)
+        app.router.add_post("/api/v1/embeddings", self._embeddings)
         self._runner, self.port = await serve(app, port)
 
     async def stop(self) -> None:
@@ -107,6 +114,27 @@ class FakeLlm:
         if classify:
             return Scripted(content='{"intent": "chat", "reason": "default"}', cost=0.00001)
         return Scripted()
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI's ``POST /embeddings``: ``input`` (a string or a list) → one vector each."""
+        body = await request.json()
+        self.embedding_requests.append(body)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return _error(401, "No auth credentials found")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return _error(400, "input must be a string or a list of strings")
+        data = [{"object": "embedding", "index": i, "embedding": vector(t)} for i, t in enumerate(texts)]
+        tokens = sum(len(t) // 4 + 1 for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", ""),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

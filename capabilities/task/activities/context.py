@@ -33,6 +33,7 @@ from temporalio import activity
 
 from capabilities.delegate.contracts import sub_context
 from capabilities.email.activities.attachments import read_attachments
+from capabilities.memory.activities.recall import starting_memories
 from capabilities.task.contracts.task import TaskContext, TaskContextRequest
 from capabilities.task.repository import get_task
 from capabilities.tools.activities import registry
@@ -139,6 +140,13 @@ class ContextActivities:
                 history.append(untrusted_message(author, text, intro="Earlier in the thread,"))
         return history[-THREAD_HISTORY_MESSAGES:]
 
+    def _ttl_seconds(self, ws_settings: dict[str, Any]) -> int:
+        """How long an approval waits: the workspace's ``approval_ttl_hours``, else the setting."""
+        ttl_hours = ws_settings.get("approval_ttl_hours")
+        if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
+            ttl_hours = self._settings.limits.approval_ttl_hours
+        return max(60, int(float(ttl_hours) * 3600))
+
     @activity.defn(name="context.prepare")
     async def prepare(self, request: TaskContextRequest) -> TaskContext:
         """Read the task's context (a read: it writes nothing)."""
@@ -165,10 +173,9 @@ class ContextActivities:
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
         timezone, now_there = local_time((user.timezone if user else None) or "UTC", datetime.now(UTC))
-        ttl_hours = ws_settings.get("approval_ttl_hours")
-        if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
-            ttl_hours = self._settings.limits.approval_ttl_hours
         approvers = _strings(ch_settings.get("approvers")) or _strings(ws_settings.get("approvers"))
+        guest = user is not None and user.role == "guest"
+        recalled = await starting_memories(self._sessions, self._http, self._settings.llm, task, guest=guest)
         context = TaskContext(
             task_id=str(row.id) if row else "",
             workspace_name=(workspace.name or "") if workspace else "",
@@ -177,9 +184,7 @@ class ContextActivities:
             user_timezone=timezone,
             local_time=f"{now_there} ({timezone})",
             # Guests and people from other organisations get answers, never tools.
-            available_tools=[]
-            if user is not None and user.role == "guest"
-            else await self._available_tools(),
+            available_tools=[] if guest else await self._available_tools(),
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
@@ -188,7 +193,7 @@ class ContextActivities:
             or task.source == TaskSource.EMAIL.value
             or bool(ch_settings.get("require_approval", False)),
             self_approval_allowed=bool(ws_settings.get("allow_self_approval", False)),
-            approval_ttl_seconds=max(60, int(float(ttl_hours) * 3600)),
+            approval_ttl_seconds=self._ttl_seconds(ws_settings),
             approver_slack_ids=approvers,
             approval_required_tools=_strings(ws_settings.get("approval_required_tools")),
             max_steps=self._settings.limits.agent_max_steps,
@@ -196,5 +201,7 @@ class ContextActivities:
                 *(await self._thread_history(request) if request.with_thread_history else []),
                 *await read_attachments(self._settings.tools, self._http, task.email),
             ],
+            memories=recalled.text,
+            memories_from_others=recalled.from_others,
         )
         return sub_context(context, task.delegation, self._settings.limits.delegate_max_parallel)

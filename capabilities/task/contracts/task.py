@@ -115,6 +115,10 @@ class TaskContext:
     max_steps: int = 12
     delegate_max_parallel: int = 4  # sub-tasks of one delegate call running at once
     thread_history: list[ChatMessage] = field(default_factory=list)
+    # What the team asked Lucy to remember that bears on this request (one line each: id,
+    # scope, author, date, source link, text), and whether another person wrote any of them.
+    memories: str = ""
+    memories_from_others: bool = False
 
 
 # --------------------------------------------------------------------------- the workflow's state
@@ -137,6 +141,7 @@ class PendingApproval:
     decided_at: datetime | None = None
     settled: bool = False  # recorded in Postgres and shown in Slack
     owner_only: bool = False  # only the requester may approve (a step on their own account)
+    admin_only: bool = False  # only a workspace admin may approve (a workspace memory)
 
 
 @dataclass

@@ -114,6 +114,7 @@ class ToolRunner:
                 reason=reason,
                 because=verdict.because,
                 owner_only=verdict.owner_only,
+                admin_only=verdict.admin_only,
             )
             if decision != ApprovalDecisionKind.APPROVED:
                 plan.not_run(state, call.id, summary, decision)

@@ -36,13 +36,14 @@ from typing import Any
 from temporalio import workflow
 
 from capabilities.approvals.contracts import Actor, ApprovalDecisionKind
+from capabilities.task.contracts.task import TaskContext
 from lucy.contracts.ids import TaskSource
 from lucy.contracts.risk import Risk
 from lucy.slack.text import who_may_decide
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.tools.activities import registry
-    from capabilities.tools.spec import RiskContext, ToolSpec
+    from capabilities.tools.spec import ADMIN_APPROVES, RiskContext, ToolSpec
     from capabilities.tools.spec import host_of as host_of  # the policy's host rule, re-exported
 
 _URL = re.compile(r"https?://[^\s<>|\"'`]+", re.I)
@@ -57,6 +58,7 @@ class Assessment:
     needs_approval: bool
     because: str = ""
     owner_only: bool = False  # only the requester (whose account it acts on) may approve
+    admin_only: bool = False  # only a workspace admin may approve (the tool's gate says so)
 
 
 def hosts_named_in(text: str) -> set[str]:
@@ -69,6 +71,13 @@ def hosts_named_in(text: str) -> set[str]:
 def from_outside(source: str) -> bool:
     """A task whose request quotes what came in (an email, a webhook's body), not a person's words."""
     return source in (TaskSource.EMAIL.value, TaskSource.WEBHOOK.value)
+
+
+def untrusted_at_start(ctx: TaskContext, source: str) -> bool:
+    """What a task starts with is from outside: a thread's earlier conversation (other people's
+    words, Lucy's answers that may quote pages), memories another person wrote, a mail's or a
+    webhook's body."""
+    return bool(ctx.thread_history or ctx.memories_from_others) or from_outside(source)
 
 
 def is_email(source: str) -> bool:
@@ -137,6 +146,10 @@ def _by_effect(
     account_owner_gate: bool,
 ) -> Assessment | None:
     """The approval a call needs by what it does and what the task has read; None when none."""
+    gate = spec.gate(args, RiskContext(untrusted_seen=untrusted_seen, known_hosts=known_hosts))
+    if gate is not None:  # the tool names who must approve (memory): before any other rule
+        admin = gate.who == ADMIN_APPROVES
+        return Assessment(risk, True, gate.because, owner_only=not admin, admin_only=admin)
     if untrusted_seen and account_owner_gate and spec.acts_for_requester:
         # Reads and writes alike: the account's owner is the one whose consent counts.
         return Assessment(
@@ -176,9 +189,11 @@ def refusal(
     risk: str,
     self_approval_allowed: bool,
     owner_only: bool = False,
+    admin_only: bool = False,
 ) -> str | None:
     """Why ``actor``'s click on an approval does not count, or None when it does (``owner_only``:
-    a step on the requester's own account, which only the requester may approve)."""
+    a step on the requester's own account, which only the requester may approve; ``admin_only``:
+    a step only a workspace admin may approve, such as a workspace memory)."""
     if actor.problem is not None:
         return f"That click could not be verified ({actor.problem})."
     if actor.deleted:
@@ -189,6 +204,8 @@ def refusal(
         if actor.slack_user_id != requester:
             return f"This step acts on <@{requester}>'s own account: only they can approve it."
         return None  # their own account, whatever the risk: their consent is the one that counts
+    if admin_only and decision == ApprovalDecisionKind.APPROVED:
+        return None if actor.is_admin else "Only a workspace admin can approve this step."
     high = Risk(risk).at_least(Risk.HIGH)
     if actor.slack_user_id == requester:
         if decision == ApprovalDecisionKind.REJECTED or not high or self_approval_allowed:

@@ -260,9 +260,9 @@ class LucyTaskWorkflow(ExactViewUpdate):
         await running
         state.tier = models.pick_tier(intent, override=ctx.tier_override, requested=task.model_tier)
         state.known_hosts = policy.known_hosts(task.text, task.source)
-        # A thread's earlier conversation holds other people's words and Lucy's own answers
-        # (which may quote pages), a mail or a webhook's body what came in: all from outside.
-        state.untrusted_seen = bool(ctx.thread_history) or policy.from_outside(task.source)
+        # A thread's earlier conversation, memories other people wrote, a mail's or a webhook's
+        # body: all from outside.
+        state.untrusted_seen = policy.untrusted_at_start(ctx, task.source)
         child.inherit(task, state)
         state.messages = [
             ChatMessage(role="system", content=prompts.environment_prompt(task, ctx, offered(state))),

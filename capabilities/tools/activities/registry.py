@@ -8,6 +8,7 @@ this registry (as ``registry.TOOLS``, at call time); a name that is not here is 
 from __future__ import annotations
 
 from capabilities.delegate.activities import DELEGATE_SPEC
+from capabilities.memory.activities import tools as memory
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
 from capabilities.tools.spec import Registry
 
@@ -26,5 +27,8 @@ TOOLS = Registry(
         proactive.SCHEDULE_TASK,
         proactive.CREATE_MONITOR,
         DELEGATE_SPEC,
+        memory.REMEMBER,
+        memory.RECALL,
+        memory.FORGET,
     ]
 )

@@ -12,6 +12,7 @@ from lucy.db.models.base import PARTITIONED_TABLES, Base
 from lucy.db.models.budgets import Budget, BudgetReservation, BudgetSpend
 from lucy.db.models.feedback import TaskFeedback
 from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
+from lucy.db.models.memory import MEMORY_SCOPES, Memory
 from lucy.db.models.proactive import Integration, IntegrationCredential, Monitor, Pattern, Schedule
 from lucy.db.models.tasks import Approval, Task, TaskStep
 from lucy.db.models.tenants import Agent, Channel, FeatureFlag, RateLimit, User, Workspace
@@ -23,6 +24,7 @@ TENANT_TABLES = tuple(
 
 __all__ = [
     "ACTIVE_TASK_STATUSES",
+    "MEMORY_SCOPES",
     "PARTITIONED_TABLES",
     "TENANT_TABLES",
     "Agent",
@@ -38,6 +40,7 @@ __all__ = [
     "FeatureFlag",
     "Integration",
     "IntegrationCredential",
+    "Memory",
     "Monitor",
     "Pattern",
     "RateLimit",
