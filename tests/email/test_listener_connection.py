@@ -1,6 +1,9 @@
 """The email listener's connection handling against the fake AgentMail WebSocket server, through
 the real SDK: refused handshakes and ``error`` frames reconnect with backoff, a change in the
-bound inboxes subscribes again, a failed handling is tried again, cancelling ends it cleanly.
+bound inboxes subscribes again, a failed handling is tried again, cancelling ends it cleanly,
+even as frames arrive (a frame received at the very moment of the cancellation must not swallow
+it: CPython 3.11's ``asyncio.wait_for`` does, gh-86296, and the listener then listened on for
+ever).
 (The handler here records calls; the end-to-end tests use the real one.)"""
 
 from __future__ import annotations
@@ -189,3 +192,35 @@ async def test_handlings_at_work_at_once_are_bounded(fake: FakeAgentMailSocket):
         release.set()
         await eventually(lambda: len(handled) == 6, "every mail handled in turn")
     assert most == 2
+
+
+async def _cancelled_mid_burst(fake: FakeAgentMailSocket, round_: int) -> bool:
+    """Subscribe, send a burst of frames, cancel after ``round_`` turns of the event loop; True
+    when the listener ended cancelled."""
+
+    async def handle(document: Any, delivery_id: str) -> None:
+        return None
+
+    async def inboxes() -> list[str]:
+        return [INBOX]
+
+    listener = EmailListener(client=_client(fake), handle=handle, inboxes=inboxes)
+    task = asyncio.create_task(listener.run())
+    await eventually(lambda: listener.connections == 1 and fake.subscribed, "a subscription")
+    for n in range(20):  # a burst: frames wait in the socket's queue while the listener reads
+        await fake.push(message_received(inbox_id=INBOX, thread_id="t", message_id=f"<r{round_}-{n}@x>"))
+    for _ in range(round_):
+        await asyncio.sleep(0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    if not done:  # the cancellation was lost: stop the listener some other way
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return bool(done) and task.cancelled()
+
+
+async def test_a_cancel_while_frames_arrive_ends_the_listener(fake: FakeAgentMailSocket):
+    for round_ in range(12):  # each round cancels at a different point of the listener's read loop
+        assert await _cancelled_mid_burst(fake, round_), f"round {round_}: the listener kept listening"
+        await eventually(lambda: not fake.subscribed, "the connection closed")
