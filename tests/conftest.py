@@ -6,6 +6,10 @@
 
 Tests are isolated by a unique task queue per test and by unique Slack team ids (every
 workspace row a test creates is its own tenant).
+
+More fixtures live in plugin modules under ``tests/fixtures/`` (the local Slack console:
+``tests/fixtures/console.py``), registered by ``pytest_plugins`` so every test folder sees them;
+shared helpers that are not fixtures live there too (``clock``, ``store``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
+
+pytest_plugins = ["tests.fixtures.console"]
 
 # CI (CI=true) runs the property tests on a fixed seed and without the example database, so a
 # submission's result depends on its code alone; elsewhere they keep exploring new examples (a
@@ -196,7 +202,7 @@ def settings(
         fake_camofox,
         slack_channel_min_interval=0.2,  # paced like production, at a test's speed
         # The suite pins the non-streamed path (still what a worker without streaming does);
-        # tests/e2e/test_streaming.py and tests/activities/test_llm_streaming.py stream.
+        # tests/task/test_streaming.py and tests/task/test_llm_streaming.py stream.
         llm_streaming=False,
     )
 

@@ -23,7 +23,10 @@ message that arrives both over the socket and as a webhook starts one task.
   times, since nothing redelivers over a socket. ``busy`` (the webhook copy is at work) and
   ``duplicate`` end there.
 * **Shutdown.** Cancelling :meth:`EmailListener.run` (SIGTERM through ``run_until_signal``)
-  closes the socket and gives in-flight handlings :data:`DRAIN_S` seconds to finish.
+  closes the socket and gives in-flight handlings :data:`DRAIN_S` seconds to finish. Reads are
+  bounded with ``asyncio.timeout``, never ``asyncio.wait_for``: on Python 3.11 ``wait_for``
+  swallows a cancellation that lands as a frame arrives (CPython gh-86296), and the listener
+  then listened on for ever.
 
 Event frames are external content: they are only parsed, by the same code as webhooks.
 """
@@ -157,7 +160,8 @@ class EmailListener:
         self._subscribed = False
         async with self._client.websockets.connect() as socket:
             await socket.send_subscribe(Subscribe(event_types=EVENT_TYPES, inbox_ids=inboxes))
-            ack = await asyncio.wait_for(socket.recv(), timeout=SUBSCRIBE_TIMEOUT_S)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                ack = await socket.recv()
             if getattr(ack, "type", None) != "subscribed":
                 raise ListenerError(f"no subscription: {getattr(ack, 'type', type(ack).__name__)}")
             self.connections += 1
@@ -171,7 +175,9 @@ class EmailListener:
                 left = self._refresh_s - (loop.time() - refreshed)
                 if left > 0:
                     with contextlib.suppress(TimeoutError):
-                        self._take(await asyncio.wait_for(socket.recv(), timeout=left))
+                        async with asyncio.timeout(left):
+                            frame = await socket.recv()
+                        self._take(frame)
                 if loop.time() - refreshed >= self._refresh_s:
                     refreshed = loop.time()
                     if await self._inboxes_changed(inboxes):
