@@ -59,9 +59,7 @@ async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | Exac
                 signature=claim.signature,
                 expected_team_id=task.slack_team_id,
             ),
-            start_to_close_timeout=options.VERIFY_TIMEOUT,
-            schedule_to_close_timeout=options.VERIFY_TIMEOUT * 3,
-            retry_policy=options.VERIFY_RETRY,
+            **options.VERIFY,
             summary=f"verify who sent the {kind}",
         )
     except ActivityError as err:
@@ -263,9 +261,7 @@ class ApprovalGate:
                 requested_at=workflow.now().isoformat(),
                 owner_only=pending.owner_only,  # True only under the trust2-account-owner-approval patch
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary=f"approval: ask for {pending.summary}",
         )
 
@@ -329,9 +325,7 @@ class ApprovalGate:
                 risk_level=pending.risk,
                 decided_by_slack_id=decided_by,
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary=f"approval: {decision}",
         )
         pending.settled = True
