@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.proactive.offers import OfferRefused, schedule_offer
 from capabilities.proactive.service import ScheduleDraft
@@ -38,16 +38,11 @@ async def open_modal(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltC
         log.warning("could not open the schedule modal", error=str(exc.response.get("error")))
 
 
-async def on_submit(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-) -> None:
+async def on_submit(args: AsyncArgs) -> None:
     """Next: errors stay in the modal; a good answer becomes the confirmation in the channel."""
-    deps = listener_deps(context)
-    team, user = clicker_of(body, context)
+    ack, view, client = args.ack, args.view or {}, args.client
+    deps = listener_deps(args.context)
+    team, user = clicker_of(args.body, args.context)
     what, when, channel = views.modal_values(view)
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")
