@@ -4,7 +4,7 @@ AgentMail message id, finished with a status and a payload later steps read back
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from capabilities.email.message import InboundEmail, metadata
@@ -14,48 +14,35 @@ from lucy.db.repositories.webhooks import DeliveryClaim
 SOURCE = "agentmail"
 
 
+async def _claim(
+    session: Any,
+    workspace_id: Any,
+    external_id: str,
+    event_type: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> DeliveryClaim:
+    """Claim the delivery (as the workspace, under row-level security) in ``session``."""
+    await repo.set_tenant(session=session, workspace_id=workspace_id)
+    return await repo.webhooks.claim_delivery(
+        session=session,
+        workspace_id=workspace_id,
+        source=SOURCE,
+        external_id=external_id,
+        event_type=event_type,
+        payload=payload,
+        now=now,
+    )
+
+
 async def claim(
     sessions: Any, workspace_id: Any, email: InboundEmail, event_type: str, now: datetime
 ) -> tuple[DeliveryClaim, dict[str, Any]]:
     """Claim the delivery of ``email`` and read the workspace's settings, in one transaction."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        claimed = await repo.webhooks.claim_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            source=SOURCE,
-            external_id=email.message_id,
-            event_type=event_type,
-            payload=metadata(email),
-            now=now,
-        )
+        claimed = await _claim(session, workspace_id, email.message_id, event_type, metadata(email), now)
         settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
     return claimed, settings
-
-
-async def finish(
-    sessions: Any,
-    workspace_id: Any,
-    claim: DeliveryClaim,
-    status: str,
-    *,
-    error: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    """Record the delivery's ``status``; a new ``payload`` is also put into ``claim`` so that
-    later steps of this attempt see it."""
-    await repo.webhooks.finish_delivery_as_tenant(
-        sessions,
-        workspace_id=workspace_id,
-        claim=claim,
-        status=status,
-        now=datetime.now(UTC),
-        error=error,
-        payload=payload,
-    )
-    if payload is not None and payload is not claim.payload:
-        claim.payload.clear()
-        claim.payload.update(payload)  # later steps of this attempt see it
 
 
 async def record_ignored(
@@ -69,15 +56,8 @@ async def record_ignored(
 ) -> None:
     """Record a delivery nothing is done for as ``ignored`` (once: a redelivery changes nothing)."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        claim = await repo.webhooks.claim_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            source=SOURCE,
-            external_id=external_id,
-            event_type=event_type,
-            payload=metadata(email) if email else {},
-            now=now,
+        claim = await _claim(
+            session, workspace_id, external_id, event_type, metadata(email) if email else {}, now
         )
         if claim.claimed:
             await repo.webhooks.finish_delivery(

@@ -66,6 +66,7 @@ from capabilities.email.sender import (
     outsiders_policy,
 )
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
+from capabilities.triggers.deliveries import finish as finish_delivery
 from lucy.contracts import TaskSource, email_workflow_id
 from lucy.db import repositories as repo
 from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
@@ -144,7 +145,7 @@ class EmailIngress:
         try:
             outcome = await self._process(email, claim, workspace_id, team_id, settings)
         except Exception as exc:
-            await self._finish(workspace_id, claim, "failed", error=exc.__class__.__name__)
+            await finish_delivery(self._sessions, workspace_id, claim, "failed", error=exc.__class__.__name__)
             log.warning(
                 "mail could not be handled; AgentMail will deliver it again", error=exc.__class__.__name__
             )
@@ -155,7 +156,9 @@ class EmailIngress:
             payload["ignored"] = outcome.ignored
         if outcome.workflow_id:
             payload["workflow_id"] = outcome.workflow_id
-        await self._finish(workspace_id, claim, status, error=outcome.reason, payload=payload)
+        await finish_delivery(
+            self._sessions, workspace_id, claim, status, error=outcome.reason, payload=payload
+        )
         log.info(
             "mail handled", outcome=outcome.status, workflow_id=outcome.workflow_id, attempt=claim.attempts
         )
@@ -225,7 +228,8 @@ class EmailIngress:
         ts = str(claim.payload.get("slack_ts") or "")
         if not ts:  # announced once: a retried delivery reuses the announcement
             ts = await self._post(channel, None, announcement(email, self._limits))
-            await self._finish(
+            await finish_delivery(
+                self._sessions,
                 workspace_id,
                 claim,
                 "processing",
@@ -251,7 +255,9 @@ class EmailIngress:
                 raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
             ts = await self._post(channel, None, notice_text(email), notice_blocks(email))
             shown = {"notice_channel": channel, "notice_ts": ts, "shown_text": email.text[:SHOWN_TEXT_LIMIT]}
-            await self._finish(workspace_id, claim, "processing", payload={**claim.payload, **shown})
+            await finish_delivery(
+                self._sessions, workspace_id, claim, "processing", payload={**claim.payload, **shown}
+            )
         return EmailOutcome(
             "ignored",
             reason="the sender is not a member of this workspace: shown in Slack, not answered "
@@ -271,7 +277,8 @@ class EmailIngress:
         channel, thread = str(earlier["slack_channel"]), str(earlier["slack_ts"])
         if not claim.payload.get("slack_ts"):
             shown = await self._post(channel, thread, announcement(email, self._limits, reply=True))
-            await self._finish(
+            await finish_delivery(
+                self._sessions,
                 workspace_id,
                 claim,
                 "processing",
@@ -292,8 +299,12 @@ class EmailIngress:
         if await thread_capped(self._sessions, workspace_id, email):  # a loop with an auto-responder?
             if not claim.payload.get("capped"):
                 await self._post(channel, thread, CAPPED_NOTE)
-                await self._finish(
-                    workspace_id, claim, "processing", payload={**claim.payload, "capped": "1"}
+                await finish_delivery(
+                    self._sessions,
+                    workspace_id,
+                    claim,
+                    "processing",
+                    payload={**claim.payload, "capped": "1"},
                 )
             return EmailOutcome("ignored", reason=f"the email thread had {MAX_THREAD_TASKS} answers in 24 h")
         outcome = await self._starter.start(
@@ -347,17 +358,6 @@ class EmailIngress:
             unfurl_media=False,
         )
         return str(response["ts"])
-
-    async def _finish(
-        self,
-        workspace_id: Any,
-        claim: DeliveryClaim,
-        status: str,
-        *,
-        error: str | None = None,
-        payload: dict[str, Any] | None = None,
-    ) -> None:
-        await deliveries.finish(self._sessions, workspace_id, claim, status, error=error, payload=payload)
 
 
 def _never_answered(email: InboundEmail, settings: dict[str, Any]) -> EmailOutcome | None:

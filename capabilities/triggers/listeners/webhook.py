@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from capabilities.task.listeners.deps import IngressDeps
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
 from capabilities.triggers import rules as triggers
+from capabilities.triggers.deliveries import finish as finish_delivery
 from lucy import guard
 from lucy.contracts import TaskSource, webhook_workflow_id
 from lucy.db import repositories as repo
@@ -273,7 +274,7 @@ async def _start_task(
                 text=f":zap: Webhook *{escape_mrkdwn(name)}* fired; I'm on it in this thread.",
             )
             ts = payload["slack_ts"] = str(posted["ts"])
-            await _finish(deps, workspace_id, claim, "processing", None, payload)
+            await finish_delivery(deps.sessions, workspace_id, claim, "processing", payload=payload)
         workflow_id = webhook_workflow_id(fired.team, fired.trigger_id, fired.delivery)
         starter = await _starter(deps)
         outcome = await starter.start(_message(fired, channel, ts, workflow_id))
@@ -288,7 +289,7 @@ async def _start_task(
         error = exc.__class__.__name__
         raise
     finally:
-        await _finish(deps, workspace_id, claim, status, error, payload)
+        await finish_delivery(deps.sessions, workspace_id, claim, status, error=error, payload=payload)
         log.info("webhook trigger handled", status=status, attempt=claim.attempts)
 
 
@@ -316,23 +317,4 @@ def _message(fired: _Fired, channel: str, ts: str, workflow_id: str) -> SlackMes
         text=quoted_request(str(fired.trigger["template"]), str(fired.trigger["name"]), fired.document),
         source=TaskSource.WEBHOOK.value,
         workflow_id=workflow_id,
-    )
-
-
-async def _finish(
-    deps: IngressDeps,
-    workspace_id: Any,
-    claim: repo.webhooks.DeliveryClaim,
-    status: str,
-    error: str | None,
-    payload: dict[str, Any],
-) -> None:
-    await repo.webhooks.finish_delivery_as_tenant(
-        deps.sessions,
-        workspace_id=workspace_id,
-        claim=claim,
-        status=status,
-        now=datetime.now(UTC),
-        error=error,
-        payload=payload,
     )
