@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from capabilities.email.message import InboundEmail, metadata
+from capabilities.triggers.deliveries import ignored
 from lucy.db import repositories as repo
 from lucy.db.repositories.webhooks import DeliveryClaim
 
@@ -60,14 +61,7 @@ async def record_ignored(
             session, workspace_id, external_id, event_type, metadata(email) if email else {}, now
         )
         if claim.claimed:
-            await repo.webhooks.finish_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                claim=claim,
-                status="ignored",
-                now=now,
-                error=reason[:500],
-            )
+            await ignored(session, workspace_id, claim, reason, now)
 
 
 async def thread_announcement(sessions: Any, workspace_id: Any, thread_id: str) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
 """A webhook delivery's record in ``webhook_deliveries`` (a trigger's, or an inbound mail's):
-finished with its status, now."""
+finished with its status, or recorded ``ignored`` with the reason."""
 
 from __future__ import annotations
 
@@ -33,3 +33,10 @@ async def finish(
     if payload is not None and payload is not claim.payload:
         claim.payload.clear()
         claim.payload.update(payload)  # later steps of this attempt see it
+
+
+async def ignored(session: Any, workspace_id: Any, claim: DeliveryClaim, reason: str, now: datetime) -> None:
+    """Record a claimed delivery nothing is done for as ``ignored``, and why, in ``session``."""
+    await repo.webhooks.finish_delivery(
+        session=session, workspace_id=workspace_id, claim=claim, status="ignored", now=now, error=reason[:500]
+    )

@@ -26,14 +26,12 @@ from typing import Any
 from lucy.contracts import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
-    REJECT_ACTION_ID,
     Progress,
     ProgressView,
-    approval_button_value,
     redact_secrets,
 )
 from lucy.slack.limits import context, section
-from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
+from lucy.slack.masking import Masking, decision_buttons, exact_view_buttons, raw_text, secrets_note
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide, who_may_decide_own
 
 UNMASKED = Masking(secrets=0, faithful=True)
@@ -41,27 +39,7 @@ UNMASKED = Masking(secrets=0, faithful=True)
 
 def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
     """The Approve / Reject actions block (on the thread's message and in App Home)."""
-    value = approval_button_value(workflow_id, approval_id)
-    return {
-        "type": "actions",
-        "block_id": f"lucy_approval_{approval_id}"[:255],
-        "elements": [
-            {
-                "type": "button",
-                "action_id": APPROVE_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Approve"},
-                "style": "primary",
-                "value": value,
-            },
-            {
-                "type": "button",
-                "action_id": REJECT_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Reject"},
-                "style": "danger",
-                "value": value,
-            },
-        ],
-    }
+    return decision_buttons(workflow_id, approval_id, APPROVE_ACTION_ID, "Approve")
 
 
 def progress_text(view: ProgressView) -> str:

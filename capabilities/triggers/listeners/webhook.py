@@ -40,6 +40,7 @@ from capabilities.task.listeners.deps import IngressDeps
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
 from capabilities.triggers import rules as triggers
 from capabilities.triggers.deliveries import finish as finish_delivery
+from capabilities.triggers.deliveries import ignored
 from lucy import guard
 from lucy.contracts import TaskSource, webhook_workflow_id
 from lucy.db import repositories as repo
@@ -239,14 +240,7 @@ async def _answered_without_task(
     if not claim.claimed:
         return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
     if not isinstance(document, dict | list):
-        await repo.webhooks.finish_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            claim=claim,
-            status="ignored",
-            now=now,
-            error="the body is not a JSON object or array",
-        )
+        await ignored(session, workspace_id, claim, "the body is not a JSON object or array", now)
         log.info("webhook trigger body is not JSON: ignored")
         return JSONResponse({"status": "ignored", "reason": "the body is not a JSON object or array"})
     return None
