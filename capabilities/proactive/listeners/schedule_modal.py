@@ -9,16 +9,14 @@ Lucy when it cannot post there, e.g. a channel it is not in). Nothing exists unt
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 
-from capabilities.proactive.offers import OfferRefused, schedule_offer
-from capabilities.proactive.service import ScheduleDraft
+from capabilities.proactive.offers import OfferRefused, new_schedule_offer
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
 from capabilities.task.listeners.deps import clicker_of, listener_deps
@@ -56,17 +54,9 @@ async def on_submit(args: AsyncArgs) -> None:
     if who.role == "guest":
         await ack(response_action="errors", errors={"what": "Guests can't create schedules."})
         return
-    draft = ScheduleDraft(
-        schedule_id=str(uuid.uuid4()),
-        when=when,
-        timezone=who.timezone,
-        request=what,
-        slack_channel_id=channel,
-        channel_type="im" if channel.startswith("D") else "public",
-    )
     min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
     try:
-        offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
+        offer = new_schedule_offer(when, what, who, channel, min_interval)
     except OfferRefused as refused:
         await ack(response_action="errors", errors={"when": str(refused)[:1500]})
         return

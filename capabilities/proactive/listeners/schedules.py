@@ -11,8 +11,7 @@ rules (who may change what) are :mod:`capabilities.proactive.service`'s; the blo
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from capabilities.proactive.listeners import schedule_modal, standing
-from capabilities.proactive.offers import Offer, schedule_offer
+from capabilities.proactive.offers import new_schedule_offer
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.service import ScheduleDraft, ScheduleService
 from capabilities.proactive.standing import Caller, ScheduleRefused
@@ -56,19 +55,9 @@ async def on_schedule_command(
     if rest.split()[0].lower() == "backfill":
         await ack(ephemeral(await _backfill(deps, context.client, team, user, rest.split()[1:])))
         return
-    await standing.on_offer_command(KIND, ack, rest, command, context, usage=views.USAGE, offer=_offer)
-
-
-def _offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
-    draft = ScheduleDraft(
-        schedule_id=str(uuid.uuid4()),
-        when=when,
-        timezone=who.timezone,
-        request=request,
-        slack_channel_id=channel,
-        channel_type=standing.channel_type(channel),
+    await standing.on_offer_command(
+        KIND, ack, rest, command, context, usage=views.USAGE, offer=new_schedule_offer
     )
-    return schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:

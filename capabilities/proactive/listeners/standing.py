@@ -102,11 +102,6 @@ async def on_offer_command(
     await ack(ephemeral(made.text, made.blocks))
 
 
-def channel_type(channel: str) -> str:
-    """The type of the channel a command came from, as far as its id tells."""
-    return "im" if channel.startswith("D") else "public"
-
-
 async def on_list_command(
     kind: ListenerKind, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
