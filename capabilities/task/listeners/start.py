@@ -18,19 +18,14 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from capabilities.budgets.rules import defaults_from, stopped_sentence
+from capabilities.task.search_attributes import task_search_attributes
 from lucy import tracing
 from lucy.contracts import (
-    SA_CHANNEL,
-    SA_SOURCE,
-    SA_STATUS,
-    SA_THREAD,
-    SA_USER,
-    SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
     EmailOrigin,
@@ -288,13 +283,6 @@ def _task_input(message: SlackMessage, claim: repo.IngressClaim, thread_ts: str)
 
 def _search_attributes(message: SlackMessage, thread_ts: str) -> TypedSearchAttributes:
     """The task's search attributes at its start (status ``created``)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SA_WORKSPACE, message.team_id),
-            SearchAttributePair(SA_USER, message.user_id),
-            SearchAttributePair(SA_CHANNEL, message.channel_id),
-            SearchAttributePair(SA_THREAD, thread_ts or "none"),
-            SearchAttributePair(SA_SOURCE, message.source),
-            SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-        ]
+    return task_search_attributes(
+        message.team_id, message.user_id, message.channel_id, thread_ts, message.source
     )

@@ -1,0 +1,1 @@
+"""The task: one durable workflow per request, its activities, its Slack listeners and views."""
