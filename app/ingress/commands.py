@@ -177,6 +177,17 @@ def _bare(listener: BareListener) -> Handler:
     return _with_args(lambda ack, _rest, command, context: listener(ack, command, context))
 
 
+def _standing(
+    noun: str, help: str, usage: str, create: Listener, listing: BareListener
+) -> tuple[Subcommand, Subcommand]:
+    """A kind of standing job's two words: ``<noun>`` offers a new one, ``<noun>s`` lists the
+    caller's (named in the first one's help, not a line of its own)."""
+    return (
+        Subcommand(noun, help, _with_args(create), usage=usage),
+        Subcommand(f"{noun}s", f"your {noun}s", _bare(listing), takes_args=False, listed=False),
+    )
+
+
 PREFIX = "/lucy"
 TABLE: tuple[Subcommand, ...] = (
     Subcommand("tasks", "your recent tasks", _tasks, takes_args=False),
@@ -185,23 +196,19 @@ TABLE: tuple[Subcommand, ...] = (
         "cancel", "stop a task (default: your latest running one)", _cancel_command, usage="[task id]"
     ),
     Subcommand("approvals", "approvals waiting for you", _approvals, takes_args=False),
-    Subcommand(
+    *_standing(
         "schedule",
         "a recurring task (`/lucy schedules` lists them)",
-        _with_args(schedules.on_schedule_command),
-        usage='"every weekday at 9:00" <request>',
+        '"every weekday at 9:00" <request>',
+        schedules.on_schedule_command,
+        schedules.on_schedules_command,
     ),
-    Subcommand(
-        "schedules", "your schedules", _bare(schedules.on_schedules_command), takes_args=False, listed=False
-    ),
-    Subcommand(
+    *_standing(
         "monitor",
         "watch something and alert here (`/lucy monitors`)",
-        _with_args(monitors.on_monitor_command),
-        usage='"every 15 minutes" health <url>',
-    ),
-    Subcommand(
-        "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
+        '"every 15 minutes" health <url>',
+        monitors.on_monitor_command,
+        monitors.on_monitors_command,
     ),
     Subcommand(
         "usage",
