@@ -24,6 +24,20 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 
+def interrupt(proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Stop a dev server we started: SIGINT (a fast shutdown), then SIGKILL if it is not gone
+    within ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 class DevServerError(RuntimeError):
     """A local server could not be found or started; the message says what to do."""
 
@@ -271,15 +285,7 @@ class LocalPostgres:
     def stop(self, timeout: float = 20.0) -> None:
         """Fast shutdown (SIGINT), then SIGKILL if it does not stop in time."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        interrupt(proc, timeout)
 
 
 class LocalTemporal:
@@ -369,11 +375,4 @@ class LocalTemporal:
 
     def stop(self, timeout: float = 15.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        interrupt(proc, timeout)

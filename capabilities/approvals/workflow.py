@@ -57,9 +57,7 @@ async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | Exac
                 signature=claim.signature,
                 expected_team_id=task.slack_team_id,
             ),
-            start_to_close_timeout=options.VERIFY_TIMEOUT,
-            schedule_to_close_timeout=options.VERIFY_TIMEOUT * 3,
-            retry_policy=options.VERIFY_RETRY,
+            **options.VERIFY,
             summary=f"verify who sent the {kind}",
         )
     except ActivityError as err:
@@ -108,16 +106,26 @@ def _refusal(
     )
 
 
+async def _allowed(
+    task: TaskInput, state: TaskState, claim: ApprovalDecision | ExactViewRequest, decision: str
+) -> tuple[PendingApproval, Actor, bool]:
+    """The pending approval and the clicker, verified by the worker and allowed by the policy
+    to decide it (else ``APPROVAL_REFUSED``), and whether the approval still waits (it may have
+    been decided while the click was verified)."""
+    p = state.pending
+    assert p is not None  # the validator saw it pending
+    actor = await verify(task, claim)
+    refused = _refusal(task, state, p, actor, decision)
+    if refused:
+        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
+    return p, actor, state.pending is p and p.decision is None
+
+
 async def show_exact(task: TaskInput, state: TaskState, request: ExactViewRequest) -> ExactArguments:
     """The pending step's exact arguments, for a clicker the worker verified and the policy
     lets approve it; anyone else is refused (the exact text may hold secrets)."""
-    p = state.pending
-    assert p is not None  # the validator saw it pending
-    actor = await verify(task, request)
-    refused = _refusal(task, state, p, actor, ApprovalDecisionKind.APPROVED)
-    if refused:
-        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
-    if state.pending is not p or p.decision is not None:
+    p, _, waiting = await _allowed(task, state, request, ApprovalDecisionKind.APPROVED)
+    if not waiting:
         raise ApplicationError(
             "This approval is not waiting for a decision any more.", type=ErrorType.APPROVAL_CLOSED
         )
@@ -146,13 +154,8 @@ class ExactViewUpdate:
 async def decide(task: TaskInput, state: TaskState, decision: ApprovalDecision) -> ApprovalOutcome:
     """A click, once verified and allowed, decides the pending approval (the first one wins);
     returns when the decision is recorded and shown."""
-    p = state.pending
-    assert p is not None  # the validator saw it pending
-    actor = await verify(task, decision)
-    refused = _refusal(task, state, p, actor, decision.decision)
-    if refused:
-        raise ApplicationError(refused, type=ErrorType.APPROVAL_REFUSED)
-    if state.pending is not p or p.decision is not None:
+    p, actor, waiting = await _allowed(task, state, decision, decision.decision)
+    if not waiting:
         decided = f" by <@{p.decided_by}>" if p.decided_by else ""
         raise ApplicationError(
             f"This approval was already {p.decision or 'decided'}{decided}.", type=ErrorType.APPROVAL_CLOSED
@@ -267,9 +270,7 @@ class ApprovalGate:
                 owner_only=pending.owner_only,  # True only under the trust2-account-owner-approval patch
                 subtask=task.delegation.label if task.delegation else "",
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary=f"approval: ask for {pending.summary}",
         )
 
@@ -337,9 +338,7 @@ class ApprovalGate:
                 risk_level=pending.risk,
                 decided_by_slack_id=decided_by,
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary=f"approval: {decision}",
         )
         pending.settled = True

@@ -4,20 +4,37 @@ AgentMail message id, finished with a status and a payload later steps read back
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from capabilities.email.message import InboundEmail, metadata
 from capabilities.email.repository import email_thread_announcement
+from capabilities.triggers.deliveries import ignored
 from lucy.db.repositories.tenants import set_tenant, workspace_settings
-from lucy.db.repositories.webhooks import (
-    DeliveryClaim,
-    claim_delivery,
-    finish_delivery,
-    finish_delivery_as_tenant,
-)
+from lucy.db.repositories.webhooks import DeliveryClaim, claim_delivery
 
 SOURCE = "agentmail"
+
+
+async def _claim(
+    session: Any,
+    workspace_id: Any,
+    external_id: str,
+    event_type: str | None,
+    payload: dict[str, Any],
+    now: datetime,
+) -> DeliveryClaim:
+    """Claim the delivery (as the workspace, under row-level security) in ``session``."""
+    await set_tenant(session=session, workspace_id=workspace_id)
+    return await claim_delivery(
+        session=session,
+        workspace_id=workspace_id,
+        source=SOURCE,
+        external_id=external_id,
+        event_type=event_type,
+        payload=payload,
+        now=now,
+    )
 
 
 async def claim(
@@ -25,43 +42,9 @@ async def claim(
 ) -> tuple[DeliveryClaim, dict[str, Any]]:
     """Claim the delivery of ``email`` and read the workspace's settings, in one transaction."""
     async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
-        claimed = await claim_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            source=SOURCE,
-            external_id=email.message_id,
-            event_type=event_type,
-            payload=metadata(email),
-            now=now,
-        )
+        claimed = await _claim(session, workspace_id, email.message_id, event_type, metadata(email), now)
         settings = await workspace_settings(session=session, workspace_id=workspace_id)
     return claimed, settings
-
-
-async def finish(
-    sessions: Any,
-    workspace_id: Any,
-    claim: DeliveryClaim,
-    status: str,
-    *,
-    error: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    """Record the delivery's ``status``; a new ``payload`` is also put into ``claim`` so that
-    later steps of this attempt see it."""
-    await finish_delivery_as_tenant(
-        sessions,
-        workspace_id=workspace_id,
-        claim=claim,
-        status=status,
-        now=datetime.now(UTC),
-        error=error,
-        payload=payload,
-    )
-    if payload is not None and payload is not claim.payload:
-        claim.payload.clear()
-        claim.payload.update(payload)  # later steps of this attempt see it
 
 
 async def record_ignored(
@@ -75,25 +58,11 @@ async def record_ignored(
 ) -> None:
     """Record a delivery nothing is done for as ``ignored`` (once: a redelivery changes nothing)."""
     async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
-        claim = await claim_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            source=SOURCE,
-            external_id=external_id,
-            event_type=event_type,
-            payload=metadata(email) if email else {},
-            now=now,
+        claim = await _claim(
+            session, workspace_id, external_id, event_type, metadata(email) if email else {}, now
         )
         if claim.claimed:
-            await finish_delivery(
-                session=session,
-                workspace_id=workspace_id,
-                claim=claim,
-                status="ignored",
-                now=now,
-                error=reason[:500],
-            )
+            await ignored(session, workspace_id, claim, reason, now)
 
 
 async def thread_announcement(sessions: Any, workspace_id: Any, thread_id: str) -> dict[str, Any] | None:

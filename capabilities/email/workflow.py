@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from capabilities.task.workflow.options import ActivityOptions, backoff
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.email.activities.reply import MAX_REPLY_CHARS, EmailReplyActivities
@@ -36,15 +37,16 @@ from lucy.redact import redact_secrets
 
 TOOL = "email_reply"
 STEP = "email_reply"
-REPLY_TIMEOUT = timedelta(seconds=60)
-REPLY_DEADLINE = timedelta(minutes=30)
 # A send is idempotent by its key (AgentMail's record answers a retry), so retrying is safe.
-REPLY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-    non_retryable_error_types=[ErrorType.TOOL_REJECTED, ErrorType.TOOL_NOT_CONFIGURED],
+REPLY = ActivityOptions(
+    start_to_close_timeout=timedelta(seconds=60),
+    schedule_to_close_timeout=timedelta(minutes=30),
+    retry_policy=backoff(
+        timedelta(seconds=2),
+        timedelta(seconds=60),
+        10,
+        [ErrorType.TOOL_REJECTED, ErrorType.TOOL_NOT_CONFIGURED],
+    ),
 )
 
 
@@ -112,9 +114,7 @@ async def _deliver(
                 text=text,
                 idempotency_key=idempotency_key(workflow_id, STEP),
             ),
-            start_to_close_timeout=REPLY_TIMEOUT,
-            schedule_to_close_timeout=REPLY_DEADLINE,
-            retry_policy=REPLY_RETRY,
+            **REPLY,
             summary=f"email: reply to {origin.sender}",
         )
     except ActivityError as err:

@@ -81,12 +81,8 @@ class MonitorService(StandingService[MonitorRecord]):
         log.info("monitor created", monitor_id=str(monitor_id), kind=spec.kind)
         return record
 
-    async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
-        if await rows.count_live_monitors(session=session, workspace_id=workspace_id) >= MAX_MONITORS:
-            raise ScheduleRefused(
-                f"This workspace has {MAX_MONITORS} monitors already, its limit. Delete one first "
-                "(`/lucy monitors`)."
-            )
+    async def _live_and_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, int]:
+        return await rows.count_live_monitors(session=session, workspace_id=workspace_id), MAX_MONITORS
 
     async def _store_change(
         self, session: AsyncSession, record: MonitorRecord, action: StandingAction, caller: Caller

@@ -10,14 +10,15 @@ click creates nothing new).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from capabilities.proactive import recurrence
 from capabilities.proactive.monitors import MonitorDraft, read_draft
 from capabilities.proactive.service import ScheduleDraft, draft_recurrence
-from capabilities.proactive.standing import ScheduleRefused
+from capabilities.proactive.standing import Caller, ScheduleRefused
 from capabilities.proactive.views import monitors as monitor_views
 from capabilities.proactive.views import schedules as schedule_views
 
@@ -31,6 +32,25 @@ class Offer:
     text: str  # the notification text
     blocks: list[dict[str, Any]]
     description: str  # what would be created, in plain words (for the agent's tool result)
+
+
+def channel_type(channel: str) -> str:
+    """The type of the channel a command came from, as far as its id tells."""
+    return "im" if channel.startswith("D") else "public"
+
+
+def new_schedule_offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
+    """The confirmation of a new schedule, from ``/lucy schedule`` or its modal (a fresh id: a
+    second click on Create makes nothing)."""
+    draft = ScheduleDraft(
+        schedule_id=str(uuid.uuid4()),
+        when=when,
+        timezone=who.timezone,
+        request=request,
+        slack_channel_id=channel,
+        channel_type=channel_type(channel),
+    )
+    return schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
 
 
 def schedule_offer(draft: ScheduleDraft, *, min_interval: timedelta, now: datetime) -> Offer:

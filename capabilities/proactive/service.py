@@ -54,6 +54,7 @@ def schedule_name(request: str) -> str:
 
 class ScheduleService(StandingService[ScheduleRecord]):
     noun = "schedule"
+    over_limit_hint = ", or ask an admin to raise the limit"
     store = rows.STORE
 
     async def create(self, draft: ScheduleDraft, caller: Caller, *, request_key: str) -> ScheduleRecord:
@@ -90,14 +91,10 @@ class ScheduleService(StandingService[ScheduleRecord]):
         log.info("schedule created", schedule_id=str(schedule_id), workspace_id=str(record.workspace_id))
         return record
 
-    async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    async def _live_and_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, int]:
         workspace = await get_workspace(session=session, workspace_id=workspace_id)
         limit = workspace.max_schedules if workspace else 10
-        if await rows.count_live_schedules(session=session, workspace_id=workspace_id) >= limit:
-            raise ScheduleRefused(
-                f"This workspace has {limit} schedules already, its limit. Delete one first "
-                "(`/lucy schedules`), or ask an admin to raise the limit."
-            )
+        return await rows.count_live_schedules(session=session, workspace_id=workspace_id), limit
 
     async def _store_change(
         self, session: AsyncSession, record: ScheduleRecord, action: StandingAction, caller: Caller

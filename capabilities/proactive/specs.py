@@ -29,18 +29,14 @@ from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.task.contracts.task import TaskInput
 from lucy.contracts.ids import (
     MONITOR_WORKFLOW_NAME,
-    SA_CHANNEL,
     SA_SCHEDULE,
     SA_SOURCE,
-    SA_STATUS,
-    SA_THREAD,
-    SA_USER,
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     TaskSource,
-    TaskStatus,
     monitor_workflow_id,
     scheduled_workflow_id,
+    task_search_attributes,
 )
 
 MAX_JITTER = timedelta(seconds=30)  # spreads schedules that share a minute
@@ -83,16 +79,13 @@ def build_schedule(record: ScheduleRecord, *, task_queue: str) -> Schedule:
             task,
             id=scheduled_workflow_id(record.slack_team_id, record.slack_channel_id, str(record.id)),
             task_queue=task_queue,
-            typed_search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(SA_WORKSPACE, record.slack_team_id),
-                    SearchAttributePair(SA_USER, record.owner_slack_id),
-                    SearchAttributePair(SA_CHANNEL, record.slack_channel_id),
-                    SearchAttributePair(SA_THREAD, "none"),
-                    SearchAttributePair(SA_SOURCE, TaskSource.SCHEDULE.value),
-                    SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
-                    SearchAttributePair(SA_SCHEDULE, str(record.id)),
-                ]
+            typed_search_attributes=task_search_attributes(
+                team=record.slack_team_id,
+                user=record.owner_slack_id,
+                channel=record.slack_channel_id,
+                thread="none",
+                source=TaskSource.SCHEDULE.value,
+                more=(SearchAttributePair(SA_SCHEDULE, str(record.id)),),
             ),
             static_summary=f"Lucy schedule {record.id} ({r.description})"[:200],
         ),

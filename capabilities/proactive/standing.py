@@ -64,6 +64,7 @@ class StandingService(Generic[R]):
 
     noun: ClassVar[str]  # "schedule" | "monitor": messages and audit actions
     store: ClassVar[Store[Any]]  # the kind's rows
+    over_limit_hint: ClassVar[str] = ""  # after "Delete one first (`/lucy <noun>s`)"
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], mirror: StandingMirror, *, min_interval: timedelta
@@ -72,9 +73,18 @@ class StandingService(Generic[R]):
         self._mirror = mirror
         self._min_interval = min_interval
 
+    async def _live_and_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, int]:
+        """How many live rows of the kind the workspace has, and how many it may have."""
+        raise NotImplementedError
+
     async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         """Raise :class:`ScheduleRefused` when the workspace has all it may have."""
-        raise NotImplementedError
+        live, limit = await self._live_and_limit(session, workspace_id)
+        if live >= limit:
+            raise ScheduleRefused(
+                f"This workspace has {limit} {self.noun}s already, its limit. Delete one first "
+                f"(`/lucy {self.noun}s`){self.over_limit_hint}."
+            )
 
     async def _store_change(
         self, session: AsyncSession, record: R, action: StandingAction, caller: Caller

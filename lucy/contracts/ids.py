@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
+from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
@@ -68,10 +69,17 @@ class TaskSource(StrEnum):
 
 
 def task_search_attributes(
-    *, team: str, user: str, channel: str, thread: str, source: str
+    *,
+    team: str,
+    user: str,
+    channel: str,
+    thread: str,
+    source: str,
+    more: tuple[SearchAttributePair[Any], ...] = (),
 ) -> TypedSearchAttributes:
-    """A task's search attributes when it starts (status ``created``): ingress's tasks and a
-    task's delegated sub-tasks alike."""
+    """A task's search attributes when it starts (status ``created``), whoever starts it:
+    ingress for a Slack message, mail or webhook, a Temporal Schedule for a scheduled run (with
+    ``more``: the schedule), or a task for its delegated sub-tasks."""
     return TypedSearchAttributes(
         [
             SearchAttributePair(SA_WORKSPACE, team),
@@ -80,6 +88,7 @@ def task_search_attributes(
             SearchAttributePair(SA_THREAD, thread or "none"),
             SearchAttributePair(SA_SOURCE, source),
             SearchAttributePair(SA_STATUS, TaskStatus.CREATED.value),
+            *more,
         ]
     )
 

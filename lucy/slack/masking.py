@@ -72,6 +72,12 @@ def secrets_note(count: int) -> str:
 def exact_view_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
     """The actions of an approval whose arguments hold a secret: open the exact view (which
     holds Approve), or Reject."""
+    return decision_buttons(workflow_id, approval_id, SHOW_EXACT_ACTION_ID, SHOW_EXACT_LABEL)
+
+
+def decision_buttons(workflow_id: str, approval_id: str, action_id: str, label: str) -> dict[str, Any]:
+    """An approval's actions block: the first button (``action_id``, ``label``), then Reject;
+    both carry the approval's button value."""
     value = approval_button_value(workflow_id, approval_id)
     return {
         "type": "actions",
@@ -79,8 +85,8 @@ def exact_view_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
         "elements": [
             {
                 "type": "button",
-                "action_id": SHOW_EXACT_ACTION_ID,
-                "text": {"type": "plain_text", "text": SHOW_EXACT_LABEL},
+                "action_id": action_id,
+                "text": {"type": "plain_text", "text": label},
                 "style": "primary",
                 "value": value,
             },

@@ -240,6 +240,10 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
         True,
     ),
     "masking.exact_view_buttons": (lambda s: [masking.exact_view_buttons("wf" * 40, "ap" * 18)], False),
+    "masking.decision_buttons": (
+        lambda s: [masking.decision_buttons("wf" * 40, "ap" * 18, "lucy_approve", "Approve")],
+        False,
+    ),
 }
 
 

@@ -272,23 +272,14 @@ class SlackBackend(FilesMixin, ChannelsMixin, StreamsMixin, PeopleMixin, Assista
             return {"ok": False, "error": "channel_not_found"}
         if not p.get("text") and not p.get("blocks"):
             return {"ok": False, "error": "no_text"}
-        ts = self.next_ts()
-        message = {
-            "type": "message",
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
-            "text": p.get("text") or "",
-            "ts": ts,
-            "channel": channel,
-        }
+        message = self.post_as_bot(channel, p.get("text") or "")
         if p.get("thread_ts"):
             message["thread_ts"] = p["thread_ts"]
         if p.get("metadata"):
             message["metadata"] = p["metadata"]
         if p.get("blocks"):
             message["blocks"] = json_field(p["blocks"])
-        self.messages.setdefault(channel, []).append(message)
-        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
 
     def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
         """Edits one of the bot's messages in place; every version is kept in ``updates``."""

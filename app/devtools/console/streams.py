@@ -89,6 +89,20 @@ class StreamsMixin:
     def find(self, channel: str, ts: str) -> dict[str, Any] | None:  # pragma: no cover - the host's
         raise NotImplementedError
 
+    def post_as_bot(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
+        """A new message from Lucy's bot user in ``channel``, kept in ``messages``."""
+        message = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "text": text,
+            "ts": self.next_ts(),
+            "channel": channel,
+            **extra,
+        }
+        self.messages.setdefault(channel, []).append(message)
+        return message
+
     def reset_streams(self) -> None:
         self.streams.clear()
         self.stream_refusal = None
@@ -114,20 +128,11 @@ class StreamsMixin:
         chunks = parse_chunks(p["chunks"]) if p.get("chunks") is not None else []
         if chunks is None:
             return {"ok": False, "error": "invalid_chunks"}
-        ts = self.next_ts()
-        message = {
-            "type": "message",
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
-            "text": str(p.get("markdown_text") or ""),
-            "ts": ts,
-            "channel": channel,
-            "thread_ts": thread_ts,
-        }
+        message = self.post_as_bot(str(channel), str(p.get("markdown_text") or ""), thread_ts=thread_ts)
+        ts = message["ts"]
         if chunks:
             message["task_display_mode"] = p.get("task_display_mode") or "timeline"
             apply_chunks(message, chunks)
-        self.messages.setdefault(str(channel), []).append(message)
         self.streams[(str(channel), ts)] = time.monotonic()
         return {"ok": True, "channel": channel, "ts": ts}
 

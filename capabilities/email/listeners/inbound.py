@@ -67,6 +67,7 @@ from capabilities.email.sender import (
     outsiders_policy,
 )
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
+from capabilities.triggers.deliveries import finish as finish_delivery
 from lucy.contracts.ids import TaskSource, email_workflow_id
 from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
 from lucy.logging import get_logger
@@ -86,6 +87,23 @@ class EmailOutcome:
     workflow_id: str | None = None
     reason: str | None = None
     ignored: str | None = None  # counted in App Home: automatic, forged or outside
+
+
+@dataclass(frozen=True)
+class _Mail:
+    """One claimed mail being handled: the email, its delivery's claim, the workspace it is
+    for and the workspace's settings."""
+
+    email: InboundEmail
+    claim: DeliveryClaim
+    workspace_id: Any
+    team_id: str
+    settings: dict[str, Any]
+
+
+def _requester(email: InboundEmail, member: Member | None) -> str:
+    """Who the task is for: the member who sent it, else an id for the outside sender."""
+    return member.slack_user_id if member else requester_id(email.address or email.sender)
 
 
 class EmailIngress:
@@ -142,9 +160,9 @@ class EmailIngress:
             log.info("redelivered mail: nothing new starts", prior_status=claim.status)
             return EmailOutcome("duplicate", workflow_id=claim.payload.get("workflow_id"))
         try:
-            outcome = await self._process(email, claim, workspace_id, team_id, settings)
+            outcome = await self._process(_Mail(email, claim, workspace_id, team_id, settings))
         except Exception as exc:
-            await self._finish(workspace_id, claim, "failed", error=exc.__class__.__name__)
+            await finish_delivery(self._sessions, workspace_id, claim, "failed", error=exc.__class__.__name__)
             log.warning(
                 "mail could not be handled; AgentMail will deliver it again", error=exc.__class__.__name__
             )
@@ -155,20 +173,16 @@ class EmailIngress:
             payload["ignored"] = outcome.ignored
         if outcome.workflow_id:
             payload["workflow_id"] = outcome.workflow_id
-        await self._finish(workspace_id, claim, status, error=outcome.reason, payload=payload)
+        await finish_delivery(
+            self._sessions, workspace_id, claim, status, error=outcome.reason, payload=payload
+        )
         log.info(
             "mail handled", outcome=outcome.status, workflow_id=outcome.workflow_id, attempt=claim.attempts
         )
         return outcome
 
-    async def _process(
-        self,
-        email: InboundEmail,
-        claim: DeliveryClaim,
-        workspace_id: Any,
-        team_id: str,
-        settings: dict[str, Any],
-    ) -> EmailOutcome:
+    async def _process(self, mail: _Mail) -> EmailOutcome:
+        email, team_id, settings = mail.email, mail.team_id, mail.settings
         unanswered = _never_answered(email, settings)
         if unanswered is not None:
             return unanswered
@@ -177,29 +191,21 @@ class EmailIngress:
         # Only a sender proven by an aligned pass is looked up as a member (capabilities.email.auth).
         member = await find_member(self._slack, team_id, email.address) if email.authenticated else None
         if member is None and outsiders_policy(settings) != "accept":
-            return await self._show_outside(email, claim, workspace_id, settings)
-        earlier = await deliveries.thread_announcement(self._sessions, workspace_id, email.thread_id)
+            return await self._show_outside(mail)
+        earlier = await deliveries.thread_announcement(self._sessions, mail.workspace_id, email.thread_id)
         if earlier is not None and earlier.get("message_id") != email.message_id:
-            return await self._reply(email, claim, workspace_id, team_id, earlier, member)
-        return await self._start_thread(email, claim, workspace_id, team_id, settings, member)
+            return await self._reply(mail, earlier, member)
+        return await self._start_thread(mail, member)
 
-    async def _start_thread(
-        self,
-        email: InboundEmail,
-        claim: DeliveryClaim,
-        workspace_id: Any,
-        team_id: str,
-        settings: dict[str, Any],
-        member: Member | None,
-    ) -> EmailOutcome:
+    async def _start_thread(self, mail: _Mail, member: Member | None) -> EmailOutcome:
         """A new email thread: announced in the notification channel, its task started in the
         announcement's thread."""
-        user = member.slack_user_id if member else requester_id(email.address or email.sender)
-        channel, ts = await self._announce(email, claim, workspace_id, settings)
+        email, team_id = mail.email, mail.team_id
+        channel, ts = await self._announce(mail)
         outcome = await self._starter.start(
             SlackMessage(
                 team_id=team_id,
-                user_id=user,
+                user_id=_requester(email, member),
                 channel_id=channel,
                 channel_type="channel",
                 ts=ts,
@@ -212,32 +218,25 @@ class EmailIngress:
         )
         return await self._started(outcome, channel, ts)
 
-    async def _announce(
-        self, email: InboundEmail, claim: DeliveryClaim, workspace_id: Any, settings: dict[str, Any]
-    ) -> tuple[str, str]:
+    async def _announce(self, mail: _Mail) -> tuple[str, str]:
         """The channel and ts of the new thread's announcement, posted once: a retried delivery
         reuses the one its claim recorded."""
+        claim = mail.claim
         channel = str(claim.payload.get("slack_channel") or "") or await notification_channel(
-            self._slack, settings
+            self._slack, mail.settings
         )
         if not channel:
             raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
         ts = str(claim.payload.get("slack_ts") or "")
         if not ts:  # announced once: a retried delivery reuses the announcement
-            ts = await self._post(channel, None, announcement(email, self._limits))
-            await self._finish(
-                workspace_id,
-                claim,
-                "processing",
-                payload={**claim.payload, "slack_channel": channel, "slack_ts": ts},
-            )
+            ts = await self._post(channel, None, announcement(mail.email, self._limits))
+            await self._keep(mail, slack_channel=channel, slack_ts=ts)
         return channel, ts
 
-    async def _show_outside(
-        self, email: InboundEmail, claim: DeliveryClaim, workspace_id: Any, settings: dict[str, Any]
-    ) -> EmailOutcome:
+    async def _show_outside(self, mail: _Mail) -> EmailOutcome:
         """Mail from outside under ``email-outsiders ignore``: shown once in the notification
         channel with the members' two buttons (:mod:`capabilities.email.outside`), never answered."""
+        email, settings = mail.email, mail.settings
         if email.address and email.address in ignored_senders(settings):
             return EmailOutcome(
                 "ignored", reason="a member chose to ignore this sender (Ignore sender)", ignored="outside"
@@ -245,13 +244,14 @@ class EmailIngress:
         log.info(
             "mail from outside shown, not answered", sender_domain=email.address.rpartition("@")[2][:100]
         )
-        if not claim.payload.get("notice_ts"):  # shown once: a retried delivery reuses it
+        if not mail.claim.payload.get("notice_ts"):  # shown once: a retried delivery reuses it
             channel = await notification_channel(self._slack, settings)
             if not channel:
                 raise RuntimeError("no notification channel: set one with /lucy settings email-channel")
             ts = await self._post(channel, None, notice_text(email), notice_blocks(email))
-            shown = {"notice_channel": channel, "notice_ts": ts, "shown_text": email.text[:SHOWN_TEXT_LIMIT]}
-            await self._finish(workspace_id, claim, "processing", payload={**claim.payload, **shown})
+            await self._keep(
+                mail, notice_channel=channel, notice_ts=ts, shown_text=email.text[:SHOWN_TEXT_LIMIT]
+            )
         return EmailOutcome(
             "ignored",
             reason="the sender is not a member of this workspace: shown in Slack, not answered "
@@ -259,25 +259,13 @@ class EmailIngress:
             ignored="outside",
         )
 
-    async def _reply(
-        self,
-        email: InboundEmail,
-        claim: DeliveryClaim,
-        workspace_id: Any,
-        team_id: str,
-        earlier: dict[str, Any],
-        member: Member | None,
-    ) -> EmailOutcome:
+    async def _reply(self, mail: _Mail, earlier: dict[str, Any], member: Member | None) -> EmailOutcome:
+        email, claim, team_id = mail.email, mail.claim, mail.team_id
         channel, thread = str(earlier["slack_channel"]), str(earlier["slack_ts"])
         if not claim.payload.get("slack_ts"):
             shown = await self._post(channel, thread, announcement(email, self._limits, reply=True))
-            await self._finish(
-                workspace_id,
-                claim,
-                "processing",
-                payload={**claim.payload, "reply": "true", "slack_channel": channel, "slack_ts": shown},
-            )
-        user = member.slack_user_id if member else requester_id(email.address or email.sender)
+            await self._keep(mail, reply="true", slack_channel=channel, slack_ts=shown)
+        user = _requester(email, member)
         text = self._request(email, member, reply=True)
         routed = await self._starter.route_reply(
             team_id=team_id,
@@ -289,12 +277,10 @@ class EmailIngress:
         )
         if routed == "delivered":
             return EmailOutcome("delivered", workflow_id=email_workflow_id(team_id, email.thread_id))
-        if await thread_capped(self._sessions, workspace_id, email):  # a loop with an auto-responder?
+        if await thread_capped(self._sessions, mail.workspace_id, email):  # a loop with an auto-responder?
             if not claim.payload.get("capped"):
                 await self._post(channel, thread, CAPPED_NOTE)
-                await self._finish(
-                    workspace_id, claim, "processing", payload={**claim.payload, "capped": "1"}
-                )
+                await self._keep(mail, capped="1")
             return EmailOutcome("ignored", reason=f"the email thread had {MAX_THREAD_TASKS} answers in 24 h")
         outcome = await self._starter.start(
             SlackMessage(
@@ -313,6 +299,17 @@ class EmailIngress:
         )
         result = await self._started(outcome, channel, thread)
         return EmailOutcome("followup", result.workflow_id) if result.status == "started" else result
+
+    async def _keep(self, mail: _Mail, **done: str) -> None:
+        """Record on the delivery (still ``processing``) what this attempt did, so that a retried
+        delivery reuses it instead of doing it again."""
+        await finish_delivery(
+            self._sessions,
+            mail.workspace_id,
+            mail.claim,
+            "processing",
+            payload={**mail.claim.payload, **done},
+        )
 
     def _request(self, email: InboundEmail, member: Member | None, *, reply: bool) -> str:
         note = attachments_note(limit_attachments(email.files, self._limits))
@@ -347,17 +344,6 @@ class EmailIngress:
             unfurl_media=False,
         )
         return str(response["ts"])
-
-    async def _finish(
-        self,
-        workspace_id: Any,
-        claim: DeliveryClaim,
-        status: str,
-        *,
-        error: str | None = None,
-        payload: dict[str, Any] | None = None,
-    ) -> None:
-        await deliveries.finish(self._sessions, workspace_id, claim, status, error=error, payload=payload)
 
 
 def _never_answered(email: InboundEmail, settings: dict[str, Any]) -> EmailOutcome | None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 
 from capabilities.email.message import InboundEmail, quoted_request
 from capabilities.email.outside import (
@@ -24,7 +24,7 @@ from capabilities.email.outside import (
 from capabilities.email.repository import email_delivery_payload
 from capabilities.email.sender import origin
 from capabilities.task.listeners.clicks import Click
-from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
+from capabilities.task.listeners.deps import ListenerDeps, action_listener
 from capabilities.task.listeners.directory import SlackUser
 from capabilities.task.listeners.start import SlackMessage
 from lucy.contracts.ids import TaskSource, email_workflow_id
@@ -48,20 +48,11 @@ async def _payload(deps: ListenerDeps, team: str, message_id: str) -> dict[str, 
     return payload if payload and payload.get("notice_ts") else None
 
 
-async def on_outside_mail_button(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-) -> None:
+async def on_outside_mail_button(args: AsyncArgs) -> None:
     """Let Lucy draft a reply / Ignore sender, for a member only."""
-    await ack()
-    deps = listener_deps(context)
-    team, user = clicker_of(body, context)
-    click = Click(body, respond, client, deps, team, user)
-    profile = await deps.directory.get(client, team, user)
+    click = Click.of(args)
+    deps, team, user, action = click.deps, click.team, click.user, args.action or {}
+    profile = await deps.directory.get(click.client, team, user)
     if profile is None or profile.role not in DECIDERS:
         await click.refused(MEMBERS_ONLY)
         return
@@ -69,7 +60,7 @@ async def on_outside_mail_button(
     if payload is None:
         await click.refused(GONE)
         return
-    shown = (body.get("message") or {}).get("blocks") or []
+    shown = (click.body.get("message") or {}).get("blocks") or []
     if action.get("action_id") == IGNORE_ACTION:
         said = await _ignore(deps, team, str(payload.get("from") or ""), user)
     else:
@@ -126,5 +117,6 @@ def _draft_message(
 
 
 def register(app: AsyncApp) -> None:
-    app.action(DRAFT_ACTION)(on_outside_mail_button)
-    app.action(IGNORE_ACTION)(on_outside_mail_button)
+    listener = action_listener(on_outside_mail_button)
+    app.action(DRAFT_ACTION)(listener)
+    app.action(IGNORE_ACTION)(listener)

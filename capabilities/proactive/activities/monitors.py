@@ -21,13 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.budgets.rules import defaults_from
 from capabilities.proactive import conditions
-from capabilities.proactive.activities.standing import (
-    Fire,
-    budget_refusal,
-    claim_fire,
-    claim_still_stands,
-    record_refused,
-)
+from capabilities.proactive.activities import standing
 from capabilities.proactive.contracts.monitors import (
     MonitorClaim,
     MonitorKind,
@@ -85,7 +79,7 @@ class MonitorActivities:
             )
             if record is None or record.status != "active":
                 return MonitorClaim(run=False)
-            fire = Fire(
+            fire = standing.Fire(
                 workspace_id=workspace_id,
                 workflow_id=run.workflow_id,
                 slack_team_id=run.slack_team_id,
@@ -94,18 +88,18 @@ class MonitorActivities:
                 source=TaskSource.MONITOR.value,
                 request_text=f"monitor: {record.description}",
             )
-            claim = await claim_fire(session, fire, self._limits)
+            claim = await standing.claim_fire(session, fire, self._limits)
             if claim.workspace_id is None:
                 return MonitorClaim(run=False)
             refused = claim.refused
             if refused is None and claim.claimed:  # a budget used up: no probe, no model call
-                refused = await budget_refusal(session, fire, claim, self._budgets)
+                refused = await standing.budget_refusal(session, fire, claim, self._budgets)
             if refused is not None:
-                await record_refused(session, fire, "Refused", refused)
+                await standing.record_refused(session, fire, "Refused", refused)
                 log.info("monitor probe refused", monitor_id=run.heartbeat_id, why=refused[:80])
                 return MonitorClaim(run=False)
             # A retry of this activity: the claim stands while the row waits.
-            if not claim.claimed and not await claim_still_stands(session, fire):
+            if not claim.claimed and not await standing.claim_still_stands(session, fire):
                 return MonitorClaim(run=False)
         return MonitorClaim(
             run=True,

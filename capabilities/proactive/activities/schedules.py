@@ -16,13 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from capabilities.budgets.rules import defaults_from
-from capabilities.proactive.activities.standing import (
-    Fire,
-    budget_refusal,
-    claim_fire,
-    claim_still_stands,
-    record_refused,
-)
+from capabilities.proactive.activities import standing
 from capabilities.proactive.contracts.schedules import (
     ChannelNotice,
     RunClaim,
@@ -73,11 +67,11 @@ class ScheduleActivities:
             late = run.late_seconds - int(record.config.get("catchup_window_seconds", 3600))
             if late > 0 and not _backfilled(record.config, run.scheduled_at):
                 return await _missed(session, run, fire, record)
-            claim = await claim_fire(session, fire, self._limits)
+            claim = await standing.claim_fire(session, fire, self._limits)
             if claim.workspace_id is None:
                 return RunClaim(run=False)
             if not claim.claimed:
-                again = await claim_still_stands(session, fire) and not claim.prior_error
+                again = await standing.claim_still_stands(session, fire) and not claim.prior_error
                 return RunClaim(run=again, name=record.name)
             return await self._refused_or_run(session, run, fire, record, claim)
 
@@ -85,7 +79,7 @@ class ScheduleActivities:
         self,
         session: AsyncSession,
         run: ScheduledRun,
-        fire: Fire,
+        fire: standing.Fire,
         record: ScheduleRecord,
         claim: IngressClaim,
     ) -> RunClaim:
@@ -93,17 +87,17 @@ class ScheduleActivities:
         a refusal tells the channel (a quota or budget refusal, once a month)."""
         name = escape_mrkdwn(record.name)
         if claim.refused is None:
-            words = await budget_refusal(session, fire, claim, self._budgets)
+            words = await standing.budget_refusal(session, fire, claim, self._budgets)
             if words is None:
                 return RunClaim(run=True, name=record.name)
-            await record_refused(session, fire, "Refused", words)
+            await standing.record_refused(session, fire, "Refused", words)
             first = await _first_notice_this_month(session, run)
             return RunClaim(
                 run=False,
                 name=record.name,
                 notice=f":warning: *{name}* did not run: {words}" if first else "",
             )
-        await record_refused(session, fire, "Refused", claim.refused)
+        await standing.record_refused(session, fire, "Refused", claim.refused)
         if claim.refused != "quota":
             return RunClaim(
                 run=False,
@@ -187,8 +181,8 @@ def _backfilled(config: dict[str, object], scheduled_at: str) -> bool:
     return rows.in_backfill(dict(config), due)
 
 
-def _fire(run: ScheduledRun) -> Fire:
-    return Fire(
+def _fire(run: ScheduledRun) -> standing.Fire:
+    return standing.Fire(
         workspace_id=uuid.UUID(run.workspace_id),
         workflow_id=run.workflow_id,
         slack_team_id=run.slack_team_id,
@@ -199,7 +193,9 @@ def _fire(run: ScheduledRun) -> Fire:
     )
 
 
-async def _missed(session: AsyncSession, run: ScheduledRun, fire: Fire, record: ScheduleRecord) -> RunClaim:
+async def _missed(
+    session: AsyncSession, run: ScheduledRun, fire: standing.Fire, record: ScheduleRecord
+) -> RunClaim:
     """A fire past the catch-up window (Lucy was not running): its record, not a run, and a notice."""
     await record_task_running(  # the record of a fire that did not run
         session=session,
@@ -214,7 +210,9 @@ async def _missed(session: AsyncSession, run: ScheduledRun, fire: Fire, record: 
         slack_thread_ts="",
         started_at=datetime.now(UTC),
     )
-    await record_refused(session, fire, "Missed", f"due at {run.scheduled_at}, past the catch-up window")
+    await standing.record_refused(
+        session, fire, "Missed", f"due at {run.scheduled_at}, past the catch-up window"
+    )
     return RunClaim(
         run=False,
         name=record.name,

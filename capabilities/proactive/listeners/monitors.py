@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from capabilities.proactive import conditions
 from capabilities.proactive.listeners import standing
 from capabilities.proactive.monitors import MonitorDraft, MonitorService
-from capabilities.proactive.offers import Offer, monitor_offer
+from capabilities.proactive.offers import Offer, channel_type, monitor_offer
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.standing import Caller
 from capabilities.proactive.views import monitors as views
@@ -46,7 +46,7 @@ def _offer(every: str, condition: str, who: Caller, channel: str, min_interval: 
         every=every,
         condition=condition,
         slack_channel_id=channel,
-        channel_type=standing.channel_type(channel),
+        channel_type=channel_type(channel),
     )
     return monitor_offer(draft, min_interval=min_interval)
 

@@ -9,16 +9,14 @@ Lucy when it cannot post there, e.g. a channel it is not in). Nothing exists unt
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from capabilities.proactive.offers import OfferRefused, schedule_offer
-from capabilities.proactive.service import ScheduleDraft
+from capabilities.proactive.offers import OfferRefused, new_schedule_offer
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
 from capabilities.task.listeners.deps import clicker_of, listener_deps
@@ -39,16 +37,11 @@ async def open_modal(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltC
         log.warning("could not open the schedule modal", error=str(exc.response.get("error")))
 
 
-async def on_submit(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    view: dict[str, Any],
-    context: AsyncBoltContext,
-    client: AsyncWebClient,
-) -> None:
+async def on_submit(args: AsyncArgs) -> None:
     """Next: errors stay in the modal; a good answer becomes the confirmation in the channel."""
-    deps = listener_deps(context)
-    team, user = clicker_of(body, context)
+    ack, view, client = args.ack, args.view or {}, args.client
+    deps = listener_deps(args.context)
+    team, user = clicker_of(args.body, args.context)
     what, when, channel = views.modal_values(view)
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")
@@ -62,17 +55,9 @@ async def on_submit(
     if who.role == "guest":
         await ack(response_action="errors", errors={"what": "Guests can't create schedules."})
         return
-    draft = ScheduleDraft(
-        schedule_id=str(uuid.uuid4()),
-        when=when,
-        timezone=who.timezone,
-        request=what,
-        slack_channel_id=channel,
-        channel_type="im" if channel.startswith("D") else "public",
-    )
     min_interval = timedelta(seconds=deps.settings.limits.schedule_min_interval)
     try:
-        offer = schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
+        offer = new_schedule_offer(when, what, who, channel, min_interval)
     except OfferRefused as refused:
         await ack(response_action="errors", errors={"when": str(refused)[:1500]})
         return

@@ -11,8 +11,7 @@ rules (who may change what) are :mod:`capabilities.proactive.service`'s; the blo
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
 from capabilities.proactive.listeners import schedule_modal, standing
-from capabilities.proactive.offers import Offer, schedule_offer
+from capabilities.proactive.offers import new_schedule_offer
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.service import ScheduleDraft, ScheduleService
 from capabilities.proactive.standing import Caller, ScheduleRefused
@@ -50,7 +49,9 @@ async def on_schedule_command(
     ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
     """``/lucy schedule "<when>" <request>``: the confirmation, only for the caller."""
-    await standing.on_offer_command(KIND, ack, rest, command, context, usage=views.USAGE, offer=_offer)
+    await standing.on_offer_command(
+        KIND, ack, rest, command, context, usage=views.USAGE, offer=new_schedule_offer
+    )
 
 
 async def on_backfill_command(
@@ -59,18 +60,6 @@ async def on_backfill_command(
     """``/lucy schedule backfill <schedule id> <from> <to>``: re-run a missed window."""
     team, user = str(command["team_id"]), str(command["user_id"])
     await ack(ephemeral(await _backfill(listener_deps(context), context.client, team, user, rest.split())))
-
-
-def _offer(when: str, request: str, who: Caller, channel: str, min_interval: timedelta) -> Offer:
-    draft = ScheduleDraft(
-        schedule_id=str(uuid.uuid4()),
-        when=when,
-        timezone=who.timezone,
-        request=request,
-        slack_channel_id=channel,
-        channel_type=standing.channel_type(channel),
-    )
-    return schedule_offer(draft, min_interval=min_interval, now=datetime.now(UTC))
 
 
 async def on_schedules_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from temporalio.service import RPCError
 
 from capabilities.proactive.contracts.schedules import StandingAction
@@ -24,7 +24,7 @@ from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.offers import Offer, OfferRefused
 from capabilities.proactive.standing import Caller, ScheduleRefused, StandingService
 from capabilities.task.listeners.clicks import Click, caller, ephemeral
-from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
+from capabilities.task.listeners.deps import ListenerDeps, action_listener, listener_deps
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.slack.text import escape_mrkdwn
@@ -102,11 +102,6 @@ async def on_offer_command(
     await ack(ephemeral(made.text, made.blocks))
 
 
-def channel_type(channel: str) -> str:
-    """The type of the channel a command came from, as far as its id tells."""
-    return "im" if channel.startswith("D") else "public"
-
-
 async def on_list_command(
     kind: ListenerKind, ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
@@ -118,22 +113,12 @@ async def on_list_command(
 
 
 def button_listener(kind: ListenerKind) -> Callable[..., Awaitable[None]]:
-    """The Bolt listener of a kind's buttons (Bolt passes its arguments by these names)."""
+    """The Bolt listener of a kind's buttons."""
 
-    async def on_click(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        context: AsyncBoltContext,
-        client: AsyncWebClient,
-        respond: AsyncRespond,
-    ) -> None:
-        await ack()
-        deps = listener_deps(context)
-        team, user = clicker_of(body, context)
-        await on_button(kind, Click(body, respond, client, deps, team, user), action)
+    async def on_click(args: AsyncArgs) -> None:
+        await on_button(kind, Click.of(args), args.action or {})
 
-    return on_click
+    return action_listener(on_click)
 
 
 async def on_button(kind: ListenerKind, click: Click, action: dict[str, Any]) -> None:

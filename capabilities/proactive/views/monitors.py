@@ -12,14 +12,6 @@ from typing import Any
 
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.views import standing
-from capabilities.proactive.views.standing import (
-    LIST_LIMIT,
-    StandingView,
-    confirmation_blocks,
-    line_actions,
-    line_fields,
-    standing_list,
-)
 from lucy.slack.limits import section
 from lucy.slack.text import escape_mrkdwn, slack_date
 
@@ -45,7 +37,7 @@ class MonitorLine:
 def line_of(record: MonitorRecord) -> MonitorLine:
     return MonitorLine(
         monitor_id=str(record.id),
-        **line_fields(record),
+        **standing.line_fields(record),
         every=every_words(record.every_seconds),
         status=record.status,
         alert_state=record.alert_state,
@@ -55,7 +47,7 @@ def line_of(record: MonitorRecord) -> MonitorLine:
     )
 
 
-VIEW = StandingView("monitor", run_label="Check now", deleted_outcome="will not be checked again.")
+VIEW = standing.StandingView("monitor", run_label="Check now", deleted_outcome="will not be checked again.")
 
 
 def every_words(seconds: int) -> str:
@@ -76,7 +68,7 @@ def confirmation(
         f"*Alerts in*\n<#{channel}>, then quiet for an hour",
         "*Stops*\nafter 3 failed checks in a row (you get a DM)",
     ]
-    return confirmation_blocks(
+    return standing.confirmation_blocks(
         VIEW, draft=draft, heading="Create this monitor?", quoted=description, facts=facts
     )
 
@@ -90,17 +82,21 @@ def draft_value(value: str) -> dict[str, Any]:
 
 
 def monitor_list(
-    lines: list[MonitorLine], *, admin_view: bool, usage: str, limit: int = LIST_LIMIT
+    lines: list[MonitorLine], *, admin_view: bool, usage: str, limit: int = standing.LIST_LIMIT
 ) -> list[dict[str, Any]]:
     """The caller's monitors (every monitor, for an admin), each with its buttons."""
     items = [
         [
             line_section(line),
-            line_actions(VIEW, item_id=line.monitor_id, name=line.name, active=line.status == "active"),
+            standing.line_actions(
+                VIEW, item_id=line.monitor_id, name=line.name, active=line.status == "active"
+            ),
         ]
         for line in lines
     ]
-    return standing_list(VIEW, items, admin_view=admin_view, empty="No monitors yet.\n" + usage, limit=limit)
+    return standing.standing_list(
+        VIEW, items, admin_view=admin_view, empty="No monitors yet.\n" + usage, limit=limit
+    )
 
 
 def line_section(line: MonitorLine) -> dict[str, Any]:

@@ -14,14 +14,6 @@ from typing import Any
 from capabilities.proactive.contracts.schedules import Recurrence, ScheduleAction
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.views import standing
-from capabilities.proactive.views.standing import (
-    LIST_LIMIT,
-    StandingView,
-    confirmation_blocks,
-    line_actions,
-    line_fields,
-    standing_list,
-)
 from lucy.contracts.ids import SCHEDULE_ACTION_PREFIX
 from lucy.slack.limits import section
 from lucy.slack.text import escape_mrkdwn, slack_date
@@ -60,7 +52,7 @@ class ScheduleLine:
 def line_of(record: ScheduleRecord) -> ScheduleLine:
     return ScheduleLine(
         schedule_id=str(record.id),
-        **line_fields(record),
+        **standing.line_fields(record),
         description=record.recurrence.description,
         timezone=record.recurrence.timezone,
         active=record.is_active,
@@ -70,7 +62,7 @@ def line_of(record: ScheduleRecord) -> ScheduleLine:
     )
 
 
-VIEW = StandingView("schedule", run_label="Run now", deleted_outcome="will not run again.")
+VIEW = standing.StandingView("schedule", run_label="Run now", deleted_outcome="will not run again.")
 
 
 def action_id(action: ScheduleAction) -> str:
@@ -88,7 +80,9 @@ def confirmation(
         f"*Where*\n<#{channel}>, as a new message each time",
         f"*Next runs*\n{runs}",
     ]
-    return confirmation_blocks(VIEW, draft=draft, heading="Schedule this task?", quoted=request, facts=facts)
+    return standing.confirmation_blocks(
+        VIEW, draft=draft, heading="Schedule this task?", quoted=request, facts=facts
+    )
 
 
 def draft_value(value: str) -> dict[str, Any]:
@@ -97,17 +91,19 @@ def draft_value(value: str) -> dict[str, Any]:
 
 
 def schedule_list(
-    lines: list[ScheduleLine], *, admin_view: bool, limit: int = LIST_LIMIT
+    lines: list[ScheduleLine], *, admin_view: bool, limit: int = standing.LIST_LIMIT
 ) -> list[dict[str, Any]]:
     """The caller's schedules (every schedule, for an admin), each with its buttons."""
     items = [
         [
             _line_section(line),
-            line_actions(VIEW, item_id=line.schedule_id, name=line.name, active=line.active),
+            standing.line_actions(VIEW, item_id=line.schedule_id, name=line.name, active=line.active),
         ]
         for line in lines
     ]
-    return standing_list(VIEW, items, admin_view=admin_view, empty="No schedules yet.\n" + USAGE, limit=limit)
+    return standing.standing_list(
+        VIEW, items, admin_view=admin_view, empty="No schedules yet.\n" + USAGE, limit=limit
+    )
 
 
 def _line_section(line: ScheduleLine) -> dict[str, Any]:

@@ -14,11 +14,14 @@ Each step is its own activity with its own retry policy; one failing does not st
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from capabilities.task.workflow.options import ActivityOptions, backoff
 
 with workflow.unsafe.imports_passed_through():
     # The payload converter resolves the dataclasses' type hints in their own modules: each
@@ -48,51 +51,56 @@ with workflow.unsafe.imports_passed_through():
     from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME
     from lucy.contracts.slack import PostMessageRequest
 
-MAINTENANCE_TIMEOUT = timedelta(minutes=5)
-MAINTENANCE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=5,
+MAINTENANCE = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=5),
+    retry_policy=backoff(timedelta(seconds=5), timedelta(minutes=2), 5),
 )
+T = TypeVar("T")
+
+
+async def _settled(step: Awaitable[T], failed: Callable[[ActivityError], T], what: str) -> T:
+    """One step's result; a step that failed for good is logged and gives ``failed(err)``, so
+    the next step still runs."""
+    try:
+        return await step
+    except ActivityError as err:
+        workflow.logger.error(f"{what} failed", extra={"error": str(err.cause)})
+        return failed(err)
 
 
 @workflow.defn(name=MAINTENANCE_WORKFLOW_NAME)
 class LucyMaintenanceWorkflow:
     @workflow.run
     async def run(self, request: MaintenanceInput) -> MaintenanceReport:
-        try:
-            partitions = await workflow.execute_activity_method(
+        partitions = await _settled(
+            workflow.execute_activity_method(
                 MaintenanceActivities.partitions,
                 request,
-                start_to_close_timeout=MAINTENANCE_TIMEOUT,
-                retry_policy=MAINTENANCE_RETRY,
+                **MAINTENANCE,
                 summary=f"partitions: {request.months_ahead} months ahead, drop past retention",
-            )
-        except ActivityError as err:
-            workflow.logger.error("partition maintenance failed", extra={"error": str(err.cause)})
-            partitions = PartitionsResult(skipped=f"failed: {err.cause}")
-        try:
-            claims = await workflow.execute_activity_method(
+            ),
+            lambda err: PartitionsResult(skipped=f"failed: {err.cause}"),
+            "partition maintenance",
+        )
+        claims = await _settled(
+            workflow.execute_activity_method(
                 MaintenanceActivities.reconcile_claims,
                 ReconcileRequest(stale_claim_minutes=request.stale_claim_minutes),
-                start_to_close_timeout=MAINTENANCE_TIMEOUT,
-                retry_policy=MAINTENANCE_RETRY,
+                **MAINTENANCE,
                 summary=f"claims: record tasks never started after {request.stale_claim_minutes} min",
-            )
-        except ActivityError as err:
-            workflow.logger.error("claim reconciliation failed", extra={"error": str(err.cause)})
-            claims = ReconcileResult()
-        try:
-            schedules = await workflow.execute_activity_method(
+            ),
+            lambda _: ReconcileResult(),
+            "claim reconciliation",
+        )
+        schedules = await _settled(
+            workflow.execute_activity_method(
                 ScheduleActivities.reconcile,
-                start_to_close_timeout=MAINTENANCE_TIMEOUT,
-                retry_policy=MAINTENANCE_RETRY,
+                **MAINTENANCE,
                 summary="schedules: rows and Temporal Schedules in line, missed runs found",
-            )
-        except ActivityError as err:
-            workflow.logger.error("schedule reconciliation failed", extra={"error": str(err.cause)})
-            schedules = SchedulesReconciled()
+            ),
+            lambda _: SchedulesReconciled(),
+            "schedule reconciliation",
+        )
         for notice in schedules.notices:  # each said once: the key makes the post idempotent
             try:
                 await workflow.execute_activity_method(
@@ -100,8 +108,7 @@ class LucyMaintenanceWorkflow:
                     PostMessageRequest(
                         channel=notice.channel, text=notice.text, idempotency_key=notice.key, format=False
                     ),
-                    start_to_close_timeout=MAINTENANCE_TIMEOUT,
-                    retry_policy=MAINTENANCE_RETRY,
+                    **MAINTENANCE,
                     summary="slack: tell a channel its schedule missed runs",
                 )
             except ActivityError as err:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
+
+from capabilities.task.workflow.options import ActivityOptions, backoff
 
 with workflow.unsafe.imports_passed_through():
     import capabilities.proactive.conditions as conditions
@@ -41,10 +42,12 @@ with workflow.unsafe.imports_passed_through():
     from lucy.contracts.slack import PostMessageRequest
 
 STEP_TIMEOUT = timedelta(seconds=60)
-PROBE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+PROBE = ActivityOptions(
+    start_to_close_timeout=STEP_TIMEOUT, retry_policy=backoff(timedelta(seconds=2), timedelta(seconds=10), 3)
 )
-RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+RECORD = ActivityOptions(
+    start_to_close_timeout=STEP_TIMEOUT, retry_policy=backoff(timedelta(seconds=1), timedelta(seconds=30), 0)
+)
 
 
 @workflow.defn(name=MONITOR_WORKFLOW_NAME)
@@ -57,8 +60,7 @@ class LucyMonitorWorkflow:
         claim = await workflow.execute_activity_method(
             MonitorActivities.claim,
             MonitorRun(monitor.workspace_id, monitor.heartbeat_id, monitor.slack_team_id, workflow_id),
-            start_to_close_timeout=STEP_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+            **RECORD,
             summary="claim: the monitor is live and within its owner's quota",
         )
         if not claim.run:
@@ -67,8 +69,7 @@ class LucyMonitorWorkflow:
         recorded: MonitorRecorded = await workflow.execute_activity_method(
             MonitorActivities.record,
             verdict,
-            start_to_close_timeout=STEP_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+            **RECORD,
             summary=f"record: {verdict.outcome}",
         )
         for notice in recorded.notices:
@@ -77,8 +78,7 @@ class LucyMonitorWorkflow:
                 PostMessageRequest(
                     channel=notice.channel, text=notice.text, idempotency_key=notice.key, format=False
                 ),
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=RECORD_RETRY,
+                **RECORD,
                 summary=f"slack: monitor {recorded.decision}",
             )
         return recorded.decision
@@ -101,8 +101,7 @@ class LucyMonitorWorkflow:
             found = await workflow.execute_activity_method(
                 MonitorActivities.probe,
                 ProbeRequest(monitor.workspace_id, monitor.heartbeat_id, workflow_id, kind, config),
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=PROBE_RETRY,
+                **PROBE,
                 summary=f"probe: {kind}",
             )
         except ActivityError as err:
@@ -124,8 +123,7 @@ class LucyMonitorWorkflow:
                     workspace_id=monitor.workspace_id,  # held against the workspace's and
                     user_id=claim.owner_id,  # the owner's budgets
                 ),
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=PROBE_RETRY,
+                **PROBE,
                 summary="LLM call: the monitor's yes/no question",
             )
         except ActivityError as err:

@@ -51,9 +51,7 @@ async def open_run(task: TaskInput, state: TaskState) -> RunClaim:
             scheduled_at=due.isoformat(timespec="minutes"),
             late_seconds=late,
         ),
-        start_to_close_timeout=options.RECORD_TIMEOUT,
-        schedule_to_close_timeout=options.RECORD_DEADLINE,
-        retry_policy=options.RECORD_RETRY,
+        **options.RECORD,
         summary="schedule: claim this run",
     )
     if not claim.run:
@@ -93,9 +91,7 @@ async def close_run(task: TaskInput, final: TaskStatus) -> None:
             outcome=_OUTCOMES.get(final, RunOutcomeKind.FAILED).value,
             finished_at=workflow.now().isoformat(),
         ),
-        start_to_close_timeout=options.RECORD_TIMEOUT,
-        schedule_to_close_timeout=options.RECORD_DEADLINE,
-        retry_policy=options.RECORD_RETRY,
+        **options.RECORD,
         summary="schedule: record this run",
     )
     if recorded.notice and recorded.owner_slack_id:
@@ -108,8 +104,6 @@ async def close_run(task: TaskInput, final: TaskStatus) -> None:
                 idempotency_key=idempotency_key(info.workflow_id, "schedule-paused"),
                 format=False,
             ),
-            start_to_close_timeout=options.SLACK_TIMEOUT,
-            schedule_to_close_timeout=options.SLACK_DEADLINE,
-            retry_policy=options.SLACK_RETRY,
+            **options.SLACK,
             summary="slack: tell the owner the schedule paused",
         )

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -244,20 +245,13 @@ class LlmActivities:
         self, url: str, payload: dict[str, Any], key: str, model: str, billing: Billing
     ) -> tuple[LlmResponse, float | None]:
         billing.reached = True  # from here on the provider may be generating (and billing)
-        try:
+        with _transport_errors(billing):
             response = await self._http.post(
                 url,
                 json=payload,
                 headers={"Authorization": f"Bearer {key}"},
                 timeout=httpx.Timeout(self._settings.llm_read_timeout, connect=10.0),
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            billing.reached = False
-            raise unreachable(exc) from None
-        except httpx.TimeoutException as exc:
-            raise timed_out(exc) from None
-        except httpx.TransportError as exc:
-            raise unreachable(exc) from None
         billing.reached = response.is_success
         check_status(response)
         return parse_completion(response, model)
@@ -267,7 +261,7 @@ class LlmActivities:
     ) -> tuple[LlmResponse, float | None]:
         """The same call with ``stream: true``: the answer is shown in Slack as it arrives."""
         billing.reached = True
-        try:
+        with _transport_errors(billing):
             async with self._http.stream(
                 "POST",
                 url,
@@ -284,15 +278,23 @@ class LlmActivities:
                     result, reported = parse_completion(response, model)
                 else:
                     result, reported = await read_events(response, model, stream, billing.usage)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            billing.reached = False
-            raise unreachable(exc) from None
-        except httpx.TimeoutException as exc:
-            raise timed_out(exc) from None
-        except httpx.TransportError as exc:
-            raise unreachable(exc) from None
         streamed = await stream.finish(answered=not result.tool_calls)
         return dataclasses.replace(result, streamed_ts=streamed), reported
+
+
+@contextlib.contextmanager
+def _transport_errors(billing: Billing) -> Iterator[None]:
+    """httpx's transport errors as the activity's own: a call that never connected did not
+    reach (or bill) the provider; a timeout is said as one."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        billing.reached = False
+        raise unreachable(exc) from None
+    except httpx.TimeoutException as exc:
+        raise timed_out(exc) from None
+    except httpx.TransportError as exc:
+        raise unreachable(exc) from None
 
 
 async def _heartbeat(stream: SlackStream | None) -> None:

@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -29,7 +30,7 @@ from capabilities.approvals.contracts import ApprovalDecisionKind, ApprovalOutco
 from capabilities.approvals.views import checking_modal, decided_modal, exact_modal, refused_modal
 from capabilities.budgets.rules import defaults_from
 from capabilities.task.listeners.claims import refusal_text, signed_cancel, signed_decision, signed_exact_view
-from capabilities.task.listeners.deps import clicker_of, listener_deps
+from capabilities.task.listeners.deps import action_listener, clicker_of, listener_deps
 from capabilities.task.listeners.events import tell_user
 from capabilities.task.listeners.home import publish_home
 from lucy.contracts.ids import (
@@ -90,20 +91,12 @@ def _in_background(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def _acknowledged(deliver: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Awaitable[None]]:
-    """A click listener: acknowledge at once, deliver in the background (Bolt passes its
-    arguments by name)."""
+    """A click listener: acknowledge at once, deliver in the background."""
 
-    async def listener(
-        ack: AsyncAck,
-        body: dict[str, Any],
-        action: dict[str, Any],
-        context: AsyncBoltContext,
-        client: AsyncWebClient,
-    ) -> None:
-        await ack()
-        _in_background(deliver(body, action, context, client))
+    async def handle(args: AsyncArgs) -> None:
+        _in_background(deliver(args.body, args.action or {}, args.context, args.client))
 
-    return listener
+    return action_listener(handle)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncRespond
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.budgets.rules import defaults_from
 from capabilities.proactive.standing import Caller
-from capabilities.task.listeners.deps import ListenerDeps
+from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.task.listeners.home import publish_home
 from lucy.logging import get_logger
 
@@ -51,6 +52,12 @@ class Click:
     deps: ListenerDeps
     team: str
     user: str
+
+    @classmethod
+    def of(cls, args: AsyncArgs) -> Click:
+        """The click a Bolt listener was given (who clicked: Slack's own ids in the payload)."""
+        team, user = clicker_of(args.body, args.context)
+        return cls(args.body, args.respond, args.client, listener_deps(args.context), team, user)
 
     @property
     def in_home(self) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncBoltContext
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -79,3 +80,15 @@ def listener_deps(context: AsyncBoltContext) -> ListenerDeps:
     deps = context[CONTEXT_KEY]
     assert isinstance(deps, ListenerDeps)
     return deps
+
+
+def action_listener(handle: Callable[[AsyncArgs], Awaitable[None]]) -> Callable[[AsyncArgs], Awaitable[None]]:
+    """The Bolt listener of a Block Kit action: acknowledge at once, then ``handle`` it with
+    Bolt's own bundle of the listener's arguments (``args``: body, action, context, client,
+    respond)."""
+
+    async def listener(args: AsyncArgs) -> None:
+        await args.ack()
+        await handle(args)
+
+    return listener

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.task.listeners.assistant import set_working
@@ -38,14 +39,8 @@ def _is_from_a_person(event: dict[str, Any]) -> bool:
     return not event.get("bot_id") and bool(event.get("user"))
 
 
-async def _start(
-    *,
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    source: TaskSource,
-    client: AsyncWebClient,
-) -> None:
+async def _start(args: AsyncArgs, source: TaskSource) -> None:
+    event, body, context, client = args.event or {}, args.body, args.context, args.client
     deps = listener_deps(context)
     team_id = body.get("team_id") or event.get("team") or context.team_id
     text = strip_bot_mention(str(event.get("text") or ""), context.bot_user_id)
@@ -161,20 +156,14 @@ async def tell_user(
         log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
-def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
-    """A listener that starts a task from a person's message, then acknowledges (Bolt passes
-    its arguments by name)."""
+def _starting(source: TaskSource, doc: str) -> Callable[[AsyncArgs], Awaitable[None]]:
+    """A listener that starts a task from a person's message, then acknowledges (Bolt hands
+    over its arguments as one ``args``)."""
 
-    async def listener(
-        event: dict[str, Any],
-        body: dict[str, Any],
-        context: AsyncBoltContext,
-        ack: AsyncAck,
-        client: AsyncWebClient,
-    ) -> None:
-        if _is_from_a_person(event):
-            await _start(event=event, body=body, context=context, source=source, client=client)
-        await ack()
+    async def listener(args: AsyncArgs) -> None:
+        if _is_from_a_person(args.event or {}):
+            await _start(args, source)
+        await args.ack()
 
     listener.__doc__ = doc
     return listener
@@ -184,22 +173,17 @@ on_app_mention = _starting(TaskSource.MENTION, "``@Lucy ...`` in a channel: star
 on_direct_message = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
 
 
-async def on_other_message(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    ack: AsyncAck,
-    client: AsyncWebClient,
-) -> None:
+async def on_other_message(args: AsyncArgs) -> None:
     """Channel messages. A person's reply in the thread of a Lucy task reaches that task (or,
     when it has ended, starts a follow-up with the thread as context); a reply that mentions
     Lucy is left to ``app_mention``. Everything else (chatter, edits, bots) is acknowledged and
     ignored, so that Slack does not retry it."""
+    event, context = args.event or {}, args.context
     thread_ts = event.get("thread_ts")
     mentions_lucy = bool(context.bot_user_id) and f"<@{context.bot_user_id}>" in str(event.get("text") or "")
     if _is_from_a_person(event) and thread_ts and thread_ts != event.get("ts") and not mentions_lucy:
-        await _start(event=event, body=body, context=context, source=TaskSource.THREAD_REPLY, client=client)
-    await ack()
+        await _start(args, TaskSource.THREAD_REPLY)
+    await args.ack()
 
 
 def register(app: AsyncApp) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -140,15 +141,10 @@ async def build_home(
     return home_view(pending_lines(pending), task_lines(tasks), usage, proactive, ignored)
 
 
-async def on_app_home_opened(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    ack: AsyncAck,
-    client: AsyncWebClient,
-) -> None:
+async def on_app_home_opened(args: AsyncArgs) -> None:
     """Publish the Home tab. Ack first: nothing here needs to be durable."""
-    await ack()
+    await args.ack()
+    event, body, context, client = args.event or {}, args.body, args.context, args.client
     if event.get("tab") not in (None, "home"):
         return
     team = body.get("team_id") or context.team_id

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lucy.contracts.ids import APPROVE_ACTION_ID, CANCEL_ACTION_ID, REJECT_ACTION_ID, approval_button_value
+from lucy.contracts.ids import APPROVE_ACTION_ID, CANCEL_ACTION_ID
 from lucy.contracts.slack import Progress, ProgressView
 from lucy.redact import redact_secrets
 from lucy.slack.limits import context, section
-from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
+from lucy.slack.masking import Masking, decision_buttons, exact_view_buttons, raw_text, secrets_note
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_approve, who_may_decide, who_may_decide_own
 
 UNMASKED = Masking(secrets=0, faithful=True)
@@ -35,27 +35,7 @@ UNMASKED = Masking(secrets=0, faithful=True)
 
 def approval_buttons(workflow_id: str, approval_id: str) -> dict[str, Any]:
     """The Approve / Reject actions block (on the thread's message and in App Home)."""
-    value = approval_button_value(workflow_id, approval_id)
-    return {
-        "type": "actions",
-        "block_id": f"lucy_approval_{approval_id}"[:255],
-        "elements": [
-            {
-                "type": "button",
-                "action_id": APPROVE_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Approve"},
-                "style": "primary",
-                "value": value,
-            },
-            {
-                "type": "button",
-                "action_id": REJECT_ACTION_ID,
-                "text": {"type": "plain_text", "text": "Reject"},
-                "style": "danger",
-                "value": value,
-            },
-        ],
-    }
+    return decision_buttons(workflow_id, approval_id, APPROVE_ACTION_ID, "Approve")
 
 
 def progress_text(view: ProgressView) -> str:

@@ -80,9 +80,7 @@ class ThreadStatus:
                         status=wanted,
                         title=title,
                     ),
-                    start_to_close_timeout=options.SLACK_TIMEOUT,
-                    schedule_to_close_timeout=options.ASSISTANT_DEADLINE,
-                    retry_policy=options.ASSISTANT_RETRY,
+                    **options.ASSISTANT,
                     summary="slack: assistant thread status",
                 )
             except ActivityError:

@@ -125,8 +125,7 @@ async def classify(task: TaskInput, state: TaskState, recorder: StepRecorder) ->
         llm = await workflow.execute_activity_method(
             LlmActivities.chat,
             request,
-            start_to_close_timeout=options.CLASSIFY_TIMEOUT,
-            retry_policy=options.CLASSIFY_RETRY,
+            **options.CLASSIFY,
             summary="LLM call: classify intent, fast tier",
         )
     except ActivityError as err:
@@ -192,9 +191,7 @@ async def ask(
             llm = await workflow.execute_activity_method(
                 LlmActivities.chat,
                 request,
-                start_to_close_timeout=options.LLM_TIMEOUT,
-                heartbeat_timeout=options.LLM_HEARTBEAT,
-                retry_policy=options.LLM_RETRY,
+                **options.LLM,
                 summary=f"LLM call: {state.tier} tier{fallback}",
             )
         except ActivityError as err:

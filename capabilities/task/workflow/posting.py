@@ -56,9 +56,7 @@ async def post(
                 replace_ts=replace_ts,
                 feedback_for=workflow.info().workflow_id if step == "answer" else "",
             ),
-            start_to_close_timeout=options.SLACK_TIMEOUT,
-            schedule_to_close_timeout=options.SLACK_DEADLINE,
-            retry_policy=options.SLACK_RETRY,
+            **options.SLACK,
             summary=summary,
         )
     except ActivityError as err:
@@ -158,9 +156,7 @@ class ProgressMessage:
                         text="",
                         progress=wanted,
                     ),
-                    start_to_close_timeout=options.SLACK_TIMEOUT,
-                    schedule_to_close_timeout=options.PROGRESS_DEADLINE,
-                    retry_policy=options.SLACK_RETRY,
+                    **options.PROGRESS,
                     summary="slack: update progress",
                 )
             except ActivityError as err:

@@ -74,9 +74,7 @@ class StepRecorder:
             workflow.start_activity_method(
                 RecordActivities.steps,
                 StepBatch(records=batch),
-                start_to_close_timeout=options.RECORD_TIMEOUT,
-                schedule_to_close_timeout=options.RECORD_DEADLINE,
-                retry_policy=options.RECORD_RETRY,
+                **options.RECORD,
                 summary=f"record steps {first}-{last}" if first != last else f"record step {first}",
             )
         )

@@ -240,9 +240,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
                 task=dataclasses.replace(task, thread_ts=thread_of(task, state)),
                 started_at=state.started_at,
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary="record task: running",
         )
         context = workflow.start_activity_method(
@@ -250,9 +248,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
             TaskContextRequest(
                 workflow_id=info.workflow_id, task=task, with_thread_history=task.with_thread_history
             ),
-            start_to_close_timeout=options.CONTEXT_TIMEOUT,
-            schedule_to_close_timeout=options.CONTEXT_DEADLINE,
-            retry_policy=options.CONTEXT_RETRY,
+            **options.CONTEXT,
             summary="read the task's context",
         )
         intent = await child.intent(task, state, self._recorder)
@@ -371,9 +367,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
                 },
                 occurred_at=workflow.now().isoformat(),
             ),
-            start_to_close_timeout=options.RECORD_TIMEOUT,
-            schedule_to_close_timeout=options.RECORD_DEADLINE,
-            retry_policy=options.RECORD_RETRY,
+            **options.RECORD,
             summary=f"record task: {final.value}",
         )
         if scheduled.is_scheduled(task):

@@ -39,16 +39,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from capabilities.task.listeners.deps import IngressDeps
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
 from capabilities.triggers import rules as triggers
+from capabilities.triggers.deliveries import finish as finish_recorded
+from capabilities.triggers.deliveries import ignored
 from capabilities.triggers.repository import trigger_owner
 from lucy import guard
 from lucy.contracts.ids import TaskSource, webhook_workflow_id
 from lucy.db.repositories.tenants import set_tenant, workspace_settings
-from lucy.db.repositories.webhooks import (
-    DeliveryClaim,
-    claim_delivery,
-    finish_delivery,
-    finish_delivery_as_tenant,
-)
+from lucy.db.repositories.webhooks import DeliveryClaim, claim_delivery, finish_delivery
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn
 
@@ -245,14 +242,7 @@ async def _answered_without_task(
     if not claim.claimed:
         return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
     if not isinstance(document, dict | list):
-        await finish_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            claim=claim,
-            status="ignored",
-            now=now,
-            error="the body is not a JSON object or array",
-        )
+        await ignored(session, workspace_id, claim, "the body is not a JSON object or array", now)
         log.info("webhook trigger body is not JSON: ignored")
         return JSONResponse({"status": "ignored", "reason": "the body is not a JSON object or array"})
     return None
@@ -280,7 +270,7 @@ async def _start_task(
                 text=f":zap: Webhook *{escape_mrkdwn(name)}* fired; I'm on it in this thread.",
             )
             ts = payload["slack_ts"] = str(posted["ts"])
-            await _finish(deps, workspace_id, claim, "processing", None, payload)
+            await finish_recorded(deps.sessions, workspace_id, claim, "processing", payload=payload)
         workflow_id = webhook_workflow_id(fired.team, fired.trigger_id, fired.delivery)
         starter = await _starter(deps)
         outcome = await starter.start(_message(fired, channel, ts, workflow_id))
@@ -295,7 +285,7 @@ async def _start_task(
         error = exc.__class__.__name__
         raise
     finally:
-        await _finish(deps, workspace_id, claim, status, error, payload)
+        await finish_recorded(deps.sessions, workspace_id, claim, status, error=error, payload=payload)
         log.info("webhook trigger handled", status=status, attempt=claim.attempts)
 
 
@@ -323,23 +313,4 @@ def _message(fired: _Fired, channel: str, ts: str, workflow_id: str) -> SlackMes
         text=quoted_request(str(fired.trigger["template"]), str(fired.trigger["name"]), fired.document),
         source=TaskSource.WEBHOOK.value,
         workflow_id=workflow_id,
-    )
-
-
-async def _finish(
-    deps: IngressDeps,
-    workspace_id: Any,
-    claim: DeliveryClaim,
-    status: str,
-    error: str | None,
-    payload: dict[str, Any],
-) -> None:
-    await finish_delivery_as_tenant(
-        deps.sessions,
-        workspace_id=workspace_id,
-        claim=claim,
-        status=status,
-        now=datetime.now(UTC),
-        error=error,
-        payload=payload,
     )
