@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
@@ -131,7 +131,7 @@ def build_activities(
         monitors.claim,
         monitors.probe,
         monitors.record,
-        *tool_activities(settings, http=http, slack=slack, egress=egress),
+        *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
 
@@ -172,10 +172,13 @@ def tool_activities(
     http: httpx.AsyncClient,
     slack: AsyncWebClient | None,
     egress: EgressGuard | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> list[Any]:
     """Every registered tool's activity (:mod:`capabilities.tools.activities.registry`), and the email reply
     step's. ``egress`` checks every URL the model chose (default: system DNS, with a timeout)."""
-    deps = ToolDeps(settings=settings, http=http, slack=slack, egress=egress or EgressGuard())
+    deps = ToolDeps(
+        settings=settings, http=http, slack=slack, egress=egress or EgressGuard(), sessions=sessions
+    )
     return [*registry.TOOLS.activities(deps), EmailReplyActivities(settings.tools, http).reply]
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from capabilities.tools.egress import EgressGuard
 from lucy.settings import Settings
@@ -17,3 +18,5 @@ class ToolDeps:
     http: httpx.AsyncClient
     slack: AsyncWebClient | None
     egress: EgressGuard
+    # The store, for tools that read the workspace's own records (``use_skill``).
+    sessions: async_sessionmaker[AsyncSession] | None = None

@@ -92,6 +92,8 @@ class TaskContext:
     approval_required_tools: list[str] = field(default_factory=list)  # workspace: always ask first
     max_steps: int = 12
     thread_history: list[ChatMessage] = field(default_factory=list)
+    # The workspace's enabled skills (name -> description), offered through ``use_skill``.
+    skills: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the workflow's state

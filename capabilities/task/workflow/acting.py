@@ -12,6 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from capabilities.approvals.workflow import ApprovalGate
+from capabilities.skills import workflow as skills
 from capabilities.task.workflow import breaker, plan, policy, prompts
 from capabilities.task.workflow.models import error_message, error_type
 from capabilities.task.workflow.posting import ProgressMessage, thread_of
@@ -38,9 +39,11 @@ ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 
 
 def offered(state: TaskState) -> list[str]:
-    """The tools the model may use now: configured for the task, not withdrawn."""
+    """The tools the model may use now: configured for the task, not withdrawn, and within what
+    the skills it loaded allow."""
     available = state.context.available_tools if state.context is not None else []
-    return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    tools = [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    return skills.restrict(state, tools)
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ class ToolRunner:
         state = self._state
         breaker.succeeded(state, tool.name)
         state.tool_state.update(result.state)
+        if tool.name == skills.USE_SKILL and result.ok:
+            skills.loaded(state)
         plan.mark(state, step.id, step.summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
         self._recorder.add(
             kind="tool_use",

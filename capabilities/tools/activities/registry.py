@@ -7,6 +7,7 @@ this registry (as ``registry.TOOLS``, at call time); a name that is not here is 
 
 from __future__ import annotations
 
+from capabilities.skills.activities import USE_SKILL
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
 from capabilities.tools.spec import Registry
 
@@ -24,5 +25,6 @@ TOOLS = Registry(
         files.CREATE_FILE,
         proactive.SCHEDULE_TASK,
         proactive.CREATE_MONITOR,
+        USE_SKILL,
     ]
 )
