@@ -22,6 +22,7 @@ from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dis
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
 from capabilities.proactive.listeners import monitors, schedules
+from capabilities.skills import listeners as skills
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, requester_role
@@ -210,6 +211,21 @@ TABLE: tuple[Subcommand, ...] = (
         takes_args=False,
     ),
     Subcommand("budget", "show or set the budget", _with_args(budgets.on_budget_command), listed=False),
+    Subcommand("skills", "this workspace's skills", _bare(skills.on_skills_command), takes_args=False),
+    Subcommand(
+        "skill",
+        "add or manage a skill (a SKILL.md)",
+        words=(
+            Subcommand(
+                "add", "add a skill (no text: a form)", _with_args(skills.on_skill_add), usage="[SKILL.md]"
+            ),
+            Subcommand("show", "a skill's instructions", _with_args(skills.on_skill_show), usage="<name>"),
+            *(
+                Subcommand(word, f"{word} a skill", _with_args(skills.on_skill_change(word)), usage="<name>")
+                for word in ("remove", "disable", "enable")
+            ),
+        ),
+    ),
     Subcommand(
         "email",
         "the email inbox that brings work here (`/lucy email connect <inbox>`: admins)",
@@ -217,7 +233,7 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "settings",
-        "where mail is announced, and whether outside senders' mail becomes work",
+        "where mail is announced, whether outside senders' mail becomes work, who adds skills",
         who=Who.ADMIN,
         words=(
             Subcommand(
@@ -232,6 +248,13 @@ TABLE: tuple[Subcommand, ...] = (
                 "whether mail from outside senders becomes work",
                 _with_args(email_commands.on_email_outsiders_setting),
                 usage="ignore|accept",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "skills",
+                "who may add and change skills",
+                _with_args(skills.on_skills_setting),
+                usage="admins-only|everyone",
                 who=Who.ADMIN,
             ),
         ),

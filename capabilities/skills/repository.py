@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.skills.format import Skill
@@ -160,7 +160,7 @@ async def troubled_skills(
 async def record_use(session: AsyncSession, workspace_id: uuid.UUID, workflow_id: str, used: str) -> None:
     """Record on the task's row the skill version it used (``name@version``); idempotent."""
     await session.execute(
-        Task.__table__.update()
+        update(Task)
         .where(Task.workspace_id == workspace_id, Task.workflow_id == workflow_id)
         .values(skill=used)
     )

@@ -1,0 +1,202 @@
+"""Members add and manage skills: ``/lucy skill add|show|remove|disable|enable``, ``/lucy
+skills``, the Add skill modal (``/lucy skill add`` with no text, or App Home's button) and
+``/lucy settings skills admins-only|everyone`` (admins). Every change writes a new version.
+
+A skill is instructions only because a member wrote it: it is created here, from a person's
+own command or modal, never from mail, pages or tool output (no tool creates skills).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from capabilities.skills import repository as skills
+from capabilities.skills import views
+from capabilities.skills.format import SkillRefused, parse_skill
+from capabilities.task.listeners.clicks import caller
+from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
+from lucy.db import repositories as repo
+from lucy.logging import get_logger
+from lucy.roles import is_admin
+
+log = get_logger(__name__)
+
+WHO_ADDS = "skills_add"  # workspace setting: "admins-only" or "everyone" (the default)
+WHO_ADDS_VALUES = ("admins-only", "everyone")
+ADMINS_ONLY = "Only a workspace admin can add or change skills here (`/lucy settings skills admins-only`)."
+GUESTS = "Guests can't add or change skills."
+NOT_ADMIN = "Only a workspace admin can choose who adds skills."
+CHANGES = {"remove": "removed", "disable": "disabled", "enable": "enabled"}
+
+
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": text}
+
+
+def command_text(command: dict[str, Any], words: int) -> str:
+    """The command's text after its first ``words`` words, line breaks kept, with Slack's
+    escaping of ``&``, ``<`` and ``>`` undone (a SKILL.md is pasted as written)."""
+    raw = str(command.get("text") or "").lstrip()
+    for _ in range(words):
+        parts = raw.split(maxsplit=1)
+        raw = parts[1] if len(parts) > 1 else ""
+    return raw.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+async def refusal(deps: ListenerDeps, client: AsyncWebClient, team: str, user: str) -> str | None:
+    """Why ``user`` may not add or change skills, or None when they may."""
+    who = await caller(deps, client, team, user)
+    if who.role == "guest":
+        return GUESTS
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+    if settings.get(WHO_ADDS) == "admins-only" and not is_admin(who.role):
+        return ADMINS_ONLY
+    return None
+
+
+async def save(deps: ListenerDeps, team: str, user: str, text: str) -> str:
+    """Parse and store a SKILL.md as a new version; the answer, or the reason it was refused.
+    Raises :class:`SkillRefused` for a malformed file."""
+    skill = parse_skill(text)
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        row = await skills.add_skill(session, workspace_id, skill, by=user)
+        answer = views.added_text(row)
+    log.info("skill added", skill=skill.name, version=row.version, by=user)
+    return answer
+
+
+async def on_skill_add(ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy skill add <SKILL.md>``; with no text, the Add skill modal."""
+    deps, team, user = listener_deps(context), str(command["team_id"]), str(command["user_id"])
+    text = command_text(command, 2)
+    refused = await refusal(deps, context.client, team, user)
+    if refused:
+        await ack(_ephemeral(refused))
+        return
+    if not text.strip():
+        await ack()
+        await _open_modal(context.client, str(command.get("trigger_id") or ""), views.add_modal())
+        return
+    try:
+        await ack(_ephemeral(await save(deps, team, user, text)))
+    except SkillRefused as exc:
+        await ack(_ephemeral(f"I can't add that skill. {exc}\n{views.FORMAT_HINT}"))
+
+
+async def _open_modal(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> str:
+    """Open ``view``; its id ("" when Slack refused)."""
+    try:
+        opened = await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        log.warning("could not open the skill modal", error=str(exc.response.get("error")))
+        return ""
+    return str((opened.get("view") or {}).get("id") or "")
+
+
+async def on_skills_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy skills``: every skill with its version, who added it and whether it is enabled."""
+    deps = listener_deps(context)
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=str(command["team_id"]))
+        rows = await skills.current_skills(session, workspace_id)
+        text = views.skills_text(rows)
+    await ack(_ephemeral(text))
+
+
+async def on_skill_show(ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    """``/lucy skill show <name>``: the skill's front matter and instructions."""
+    deps, name = listener_deps(context), rest.strip().lower()
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=str(command["team_id"]))
+        row = await skills.newest(session, workspace_id, name)
+        text = views.show_text(row) if row is not None and not row.removed else _no_such(name)
+    await ack(_ephemeral(text))
+
+
+def _no_such(name: str) -> str:
+    shown = name if views.NAME.match(name) else "that name"
+    return f"There is no skill `{shown}` in this workspace (`/lucy skills` lists them)."
+
+
+def on_skill_change(word: str) -> Any:
+    """``/lucy skill remove|disable|enable <name>``: a new version saying so."""
+
+    async def handle(ack: AsyncAck, rest: str, command: dict[str, Any], context: AsyncBoltContext) -> None:
+        deps, name = listener_deps(context), rest.strip().lower()
+        team, user = str(command["team_id"]), str(command["user_id"])
+        refused = await refusal(deps, context.client, team, user)
+        if refused:
+            await ack(_ephemeral(refused))
+            return
+        async with deps.sessions.begin() as session:
+            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+            row = await skills.change_skill(session, workspace_id, name, CHANGES[word], by=user)
+            text = views.changed_text(row) if row is not None else _no_such(name)
+        log.info("skill changed", skill=name, change=CHANGES[word], by=user, done=row is not None)
+        await ack(_ephemeral(text))
+
+    return handle
+
+
+async def on_skills_setting(
+    ack: AsyncAck, arg: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy settings skills admins-only|everyone`` (admins only)."""
+    deps, value = listener_deps(context), arg.strip().lower()
+    team, user = str(command["team_id"]), str(command["user_id"])
+    if value not in WHO_ADDS_VALUES:
+        await ack(_ephemeral("Usage: `/lucy settings skills admins-only|everyone`"))
+        return
+    if not is_admin((await caller(deps, context.client, team, user)).role):
+        await ack(_ephemeral(NOT_ADMIN))
+        return
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        await repo.webhooks.update_workspace_settings(
+            session=session, workspace_id=workspace_id, values={WHO_ADDS: value}
+        )
+    who = "only workspace admins" if value == "admins-only" else "every member"
+    await ack(_ephemeral(f"Done: {who} can add and change skills."))
+
+
+async def on_add_button(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    """App Home's Add skill button: the modal."""
+    await ack()
+    await _open_modal(context.client, str(body.get("trigger_id") or ""), views.add_modal())
+
+
+async def on_add_submit(
+    ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """Save skill: a malformed file stays in the modal with the reason; a good one is saved and
+    confirmed in the member's DM with Lucy."""
+    deps = listener_deps(context)
+    team, user = clicker_of(body, context)
+    values = (view.get("state") or {}).get("values") or {}
+    text = str(((values.get(views.ADD_BLOCK) or {}).get(views.ADD_INPUT) or {}).get("value") or "")
+    refused = await refusal(deps, context.client, team, user)
+    try:
+        answer = refused or await save(deps, team, user, text)
+    except SkillRefused as exc:
+        await ack(response_action="errors", errors={views.ADD_BLOCK: str(exc)[:1500]})
+        return
+    if refused:
+        await ack(response_action="errors", errors={views.ADD_BLOCK: refused})
+        return
+    await ack()
+    try:
+        await context.client.chat_postMessage(channel=user, text=answer)
+    except SlackApiError as exc:
+        log.warning("skill saved; the confirmation was not posted", error=str(exc.response.get("error")))
+
+
+def register(app: AsyncApp) -> None:
+    app.view(views.ADD_CALLBACK)(on_add_submit)
+    app.action(views.ADD_BUTTON)(on_add_button)
