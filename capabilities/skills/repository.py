@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.skills.format import Skill
@@ -43,7 +44,7 @@ async def current_skills(
         select(SkillVersion)
         .where(SkillVersion.workspace_id == workspace_id)
         .order_by(SkillVersion.name, SkillVersion.version.desc())
-        .distinct(SkillVersion.name)
+        .ext(distinct_on(SkillVersion.name))
         .subquery()
     )
     rows = (
