@@ -109,9 +109,10 @@ def trouble_line(trouble: SkillTrouble) -> str:
     parts = []
     for label, counts in (("thumbs-down", trouble.thumbs_down), ("failed", trouble.failed)):
         if counts:
-            versions = ", ".join(f"v{v}" for v in sorted(counts, key=lambda v: int(v) if v.isdigit() else 0))
+            ordered = sorted(counts, key=lambda v: int(v) if v.isdecimal() and v.isascii() else 0)
+            versions = ", ".join(f"v{escape_mrkdwn(v)}" for v in ordered)
             parts.append(f"{sum(counts.values())} {label} (versions {versions})")
-    return f":warning: Skill `{trouble.name}`: " + "; ".join(parts)
+    return f":warning: Skill `{escape_mrkdwn(trouble.name)}`: " + "; ".join(parts)
 
 
 def home_blocks(troubles: list[SkillTrouble]) -> list[dict[str, Any]]:

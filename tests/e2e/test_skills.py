@@ -95,7 +95,9 @@ async def test_a_malformed_skill_is_refused_with_the_reason(lucy: Lucy):
 async def test_admins_can_limit_who_adds_skills(lucy: Lucy):
     team = new_team()
     assert "Only a workspace admin" in await said(lucy, "settings skills admins-only", team=team)
-    assert "only workspace admins" in await said(lucy, "settings skills admins-only", team=team, user="UADMIN1")
+    assert "only workspace admins" in await said(
+        lucy, "settings skills admins-only", team=team, user="UADMIN1"
+    )
     refused = await said(lucy, "skill add " + REPORT, team=team)
     assert "Only a workspace admin can add or change skills" in refused
     assert "version 1" in await said(lucy, "skill add " + REPORT, team=team, user="UADMIN1")
