@@ -29,6 +29,7 @@ PURE_MODULES = {
     "lucy.slack.text",
     "capabilities.proactive.conditions",
     "capabilities.tools.spec",
+    "capabilities.skills.contracts",  # the Save as skill draft's dataclasses
 }
 
 

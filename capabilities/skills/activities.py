@@ -10,10 +10,16 @@ import json
 import uuid
 from datetime import timedelta
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from capabilities.skills import repository as skills
+from capabilities.skills import views
+from capabilities.skills.contracts import DraftInput, DraftSource, ShowDraft
+from capabilities.task.activities.slack import slack_error
 from capabilities.tools.activities.http_errors import not_configured
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import STRING, ToolSpec, retry, schema
@@ -85,3 +91,45 @@ USE_SKILL = ToolSpec(
     label_arg="name",
     trusted_output=True,
 )
+
+
+class SkillDraftActivities:
+    """Save as skill: what the draft is made from, and showing it (reads and one Slack call)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient | None) -> None:
+        self._sessions = sessions
+        self._slack = slack
+
+    @activity.defn(name="skills.draft_source")
+    async def source(self, draft: DraftInput) -> DraftSource:
+        """The task's request and its tool steps that succeeded (their one-line summaries)."""
+        workspace_id = uuid.UUID(draft.workspace_id)
+        async with self._sessions.begin() as session:
+            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            found = await skills.task_and_steps(session, workspace_id, draft.task_workflow_id)
+        if found is None:
+            raise ApplicationError(
+                "the task is not in this workspace", type="TaskNotFound", non_retryable=True
+            )
+        task, steps = found
+        return DraftSource(
+            request=(task.request_text or "")[:4_000],
+            steps=[f"{s.name}: {str((s.input or {}).get('summary') or s.name)[:200]}" for s in steps][:30],
+            user_id=str(task.requester_id or ""),
+        )
+
+    @activity.defn(name="skills.show_draft")
+    async def show(self, show: ShowDraft) -> None:
+        """The draft in the requester's modal; a modal they already closed is left alone."""
+        if self._slack is None:
+            raise ApplicationError("Slack is not configured", type="SlackNotConfigured", non_retryable=True)
+        try:
+            await self._slack.views_update(
+                view_id=show.view_id, view=views.add_modal(show.draft, title="Save as skill")
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in ("not_found", "view_not_found", "expired_trigger_id"):
+                activity.logger.info("the draft's modal is closed", extra={"error": error})
+                return
+            raise slack_error(exc, "views.update") from None

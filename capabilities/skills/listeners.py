@@ -13,13 +13,22 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.common import WorkflowIDReusePolicy
 
 from capabilities.skills import repository as skills
 from capabilities.skills import views
+from capabilities.skills.contracts import (
+    SAVE_ACTION_ID,
+    SKILL_DRAFT_WORKFLOW_NAME,
+    DraftInput,
+    draft_workflow_id,
+)
 from capabilities.skills.format import SkillRefused, parse_skill
 from capabilities.task.listeners.clicks import caller
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
+from lucy.contracts import belongs_to_team
 from lucy.db import repositories as repo
+from lucy.db.models import User
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 
@@ -197,6 +206,44 @@ async def on_add_submit(
         log.warning("skill saved; the confirmation was not posted", error=str(exc.response.get("error")))
 
 
+async def _requester_of(deps: ListenerDeps, team: str, workflow_id: str) -> tuple[str, str] | None:
+    """(workspace id, the requester's Slack id) of the task ``workflow_id`` of ``team``, or None."""
+    if not belongs_to_team(workflow_id, team):
+        return None
+    async with deps.sessions.begin() as session:
+        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        row = await repo.get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
+        requester = await session.get(User, row.requester_id) if row and row.requester_id else None
+    return (str(workspace_id), requester.slack_user_id) if requester is not None else None
+
+
+async def on_save_click(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    """Save as skill under an answer: the requester gets a modal at once ("drafting…"), and
+    ``LucySkillDraftWorkflow`` fills it with the draft (one model call); saved only on submit."""
+    await ack()
+    deps, (team, user) = listener_deps(context), clicker_of(body, context)
+    workflow_id = str(((body.get("actions") or [{}])[0]).get("value") or "")
+    trigger = str(body.get("trigger_id") or "")
+    task = await _requester_of(deps, team, workflow_id)
+    refused = await refusal(deps, context.client, team, user)
+    if task is None or task[1] != user or refused:
+        why = refused or "Only the person who asked for this task can save it as a skill."
+        await _open_modal(context.client, trigger, views.notice_modal(why))
+        return
+    view_id = await _open_modal(context.client, trigger, views.loading_modal())
+    if not view_id:
+        return
+    await deps.temporal.start_workflow(
+        SKILL_DRAFT_WORKFLOW_NAME,
+        DraftInput(workspace_id=task[0], task_workflow_id=workflow_id, view_id=view_id, slack_user_id=user),
+        id=draft_workflow_id(team, view_id),
+        task_queue=deps.settings.temporal.temporal_task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    log.info("skill draft started", workflow_id=workflow_id, view_id=view_id)
+
+
 def register(app: AsyncApp) -> None:
     app.view(views.ADD_CALLBACK)(on_add_submit)
     app.action(views.ADD_BUTTON)(on_add_button)
+    app.action(SAVE_ACTION_ID)(on_save_click)

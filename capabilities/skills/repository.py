@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.skills.format import Skill
-from lucy.db.models import SkillVersion, Task, TaskFeedback
+from lucy.db.models import SkillVersion, Task, TaskFeedback, TaskStep
 
 
 async def _lock(session: AsyncSession, workspace_id: uuid.UUID, name: str) -> None:
@@ -165,3 +165,24 @@ async def record_use(session: AsyncSession, workspace_id: uuid.UUID, workflow_id
         .where(Task.workspace_id == workspace_id, Task.workflow_id == workflow_id)
         .values(skill=used)
     )
+
+
+async def task_and_steps(
+    session: AsyncSession, workspace_id: uuid.UUID, workflow_id: str
+) -> tuple[Task, list[TaskStep]] | None:
+    """A task and its tool steps that succeeded, in order (None: no such task here)."""
+    task = (
+        await session.execute(
+            select(Task).where(Task.workspace_id == workspace_id, Task.workflow_id == workflow_id)
+        )
+    ).scalar_one_or_none()
+    if task is None:
+        return None
+    steps = (
+        await session.execute(
+            select(TaskStep)
+            .where(TaskStep.task_id == task.id, TaskStep.kind == "tool_use", TaskStep.status == "completed")
+            .order_by(TaskStep.step_index)
+        )
+    ).scalars()
+    return task, list(steps)

@@ -105,6 +105,16 @@ def loading_modal(title: str = "Save as skill") -> dict[str, Any]:
     }
 
 
+def notice_modal(text: str, title: str = "Save as skill") -> dict[str, Any]:
+    """A modal that only says something (why a draft is not made)."""
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [section(escape_mrkdwn(text))],
+    }
+
+
 def trouble_line(trouble: SkillTrouble) -> str:
     parts = []
     for label, counts in (("thumbs-down", trouble.thumbs_down), ("failed", trouble.failed)):

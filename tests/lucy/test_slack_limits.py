@@ -240,6 +240,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
     ),
     "skills.add_modal": (lambda s: skills.add_modal(s * 3), True),
     "skills.loading_modal": (lambda s: skills.loading_modal(), True),
+    "skills.notice_modal": (lambda s: skills.notice_modal(s * 3), True),
     "skills.home_blocks": (
         lambda s: skills.home_blocks(
             [SkillTrouble(name=s[:64], thumbs_down={str(i): i for i in range(40)}, failed={s[:9]: 3})] * 12

@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from capabilities.approvals.workflow import ApprovalGate
-from capabilities.skills import workflow as skills
+from capabilities.skills.workflow import loading as skills
 from capabilities.task.workflow import breaker, plan, policy, prompts
 from capabilities.task.workflow.models import error_message, error_type
 from capabilities.task.workflow.posting import ProgressMessage, thread_of
