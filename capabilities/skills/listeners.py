@@ -9,7 +9,9 @@ own command or modal, never from mail, pages or tool output (no tool creates ski
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -241,6 +243,56 @@ async def on_save_click(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltC
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     log.info("skill draft started", workflow_id=workflow_id, view_id=view_id)
+
+
+MAX_UPLOAD_BYTES = 64_000
+
+
+def skill_file(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The SKILL.md among a message's files (a name ending in ``SKILL.md``), if any."""
+    files = event.get("files") or []
+    return next((f for f in files if str(f.get("name") or "").lower().endswith("skill.md")), None)
+
+
+async def _download(client: AsyncWebClient, file_id: str) -> str:
+    """The text of an uploaded file, read with the bot token (``files.info``, then its private
+    URL, only on Slack's own hosts); :class:`SkillRefused` when it cannot be read."""
+    try:
+        info = (await client.files_info(file=file_id)).get("file") or {}
+    except SlackApiError as exc:
+        raise SkillRefused(f"I couldn't read the file from Slack ({exc.response.get('error')}).") from None
+    url = str(info.get("url_private_download") or info.get("url_private") or "")
+    slack_hosts = {"files.slack.com", urlsplit(client.base_url).hostname}
+    if urlsplit(url).hostname not in slack_hosts or int(info.get("size") or 0) > MAX_UPLOAD_BYTES:
+        raise SkillRefused(f"The file is not a SKILL.md I can read (at most {MAX_UPLOAD_BYTES:,} bytes).")
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as http:
+        try:
+            response = await http.get(url, headers={"Authorization": f"Bearer {client.token}"})
+        except httpx.HTTPError:
+            raise SkillRefused("I couldn't download the file from Slack just now; try again.") from None
+    if response.status_code != 200 or len(response.content) > MAX_UPLOAD_BYTES:
+        raise SkillRefused("I couldn't download the file from Slack; try again.")
+    try:
+        return response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SkillRefused("The file is not UTF-8 text.") from None
+
+
+async def on_skill_upload(event: dict[str, Any], team: str, context: AsyncBoltContext) -> None:
+    """A SKILL.md uploaded in Lucy's DM: added like ``/lucy skill add``; the answer in the DM."""
+    deps, client = listener_deps(context), context.client
+    user, channel, found = str(event["user"]), str(event["channel"]), skill_file(event)
+    assert found is not None
+    answer = await refusal(deps, client, team, user)
+    if answer is None:
+        try:
+            answer = await save(deps, team, user, await _download(client, str(found.get("id") or "")))
+        except SkillRefused as exc:
+            answer = f"I can't add that skill. {exc}"
+    try:
+        await client.chat_postMessage(channel=channel, text=answer)
+    except SlackApiError as exc:
+        log.warning("skill upload answered nowhere", error=str(exc.response.get("error")))
 
 
 def register(app: AsyncApp) -> None:

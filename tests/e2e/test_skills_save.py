@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 from lucy.contracts import task_workflow_id
-from tests.conftest import Lucy, eventually, mention_event, new_team, record_history
-from tests.e2e.test_skills import said
+from tests.conftest import Lucy, dm_event, eventually, mention_event, new_team, record_history
+from tests.e2e.test_skills import REPORT, said
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -101,3 +101,26 @@ async def test_only_the_requester_gets_a_draft(lucy: Lucy, fake_llm: FakeLlm, fa
     assert (await lucy.click(answer, "lucy_skill_save", team=team, user="U0BOB")).status_code == 200
     opened = fake_slack.calls_to("views.open")[before:]
     assert len(opened) == 1 and "Only the person who asked" in json.dumps(_view(opened[0]))
+
+
+async def test_a_skill_md_uploaded_in_the_dm_is_added(lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack):
+    team = new_team()
+    asked = len(fake_llm.task_requests)
+    shared = fake_slack.add_file("SKILL.md", REPORT.encode())
+    event = dm_event(team=team, text="", subtype="file_share", files=[shared])
+    assert (await lucy.post_event(event)).status_code == 200
+    answer = await eventually(lambda: fake_slack.posted("D0ALICE"), "the answer in the DM")
+    assert "Added skill `weekly-report` (version 1)" in answer[-1]["text"]
+    assert "v1 (enabled), added by <@U0ALICE>" in await said(lucy, "skills", team=team)
+    assert len(fake_llm.task_requests) == asked  # a file to add, not a request: no task
+
+    broken = fake_slack.add_file("SKILL.md", b"---\nname: Nope\n---\nbody")
+    event = dm_event(team=team, text="", subtype="file_share", files=[broken])
+    assert (await lucy.post_event(event)).status_code == 200
+    refused = await eventually(
+        lambda: [m for m in fake_slack.posted("D0ALICE") if "can't add" in m["text"]], "the refusal"
+    )
+    assert (
+        "`name` must be lowercase" in refused[-1]["text"]
+        and "`description` is missing" in refused[-1]["text"]
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from capabilities.skills import listeners as skills
 from capabilities.task.listeners.assistant import set_working
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, SlackUser, requester_role
@@ -181,7 +182,24 @@ def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
 
 
 on_app_mention = _starting(TaskSource.MENTION, "``@Lucy ...`` in a channel: start a task, then acknowledge.")
-on_direct_message = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
+_dm_task = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
+
+
+async def on_direct_message(
+    event: dict[str, Any],
+    body: dict[str, Any],
+    context: AsyncBoltContext,
+    ack: AsyncAck,
+    client: AsyncWebClient,
+) -> None:
+    """A DM to Lucy from a person: a SKILL.md file adds a skill (capabilities.skills); anything
+    else starts a task. Then acknowledge."""
+    team_id = str(body.get("team_id") or event.get("team") or context.team_id or "")
+    if _is_from_a_person(event) and skills.skill_file(event) is not None and team_id and event.get("channel"):
+        await skills.on_skill_upload(event, team_id, context)
+        await ack()
+        return
+    await _dm_task(event=event, body=body, context=context, ack=ack, client=client)
 
 
 async def on_other_message(
