@@ -34,6 +34,23 @@ async def said(lucy: Lucy, words: str, *, team: str, user: str = "U0ALICE") -> s
     return str(response.json()["text"])
 
 
+async def submit_modal(lucy: Lucy, view: dict[str, Any], source: str, *, team: str) -> Any:
+    """A signed ``view_submission`` of the Add skill modal holding ``source``; the app's answer."""
+    values = {"skill_md": {"skill_md": {"type": "plain_text_input", "value": source}}}
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": "U0ALICE", "username": "alice", "team_id": team},
+        "api_app_id": "A0LUCY",
+        "token": "legacy",
+        "trigger_id": "1.2",
+        "view": {"id": "V1", **view, "state": {"values": values}},
+    }
+    response = await lucy.post_form({"payload": json.dumps(payload)})
+    assert response.status_code == 200
+    return response.json() if response.content else {}
+
+
 def slack_escaped(source: str) -> str:
     """The text as Slack sends a slash command's text: ``&``, ``<`` and ``>`` escaped."""
     return source.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

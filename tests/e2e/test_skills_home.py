@@ -12,7 +12,7 @@ from typing import Any
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, block_actions_payload, eventually, mention_event, new_team
 from tests.e2e.test_feedback import _click
-from tests.e2e.test_skills import REPORT, said, slack_escaped
+from tests.e2e.test_skills import REPORT, said, slack_escaped, submit_modal
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -79,31 +79,11 @@ async def test_the_home_button_opens_the_add_skill_modal_and_submitting_saves(
     )
     assert view["callback_id"] == "lucy_skill_add"
 
-    async def submit(source: str) -> Any:
-        payload = {
-            "type": "view_submission",
-            "team": {"id": team, "domain": "acme"},
-            "user": {"id": "U0ALICE", "username": "alice", "team_id": team},
-            "api_app_id": "A0LUCY",
-            "token": "legacy",
-            "trigger_id": "1.2",
-            "view": {
-                **view,
-                "id": "V1",
-                "state": {
-                    "values": {"skill_md": {"skill_md": {"type": "plain_text_input", "value": source}}}
-                },
-            },
-        }
-        response = await lucy.post_form({"payload": json.dumps(payload)})
-        assert response.status_code == 200
-        return response.json() if response.content else {}
-
-    refused = await submit(REPORT.replace("name: weekly-report", "name: Nope!"))
+    refused = await submit_modal(lucy, view, REPORT.replace("name: weekly-report", "name: Nope!"), team=team)
     assert (
         refused["response_action"] == "errors" and "`name` must be lowercase" in refused["errors"]["skill_md"]
     )
-    assert await submit(REPORT) == {}
+    assert await submit_modal(lucy, view, REPORT, team=team) == {}
     assert "v1 (enabled)" in await said(lucy, "skills", team=team)
     confirmed = await eventually(lambda: fake_slack.posted("U0ALICE"), "the confirmation in the DM")
     assert "Added skill `weekly-report` (version 1)" in json.dumps(confirmed)

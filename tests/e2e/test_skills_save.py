@@ -10,7 +10,7 @@ from typing import Any
 
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, dm_event, eventually, mention_event, new_team, record_history
-from tests.e2e.test_skills import REPORT, said
+from tests.e2e.test_skills import REPORT, said, submit_modal
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -69,19 +69,7 @@ async def test_save_as_skill_drafts_in_a_modal_and_saves_only_on_submit(
     assert "no skills yet" in await said(lucy, "skills", team=team)  # nothing saved before submit
 
     edited = field["initial_value"].replace("Summarise it.", "Summarise it in five bullets.")
-    submit = {
-        "type": "view_submission",
-        "team": {"id": team, "domain": "acme"},
-        "user": {"id": "U0ALICE", "username": "alice", "team_id": team},
-        "api_app_id": "A0LUCY",
-        "token": "legacy",
-        "trigger_id": "1.2",
-        "view": {
-            **modal,
-            "state": {"values": {"skill_md": {"skill_md": {"type": "plain_text_input", "value": edited}}}},
-        },
-    }
-    assert (await lucy.post_form({"payload": json.dumps(submit)})).status_code == 200
+    assert await submit_modal(lucy, modal, edited, team=team) == {}
     assert "`channel-digest` v1 (enabled)" in await said(lucy, "skills", team=team)
     assert "five bullets" in await said(lucy, "skill show channel-digest", team=team)
     drafts = [

@@ -162,9 +162,12 @@ async def tell_user(
         log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
-def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
+Divert = Callable[[dict[str, Any], dict[str, Any], AsyncBoltContext], Awaitable[bool]]
+
+
+def _starting(source: TaskSource, doc: str, divert: Divert | None = None) -> Callable[..., Awaitable[None]]:
     """A listener that starts a task from a person's message, then acknowledges (Bolt passes
-    its arguments by name)."""
+    its arguments by name). ``divert``: a handler that may take the message instead (True)."""
 
     async def listener(
         event: dict[str, Any],
@@ -173,7 +176,7 @@ def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
         ack: AsyncAck,
         client: AsyncWebClient,
     ) -> None:
-        if _is_from_a_person(event):
+        if _is_from_a_person(event) and not (divert is not None and await divert(event, body, context)):
             await _start(event=event, body=body, context=context, source=source, client=client)
         await ack()
 
@@ -182,24 +185,23 @@ def _starting(source: TaskSource, doc: str) -> Callable[..., Awaitable[None]]:
 
 
 on_app_mention = _starting(TaskSource.MENTION, "``@Lucy ...`` in a channel: start a task, then acknowledge.")
-_dm_task = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
 
 
-async def on_direct_message(
-    event: dict[str, Any],
-    body: dict[str, Any],
-    context: AsyncBoltContext,
-    ack: AsyncAck,
-    client: AsyncWebClient,
-) -> None:
-    """A DM to Lucy from a person: a SKILL.md file adds a skill (capabilities.skills); anything
-    else starts a task. Then acknowledge."""
+async def _skill_upload(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> bool:
+    """A SKILL.md file in Lucy's DM adds a skill (capabilities.skills) instead of starting a task."""
     team_id = str(body.get("team_id") or event.get("team") or context.team_id or "")
-    if _is_from_a_person(event) and skills.skill_file(event) is not None and team_id and event.get("channel"):
-        await skills.on_skill_upload(event, team_id, context)
-        await ack()
-        return
-    await _dm_task(event=event, body=body, context=context, ack=ack, client=client)
+    if skills.skill_file(event) is None or not (team_id and event.get("channel")):
+        return False
+    await skills.on_skill_upload(event, team_id, context)
+    return True
+
+
+on_direct_message = _starting(
+    TaskSource.DM,
+    "A DM to Lucy from a person: a SKILL.md file adds a skill; anything else starts a task. Then "
+    "acknowledge.",
+    divert=_skill_upload,
+)
 
 
 async def on_other_message(
