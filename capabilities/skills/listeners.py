@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from capabilities.skills import repository as skills
 from capabilities.skills import views
@@ -41,6 +42,7 @@ WHO_ADDS_VALUES = ("admins-only", "everyone")
 ADMINS_ONLY = "Only a workspace admin can add or change skills here (`/lucy settings skills admins-only`)."
 GUESTS = "Guests can't add or change skills."
 NOT_ADMIN = "Only a workspace admin can choose who adds skills."
+NOT_STARTED = "I couldn't start the draft just now, so nothing was drafted. Please try again in a minute."
 CHANGES = {"remove": "removed", "disable": "disabled", "enable": "enabled"}
 
 
@@ -235,13 +237,20 @@ async def on_save_click(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltC
     view_id = await _open_modal(context.client, trigger, views.loading_modal())
     if not view_id:
         return
-    await deps.temporal.start_workflow(
-        SKILL_DRAFT_WORKFLOW_NAME,
-        DraftInput(workspace_id=task[0], task_workflow_id=workflow_id, view_id=view_id, slack_user_id=user),
-        id=draft_workflow_id(team, view_id),
-        task_queue=deps.settings.temporal.temporal_task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
+    try:
+        await deps.temporal.start_workflow(
+            SKILL_DRAFT_WORKFLOW_NAME,
+            DraftInput(
+                workspace_id=task[0], task_workflow_id=workflow_id, view_id=view_id, slack_user_id=user
+            ),
+            id=draft_workflow_id(team, view_id),
+            task_queue=deps.settings.temporal.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except RPCError as exc:
+        log.warning("skill draft not started", error=exc.__class__.__name__)
+        await context.client.views_update(view_id=view_id, view=views.notice_modal(NOT_STARTED))
+        return
     log.info("skill draft started", workflow_id=workflow_id, view_id=view_id)
 
 

@@ -19,6 +19,7 @@ REPORT = """---
 name: weekly-report
 description: Write the weekly report from the channel's history & <the numbers>
 allowed-tools: [slack_history, mcp__github__list_issues]
+model-tier: frontier
 license: MIT
 ---
 # Weekly report
@@ -148,6 +149,7 @@ async def test_the_model_loads_a_skill_and_its_tools_are_restricted(
     assert "weekly-report: Write the weekly report" in system and "Summarise it" not in system
     # Loaded: only the skill's tools that the task could use (the MCP tool is not one of them).
     assert _tools(second) == ["slack_history"] and _tools(last) == ["slack_history"]
+    assert first["model"] != second["model"] == lucy.settings.llm.model_tier_frontier  # its model-tier
     tool_turns = [m["content"] for m in last["messages"] if m.get("role") == "tool"]
     assert "Summarise it in three bullets" in tool_turns[0]
     assert "exec" in tool_turns[1] and fake_slack.calls_to("chat.postMessage")  # refused, not run
