@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from capabilities.skills.format import parse_skill
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, dm_event, eventually, mention_event, new_team, record_history
 from tests.e2e.test_skills import REPORT, said, submit_modal
@@ -112,3 +113,26 @@ async def test_a_skill_md_uploaded_in_the_dm_is_added(lucy: Lucy, fake_llm: Fake
         "`name` must be lowercase" in refused[-1]["text"]
         and "`description` is missing" in refused[-1]["text"]
     )
+
+
+async def test_when_the_model_fails_the_modal_gets_a_skeleton(
+    lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack
+):
+    team = new_team()
+    _, answer = await _answered_task(lucy, fake_llm, fake_slack, team)
+    fake_llm.then(status=401, content="bad key")
+    before = len(fake_slack.calls_to("views.update"))
+    assert (await lucy.click(answer, "lucy_skill_save", team=team, user="U0ALICE")).status_code == 200
+    updated = await eventually(lambda: fake_slack.calls_to("views.update")[before:], "the skeleton")
+    draft = _view(updated[-1])["blocks"][1]["element"]["initial_value"]
+    assert draft.startswith("---\nname: digest-this-channel-s-week\n") and "1. slack_history: " in draft
+    assert parse_skill(draft).description == "digest this channel's week"  # a valid SKILL.md to edit
+    assert "no skills yet" in await said(lucy, "skills", team=team)
+    drafts = [
+        e
+        async for e in lucy.client.list_workflows(
+            f"WorkflowType = 'LucySkillDraftWorkflow' AND WorkflowId STARTS_WITH 'lucy-skill-draft-{team}'"
+        )
+    ]
+    assert await lucy.client.get_workflow_handle(drafts[0].id).result() == "skeleton"
+    await record_history(lucy, drafts[0].id, "lucy_skill_draft_skeleton")

@@ -6,6 +6,7 @@ the model cannot answer, the modal shows a skeleton built from the request inste
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from temporalio import workflow
@@ -46,7 +47,7 @@ def skeleton(source: DraftSource) -> str:
     name = "-".join(words[:5])[:64].strip("-") or "my-skill"
     request = " ".join(source.request.split())[:300]
     steps = "\n".join(f"{i}. {s}" for i, s in enumerate(source.steps, 1)) or "1. Answer the request."
-    return f"---\nname: {name}\ndescription: {request!r}\n---\n# {name}\n\n{steps}\n"
+    return f"---\nname: {name}\ndescription: {json.dumps(request)}\n---\n# {name}\n\n{steps}\n"
 
 
 def unfenced(text: str) -> str:
