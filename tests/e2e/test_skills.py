@@ -173,3 +173,30 @@ async def test_no_skills_no_use_skill_tool(lucy: Lucy, fake_llm: FakeLlm):
     request = await eventually(lambda: fake_llm.task_requests[-1:], "the task's model call")
     assert "use_skill" not in _tools(request[0]) and "exec" in _tools(request[0])
     assert json.dumps(request[0]).count("Skills of this workspace") == 0
+
+
+async def test_a_skill_that_allows_a_risky_tool_still_waits_for_approval(
+    lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack
+):
+    team = new_team()
+    shell = REPORT.replace("[slack_history, mcp__github__list_issues]", "[exec]")
+    assert "version 1" in await said(lucy, "skill add " + slack_escaped(shell), team=team)
+    fake_llm.then(content="", tool_calls=[("use_skill", '{"name": "weekly-report"}')])
+    fake_llm.then(content="Listing.", tool_calls=[("exec", '{"command": "ls -la"}')])
+    fake_llm.then(content="Not run, as you decided.")
+    event = mention_event(team=team, text="write the weekly report")
+    ev = event["event"]
+    workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+    assert (await lucy.post_event(event)).status_code == 200
+
+    def approval() -> dict[str, Any] | None:
+        found = [m for m in fake_slack.posted(ev["channel"]) if "lucy_reject" in json.dumps(m.get("blocks"))]
+        return found[-1] if found else None
+
+    message = await eventually(approval, "the approval of the skill's exec")
+    assert "ls -la" in json.dumps(message)
+    await lucy.click(message, "lucy_reject", team=team, user="UADMIN1")
+    result = await lucy.client.get_workflow_handle(workflow_id).result()
+    assert result["status"] == "completed"
+    tool_turns = [m["content"] for m in fake_llm.task_requests[-1]["messages"] if m.get("role") == "tool"]
+    assert "rejected" in tool_turns[-1].lower()
