@@ -6,12 +6,12 @@ carries the Add skill button, which opens the Add skill modal."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from lucy.contracts import task_workflow_id
 from tests.conftest import Lucy, block_actions_payload, eventually, mention_event, new_team
 from tests.e2e.test_feedback import _click
+from tests.e2e.test_monitors import _open_home
 from tests.e2e.test_skills import REPORT, said, slack_escaped, submit_modal
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
@@ -32,17 +32,8 @@ async def _task_with_skill(lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack,
 
 
 async def _home(lucy: Lucy, fake_slack: FakeSlack, team: str) -> dict[str, Any]:
-    fake_slack.views.pop("U0ALICE", None)
-    opened = {
-        "team_id": team,
-        "api_app_id": "A0LUCY",
-        "type": "event_callback",
-        "event_id": f"Ev{uuid.uuid4().hex[:8]}",
-        "event_time": 1,
-        "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0ALICE", "tab": "home"},
-    }
-    assert (await lucy.post_event(opened)).status_code == 200
-    return await eventually(lambda: fake_slack.views.get("U0ALICE"), "the Home view")
+    fake_slack.views.pop("U0ALICE", None)  # the next publish, not the last one
+    return await _open_home(lucy, fake_slack, team)
 
 
 async def test_home_flags_a_skill_whose_tasks_get_thumbs_down(
