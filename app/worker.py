@@ -28,6 +28,8 @@ from capabilities.proactive.activities.schedules import ScheduleActivities
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.workflow.maintenance import LucyMaintenanceWorkflow
 from capabilities.proactive.workflow.monitor import LucyMonitorWorkflow
+from capabilities.skills.activities import SkillDraftActivities
+from capabilities.skills.workflow.draft import LucySkillDraftWorkflow
 from capabilities.task.activities.assistant_threads import AssistantThreadActivities
 from capabilities.task.activities.context import ContextActivities
 from capabilities.task.activities.llm import LlmActivities
@@ -50,6 +52,7 @@ WORKFLOWS: Sequence[type] = (
     LucyMaintenanceWorkflow,
     LucyMonitorWorkflow,
     LucyMemoryUpkeepWorkflow,
+    LucySkillDraftWorkflow,
 )
 
 
@@ -140,6 +143,7 @@ def build_activities(
         monitors.record,
         MemoryUpkeepActivities(sessions).upkeep,
         *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
+        *_skill_activities(sessions, slack),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
 
@@ -172,6 +176,12 @@ def _maintenance(
         budgets=settings.budget,
     )
     return [acts.partitions, acts.reconcile_claims]
+
+
+def _skill_activities(sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient | None) -> list[Any]:
+    """Save as skill's reads and its Slack call (``use_skill`` is a tool: see the registry)."""
+    draft = SkillDraftActivities(sessions, slack)
+    return [draft.source, draft.show]
 
 
 def tool_activities(

@@ -37,11 +37,12 @@ PURE_MODULES = {
 # the task's state names approvals' and email's, and the sandbox must see every contracts module
 # a payload's type hints name (see capabilities.task.workflow.workflow). No other pair.
 CONTRACTS_OF = {
-    "task": {"approvals", "delegate", "email", "memory", "proactive", "tools"},
+    "task": {"approvals", "delegate", "email", "memory", "proactive", "skills", "tools"},
     "approvals": {"task"},
     "email": {"approvals", "task"},
     "proactive": {"approvals", "task", "tools"},
-    "delegate": {"approvals", "task", "tools"},  # a sub-task is a task: its input, state and tool calls
+    "delegate": {"approvals", "task", "tools"},
+    "skills": {"task"},  # loading a skill narrows the task's state  # a sub-task is a task: its input, state and tool calls
 }
 
 

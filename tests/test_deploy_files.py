@@ -236,6 +236,7 @@ SCOPE_OF = {
     "conversations_replies": {"channels:history", "groups:history", "im:history", "mpim:history"},
     "conversations_list": {"channels:read", "groups:read"},
     "files_upload_v2": {"files:write"},
+    "files_info": {"files:read"},  # a SKILL.md uploaded in Lucy's DM
     "assistant_threads_setStatus": {"assistant:write"},
     "assistant_threads_setTitle": {"assistant:write"},
 }

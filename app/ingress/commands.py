@@ -15,156 +15,36 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
-from capabilities.approvals.repository import list_pending_approvals
+from app.ingress.task_commands import (
+    approvals_command,
+    cancel_command,
+    ephemeral,
+    status_command,
+    tasks_command,
+)
 from capabilities.budgets import listeners as budgets
 from capabilities.budgets.rules import BUDGET_USAGE
 from capabilities.email.listeners import commands as email_commands
 from capabilities.memory import listeners as memory
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.proactive.views import schedules as schedule_views
-from capabilities.task.contracts.task import TaskView
-from capabilities.task.listeners.claims import refusal_text, signed_cancel
-from capabilities.task.listeners.deps import ListenerDeps, listener_deps
+from capabilities.skills import listeners as skills
+from capabilities.task.listeners.deps import listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, requester_role
 from capabilities.task.listeners.events import DEACTIVATED
-from capabilities.task.listeners.home import pending_lines, task_lines
 from capabilities.task.listeners.start import WORKSPACE_REMOVED, SlackMessage
-from capabilities.task.repository import get_task, list_user_tasks
-from capabilities.task.views.home import approvals_text, status_text, tasks_text
 from capabilities.triggers.listeners import commands as trigger_commands
 from lucy.contracts.ids import (
-    ACTIVE_TASK_STATUSES,
-    QUERY_STATUS,
-    UPDATE_CANCEL,
     TaskSource,
-    belongs_to_team,
     command_workflow_id,
 )
-from lucy.db.repositories.tenants import WorkspaceRemoved, get_user, upsert_user, upsert_workspace
-from lucy.roles import is_admin
-from lucy.slack.text import escape_mrkdwn
-
-
-def _ephemeral(text: str) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": text}
-
-
-async def _my_tasks(deps: ListenerDeps, team: str, slack_user: str) -> str:
-    async with deps.sessions.begin() as session:
-        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
-        user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
-        tasks = (
-            await list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
-            if user
-            else []
-        )
-    return tasks_text(task_lines(tasks))
-
-
-async def _my_approvals(deps: ListenerDeps, team: str, slack_user: str, *, role: str | None) -> str:
-    async with deps.sessions.begin() as session:
-        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
-        # An admin who never asked Lucy anything still approves: record them (with their role).
-        user_id = await upsert_user(
-            session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
-        )
-        pending = await list_pending_approvals(
-            session=session, workspace_id=workspace_id, approver_id=user_id, include_unassigned=is_admin(role)
-        )
-    return approvals_text(pending_lines(pending))
-
-
-async def _latest(deps: ListenerDeps, team: str, slack_user: str, workflow_id: str, *, active: bool) -> Any:
-    """The task the caller means (``workflow_id``, or their latest; with ``active``, their latest
-    that may still run) with its requester, or None."""
-    async with deps.sessions.begin() as session:
-        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
-        user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
-        if workflow_id:
-            row = await get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
-            return row, user
-        tasks = (
-            await list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
-            if user
-            else []
-        )
-        tasks = [t for t in tasks if t.status in ACTIVE_TASK_STATUSES] if active else tasks
-        return (tasks[0] if tasks else None), user
-
-
-async def _status(deps: ListenerDeps, team: str, slack_user: str, task: str, *, role: str | None) -> str:
-    """Where a task is: the caller's own (their latest by default), or any for an admin."""
-    row, user = await _latest(deps, team, slack_user, task.strip(), active=False)
-    if row is None and not task.strip():
-        return "You have no tasks yet."
-    mine = row is not None and user is not None and row.requester_id == user.id
-    if row is None or not (mine or is_admin(role)):
-        # The same answer whether the task does not exist or is someone else's.
-        return f"I can't find a task `{escape_mrkdwn(task.strip())}` of yours in this workspace."
-    handle = deps.temporal.get_workflow_handle(row.workflow_id)
-    try:
-        desc = await handle.describe()
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            return status_text(row.workflow_id, await handle.query(QUERY_STATUS, result_type=TaskView))
-    except RPCError:
-        return f"I can't find task `{row.workflow_id}`."
-    attrs = {p.key.name: p.value for p in desc.typed_search_attributes}
-    final = str(attrs.get("LucyStatus", desc.status.name.lower() if desc.status else "unknown"))
-    return status_text(row.workflow_id, None, final_status=final)
-
-
-async def _cancel(deps: ListenerDeps, team: str, slack_user: str, task: str) -> str:
-    """Ask a task to stop, through the same ``cancel`` update as the Cancel button: the task
-    decides (the requester or a workspace admin, as the worker verifies them)."""
-    workflow_id = task.strip()
-    if not workflow_id:
-        row, _ = await _latest(deps, team, slack_user, "", active=True)
-        if row is None:
-            return "You have no running task to cancel."
-        workflow_id = row.workflow_id
-    if not belongs_to_team(workflow_id, team):
-        return f"I can't find task `{escape_mrkdwn(workflow_id)}` in this workspace."
-    request = signed_cancel(deps.signer, workflow_id=workflow_id, user=slack_user, team=team)
-    try:
-        await deps.temporal.get_workflow_handle(workflow_id).execute_update(
-            UPDATE_CANCEL, request, result_type=str
-        )
-    except WorkflowUpdateFailedError as err:
-        return refusal_text(err)
-    except RPCError:
-        return f"`{escape_mrkdwn(workflow_id)}` is not running (it has finished, or there is no such task)."
-    return f"Cancelling `{workflow_id}`. I'll confirm in its thread."
+from lucy.db.repositories.tenants import WorkspaceRemoved
 
 
 async def _help(call: CommandCall) -> None:
-    await call.ack(_ephemeral(HELP))
-
-
-async def _tasks(call: CommandCall) -> None:
-    await call.ack(_ephemeral(await _my_tasks(listener_deps(call.context), call.team, call.user)))
-
-
-async def _cancel_command(call: CommandCall) -> None:
-    await call.ack(_ephemeral(await _cancel(listener_deps(call.context), call.team, call.user, call.rest)))
-
-
-async def _role(call: CommandCall) -> str | None:
-    profile = await listener_deps(call.context).directory.get(call.context.client, call.team, call.user)
-    return profile.role if profile else None
-
-
-async def _approvals(call: CommandCall) -> None:
-    text = await _my_approvals(listener_deps(call.context), call.team, call.user, role=await _role(call))
-    await call.ack(_ephemeral(text))
-
-
-async def _status_command(call: CommandCall) -> None:
-    deps, role = listener_deps(call.context), await _role(call)
-    await call.ack(_ephemeral(await _status(deps, call.team, call.user, call.rest, role=role)))
+    await call.ack(ephemeral(HELP))
 
 
 Listener = Callable[[AsyncAck, str, dict[str, Any], AsyncBoltContext], Awaitable[None]]
@@ -191,12 +71,10 @@ def _budget_word(name: str, help_text: str) -> Subcommand:
 
 PREFIX = "/lucy"
 TABLE: tuple[Subcommand, ...] = (
-    Subcommand("tasks", "your recent tasks", _tasks, takes_args=False),
-    Subcommand("status", "where a task is (default: your latest)", _status_command, usage="[task id]"),
-    Subcommand(
-        "cancel", "stop a task (default: your latest running one)", _cancel_command, usage="[task id]"
-    ),
-    Subcommand("approvals", "approvals waiting for you", _approvals, takes_args=False),
+    Subcommand("tasks", "your recent tasks", tasks_command, takes_args=False),
+    Subcommand("status", "where a task is (default: your latest)", status_command, usage="[task id]"),
+    Subcommand("cancel", "stop a task (default: your latest running one)", cancel_command, usage="[task id]"),
+    Subcommand("approvals", "approvals waiting for you", approvals_command, takes_args=False),
     Subcommand(
         "schedule",
         "a recurring task (`/lucy schedules` lists them)",
@@ -250,6 +128,21 @@ TABLE: tuple[Subcommand, ...] = (
             ),
             _budget_word("off", "no workspace budget (admins)"),
             _budget_word("default", "the deployment's workspace budget again (admins)"),
+        ),
+    ),
+    Subcommand("skills", "this workspace's skills", _bare(skills.on_skills_command), takes_args=False),
+    Subcommand(
+        "skill",
+        "add or manage a skill (a SKILL.md)",
+        words=(
+            Subcommand(
+                "add", "add a skill (no text: a form)", _with_args(skills.on_skill_add), usage="[SKILL.md]"
+            ),
+            Subcommand("show", "a skill's instructions", _with_args(skills.on_skill_show), usage="<name>"),
+            *(
+                Subcommand(word, f"{word} a skill", _with_args(skills.on_skill_change(word)), usage="<name>")
+                for word in ("remove", "disable", "enable")
+            ),
         ),
     ),
     Subcommand(
@@ -312,7 +205,7 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "settings",
-        "where mail is announced, and whether outside senders' mail becomes work",
+        "where mail is announced, whether outside senders' mail becomes work, who adds skills",
         who=Who.ADMIN,
         words=(
             Subcommand(
@@ -327,6 +220,13 @@ TABLE: tuple[Subcommand, ...] = (
                 "whether mail from outside senders becomes work",
                 _with_args(email_commands.on_email_outsiders_setting),
                 usage="ignore|accept",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "skills",
+                "who may add and change skills",
+                _with_args(skills.on_skills_setting),
+                usage="admins-only|everyone",
                 who=Who.ADMIN,
             ),
         ),
@@ -349,13 +249,13 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
     try:
         await _lucy(ack, command, context)
     except WorkspaceRemoved:
-        await ack(_ephemeral(WORKSPACE_REMOVED))
+        await ack(ephemeral(WORKSPACE_REMOVED))
 
 
 async def _lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
     text = " ".join(str(command.get("text") or "").split())
     if not (command.get("team_id") and command.get("user_id") and command.get("channel_id")):
-        await ack(_ephemeral("Sorry, that command arrived incomplete. Please try again."))
+        await ack(ephemeral("Sorry, that command arrived incomplete. Please try again."))
         return
     found = dispatch(TABLE, text or "help", prefix=PREFIX)
     if found is not None:
@@ -371,7 +271,7 @@ async def _request(ack: AsyncAck, text: str, command: dict[str, Any], context: A
     team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
     profile = await deps.directory.get(context.client, team, user)
     if profile is not None and profile.deleted:
-        await ack(_ephemeral(DEACTIVATED))
+        await ack(ephemeral(DEACTIVATED))
         return
     outcome = await deps.starter.start(
         SlackMessage(
@@ -388,10 +288,10 @@ async def _request(ack: AsyncAck, text: str, command: dict[str, Any], context: A
         )
     )
     if outcome.refused:
-        await ack(_ephemeral(outcome.refused))
+        await ack(ephemeral(outcome.refused))
     else:
         started = f"On it. I'll answer here. (task `{outcome.workflow_id}`)"
-        await ack(_ephemeral(started if profile is not None else f"{UNVERIFIED}\n{started}"))
+        await ack(ephemeral(started if profile is not None else f"{UNVERIFIED}\n{started}"))
 
 
 def register(app: AsyncApp) -> None:

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextActionsBlock,
+    FeedbackButtonObject,
+    FeedbackButtonsElement,
+)
 
+from capabilities.skills.contracts import SAVE_ACTION_ID
 from lucy.contracts.ids import FEEDBACK_ACTION_ID, feedback_button_value
 
 SECTION_LIMIT = 3_000  # Slack's limit on a section's text
@@ -67,7 +74,16 @@ def _sections(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     return out
 
 
+def save_skill_block(workflow_id: str) -> dict[str, Any]:
+    """The Save as skill button: drafts a SKILL.md from the task (see capabilities.skills)."""
+    return ActionsBlock(
+        block_id="lucy_skill_save",
+        elements=[ButtonElement(text="Save as skill", action_id=SAVE_ACTION_ID, value=workflow_id[:2_000])],
+    ).to_dict()
+
+
 def answer_blocks(text: str, workflow_id: str) -> list[dict[str, Any]]:
-    """An answer's (last) message: its mrkdwn in sections, then the feedback buttons."""
+    """An answer's (last) message: its mrkdwn in sections, then the feedback buttons and the
+    Save as skill button."""
     sections = [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in _sections(text)]
-    return [*sections, feedback_block(workflow_id)]
+    return [*sections, feedback_block(workflow_id), save_skill_block(workflow_id)]

@@ -18,4 +18,5 @@ class ToolDeps:
     http: httpx.AsyncClient
     slack: AsyncWebClient | None
     egress: EgressGuard
-    sessions: async_sessionmaker[AsyncSession] | None = None  # the store (memory tools)
+    # The store, for tools that read or write the workspace's own records (memory, ``use_skill``).
+    sessions: async_sessionmaker[AsyncSession] | None = None

@@ -27,6 +27,7 @@ SA_STATUS = SearchAttributeKey.for_keyword("LucyStatus")
 SA_INTENT = SearchAttributeKey.for_keyword("LucyIntent")
 SA_SOURCE = SearchAttributeKey.for_keyword("LucySource")
 SA_SCHEDULE = SearchAttributeKey.for_keyword("LucySchedule")  # a schedule's runs (and the schedule)
+SA_SKILL = SearchAttributeKey.for_keyword("LucySkill")  # "name@version" of the skill a task loaded
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     SA_WORKSPACE,
     SA_USER,
@@ -36,6 +37,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     SA_INTENT,
     SA_SOURCE,
     SA_SCHEDULE,
+    SA_SKILL,
 )
 
 

@@ -6,7 +6,7 @@ column (``to_tsvector('english', text)``, GIN-indexed); hybrid retrieval reads `
 cosine in SQL then); a server without it keeps working with full-text and Python's cosine.
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

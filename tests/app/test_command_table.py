@@ -41,13 +41,17 @@ async def test_help_names_every_subcommand_and_keeps_its_wording(lucy: Lucy):
         assert f"`/lucy {entry.name}" in help_text, f"/lucy {entry.name} is missing from the help"
         for word in entry.words:
             assert word.invocation() in help_text, f"/lucy {entry.name} {word.name}"
-    assert "• `/lucy settings email-channel #channel | email-outsiders ignore|accept` — " in lines[-4]
+    assert (
+        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | skills admins-only|everyone` — "
+        in lines[-4]
+    )
 
 
 async def test_a_groups_unknown_word_gets_the_usage_and_starts_no_task(lucy: Lucy):
     team = new_team()
     for text in ("settings", "settings colour blue", "SETTINGS email-channelx #lucy"):
-        assert await _say(lucy, text, team=team) == SETTINGS_USAGE, text  # not "On it" (a task)
+        usage = SETTINGS_USAGE + " or `/lucy settings skills admins-only|everyone`"
+        assert await _say(lucy, text, team=team) == usage, text  # not "On it" (a task)
 
 
 async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
@@ -55,6 +59,7 @@ async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
     valid_args = {
         "email-channel": "#lucy",
         "email-outsiders": "accept",
+        "skills": "everyone",
         "webhook": "list",
         "list": "",
         "create": "deploys summarise the deploy",

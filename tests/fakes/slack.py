@@ -38,6 +38,7 @@ class FakeSlack(SlackBackend):
         app.router.add_get("/link", self._socket)
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_post("/response/{name}", self._response)
+        app.router.add_get("/files-pri/{file_id}/{name}", self._download)
         self._runner, self.port = await serve(app, port)
         self.public_url = f"http://127.0.0.1:{self.port}/"
 
@@ -53,6 +54,13 @@ class FakeSlack(SlackBackend):
             return web.Response(status=400, text="invalid_payload")
         self.respond(request.match_info["name"], body)
         return web.Response(text="ok")
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """files.slack.com's private download URL: the bytes, for the bot token only."""
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.Response(status=302, headers={"Location": f"{self.public_url}login"})
+        content = self.file_content(request.match_info["file_id"])
+        return web.Response(status=404) if content is None else web.Response(body=content)
 
     async def _handle(self, request: web.Request) -> web.Response:
         params: dict[str, Any] = dict(request.query)

@@ -27,6 +27,8 @@ from capabilities.email.repository import IgnoredMail
 from capabilities.feedback import views as feedback
 from capabilities.proactive.contracts.schedules import Recurrence, StandingAction
 from capabilities.proactive.views import monitors, schedules, standing
+from capabilities.skills import views as skills
+from capabilities.skills.repository import SkillTrouble
 from capabilities.task.views import blocks, home
 from capabilities.task.views.plan import plan_chunks
 from lucy.contracts.slack import PlanStep, ProgressView
@@ -238,6 +240,15 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
             workflow_id="wf", approval_id="ap", tool=s[:40] * 3, arguments={s[:30]: s, "": s[:10]}
         ),
         True,
+    ),
+    "skills.add_modal": (lambda s: skills.add_modal(s * 3), True),
+    "skills.loading_modal": (lambda s: skills.loading_modal(), True),
+    "skills.notice_modal": (lambda s: skills.notice_modal(s * 3), True),
+    "skills.home_blocks": (
+        lambda s: skills.home_blocks(
+            [SkillTrouble(name=s[:64], thumbs_down={str(i): i for i in range(40)}, failed={s[:9]: 3})] * 12
+        ),
+        False,
     ),
     "masking.exact_view_buttons": (lambda s: [masking.exact_view_buttons("wf" * 40, "ap" * 18)], False),
     "masking.decision_buttons": (

@@ -100,8 +100,9 @@ async def test_a_plan_shows_the_approval_step_waiting_then_done_after_approve(
         m for m in fake_slack.posted(channel) if m.get("thread_ts") == thread and "3 files" in m["text"]
     ]
     assert len(answers) == 1
-    # The answer (posted over the message it was streamed into) carries the feedback buttons.
-    assert [b["type"] for b in answers[0]["blocks"]] == ["section", "context_actions"]
+    # The answer (posted over the message it was streamed into) carries the feedback buttons and
+    # the Save as skill button.
+    assert [b["type"] for b in answers[0]["blocks"]] == ["section", "context_actions", "actions"]
     await record_history(lucy, workflow_id, "lucy_task_plan_approval")
 
 

@@ -38,6 +38,35 @@ class FilesMixin:
         pending["content"] = data
         return True
 
+    def add_file(self, name: str, content: bytes) -> dict[str, Any]:
+        """A file a person uploaded (as a message's ``files`` entry shows it); its bytes are
+        served at ``url_private_download`` to the bot token only."""
+        file_id = f"F{self.next_id():08d}"
+        self.files[file_id] = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "size": len(content),
+            "content": content,
+        }
+        return self._file_info(file_id)
+
+    def _file_info(self, file_id: str) -> dict[str, Any]:
+        record = self.files[file_id]
+        info = {k: v for k, v in record.items() if k not in ("content", "channel", "thread_ts")}
+        url = f"{self.public_url}files-pri/{file_id}/{record['name']}"
+        return {**info, "mimetype": "text/markdown", "url_private": url, "url_private_download": url}
+
+    def file_content(self, file_id: str) -> bytes | None:
+        record = self.files.get(file_id)
+        return None if record is None else bytes(record["content"])
+
+    def _m_files_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(p.get("file") or "")
+        if file_id not in self.files:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": self._file_info(file_id)}
+
     def _m_files_getUploadURLExternal(self, p: dict[str, Any]) -> dict[str, Any]:
         try:
             length = int(p.get("length", ""))

@@ -34,6 +34,8 @@ from temporalio import activity
 from capabilities.delegate.contracts import sub_context
 from capabilities.email.activities.attachments import read_attachments
 from capabilities.memory.activities.recall import starting_memories
+from capabilities.skills.activities import USE_SKILL
+from capabilities.skills.repository import skill_offers
 from capabilities.task.contracts.task import TaskContext, TaskContextRequest
 from capabilities.task.repository import get_task
 from capabilities.tools.activities import registry
@@ -112,6 +114,13 @@ class ContextActivities:
         met = {need for need in sorted(needs) if await self._met(need)}
         return registry.TOOLS.available(met.__contains__)
 
+    async def _offered_tools(self, user: Any, skills: dict[str, str]) -> list[str]:
+        """The tools the task may offer: none for a guest (or someone from another organisation),
+        ``use_skill`` only when the workspace has an enabled skill."""
+        if user is not None and user.role == "guest":
+            return []
+        return [t for t in await self._available_tools() if t != USE_SKILL.name or skills]
+
     async def _thread_history(self, request: TaskContextRequest) -> list[ChatMessage]:
         task = request.task
         if self._slack is None or not task.thread_ts:
@@ -169,6 +178,7 @@ class ContextActivities:
             approve_everything = await is_feature_enabled(
                 session=session, workspace_id=workspace_id, flag_key=APPROVE_ALL_FLAG
             )
+            skills = await skill_offers(session, workspace_id)
         ws_settings: dict[str, Any] = dict(workspace.settings or {}) if workspace else {}
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
@@ -184,7 +194,7 @@ class ContextActivities:
             user_timezone=timezone,
             local_time=f"{now_there} ({timezone})",
             # Guests and people from other organisations get answers, never tools.
-            available_tools=[] if guest else await self._available_tools(),
+            available_tools=await self._offered_tools(user, skills),
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
@@ -197,6 +207,7 @@ class ContextActivities:
             approver_slack_ids=approvers,
             approval_required_tools=_strings(ws_settings.get("approval_required_tools")),
             max_steps=self._settings.limits.agent_max_steps,
+            skills=skills,
             thread_history=[
                 *(await self._thread_history(request) if request.with_thread_history else []),
                 *await read_attachments(self._settings.tools, self._http, task.email),

@@ -119,6 +119,8 @@ class TaskContext:
     # scope, author, date, source link, text), and whether another person wrote any of them.
     memories: str = ""
     memories_from_others: bool = False
+    # The workspace's enabled skills (name -> description), offered through ``use_skill``.
+    skills: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- the workflow's state

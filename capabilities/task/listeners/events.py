@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_sdk.web.async_client import AsyncWebClient
 
+from capabilities.skills import listeners as skills
 from capabilities.task.listeners.assistant import set_working
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, SlackUser, requester_role
@@ -156,12 +157,21 @@ async def tell_user(
         log.warning("could not tell the user", error=exc.__class__.__name__)
 
 
-def _starting(source: TaskSource, doc: str) -> Callable[[AsyncArgs], Awaitable[None]]:
+Divert = Callable[[dict[str, Any], dict[str, Any], AsyncBoltContext], Awaitable[bool]]
+
+
+def _starting(
+    source: TaskSource, doc: str, divert: Divert | None = None
+) -> Callable[[AsyncArgs], Awaitable[None]]:
     """A listener that starts a task from a person's message, then acknowledges (Bolt hands
-    over its arguments as one ``args``)."""
+    over its arguments as one ``args``). ``divert``: a handler that may take the message
+    instead (True)."""
 
     async def listener(args: AsyncArgs) -> None:
-        if _is_from_a_person(args.event or {}):
+        event = args.event or {}
+        if _is_from_a_person(event) and not (
+            divert is not None and await divert(event, args.body, args.context)
+        ):
             await _start(args, source)
         await args.ack()
 
@@ -170,7 +180,23 @@ def _starting(source: TaskSource, doc: str) -> Callable[[AsyncArgs], Awaitable[N
 
 
 on_app_mention = _starting(TaskSource.MENTION, "``@Lucy ...`` in a channel: start a task, then acknowledge.")
-on_direct_message = _starting(TaskSource.DM, "A DM to Lucy from a person: start a task, then acknowledge.")
+
+
+async def _skill_upload(event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> bool:
+    """A SKILL.md file in Lucy's DM adds a skill (capabilities.skills) instead of starting a task."""
+    team_id = str(body.get("team_id") or event.get("team") or context.team_id or "")
+    if skills.skill_file(event) is None or not (team_id and event.get("channel")):
+        return False
+    await skills.on_skill_upload(event, team_id, context)
+    return True
+
+
+on_direct_message = _starting(
+    TaskSource.DM,
+    "A DM to Lucy from a person: a SKILL.md file adds a skill; anything else starts a task. Then "
+    "acknowledge.",
+    divert=_skill_upload,
+)
 
 
 async def on_other_message(args: AsyncArgs) -> None:

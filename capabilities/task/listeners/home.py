@@ -25,6 +25,8 @@ from capabilities.proactive.repository import monitors as monitor_rows
 from capabilities.proactive.repository import schedules as schedule_rows
 from capabilities.proactive.views import monitors as monitor_views
 from capabilities.proactive.views import schedules as schedule_views
+from capabilities.skills.repository import troubled_skills
+from capabilities.skills.views import home_blocks as skill_home_blocks
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.task.repository import list_user_tasks
 from capabilities.task.views.home import (
@@ -127,6 +129,7 @@ async def build_home(
         ignored = await ignored_mail(
             session=session, workspace_id=workspace_id, since=now - timedelta(days=IGNORED_MAIL_DAYS)
         )
+        troubles = await troubled_skills(session, workspace_id, now)
     usage = usage_of(workspace, cost, feedback, month)
     proactive: list[dict[str, Any]] = []
     if schedules:
@@ -137,7 +140,7 @@ async def build_home(
         proactive += monitor_views.monitor_list(
             found, admin_view=False, usage=MONITOR_USAGE, limit=HOME_LIST_LIMIT
         )
-    proactive += budget_home_blocks(budget)
+    proactive += budget_home_blocks(budget) + skill_home_blocks(troubles)
     return home_view(pending_lines(pending), task_lines(tasks), usage, proactive, ignored)
 
 

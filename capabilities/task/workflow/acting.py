@@ -16,6 +16,7 @@ from capabilities.approvals.workflow import ApprovalGate
 from capabilities.delegate.contracts import DELEGATE
 from capabilities.delegate.workflow import child
 from capabilities.delegate.workflow.fanout import Fanout
+from capabilities.skills.workflow import loading as skills
 from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import breaker, plan, policy, prompts
 from capabilities.task.workflow.models import error_message, error_type
@@ -36,11 +37,11 @@ ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 
 
 def offered(state: TaskState) -> list[str]:
-    """The tools the model may use now: configured for the task, not withdrawn."""
+    """The tools the model may use now: configured for the task, not withdrawn, and within what
+    the skills it loaded allow."""
     available = state.context.available_tools if state.context is not None else []
-    return child.offer(
-        state, [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
-    )
+    tools = [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    return skills.restrict(state, child.offer(state, tools))
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,8 @@ class ToolRunner:
         state = self._state
         breaker.succeeded(state, tool.name)
         state.tool_state.update(result.state)
+        if tool.name == skills.USE_SKILL and result.ok:
+            skills.loaded(state)
         plan.mark(state, step.id, step.summary, PlanStatus.COMPLETE if result.ok else PlanStatus.ERROR)
         self._recorder.add(
             kind="tool_use",

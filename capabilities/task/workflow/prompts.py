@@ -60,6 +60,12 @@ def environment_prompt(task: TaskInput, ctx: TaskContext, tools: list[str]) -> s
         lines.append("No tools are available for this task; answer from what you know.")
     if ctx.memories:
         lines += ["", MEMORIES_NOTE, ctx.memories]
+    if ctx.skills and "use_skill" in tools:
+        lines.append(
+            "Skills of this workspace (load one with use_skill when the request fits it; its "
+            "instructions then guide the task):"
+        )
+        lines.extend(f"- {name}: {description}" for name, description in ctx.skills.items())
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from capabilities.delegate.activities import DELEGATE_SPEC
 from capabilities.memory.activities import tools as memory
+from capabilities.skills.activities import USE_SKILL
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
 from capabilities.tools.spec import Registry
 
@@ -30,5 +31,6 @@ TOOLS = Registry(
         memory.REMEMBER,
         memory.RECALL,
         memory.FORGET,
+        USE_SKILL,
     ]
 )

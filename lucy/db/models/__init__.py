@@ -14,6 +14,7 @@ from lucy.db.models.feedback import TaskFeedback
 from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
 from lucy.db.models.memory import MEMORY_SCOPES, Memory
 from lucy.db.models.proactive import Integration, IntegrationCredential, Monitor, Pattern, Schedule
+from lucy.db.models.skills import SkillVersion
 from lucy.db.models.tasks import Approval, Task, TaskStep
 from lucy.db.models.tenants import Agent, Channel, FeatureFlag, RateLimit, User, Workspace
 
@@ -45,6 +46,7 @@ __all__ = [
     "Pattern",
     "RateLimit",
     "Schedule",
+    "SkillVersion",
     "Task",
     "TaskFeedback",
     "TaskStep",

@@ -118,6 +118,11 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
         k=uuid.uuid4().hex,
     )
     await one(
+        "INSERT INTO skill_versions (workspace_id, name, version, change, enabled, removed, description, "
+        "body, source, added_by, changed_by) VALUES (:w, 'report', 1, 'added', true, false, 'd', 'b', 's', "
+        "'U0', 'U0') RETURNING id"
+    )
+    await one(
         "INSERT INTO budgets (workspace_id, scope_key, period, limit_usd) "
         "VALUES (:w, 'workspace', 'month', 10) RETURNING workspace_id"
     )
