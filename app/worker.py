@@ -20,6 +20,7 @@ from capabilities.approvals.activities.requests import ApprovalActivities
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.budgets.activities import BudgetGuard
 from capabilities.email.activities.reply import EmailReplyActivities
+from capabilities.mcp.activities import McpActivities
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
 from capabilities.proactive.activities.monitors import MonitorActivities
 from capabilities.proactive.activities.schedules import ScheduleActivities
@@ -132,8 +133,13 @@ def build_activities(
         monitors.probe,
         monitors.record,
         *tool_activities(settings, http=http, slack=slack, egress=egress),
+        *_mcp(McpActivities(sessions, settings, egress)),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
+
+
+def _mcp(acts: McpActivities) -> list[Any]:
+    return [acts.call_tool, acts.refresh]
 
 
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:

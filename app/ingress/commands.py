@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
+from capabilities.mcp import listeners as mcp
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
@@ -242,6 +243,44 @@ TABLE: tuple[Subcommand, ...] = (
         _with_args(trigger_commands.on_webhook_command),
         usage="list",
         who=Who.ADMIN,
+    ),
+    Subcommand(
+        "mcp",
+        "this workspace's MCP servers and the tools they give Lucy (admins)",
+        who=Who.ADMIN,
+        words=(
+            Subcommand(
+                "add",
+                "connect a server and offer its tools",
+                _with_args(mcp.on_mcp("add")),
+                usage="<name> <url> [--token]",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "list", "the servers, their tools and risks", _with_args(mcp.on_mcp("list")), who=Who.ADMIN
+            ),
+            Subcommand(
+                "remove",
+                "stop offering a server's tools",
+                _with_args(mcp.on_mcp("remove")),
+                usage="<name>",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "refresh",
+                "list a server's tools again",
+                _with_args(mcp.on_mcp("refresh")),
+                usage="<name>",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "risk",
+                "override the risk the server's annotations gave a tool",
+                _with_args(mcp.on_mcp("risk")),
+                usage="<name> <tool> low|high",
+                who=Who.ADMIN,
+            ),
+        ),
     ),
     Subcommand("help", "this message", _help),
 )

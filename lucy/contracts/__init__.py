@@ -167,6 +167,7 @@ from lucy.contracts.tools import (
     TOOL_OUTPUT_LIMIT,
     ToolRequest,
     ToolResult,
+    WorkspaceTool,
     truncate_output,
 )
 from lucy.redact import REDACTED, redact_secrets
@@ -286,6 +287,7 @@ __all__ = [
     "ToolSchema",
     "UpdateMessageRequest",
     "Usage",
+    "WorkspaceTool",
     "approval_button_value",
     "belongs_to_team",
     "claim_terms",

@@ -12,6 +12,7 @@ from lucy.contracts.email import EmailOrigin
 from lucy.contracts.ids import TaskSource, TaskStatus
 from lucy.contracts.llm import ChatMessage, ModelTier
 from lucy.contracts.slack import PlanStep
+from lucy.contracts.tools import WorkspaceTool
 
 
 class TaskIntent(StrEnum):
@@ -92,6 +93,8 @@ class TaskContext:
     approval_required_tools: list[str] = field(default_factory=list)  # workspace: always ask first
     max_steps: int = 12
     thread_history: list[ChatMessage] = field(default_factory=list)
+    # The workspace's own tools (its MCP servers'), read from its cached catalog.
+    workspace_tools: list[WorkspaceTool] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- the workflow's state

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from capabilities.email.activities.attachments import read_attachments
+from capabilities.mcp import repository as mcp_servers
 from capabilities.tools.activities import registry
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts import (
@@ -166,6 +167,7 @@ class ContextActivities:
             approve_everything = await repo.is_feature_enabled(
                 session=session, workspace_id=workspace_id, flag_key=APPROVE_ALL_FLAG
             )
+            workspace_tools = await mcp_servers.workspace_tools(session=session, workspace_id=workspace_id)
         ws_settings: dict[str, Any] = dict(workspace.settings or {}) if workspace else {}
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
@@ -174,6 +176,7 @@ class ContextActivities:
         if not isinstance(ttl_hours, int | float) or ttl_hours <= 0:
             ttl_hours = self._settings.limits.approval_ttl_hours
         approvers = _strings(ch_settings.get("approvers")) or _strings(ws_settings.get("approvers"))
+        guest = user is not None and user.role == "guest"
         return TaskContext(
             task_id=str(row.id) if row else "",
             workspace_name=(workspace.name or "") if workspace else "",
@@ -182,9 +185,8 @@ class ContextActivities:
             user_timezone=timezone,
             local_time=f"{now_there} ({timezone})",
             # Guests and people from other organisations get answers, never tools.
-            available_tools=[]
-            if user is not None and user.role == "guest"
-            else await self._available_tools(),
+            available_tools=[] if guest else await self._available_tools(),
+            workspace_tools=[] if guest else workspace_tools,
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),

@@ -31,16 +31,23 @@ from lucy.contracts import (
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.tools.activities import registry
-    from capabilities.tools.spec import ToolSpec
+    from capabilities.tools.spec import Registry, ToolSpec
 
 # Histories recorded before untrusted content sent calls on the requester's own accounts to them.
 ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 
 
+def task_tools(state: TaskState) -> Registry:
+    """Lucy's tools plus the task's workspace's own (its MCP servers', from the context)."""
+    return registry.for_task(state.context.workspace_tools if state.context is not None else ())
+
+
 def offered(state: TaskState) -> list[str]:
     """The tools the model may use now: configured for the task, not withdrawn."""
-    available = state.context.available_tools if state.context is not None else []
-    return [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
+    ctx = state.context
+    available = [*ctx.available_tools, *(t.name for t in ctx.workspace_tools)] if ctx is not None else []
+    tools = task_tools(state)
+    return [t for t in available if t in tools and t not in state.unavailable_tools]
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,8 @@ class ToolRunner:
     async def run(self, call: ToolCall, *, reason: str) -> str:
         """Run one tool call; returns what the model is told."""
         state = self._state
-        tool = registry.TOOLS.get(call.name)
+        tools = task_tools(state)
+        tool = tools.get(call.name)
         if tool is None or call.name not in offered(state):
             return prompts.no_such_tool(call.name, offered(state))
         args, problem = validate_arguments(tool, call.arguments)
@@ -98,7 +106,9 @@ class ToolRunner:
             account_owner_gate=state.untrusted_seen
             and tool.acts_for_requester
             and workflow.patched(ACCOUNT_OWNER_PATCH),
+            tools=tools,
         )
+        approved_by = ""
         if verdict.needs_approval:
             plan.mark(state, call.id, summary, PlanStatus.PENDING, plan.WAITING)
             decision, decider = await self._gate.ask(
@@ -114,21 +124,24 @@ class ToolRunner:
                 plan.not_run(state, call.id, summary, decision)
                 self._progress.thinking()
                 return prompts.not_run(summary, decision, decider)
-        output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
+            approved_by = decider or ""
+        output = await self._execute(
+            tool, args, summary=summary, risk=verdict.risk, step_id=call.id, approved_by=approved_by
+        )
         self._progress.thinking()  # the model reads what the step did
         if not tool.trusted_output:
             state.untrusted_seen = True  # whatever a tool returned came from outside
         return output
 
     async def _execute(
-        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str
+        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str, approved_by: str
     ) -> str:
         state = self._state
         index = self._recorder.next_index()
         state.step = f"running {summary}"
         plan.mark(state, step_id, summary, PlanStatus.IN_PROGRESS)
         await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
-        request = self._request(tool, args, index)
+        request = self._request(tool, args, index, approved_by)
         started = workflow.now()
         try:
             result: ToolResult = await workflow.execute_activity_method(
@@ -146,7 +159,7 @@ class ToolRunner:
             return self._failed(tool, step, err)
         return self._completed(tool, _Step(step_id, summary, risk, index, started), result)
 
-    def _request(self, tool: ToolSpec, args: dict[str, Any], index: int) -> ToolRequest:
+    def _request(self, tool: ToolSpec, args: dict[str, Any], index: int, approved_by: str) -> ToolRequest:
         """The activity's input for step ``index``: the call and where the task lives."""
         state, task = self._state, self._task
         return ToolRequest(
@@ -159,6 +172,7 @@ class ToolRunner:
             thread_ts=thread_of(task, state),
             state=dict(state.tool_state),
             slack_user_id=task.slack_user_id,
+            approved_by=approved_by,
         )
 
     def _failed(self, tool: ToolSpec, step: _Step, err: ActivityError) -> str:

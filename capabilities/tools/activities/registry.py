@@ -7,8 +7,12 @@ this registry (as ``registry.TOOLS``, at call time); a name that is not here is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from capabilities.mcp.activities import tool_spec
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
 from capabilities.tools.spec import Registry
+from lucy.contracts import WorkspaceTool
 
 TOOLS = Registry(
     [
@@ -26,3 +30,10 @@ TOOLS = Registry(
         proactive.CREATE_MONITOR,
     ]
 )
+
+
+def for_task(workspace_tools: Iterable[WorkspaceTool]) -> Registry:
+    """The tools of one task: every tool above, plus its workspace's own (MCP servers'), read
+    from the task's context. A workspace tool never replaces one of Lucy's."""
+    extra = [tool_spec(t) for t in workspace_tools if t.name not in TOOLS]
+    return TOOLS.with_tools(*extra) if extra else TOOLS
