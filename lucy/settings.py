@@ -174,6 +174,14 @@ class ToolSettings(_Group):
     email_attachments_total_max_bytes: int = Field(default=25_000_000, ge=0)
     # Comma list of the authserv-ids whose Authentication-Results prove a sender (AgentMail's MX).
     email_trusted_authserv_ids: str = "mx.agentmail.to"
+    # Per-workspace MCP servers (docs/mcp.md): host:port list that may be loopback or private.
+    mcp_allowed_hosts: str = Field(
+        default="", pattern=r"^\s*((\[[0-9A-Fa-f:.]+\]|[^,\s:\[\]]+):\d+\s*,?\s*)*$"
+    )
+    mcp_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mcp_call_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
+    mcp_max_schema_bytes: int = Field(default=16_000, ge=256, le=200_000)  # a bigger schema is skipped
+    mcp_max_tools_per_server: int = Field(default=64, ge=1, le=512)
 
     @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
     @classmethod
@@ -327,32 +335,6 @@ class SecuritySettings(_Group):
     metrics_token: SecretStr | None = None
 
 
-class McpSettings(_Group):
-    """Per-workspace MCP servers (``/lucy mcp``; docs/mcp.md)."""
-
-    # Comma list of host:port that may be loopback, private or link-local (an MCP server beside
-    # Lucy); every other server URL must pass the egress guard (public addresses only).
-    mcp_allowed_hosts: str = ""
-    mcp_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    mcp_call_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
-    # A tool whose input schema is larger than this (as JSON) is not offered to the model.
-    mcp_max_schema_bytes: int = Field(default=16_000, ge=256, le=200_000)
-    mcp_max_tools_per_server: int = Field(default=64, ge=1, le=512)
-
-    @field_validator("mcp_allowed_hosts")
-    @classmethod
-    def _hosts(cls, v: str) -> str:
-        for item in (p.strip() for p in v.split(",") if p.strip()):
-            host, sep, port = item.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"must be a comma list of host:port, got {item!r}")
-        return v
-
-    def allowed_hosts(self) -> frozenset[str]:
-        """The ``host:port`` entries, lower-case."""
-        return frozenset(p.strip().lower() for p in self.mcp_allowed_hosts.split(",") if p.strip())
-
-
 class Settings(BaseModel):
     """All of Lucy's settings, grouped. Build it with :func:`load_settings` or :func:`get_settings`."""
 
@@ -367,7 +349,6 @@ class Settings(BaseModel):
     security: SecuritySettings
     limits: LimitSettings
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
-    mcp: McpSettings = Field(default_factory=McpSettings)
 
 
 _GROUPS: dict[str, type[_Group]] = {
@@ -380,7 +361,6 @@ _GROUPS: dict[str, type[_Group]] = {
     "security": SecuritySettings,
     "limits": LimitSettings,
     "budget": BudgetSettings,
-    "mcp": McpSettings,
 }
 
 

@@ -29,7 +29,7 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.mcp import repository, rules
-from capabilities.mcp.client import McpConnection, McpRefused, McpUnreachable, reach_problem
+from capabilities.mcp.client import McpConnection, McpRefused, McpUnreachable, list_server, reach_problem
 from capabilities.task.views.blocks import arguments_digest
 from capabilities.tools.activities.http_errors import rejected
 from capabilities.tools.activities.liveness import keeps_beating
@@ -51,27 +51,6 @@ class RefreshResult:
 
     refreshed: int = 0
     unreachable: int = 0
-
-
-async def list_server(
-    url: str, token: str | None, name: str, settings: Settings, egress: EgressGuard
-) -> rules.Listing:
-    """Connect to ``url`` (after the reach check) and check what it lists; raises
-    :class:`McpUnreachable` in plain words."""
-    problem = await reach_problem(url, settings.mcp, egress, production=settings.core.env not in _DEV)
-    if problem is not None:
-        raise McpUnreachable(problem)
-    connection = McpConnection(url, token, timeout=settings.mcp.mcp_connect_timeout_seconds)
-    raw = await connection.list_tools()
-    return rules.check_listing(
-        name,
-        raw,
-        max_bytes=settings.mcp.mcp_max_schema_bytes,
-        max_tools=settings.mcp.mcp_max_tools_per_server,
-    )
-
-
-_DEV = frozenset({"development", "test"})
 
 
 class McpActivities:
@@ -113,9 +92,7 @@ class McpActivities:
         server, token = await self._server(workspace_id, server_name)
         if tool not in {t["name"] for t in server.catalog.get("tools") or []}:
             raise rejected(f"MCP server {server_name} does not offer {tool} (see `/lucy mcp list`)")
-        problem = await reach_problem(
-            server.url, self._settings.mcp, self._egress, production=self._settings.core.env not in _DEV
-        )
+        problem = await reach_problem(server.url, self._settings, self._egress)
         if problem is not None:
             raise ApplicationError(
                 f"MCP server {server_name} may not be reached: {problem}",
@@ -123,7 +100,7 @@ class McpActivities:
                 non_retryable=True,
             )
         await self._audit(workspace_id, request, server_name, tool)
-        connection = McpConnection(server.url, token, timeout=self._settings.mcp.mcp_call_timeout_seconds)
+        connection = McpConnection(server.url, token, timeout=self._settings.tools.mcp_call_timeout_seconds)
         try:
             outcome = await connection.call_tool(tool, request.arguments)
         except McpUnreachable as exc:

@@ -25,7 +25,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from capabilities.mcp import rules
 from capabilities.tools.egress import EgressGuard
-from lucy.settings import McpSettings
+from lucy.settings import DEVELOPMENT_ENVS, Settings
 
 
 class McpUnreachable(Exception):
@@ -45,11 +45,11 @@ class CallOutcome:
     is_error: bool
 
 
-async def reach_problem(
-    url: str, settings: McpSettings, egress: EgressGuard, *, production: bool
-) -> str | None:
-    """Why Lucy may not connect to ``url``, or None."""
-    allowed = settings.allowed_hosts()
+async def reach_problem(url: str, settings: Settings, egress: EgressGuard) -> str | None:
+    """Why Lucy may not connect to ``url``, or None (outside development and test, plain
+    ``http://`` only to an allowed host)."""
+    allowed = rules.allowed_hosts(settings.tools.mcp_allowed_hosts)
+    production = settings.core.env not in DEVELOPMENT_ENVS
     problem = rules.url_problem(url, allowed_hosts=allowed, production=production)
     if problem is not None:
         return problem
@@ -59,6 +59,21 @@ async def reach_problem(
     if verdict.allowed:
         return None
     return f"{verdict.reason} (an operator can allow a server beside Lucy with LUCY_MCP_ALLOWED_HOSTS)"
+
+
+async def list_server(
+    url: str, token: str | None, name: str, settings: Settings, egress: EgressGuard
+) -> rules.Listing:
+    """Connect to ``url`` (after the reach check) and check what it lists; raises
+    :class:`McpUnreachable` in plain words."""
+    problem = await reach_problem(url, settings, egress)
+    if problem is not None:
+        raise McpUnreachable(problem)
+    tools = settings.tools
+    raw = await McpConnection(url, token, timeout=tools.mcp_connect_timeout_seconds).list_tools()
+    return rules.check_listing(
+        name, raw, max_bytes=tools.mcp_max_schema_bytes, max_tools=tools.mcp_max_tools_per_server
+    )
 
 
 def _leaf(exc: BaseException) -> BaseException:

@@ -24,14 +24,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.mcp import repository, rules, views
-from capabilities.mcp.client import McpConnection, McpUnreachable, reach_problem
+from capabilities.mcp.client import McpUnreachable, list_server
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.tools.egress import EgressGuard
 from lucy.crypto import CryptoError, KeyRing
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.roles import is_admin
-from lucy.settings import DEVELOPMENT_ENVS
 from lucy.slack.text import escape_mrkdwn
 
 log = get_logger(__name__)
@@ -50,25 +49,6 @@ def _ephemeral(text: str) -> dict[str, Any]:
 async def _admin(deps: ListenerDeps, client: AsyncWebClient, team: str, user: str) -> bool:
     profile = await deps.directory.get(client, team, user)
     return is_admin(profile.role if profile else None)
-
-
-def _guard(deps: ListenerDeps) -> EgressGuard:
-    return EgressGuard()
-
-
-async def _listing(deps: ListenerDeps, name: str, url: str, token: str | None) -> rules.Listing:
-    settings = deps.settings
-    production = settings.core.env not in DEVELOPMENT_ENVS
-    problem = await reach_problem(url, settings.mcp, _guard(deps), production=production)
-    if problem is not None:
-        raise McpUnreachable(problem)
-    raw = await McpConnection(url, token, timeout=settings.mcp.mcp_connect_timeout_seconds).list_tools()
-    return rules.check_listing(
-        name,
-        raw,
-        max_bytes=settings.mcp.mcp_max_schema_bytes,
-        max_tools=settings.mcp.mcp_max_tools_per_server,
-    )
 
 
 def _keyring(deps: ListenerDeps) -> KeyRing | None:
@@ -104,7 +84,7 @@ async def add_server(deps: ListenerDeps, team: str, user: str, name: str, url: s
     """Connect, list, store; the answer for the admin (plain words when it fails)."""
     shown = escape_mrkdwn(name)
     try:
-        listing = await _listing(deps, name, url, token)
+        listing = await list_server(url, token, name, deps.settings, EgressGuard())
     except McpUnreachable as exc:
         return f"I could not add MCP server *{shown}*: {escape_mrkdwn(str(exc))}. Nothing was stored."
     keyring = _keyring(deps) if token else None
@@ -236,7 +216,7 @@ async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: reposito
         except CryptoError:
             return f"The token of *{shown}* cannot be decrypted; add the server again with `--token`."
     try:
-        listing = await _listing(deps, server.name, server.url, token)
+        listing = await list_server(server.url, token, server.name, deps.settings, EgressGuard())
     except McpUnreachable as exc:
         return f"I could not refresh *{shown}*: {escape_mrkdwn(str(exc))}. Its last list of tools stays."
     async with deps.sessions.begin() as session:

@@ -141,6 +141,11 @@ def workspace_tools(server: str, catalog: dict[str, Any], overrides: dict[str, A
     return found
 
 
+def allowed_hosts(setting: str) -> frozenset[str]:
+    """``LUCY_MCP_ALLOWED_HOSTS`` as a set of lower-case ``host:port``."""
+    return frozenset(p.strip().lower() for p in setting.split(",") if p.strip())
+
+
 def host_port(url: str) -> str:
     """``host:port`` of an http(s) URL (the default port filled in), lower-case; "" if none."""
     try:

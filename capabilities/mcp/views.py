@@ -63,8 +63,8 @@ def _tool_lines(server: str, catalog: dict[str, Any], overrides: dict[str, Any])
             f"{RISK_WORDS[tool.risk]}{marked}"
         )
     for skipped in catalog.get("skipped") or []:
-        tool, why = escape_mrkdwn(str(skipped.get("tool"))), escape_mrkdwn(str(skipped.get("why")))
-        lines.append(f"• not offered: `{tool}`: {why}")
+        name, why = escape_mrkdwn(str(skipped.get("tool"))), escape_mrkdwn(str(skipped.get("why")))
+        lines.append(f"• not offered: `{name}`: {why}")
     return lines
 
 
