@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from capabilities.approvals import views as exact_view
 from capabilities.budgets import views as budgets
 from capabilities.feedback import views as feedback
+from capabilities.mcp import views as mcp_views
 from capabilities.proactive.views import monitors, schedules, standing
 from capabilities.task.views import blocks, home
 from capabilities.task.views.plan import plan_chunks
@@ -216,6 +217,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
         False,
     ),
     "schedules.schedule_modal": (lambda s: schedules.schedule_modal("C1"), True),
+    "mcp_views.token_modal": (lambda s: mcp_views.token_modal("ops", "https://x.example/" + s, "C1"), True),
     "monitors.confirmation": (_monitor_confirmation, False),
     "monitors.monitor_list": (
         lambda s: monitors.monitor_list([_monitor_line(s, i) for i in range(30)], admin_view=True, usage=s),
