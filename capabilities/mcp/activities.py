@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.mcp import repository, rules
 from capabilities.mcp.client import McpConnection, McpRefused, McpUnreachable, list_server, reach_problem
+from capabilities.mcp.contracts import McpRefreshRequest, McpRefreshResult
 from capabilities.task.views.blocks import arguments_digest
 from capabilities.tools.activities.http_errors import rejected
 from capabilities.tools.activities.liveness import keeps_beating
@@ -43,14 +43,6 @@ from lucy.settings import Settings
 
 CALL_TIMEOUT = timedelta(minutes=16)  # the activity's own bound (LUCY_MCP_CALL_TIMEOUT_SECONDS) is tighter
 UNAVAILABLE = "McpServerUnavailable"
-
-
-@dataclass(frozen=True)
-class RefreshResult:
-    """What ``mcp.refresh`` did: servers listed again, and those that could not be reached."""
-
-    refreshed: int = 0
-    unreachable: int = 0
 
 
 class McpActivities:
@@ -109,28 +101,32 @@ class McpActivities:
                 type=ErrorType.TOOL_RETRYABLE,
             ) from None
         except McpRefused as exc:
-            if await self._tool_gone(workspace_id, server, token, tool):
-                raise rejected(
-                    f"MCP server {server_name} no longer offers {tool}; Lucy refreshed its list of tools"
-                ) from None
+            await self._unless_gone(workspace_id, server, token, tool)
             raise rejected(f"MCP server {server_name} refused {tool}: {exc}") from None
+        if outcome.is_error and outcome.text.lower().startswith("unknown tool"):
+            await self._unless_gone(workspace_id, server, token, tool)
         text, truncated = truncate_output(outcome.text)
         return ToolResult(output=text, ok=not outcome.is_error, truncated=truncated)
 
-    async def _tool_gone(
+    async def _unless_gone(
         self, workspace_id: uuid.UUID, server: repository.ServerRow, token: str | None, tool: str
-    ) -> bool:
-        """List the server again after a refusal; save what it lists; whether ``tool`` is gone."""
+    ) -> None:
+        """After a refusal, list the server again and save what it lists; raise, in plain words,
+        when ``tool`` is no longer among its tools."""
         try:
             listing = await list_server(server.url, token, server.name, self._settings, self._egress)
         except McpUnreachable:
-            return False
+            return
         async with self._sessions.begin() as session:
             await repo.set_tenant(session=session, workspace_id=workspace_id)
             await repository.save_catalog(
                 session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
             )
-        return tool not in {t["name"] for t in listing.tools}
+        if tool not in {t["name"] for t in listing.tools}:
+            raise rejected(
+                f"MCP server {server.name} no longer offers {tool}; Lucy listed its tools again "
+                "(the next task sees the new list)"
+            )
 
     async def _audit(self, workspace_id: uuid.UUID, request: ToolRequest, server: str, tool: str) -> None:
         key = hashlib.sha256(f"mcp-call:{request.workflow_id}:{request.step}".encode()).hexdigest()
@@ -157,33 +153,29 @@ class McpActivities:
             )
 
     @activity.defn(name="mcp.refresh")
-    async def refresh(self, workspace_ids: list[str]) -> RefreshResult:
-        """List again every server of the given workspaces and save what each lists now; a
-        server that cannot be reached keeps its last list."""
+    async def refresh(self, request: McpRefreshRequest) -> McpRefreshResult:
+        """List again every server whose catalog is stale, in every workspace, and save what
+        each lists now; a server that cannot be reached keeps its last list."""
+        async with self._sessions.begin() as session:
+            due = await repository.servers_due(
+                session=session, stale_hours=request.stale_after_hours, most=request.most
+            )
         refreshed = unreachable = 0
-        for raw_id in workspace_ids:
-            workspace_id = uuid.UUID(raw_id)
+        for workspace_id, name in due:
+            activity.heartbeat(str(workspace_id), name)
+            try:
+                server, token = await self._server(workspace_id, name)
+                listing = await list_server(server.url, token, name, self._settings, self._egress)
+            except (McpUnreachable, ApplicationError):
+                unreachable += 1
+                continue
             async with self._sessions.begin() as session:
                 await repo.set_tenant(session=session, workspace_id=workspace_id)
-                servers = await repository.list_servers(session=session, workspace_id=workspace_id)
-            for server in servers:
-                activity.heartbeat(raw_id, server.name)
-                try:
-                    _, token = await self._server(workspace_id, server.name)
-                    listing = await list_server(server.url, token, server.name, self._settings, self._egress)
-                except (McpUnreachable, ApplicationError):
-                    unreachable += 1
-                    continue
-                async with self._sessions.begin() as session:
-                    await repo.set_tenant(session=session, workspace_id=workspace_id)
-                    await repository.save_catalog(
-                        session=session,
-                        workspace_id=workspace_id,
-                        name=server.name,
-                        catalog=listing.as_catalog(),
-                    )
-                refreshed += 1
-        return RefreshResult(refreshed=refreshed, unreachable=unreachable)
+                await repository.save_catalog(
+                    session=session, workspace_id=workspace_id, name=name, catalog=listing.as_catalog()
+                )
+            refreshed += 1
+        return McpRefreshResult(refreshed=refreshed, unreachable=unreachable)
 
 
 def _low(args: dict[str, Any], context: RiskContext) -> Risk:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.mcp import rules
@@ -181,3 +181,13 @@ async def workspace_tools(*, session: AsyncSession, workspace_id: uuid.UUID) -> 
     for server in await list_servers(session=session, workspace_id=workspace_id):
         found.extend(rules.workspace_tools(server.name, server.catalog, server.risk_overrides))
     return found
+
+
+async def servers_due(*, session: AsyncSession, stale_hours: int, most: int) -> list[tuple[uuid.UUID, str]]:
+    """(workspace id, server name) of every catalog older than ``stale_hours``, across tenants
+    (``lucy_mcp_servers_due``: ids and names only)."""
+    rows = await session.execute(
+        text("SELECT workspace_id, name FROM lucy_mcp_servers_due(make_interval(hours => :h), :n)"),
+        {"h": stale_hours, "n": most},
+    )
+    return [(uuid.UUID(str(r[0])), str(r[1])) for r in rows]

@@ -2,7 +2,8 @@
 tool catalog and the admins' risk overrides; the server's token, when it has one, is an
 ``integrations`` row (provider ``mcp``) with its encrypted ``integration_credentials`` row, so
 ``lucy db rotate-keys`` re-encrypts it like every other credential. A tenant table with forced
-row-level security, like the others. Additive: nothing else changes.
+row-level security, like the others; ``lucy_mcp_servers_due()`` (SECURITY DEFINER, ids and
+names only) tells the maintenance schedule which catalogs to list again. Additive.
 
 Revision ID: 0017
 Revises: 0016
@@ -22,6 +23,29 @@ depends_on: str | Sequence[str] | None = None
 
 APP_ROLE = "lucy_app_rw"
 TABLE = "mcp_servers"
+
+# The maintenance schedule's refresh: which servers' catalogs are older than ``p_stale`` (ids
+# and names only), looked up tenant by tenant because row-level security is forced.
+DUE = """
+CREATE FUNCTION lucy_mcp_servers_due(p_stale interval, p_limit integer)
+RETURNS TABLE (workspace_id uuid, name text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    v_ws uuid;
+    v_prior text := current_setting('lucy.workspace_id', true);
+BEGIN
+    FOR v_ws IN SELECT w.id FROM public.workspaces w WHERE w.deleted_at IS NULL ORDER BY w.id LOOP
+        PERFORM set_config('lucy.workspace_id', v_ws::text, true);
+        RETURN QUERY
+            SELECT m.workspace_id, m.name::text FROM public.mcp_servers m
+             WHERE m.workspace_id = v_ws
+               AND (m.refreshed_at IS NULL OR m.refreshed_at < now() - p_stale)
+             ORDER BY m.refreshed_at NULLS FIRST, m.name
+             LIMIT p_limit;
+    END LOOP;
+    PERFORM set_config('lucy.workspace_id', coalesce(v_prior, ''), true);
+END $$
+"""
 
 
 def _jsonb(name: str) -> sa.Column:
@@ -66,7 +90,11 @@ def upgrade() -> None:
         "WITH CHECK (workspace_id = lucy_current_workspace())"
     )
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {TABLE} TO {APP_ROLE}")
+    op.execute(DUE)
+    op.execute("REVOKE EXECUTE ON FUNCTION lucy_mcp_servers_due(interval, integer) FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION lucy_mcp_servers_due(interval, integer) TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.execute("DROP FUNCTION lucy_mcp_servers_due(interval, integer)")
     op.drop_table(TABLE)

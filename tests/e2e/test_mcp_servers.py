@@ -334,3 +334,64 @@ async def test_a_token_is_asked_in_a_modal_stored_encrypted_and_never_echoed(
     assert len(blobs) == 1 and token.encode() not in bytes(blobs[0])
     assert token not in json.dumps(await _audit(lucy, team, "mcp_server.added"), default=str)
     assert "with a token" in await _answer(lucy, "mcp list", team=team)
+
+
+async def _catalog(lucy: Lucy, team: str, name: str) -> dict[str, Any]:
+    async with lucy.engine.connect() as conn:
+        return (
+            await conn.execute(
+                text(
+                    "SELECT m.catalog FROM mcp_servers m JOIN workspaces w ON w.id = m.workspace_id "
+                    "WHERE w.slack_team_id = :t AND m.name = :n"
+                ),
+                {"t": team, "n": name},
+            )
+        ).scalar_one()
+
+
+async def _age(lucy: Lucy, team: str, catalog: dict[str, Any]) -> None:
+    """Make the server's cached list old and different from what the server lists."""
+    async with lucy.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE mcp_servers m SET catalog = CAST(:c AS jsonb), refreshed_at = now() - interval '2 days' "
+                "FROM workspaces w WHERE w.id = m.workspace_id AND w.slack_team_id = :t"
+            ),
+            {"c": json.dumps(catalog), "t": team},
+        )
+
+
+async def test_a_tool_the_server_no_longer_has_refreshes_the_list(
+    lucy: Lucy, ops: FakeMcpServer, fake_llm: FakeLlm
+):
+    team = new_team()
+    await _added(lucy, ops, team=team)
+    listed = await _catalog(lucy, team, "ops")
+    vanished = {**listed["tools"][0], "name": "vanished"}
+    await _age(lucy, team, {"tools": [*listed["tools"], vanished], "skipped": []})
+    fake_llm.then(content="Trying.", tool_calls=[("mcp__ops__vanished", '{"city": "Nice"}')])
+    fake_llm.then(content="That tool is gone.")
+    workflow_id = await _task(lucy, team, "use vanished")
+    await lucy.client.get_workflow_handle(workflow_id).result()
+    assert "no longer offers vanished" in _tool_turns(fake_llm)[-1]
+    assert "vanished" not in {t["name"] for t in (await _catalog(lucy, team, "ops"))["tools"]}
+
+
+async def test_the_maintenance_schedule_lists_stale_servers_again(lucy: Lucy, ops: FakeMcpServer):
+    from capabilities.proactive.workflow.maintenance import LucyMaintenanceWorkflow
+    from lucy.contracts import MaintenanceInput, MaintenanceReport
+
+    team = new_team()
+    await _added(lucy, ops, team=team)
+    await _age(lucy, team, {"tools": [], "skipped": []})
+    workflow_id = f"lucy-maintenance-test-{uuid.uuid4().hex[:8]}"
+    report = await lucy.client.execute_workflow(
+        LucyMaintenanceWorkflow.run,
+        MaintenanceInput(mcp_refresh_hours=1),
+        id=workflow_id,
+        task_queue=lucy.settings.temporal.temporal_task_queue,
+        result_type=MaintenanceReport,
+    )
+    assert report.mcp_refreshed >= 1
+    assert "weather" in {t["name"] for t in (await _catalog(lucy, team, "ops"))["tools"]}
+    await record_history(lucy, workflow_id, "lucy_maintenance_mcp")
