@@ -51,6 +51,10 @@ def role(module_or_path: str) -> str:
 
 
 def _pure(module: str) -> bool:
+    """A pure module, or a capability's contracts (``capabilities.<name>.contracts``: dataclasses)."""
+    parts = module.split(".")
+    if parts[0] == "capabilities" and len(parts) == 3 and parts[2] == "contracts":
+        return True
     return any(module == p or module.startswith(p + ".") for p in PURE_MODULES)
 
 
