@@ -217,34 +217,6 @@ TABLE: tuple[Subcommand, ...] = (
         _with_args(email_commands.on_email_command),
     ),
     Subcommand(
-        "settings",
-        "where mail is announced, and whether outside senders' mail becomes work",
-        who=Who.ADMIN,
-        words=(
-            Subcommand(
-                "email-channel",
-                "where mail to the inbox is announced",
-                _with_args(email_commands.on_email_channel_setting),
-                usage="#channel",
-                who=Who.ADMIN,
-            ),
-            Subcommand(
-                "email-outsiders",
-                "whether mail from outside senders becomes work",
-                _with_args(email_commands.on_email_outsiders_setting),
-                usage="ignore|accept",
-                who=Who.ADMIN,
-            ),
-        ),
-    ),
-    Subcommand(
-        "webhook",
-        "signed webhooks that start tasks (admins: `create`, `list`, `delete`)",
-        _with_args(trigger_commands.on_webhook_command),
-        usage="list",
-        who=Who.ADMIN,
-    ),
-    Subcommand(
         "mcp",
         "this workspace's MCP servers and the tools they give Lucy (admins)",
         who=Who.ADMIN,
@@ -281,6 +253,34 @@ TABLE: tuple[Subcommand, ...] = (
                 who=Who.ADMIN,
             ),
         ),
+    ),
+    Subcommand(
+        "settings",
+        "where mail is announced, and whether outside senders' mail becomes work",
+        who=Who.ADMIN,
+        words=(
+            Subcommand(
+                "email-channel",
+                "where mail to the inbox is announced",
+                _with_args(email_commands.on_email_channel_setting),
+                usage="#channel",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "email-outsiders",
+                "whether mail from outside senders becomes work",
+                _with_args(email_commands.on_email_outsiders_setting),
+                usage="ignore|accept",
+                who=Who.ADMIN,
+            ),
+        ),
+    ),
+    Subcommand(
+        "webhook",
+        "signed webhooks that start tasks (admins: `create`, `list`, `delete`)",
+        _with_args(trigger_commands.on_webhook_command),
+        usage="list",
+        who=Who.ADMIN,
     ),
     Subcommand("help", "this message", _help),
 )

@@ -52,7 +52,16 @@ async def test_a_groups_unknown_word_gets_the_usage_and_starts_no_task(lucy: Luc
 
 async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
     team = new_team()
-    valid_args = {"email-channel": "#lucy", "email-outsiders": "accept", "webhook": "list"}
+    valid_args = {
+        "email-channel": "#lucy",
+        "email-outsiders": "accept",
+        "webhook": "list",
+        "add": "ops http://127.0.0.1:9/mcp",
+        "list": "",
+        "remove": "ops",
+        "refresh": "ops",
+        "risk": "ops weather low",
+    }
     admin_only = [(e.name, None) for e in TABLE if e.who is Who.ADMIN and not e.words] + [
         (e.name, w.name) for e in TABLE for w in e.words if w.who is Who.ADMIN
     ]
