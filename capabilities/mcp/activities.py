@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.mcp import repository, rules
 from capabilities.mcp.client import McpConnection, McpRefused, McpUnreachable, list_server, reach_problem
 from capabilities.mcp.contracts import McpRefreshRequest, McpRefreshResult
@@ -52,7 +51,7 @@ class McpActivities:
         self._sessions = sessions
         self._settings = settings
         self._egress = egress
-        self._keyring = arguments_keyring(settings)
+        self._keyring = repository.token_keyring(settings)
 
     async def _server(self, workspace_id: uuid.UUID, name: str) -> tuple[repository.ServerRow, str | None]:
         async with self._sessions.begin() as session:

@@ -27,7 +27,7 @@ from capabilities.mcp import repository, rules, views
 from capabilities.mcp.client import McpUnreachable, list_server
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.tools.egress import EgressGuard
-from lucy.crypto import CryptoError, KeyRing
+from lucy.crypto import CryptoError
 from lucy.db import repositories as repo
 from lucy.logging import get_logger
 from lucy.roles import is_admin
@@ -49,16 +49,6 @@ def _ephemeral(text: str) -> dict[str, Any]:
 async def _admin(deps: ListenerDeps, client: AsyncWebClient, team: str, user: str) -> bool:
     profile = await deps.directory.get(client, team, user)
     return is_admin(profile.role if profile else None)
-
-
-def _keyring(deps: ListenerDeps) -> KeyRing | None:
-    keys = deps.settings.security.encryption_keys
-    if keys is None or not keys.get_secret_value().strip():
-        return None
-    try:
-        return KeyRing.parse(keys.get_secret_value())
-    except CryptoError:
-        return None
 
 
 async def _audit(
@@ -87,7 +77,7 @@ async def add_server(deps: ListenerDeps, team: str, user: str, name: str, url: s
         listing = await list_server(url, token, name, deps.settings, EgressGuard())
     except McpUnreachable as exc:
         return f"I could not add MCP server *{shown}*: {escape_mrkdwn(str(exc))}. Nothing was stored."
-    keyring = _keyring(deps) if token else None
+    keyring = repository.token_keyring(deps.settings) if token else None
     if token and keyring is None:
         return NO_KEYS
     async with deps.sessions.begin() as session:
@@ -126,7 +116,7 @@ async def _add(
     if not token:
         await ack(_ephemeral(await add_server(deps, team, user, name, url, None)))
         return
-    if _keyring(deps) is None:
+    if repository.token_keyring(deps.settings) is None:
         await ack(_ephemeral(NO_KEYS))
         return
     await ack()
@@ -211,7 +201,10 @@ async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: reposito
         await repo.set_tenant(session=session, workspace_id=workspace_id)
         try:
             token = await repository.read_token(
-                session=session, workspace_id=workspace_id, name=server.name, keyring=_keyring(deps)
+                session=session,
+                workspace_id=workspace_id,
+                name=server.name,
+                keyring=repository.token_keyring(deps.settings),
             )
         except CryptoError:
             return f"The token of *{shown}* cannot be decrypted; add the server again with `--token`."

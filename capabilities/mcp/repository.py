@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.mcp import rules
 from lucy.contracts import WorkspaceTool
-from lucy.crypto import KeyRing
+from lucy.crypto import CryptoError, KeyRing
 from lucy.db.models import Integration, IntegrationCredential, McpServer
 from lucy.db.repositories.credentials import _credential_aad
+from lucy.settings import Settings
 
 PROVIDER = "mcp"
 TOKEN = "bearer_token"
@@ -122,6 +123,29 @@ async def remove_server(*, session: AsyncSession, workspace_id: uuid.UUID, name:
     return gone
 
 
+async def _credential(session: AsyncSession, integration_id: uuid.UUID) -> IntegrationCredential | None:
+    return (
+        await session.execute(
+            select(IntegrationCredential).where(
+                IntegrationCredential.integration_id == integration_id,
+                IntegrationCredential.credential_type == TOKEN,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def token_keyring(settings: Settings) -> KeyRing | None:
+    """The key ring that encrypts servers' tokens (``LUCY_ENCRYPTION_KEYS``); None without keys
+    or with malformed ones (then no token is stored or read)."""
+    keys = settings.security.encryption_keys
+    if keys is None or not keys.get_secret_value().strip():
+        return None
+    try:
+        return KeyRing.parse(keys.get_secret_value())
+    except CryptoError:
+        return None
+
+
 async def store_token(
     *, session: AsyncSession, workspace_id: uuid.UUID, name: str, token: str, keyring: KeyRing
 ) -> bool:
@@ -136,14 +160,7 @@ async def store_token(
         server.integration_id = integration.id
     aad = _credential_aad(workspace_id, server.integration_id, TOKEN)
     key_id, blob = keyring.encrypt(token, aad=aad)
-    credential = (
-        await session.execute(
-            select(IntegrationCredential).where(
-                IntegrationCredential.integration_id == server.integration_id,
-                IntegrationCredential.credential_type == TOKEN,
-            )
-        )
-    ).scalar_one_or_none()
+    credential = await _credential(session, server.integration_id)
     if credential is None:
         credential = IntegrationCredential(
             workspace_id=workspace_id, integration_id=server.integration_id, credential_type=TOKEN
@@ -161,14 +178,7 @@ async def read_token(
     server = await _get(session, workspace_id, name)
     if server is None or server.integration_id is None or keyring is None:
         return None
-    credential = (
-        await session.execute(
-            select(IntegrationCredential).where(
-                IntegrationCredential.integration_id == server.integration_id,
-                IntegrationCredential.credential_type == TOKEN,
-            )
-        )
-    ).scalar_one_or_none()
+    credential = await _credential(session, server.integration_id)
     if credential is None:
         return None
     aad = _credential_aad(workspace_id, server.integration_id, TOKEN)

@@ -169,6 +169,8 @@ def url_problem(url: str, *, allowed_hosts: frozenset[str], production: bool) ->
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
         return "the URL must start with https:// (or http://)"
+    if "@" in url.split("//", 1)[-1].split("/", 1)[0] or any(c.isspace() for c in url):
+        return "the URL may not carry a user name, a password or spaces (use --token for a secret)"
     if production and scheme == "http" and host_port(url) not in allowed_hosts:
         return "outside development, an MCP server must be reached over https://"
     return None

@@ -69,6 +69,9 @@ def test_outside_development_a_server_is_reached_over_https_unless_allowed():
     )
     assert rules.url_problem("http://127.0.0.1:18086/mcp", allowed_hosts=allowed, production=True) is None
     assert rules.url_problem("http://intranet.example/mcp", allowed_hosts=allowed, production=True) is None
+    assert "--token" in str(
+        rules.url_problem("https://me:pw@mcp.example.com/", allowed_hosts=allowed, production=False)
+    )
 
 
 def test_answers_escape_the_server_s_words_and_fit_slack():
