@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from mcp import ClientSession
@@ -115,6 +116,15 @@ async def _sse(url: str, headers: dict[str, str], seconds: float) -> AsyncIterat
         yield session
 
 
+def _attempts(url: str) -> list[tuple[Any, str]]:
+    """Streamable HTTP, then SSE, at ``url``; for a bare origin (no path) also at the SDK's
+    default paths, ``/mcp`` and ``/sse``."""
+    if urlsplit(url).path.strip("/"):
+        return [(_streamable, url), (_sse, url)]
+    base = url.rstrip("/")
+    return [(_streamable, url), (_streamable, f"{base}/mcp"), (_sse, f"{base}/sse"), (_sse, url)]
+
+
 class McpConnection:
     """One server: ``async with McpConnection(...).session() as s`` gives an initialised session."""
 
@@ -125,8 +135,8 @@ class McpConnection:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[ClientSession]:
-        for opener in (_streamable, _sse):
-            opened = opener(self._url, self._headers, self._timeout)
+        for opener, url in _attempts(self._url):
+            opened = opener(url, self._headers, self._timeout)
             try:
                 session = await opened.__aenter__()
             except Exception as exc:

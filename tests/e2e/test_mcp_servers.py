@@ -183,6 +183,8 @@ async def test_a_server_that_only_speaks_sse_is_added_through_the_fallback(
     team = new_team()
     answer = await _added(lucy, sse_only, team=team, name="legacy")
     assert "`mcp__legacy__weather`" in answer and "risk low" in answer
+    bare = await _answer(lucy, f"mcp add bare http://{sse_only.host}", team=team)  # no path
+    assert "MCP server *bare* added: 4 tools" in bare
 
 
 async def test_a_read_only_tool_runs_and_its_result_reaches_the_thread(
