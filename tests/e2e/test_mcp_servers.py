@@ -293,7 +293,7 @@ async def test_a_prompt_injection_in_a_tool_result_cannot_run_a_destructive_tool
 
 
 async def test_a_token_is_asked_in_a_modal_stored_encrypted_and_never_echoed(
-    lucy: Lucy, ops: FakeMcpServer, fake_slack: FakeSlack
+    lucy: Lucy, ops: FakeMcpServer, fake_slack: FakeSlack, capfd: pytest.CaptureFixture[str]
 ):
     team, token = new_team(), f"s3cret-{uuid.uuid4().hex}"
     assert await _answer(lucy, f"mcp add secured {ops.url} --token", team=team) == ""
@@ -336,6 +336,10 @@ async def test_a_token_is_asked_in_a_modal_stored_encrypted_and_never_echoed(
     assert len(blobs) == 1 and token.encode() not in bytes(blobs[0])
     assert token not in json.dumps(await _audit(lucy, team, "mcp_server.added"), default=str)
     assert "with a token" in await _answer(lucy, "mcp list", team=team)
+    assert "refreshed" in await _answer(lucy, "mcp refresh secured", team=team)  # decrypted to send
+    assert ops.authorizations[-1] == f"Bearer {token}"
+    logged = capfd.readouterr()
+    assert token not in logged.out and token not in logged.err
 
 
 async def _catalog(lucy: Lucy, team: str, name: str) -> dict[str, Any]:
