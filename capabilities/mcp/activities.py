@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -135,7 +135,8 @@ class McpActivities:
                 session=session,
                 workspace_id=workspace_id,
                 idempotency_key=key,
-                occurred_at=datetime.now(UTC),
+                # The first attempt's schedule time: a retried attempt writes nothing new.
+                occurred_at=activity.info().scheduled_time,
                 actor_type="lucy",
                 actor_id=request.slack_user_id or None,
                 action="mcp.tool_call",
