@@ -202,7 +202,7 @@ async def _start_temporal(
 
     from app.devservers import LocalTemporal
     from lucy.codec import data_converter
-    from lucy.contracts import SEARCH_ATTRIBUTES
+    from lucy.contracts.ids import SEARCH_ATTRIBUTES
     from lucy.tracing import temporal_interceptors
 
     log.info("starting Temporal dev server", db=str(data_dir / "temporal.db"))

@@ -39,7 +39,7 @@ from app.devservers import LocalPostgres, LocalTemporal, free_port
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from lucy import migrate
-from lucy.contracts import SEARCH_ATTRIBUTES
+from lucy.contracts.ids import SEARCH_ATTRIBUTES
 from lucy.db.session import create_engine
 from lucy.logging import configure_logging
 from lucy.settings import Settings, load_settings

@@ -75,7 +75,7 @@ from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
 
 from app.devservers import LocalPostgres, LocalTemporal, free_port  # noqa: E402
 from lucy import migrate  # noqa: E402
-from lucy.contracts import SEARCH_ATTRIBUTES, task_workflow_id  # noqa: E402
+from lucy.contracts.ids import SEARCH_ATTRIBUTES, task_workflow_id  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SLACK_TOKEN = "xoxb-fake-token"  # what tests.fakes.slack.FakeSlack accepts

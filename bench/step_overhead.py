@@ -76,10 +76,13 @@ with workflow.unsafe.imports_passed_through():
     import app.worker
     from app.devservers import LocalPostgres, LocalTemporal, free_port
     from app.worker import claim_signer, lucy_worker
+    from capabilities.approvals.contracts import ApprovalDecisionKind, ApprovalOutcome
     from capabilities.budgets.activities import BudgetGuard
+    from capabilities.task.contracts.task import TaskInput, TaskResult
     from capabilities.task.listeners.claims import signed_decision
+    from capabilities.task.repository import ingress_claim
     from lucy import migrate, tracing
-    from lucy.contracts import (
+    from lucy.contracts.ids import (
         SA_CHANNEL,
         SA_SOURCE,
         SA_STATUS,
@@ -88,16 +91,10 @@ with workflow.unsafe.imports_passed_through():
         SA_WORKSPACE,
         SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
-        ApprovalDecisionKind,
-        ApprovalOutcome,
-        ChatMessage,
-        LlmRequest,
-        TaskInput,
-        TaskResult,
         TaskStatus,
         task_workflow_id,
     )
-    from lucy.db import repositories as repo
+    from lucy.contracts.llm import ChatMessage, LlmRequest
     from lucy.db.session import create_engine, create_sessionmaker
     from lucy.logging import configure_logging
     from lucy.settings import load_settings
@@ -206,7 +203,7 @@ class Bench:
         ts, channel = f"{1800000000 + n}.{n:06d}", f"CB{n:07d}"
         workflow_id = task_workflow_id(self.team, channel, ts)
         async with self.sessions.begin() as session:
-            claim = await repo.ingress_claim(
+            claim = await ingress_claim(
                 session=session,
                 slack_team_id=self.team,
                 slack_user_id="UBENCH",

@@ -102,26 +102,18 @@ def lucy_fakes(tally: Tally) -> list[Any]:
     each payload into Lucy's dataclasses, as the real activities do."""
     from temporalio import activity
 
-    from lucy.contracts import (
+    from capabilities.approvals.contracts import (
         Actor,
         ActorCheck,
         ApprovalPosted,
         ApprovalRequest,
         ApprovalSettled,
-        LlmRequest,
-        LlmResponse,
-        PostMessageRequest,
-        PostMessageResult,
-        StepBatch,
-        TaskContext,
-        TaskContextRequest,
-        TaskFinished,
-        TaskStarted,
-        ToolCall,
-        ToolRequest,
-        ToolResult,
-        UpdateMessageRequest,
     )
+    from capabilities.task.contracts.records import StepBatch, TaskFinished, TaskStarted
+    from capabilities.task.contracts.task import TaskContext, TaskContextRequest
+    from capabilities.tools.contracts import ToolRequest, ToolResult
+    from lucy.contracts.llm import LlmRequest, LlmResponse, ToolCall
+    from lucy.contracts.slack import PostMessageRequest, PostMessageResult, UpdateMessageRequest
 
     exec_call = [ToolCall(id="call_0", name="exec", arguments=json.dumps({"command": "ls -la /srv/app"}))]
 
@@ -232,7 +224,7 @@ def lucy_task_workflow() -> type:
     from temporalio import workflow
 
     from app.worker import WORKFLOWS
-    from lucy.contracts import TASK_WORKFLOW_NAME
+    from lucy.contracts.ids import TASK_WORKFLOW_NAME
 
     for cls in WORKFLOWS:
         defn = workflow._Definition.from_class(cls)
@@ -629,7 +621,8 @@ class Bench:
         from temporalio.common import SearchAttributePair, TypedSearchAttributes
         from worker_scale_bare import BARE_WORKFLOW_NAME, BareInput
 
-        from lucy.contracts import (
+        from capabilities.task.contracts.task import TaskInput
+        from lucy.contracts.ids import (
             SA_CHANNEL,
             SA_SOURCE,
             SA_STATUS,
@@ -637,7 +630,6 @@ class Bench:
             SA_USER,
             SA_WORKSPACE,
             TASK_WORKFLOW_NAME,
-            TaskInput,
             TaskStatus,
             task_workflow_id,
         )
@@ -810,7 +802,7 @@ class Bench:
         from temporalio.client import Client
 
         from app.devservers import LocalTemporal, free_port
-        from lucy.contracts import SEARCH_ATTRIBUTES
+        from lucy.contracts.ids import SEARCH_ATTRIBUTES
 
         args = self.args
         temporal = LocalTemporal(

@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres, free_port, temporal_cli_path
 from lucy import migrate
-from lucy.contracts import SEARCH_ATTRIBUTES
+from lucy.contracts.ids import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 LAZY = "from app.cli import main; main(['worker'])"

@@ -74,7 +74,7 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 
-    from lucy.contracts import SEARCH_ATTRIBUTES
+    from lucy.contracts.ids import SEARCH_ATTRIBUTES
 
     try:
         existing = await client.operator_service.list_search_attributes(

@@ -38,7 +38,7 @@ from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard, StaticResolver
 from lucy import migrate
-from lucy.contracts import SEARCH_ATTRIBUTES
+from lucy.contracts.ids import SEARCH_ATTRIBUTES
 from lucy.db.session import create_engine
 from lucy.settings import Settings, load_settings
 from tests.fakes.agentmail import FakeAgentMail

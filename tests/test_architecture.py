@@ -21,8 +21,9 @@ STDLIB_PURE = {
     "urllib.parse",  # pure URL parsing (the policy's host names); not urllib.request
     "temporalio",
 }
-# Pure modules outside the workflow role that workflow code may import: the data contracts, the
+# Pure modules outside the workflow role that workflow code may import: the shared contracts, the
 # text rules for what Lucy posts, the monitors' conditions and the tool catalog (no I/O, no env).
+# A capability's own contracts (``capabilities/<name>/contracts``) are pure too: see CONTRACTS_OF.
 PURE_MODULES = {
     "lucy.contracts",
     "lucy.redact",
@@ -32,11 +33,23 @@ PURE_MODULES = {
 }
 
 
+# Whose contracts a capability's workflow code may import besides its own and lucy.contracts:
+# the task's state names approvals' and email's, and the sandbox must see every contracts module
+# a payload's type hints name (see capabilities.task.workflow.workflow). No other pair.
+CONTRACTS_OF = {
+    "task": {"approvals", "email", "proactive", "tools"},
+    "approvals": {"task"},
+    "email": {"approvals", "task"},
+    "proactive": {"approvals", "mcp", "task", "tools"},  # mcp: the maintenance step's refresh
+}
+
+
 def role(module_or_path: str) -> str:
     """A module's role from where it lives: ``kernel`` (lucy/), ``app`` (the composition roots),
     and inside ``capabilities/<name>/`` by file name: ``workflow``, ``activities``,
-    ``listeners`` (a module of that name or any module in a folder of that name), else
-    ``shared`` (contracts, views, repository, the capability's own rules)."""
+    ``listeners`` (a module of that name or any module in a folder of that name),
+    ``contracts`` (``contracts.py`` or ``contracts/``), else ``shared`` (views, repository, the
+    capability's own rules)."""
     parts = module_or_path.removesuffix(".py").replace("/", ".").split(".")
     if parts[0] == "lucy":
         return "kernel"
@@ -44,17 +57,19 @@ def role(module_or_path: str) -> str:
         return "app"
     if parts[0] != "capabilities":
         return "outside"
-    for kind in ("workflow", "activities", "listeners"):
+    for kind in ("workflow", "activities", "listeners", "contracts"):
         if kind in parts[2:]:
             return kind
     return "shared"
 
 
+def capability(module_or_path: str) -> str:
+    """``task`` for anything under ``capabilities/task/``; "" outside the capabilities."""
+    parts = module_or_path.removesuffix(".py").replace("/", ".").split(".")
+    return parts[1] if parts[0] == "capabilities" and len(parts) > 2 else ""
+
+
 def _pure(module: str) -> bool:
-    """A pure module, or a capability's contracts (``capabilities.<name>.contracts``: dataclasses)."""
-    parts = module.split(".")
-    if parts[0] == "capabilities" and len(parts) == 3 and parts[2] == "contracts":
-        return True
     return any(module == p or module.startswith(p + ".") for p in PURE_MODULES)
 
 
@@ -98,10 +113,16 @@ def _of_role(kind: str) -> list[Path]:
     return [p for p in _all_modules() if role(str(p.relative_to(ROOT))) == kind]
 
 
-def _workflow_import_ok(module: str, passed_through: bool) -> bool:
+def _contracts_ok(importer: str, module: str) -> bool:
+    """``module`` is the importer's own capability's contracts, or one CONTRACTS_OF allows."""
+    mine, theirs = capability(importer), capability(module)
+    return role(module) == "contracts" and (theirs == mine or theirs in CONTRACTS_OF.get(mine, ()))
+
+
+def _workflow_import_ok(importer: str, module: str, passed_through: bool) -> bool:
     if module in STDLIB_PURE or module.split(".")[0] in STDLIB_PURE:
         return True
-    if _pure(module) or role(module) == "workflow":
+    if _pure(module) or role(module) == "workflow" or _contracts_ok(importer, module):
         return True
     # activities are only referenced (by method, for their names and types), never run
     return passed_through and role(module) == "activities"
@@ -112,10 +133,41 @@ def test_workflow_role_imports_only_deterministic_code():
         f"{p.relative_to(ROOT)}: {m}"
         for p in _of_role("workflow")
         for m, passed in _imports(p)
-        if not _workflow_import_ok(m, passed)
+        if not _workflow_import_ok(str(p.relative_to(ROOT)), m, passed)
     ]
     assert _of_role("workflow"), "no workflow-role module found: the role rule reads nothing"
     assert not problems, problems
+
+
+def _contracts_import_ok(module: str) -> bool:
+    pure = module in STDLIB_PURE or module.split(".")[0] in STDLIB_PURE
+    return pure or module.startswith("lucy.contracts") or role(module) == "contracts"
+
+
+def test_contracts_are_pure_data():
+    """A capability's contracts import only the pure standard library, temporalio, the shared
+    contracts and other contracts: workflows import them, so they must be as pure as workflows."""
+    problems = [
+        f"{p.relative_to(ROOT)}: {m}"
+        for p in _of_role("contracts")
+        for m, _ in _imports(p)
+        if not _contracts_import_ok(m)
+    ]
+    assert _of_role("contracts"), "no contracts module found: the rule reads nothing"
+    assert not problems, problems
+
+
+def test_the_contracts_rule_sees_a_violation():
+    assert _contracts_ok("capabilities/task/workflow/models.py", "capabilities.task.contracts.task")
+    assert not _contracts_ok("capabilities/budgets/workflow.py", "capabilities.task.contracts.task")
+    assert not _contracts_ok("capabilities/task/workflow/models.py", "capabilities.task.repository")
+    assert not _contracts_import_ok("lucy.db.session") and not _contracts_import_ok("httpx")
+
+
+def test_the_kernel_keeps_no_capability_contracts():
+    """lucy.contracts holds what several capabilities share and re-exports nothing."""
+    init = ROOT / "lucy" / "contracts" / "__init__.py"
+    assert not [n for n in ast.parse(init.read_text()).body if isinstance(n, ast.Import | ast.ImportFrom)]
 
 
 def test_roles_are_read_from_file_names():
@@ -124,6 +176,8 @@ def test_roles_are_read_from_file_names():
     assert role("capabilities/budgets/activities.py") == "activities"
     assert role("capabilities.email.listeners.inbound") == "listeners"
     assert role("capabilities/feedback/views.py") == "shared"
+    assert role("capabilities/task/contracts/task.py") == "contracts"
+    assert role("capabilities.approvals.contracts") == "contracts"
     assert role("lucy.settings") == "kernel" and role("app/worker.py") == "app"
 
 
@@ -192,7 +246,7 @@ FORBIDDEN = {
     "activities": {"workflow", "listeners", "app"},
     "listeners": {"workflow", "activities", "app"},
     "shared": {"workflow", "activities", "listeners", "app"},
-    "kernel": {"workflow", "activities", "listeners", "shared", "app"},
+    "kernel": {"workflow", "activities", "listeners", "shared", "contracts", "app"},
 }
 
 

@@ -50,7 +50,7 @@ from capabilities.email.listeners.webhook import add_agentmail_webhook
 from capabilities.task.listeners.deps import IngressDeps, lazy_temporal, secret_text
 from capabilities.triggers.listeners.webhook import add_webhook_triggers
 from lucy import guard, tracing
-from lucy.contracts import TASK_WORKFLOW_NAME
+from lucy.contracts.ids import TASK_WORKFLOW_NAME
 from lucy.logging import get_logger
 from lucy.metrics import (
     ACK_SECONDS,

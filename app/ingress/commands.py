@@ -19,28 +19,30 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dispatch, help_lines
+from capabilities.approvals.repository import list_pending_approvals
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
 from capabilities.mcp import listeners as mcp
 from capabilities.proactive.listeners import monitors, schedules
+from capabilities.task.contracts.task import TaskView
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, requester_role
 from capabilities.task.listeners.events import DEACTIVATED
 from capabilities.task.listeners.home import pending_lines, task_lines
 from capabilities.task.listeners.start import WORKSPACE_REMOVED, SlackMessage
+from capabilities.task.repository import get_task, list_user_tasks
 from capabilities.task.views.home import approvals_text, status_text, tasks_text
 from capabilities.triggers.listeners import commands as trigger_commands
-from lucy.contracts import (
+from lucy.contracts.ids import (
     ACTIVE_TASK_STATUSES,
     QUERY_STATUS,
     UPDATE_CANCEL,
     TaskSource,
-    TaskView,
     belongs_to_team,
     command_workflow_id,
 )
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import WorkspaceRemoved, get_user, upsert_user, upsert_workspace
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
 
@@ -51,10 +53,10 @@ def _ephemeral(text: str) -> dict[str, Any]:
 
 async def _my_tasks(deps: ListenerDeps, team: str, slack_user: str) -> str:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
         tasks = (
-            await repo.list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
+            await list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
             if user
             else []
         )
@@ -63,12 +65,12 @@ async def _my_tasks(deps: ListenerDeps, team: str, slack_user: str) -> str:
 
 async def _my_approvals(deps: ListenerDeps, team: str, slack_user: str, *, role: str | None) -> str:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
         # An admin who never asked Lucy anything still approves: record them (with their role).
-        user_id = await repo.upsert_user(
+        user_id = await upsert_user(
             session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
         )
-        pending = await repo.list_pending_approvals(
+        pending = await list_pending_approvals(
             session=session, workspace_id=workspace_id, approver_id=user_id, include_unassigned=is_admin(role)
         )
     return approvals_text(pending_lines(pending))
@@ -78,13 +80,13 @@ async def _latest(deps: ListenerDeps, team: str, slack_user: str, workflow_id: s
     """The task the caller means (``workflow_id``, or their latest; with ``active``, their latest
     that may still run) with its requester, or None."""
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
         if workflow_id:
-            row = await repo.get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
+            row = await get_task(session=session, workspace_id=workspace_id, workflow_id=workflow_id)
             return row, user
         tasks = (
-            await repo.list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
+            await list_user_tasks(session=session, workspace_id=workspace_id, requester_id=user.id)
             if user
             else []
         )
@@ -298,7 +300,7 @@ async def on_lucy(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltCont
     """``/lucy ...``: subcommands answer the caller; anything else becomes a task."""
     try:
         await _lucy(ack, command, context)
-    except repo.WorkspaceRemoved:
+    except WorkspaceRemoved:
         await ack(_ephemeral(WORKSPACE_REMOVED))
 
 

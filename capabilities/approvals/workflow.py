@@ -13,13 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from capabilities.approvals.activities.identity import IdentityActivities
     from capabilities.approvals.activities.requests import ApprovalActivities
-from capabilities.task.workflow import options, policy
-from capabilities.task.workflow.models import error_type
-from capabilities.task.workflow.posting import ProgressMessage, thread_of
-from capabilities.task.workflow.recorder import StepRecorder
-from capabilities.task.workflow.status import set_status
-from lucy.contracts import (
-    UPDATE_SHOW_EXACT,
+from capabilities.approvals.contracts import (
     Actor,
     ActorCheck,
     ApprovalDecision,
@@ -29,17 +23,19 @@ from lucy.contracts import (
     ApprovalRequest,
     ApprovalSettled,
     CancelRequest,
-    ErrorType,
     ExactArguments,
     ExactViewRequest,
-    PendingApproval,
-    Progress,
-    TaskInput,
-    TaskState,
-    TaskStatus,
     claim_terms,
-    idempotency_key,
 )
+from capabilities.task.contracts.task import PendingApproval, TaskInput, TaskState
+from capabilities.task.workflow import options, policy
+from capabilities.task.workflow.models import error_type
+from capabilities.task.workflow.posting import ProgressMessage, thread_of
+from capabilities.task.workflow.recorder import StepRecorder
+from capabilities.task.workflow.status import set_status
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import UPDATE_SHOW_EXACT, TaskStatus, idempotency_key
+from lucy.contracts.slack import Progress
 
 
 async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> Actor:

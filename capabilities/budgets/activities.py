@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from capabilities.budgets import repository as budgets
+from capabilities.budgets.repository import Answer
 from capabilities.budgets.rules import (
     defaults_from,
     estimate_prompt_tokens,
@@ -27,8 +29,8 @@ from capabilities.budgets.rules import (
     reported_cost,
     stopped_sentence,
 )
-from lucy.contracts import ErrorType, LlmRequest
-from lucy.db import repositories as repo
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import LlmRequest
 from lucy.metrics import BUDGET_REFUSALS
 from lucy.settings import BudgetSettings, ModelPrice
 
@@ -85,7 +87,7 @@ class BudgetGuard:
         price = self._settings.llm_prices.get(model)
         estimate = price or (self._estimate_price() if reports_cost else None)
         cap = request.max_tokens or self._settings.budget_estimate_max_tokens
-        answer = repo.budgets.Answer(max_tokens=cap, min_tokens=self._settings.budget_min_answer_tokens)
+        answer = Answer(max_tokens=cap, min_tokens=self._settings.budget_min_answer_tokens)
         prompt_usd: Decimal | None = None
         if estimate is not None:
             texts = [m.content for m in request.messages]
@@ -95,7 +97,7 @@ class BudgetGuard:
             answer = dataclasses.replace(answer, per_token_usd=price_of(0, 1, estimate))
         key = key or attempt_key()
         async with self._engine.connect() as conn:
-            verdict = await repo.budgets.reserve(
+            verdict = await budgets.reserve(
                 session=conn,
                 workspace_id=workspace_id,
                 key=key,
@@ -145,7 +147,7 @@ class BudgetGuard:
 
     async def settle(self, hold: Hold, cost_usd: Decimal) -> bool:
         async with self._engine.connect() as conn:
-            return await repo.budgets.settle(
+            return await budgets.settle(
                 session=conn,
                 workspace_id=hold.workspace_id,
                 key=hold.key,
@@ -155,6 +157,6 @@ class BudgetGuard:
 
     async def release(self, hold: Hold) -> bool:
         async with self._engine.connect() as conn:
-            return await repo.budgets.release(
+            return await budgets.release(
                 session=conn, workspace_id=hold.workspace_id, key=hold.key, now=datetime.now(UTC)
             )

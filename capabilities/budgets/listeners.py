@@ -11,6 +11,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
+from capabilities.budgets.repository import (
+    USER_DEFAULT,
+    WORKSPACE,
+    clear_budget,
+    set_budget,
+    usage_report,
+    user_scope,
+)
 from capabilities.budgets.rules import (
     BUDGET_USAGE,
     BudgetChange,
@@ -21,8 +29,8 @@ from capabilities.budgets.rules import (
 )
 from capabilities.budgets.views import usage_text
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
-from lucy.db import repositories as repo
-from lucy.db.repositories.budgets import USER_DEFAULT, WORKSPACE, user_scope
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import upsert_user, upsert_workspace
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 
@@ -39,11 +47,11 @@ async def usage(deps: ListenerDeps, team: str, slack_user: str, *, role: str | N
     """The caller's view of this month's spend (an admin's holds everyone)."""
     admin = is_admin(role)
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        user_id = await repo.upsert_user(
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        user_id = await upsert_user(
             session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
         )
-        report = await repo.budgets.usage_report(
+        report = await usage_report(
             session=session,
             workspace_id=workspace_id,
             month=datetime.now(UTC).date(),
@@ -65,18 +73,16 @@ def _what(change: BudgetChange) -> str:
 async def _apply(deps: ListenerDeps, team: str, actor: str, change: BudgetChange, key: str) -> str:
     now = datetime.now(UTC)
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
         if change.user is None:
             scope = WORKSPACE
         elif change.user == "*":
             scope = USER_DEFAULT
         else:
-            target = await repo.upsert_user(
-                session=session, workspace_id=workspace_id, slack_user_id=change.user
-            )
+            target = await upsert_user(session=session, workspace_id=workspace_id, slack_user_id=change.user)
             scope = user_scope(target)
         if change.action == "default":
-            previous = await repo.budgets.set_budget(
+            previous = await set_budget(
                 session=session,
                 workspace_id=workspace_id,
                 scope_key=scope,
@@ -84,11 +90,11 @@ async def _apply(deps: ListenerDeps, team: str, actor: str, change: BudgetChange
                 limit_usd=None,
                 updated_by=actor,
             )
-            await repo.budgets.clear_budget(
+            await clear_budget(
                 session=session, workspace_id=workspace_id, scope_key=scope, period=change.period
             )
         else:
-            previous = await repo.budgets.set_budget(
+            previous = await set_budget(
                 session=session,
                 workspace_id=workspace_id,
                 scope_key=scope,
@@ -96,7 +102,7 @@ async def _apply(deps: ListenerDeps, team: str, actor: str, change: BudgetChange
                 limit_usd=change.amount if change.action == "set" else None,
                 updated_by=actor,
             )
-        await repo.record_audit(
+        await record_audit(
             session=session,
             workspace_id=workspace_id,
             idempotency_key=hashlib.sha256(f"budget:{team}:{key}".encode()).hexdigest(),

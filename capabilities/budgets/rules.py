@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from lucy.db.repositories.budgets import BudgetDefaults, BudgetVerdict
+from capabilities.budgets.repository import BudgetDefaults, BudgetVerdict
 from lucy.settings import BudgetSettings, ModelPrice
 
 MILLION = Decimal(1_000_000)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from capabilities.budgets.repository import UsageReport
 from capabilities.budgets.rules import usd
-from lucy.db.repositories.budgets import UsageReport
 from lucy.slack.limits import section
 from lucy.slack.text import escape_mrkdwn
 

@@ -8,8 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from capabilities.email.message import InboundEmail, metadata
-from lucy.db import repositories as repo
-from lucy.db.repositories.webhooks import DeliveryClaim
+from capabilities.email.repository import email_thread_announcement
+from lucy.db.repositories.tenants import set_tenant, workspace_settings
+from lucy.db.repositories.webhooks import (
+    DeliveryClaim,
+    claim_delivery,
+    finish_delivery,
+    finish_delivery_as_tenant,
+)
 
 SOURCE = "agentmail"
 
@@ -19,8 +25,8 @@ async def claim(
 ) -> tuple[DeliveryClaim, dict[str, Any]]:
     """Claim the delivery of ``email`` and read the workspace's settings, in one transaction."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        claimed = await repo.webhooks.claim_delivery(
+        await set_tenant(session=session, workspace_id=workspace_id)
+        claimed = await claim_delivery(
             session=session,
             workspace_id=workspace_id,
             source=SOURCE,
@@ -29,7 +35,7 @@ async def claim(
             payload=metadata(email),
             now=now,
         )
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
     return claimed, settings
 
 
@@ -44,7 +50,7 @@ async def finish(
 ) -> None:
     """Record the delivery's ``status``; a new ``payload`` is also put into ``claim`` so that
     later steps of this attempt see it."""
-    await repo.webhooks.finish_delivery_as_tenant(
+    await finish_delivery_as_tenant(
         sessions,
         workspace_id=workspace_id,
         claim=claim,
@@ -69,8 +75,8 @@ async def record_ignored(
 ) -> None:
     """Record a delivery nothing is done for as ``ignored`` (once: a redelivery changes nothing)."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        claim = await repo.webhooks.claim_delivery(
+        await set_tenant(session=session, workspace_id=workspace_id)
+        claim = await claim_delivery(
             session=session,
             workspace_id=workspace_id,
             source=SOURCE,
@@ -80,7 +86,7 @@ async def record_ignored(
             now=now,
         )
         if claim.claimed:
-            await repo.webhooks.finish_delivery(
+            await finish_delivery(
                 session=session,
                 workspace_id=workspace_id,
                 claim=claim,
@@ -93,7 +99,7 @@ async def record_ignored(
 async def thread_announcement(sessions: Any, workspace_id: Any, thread_id: str) -> dict[str, Any] | None:
     """Where the email thread was announced in Slack before, or None for a new thread."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        return await repo.webhooks.email_thread_announcement(
+        await set_tenant(session=session, workspace_id=workspace_id)
+        return await email_thread_announcement(
             session=session, workspace_id=workspace_id, thread_id=thread_id
         )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capabilities.email.auth import DEFAULT_TRUSTED_AUTHSERV_IDS, automatic, sender_address, verdict
-from lucy.contracts import EmailAttachment
+from capabilities.email.contracts import EmailAttachment
 
 RECEIVED = "message.received"
 MAX_QUOTED_CHARS = 20_000  # of the mail's text given to the task

@@ -16,8 +16,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.email.message import InboundEmail
+from capabilities.email.repository import email_thread_tasks
 from capabilities.email.sender import AttachmentLimits, limit_attachments
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import set_tenant
 from lucy.slack.text import escape_mrkdwn
 
 # The seed's "Email Listener Auto-Discovery" order.
@@ -34,8 +35,8 @@ async def thread_capped(sessions: Any, workspace_id: Any, email: InboundEmail) -
     """Whether the mail's email thread already had :data:`MAX_THREAD_TASKS` tasks within
     :data:`THREAD_WINDOW` (the mail itself not counted)."""
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
-        done = await repo.webhooks.email_thread_tasks(
+        await set_tenant(session=session, workspace_id=workspace_id)
+        done = await email_thread_tasks(
             session=session,
             workspace_id=workspace_id,
             thread_id=email.thread_id,

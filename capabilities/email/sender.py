@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from capabilities.email.contracts import EmailAttachment, EmailOrigin
 from capabilities.email.message import InboundEmail
-from lucy.contracts import EmailAttachment, EmailOrigin
 from lucy.logging import get_logger
 from lucy.roles import is_external, role_of
 

@@ -23,20 +23,16 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.email.activities.reply import MAX_REPLY_CHARS, EmailReplyActivities
+from capabilities.approvals.contracts import ApprovalDecisionKind
 from capabilities.approvals.workflow import ApprovalGate
+from capabilities.email.contracts import EmailOrigin, EmailReplyRequest
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow.models import error_type
 from capabilities.task.workflow.posting import post
 from capabilities.task.workflow.recorder import StepRecorder
-from lucy.contracts import (
-    ApprovalDecisionKind,
-    EmailOrigin,
-    EmailReplyRequest,
-    ErrorType,
-    TaskInput,
-    TaskState,
-    idempotency_key,
-    redact_secrets,
-)
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import idempotency_key
+from lucy.redact import redact_secrets
 
 TOOL = "email_reply"
 STEP = "email_reply"

@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from capabilities.feedback.repository import record_feedback
 from capabilities.task.listeners.deps import clicker_of, listener_deps
-from lucy.contracts import FEEDBACK_ACTION_ID, FEEDBACK_VALUES, belongs_to_team
-from lucy.db import repositories as repo
+from lucy.contracts.ids import FEEDBACK_ACTION_ID, FEEDBACK_VALUES, belongs_to_team
+from lucy.db.repositories.tenants import WorkspaceRemoved, upsert_workspace
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 
@@ -58,7 +58,7 @@ async def on_feedback(
         return
     try:
         async with listener_deps(context).sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+            workspace_id = await upsert_workspace(session=session, slack_team_id=team)
             outcome = await record_feedback(
                 session=session,
                 workspace_id=workspace_id,
@@ -67,7 +67,7 @@ async def on_feedback(
                 feedback=feedback,
                 clicked_at=_clicked_at(action),
             )
-    except (SQLAlchemyError, OSError, repo.WorkspaceRemoved) as exc:
+    except (SQLAlchemyError, OSError, WorkspaceRemoved) as exc:
         log.warning("feedback not recorded", workflow_id=workflow_id, error=exc.__class__.__name__)
         SLACK_EVENTS.labels("block_actions", "feedback_failed").inc()
         await ack()

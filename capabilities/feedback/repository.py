@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lucy.contracts import FEEDBACK_VALUES, idempotency_key
+from lucy.contracts.ids import FEEDBACK_VALUES, idempotency_key
 from lucy.db.models import Task, TaskFeedback
 from lucy.db.repositories.ledger import record_audit
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement
 
-from lucy.contracts import FEEDBACK_ACTION_ID, feedback_button_value
+from lucy.contracts.ids import FEEDBACK_ACTION_ID, feedback_button_value
 
 SECTION_LIMIT = 3_000  # Slack's limit on a section's text
 FENCE = "```"

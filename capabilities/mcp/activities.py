@@ -32,12 +32,15 @@ from capabilities.mcp.contracts import McpRefreshRequest, McpRefreshResult
 from capabilities.task.views.blocks import arguments_digest
 from capabilities.tools.activities.http_errors import rejected
 from capabilities.tools.activities.liveness import keeps_beating
+from capabilities.tools.contracts import ToolRequest, ToolResult, WorkspaceTool, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
 from capabilities.tools.spec import UNRESUMABLE_TOOL_HEARTBEAT, RiskContext, ToolSpec, retry
-from lucy.contracts import ErrorType, Risk, ToolRequest, ToolResult, WorkspaceTool, truncate_output
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.risk import Risk
 from lucy.crypto import CryptoError
-from lucy.db import repositories as repo
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import set_tenant
 from lucy.settings import Settings
 
 CALL_TIMEOUT = timedelta(minutes=16)  # the activity's own bound (LUCY_MCP_CALL_TIMEOUT_SECONDS) is tighter
@@ -55,7 +58,7 @@ class McpActivities:
 
     async def _server(self, workspace_id: uuid.UUID, name: str) -> tuple[repository.ServerRow, str | None]:
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             server = await repository.get_server(session=session, workspace_id=workspace_id, name=name)
             if server is None:
                 raise rejected(f"this workspace has no MCP server {name!r} any more (an admin removed it)")
@@ -117,7 +120,7 @@ class McpActivities:
         except McpUnreachable:
             return
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             await repository.save_catalog(
                 session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
             )
@@ -130,8 +133,8 @@ class McpActivities:
     async def _audit(self, workspace_id: uuid.UUID, request: ToolRequest, server: str, tool: str) -> None:
         key = hashlib.sha256(f"mcp-call:{request.workflow_id}:{request.step}".encode()).hexdigest()
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            await repo.record_audit(
+            await set_tenant(session=session, workspace_id=workspace_id)
+            await record_audit(
                 session=session,
                 workspace_id=workspace_id,
                 idempotency_key=key,
@@ -170,7 +173,7 @@ class McpActivities:
                 unreachable += 1
                 continue
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
+                await set_tenant(session=session, workspace_id=workspace_id)
                 await repository.save_catalog(
                     session=session, workspace_id=workspace_id, name=name, catalog=listing.as_catalog()
                 )

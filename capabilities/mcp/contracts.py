@@ -1,5 +1,5 @@
 """What the MCP activities exchange with workflows (the workspace tool itself,
-``WorkspaceTool``, is in ``lucy.contracts`` because the task's context carries it)."""
+``WorkspaceTool``, is in ``capabilities.tools.contracts``: the task's context carries it)."""
 
 from __future__ import annotations
 

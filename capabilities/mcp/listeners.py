@@ -28,7 +28,8 @@ from capabilities.mcp.client import McpUnreachable, list_server
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.tools.egress import EgressGuard
 from lucy.crypto import CryptoError
-from lucy.db import repositories as repo
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import set_tenant, upsert_workspace
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -55,7 +56,7 @@ async def _audit(
     session: Any, workspace_id: uuid.UUID, user: str, verb: str, name: str, state: dict[str, Any]
 ) -> None:
     key = hashlib.sha256(f"mcp-server:{workspace_id}:{name}:{verb}:{uuid.uuid4()}".encode()).hexdigest()
-    await repo.record_audit(
+    await record_audit(
         session=session,
         workspace_id=workspace_id,
         idempotency_key=key,
@@ -81,7 +82,7 @@ async def add_server(deps: ListenerDeps, team: str, user: str, name: str, url: s
     if token and keyring is None:
         return NO_KEYS
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
         await repository.save_server(
             session=session,
             workspace_id=workspace_id,
@@ -166,7 +167,7 @@ async def on_token_submit(
 async def _simple(deps: ListenerDeps, team: str, user: str, verb: str, args: list[str]) -> str:
     """``list``, ``remove``, ``refresh`` and ``risk``: the answer for the admin."""
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
         if verb == "list":
             return views.list_text(await repository.list_servers(session=session, workspace_id=workspace_id))
         name = args[0] if args else ""
@@ -198,7 +199,7 @@ async def _risk(
 async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: repository.ServerRow) -> str:
     shown = escape_mrkdwn(server.name)
     async with deps.sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        await set_tenant(session=session, workspace_id=workspace_id)
         try:
             token = await repository.read_token(
                 session=session,
@@ -213,7 +214,7 @@ async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: reposito
     except McpUnreachable as exc:
         return f"I could not refresh *{shown}*: {escape_mrkdwn(str(exc))}. Its last list of tools stays."
     async with deps.sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        await set_tenant(session=session, workspace_id=workspace_id)
         await repository.save_catalog(
             session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
         )

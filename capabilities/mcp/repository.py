@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.mcp import rules
-from lucy.contracts import WorkspaceTool
+from capabilities.tools.contracts import WorkspaceTool
 from lucy.crypto import CryptoError, KeyRing
 from lucy.db.models import Integration, IntegrationCredential, McpServer
 from lucy.db.repositories.credentials import _credential_aad

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from lucy.contracts import WorkspaceTool
+from capabilities.tools.contracts import WorkspaceTool
 
 PREFIX = "mcp__"
 SEPARATOR = "__"

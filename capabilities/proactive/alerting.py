@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lucy.contracts.monitors import AlertState, ProbeOutcome
+from capabilities.proactive.contracts.monitors import AlertState, ProbeOutcome
 
 ERRORS_TO_STOP = 3
 

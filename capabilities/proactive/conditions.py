@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from lucy.contracts.monitors import MonitorKind, ProbeOutcome
+from capabilities.proactive.contracts.monitors import MonitorKind, ProbeOutcome
 
 USAGE = (
     'To watch something: `/lucy monitor "<every N minutes>" <what>`, where <what> is one of\n'

@@ -22,7 +22,8 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from lucy.contracts import MAINTENANCE_SCHEDULE_ID, MAINTENANCE_WORKFLOW_NAME, MaintenanceInput
+from capabilities.proactive.contracts.maintenance import MaintenanceInput
+from lucy.contracts.ids import MAINTENANCE_SCHEDULE_ID, MAINTENANCE_WORKFLOW_NAME
 from lucy.logging import get_logger
 
 log = get_logger(__name__)

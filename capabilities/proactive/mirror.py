@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.specs import build
-from lucy.contracts import SA_SCHEDULE, SA_WORKSPACE
+from lucy.contracts.ids import SA_SCHEDULE, SA_WORKSPACE
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.proactive import conditions, recurrence
+from capabilities.proactive.contracts.schedules import StandingAction
 from capabilities.proactive.repository import monitors as rows
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.standing import Caller, NewRow, ScheduleRefused, StandingService
-from lucy.contracts.schedules import StandingAction
 from lucy.logging import get_logger
 
 log = get_logger(__name__)

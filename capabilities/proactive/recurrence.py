@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from lucy.contracts.schedules import Recurrence
+from capabilities.proactive.contracts.schedules import Recurrence
 
 EXAMPLES = (
     '"every 30 minutes", "every 2 hours", "every day at 09:00", "every weekday at 8:30", '

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.proactive import recurrence
+from capabilities.proactive.contracts.schedules import Recurrence, ScheduleOverlap, StandingAction
 from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.standing import Caller, NewRow, ScheduleRefused, StandingService, audit
-from lucy.contracts.schedules import Recurrence, ScheduleOverlap, StandingAction
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import get_workspace, set_tenant
 from lucy.logging import get_logger
 
 log = get_logger(__name__)
@@ -91,7 +91,7 @@ class ScheduleService(StandingService[ScheduleRecord]):
         return record
 
     async def _refuse_over_limit(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
-        workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
+        workspace = await get_workspace(session=session, workspace_id=workspace_id)
         limit = workspace.max_schedules if workspace else 10
         if await rows.count_live_schedules(session=session, workspace_id=workspace_id) >= limit:
             raise ScheduleRefused(
@@ -140,7 +140,7 @@ class ScheduleService(StandingService[ScheduleRecord]):
                 f"That window holds more than {MAX_BACKFILL_RUNS} runs; choose a shorter one."
             )
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=record.workspace_id)
+            await set_tenant(session=session, workspace_id=record.workspace_id)
             await rows.add_backfill_window(
                 session=session, workspace_id=record.workspace_id, schedule_id=record.id, start=start, end=end
             )
@@ -160,7 +160,7 @@ class ScheduleService(StandingService[ScheduleRecord]):
     async def _note_next_run(self, record: ScheduleRecord) -> None:
         facts = await self._mirror.facts(record.temporal_id)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=record.workspace_id)
+            await set_tenant(session=session, workspace_id=record.workspace_id)
             await rows.set_next_run(
                 session=session,
                 workspace_id=record.workspace_id,

@@ -22,9 +22,12 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from capabilities.proactive.contracts.monitors import MonitorInput
+from capabilities.proactive.contracts.schedules import ScheduleOverlap
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
-from lucy.contracts import (
+from capabilities.task.contracts.task import TaskInput
+from lucy.contracts.ids import (
     MONITOR_WORKFLOW_NAME,
     SA_CHANNEL,
     SA_SCHEDULE,
@@ -34,14 +37,11 @@ from lucy.contracts import (
     SA_USER,
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
-    MonitorInput,
-    TaskInput,
     TaskSource,
     TaskStatus,
     monitor_workflow_id,
     scheduled_workflow_id,
 )
-from lucy.contracts.schedules import ScheduleOverlap
 
 MAX_JITTER = timedelta(seconds=30)  # spreads schedules that share a minute
 

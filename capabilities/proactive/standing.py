@@ -18,13 +18,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from capabilities.proactive.contracts.schedules import StandingAction
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.repository.standing import Store
 from lucy.contracts.ids import idempotency_key
-from lucy.contracts.schedules import StandingAction
-from lucy.db import repositories as repo
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import get_user, set_tenant, upsert_channel, upsert_user, upsert_workspace
 from lucy.roles import is_admin
 
 R = TypeVar("R", ScheduleRecord, MonitorRecord)
@@ -91,7 +92,7 @@ class StandingService(Generic[R]):
     async def _create(self, caller: Caller, new: NewRow, *, request_key: str) -> R:
         """Create the row (idempotent: its id), then its Temporal Schedule."""
         async with self._sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
+            workspace_id = await upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
             record = await self.store.get(session, workspace_id, new.row_id)
             if record is None:
                 await self._refuse_over_limit(session, workspace_id)
@@ -120,7 +121,7 @@ class StandingService(Generic[R]):
         """
         record = await self._changeable(item_id, caller)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=record.workspace_id)
+            await set_tenant(session=session, workspace_id=record.workspace_id)
             await self._store_change(session, record, action, caller)
             await audit(
                 session, record.workspace_id, caller, f"{self.noun}.{action.value}", record.id, request_key
@@ -156,16 +157,16 @@ class StandingService(Generic[R]):
         except ValueError:
             return None
         async with self._sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=slack_team_id)
+            workspace_id = await upsert_workspace(session=session, slack_team_id=slack_team_id)
             return await self.store.get(session, workspace_id, wanted)
 
     async def visible_to(self, caller: Caller) -> list[R]:
         """The caller's items; every item of the workspace for an admin."""
         async with self._sessions.begin() as session:
-            workspace_id = await repo.upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
+            workspace_id = await upsert_workspace(session=session, slack_team_id=caller.slack_team_id)
             if is_admin(caller.role):
                 return await self.store.list(session, workspace_id, None)
-            user = await repo.get_user(
+            user = await get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=caller.slack_user_id
             )
             if user is None:
@@ -178,10 +179,10 @@ async def owner_and_channel(
 ) -> tuple[uuid.UUID, uuid.UUID]:
     """The ids of who creates a schedule or monitor, and of the channel it posts in (both
     recorded on the way, as ingress records everyone it meets)."""
-    owner_id = await repo.upsert_user(
+    owner_id = await upsert_user(
         session=session, workspace_id=workspace_id, slack_user_id=caller.slack_user_id, role=caller.role
     )
-    channel_id = await repo.upsert_channel(
+    channel_id = await upsert_channel(
         session=session,
         workspace_id=workspace_id,
         slack_channel_id=slack_channel_id,
@@ -201,7 +202,7 @@ async def audit(
 ) -> None:
     """One ``audit_log`` entry for a change to a schedule or a monitor (``action``'s first word
     is the entity type), once per request."""
-    await repo.record_audit(
+    await record_audit(
         session=session,
         workspace_id=workspace_id,
         idempotency_key=idempotency_key(action, str(entity_id), request_key),

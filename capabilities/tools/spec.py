@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 from temporalio.common import RetryPolicy
 
-from lucy.contracts import Risk, ToolSchema, redact_secrets
+from lucy.contracts.llm import ToolSchema
+from lucy.contracts.risk import Risk
+from lucy.redact import redact_secrets
 
 if TYPE_CHECKING:
     from capabilities.tools.deps import ToolDeps

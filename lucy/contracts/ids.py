@@ -66,6 +66,16 @@ class TaskSource(StrEnum):
     WEBHOOK = "webhook"  # a signed POST to one of the workspace's webhook triggers
 
 
+class TaskIntent(StrEnum):
+    """What a request is, as the fast model classifies it (it picks the tier)."""
+
+    LOOKUP = "lookup"
+    TOOL_USE = "tool_use"
+    REASONING = "reasoning"
+    CODE = "code"
+    CHAT = "chat"
+
+
 def task_workflow_id(team_id: str, channel_id: str, message_ts: str) -> str:
     """The task workflow id for one Slack message.
 

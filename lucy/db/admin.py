@@ -12,7 +12,8 @@ async def run(settings: Settings, action: str, months_ahead: int) -> str:
 
     from lucy.crypto import KeyRing
     from lucy.db import partitions
-    from lucy.db import repositories as repo
+    from lucy.db.repositories.credentials import rotate_credentials
+    from lucy.db.repositories.tenants import list_workspace_ids, set_tenant
     from lucy.db.session import create_engine, create_sessionmaker
 
     engine = create_engine(
@@ -37,14 +38,12 @@ async def run(settings: Settings, action: str, months_ahead: int) -> str:
         keyring = KeyRing.parse(keys.get_secret_value() if keys else None)
         sessions = create_sessionmaker(engine)
         async with sessions.begin() as session:
-            workspace_ids = await repo.list_workspace_ids(session=session)
+            workspace_ids = await list_workspace_ids(session=session)
         total = 0
         for workspace_id in workspace_ids:
             async with sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                total += await repo.rotate_credentials(
-                    session=session, workspace_id=workspace_id, keyring=keyring
-                )
+                await set_tenant(session=session, workspace_id=workspace_id)
+                total += await rotate_credentials(session=session, workspace_id=workspace_id, keyring=keyring)
         return f"re-encrypted {total} credential(s) with key {keyring.primary_id!r}"
     finally:
         await engine.dispose()

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lucy.contracts import REJECT_ACTION_ID, SHOW_EXACT_ACTION_ID, approval_button_value
+from lucy.contracts.ids import REJECT_ACTION_ID, SHOW_EXACT_ACTION_ID, approval_button_value
 from lucy.redact import only_secrets_masked, redact
 
 SHOW_EXACT_LABEL = "Show exactly what runs"

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from app.worker import build_slack_client
+from capabilities.budgets.repository import BudgetDefaults, reserve, set_budget, settle
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
-from lucy.contracts import ReconcileRequest
-from lucy.db import repositories as repo
+from capabilities.proactive.contracts.maintenance import ReconcileRequest
 from lucy.db.models import BudgetSpend
-from lucy.db.repositories.budgets import BudgetDefaults
+from lucy.db.repositories.tenants import set_tenant, upsert_user, upsert_workspace
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings
 from tests.conftest import new_team
@@ -31,10 +31,10 @@ async def test_sweep_releases_a_crashed_hold_and_admins_hear_once_at_80_percent(
     admin = f"UADMIN{uuid.uuid4().hex[:6].upper()}"
     now = datetime.now(UTC)
     async with sessions.begin() as s:
-        ws = await repo.upsert_workspace(session=s, slack_team_id=new_team())
-        await repo.upsert_user(session=s, workspace_id=ws, slack_user_id=admin, role="admin")
-        await repo.upsert_user(session=s, workspace_id=ws, slack_user_id="U0MEMBER", role="member")
-        await repo.budgets.set_budget(
+        ws = await upsert_workspace(session=s, slack_team_id=new_team())
+        await upsert_user(session=s, workspace_id=ws, slack_user_id=admin, role="admin")
+        await upsert_user(session=s, workspace_id=ws, slack_user_id="U0MEMBER", role="member")
+        await set_budget(
             session=s,
             workspace_id=ws,
             scope_key="workspace",
@@ -51,16 +51,12 @@ async def test_sweep_releases_a_crashed_hold_and_admins_hear_once_at_80_percent(
         }
         # A worker died mid-call an hour ago: its hold outlived its 15 minutes.
         assert (
-            await repo.budgets.reserve(
+            await reserve(
                 key="crashed", amount_usd=Decimal(1), now=now - timedelta(hours=1), ttl_seconds=900, **common
             )
         ).ok
-        assert (
-            await repo.budgets.reserve(key="done", amount_usd=Decimal(8), now=now, ttl_seconds=900, **common)
-        ).ok
-        assert await repo.budgets.settle(
-            session=s, workspace_id=ws, key="done", cost_usd=Decimal("8.50"), now=now
-        )
+        assert (await reserve(key="done", amount_usd=Decimal(8), now=now, ttl_seconds=900, **common)).ok
+        assert await settle(session=s, workspace_id=ws, key="done", cost_usd=Decimal("8.50"), now=now)
 
     acts = MaintenanceActivities(
         engine,
@@ -72,7 +68,7 @@ async def test_sweep_releases_a_crashed_hold_and_admins_hear_once_at_80_percent(
     first = await ActivityEnvironment().run(acts.reconcile_claims, ReconcileRequest())
     assert first.budget_holds_released >= 1 and first.budget_warnings >= 1
     async with sessions.begin() as s:
-        await repo.set_tenant(session=s, workspace_id=ws)
+        await set_tenant(session=s, workspace_id=ws)
         spend = (
             await s.execute(
                 select(BudgetSpend.settled_usd, BudgetSpend.reserved_usd).where(

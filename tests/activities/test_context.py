@@ -12,8 +12,17 @@ from temporalio.testing import ActivityEnvironment
 from app.worker import build_slack_client
 from capabilities.task.activities.context import APPROVE_ALL_FLAG, ContextActivities
 from capabilities.task.activities.records import RecordActivities
-from lucy.contracts import TaskContextRequest, TaskInput, TaskStarted
-from lucy.db import repositories as repo
+from capabilities.task.contracts.records import TaskStarted
+from capabilities.task.contracts.task import TaskContextRequest, TaskInput
+from capabilities.task.repository import get_task
+from lucy.db.repositories.tenants import (
+    get_channel,
+    get_workspace,
+    set_tenant,
+    upsert_channel,
+    upsert_user,
+    upsert_workspace,
+)
 from lucy.db.session import create_sessionmaker
 from tests import store_helpers as helpers
 from tests.clock import FROZEN
@@ -22,21 +31,21 @@ from tests.conftest import new_team
 
 async def _task(sessions: Any, team: str, *, channel_settings: dict[str, Any]) -> tuple[TaskInput, str]:
     async with sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team, name="Acme")
-        user_id = await repo.upsert_user(
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team, name="Acme")
+        user_id = await upsert_user(
             session=session,
             workspace_id=workspace_id,
             slack_user_id="U0ALICE",
             display_name="Alice",
             timezone="Europe/Berlin",
         )
-        channel_id = await repo.upsert_channel(
+        channel_id = await upsert_channel(
             session=session, workspace_id=workspace_id, slack_channel_id="C0OPS", name="ops"
         )
-        channel = await repo.get_channel(session=session, workspace_id=workspace_id, channel_id=channel_id)
+        channel = await get_channel(session=session, workspace_id=workspace_id, channel_id=channel_id)
         assert channel is not None
         channel.settings = channel_settings
-        workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
+        workspace = await get_workspace(session=session, workspace_id=workspace_id)
         assert workspace is not None
         workspace.settings = {"approvers": ["UBOSS"], "approval_ttl_hours": 2, "allow_self_approval": True}
     workflow_id = f"lucy-task-{team}-C0OPS-1.1"
@@ -89,8 +98,8 @@ async def test_context_reads_people_policy_and_tools_and_writes_nothing(engine, 
         "create_monitor",
     }
     async with sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))
-        row = await repo.get_task(
+        await set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))
+        row = await get_task(
             session=session, workspace_id=uuid.UUID(task.workspace_id), workflow_id=workflow_id
         )
         assert row is not None and ctx.task_id == str(row.id)
@@ -112,7 +121,7 @@ async def test_the_workspace_flag_and_the_channel_setting_require_approval(engin
         team = new_team()
         task, workflow_id = await _task(sessions, team, channel_settings={})
         async with sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))
+            await set_tenant(session=session, workspace_id=uuid.UUID(task.workspace_id))
             await helpers.set_feature_flag(
                 session=session,
                 workspace_id=uuid.UUID(task.workspace_id),

@@ -15,7 +15,8 @@ from temporalio.testing import ActivityEnvironment
 
 from capabilities.email.activities.attachments import read_attachments
 from capabilities.email.activities.reply import EmailReplyActivities
-from lucy.contracts import EmailAttachment, EmailOrigin, EmailReplyRequest, ErrorType
+from capabilities.email.contracts import EmailAttachment, EmailOrigin, EmailReplyRequest
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail, message_received
 

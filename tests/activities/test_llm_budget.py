@@ -19,10 +19,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from capabilities.budgets.activities import BudgetGuard
+from capabilities.budgets.repository import set_budget
 from capabilities.task.activities.llm import LlmActivities
-from lucy.contracts import ChatMessage, ErrorType, LlmProvider, LlmRequest
-from lucy.db import repositories as repo
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import ChatMessage, LlmProvider, LlmRequest
 from lucy.db.models import BudgetReservation, BudgetSpend
+from lucy.db.repositories.tenants import set_tenant, upsert_user, upsert_workspace
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings, load_settings
 from tests.conftest import eventually, new_team
@@ -31,10 +33,10 @@ from tests.fakes.llm import FakeLlm
 
 async def _workspace(engine: AsyncEngine, limit: str | None) -> tuple[uuid.UUID, uuid.UUID]:
     async with create_sessionmaker(engine).begin() as s:
-        ws = await repo.upsert_workspace(session=s, slack_team_id=new_team())
-        user = await repo.upsert_user(session=s, workspace_id=ws, slack_user_id="U0ALICE")
+        ws = await upsert_workspace(session=s, slack_team_id=new_team())
+        user = await upsert_user(session=s, workspace_id=ws, slack_user_id="U0ALICE")
         if limit is not None:
-            await repo.budgets.set_budget(
+            await set_budget(
                 session=s,
                 workspace_id=ws,
                 scope_key="workspace",
@@ -47,7 +49,7 @@ async def _workspace(engine: AsyncEngine, limit: str | None) -> tuple[uuid.UUID,
 
 async def _rows(engine: AsyncEngine, ws: uuid.UUID) -> tuple[list[Any], tuple[Decimal, Decimal]]:
     async with create_sessionmaker(engine).begin() as s:
-        await repo.set_tenant(session=s, workspace_id=ws)
+        await set_tenant(session=s, workspace_id=ws)
         held = (
             (await s.execute(select(BudgetReservation).where(BudgetReservation.workspace_id == ws)))
             .scalars()

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.exceptions import ApplicationError
 
+from capabilities.budgets.repository import set_budget, user_scope
 from capabilities.budgets.rules import MILLION, estimate_prompt_tokens
-from lucy.contracts import ErrorType
-from lucy.db import repositories as repo
-from lucy.db.repositories.budgets import user_scope
+from lucy.contracts.errors import ErrorType
+from lucy.db.repositories.tenants import set_tenant
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings
 from tests.activities.test_llm_budget import _env, _llm, _request, _rows, _workspace
@@ -41,8 +41,8 @@ def _hold_for(prompt_cost: Decimal, max_tokens: int) -> Decimal:
 
 async def _user_daily(engine: AsyncEngine, ws: uuid.UUID, user: uuid.UUID, limit: str) -> None:
     async with create_sessionmaker(engine).begin() as s:
-        await repo.set_tenant(session=s, workspace_id=ws)
-        await repo.budgets.set_budget(
+        await set_tenant(session=s, workspace_id=ws)
+        await set_budget(
             session=s,
             workspace_id=ws,
             scope_key=user_scope(user),

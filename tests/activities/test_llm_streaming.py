@@ -23,7 +23,9 @@ from capabilities.budgets.activities import BudgetGuard
 from capabilities.task.activities.llm import LlmActivities
 from capabilities.task.activities.slack import ChannelPacer, SlackActivities
 from capabilities.task.views.stream import StreamText, neutral
-from lucy.contracts import ChatMessage, ErrorType, LlmRequest, LlmResponse, PostMessageRequest, StreamTarget
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import ChatMessage, LlmRequest, LlmResponse, StreamTarget
+from lucy.contracts.slack import PostMessageRequest
 from lucy.settings import Settings, load_settings
 from lucy.slack.text import prepare
 from tests.activities.test_llm_budget import _rows, _workspace

@@ -18,7 +18,8 @@ from capabilities.email.activities.agentmail_sdk import NO_RETRIES, agentmail_cl
 from capabilities.email.agentmail import agentmail_environment
 from capabilities.tools.activities.composio import ComposioActivities, composio_origin
 from capabilities.tools.activities.email import EmailActivities
-from lucy.contracts import ErrorType, ToolRequest
+from capabilities.tools.contracts import ToolRequest
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail
 from tests.fakes.composio import FakeComposio

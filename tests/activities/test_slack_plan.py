@@ -15,7 +15,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from capabilities.task.activities.slack import SlackActivities
-from lucy.contracts import ErrorType, PlanStep, PostMessageRequest, ProgressView, UpdateMessageRequest
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.slack import PlanStep, PostMessageRequest, ProgressView, UpdateMessageRequest
 from tests.fakes.slack import FakeSlack
 
 CHANNEL, THREAD = "C0GENERAL", "1700000000.000001"

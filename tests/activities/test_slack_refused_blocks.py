@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import ActivityEnvironment
 
 from capabilities.task.activities.slack import ChannelPacer, SlackActivities
-from lucy.contracts import PostMessageRequest, UpdateMessageRequest
+from lucy.contracts.slack import PostMessageRequest, UpdateMessageRequest
 from tests.fakes.slack import FakeSlack
 
 CHANNEL, THREAD = "C0LIMITS", "1700000000.000001"

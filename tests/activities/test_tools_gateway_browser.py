@@ -25,8 +25,9 @@ from capabilities.tools.activities.browser import BrowserActivities
 from capabilities.tools.activities.camofox import PAGE_CHANGED
 from capabilities.tools.activities.gateway import GatewayActivities
 from capabilities.tools.activities.liveness import BEAT_EVERY_S
+from capabilities.tools.contracts import TOOL_OUTPUT_LIMIT, ToolRequest, ToolResult
 from capabilities.tools.egress import EGRESS_DENIED, EgressGuard, StaticResolver
-from lucy.contracts import TOOL_OUTPUT_LIMIT, ErrorType, ToolRequest, ToolResult
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 from tests.fakes.camofox import FakeCamoFox, Page
 from tests.fakes.gateway import FakeGateway

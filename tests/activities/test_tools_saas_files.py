@@ -23,7 +23,8 @@ from capabilities.tools.activities.documents import markdown_to_html
 from capabilities.tools.activities.email import EmailActivities
 from capabilities.tools.activities.files import FileActivities
 from capabilities.tools.activities.slack_history import SlackHistoryActivities
-from lucy.contracts import ErrorType, ToolRequest
+from capabilities.tools.contracts import ToolRequest
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 from tests.fakes.agentmail import FakeAgentMail
 from tests.fakes.composio import FakeComposio

@@ -17,9 +17,18 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from lucy.db import repositories as repo
+from capabilities.budgets import repository as budgets
+from capabilities.budgets.repository import (
+    Answer,
+    BudgetDefaults,
+    BudgetVerdict,
+    release,
+    set_budget,
+    sweep,
+    user_scope,
+)
 from lucy.db.models import BudgetSpend
-from lucy.db.repositories.budgets import BudgetDefaults, user_scope
+from lucy.db.repositories.tenants import set_tenant, upsert_user, upsert_workspace
 from lucy.db.session import create_sessionmaker
 from tests.clock import FROZEN
 from tests.conftest import new_team
@@ -31,25 +40,25 @@ NONE = BudgetDefaults()
 @asynccontextmanager
 async def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
     async with create_sessionmaker(engine).begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        await set_tenant(session=session, workspace_id=workspace_id)
         yield session
 
 
 async def new_workspace(engine: AsyncEngine) -> uuid.UUID:
     async with create_sessionmaker(engine).begin() as session:
-        return await repo.upsert_workspace(session=session, slack_team_id=new_team())
+        return await upsert_workspace(session=session, slack_team_id=new_team())
 
 
 async def new_user(engine: AsyncEngine, ws: uuid.UUID) -> uuid.UUID:
     async with tenant(engine, ws) as s:
-        return await repo.upsert_user(session=s, workspace_id=ws, slack_user_id=f"U{uuid.uuid4().hex[:8]}")
+        return await upsert_user(session=s, workspace_id=ws, slack_user_id=f"U{uuid.uuid4().hex[:8]}")
 
 
 async def set_limit(
     engine: AsyncEngine, ws: uuid.UUID, limit: str | None, scope: str = "workspace", period: str = "month"
 ) -> None:
     async with tenant(engine, ws) as s:
-        await repo.budgets.set_budget(
+        await set_budget(
             session=s,
             workspace_id=ws,
             scope_key=scope,
@@ -69,9 +78,9 @@ async def reserve(
     now=NOW,
     ttl: int = 600,
     defaults: BudgetDefaults = NONE,
-) -> repo.budgets.BudgetVerdict:
+) -> BudgetVerdict:
     async with tenant(engine, ws) as s:
-        return await repo.budgets.reserve(
+        return await budgets.reserve(
             session=s,
             workspace_id=ws,
             key=key,
@@ -86,7 +95,7 @@ async def reserve(
 
 async def settle(engine: AsyncEngine, ws: uuid.UUID, key: str, cost: Decimal, now=NOW) -> bool:
     async with tenant(engine, ws) as s:
-        return await repo.budgets.settle(session=s, workspace_id=ws, key=key, cost_usd=cost, now=now)
+        return await budgets.settle(session=s, workspace_id=ws, key=key, cost_usd=cost, now=now)
 
 
 async def spend(engine: AsyncEngine, ws: uuid.UUID, scope: str = "workspace", period: str = "month"):
@@ -132,11 +141,11 @@ async def test_racing_calls_get_the_answer_tokens_the_room_left_pays_for(engine:
     ws = await new_workspace(engine)
     await set_limit(engine, ws, "1.00")
     # A $0.01 prompt and up to 2,000 answer tokens at $0.0001: $0.21 a call, at least 100 tokens.
-    answer = repo.budgets.Answer(per_token_usd=Decimal("0.0001"), max_tokens=2_000, min_tokens=100)
+    answer = Answer(per_token_usd=Decimal("0.0001"), max_tokens=2_000, min_tokens=100)
 
-    async def call(key: str) -> repo.budgets.BudgetVerdict:
+    async def call(key: str) -> BudgetVerdict:
         async with tenant(engine, ws) as s:
-            return await repo.budgets.reserve(
+            return await budgets.reserve(
                 session=s,
                 workspace_id=ws,
                 key=key,
@@ -186,7 +195,7 @@ async def test_a_retried_reserve_or_settle_counts_once(engine: AsyncEngine):
     assert await spend(engine, ws) == (Decimal("1.25"), Decimal(0))
     assert await spend(engine, ws, user_scope(user), "day") == (Decimal("1.25"), Decimal(0))
     async with tenant(engine, ws) as s:  # releasing a settled call gives nothing back
-        assert not await repo.budgets.release(session=s, workspace_id=ws, key="same", now=NOW)
+        assert not await release(session=s, workspace_id=ws, key="same", now=NOW)
     assert await spend(engine, ws) == (Decimal("1.25"), Decimal(0))
 
 
@@ -196,8 +205,8 @@ async def test_a_failed_call_releases_its_hold(engine: AsyncEngine):
     assert (await reserve(engine, ws, "a", "0.80")).ok
     assert not (await reserve(engine, ws, "b", "0.80")).ok
     async with tenant(engine, ws) as s:
-        assert await repo.budgets.release(session=s, workspace_id=ws, key="a", now=NOW)
-        assert not await repo.budgets.release(session=s, workspace_id=ws, key="a", now=NOW)
+        assert await release(session=s, workspace_id=ws, key="a", now=NOW)
+        assert not await release(session=s, workspace_id=ws, key="a", now=NOW)
     assert (await reserve(engine, ws, "b", "0.80")).ok
 
 
@@ -206,10 +215,10 @@ async def test_a_crashed_calls_hold_is_swept_after_its_expiry(engine: AsyncEngin
     await set_limit(engine, ws, "1")
     assert (await reserve(engine, ws, "crashed", "0.90", ttl=60)).ok
     async with create_sessionmaker(engine).begin() as s:
-        assert await repo.budgets.sweep(session=s, now=NOW + timedelta(seconds=59)) == 0
+        assert await sweep(session=s, now=NOW + timedelta(seconds=59)) == 0
     assert not (await reserve(engine, ws, "next", "0.90")).ok
     async with create_sessionmaker(engine).begin() as s:
-        assert await repo.budgets.sweep(session=s, now=NOW + timedelta(seconds=61)) >= 1
+        assert await sweep(session=s, now=NOW + timedelta(seconds=61)) >= 1
     assert await spend(engine, ws) == (Decimal(0), Decimal(0))
     # The crashed call's late settle still counts what was spent, and nothing is given back twice.
     assert await settle(engine, ws, "crashed", Decimal("0.30"))
@@ -238,9 +247,7 @@ async def test_user_budgets_default_then_override_and_ingress_check(engine: Asyn
 
     async def blocked(user: uuid.UUID):
         async with tenant(engine, ws) as s:
-            return await repo.budgets.blocked(
-                session=s, workspace_id=ws, user_id=user, now=NOW, defaults=defaults
-            )
+            return await budgets.blocked(session=s, workspace_id=ws, user_id=user, now=NOW, defaults=defaults)
 
     assert (await blocked(alice)).scope == "user"  # refused at this limit: ingress refuses too
     assert await blocked(bob) is None
@@ -259,7 +266,7 @@ async def test_one_tenant_never_sees_or_spends_anothers_budget(engine: AsyncEngi
     async with tenant(engine, ws2) as s:
         rows = (await s.execute(text("SELECT count(*) FROM budget_spend"))).scalar_one()
         assert rows == 0  # row-level security
-        verdict = await repo.budgets.reserve(
+        verdict = await budgets.reserve(
             session=s,
             workspace_id=ws2,
             key="x",
@@ -278,7 +285,7 @@ async def test_a_budget_call_for_another_tenant_than_the_transactions_is_refused
     ws1, ws2 = await new_workspace(engine), await new_workspace(engine)
     with pytest.raises(DBAPIError, match="another tenant"):
         async with tenant(engine, ws1) as s:
-            await repo.budgets.reserve(
+            await budgets.reserve(
                 session=s,
                 workspace_id=ws2,
                 key="sneaky",

@@ -23,8 +23,9 @@ from app.cli import main
 from app.devservers import LocalPostgres
 from lucy import migrate
 from lucy.db import partitions
-from lucy.db import repositories as repo
 from lucy.db.models import PARTITIONED_TABLES
+from lucy.db.repositories.ledger import monthly_cost, record_audit, record_cost
+from lucy.db.repositories.tenants import set_tenant, upsert_workspace
 from lucy.db.session import create_sessionmaker
 from tests.clock import month_start, this_month
 
@@ -115,8 +116,8 @@ async def _write_everywhere(app: AsyncEngine, ws: uuid.UUID, at: datetime, key: 
     """One cost row, one audit row and one webhook delivery at ``at``, as the application
     writes them; returns whether the cost and audit rows were new."""
     async with create_sessionmaker(app).begin() as s:
-        await repo.set_tenant(session=s, workspace_id=ws)
-        cost = await repo.record_cost(
+        await set_tenant(session=s, workspace_id=ws)
+        cost = await record_cost(
             session=s,
             workspace_id=ws,
             idempotency_key=key,
@@ -126,7 +127,7 @@ async def _write_everywhere(app: AsyncEngine, ws: uuid.UUID, at: datetime, key: 
             completion_tokens=10,
             model="m",
         )
-        audit = await repo.record_audit(
+        audit = await record_audit(
             session=s, workspace_id=ws, idempotency_key=key, occurred_at=at, actor_type="lucy", action="x"
         )
         await s.execute(
@@ -159,7 +160,7 @@ async def test_a_missing_month_never_fails_a_write_and_maintenance_moves_its_row
         microseconds=1
     )  # the last instant of the late month
     async with create_sessionmaker(app).begin() as s:
-        ws = await repo.upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
+        ws = await upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
 
     assert await _write_everywhere(app, ws, at_late, "late") == [True, True]
     assert await _write_everywhere(app, ws, at_past, "past") == [True, True]
@@ -183,9 +184,9 @@ async def test_a_missing_month_never_fails_a_write_and_maintenance_moves_its_row
 
     async def rollup() -> dict[date, tuple[int, Decimal]]:
         async with create_sessionmaker(app).begin() as s:
-            await repo.set_tenant(session=s, workspace_id=ws)
+            await set_tenant(session=s, workspace_id=ws)
             return {
-                m: ((r := await repo.monthly_cost(session=s, workspace_id=ws, month=m)).calls, r.cost_usd)
+                m: ((r := await monthly_cost(session=s, workspace_id=ws, month=m)).calls, r.cost_usd)
                 for m in (late, past)
             }
 
@@ -242,7 +243,7 @@ async def test_creating_a_month_that_already_has_rows_moves_them(
     app, superuser = store
     month = partitions.add_months(this_month(), 7)
     async with create_sessionmaker(app).begin() as s:
-        ws = await repo.upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
+        ws = await upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
     await _write_everywhere(app, ws, month_start(month), "k")
     owner = create_async_engine(fresh_db)
     try:
@@ -261,7 +262,7 @@ async def test_downgrade_keeps_rows_waiting_in_the_default(
     app, superuser = store
     month = partitions.add_months(this_month(), 5)
     async with create_sessionmaker(app).begin() as s:
-        ws = await repo.upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
+        ws = await upsert_workspace(session=s, slack_team_id=f"T{uuid.uuid4().hex[:10].upper()}")
     await _write_everywhere(app, ws, month_start(month), "k")
     await asyncio.to_thread(migrate.downgrade, fresh_db, "0005")
     assert "cost_log_default" not in await _partitions(fresh_db)

@@ -16,9 +16,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from app.devservers import LocalPostgres
+from capabilities.approvals.repository import create_approval, decide_approval, list_pending_approvals
+from capabilities.task.repository import ingress_claim, record_step, record_task_running
 from lucy.crypto import CryptoError, KeyRing
-from lucy.db import repositories as repo
 from lucy.db.partitions import add_months, ensure_partitions
+from lucy.db.repositories.credentials import rotate_credentials
+from lucy.db.repositories.ledger import monthly_cost, record_audit, record_cost
+from lucy.db.repositories.tenants import is_feature_enabled, set_tenant, upsert_user, upsert_workspace
 from lucy.db.session import create_sessionmaker
 from tests import store_helpers as helpers
 from tests.clock import FROZEN
@@ -44,18 +48,18 @@ async def _frozen_month_partitions(postgres: LocalPostgres) -> None:
 @asynccontextmanager
 async def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
     async with create_sessionmaker(engine).begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        await set_tenant(session=session, workspace_id=workspace_id)
         yield session
 
 
 async def new_workspace(engine: AsyncEngine) -> uuid.UUID:
     async with create_sessionmaker(engine).begin() as session:
-        return await repo.upsert_workspace(session=session, slack_team_id=new_team())
+        return await upsert_workspace(session=session, slack_team_id=new_team())
 
 
 async def new_task(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
     async with tenant(engine, workspace_id) as s:
-        return await repo.record_task_running(
+        return await record_task_running(
             session=s,
             workspace_id=workspace_id,
             workflow_id=f"wf-{uuid.uuid4()}",
@@ -73,7 +77,7 @@ async def new_task(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
 async def test_audit_log_is_immutable_in_the_database(engine: AsyncEngine, admin_engine: AsyncEngine):
     ws = await new_workspace(engine)
     async with tenant(engine, ws) as s:
-        assert await repo.record_audit(
+        assert await record_audit(
             session=s, workspace_id=ws, idempotency_key="a1", occurred_at=NOW, actor_type="lucy", action="x"
         )
     for statement in ("UPDATE audit_log SET action = 'y'", "DELETE FROM audit_log"):
@@ -98,7 +102,7 @@ async def test_cost_entries_are_idempotent_and_the_monthly_rollup_exact(engine: 
 
     async def write(i: int) -> bool:
         async with tenant(engine, ws) as s:
-            return await repo.record_cost(
+            return await record_cost(
                 session=s,
                 workspace_id=ws,
                 idempotency_key=f"k{i % 25}",  # every entry is written twice (a retried activity)
@@ -112,7 +116,7 @@ async def test_cost_entries_are_idempotent_and_the_monthly_rollup_exact(engine: 
     inserted = await asyncio.gather(*(write(i) for i in range(50)))
     assert sum(inserted) == 25
     async with tenant(engine, ws) as s:
-        fast = await repo.monthly_cost(session=s, workspace_id=ws, month=NOW.date())
+        fast = await monthly_cost(session=s, workspace_id=ws, month=NOW.date())
         slow = await helpers.monthly_cost_from_log(session=s, workspace_id=ws, month=NOW.date())
     assert fast == slow
     assert fast.calls == 25 and fast.prompt_tokens == 250
@@ -123,7 +127,7 @@ async def test_approval_is_decided_exactly_once(engine: AsyncEngine):
     ws = await new_workspace(engine)
     task_id = await new_task(engine, ws)
     async with tenant(engine, ws) as s:
-        approver = await repo.upsert_user(session=s, workspace_id=ws, slack_user_id="UAPPROVER", role="admin")
+        approver = await upsert_user(session=s, workspace_id=ws, slack_user_id="UAPPROVER", role="admin")
         args = dict(
             session=s,
             workspace_id=ws,
@@ -136,14 +140,14 @@ async def test_approval_is_decided_exactly_once(engine: AsyncEngine):
             expires_at=NOW + timedelta(hours=24),
             approver_id=approver,
         )
-        first = await repo.create_approval(**args)
-        assert await repo.create_approval(**args) == first  # a retried activity
-        pending = await repo.list_pending_approvals(session=s, workspace_id=ws, approver_id=approver)
+        first = await create_approval(**args)
+        assert await create_approval(**args) == first  # a retried activity
+        pending = await list_pending_approvals(session=s, workspace_id=ws, approver_id=approver)
         assert [a.id for a in pending] == [first]
 
     async def click(decision: str) -> bool:
         async with tenant(engine, ws) as s:
-            row = await repo.decide_approval(
+            row = await decide_approval(
                 session=s, workspace_id=ws, approval_id=first, decision=decision, decided_by=approver, now=NOW
             )
             return row is not None
@@ -151,13 +155,13 @@ async def test_approval_is_decided_exactly_once(engine: AsyncEngine):
     results = await asyncio.gather(*(click("approved" if i % 2 else "rejected") for i in range(10)))
     assert sum(results) == 1
     async with tenant(engine, ws) as s:
-        assert await repo.list_pending_approvals(session=s, workspace_id=ws, approver_id=approver) == []
+        assert await list_pending_approvals(session=s, workspace_id=ws, approver_id=approver) == []
         late = dict(
             args, session=s, idempotency_key=f"ap-{uuid.uuid4()}", expires_at=NOW - timedelta(seconds=1)
         )
-        expired_id = await repo.create_approval(**late)
+        expired_id = await create_approval(**late)
         assert (
-            await repo.decide_approval(
+            await decide_approval(
                 session=s,
                 workspace_id=ws,
                 approval_id=expired_id,
@@ -174,7 +178,7 @@ async def _claim(
 ) -> Any:
     """One ingress claim through the SQL function ``lucy_ingress_claim`` (migration 0005)."""
     async with create_sessionmaker(engine).begin() as s:
-        return await repo.ingress_claim(
+        return await ingress_claim(
             session=s,
             slack_team_id=team,
             slack_user_id=user,
@@ -222,14 +226,14 @@ async def test_feature_flags_steps_and_history(engine: AsyncEngine):
     ws = await new_workspace(engine)
     task_id = await new_task(engine, ws)
     async with tenant(engine, ws) as s:
-        assert await repo.is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is False
+        assert await is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is False
         await helpers.set_feature_flag(session=s, workspace_id=ws, flag_key="self_approval", enabled=True)
-        assert await repo.is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is True
+        assert await is_feature_enabled(session=s, workspace_id=ws, flag_key="self_approval") is True
         step = dict(
             session=s, workspace_id=ws, task_id=task_id, step_index=0, kind="tool_use", idempotency_key="s0"
         )
-        a = await repo.record_step(**step, name="exec")
-        b = await repo.record_step(**step, name="exec", status="completed", output={"ok": True})
+        a = await record_step(**step, name="exec")
+        b = await record_step(**step, name="exec", status="completed", output={"ok": True})
         assert a == b
         count = await s.execute(
             text("SELECT count(*), max(status) FROM task_steps WHERE task_id = :t"), {"t": task_id}
@@ -284,8 +288,8 @@ async def test_credentials_are_encrypted_bound_and_rotatable(engine: AsyncEngine
             old.decrypt("old", blob, aad=b"another|row|api_key")
     rotated = KeyRing.parse(f"{KEYS_NEW},{KEYS_OLD}")
     async with tenant(engine, ws) as s:
-        assert await repo.rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 1
-        assert await repo.rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 0
+        assert await rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 1
+        assert await rotate_credentials(session=s, workspace_id=ws, keyring=rotated) == 0
     async with tenant(engine, ws) as s:
         assert await helpers.read_credential(session=s, keyring=KeyRing.parse(KEYS_NEW), **read) == secret
 
@@ -341,7 +345,7 @@ async def test_task_finished_activity_is_idempotent_across_retries(
     from temporalio.testing import ActivityEnvironment
 
     from capabilities.task.activities.records import RecordActivities
-    from lucy.contracts import TaskFinished
+    from capabilities.task.contracts.records import TaskFinished
 
     ws = await new_workspace(engine)
     await new_task(engine, ws)
@@ -389,7 +393,7 @@ async def test_tool_arguments_previews_and_errors_are_redacted_before_the_databa
     from temporalio.testing import ActivityEnvironment
 
     from capabilities.task.activities.records import RecordActivities
-    from lucy.contracts import StepBatch, StepRecord
+    from capabilities.task.contracts.records import StepBatch, StepRecord
 
     token, aws = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "AKIA" + "IOSFODNN7EXAMPLE"
     ws = await new_workspace(engine)

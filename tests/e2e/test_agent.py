@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from temporalio.client import WorkflowExecutionStatus
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, eventually, mention_event, new_team, record_history
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, dm_event, eventually, mention_event, new_team, record_history
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack

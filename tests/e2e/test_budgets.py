@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.db.models import AuditLog, Budget, Task, Workspace
 from lucy.settings import Settings, load_settings
 from tests.conftest import Lucy, eventually, mention_event, new_team, running_lucy

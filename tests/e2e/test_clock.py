@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres, temporal_test_server_path
+from capabilities.proactive.contracts.maintenance import MaintenanceInput, MaintenanceReport
 from lucy import migrate
-from lucy.contracts import MAINTENANCE_WORKFLOW_NAME, MaintenanceInput, MaintenanceReport, task_workflow_id
+from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME, task_workflow_id
 from lucy.db.partitions import add_months
 from lucy.settings import Settings
 from lucy.temporal import ensure_search_attributes

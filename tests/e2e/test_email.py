@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.devservers import LocalPostgres
 from app.devtools.console.channels import DEFAULT_CHANNELS
-from lucy.contracts import email_workflow_id, idempotency_key
+from lucy.contracts.ids import email_workflow_id, idempotency_key
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, new_team, record_history
 from tests.fakes.agentmail import WEBHOOK_SECRET, FakeAgentMail, message_received, svix_headers

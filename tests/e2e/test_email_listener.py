@@ -24,7 +24,7 @@ from app.devtools.console.channels import DEFAULT_CHANNELS
 from app.ingress.app import IngressDeps, create_app
 from capabilities.email.listeners.websocket import run_email_listener
 from capabilities.email.repository import bound_inboxes
-from lucy.contracts import email_workflow_id
+from lucy.contracts.ids import email_workflow_id
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, new_team
 from tests.e2e.test_email import BOB, BOB_USER

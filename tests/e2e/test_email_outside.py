@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from lucy.contracts import email_workflow_id
+from lucy.contracts.ids import email_workflow_id
 from tests.conftest import Lucy, eventually
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     EVE,

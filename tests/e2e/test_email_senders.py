@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from app.devservers import LocalPostgres
-from lucy.contracts import email_workflow_id
+from lucy.contracts.ids import email_workflow_id
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, record_history
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)

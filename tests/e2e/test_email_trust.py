@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from capabilities.email.routing import CAPPED_NOTE, MAX_THREAD_TASKS
-from lucy.contracts import email_workflow_id
+from lucy.contracts.ids import email_workflow_id
 from tests.conftest import Lucy, eventually
 from tests.e2e.test_email import (  # noqa: F401  (fixtures used by name)
     _bound_workspace,

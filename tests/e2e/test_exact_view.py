@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.devservers import LocalPostgres
 from capabilities.approvals.activities.sealed_arguments import open_arguments
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.crypto import KeyRing
 from lucy.settings import Settings
 from tests.conftest import Lucy, block_actions_payload, eventually, fake_settings, mention_event, new_team

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres
 from capabilities.task.views.blocks import arguments_digest
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.crypto import KeyRing
 from lucy.settings import Settings
 from tests.conftest import (
@@ -384,8 +384,8 @@ async def test_a_tool_the_server_no_longer_has_refreshes_the_list(
 
 
 async def test_the_maintenance_schedule_lists_stale_servers_again(lucy: Lucy, ops: FakeMcpServer):
+    from capabilities.proactive.contracts.maintenance import MaintenanceInput, MaintenanceReport
     from capabilities.proactive.workflow.maintenance import LucyMaintenanceWorkflow
-    from lucy.contracts import MaintenanceInput, MaintenanceReport
 
     team = new_team()
     await _added(lucy, ops, team=team)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from temporalio.client import WorkflowExecutionStatus
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.db.models import Task, Workspace
 from tests.conftest import Lucy, dm_event, mention_event, new_team, record_history, sign
 from tests.fakes.llm import FakeLlm

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from lucy.contracts import MaintenanceInput
+from capabilities.proactive.contracts.maintenance import MaintenanceInput
 from tests.conftest import Lucy, eventually, new_team, record_history
 from tests.e2e.proactive import click_ephemeral, forget
 from tests.fakes.gateway import FakeGateway

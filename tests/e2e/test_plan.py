@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, mention_event, new_team, record_history, running_lucy
 from tests.fakes.gateway import FakeGateway

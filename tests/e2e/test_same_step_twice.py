@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, mention_event, new_team, record_history
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm

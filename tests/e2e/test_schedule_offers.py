@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.e2e.test_monitors import _forget as forget_monitors
 from tests.e2e.test_schedules import CHANNEL, _click, _create, _schedule_rows

@@ -21,7 +21,8 @@ from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, Sch
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalTemporal, free_port
-from lucy.contracts import SEARCH_ATTRIBUTES, MaintenanceInput
+from capabilities.proactive.contracts.maintenance import MaintenanceInput
+from lucy.contracts.ids import SEARCH_ATTRIBUTES
 from lucy.settings import Settings
 from lucy.slack.limits import block_problems
 from lucy.slack.text import escape_mrkdwn

@@ -20,7 +20,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from app.ingress.app import IngressDeps, create_app
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.settings import Settings
 from lucy.slack.text import prepare
 from tests.conftest import Lucy, eventually, mention_event, new_team, record_history, running_lucy, sign

@@ -21,10 +21,12 @@ from temporalio import activity
 
 from capabilities.task.workflow import policy
 from capabilities.tools.activities import registry
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
 from capabilities.tools.spec import NEEDS_SLACK, STRING, RiskContext, ToolSpec, retry, schema
-from lucy.contracts import Risk, ToolRequest, ToolResult, task_workflow_id
+from lucy.contracts.ids import task_workflow_id
+from lucy.contracts.risk import Risk
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.llm import FakeLlm

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from lucy.contracts import ApprovalDecision, ApprovalOutcome, task_workflow_id
+from capabilities.approvals.contracts import ApprovalDecision, ApprovalOutcome
+from lucy.contracts.ids import task_workflow_id
 from lucy.signing import Claim, ClaimSigner, now_iso
 from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.gateway import FakeGateway

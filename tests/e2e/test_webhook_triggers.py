@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from app.devservers import LocalPostgres
 from capabilities.triggers import rules as triggers
-from lucy.contracts import webhook_workflow_id
+from lucy.contracts.ids import webhook_workflow_id
 from lucy.crypto import KeyRing
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, fake_settings, new_team

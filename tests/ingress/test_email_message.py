@@ -274,8 +274,8 @@ def test_attachments_are_references_and_the_member_request_names_the_member():
 
 
 def test_attachment_limits_per_file_and_in_total():
+    from capabilities.email.contracts import EmailAttachment
     from capabilities.email.sender import AttachmentLimits, attachments_note, limit_attachments
-    from lucy.contracts import EmailAttachment
 
     files = tuple(
         EmailAttachment(attachment_id=f"a{n}", filename=f"f{n}", size=s) for n, s in enumerate([5, 11, 4, 3])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from temporalio.service import RPCError
 
-from lucy.contracts import (
+from lucy.contracts.ids import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
     REJECT_ACTION_ID,

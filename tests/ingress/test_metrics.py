@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from app.devservers import LocalPostgres
 from app.ingress.app import IngressDeps, create_app
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.db.session import create_engine
 from lucy.metrics import SLACK_KINDS, slack_kind
 from lucy.settings import load_settings

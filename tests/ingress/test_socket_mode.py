@@ -8,7 +8,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.ingress.app import IngressDeps, build_bolt_app
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, dm_event, mention_event, new_team
 from tests.fakes.slack import FakeSlack
 

@@ -17,7 +17,7 @@ from app.ingress.app import IngressDeps, create_app
 from app.ingress.codec import MAX_CODEC_BODY_BYTES
 from lucy import codec as codec_module
 from lucy.codec import ENCODING, EncryptionCodec, data_converter, payload_keyring, payloads_to_json
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.crypto import CryptoError, KeyRing
 from tests.conftest import mention_event, new_team, running_lucy
 

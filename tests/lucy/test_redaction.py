@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lucy.contracts import REDACTED as CONTRACTS_REDACTED
-from lucy.contracts import redact_secrets as contracts_redact_secrets
 from lucy.logging import redact_text
 from lucy.redact import REDACTED, redact_secrets
+from lucy.redact import REDACTED as CONTRACTS_REDACTED
+from lucy.redact import redact_secrets as contracts_redact_secrets
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

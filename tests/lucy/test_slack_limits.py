@@ -22,14 +22,15 @@ from hypothesis import strategies as st
 
 from capabilities.approvals import views as exact_view
 from capabilities.budgets import views as budgets
+from capabilities.budgets.repository import UsageReport
+from capabilities.email.repository import IgnoredMail
 from capabilities.feedback import views as feedback
 from capabilities.mcp import views as mcp_views
+from capabilities.proactive.contracts.schedules import Recurrence, StandingAction
 from capabilities.proactive.views import monitors, schedules, standing
 from capabilities.task.views import blocks, home
 from capabilities.task.views.plan import plan_chunks
-from lucy.contracts import PlanStep, ProgressView, Recurrence, StandingAction
-from lucy.db.repositories.budgets import UsageReport
-from lucy.db.repositories.webhooks import IgnoredMail
+from lucy.contracts.slack import PlanStep, ProgressView
 from lucy.slack import limits, masking
 from lucy.slack.limits import block_problems, view_problems
 from lucy.slack.text import fit, prepare

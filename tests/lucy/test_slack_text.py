@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.slack.text import INPUT_LIMIT, escape_mrkdwn, prepare, split_message, to_mrkdwn
 from tests.conftest import Lucy, mention_event, new_team
 from tests.fakes.llm import FakeLlm

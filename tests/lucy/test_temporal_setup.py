@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.testing import WorkflowEnvironment
 
-from lucy.contracts import SEARCH_ATTRIBUTES
+from lucy.contracts.ids import SEARCH_ATTRIBUTES
 from lucy.temporal import ensure_search_attributes
 
 

@@ -11,7 +11,7 @@ from temporalio.testing import ActivityEnvironment
 from app.devservers import LocalPostgres, free_port
 from app.ingress.app import IngressDeps, create_app
 from capabilities.task.activities.llm import LlmActivities
-from lucy.contracts import ChatMessage, LlmProvider, LlmRequest
+from lucy.contracts.llm import ChatMessage, LlmProvider, LlmRequest
 from lucy.db.session import create_engine
 from lucy.settings import load_settings
 from tests.fakes.llm import FakeLlm

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from lucy import tracing
-from lucy.contracts import task_workflow_id
+from lucy.contracts.ids import task_workflow_id
 from lucy.logging import configure_logging
 from lucy.settings import Settings
 from tests.conftest import SIGNING_SECRET, Lucy, mention_event, new_team, running_lucy

@@ -15,7 +15,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres, free_port
-from lucy.contracts import MAINTENANCE_SCHEDULE_ID
+from lucy.contracts.ids import MAINTENANCE_SCHEDULE_ID
 from tests.conftest import answers, eventually, non_loopback_address
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -18,8 +18,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from capabilities.tools.activities.gateway import GatewayActivities
 from capabilities.tools.activities.liveness import BEAT_EVERY_S
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.egress import EgressGuard, StaticResolver
-from lucy.contracts import ToolRequest, ToolResult
 from lucy.settings import ToolSettings
 from tests.fakes.gateway import FakeGateway
 

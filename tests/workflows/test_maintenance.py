@@ -11,8 +11,8 @@ from sqlalchemy import text, update
 from temporalio.client import ScheduleActionStartWorkflow
 
 from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
-from lucy.contracts import MAINTENANCE_WORKFLOW_NAME
-from lucy.db import repositories as repo
+from capabilities.task.repository import ingress_claim
+from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME
 from lucy.db.models import Task
 from lucy.db.partitions import add_months
 from lucy.db.session import create_sessionmaker
@@ -25,7 +25,7 @@ async def test_the_schedule_reconciles_orphaned_claims_and_keeps_partitions(lucy
     orphan, started = f"lucy-task-{team}-C1-orphan", f"lucy-task-{team}-C1-started"
     async with sessions.begin() as session:
         for wf in (orphan, started):  # claimed as ingress claims (the SQL function)
-            claim = await repo.ingress_claim(
+            claim = await ingress_claim(
                 session=session,
                 slack_team_id=team,
                 slack_user_id="U1",

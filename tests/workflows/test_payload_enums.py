@@ -14,16 +14,10 @@ from typing import Any
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter
 
-from lucy.contracts import (
-    ActorCheck,
-    ApprovalDecision,
-    ApprovalDecisionKind,
-    ClaimKind,
-    ModelTier,
-    TaskInput,
-    TaskIntent,
-    TaskStatus,
-)
+from capabilities.approvals.contracts import ActorCheck, ApprovalDecision, ApprovalDecisionKind, ClaimKind
+from capabilities.task.contracts.task import TaskInput
+from lucy.contracts.ids import TaskIntent, TaskStatus
+from lucy.contracts.llm import ModelTier
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONVERTER = DataConverter.default.payload_converter

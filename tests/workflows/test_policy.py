@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from capabilities.approvals.contracts import Actor
 from capabilities.task.workflow import policy
 from capabilities.tools.activities.registry import TOOLS
-from lucy.contracts import Actor, Risk
+from lucy.contracts.risk import Risk
 
 
 def assess(

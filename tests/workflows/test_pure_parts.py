@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from capabilities.task.contracts.task import TaskContext, TaskInput, TaskState
 from capabilities.task.workflow import breaker, compaction, models, prompts
 from capabilities.task.workflow.models import ESCALATE, FAIL, FALLBACK, TRIM
-from lucy.contracts import ChatMessage, ErrorType, TaskContext, TaskInput, TaskState
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import ChatMessage
 
 TASK = TaskInput(
     workspace_id="w",

@@ -28,37 +28,26 @@ from temporalio.worker import Worker
 
 from app.devservers import temporal_test_server_path
 from capabilities.approvals.activities.identity import IdentityActivities
-from capabilities.task.views.blocks import progress_text
-from capabilities.task.workflow import LucyTaskWorkflow
-from capabilities.task.workflow.models import escalation_path
-from capabilities.task.workflow.options import LLM_RETRY
-from capabilities.task.workflow.workflow import MAX_REPLIES, MAX_REPLY_CHARS
-from lucy.contracts import (
+from capabilities.approvals.contracts import (
     ApprovalDecision,
     ApprovalOutcome,
     ApprovalPosted,
     ApprovalRequest,
     ApprovalSettled,
     CancelRequest,
-    ErrorType,
-    LlmRequest,
-    LlmResponse,
-    PostMessageRequest,
-    PostMessageResult,
-    StepBatch,
-    StepRecord,
-    TaskContext,
-    TaskContextRequest,
-    TaskFinished,
-    TaskInput,
-    TaskResult,
-    TaskStarted,
     ThreadReply,
-    ToolCall,
-    ToolRequest,
-    ToolResult,
-    UpdateMessageRequest,
 )
+from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinished, TaskStarted
+from capabilities.task.contracts.task import TaskContext, TaskContextRequest, TaskInput, TaskResult
+from capabilities.task.views.blocks import progress_text
+from capabilities.task.workflow import LucyTaskWorkflow
+from capabilities.task.workflow.models import escalation_path
+from capabilities.task.workflow.options import LLM_RETRY
+from capabilities.task.workflow.workflow import MAX_REPLIES, MAX_REPLY_CHARS
+from capabilities.tools.contracts import ToolRequest, ToolResult
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import LlmRequest, LlmResponse, ToolCall
+from lucy.contracts.slack import PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.signing import Claim, ClaimSigner, now_iso
 from lucy.temporal import ensure_search_attributes
 from tests.conftest import HISTORIES

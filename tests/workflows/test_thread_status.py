@@ -11,7 +11,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
-from lucy.contracts import AssistantThreadRequest, TaskSource
+from lucy.contracts.ids import TaskSource
+from lucy.contracts.slack import AssistantThreadRequest
 from tests.workflows.test_task_timeskipping import TASK, Fakes, _run, answer, calls, ts_env  # noqa: F401
 
 DM_TASK = replace(

@@ -12,10 +12,12 @@ from typing import Any
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from capabilities.task.contracts.task import TaskContext
 from capabilities.tools.activities.liveness import beat, keeps_beating
 from capabilities.tools.activities.registry import TOOLS
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.spec import TOOL_HEARTBEAT, UNRESUMABLE_TOOL_HEARTBEAT
-from lucy.contracts import LlmResponse, TaskContext, ToolCall, ToolRequest, ToolResult
+from lucy.contracts.llm import LlmResponse, ToolCall
 from tests.workflows.test_task_timeskipping import Fakes, _run, answer, ts_env  # noqa: F401
 
 LONG_TOOLS = {"exec", "read_file", "write_file", "edit_file", "web_fetch", "browser", "composio_execute"}

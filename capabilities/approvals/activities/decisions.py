@@ -9,9 +9,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from capabilities.approvals.contracts import ApprovalSettled
+from capabilities.approvals.repository import close_approval, decide_approval, get_approval
 from capabilities.task.views import blocks
-from lucy.contracts import ApprovalSettled, UpdateMessageRequest, idempotency_key, redact_secrets
-from lucy.db import repositories as repo
+from lucy.contracts.ids import idempotency_key
+from lucy.contracts.slack import UpdateMessageRequest
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import upsert_user
+from lucy.redact import redact_secrets
 from lucy.slack.masking import recorded_masking
 from lucy.slack.text import escape_mrkdwn
 
@@ -24,12 +29,12 @@ async def record_decision(session: AsyncSession, settled: ApprovalSettled) -> tu
     decided_at = datetime.fromisoformat(settled.decided_at)
     decider = None
     if settled.decided_by_slack_id:  # an approver may never have asked Lucy anything
-        decider = await repo.upsert_user(
+        decider = await upsert_user(
             session=session, workspace_id=workspace_id, slack_user_id=settled.decided_by_slack_id
         )
     if settled.decision in ("approved", "rejected"):
         changed = (
-            await repo.decide_approval(
+            await decide_approval(
                 session=session,
                 workspace_id=workspace_id,
                 approval_id=approval_id,
@@ -40,20 +45,20 @@ async def record_decision(session: AsyncSession, settled: ApprovalSettled) -> tu
             is not None
         )
     else:
-        changed = await repo.close_approval(
+        changed = await close_approval(
             session=session,
             workspace_id=workspace_id,
             approval_id=approval_id,
             status=settled.decision,
             now=decided_at,
         )
-    row = await repo.get_approval(session=session, workspace_id=workspace_id, approval_id=approval_id)
+    row = await get_approval(session=session, workspace_id=workspace_id, approval_id=approval_id)
     await _audit_decision(session, settled, row)
     return changed, row
 
 
 async def _audit_decision(session: AsyncSession, settled: ApprovalSettled, row: Any) -> None:
-    await repo.record_audit(
+    await record_audit(
         session=session,
         workspace_id=uuid.UUID(settled.workspace_id),
         idempotency_key=idempotency_key(

@@ -22,8 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from capabilities.approvals.contracts import Actor, ActorCheck
 from capabilities.task.activities.slack import slack_error
-from lucy.contracts import Actor, ActorCheck, ErrorType
+from lucy.contracts.errors import ErrorType
 from lucy.roles import role_of
 from lucy.signing import Claim, ClaimSigner
 

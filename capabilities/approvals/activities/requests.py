@@ -29,20 +29,19 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.approvals.activities.decisions import decided_update, record_decision
 from capabilities.approvals.activities.sealed_arguments import sealed_arguments
+from capabilities.approvals.contracts import ApprovalPosted, ApprovalRequest, ApprovalSettled
+from capabilities.approvals.repository import create_approval, set_approval_message
 from capabilities.task.activities.slack import SlackActivities, slack_error
+from capabilities.task.repository import get_task
 from capabilities.task.views import blocks
 from capabilities.tools.activities import registry
-from lucy.contracts import (
-    ApprovalPosted,
-    ApprovalRequest,
-    ApprovalSettled,
-    ErrorType,
-    PostMessageRequest,
-    idempotency_key,
-    redact_secrets,
-)
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import idempotency_key
+from lucy.contracts.slack import PostMessageRequest
 from lucy.crypto import KeyRing
-from lucy.db import repositories as repo
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import get_user, set_tenant
+from lucy.redact import redact_secrets
 from lucy.slack.masking import Masking, masking
 from lucy.slack.text import escape_mrkdwn
 
@@ -109,8 +108,8 @@ class ApprovalActivities:
         if ts is None:
             return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            await repo.set_approval_message(
+            await set_tenant(session=session, workspace_id=workspace_id)
+            await set_approval_message(
                 session=session,
                 workspace_id=workspace_id,
                 approval_id=approval_id,
@@ -206,8 +205,8 @@ class ApprovalActivities:
         """The pending ``approvals`` row and an ``approval.requested`` audit entry, once."""
         try:
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                task = await repo.get_task(
+                await set_tenant(session=session, workspace_id=workspace_id)
+                task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
                 )
                 if task is None:
@@ -216,12 +215,12 @@ class ApprovalActivities:
                     )
                 approver = None
                 if request.approver_slack_ids:
-                    approver = await repo.get_user(
+                    approver = await get_user(
                         session=session,
                         workspace_id=workspace_id,
                         slack_user_id=request.approver_slack_ids[0],
                     )
-                approval_id = await repo.create_approval(
+                approval_id = await create_approval(
                     session=session,
                     workspace_id=workspace_id,
                     task_id=task.id,
@@ -250,7 +249,7 @@ class ApprovalActivities:
         task_id: uuid.UUID | None,
         details: dict[str, Any],
     ) -> None:
-        await repo.record_audit(
+        await record_audit(
             session=session,
             workspace_id=workspace_id,
             idempotency_key=idempotency_key(request.workflow_id, "approval", request.approval_id, action),
@@ -279,8 +278,8 @@ class ApprovalActivities:
         }
         try:
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                task = await repo.get_task(
+                await set_tenant(session=session, workspace_id=workspace_id)
+                task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
                 )
                 await self._audit(
@@ -345,7 +344,7 @@ class ApprovalActivities:
         buttons, keeping what was decided on in full. Returns whether this call changed the
         row (False on a retry)."""
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=uuid.UUID(settled.workspace_id))
+            await set_tenant(session=session, workspace_id=uuid.UUID(settled.workspace_id))
             changed, row = await record_decision(session, settled)
         if settled.message_ts:
             await self._slack.update_message(decided_update(settled, row))

@@ -29,7 +29,7 @@ from capabilities.tools.activities.http_errors import (
     retry_after_value,
     transport_error,
 )
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 
 if TYPE_CHECKING:

@@ -27,7 +27,8 @@ import httpx
 
 from capabilities.email.activities.agentmail_sdk import NO_RETRIES
 from capabilities.email.activities.reply import agentmail_client
-from lucy.contracts import ChatMessage, EmailAttachment, EmailOrigin
+from capabilities.email.contracts import EmailAttachment, EmailOrigin
+from lucy.contracts.llm import ChatMessage
 from lucy.settings import ToolSettings
 
 MAX_TEXT_CHARS = 20_000  # of one attachment's text given to the model

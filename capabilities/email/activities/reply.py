@@ -31,9 +31,10 @@ from temporalio import activity
 
 from capabilities.email.activities.agentmail_sdk import NO_RETRIES, map_agentmail_error
 from capabilities.email.agentmail import build_agentmail_client
+from capabilities.email.contracts import EmailReplyRequest, EmailReplyResult
 from capabilities.tools.activities.documents import markdown_to_html
 from capabilities.tools.activities.http_errors import not_configured, rejected
-from lucy.contracts import EmailReplyRequest, EmailReplyResult, redact_secrets
+from lucy.redact import redact_secrets
 from lucy.settings import ToolSettings
 
 if TYPE_CHECKING:

@@ -22,10 +22,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from capabilities.email.agentmail import inbox_in_organisation
-from capabilities.email.repository import bind_inbox
+from capabilities.email.repository import bind_inbox, email_inbox_owner
 from capabilities.email.sender import OUTSIDERS, OUTSIDERS_KEY, outsiders_policy
 from capabilities.task.listeners.deps import listener_deps
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import update_workspace_settings, upsert_workspace, workspace_settings
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -70,8 +70,8 @@ def _ephemeral(text: str) -> dict[str, Any]:
 async def _show(team: str, context: AsyncBoltContext) -> str:
     deps = listener_deps(context)
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
     inbox, channel = settings.get("email_inbox"), settings.get("email_channel")
     where = (
         f"<#{channel}>"
@@ -124,8 +124,8 @@ async def _connect(team: str, user: str, inbox: str, context: AsyncBoltContext) 
     if not ours:
         return NOT_OURS.format(inbox=shown)
     async with deps.sessions.begin() as session:
-        owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=inbox)
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
+        owner = await email_inbox_owner(session=session, inbox_id=inbox)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
         taken = owner is not None and owner.workspace_id != workspace_id
         if taken or not await bind_inbox(session=session, workspace_id=workspace_id, inbox_id=inbox):
             return TAKEN.format(inbox=shown)
@@ -158,8 +158,8 @@ async def on_email_channel_setting(
         return
     deps = listener_deps(context)
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        await repo.webhooks.update_workspace_settings(
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        await update_workspace_settings(
             session=session, workspace_id=workspace_id, values={"email_channel": channel}
         )
     log.info("email channel set", channel=channel, by=user)
@@ -179,8 +179,8 @@ async def on_email_outsiders_setting(
         return
     deps = listener_deps(context)
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        await repo.webhooks.update_workspace_settings(
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        await update_workspace_settings(
             session=session, workspace_id=workspace_id, values={OUTSIDERS_KEY: value}
         )
     log.info("email outsiders setting changed", value=value, by=user)

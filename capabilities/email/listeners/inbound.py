@@ -49,6 +49,7 @@ from capabilities.email import deliveries
 from capabilities.email.auth import DEFAULT_TRUSTED_AUTHSERV_IDS
 from capabilities.email.message import InboundEmail, parse_event, quoted_request, requester_id
 from capabilities.email.outside import SHOWN_TEXT_LIMIT, ignored_senders, notice_blocks, notice_text
+from capabilities.email.repository import email_inbox_owner
 from capabilities.email.routing import (
     CAPPED_NOTE,
     MAX_THREAD_TASKS,
@@ -66,8 +67,7 @@ from capabilities.email.sender import (
     outsiders_policy,
 )
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
-from lucy.contracts import TaskSource, email_workflow_id
-from lucy.db import repositories as repo
+from lucy.contracts.ids import TaskSource, email_workflow_id
 from lucy.db.repositories.webhooks import NO_WORKSPACE, DeliveryClaim
 from lucy.logging import get_logger
 
@@ -124,7 +124,7 @@ class EmailIngress:
             log.info("AgentMail event ignored", event_type=event_type[:64], reason=problem)
             return EmailOutcome("ignored", reason=problem)
         async with self._sessions.begin() as session:
-            owner = await repo.webhooks.email_inbox_owner(session=session, inbox_id=email.inbox_id)
+            owner = await email_inbox_owner(session=session, inbox_id=email.inbox_id)
         if owner is None:
             reason = "the inbox is not bound to a workspace (/lucy email connect)"
             await deliveries.record_ignored(

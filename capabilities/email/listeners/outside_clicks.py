@@ -21,13 +21,14 @@ from capabilities.email.outside import (
     ignored_senders,
     outside_email,
 )
+from capabilities.email.repository import email_delivery_payload
 from capabilities.email.sender import origin
 from capabilities.task.listeners.clicks import Click
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.task.listeners.directory import SlackUser
 from capabilities.task.listeners.start import SlackMessage
-from lucy.contracts import TaskSource, email_workflow_id
-from lucy.db import repositories as repo
+from lucy.contracts.ids import TaskSource, email_workflow_id
+from lucy.db.repositories.tenants import update_workspace_settings, upsert_workspace, workspace_settings
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn
 
@@ -40,8 +41,8 @@ DECIDERS = ("owner", "admin", "member")
 
 async def _payload(deps: ListenerDeps, team: str, message_id: str) -> dict[str, Any] | None:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        payload = await repo.webhooks.email_delivery_payload(
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        payload = await email_delivery_payload(
             session=session, workspace_id=workspace_id, message_id=message_id[:255]
         )
     return payload if payload and payload.get("notice_ts") else None
@@ -78,12 +79,12 @@ async def on_outside_mail_button(
 
 async def _ignore(deps: ListenerDeps, team: str, address: str, user: str) -> str:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
         senders = ignored_senders(settings)
         if address and address not in senders:
             senders = [*senders, address][-MAX_IGNORED_SENDERS:]
-            await repo.webhooks.update_workspace_settings(
+            await update_workspace_settings(
                 session=session, workspace_id=workspace_id, values={IGNORED_SENDERS_KEY: senders}
             )
     log.info("outside sender ignored", by=user)

@@ -23,11 +23,19 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from capabilities.budgets.repository import due_warnings, sweep
 from capabilities.budgets.rules import WARN_SHARE, defaults_from, warning_sentence
+from capabilities.proactive.contracts.maintenance import (
+    MaintenanceInput,
+    PartitionsResult,
+    ReconcileRequest,
+    ReconcileResult,
+)
+from capabilities.task.repository import record_task_finished
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import MaintenanceInput, PartitionsResult, ReconcileRequest, ReconcileResult, TaskStatus
+from lucy.contracts.ids import TaskStatus
 from lucy.db import partitions
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import set_tenant
 from lucy.db.session import create_sessionmaker
 from lucy.settings import BudgetSettings
 
@@ -102,7 +110,7 @@ class MaintenanceActivities:
         the 80% budget notices."""
         sessions = create_sessionmaker(self._engine)
         async with sessions.begin() as session:
-            released = await repo.budgets.sweep(session=session, now=datetime.now(UTC))
+            released = await sweep(session=session, now=datetime.now(UTC))
         if released:
             activity.logger.warning("expired budget holds released", extra={"count": released})
         warned = await self._budget_warnings(sessions)
@@ -121,8 +129,8 @@ class MaintenanceActivities:
             if await self._has_workflow(workflow_id):
                 continue
             async with sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
-                moved = await repo.record_task_finished(
+                await set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
+                moved = await record_task_finished(
                     session=session,
                     workspace_id=uuid.UUID(str(workspace_id)),
                     workflow_id=workflow_id,
@@ -147,7 +155,7 @@ class MaintenanceActivities:
         if self._slack is None:
             return 0
         async with sessions.begin() as session:
-            due = await repo.budgets.due_warnings(
+            due = await due_warnings(
                 session=session, now=datetime.now(UTC), defaults=self._budget_defaults, share=WARN_SHARE
             )
         sent = 0

@@ -28,14 +28,7 @@ from capabilities.proactive.activities.standing import (
     claim_still_stands,
     record_refused,
 )
-from capabilities.proactive.mirror import StandingMirror
-from capabilities.proactive.repository import monitors as rows
-from capabilities.proactive.repository import schedules as schedule_rows
-from capabilities.tools.activities.gateway import GatewayActivities
-from capabilities.tools.activities.openclaw import GatewayResult
-from lucy.contracts import (
-    ChannelNotice,
-    ErrorType,
+from capabilities.proactive.contracts.monitors import (
     MonitorClaim,
     MonitorKind,
     MonitorRecorded,
@@ -44,11 +37,18 @@ from lucy.contracts import (
     ProbeRequest,
     ProbeResult,
     ProbeVerdict,
-    TaskSource,
-    TaskStatus,
-    idempotency_key,
 )
-from lucy.db import repositories as repo
+from capabilities.proactive.contracts.schedules import ChannelNotice
+from capabilities.proactive.mirror import StandingMirror
+from capabilities.proactive.repository import monitors as rows
+from capabilities.proactive.repository import schedules as schedule_rows
+from capabilities.task.repository import record_task_finished
+from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.openclaw import GatewayResult
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import TaskSource, TaskStatus, idempotency_key
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import set_tenant
 from lucy.logging import get_logger
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -79,7 +79,7 @@ class MonitorActivities:
         """Whether this fire probes, and the condition it checks."""
         workspace_id = uuid.UUID(run.workspace_id)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             record = await rows.get_monitor(
                 session=session, workspace_id=workspace_id, monitor_id=uuid.UUID(run.heartbeat_id)
             )
@@ -164,7 +164,7 @@ class MonitorActivities:
         schedule_id = str(request.config.get("schedule_id", ""))
         workspace_id = uuid.UUID(request.workspace_id)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             record = await schedule_rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=uuid.UUID(schedule_id)
             )
@@ -189,7 +189,7 @@ class MonitorActivities:
         workspace_id = uuid.UUID(verdict.workspace_id)
         at = datetime.fromisoformat(verdict.at)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             say, record = await rows.record_probe(
                 session=session,
                 workspace_id=workspace_id,
@@ -200,7 +200,7 @@ class MonitorActivities:
                 at=at,
             )
             failed = verdict.outcome == ProbeOutcome.FAILED.value
-            await repo.record_task_finished(
+            await record_task_finished(
                 session=session,
                 workspace_id=workspace_id,
                 workflow_id=verdict.workflow_id,
@@ -215,7 +215,7 @@ class MonitorActivities:
                 result_data={"outcome": verdict.outcome, "evidence": verdict.evidence[:2000], "said": say},
             )
             if record is not None and say != "quiet":
-                await repo.record_audit(
+                await record_audit(
                     session=session,
                     workspace_id=workspace_id,
                     idempotency_key=idempotency_key("monitor", say, verdict.workflow_id),

@@ -23,11 +23,7 @@ from capabilities.proactive.activities.standing import (
     claim_still_stands,
     record_refused,
 )
-from capabilities.proactive.mirror import StandingMirror
-from capabilities.proactive.reconcile import reconcile, reconcile_monitors
-from capabilities.proactive.repository import schedules as rows
-from capabilities.proactive.repository.schedules import ScheduleRecord
-from lucy.contracts import (
+from capabilities.proactive.contracts.schedules import (
     ChannelNotice,
     RunClaim,
     RunOutcome,
@@ -35,8 +31,12 @@ from lucy.contracts import (
     ScheduledRun,
     SchedulesReconciled,
 )
-from lucy.db import repositories as repo
-from lucy.db.repositories import IngressClaim
+from capabilities.proactive.mirror import StandingMirror
+from capabilities.proactive.reconcile import reconcile, reconcile_monitors
+from capabilities.proactive.repository import schedules as rows
+from capabilities.proactive.repository.schedules import ScheduleRecord
+from capabilities.task.repository import IngressClaim, record_task_running
+from lucy.db.repositories.tenants import set_tenant
 from lucy.logging import get_logger
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -63,7 +63,7 @@ class ScheduleActivities:
         workspace_id, schedule_id = uuid.UUID(run.workspace_id), uuid.UUID(run.schedule_id)
         fire = _fire(run)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             record = await rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=schedule_id
             )
@@ -122,7 +122,7 @@ class ScheduleActivities:
         """Count the run's outcome once; pause the schedule after too many failures in a row."""
         workspace_id, schedule_id = uuid.UUID(outcome.workspace_id), uuid.UUID(outcome.schedule_id)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
+            await set_tenant(session=session, workspace_id=workspace_id)
             current = await rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=schedule_id
             )
@@ -201,7 +201,7 @@ def _fire(run: ScheduledRun) -> Fire:
 
 async def _missed(session: AsyncSession, run: ScheduledRun, fire: Fire, record: ScheduleRecord) -> RunClaim:
     """A fire past the catch-up window (Lucy was not running): its record, not a run, and a notice."""
-    await repo.record_task_running(  # the record of a fire that did not run
+    await record_task_running(  # the record of a fire that did not run
         session=session,
         workspace_id=fire.workspace_id,
         workflow_id=run.workflow_id,

@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from capabilities.budgets.repository import BudgetDefaults, blocked
 from capabilities.budgets.rules import stopped_sentence
-from lucy.contracts import TaskStatus
-from lucy.db import repositories as repo
-from lucy.db.repositories import IngressClaim
-from lucy.db.repositories.budgets import BudgetDefaults
+from capabilities.task.repository import IngressClaim, get_task, ingress_claim, record_task_finished
+from lucy.contracts.ids import TaskStatus
 from lucy.settings import LimitSettings
 
 
@@ -36,7 +35,7 @@ class Fire:
 
 async def claim_fire(session: AsyncSession, fire: Fire, limits: LimitSettings) -> IngressClaim:
     """The fire's task row, taken against quota and rate limits as ingress takes a request."""
-    return await repo.ingress_claim(
+    return await ingress_claim(
         session=session,
         slack_team_id=fire.slack_team_id,
         slack_user_id=fire.slack_user_id,
@@ -58,7 +57,7 @@ async def budget_refusal(
     session: AsyncSession, fire: Fire, claim: IngressClaim, defaults: BudgetDefaults
 ) -> str | None:
     """Why the owner's budgets stop this fire (a sentence for people), or None."""
-    budget = await repo.budgets.blocked(
+    budget = await blocked(
         session=session,
         workspace_id=fire.workspace_id,
         user_id=claim.user_id,
@@ -72,13 +71,13 @@ async def claim_still_stands(session: AsyncSession, fire: Fire) -> bool:
     """For a fire whose row exists already: whether this is a retry of the activity that made it
     (the row still waits as created). Any other state means an earlier execution of the same fire
     had it, and this one is a duplicate."""
-    task = await repo.get_task(session=session, workspace_id=fire.workspace_id, workflow_id=fire.workflow_id)
+    task = await get_task(session=session, workspace_id=fire.workspace_id, workflow_id=fire.workflow_id)
     return task is not None and task.status == TaskStatus.CREATED.value
 
 
 async def record_refused(session: AsyncSession, fire: Fire, error_type: str, why: str) -> None:
     """Keep the record of a fire that did not run (the task row, as ingress does for a refusal)."""
-    await repo.record_task_finished(
+    await record_task_finished(
         session=session,
         workspace_id=fire.workspace_id,
         workflow_id=fire.workflow_id,

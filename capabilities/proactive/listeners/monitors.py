@@ -24,7 +24,7 @@ from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.standing import Caller
 from capabilities.proactive.views import monitors as views
 from capabilities.task.listeners.deps import ListenerDeps
-from lucy.contracts import MONITOR_ACTION_PREFIX
+from lucy.contracts.ids import MONITOR_ACTION_PREFIX
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
 

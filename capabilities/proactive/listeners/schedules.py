@@ -28,7 +28,7 @@ from capabilities.proactive.standing import Caller, ScheduleRefused
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller, ephemeral
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
-from lucy.contracts import SCHEDULE_ACTION_PREFIX
+from lucy.contracts.ids import SCHEDULE_ACTION_PREFIX
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn, slack_date
 

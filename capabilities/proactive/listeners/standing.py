@@ -19,12 +19,12 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.service import RPCError
 
+from capabilities.proactive.contracts.schedules import StandingAction
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.offers import Offer, OfferRefused
 from capabilities.proactive.standing import Caller, ScheduleRefused, StandingService
 from capabilities.task.listeners.clicks import Click, caller, ephemeral
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
-from lucy.contracts import StandingAction
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
 from lucy.slack.text import escape_mrkdwn

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from capabilities.proactive.contracts.schedules import Recurrence, RunOutcomeKind
 from capabilities.proactive.repository import standing
 from capabilities.proactive.repository.standing import StandingRecord, common_fields
 from lucy.contracts.ids import schedule_id_of
-from lucy.contracts.schedules import Recurrence, RunOutcomeKind
 from lucy.db.models import Schedule
 
 

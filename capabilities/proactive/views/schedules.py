@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from capabilities.proactive.contracts.schedules import Recurrence, ScheduleAction
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.views import standing
 from capabilities.proactive.views.standing import (
@@ -21,7 +22,7 @@ from capabilities.proactive.views.standing import (
     line_fields,
     standing_list,
 )
-from lucy.contracts import SCHEDULE_ACTION_PREFIX, Recurrence, ScheduleAction
+from lucy.contracts.ids import SCHEDULE_ACTION_PREFIX
 from lucy.slack.limits import section
 from lucy.slack.text import escape_mrkdwn, slack_date
 

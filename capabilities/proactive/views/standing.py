@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lucy.contracts import MONITOR_ACTION_PREFIX, SCHEDULE_ACTION_PREFIX, StandingAction
+from capabilities.proactive.contracts.schedules import StandingAction
+from lucy.contracts.ids import MONITOR_ACTION_PREFIX, SCHEDULE_ACTION_PREFIX
 from lucy.slack.limits import BUTTON_VALUE, CONFIRM_TEXT, EMPTY, FIELD_TEXT, section, sections
 from lucy.slack.text import escape_mrkdwn, fit
 

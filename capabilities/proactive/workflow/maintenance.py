@@ -25,31 +25,32 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     # The payload converter resolves the dataclasses' type hints in their own modules: each
     # contracts module must be visible inside the sandbox by its full name.
-    import lucy.contracts.approvals
+    import capabilities.approvals.contracts
+    import capabilities.proactive.contracts.maintenance
+    import capabilities.proactive.contracts.schedules
+    import capabilities.task.contracts.records
+    import capabilities.task.contracts.task
+    import capabilities.tools.contracts  # noqa: F401
     import lucy.contracts.errors
     import lucy.contracts.ids
     import lucy.contracts.llm
-    import lucy.contracts.maintenance
-    import lucy.contracts.records
-    import lucy.contracts.schedules
-    import lucy.contracts.slack
-    import lucy.contracts.task
-    import lucy.contracts.tools  # noqa: F401
+    import lucy.contracts.risk
+    import lucy.contracts.slack  # noqa: F401
     from capabilities.mcp.activities import McpActivities
     from capabilities.mcp.contracts import McpRefreshRequest, McpRefreshResult
     from capabilities.proactive.activities.maintenance import MaintenanceActivities
     from capabilities.proactive.activities.schedules import ScheduleActivities
-    from capabilities.task.activities.slack import SlackActivities
-    from lucy.contracts import (
-        MAINTENANCE_WORKFLOW_NAME,
+    from capabilities.proactive.contracts.maintenance import (
         MaintenanceInput,
         MaintenanceReport,
         PartitionsResult,
-        PostMessageRequest,
         ReconcileRequest,
         ReconcileResult,
-        SchedulesReconciled,
     )
+    from capabilities.proactive.contracts.schedules import SchedulesReconciled
+    from capabilities.task.activities.slack import SlackActivities
+    from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME
+    from lucy.contracts.slack import PostMessageRequest
 
 MAINTENANCE_TIMEOUT = timedelta(minutes=5)
 MCP_REFRESH_PATCH = "mcp-refresh-catalogs"  # runs recorded before the MCP step have no such step

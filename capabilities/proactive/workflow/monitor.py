@@ -18,29 +18,27 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     import capabilities.proactive.conditions as conditions
+    import capabilities.proactive.contracts.monitors
+    import capabilities.proactive.contracts.schedules  # noqa: F401
     import lucy.contracts.errors
     import lucy.contracts.ids
     import lucy.contracts.llm
-    import lucy.contracts.monitors
-    import lucy.contracts.schedules
     import lucy.contracts.slack  # noqa: F401
     from capabilities.proactive.activities.monitors import MonitorActivities
-    from capabilities.task.activities.llm import LlmActivities
-    from capabilities.task.activities.slack import SlackActivities
-    from lucy.contracts import (
-        MONITOR_WORKFLOW_NAME,
-        ChatMessage,
-        LlmRequest,
-        ModelTier,
+    from capabilities.proactive.contracts.monitors import (
         MonitorClaim,
         MonitorInput,
         MonitorRecorded,
         MonitorRun,
-        PostMessageRequest,
         ProbeOutcome,
         ProbeRequest,
         ProbeVerdict,
     )
+    from capabilities.task.activities.llm import LlmActivities
+    from capabilities.task.activities.slack import SlackActivities
+    from lucy.contracts.ids import MONITOR_WORKFLOW_NAME
+    from lucy.contracts.llm import ChatMessage, LlmRequest, ModelTier
+    from lucy.contracts.slack import PostMessageRequest
 
 STEP_TIMEOUT = timedelta(seconds=60)
 PROBE_RETRY = RetryPolicy(

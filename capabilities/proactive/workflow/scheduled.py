@@ -16,19 +16,12 @@ from temporalio.common import SearchAttributeKey
 with workflow.unsafe.imports_passed_through():
     from capabilities.proactive.activities.schedules import ScheduleActivities
     from capabilities.task.activities.slack import SlackActivities
+from capabilities.proactive.contracts.schedules import RunClaim, RunOutcome, RunOutcomeKind, ScheduledRun
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import options
 from capabilities.task.workflow.posting import post
-from lucy.contracts import (
-    PostMessageRequest,
-    RunClaim,
-    RunOutcome,
-    RunOutcomeKind,
-    ScheduledRun,
-    TaskInput,
-    TaskState,
-    TaskStatus,
-    idempotency_key,
-)
+from lucy.contracts.ids import TaskStatus, idempotency_key
+from lucy.contracts.slack import PostMessageRequest
 from lucy.slack.text import escape_mrkdwn
 
 _SCHEDULED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")

@@ -20,7 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio import activity
 
 from capabilities.task.activities.slack import slack_error
-from lucy.contracts import AssistantThreadRequest, ErrorType
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.slack import AssistantThreadRequest
 from lucy.slack.text import escape_mrkdwn
 
 TITLE_LIMIT = 60

@@ -33,18 +33,14 @@ from temporalio import activity
 
 from capabilities.email.activities.attachments import read_attachments
 from capabilities.mcp import repository as mcp_servers
+from capabilities.task.contracts.task import TaskContext, TaskContextRequest
+from capabilities.task.repository import get_task
 from capabilities.tools.activities import registry
+from capabilities.tools.contracts import truncate_output
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
-from lucy.contracts import (
-    ChatMessage,
-    ModelTier,
-    TaskContext,
-    TaskContextRequest,
-    TaskSource,
-    truncate_output,
-    untrusted_message,
-)
-from lucy.db import repositories as repo
+from lucy.contracts.ids import TaskSource
+from lucy.contracts.llm import ChatMessage, ModelTier, untrusted_message
+from lucy.db.repositories.tenants import get_channel, get_user, get_workspace, is_feature_enabled, set_tenant
 from lucy.settings import Settings
 
 APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
@@ -149,22 +145,20 @@ class ContextActivities:
         task = request.task
         workspace_id = uuid.UUID(task.workspace_id)
         async with self._sessions.begin() as session:
-            await repo.set_tenant(session=session, workspace_id=workspace_id)
-            workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
-            user = await repo.get_user(
+            await set_tenant(session=session, workspace_id=workspace_id)
+            workspace = await get_workspace(session=session, workspace_id=workspace_id)
+            user = await get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=task.slack_user_id
             )
             channel = (
-                await repo.get_channel(
+                await get_channel(
                     session=session, workspace_id=workspace_id, channel_id=uuid.UUID(task.channel_id)
                 )
                 if task.channel_id
                 else None
             )
-            row = await repo.get_task(
-                session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
-            )
-            approve_everything = await repo.is_feature_enabled(
+            row = await get_task(session=session, workspace_id=workspace_id, workflow_id=request.workflow_id)
+            approve_everything = await is_feature_enabled(
                 session=session, workspace_id=workspace_id, flag_key=APPROVE_ALL_FLAG
             )
             workspace_tools = await mcp_servers.workspace_tools(session=session, workspace_id=workspace_id)

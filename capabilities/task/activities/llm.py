@@ -52,7 +52,8 @@ from capabilities.task.activities.llm_wire import (
 )
 from capabilities.task.activities.slack_stream import SlackStream, previous_stream
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import ErrorType, LlmProvider, LlmRequest, LlmResponse
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import LlmProvider, LlmRequest, LlmResponse
 from lucy.metrics import LLM_COST, LLM_FALLBACK, LLM_SECONDS
 from lucy.settings import LlmSettings
 

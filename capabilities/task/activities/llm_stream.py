@@ -16,7 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.budgets.rules import reported_cost
 from capabilities.task.activities.slack_stream import SlackStream
-from lucy.contracts import ErrorType, LlmResponse, ToolCall
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import LlmResponse, ToolCall
 
 
 async def read_events(

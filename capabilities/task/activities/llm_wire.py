@@ -11,7 +11,8 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.budgets.rules import reported_cost
 from capabilities.tools.activities.http_errors import retry_after
-from lucy.contracts import ChatMessage, ErrorType, LlmRequest, LlmResponse, ToolCall
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.llm import ChatMessage, LlmRequest, LlmResponse, ToolCall
 
 
 def completion_payload(request: LlmRequest, model: str, base_url: str) -> dict[str, Any]:

@@ -16,8 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import StepBatch, StepRecord, TaskFinished, TaskStarted, idempotency_key, redact_secrets
-from lucy.db import repositories as repo
+from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinished, TaskStarted
+from capabilities.task.repository import get_task, record_step, record_task_finished, record_task_running
+from lucy.contracts.ids import idempotency_key
+from lucy.db.repositories.ledger import record_audit, record_cost
+from lucy.db.repositories.tenants import set_tenant
+from lucy.redact import redact_secrets
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
 
@@ -55,8 +59,8 @@ class RecordActivities:
         try:
             workspace_id = uuid.UUID(task.workspace_id)
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                task_id = await repo.record_task_running(
+                await set_tenant(session=session, workspace_id=workspace_id)
+                task_id = await record_task_running(
                     session=session,
                     workspace_id=workspace_id,
                     workflow_id=started.workflow_id,
@@ -85,12 +89,12 @@ class RecordActivities:
         try:
             workspace_id = uuid.UUID(finished.workspace_id)
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                task = await repo.get_task(
+                await set_tenant(session=session, workspace_id=workspace_id)
+                task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=finished.workflow_id
                 )
                 task_id = task.id if task is not None else None
-                await repo.record_audit(
+                await record_audit(
                     session=session,
                     workspace_id=workspace_id,
                     idempotency_key=idempotency_key(finished.workflow_id, "task", finished.status),
@@ -103,7 +107,7 @@ class RecordActivities:
                     workflow_id=finished.workflow_id,
                     after_state={"status": finished.status, "error_type": finished.error_type},
                 )
-                return await repo.record_task_finished(
+                return await record_task_finished(
                     session=session,
                     workspace_id=workspace_id,
                     workflow_id=finished.workflow_id,
@@ -138,8 +142,8 @@ class RecordActivities:
             workspace_id = uuid.UUID(record.workspace_id)
             user_id = uuid.UUID(record.user_id) if record.user_id else None
             async with self._sessions.begin() as session:
-                await repo.set_tenant(session=session, workspace_id=workspace_id)
-                task = await repo.get_task(
+                await set_tenant(session=session, workspace_id=workspace_id)
+                task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=record.workflow_id
                 )
                 if task is None:
@@ -167,7 +171,7 @@ class _StepAt:
 
 async def _write_step_row(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
     terminal = record.status in ("completed", "failed", "skipped")
-    await repo.record_step(
+    await record_step(
         session=session,
         workspace_id=at.workspace_id,
         task_id=at.task_id,
@@ -193,7 +197,7 @@ async def _write_llm_cost(
     """The ``cost_log`` entry of an LLM call that used tokens or money."""
     if not (record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd)):
         return
-    await repo.record_cost(
+    await record_cost(
         session=session,
         workspace_id=at.workspace_id,
         idempotency_key=idempotency_key(record.workflow_id, "llm", str(record.step_index)),
@@ -210,7 +214,7 @@ async def _write_llm_cost(
 
 async def _write_tool_audit(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
     """The ``audit_log`` entry of a tool use."""
-    await repo.record_audit(
+    await record_audit(
         session=session,
         workspace_id=at.workspace_id,
         idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),

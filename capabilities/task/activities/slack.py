@@ -27,7 +27,8 @@ from temporalio.exceptions import ApplicationError
 from capabilities.feedback.views import answer_blocks
 from capabilities.task.activities.slack_plan import PlanMessages
 from capabilities.task.views.blocks import progress_blocks, progress_text
-from lucy.contracts import ErrorType, PostMessageRequest, PostMessageResult, UpdateMessageRequest
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.slack import PostMessageRequest, PostMessageResult, UpdateMessageRequest
 from lucy.slack.text import prepare
 
 METADATA_EVENT_TYPE = "lucy_message"

@@ -30,7 +30,7 @@ from temporalio import activity
 
 from capabilities.task.views.plan import DISPLAY_MODE, plan_chunks
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import PostMessageRequest, UpdateMessageRequest
+from lucy.contracts.slack import PostMessageRequest, UpdateMessageRequest
 
 _TRANSIENT = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}

@@ -34,7 +34,7 @@ from temporalio import activity
 
 from capabilities.task.views.stream import StreamText
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import StreamTarget
+from lucy.contracts.llm import StreamTarget
 from lucy.slack.text import escape_mrkdwn
 
 STREAM_INTERVAL_S = 0.5  # the least time between two appends (the first words go at once)

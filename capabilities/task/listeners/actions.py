@@ -25,13 +25,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from capabilities.approvals.contracts import ApprovalDecisionKind, ApprovalOutcome, ExactArguments
 from capabilities.approvals.views import checking_modal, decided_modal, exact_modal, refused_modal
 from capabilities.budgets.rules import defaults_from
 from capabilities.task.listeners.claims import refusal_text, signed_cancel, signed_decision, signed_exact_view
 from capabilities.task.listeners.deps import clicker_of, listener_deps
 from capabilities.task.listeners.events import tell_user
 from capabilities.task.listeners.home import publish_home
-from lucy.contracts import (
+from lucy.contracts.ids import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
     REJECT_ACTION_ID,
@@ -39,9 +40,6 @@ from lucy.contracts import (
     UPDATE_CANCEL,
     UPDATE_DECIDE_APPROVAL,
     UPDATE_SHOW_EXACT,
-    ApprovalDecisionKind,
-    ApprovalOutcome,
-    ExactArguments,
     belongs_to_team,
 )
 from lucy.logging import get_logger

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from temporalio.client import WorkflowUpdateFailedError
 
-from lucy.contracts import (
+from capabilities.approvals.contracts import (
     ApprovalDecision,
     ApprovalDecisionKind,
     CancelRequest,
@@ -25,7 +25,7 @@ _Signed = TypeVar("_Signed", ApprovalDecision, CancelRequest, ExactViewRequest)
 
 
 def _signed(signer: ClaimSigner, workflow_id: str, unsigned: _Signed) -> _Signed:
-    """``unsigned`` with the signature of what it claims (:func:`lucy.contracts.claim_terms`)."""
+    """``unsigned`` with the signature of what it claims (``claim_terms``)."""
     kind, subject, verdict = claim_terms(unsigned)
     claim = Claim(
         kind,

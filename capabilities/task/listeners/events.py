@@ -16,7 +16,7 @@ from capabilities.task.listeners.assistant import set_working
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.task.listeners.directory import UNVERIFIED, SlackUser, requester_role
 from capabilities.task.listeners.start import SlackMessage, StartOutcome, TaskStarter, strip_bot_mention
-from lucy.contracts import TaskSource
+from lucy.contracts.ids import TaskSource
 from lucy.logging import get_logger
 
 log = get_logger(__name__)

@@ -13,8 +13,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from capabilities.approvals.repository import list_pending_approvals
+from capabilities.budgets.repository import BudgetDefaults, usage_report
 from capabilities.budgets.rules import defaults_from
 from capabilities.budgets.views import budget_home_blocks
+from capabilities.email.repository import ignored_mail
 from capabilities.feedback.repository import monthly_feedback
 from capabilities.proactive.conditions import USAGE as MONITOR_USAGE
 from capabilities.proactive.repository import monitors as monitor_rows
@@ -22,10 +25,16 @@ from capabilities.proactive.repository import schedules as schedule_rows
 from capabilities.proactive.views import monitors as monitor_views
 from capabilities.proactive.views import schedules as schedule_views
 from capabilities.task.listeners.deps import listener_deps
+from capabilities.task.repository import list_user_tasks
 from capabilities.task.views.home import IGNORED_MAIL_DAYS, PendingLine, TaskLine, Usage, home_view
-from lucy.db import repositories as repo
-from lucy.db.repositories.budgets import BudgetDefaults
-from lucy.db.repositories.webhooks import ignored_mail
+from lucy.db.repositories.ledger import monthly_cost
+from lucy.db.repositories.tenants import (
+    WorkspaceRemoved,
+    get_user,
+    get_workspace,
+    upsert_user,
+    upsert_workspace,
+)
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 
@@ -79,12 +88,10 @@ async def build_home(
     now = datetime.now(UTC)
     month = now.date().replace(day=1)
     async with sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team_id)
         if role is not None:
-            await repo.upsert_user(
-                session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role
-            )
-        user = await repo.get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
+            await upsert_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user, role=role)
+        user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=slack_user)
         pending, tasks, schedules, monitors = [], [], [], []
         if user is not None:
             schedules = await schedule_rows.list_schedules(
@@ -93,19 +100,19 @@ async def build_home(
             monitors = await monitor_rows.list_monitors(
                 session=session, workspace_id=workspace_id, owner_id=user.id
             )
-            pending = await repo.list_pending_approvals(
+            pending = await list_pending_approvals(
                 session=session,
                 workspace_id=workspace_id,
                 approver_id=user.id,
                 include_unassigned=is_admin(user.role),
             )
-            tasks = await repo.list_user_tasks(
+            tasks = await list_user_tasks(
                 session=session, workspace_id=workspace_id, requester_id=user.id, limit=10
             )
-        workspace = await repo.get_workspace(session=session, workspace_id=workspace_id)
-        cost = await repo.monthly_cost(session=session, workspace_id=workspace_id, month=month)
+        workspace = await get_workspace(session=session, workspace_id=workspace_id)
+        cost = await monthly_cost(session=session, workspace_id=workspace_id, month=month)
         feedback = await monthly_feedback(session=session, workspace_id=workspace_id, month=month)
-        budget = await repo.budgets.usage_report(
+        budget = await usage_report(
             session=session, workspace_id=workspace_id, month=month, defaults=budgets or BudgetDefaults()
         )
         ignored = await ignored_mail(
@@ -164,7 +171,7 @@ async def publish_home(
     """Build and publish one user's Home tab (a failure is logged: Home is a convenience)."""
     try:
         view = await build_home(sessions, team, user, role=role, budgets=budgets)
-    except repo.WorkspaceRemoved:
+    except WorkspaceRemoved:
         log.info("Home tab of a removed workspace not published")
         return
     try:

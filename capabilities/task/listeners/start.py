@@ -22,9 +22,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from capabilities.approvals.contracts import ThreadReply
+from capabilities.budgets.repository import blocked
 from capabilities.budgets.rules import defaults_from, stopped_sentence
+from capabilities.email.contracts import EmailOrigin
+from capabilities.task.contracts.task import TaskInput
+from capabilities.task.repository import IngressClaim, ingress_claim, latest_thread_task, record_task_finished
 from lucy import tracing
-from lucy.contracts import (
+from lucy.contracts.ids import (
     SA_CHANNEL,
     SA_SOURCE,
     SA_STATUS,
@@ -33,13 +38,10 @@ from lucy.contracts import (
     SA_WORKSPACE,
     TASK_WORKFLOW_NAME,
     UPDATE_ADD_REPLY,
-    EmailOrigin,
-    TaskInput,
     TaskStatus,
-    ThreadReply,
     task_workflow_id,
 )
-from lucy.db import repositories as repo
+from lucy.db.repositories.tenants import WorkspaceRemoved, upsert_workspace
 from lucy.logging import get_logger
 from lucy.metrics import BUDGET_REFUSALS, WORKFLOW_STARTS
 from lucy.settings import BudgetSettings, LimitSettings
@@ -93,7 +95,7 @@ def _wait_words(seconds: float) -> str:
     return "a few seconds" if seconds < 10 else f"about {max(1, round(seconds / 60))} minute(s)"
 
 
-def _refusal_sentence(claim: repo.IngressClaim) -> str | None:
+def _refusal_sentence(claim: IngressClaim) -> str | None:
     """A friendly sentence for a claim the limits refused; None when it may run."""
     if claim.refused == "user_rate":
         return (
@@ -155,10 +157,10 @@ class TaskStarter:
 
     async def _claim(
         self, session: AsyncSession, message: SlackMessage, workflow_id: str, thread_ts: str
-    ) -> repo.IngressClaim:
+    ) -> IngressClaim:
         """Upsert the tenant, user and channel, record the request and take from its rate limits."""
         limits = self._limits
-        return await repo.ingress_claim(
+        return await ingress_claim(
             session=session,
             slack_team_id=message.team_id,
             slack_user_id=message.user_id,
@@ -179,13 +181,13 @@ class TaskStarter:
         )
 
     async def _refusal(
-        self, session: AsyncSession, claim: repo.IngressClaim, workspace_id: uuid.UUID, workflow_id: str
+        self, session: AsyncSession, claim: IngressClaim, workspace_id: uuid.UUID, workflow_id: str
     ) -> str | None:
         """Why the limits or a used-up budget refuse the claimed request (the refusal is recorded
         as the task's end), or None when it may run."""
         refused = _refusal_sentence(claim)
         if refused is None and claim.claimed:  # a budget used up: refused here, cheaply
-            budget = await repo.budgets.blocked(
+            budget = await blocked(
                 session=session,
                 workspace_id=workspace_id,
                 user_id=claim.user_id,
@@ -196,7 +198,7 @@ class TaskStarter:
                 BUDGET_REFUSALS.labels("ingress").inc()
                 refused = f"I can't take this request: {stopped_sentence(budget)}"
         if refused is not None:  # keep the record: the request, and why it did not run
-            await repo.record_task_finished(
+            await record_task_finished(
                 session=session,
                 workspace_id=workspace_id,
                 workflow_id=workflow_id,
@@ -208,7 +210,7 @@ class TaskStarter:
         return refused
 
     async def _start_workflow(
-        self, message: SlackMessage, claim: repo.IngressClaim, workflow_id: str, thread_ts: str
+        self, message: SlackMessage, claim: IngressClaim, workflow_id: str, thread_ts: str
     ) -> StartOutcome:
         """Start the task workflow; a redelivery finds it already started."""
         try:
@@ -242,10 +244,10 @@ class TaskStarter:
         holds; Temporal says whether it is running."""
         async with self._sessions.begin() as session:
             try:
-                workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team_id)
-            except repo.WorkspaceRemoved:
+                workspace_id = await upsert_workspace(session=session, slack_team_id=team_id)
+            except WorkspaceRemoved:
                 return None
-            task = await repo.latest_thread_task(
+            task = await latest_thread_task(
                 session=session,
                 workspace_id=workspace_id,
                 slack_channel_id=channel_id,
@@ -268,7 +270,7 @@ class TaskStarter:
         return "delivered"
 
 
-def _task_input(message: SlackMessage, claim: repo.IngressClaim, thread_ts: str) -> TaskInput:
+def _task_input(message: SlackMessage, claim: IngressClaim, thread_ts: str) -> TaskInput:
     """The workflow's input: the claimed ids and the message."""
     return TaskInput(
         workspace_id=str(claim.workspace_id),

@@ -23,15 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lucy.contracts import (
-    APPROVE_ACTION_ID,
-    CANCEL_ACTION_ID,
-    REJECT_ACTION_ID,
-    Progress,
-    ProgressView,
-    approval_button_value,
-    redact_secrets,
-)
+from lucy.contracts.ids import APPROVE_ACTION_ID, CANCEL_ACTION_ID, REJECT_ACTION_ID, approval_button_value
+from lucy.contracts.slack import Progress, ProgressView
+from lucy.redact import redact_secrets
 from lucy.slack.limits import context, section
 from lucy.slack.masking import Masking, exact_view_buttons, raw_text, secrets_note
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide, who_may_decide_own

@@ -12,9 +12,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from capabilities.email.repository import IgnoredMail
+from capabilities.task.contracts.task import TaskView
 from capabilities.task.views.blocks import Attachment, approval_buttons, what_will_run
-from lucy.contracts import TaskView
-from lucy.db.repositories.webhooks import IgnoredMail
 from lucy.slack.limits import context, section
 from lucy.slack.masking import exact_view_buttons, recorded_masking
 from lucy.slack.text import escape_mrkdwn, slack_date, who_may_decide

@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_sdk.models.messages.chunk import PlanUpdateChunk, TaskUpdateChunk
 
-from lucy.contracts import PlanStatus, PlanStep, Progress, ProgressView
+from lucy.contracts.slack import PlanStatus, PlanStep, Progress, ProgressView
 from lucy.slack.text import escape_mrkdwn, fit
 
 DISPLAY_MODE = "plan"

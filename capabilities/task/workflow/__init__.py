@@ -9,7 +9,7 @@ what Lucy says in plain words are in :mod:`.prompts`; keeping the context small 
 :mod:`.compaction`; withdrawing failing tools in :mod:`.breaker`; timeouts and retries in
 :mod:`.options`.
 
-**One state.** Everything the workflow knows is one ``TaskState`` (:mod:`lucy.contracts.task`):
+**One state.** Everything the workflow knows is one ``TaskState`` (:mod:`capabilities.task.contracts.task`):
 queries read it, continue-as-new carries it whole (``TaskInput.resume``). Only runtime handles
 (the running step, the progress pump, records being written) live outside it.
 

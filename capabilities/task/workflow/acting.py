@@ -11,23 +11,18 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
+from capabilities.approvals.contracts import ApprovalDecisionKind
 from capabilities.approvals.workflow import ApprovalGate
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import breaker, plan, policy, prompts
 from capabilities.task.workflow.models import error_message, error_type
 from capabilities.task.workflow.posting import ProgressMessage, thread_of
 from capabilities.task.workflow.recorder import StepRecorder
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.workflow import validate_arguments
-from lucy.contracts import (
-    ApprovalDecisionKind,
-    PlanStatus,
-    Progress,
-    TaskInput,
-    TaskState,
-    ToolCall,
-    ToolRequest,
-    ToolResult,
-    redact_secrets,
-)
+from lucy.contracts.llm import ToolCall
+from lucy.contracts.slack import PlanStatus, Progress
+from lucy.redact import redact_secrets
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.tools.activities import registry

@@ -15,8 +15,10 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.task.activities.assistant_threads import AssistantThreadActivities
+from capabilities.task.contracts.task import TaskInput
 from capabilities.task.workflow import options
-from lucy.contracts import AssistantThreadRequest, TaskInput, TaskSource
+from lucy.contracts.ids import TaskSource
+from lucy.contracts.slack import AssistantThreadRequest
 
 PATCH = "assistant-thread-status"
 THINKING = "is thinking…"

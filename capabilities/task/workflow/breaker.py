@@ -3,8 +3,9 @@ the rest of the task (and the user is told). Pure functions over the task's stat
 
 from __future__ import annotations
 
+from capabilities.task.contracts.task import TaskState
 from capabilities.task.workflow import prompts
-from lucy.contracts import ErrorType, TaskState
+from lucy.contracts.errors import ErrorType
 
 FAILURE_LIMIT = 3  # consecutive failures before a tool is unavailable for the task
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from lucy.contracts import ChatMessage, truncate_output
+from capabilities.tools.contracts import truncate_output
+from lucy.contracts.llm import ChatMessage
 
 CONTEXT_TRIM_CHARS = 8_000
 CONTEXT_BUDGET_CHARS = 100_000  # beyond this, the oldest tool outputs are dropped from the prompt

@@ -16,22 +16,21 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 with workflow.unsafe.imports_passed_through():
     from capabilities.task.activities.llm import LlmActivities
     from capabilities.tools.activities import registry
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import options, prompts
 from capabilities.task.workflow.compaction import trim_for_retry
 from capabilities.task.workflow.recorder import StepRecorder
-from lucy.contracts import (
+from capabilities.tools.contracts import WorkspaceTool
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import TaskIntent
+from lucy.contracts.llm import (
     ChatMessage,
-    ErrorType,
     LlmProvider,
     LlmRequest,
     LlmResponse,
     ModelTier,
     StreamTarget,
-    TaskInput,
-    TaskIntent,
-    TaskState,
     ToolSchema,
-    WorkspaceTool,
 )
 
 TIER_LADDER = (ModelTier.FAST, ModelTier.DEFAULT, ModelTier.FRONTIER)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 
 # Writing the business record: a database that is down comes back, so the task waits for it
 # (up to an hour); a row the database refuses is final.

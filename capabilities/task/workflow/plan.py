@@ -4,7 +4,8 @@ progress message elsewhere). Pure and deterministic."""
 
 from __future__ import annotations
 
-from lucy.contracts import PlanStatus, PlanStep, TaskState
+from capabilities.task.contracts.task import TaskState
+from lucy.contracts.slack import PlanStatus, PlanStep
 
 WAITING = "waiting for approval"
 

@@ -35,7 +35,9 @@ from typing import Any
 
 from temporalio import workflow
 
-from lucy.contracts import Actor, ApprovalDecisionKind, Risk, TaskSource
+from capabilities.approvals.contracts import Actor, ApprovalDecisionKind
+from lucy.contracts.ids import TaskSource
+from lucy.contracts.risk import Risk
 from lucy.slack.text import who_may_decide
 
 with workflow.unsafe.imports_passed_through():

@@ -10,18 +10,11 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.task.activities.slack import SlackActivities
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import assistant, options
 from capabilities.task.workflow.models import error_type
-from lucy.contracts import (
-    PostMessageRequest,
-    Progress,
-    ProgressView,
-    TaskInput,
-    TaskState,
-    TaskStatus,
-    UpdateMessageRequest,
-    idempotency_key,
-)
+from lucy.contracts.ids import TaskStatus, idempotency_key
+from lucy.contracts.slack import PostMessageRequest, Progress, ProgressView, UpdateMessageRequest
 
 PLAN_PATCH = "progress-plan"
 

@@ -3,7 +3,8 @@ in the thread). Pure functions and constants."""
 
 from __future__ import annotations
 
-from lucy.contracts import ErrorType, TaskContext, TaskInput, TaskState
+from capabilities.task.contracts.task import TaskContext, TaskInput, TaskState
+from lucy.contracts.errors import ErrorType
 
 SYSTEM_PROMPT = (
     "You are Lucy, an AI coworker in a Slack workspace. Answer the request directly and "

@@ -12,8 +12,10 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.task.activities.records import RecordActivities
+from capabilities.task.contracts.records import StepBatch, StepRecord
+from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import options
-from lucy.contracts import LlmResponse, StepBatch, StepRecord, TaskInput, TaskState
+from lucy.contracts.llm import LlmResponse
 
 
 class StepRecorder:

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from temporalio import workflow
 
-from lucy.contracts import SA_STATUS, ApprovalView, TaskState, TaskStatus, TaskView
+from capabilities.task.contracts.task import ApprovalView, TaskState, TaskView
+from lucy.contracts.ids import SA_STATUS, TaskStatus
 
 
 def set_status(state: TaskState, status: TaskStatus, step: str) -> None:

@@ -17,56 +17,54 @@ with workflow.unsafe.imports_passed_through():
     # ``import capabilities.task.workflow.x as x``, never ``from capabilities.task.workflow import x``: the
     # sandbox
     # re-imports the parent package, and a submodule reached through it would be re-imported too.
+    import capabilities.approvals.contracts
     import capabilities.approvals.workflow as approvals
+    import capabilities.email.contracts
     import capabilities.email.workflow as email_reply
+    import capabilities.proactive.contracts.maintenance
+    import capabilities.proactive.contracts.schedules
     import capabilities.proactive.workflow.scheduled as scheduled
+    import capabilities.task.contracts.records
+    import capabilities.task.contracts.task
     import capabilities.task.workflow.models as models
     import capabilities.task.workflow.options as options
     import capabilities.task.workflow.policy as policy
     import capabilities.task.workflow.prompts as prompts
     import capabilities.task.workflow.status as status
-    import lucy.contracts.approvals
-    import lucy.contracts.email
+    import capabilities.tools.contracts  # noqa: F401
     import lucy.contracts.errors
     import lucy.contracts.ids
     import lucy.contracts.llm
-    import lucy.contracts.maintenance
-    import lucy.contracts.records
-    import lucy.contracts.schedules
-    import lucy.contracts.slack
-    import lucy.contracts.task
-    import lucy.contracts.tools  # noqa: F401
+    import lucy.contracts.risk
+    import lucy.contracts.slack  # noqa: F401
+    from capabilities.approvals.contracts import ApprovalDecision, ApprovalOutcome, CancelRequest, ThreadReply
     from capabilities.approvals.workflow import ApprovalGate, ExactViewUpdate
     from capabilities.task.activities.context import ContextActivities
     from capabilities.task.activities.records import RecordActivities
+    from capabilities.task.contracts.records import TaskFinished, TaskStarted
+    from capabilities.task.contracts.task import (
+        TaskContextRequest,
+        TaskInput,
+        TaskResult,
+        TaskState,
+        TaskView,
+    )
     from capabilities.task.workflow.acting import ToolRunner, offered
     from capabilities.task.workflow.compaction import compact
     from capabilities.task.workflow.posting import ProgressMessage, post, thread_of
     from capabilities.task.workflow.recorder import StepRecorder
-    from lucy.contracts import (
+    from lucy.contracts.errors import ErrorType
+    from lucy.contracts.ids import (
         QUERY_STATUS,
         SA_INTENT,
         TASK_WORKFLOW_NAME,
         UPDATE_ADD_REPLY,
         UPDATE_CANCEL,
         UPDATE_DECIDE_APPROVAL,
-        ApprovalDecision,
-        ApprovalOutcome,
-        CancelRequest,
-        ChatMessage,
-        ErrorType,
-        Progress,
-        TaskContextRequest,
-        TaskFinished,
-        TaskInput,
-        TaskResult,
-        TaskStarted,
-        TaskState,
         TaskStatus,
-        TaskView,
-        ThreadReply,
-        untrusted_message,
     )
+    from lucy.contracts.llm import ChatMessage, untrusted_message
+    from lucy.contracts.slack import Progress
 
 MAX_REPLIES = 50  # thread replies one task accepts (later ones start a follow-up task)
 MAX_REPLY_CHARS = 4_000  # of one reply; the rest is cut, so history stays far below Temporal's limits

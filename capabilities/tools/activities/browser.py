@@ -40,6 +40,7 @@ from capabilities.tools.activities.camofox import (
     reject,
 )
 from capabilities.tools.activities.liveness import keeps_beating
+from capabilities.tools.contracts import ToolRequest, ToolResult, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
 from capabilities.tools.spec import (
@@ -52,7 +53,8 @@ from capabilities.tools.spec import (
     retry,
     schema,
 )
-from lucy.contracts import ErrorType, Risk, ToolRequest, ToolResult, truncate_output
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.risk import Risk
 from lucy.settings import ToolSettings
 
 ACTIONS = ("open", "navigate", "snapshot", "click", "type", "close")

@@ -34,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 
 from capabilities.tools.activities.http_errors import heartbeating, retry_after, transport_error
 from capabilities.tools.egress import EGRESS_DENIED, EgressGuard
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 
 _HTTP_TIMEOUT = httpx.Timeout(90.0, connect=10.0)

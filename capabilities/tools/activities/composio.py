@@ -62,9 +62,11 @@ from capabilities.tools.activities.http_errors import (
     transport_error,
 )
 from capabilities.tools.activities.liveness import keeps_beating
+from capabilities.tools.contracts import ToolRequest, ToolResult, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import STRING, UNRESUMABLE_TOOL_HEARTBEAT, RiskContext, ToolSpec, retry, schema
-from lucy.contracts import ErrorType, Risk, ToolRequest, ToolResult, truncate_output
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.risk import Risk
 from lucy.settings import ToolSettings
 
 _SLUG = re.compile(r"^[A-Z][A-Z0-9_]{1,149}$")

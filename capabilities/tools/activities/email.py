@@ -40,9 +40,10 @@ from temporalio import activity
 
 from capabilities.email.activities.agentmail_sdk import NO_RETRIES, agentmail_client, map_agentmail_error
 from capabilities.tools.activities.http_errors import rejected, short
+from capabilities.tools.contracts import ToolRequest, ToolResult, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import STRING, ToolSpec, high_risk, retry, schema
-from lucy.contracts import ToolRequest, ToolResult, idempotency_key, truncate_output
+from lucy.contracts.ids import idempotency_key
 from lucy.settings import ToolSettings
 
 if TYPE_CHECKING:

@@ -42,9 +42,11 @@ from capabilities.tools.activities.slack_history import (
     slack_transport_error,
     tool_error_from_slack,
 )
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import NEEDS_SLACK, STRING, TOOL_HEARTBEAT, ToolSpec, retry, schema
-from lucy.contracts import ErrorType, ToolRequest, ToolResult, idempotency_key
+from lucy.contracts.errors import ErrorType
+from lucy.contracts.ids import idempotency_key
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 100_000

@@ -72,10 +72,11 @@ from capabilities.tools.activities.openclaw import (
     parse_result,
     reject,
 )
+from capabilities.tools.contracts import ToolRequest, ToolResult, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
 from capabilities.tools.spec import STRING, TOOL_HEARTBEAT, ToolSpec, high_risk, host_of, retry, schema
-from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
+from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)

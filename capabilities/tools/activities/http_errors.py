@@ -16,7 +16,7 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from capabilities.tools.activities.liveness import beat
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 
 MAX_RETRY_AFTER_S = 300.0
 T = TypeVar("T")

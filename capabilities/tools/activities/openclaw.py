@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from temporalio.exceptions import ApplicationError
 
-from lucy.contracts import ErrorType
+from lucy.contracts.errors import ErrorType
 
 # Catalog name (what the model calls) -> gateway tool.
 GATEWAY_TOOLS: dict[str, str] = {

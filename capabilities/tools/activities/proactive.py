@@ -29,9 +29,9 @@ from capabilities.tools.activities.slack_history import (
     slack_transport_error,
     tool_error_from_slack,
 )
+from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import NEEDS_SLACK, STRING, ToolSpec, retry, schema
-from lucy.contracts import ToolRequest, ToolResult
 from lucy.settings import LimitSettings
 
 _DRAFTS = uuid.UUID("5b0c7f8e-3c55-4d0e-9f3c-6f1d3c0a9e21")  # namespace of tool-offered drafts

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from capabilities.mcp.activities import tool_spec
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
+from capabilities.tools.contracts import WorkspaceTool
 from capabilities.tools.spec import Registry
-from lucy.contracts import WorkspaceTool
 
 TOOLS = Registry(
     [

@@ -26,9 +26,10 @@ from temporalio.exceptions import ApplicationError
 from capabilities.task.activities.slack import slack_error
 from capabilities.tools.activities.http_errors import not_configured, rejected
 from capabilities.tools.activities.liveness import keeps_beating
+from capabilities.tools.contracts import ToolRequest, ToolResult, truncate_output
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import NEEDS_SLACK, STRING, TOOL_HEARTBEAT, ToolSpec, retry, schema
-from lucy.contracts import ErrorType, ToolRequest, ToolResult, truncate_output
+from lucy.contracts.errors import ErrorType
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

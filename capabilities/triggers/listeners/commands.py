@@ -24,7 +24,13 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.triggers import rules as triggers
-from lucy.db import repositories as repo
+from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.tenants import (
+    update_workspace_settings,
+    upsert_user,
+    upsert_workspace,
+    workspace_settings,
+)
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -80,9 +86,9 @@ async def _create(deps: Any, team: str, user: str, channel: str, name: str, temp
         return "Webhooks need LUCY_ENCRYPTION_KEYS on this deployment; ask its operator."
     trigger_id = triggers.new_trigger_id()
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        await repo.upsert_user(session=session, workspace_id=workspace_id, slack_user_id=user)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        await upsert_user(session=session, workspace_id=workspace_id, slack_user_id=user)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
         existing = {
             k: v for k, v in (settings.get("webhook_triggers") or {}).items() if v.get("name") != name
         }
@@ -92,7 +98,7 @@ async def _create(deps: Any, team: str, user: str, channel: str, name: str, temp
             "channel": channel,
             "created_by": user,
         }
-        await repo.webhooks.update_workspace_settings(
+        await update_workspace_settings(
             session=session, workspace_id=workspace_id, values={"webhook_triggers": existing}
         )
         await _audit(session, workspace_id, team, user, "created", trigger_id, existing[trigger_id])
@@ -108,8 +114,8 @@ async def _create(deps: Any, team: str, user: str, channel: str, name: str, temp
 
 async def _list(deps: Any, team: str) -> str:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
     found = settings.get("webhook_triggers") or {}
     if not found:
         return "No webhooks yet. `/lucy webhook create <name> <request template>` makes one."
@@ -129,14 +135,14 @@ async def _list(deps: Any, team: str) -> str:
 
 async def _delete(deps: Any, team: str, user: str, name: str) -> str:
     async with deps.sessions.begin() as session:
-        workspace_id = await repo.upsert_workspace(session=session, slack_team_id=team)
-        settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        settings = await workspace_settings(session=session, workspace_id=workspace_id)
         found = dict(settings.get("webhook_triggers") or {})
         gone = {k: v for k, v in found.items() if v.get("name") == name}
         if not gone:
             return f"No webhook named *{escape_mrkdwn(name)}*. `/lucy webhook list` shows them."
         remaining = {k: v for k, v in found.items() if k not in gone}
-        await repo.webhooks.update_workspace_settings(
+        await update_workspace_settings(
             session=session, workspace_id=workspace_id, values={"webhook_triggers": remaining}
         )
         for trigger_id, spec in gone.items():
@@ -149,7 +155,7 @@ async def _audit(
     session: Any, workspace_id: Any, team: str, user: str, verb: str, trigger_id: str, spec: dict[str, Any]
 ) -> None:
     shown = {k: spec.get(k) for k in ("name", "channel", "created_by")}
-    await repo.record_audit(
+    await record_audit(
         session=session,
         workspace_id=workspace_id,
         idempotency_key=hashlib.sha256(f"webhook-trigger:{team}:{trigger_id}:{verb}".encode()).hexdigest(),

@@ -39,9 +39,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from capabilities.task.listeners.deps import IngressDeps
 from capabilities.task.listeners.start import SlackMessage, TaskStarter
 from capabilities.triggers import rules as triggers
+from capabilities.triggers.repository import trigger_owner
 from lucy import guard
-from lucy.contracts import TaskSource, webhook_workflow_id
-from lucy.db import repositories as repo
+from lucy.contracts.ids import TaskSource, webhook_workflow_id
+from lucy.db.repositories.tenants import set_tenant, workspace_settings
+from lucy.db.repositories.webhooks import (
+    DeliveryClaim,
+    claim_delivery,
+    finish_delivery,
+    finish_delivery_as_tenant,
+)
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn
 
@@ -137,7 +144,7 @@ async def _v1_replayed(
 ) -> bool:
     """Whether this v1 signature was first seen under another delivery id (a replay). The first
     delivery id a signature came with is recorded; its own redeliveries go on to the usual claim."""
-    seen = await repo.webhooks.claim_delivery(
+    seen = await claim_delivery(
         session=session,
         workspace_id=workspace_id,
         source=V1_SIGNATURE_SOURCE,
@@ -147,7 +154,7 @@ async def _v1_replayed(
         now=now,
     )
     if seen.claimed:
-        await repo.webhooks.finish_delivery(
+        await finish_delivery(
             session=session, workspace_id=workspace_id, claim=seen, status="completed", now=now
         )
         return False
@@ -164,7 +171,7 @@ async def _handle(
 ) -> Response:
     now = datetime.now(UTC)
     async with deps.sessions.begin() as session:
-        owner = await repo.webhooks.trigger_owner(session=session, trigger_id=trigger_id)
+        owner = await trigger_owner(session=session, trigger_id=trigger_id)
     if owner is None:
         return _error(404, "unknown_trigger", "no such webhook trigger")
     workspace_id = owner.workspace_id
@@ -174,7 +181,7 @@ async def _handle(
     except ValueError:
         document = None
     async with deps.sessions.begin() as session:
-        await repo.set_tenant(session=session, workspace_id=workspace_id)
+        await set_tenant(session=session, workspace_id=workspace_id)
         claimed = await _claim(session, workspace_id, trigger_id, delivery, body, v1_signature, now)
         if isinstance(claimed, Response):
             return claimed
@@ -205,14 +212,14 @@ async def _claim(
     body: bytes,
     v1_signature: str | None,
     now: datetime,
-) -> tuple[repo.webhooks.DeliveryClaim, dict[str, Any]] | Response:
+) -> tuple[DeliveryClaim, dict[str, Any]] | Response:
     """Claim the delivery (and read its trigger), or the answer for a replayed v1 signature."""
-    settings = await repo.webhooks.workspace_settings(session=session, workspace_id=workspace_id)
+    settings = await workspace_settings(session=session, workspace_id=workspace_id)
     trigger = (settings.get("webhook_triggers") or {}).get(trigger_id) or {}
     if v1_signature and await _v1_replayed(session, workspace_id, trigger_id, delivery, v1_signature, now):
         log.warning("webhook trigger v1 signature replayed under another delivery id: ignored")
         return JSONResponse({"status": "duplicate", "reason": "this signed request was already delivered"})
-    claim = await repo.webhooks.claim_delivery(
+    claim = await claim_delivery(
         session=session,
         workspace_id=workspace_id,
         source=SOURCE,
@@ -227,7 +234,7 @@ async def _claim(
 async def _answered_without_task(
     session: AsyncSession,
     workspace_id: Any,
-    claim: repo.webhooks.DeliveryClaim,
+    claim: DeliveryClaim,
     document: Any,
     now: datetime,
 ) -> Response | None:
@@ -238,7 +245,7 @@ async def _answered_without_task(
     if not claim.claimed:
         return JSONResponse({"status": "duplicate", "workflow_id": claim.payload.get("workflow_id")})
     if not isinstance(document, dict | list):
-        await repo.webhooks.finish_delivery(
+        await finish_delivery(
             session=session,
             workspace_id=workspace_id,
             claim=claim,
@@ -255,7 +262,7 @@ async def _start_task(
     deps: IngressDeps,
     slack: AsyncWebClient | None,
     workspace_id: Any,
-    claim: repo.webhooks.DeliveryClaim,
+    claim: DeliveryClaim,
     fired: _Fired,
 ) -> Response:
     """Announce the firing in the trigger's channel (once) and start its task in that thread;
@@ -322,12 +329,12 @@ def _message(fired: _Fired, channel: str, ts: str, workflow_id: str) -> SlackMes
 async def _finish(
     deps: IngressDeps,
     workspace_id: Any,
-    claim: repo.webhooks.DeliveryClaim,
+    claim: DeliveryClaim,
     status: str,
     error: str | None,
     payload: dict[str, Any],
 ) -> None:
-    await repo.webhooks.finish_delivery_as_tenant(
+    await finish_delivery_as_tenant(
         deps.sessions,
         workspace_id=workspace_id,
         claim=claim,

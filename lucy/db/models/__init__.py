@@ -7,7 +7,7 @@ migration, not an ``ALTER TYPE``."""
 
 from __future__ import annotations
 
-from lucy.contracts import ACTIVE_TASK_STATUSES
+from lucy.contracts.ids import ACTIVE_TASK_STATUSES
 from lucy.db.models.base import PARTITIONED_TABLES, Base
 from lucy.db.models.budgets import Budget, BudgetReservation, BudgetSpend
 from lucy.db.models.feedback import TaskFeedback

@@ -7,18 +7,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Enum,
     ForeignKey,
+    Identity,
+    Index,
     MetaData,
     PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from lucy.contracts import TaskIntent
+from lucy.contracts.ids import TaskIntent
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -111,8 +116,26 @@ def _jsonb() -> Mapped[dict[str, Any]]:
     return mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
 
 
-def _workspace_fk() -> Mapped[uuid.UUID]:
-    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
+def _workspace_fk(*, index: bool = False) -> Mapped[uuid.UUID]:
+    """The row's workspace (deleted with it)."""
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=index)
+
+
+def _workspace_key() -> Mapped[uuid.UUID]:
+    """The row's workspace as the first part of its primary key (deleted with it)."""
+    return mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+
+
+class SeriesRow:
+    """The columns every month-partitioned time-series row starts with (see :func:`_partitioned`):
+    its id and ``created_at`` (together the primary key) and its workspace, without a foreign key
+    (a partitioned table's rows outlive nothing: they are dropped by partition)."""
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now()
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
 
 
 def _partitioned(name: str, *extra: Any) -> tuple[Any, ...]:
@@ -121,4 +144,22 @@ def _partitioned(name: str, *extra: Any) -> tuple[Any, ...]:
         PrimaryKeyConstraint("id", "created_at", name=f"pk_{name}"),
         *extra,
         {"postgresql_partition_by": "RANGE (created_at)"},
+    )
+
+
+class LedgerRow(SeriesRow):
+    """A time-series row written once (``cost_log``, ``audit_log``): its idempotency key (from the
+    workflow id and step, for example) makes a retried activity write nothing twice (see
+    :func:`_ledger`)."""
+
+    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+def _ledger(name: str, workspace_index: str) -> tuple[Any, ...]:
+    """Table args of a :class:`LedgerRow` table: partitioned by month, read by workspace and time,
+    one row per idempotency key in its month."""
+    return _partitioned(
+        name,
+        Index(workspace_index, "workspace_id", "created_at"),
+        UniqueConstraint("idempotency_key", "created_at", name=f"uq_{name}_idempotency_key"),
     )

@@ -1,5 +1,5 @@
 """USD budgets: the limits an admin set, the spend held against each, and the reservations of
-model calls in flight (see migration 0010 and :mod:`lucy.db.repositories.budgets`)."""
+model calls in flight (see migration 0010 and :mod:`capabilities.budgets.repository`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, func, text
+from sqlalchemy import Date, DateTime, Index, Integer, Numeric, String, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lucy.db.models.base import Base, _enum
+from lucy.db.models.base import Base, _enum, _workspace_key
 
 BUDGET_PERIODS = ("month", "day")
 RESERVATION_STATUSES = ("held", "settled", "released", "expired")
@@ -24,9 +24,7 @@ class Budget(Base):
 
     __tablename__ = "budgets"
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_key()
     scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(_enum(BUDGET_PERIODS, "budget_period"), primary_key=True)
     limit_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
@@ -44,9 +42,7 @@ class BudgetSpend(Base):
 
     __tablename__ = "budget_spend"
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_key()
     scope_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(_enum(BUDGET_PERIODS, "budget_spend_period"), primary_key=True)
     period_start: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -68,9 +64,7 @@ class BudgetReservation(Base):
         Index("ix_budget_reservations_held", "expires_at", postgresql_where=text("status = 'held'")),
     )
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_key()
     reservation_key: Mapped[str] = mapped_column(Text, primary_key=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     month_start: Mapped[date] = mapped_column(Date, nullable=False)

@@ -11,14 +11,11 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
-    ForeignKey,
-    Identity,
     Index,
     Integer,
     Numeric,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -29,30 +26,24 @@ from lucy.db.models.base import (
     ACTOR_TYPES,
     WEBHOOK_STATUSES,
     Base,
+    LedgerRow,
+    SeriesRow,
     _enum,
     _jsonb,
+    _ledger,
     _partitioned,
+    _workspace_key,
 )
 
 
-class CostLog(Base):
+class CostLog(LedgerRow, Base):
     """Every billable call (LLM, tool, API) with its cost. Partitioned by month; append-only."""
 
     __tablename__ = "cost_log"
-    __table_args__ = _partitioned(
-        "cost_log",
-        Index("ix_cost_log_workspace_month", "workspace_id", "created_at"),
-        UniqueConstraint("idempotency_key", "created_at", name="uq_cost_log_idempotency_key"),
-    )
+    __table_args__ = _ledger("cost_log", "ix_cost_log_workspace_month")
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     task_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     user_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False, server_default="llm")
     provider: Mapped[str | None] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(255))
@@ -66,9 +57,7 @@ class CostMonthly(Base):
 
     __tablename__ = "cost_monthly"
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_key()
     month: Mapped[date] = mapped_column(Date, primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
@@ -76,22 +65,12 @@ class CostMonthly(Base):
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(16, 6), nullable=False, server_default=text("0"))
 
 
-class AuditLog(Base):
+class AuditLog(LedgerRow, Base):
     """Immutable record of what happened: UPDATE and DELETE fail in the database itself."""
 
     __tablename__ = "audit_log"
-    __table_args__ = _partitioned(
-        "audit_log",
-        Index("ix_audit_log_workspace_created", "workspace_id", "created_at"),
-        UniqueConstraint("idempotency_key", "created_at", name="uq_audit_log_idempotency_key"),
-    )
+    __table_args__ = _ledger("audit_log", "ix_audit_log_workspace_created")
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
-    idempotency_key: Mapped[str] = mapped_column(String(64), nullable=False)
     actor_type: Mapped[str] = mapped_column(_enum(ACTOR_TYPES, "actor_type"), nullable=False)
     actor_id: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -104,7 +83,7 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any]] = _jsonb()
 
 
-class WebhookDelivery(Base):
+class WebhookDelivery(SeriesRow, Base):
     """An inbound webhook and its processing/retry state."""
 
     __tablename__ = "webhook_deliveries"
@@ -125,14 +104,9 @@ class WebhookDelivery(Base):
         ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), nullable=False, server_default=func.now()
-    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, server_default=func.now(), onupdate=func.now()
     )
-    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
     source: Mapped[str] = mapped_column(String(64), nullable=False)
     event_type: Mapped[str | None] = mapped_column(String(128))
     external_id: Mapped[str | None] = mapped_column(String(255))

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lucy.contracts import RECORDED_TASK_STATUSES, TaskSource
+from lucy.contracts.ids import RECORDED_TASK_STATUSES, TaskSource
 from lucy.db.models.base import (
     APPROVAL_ACTION_TYPES,
     APPROVAL_STATUSES,
@@ -67,9 +67,7 @@ class Task(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     requester_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id", ondelete="SET NULL"))
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))

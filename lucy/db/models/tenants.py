@@ -33,6 +33,7 @@ from lucy.db.models.base import (
     _jsonb,
     _uuid_pk,
     _workspace_fk,
+    _workspace_key,
 )
 
 
@@ -80,9 +81,7 @@ class User(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_fk(index=True)
     slack_user_id: Mapped[str] = mapped_column(String(32), nullable=False)
     display_name: Mapped[str | None] = mapped_column(String(255))
     real_name: Mapped[str | None] = mapped_column(String(255))
@@ -102,9 +101,7 @@ class Channel(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = _uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_fk(index=True)
     slack_channel_id: Mapped[str] = mapped_column(String(32), nullable=False)
     name: Mapped[str | None] = mapped_column(String(255))
     channel_type: Mapped[str] = mapped_column(
@@ -150,9 +147,7 @@ class RateLimit(Base):
 
     __tablename__ = "rate_limits"
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = _workspace_key()
     bucket_key: Mapped[str] = mapped_column(String(128), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float, nullable=False)
     capacity: Mapped[float] = mapped_column(Float, nullable=False)

@@ -1,12 +1,13 @@
-"""Tenants: scoping a transaction to its workspace, workspaces, users, channels, flags."""
+"""Tenants: scoping a transaction to its workspace, workspaces (and their settings), users,
+channels, flags."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.db.models import (
@@ -147,3 +148,22 @@ async def is_feature_enabled(
 async def list_workspace_ids(*, session: AsyncSession) -> list[uuid.UUID]:
     """Every workspace id. Only the schema owner can see them all (maintenance commands)."""
     return list((await session.execute(select(Workspace.id).order_by(Workspace.id))).scalars())
+
+
+async def workspace_settings(*, session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, Any]:
+    """A workspace's ``settings`` (empty when it cannot be seen)."""
+    value = (
+        await session.execute(select(Workspace.settings).where(Workspace.id == workspace_id))
+    ).scalar_one_or_none()
+    return dict(value or {})
+
+
+async def update_workspace_settings(
+    *, session: AsyncSession, workspace_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Merge ``values`` into a workspace's ``settings`` (the transaction is scoped to it)."""
+    await session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id)
+        .values(settings=Workspace.settings.op("||")(bindparam("values", values, type_=JSONB)))
+    )

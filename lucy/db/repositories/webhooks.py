@@ -1,5 +1,7 @@
-"""Inbound webhooks (``webhook_deliveries``): which workspace an inbox belongs to, claiming a
-delivery once, and how its processing ended.
+"""Inbound webhooks (``webhook_deliveries``), shared by email and the webhook triggers: which
+workspace a delivery belongs to, claiming a delivery once, and how its processing ended. What
+only one of them reads is in its own repository (:mod:`capabilities.email.repository`,
+:mod:`capabilities.triggers.repository`).
 
 ``webhook_deliveries`` is partitioned by month, so no unique constraint can say "one row per
 delivery id". A claim takes a transaction-level advisory lock on (source, delivery id) and
@@ -12,13 +14,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import TextClause, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lucy.db.models import WebhookDelivery, Workspace
+from lucy.db.models import WebhookDelivery
 from lucy.db.repositories.tenants import set_tenant
 
 # Mail that cannot be tied to a workspace (an unbound inbox, a payload without one) is recorded
@@ -47,26 +48,10 @@ class DeliveryClaim:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-async def email_inbox_owner(*, session: AsyncSession, inbox_id: str) -> InboxOwner | None:
-    """The live workspace an AgentMail inbox is bound to (``lucy_email_inbox_workspace``,
-    SECURITY DEFINER), or None."""
-    row = (
-        await session.execute(
-            text("SELECT workspace_id, slack_team_id FROM lucy_email_inbox_workspace(:inbox) LIMIT 1"),
-            {"inbox": inbox_id},
-        )
-    ).first()
-    return None if row is None else InboxOwner(workspace_id=row.workspace_id, slack_team_id=row.slack_team_id)
-
-
-async def trigger_owner(*, session: AsyncSession, trigger_id: str) -> InboxOwner | None:
-    """The live workspace a webhook trigger belongs to (``lucy_webhook_trigger_workspace``)."""
-    row = (
-        await session.execute(
-            text("SELECT workspace_id, slack_team_id FROM lucy_webhook_trigger_workspace(:t) LIMIT 1"),
-            {"t": trigger_id},
-        )
-    ).first()
+async def owner_of(*, session: AsyncSession, lookup: TextClause, key: str) -> InboxOwner | None:
+    """The live workspace a SECURITY DEFINER lookup names (``lookup`` selects ``workspace_id``
+    and ``slack_team_id`` for the bind ``:key``), or None."""
+    row = (await session.execute(lookup, {"key": key})).first()
     return None if row is None else InboxOwner(workspace_id=row.workspace_id, slack_team_id=row.slack_team_id)
 
 
@@ -153,6 +138,14 @@ async def finish_delivery(
     )
 
 
+class DeliveryEnd(TypedDict, total=False):
+    """How a claimed delivery's processing went: :func:`finish_delivery`'s ``error`` and
+    ``payload``, for :func:`finish_delivery_as_tenant` to pass on."""
+
+    error: str | None
+    payload: dict[str, Any] | None
+
+
 async def finish_delivery_as_tenant(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -160,130 +153,12 @@ async def finish_delivery_as_tenant(
     claim: DeliveryClaim,
     status: str,
     now: datetime,
-    error: str | None = None,
-    payload: dict[str, Any] | None = None,
+    **end: Unpack[DeliveryEnd],
 ) -> None:
     """:func:`finish_delivery` in a transaction of its own, scoped to the workspace (the
     ingress's handlers: AgentMail and webhook triggers)."""
     async with sessions.begin() as session:
         await set_tenant(session=session, workspace_id=workspace_id)
         await finish_delivery(
-            session=session,
-            workspace_id=workspace_id,
-            claim=claim,
-            status=status,
-            now=now,
-            error=error,
-            payload=payload,
+            session=session, workspace_id=workspace_id, claim=claim, status=status, now=now, **end
         )
-
-
-async def email_thread_announcement(
-    *, session: AsyncSession, workspace_id: uuid.UUID, thread_id: str
-) -> dict[str, Any] | None:
-    """The payload of the delivery that announced an email thread in Slack (it holds
-    ``slack_channel`` and ``slack_ts``), or None for a thread Lucy has not seen."""
-    row = (
-        await session.execute(
-            select(WebhookDelivery.payload)
-            .where(
-                WebhookDelivery.workspace_id == workspace_id,
-                WebhookDelivery.source == "agentmail",
-                WebhookDelivery.payload["thread_id"].astext == thread_id,
-                WebhookDelivery.payload.has_key("slack_ts"),
-                WebhookDelivery.payload["reply"].astext.is_distinct_from("true"),
-            )
-            .order_by(WebhookDelivery.created_at)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    return None if row is None else dict(row)
-
-
-async def email_thread_tasks(
-    *, session: AsyncSession, workspace_id: uuid.UUID, thread_id: str, since: datetime, excluding: str
-) -> int:
-    """How many deliveries of an email thread since ``since`` started a task (a new thread or a
-    follow-up: each answers by mail), other than the message ``excluding``."""
-    return int(
-        (
-            await session.execute(
-                select(func.count())
-                .select_from(WebhookDelivery)
-                .where(
-                    WebhookDelivery.workspace_id == workspace_id,
-                    WebhookDelivery.source == "agentmail",
-                    WebhookDelivery.payload["thread_id"].astext == thread_id,
-                    WebhookDelivery.payload["outcome"].astext.in_(("started", "followup")),
-                    WebhookDelivery.created_at >= since,
-                    WebhookDelivery.external_id != excluding,
-                )
-            )
-        ).scalar_one()
-    )
-
-
-async def workspace_settings(*, session: AsyncSession, workspace_id: uuid.UUID) -> dict[str, Any]:
-    """A workspace's ``settings`` (empty when it cannot be seen)."""
-    value = (
-        await session.execute(select(Workspace.settings).where(Workspace.id == workspace_id))
-    ).scalar_one_or_none()
-    return dict(value or {})
-
-
-async def update_workspace_settings(
-    *, session: AsyncSession, workspace_id: uuid.UUID, values: dict[str, Any]
-) -> None:
-    """Merge ``values`` into a workspace's ``settings`` (the transaction is scoped to it)."""
-    await session.execute(
-        update(Workspace)
-        .where(Workspace.id == workspace_id)
-        .values(settings=Workspace.settings.op("||")(bindparam("values", values, type_=JSONB)))
-    )
-
-
-async def email_delivery_payload(
-    *, session: AsyncSession, workspace_id: uuid.UUID, message_id: str
-) -> dict[str, Any] | None:
-    """The payload of the workspace's AgentMail delivery of ``message_id`` (None: none)."""
-    row = (
-        await session.execute(
-            select(WebhookDelivery.payload).where(
-                WebhookDelivery.workspace_id == workspace_id,
-                WebhookDelivery.source == "agentmail",
-                WebhookDelivery.external_id == message_id,
-            )
-        )
-    ).scalar_one_or_none()
-    return None if row is None else dict(row)
-
-
-@dataclass(frozen=True)
-class IgnoredMail:
-    """How many mails Lucy ignored by itself, by why (App Home counts them)."""
-
-    automatic: int = 0  # auto-replies, lists: never answered (a mail loop)
-    forged: int = 0  # the sender could not be authenticated
-    outside: int = 0  # from outside: shown in the notification channel, not answered
-
-    @property
-    def total(self) -> int:
-        return self.automatic + self.forged + self.outside
-
-
-async def ignored_mail(*, session: AsyncSession, workspace_id: uuid.UUID, since: datetime) -> IgnoredMail:
-    """The workspace's AgentMail deliveries since ``since`` that were ignored, counted by the
-    ``ignored`` kind the ingress recorded (the transaction must be scoped to the workspace)."""
-    kind = WebhookDelivery.payload["ignored"].astext
-    rows = await session.execute(
-        select(kind, func.count())
-        .where(
-            WebhookDelivery.workspace_id == workspace_id,
-            WebhookDelivery.source == "agentmail",
-            WebhookDelivery.status == "ignored",
-            WebhookDelivery.created_at >= since,
-            kind.in_(("automatic", "forged", "outside")),
-        )
-        .group_by(kind)
-    )
-    return IgnoredMail(**{str(name): int(n) for name, n in rows.all()})

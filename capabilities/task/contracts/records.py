@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lucy.contracts.task import TaskInput
+from capabilities.task.contracts.task import TaskInput
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from lucy.contracts.schedules import ChannelNotice, StandingAction
+from capabilities.proactive.contracts.schedules import ChannelNotice, StandingAction
 
 
 class MonitorKind(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lucy.contracts.schedules import SchedulesReconciled
+from capabilities.proactive.contracts.schedules import SchedulesReconciled
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lucy.contracts import TaskStatus
+from lucy.contracts.ids import TaskStatus
 from lucy.db.models import (
     Task,
     TaskStep,

@@ -54,6 +54,23 @@ class BudgetVerdict:
     amount_usd: Decimal | None = None  # a reservation's: what it holds
 
 
+def _verdict(
+    row: Any, *, ok: bool, applies: bool, max_tokens: int | None = None, amount_usd: Decimal | None = None
+) -> BudgetVerdict:
+    """A verdict from a row of ``lucy_budget_reserve`` or ``lucy_budget_blocked``: the budget
+    it names (scope, period, limit, spent), and for a reservation what it holds."""
+    return BudgetVerdict(
+        ok=ok,
+        applies=applies,
+        scope=row.scope,
+        period=row.period,
+        limit_usd=row.limit_usd,
+        spent_usd=row.spent_usd,
+        max_tokens=max_tokens,
+        amount_usd=amount_usd,
+    )
+
+
 @dataclass(frozen=True)
 class Answer:
     """What a call's answer may cost: ``per_token_usd`` for each of up to ``max_tokens``
@@ -111,15 +128,8 @@ async def reserve(
             },
         )
     ).one()
-    return BudgetVerdict(
-        ok=bool(row.ok),
-        applies=bool(row.applies),
-        scope=row.scope,
-        period=row.period,
-        limit_usd=row.limit_usd,
-        spent_usd=row.spent_usd,
-        max_tokens=row.max_tokens,
-        amount_usd=row.amount_usd,
+    return _verdict(
+        row, ok=bool(row.ok), applies=bool(row.applies), max_tokens=row.max_tokens, amount_usd=row.amount_usd
     )
 
 
@@ -156,14 +166,7 @@ async def blocked(
     row = (await session.execute(_BLOCKED, {"user_id": user_id, "now": now, **defaults.params()})).one()
     if row.scope is None:
         return None
-    return BudgetVerdict(
-        ok=False,
-        applies=True,
-        scope=row.scope,
-        period=row.period,
-        limit_usd=row.limit_usd,
-        spent_usd=row.spent_usd,
-    )
+    return _verdict(row, ok=False, applies=True)
 
 
 async def sweep(*, session: AsyncSession, now: datetime) -> int:

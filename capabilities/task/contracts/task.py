@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from lucy.contracts.approvals import ApprovalDecisionKind
-from lucy.contracts.email import EmailOrigin
-from lucy.contracts.ids import TaskSource, TaskStatus
+from capabilities.approvals.contracts import ApprovalDecisionKind
+from capabilities.email.contracts import EmailOrigin
+from capabilities.tools.contracts import WorkspaceTool
+from lucy.contracts.ids import TaskIntent, TaskSource, TaskStatus
 from lucy.contracts.llm import ChatMessage, ModelTier
 from lucy.contracts.slack import PlanStep
-from lucy.contracts.tools import WorkspaceTool
-
-
-class TaskIntent(StrEnum):
-    """What a request is, as the fast model classifies it (it picks the tier)."""
-
-    LOOKUP = "lookup"
-    TOOL_USE = "tool_use"
-    REASONING = "reasoning"
-    CODE = "code"
-    CHAT = "chat"
 
 
 @dataclass(frozen=True)
