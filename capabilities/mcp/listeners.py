@@ -14,7 +14,6 @@ submission is checked again. Adding and removing a server is audited (``mcp_serv
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from capabilities.mcp import repository, rules, views
 from capabilities.mcp.client import McpUnreachable, list_server
-from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
+from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps, modal_metadata
 from capabilities.tools.egress import EgressGuard
 from lucy.crypto import CryptoError
 from lucy.db.repositories.ledger import record_audit
@@ -140,10 +139,7 @@ async def on_token_submit(
     """The token modal's Connect: the admin is checked again, then the server is added."""
     deps = listener_deps(context)
     team, user = clicker_of(body, context)
-    try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
+    metadata = modal_metadata(view)
     name, url, channel = (
         str(metadata.get("name") or ""),
         str(metadata.get("url") or ""),

@@ -8,7 +8,6 @@ Lucy when it cannot post there, e.g. a channel it is not in). Nothing exists unt
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from capabilities.proactive.offers import OfferRefused, schedule_offer
 from capabilities.proactive.service import ScheduleDraft
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
-from capabilities.task.listeners.deps import clicker_of, listener_deps
+from capabilities.task.listeners.deps import clicker_of, listener_deps, modal_metadata
 from lucy.logging import get_logger
 
 log = get_logger(__name__)
@@ -49,10 +48,7 @@ async def on_submit(
     deps = listener_deps(context)
     team, user = clicker_of(body, context)
     what, when, channel = views.modal_values(view)
-    try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
+    metadata = modal_metadata(view)
     channel = channel or str(metadata.get("channel") or "")
     if not (what and when and channel):
         await ack(response_action="errors", errors={"what": "Say what to do, when, and where."})
