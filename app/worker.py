@@ -20,6 +20,7 @@ from capabilities.approvals.activities.requests import ApprovalActivities
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
 from capabilities.budgets.activities import BudgetGuard
 from capabilities.email.activities.reply import EmailReplyActivities
+from capabilities.mcp.activities import McpActivities
 from capabilities.memory.activities.upkeep import MemoryUpkeepActivities
 from capabilities.memory.workflow import LucyMemoryUpkeepWorkflow
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
@@ -144,8 +145,13 @@ def build_activities(
         MemoryUpkeepActivities(sessions).upkeep,
         *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
         *_skill_activities(sessions, slack),
+        *_mcp(McpActivities(sessions, settings, egress)),
         *_maintenance(settings, temporal, engine, owner_engine),
     ]
+
+
+def _mcp(acts: McpActivities) -> list[Any]:
+    return [acts.call_tool, acts.refresh]
 
 
 def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:

@@ -15,43 +15,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
-    BaseSettings,
     NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
 )
 
-from lucy.settings_sources import ENV_PREFIX, KeysJsonSource, SettingsError, env_or_dotenv, variable_of
+from lucy.settings_sources import ENV_PREFIX, SettingsError, SettingsGroup, variable_of
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://lucy:lucy@localhost:5432/lucy"
 # The environments that may run without production's checks (lucy.production); every other
 # LUCY_ENV (staging, production) must pass them.
 DEVELOPMENT_ENVS = frozenset({"development", "test"})
-
-
-class _Group(BaseSettings):
-    """Base of every settings group: flat ``LUCY_<FIELD>`` names, same sources."""
-
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        env_ignore_empty=True,  # `LUCY_X=` (as in .env.example) means "not set"
-        frozen=True,
-    )
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        keys_path = Path(env_or_dotenv("LUCY_KEYS_FILE") or "keys.json")
-        return (init_settings, env_settings, dotenv_settings, KeysJsonSource(settings_cls, keys_path))
 
 
 def _check_url(value: str, name: str) -> str:
@@ -60,7 +32,7 @@ def _check_url(value: str, name: str) -> str:
     return value
 
 
-class CoreSettings(_Group):
+class CoreSettings(SettingsGroup):
     env: Literal["development", "test", "staging", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     data_dir: Path = Path(".lucy")
@@ -84,7 +56,7 @@ class CoreSettings(_Group):
         return self.env in DEVELOPMENT_ENVS
 
 
-class SlackSettings(_Group):
+class SlackSettings(SettingsGroup):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -108,7 +80,7 @@ class SlackSettings(_Group):
         return missing
 
 
-class LlmSettings(_Group):
+class LlmSettings(SettingsGroup):
     openrouter_api_key: SecretStr | None = None
     openrouter_base_url: str = "https://openrouter.ai/api/v1"
     openclaw_model: str = "google/gemini-2.5-flash"
@@ -161,7 +133,7 @@ class LlmSettings(_Group):
         return value
 
 
-class ToolSettings(_Group):
+class ToolSettings(SettingsGroup):
     openclaw_base_url: str = "http://localhost:18791"
     openclaw_api_key: SecretStr | None = None
     camofox_url: str = "http://localhost:9377"
@@ -179,6 +151,14 @@ class ToolSettings(_Group):
     email_attachments_total_max_bytes: int = Field(default=25_000_000, ge=0)
     # Comma list of the authserv-ids whose Authentication-Results prove a sender (AgentMail's MX).
     email_trusted_authserv_ids: str = "mx.agentmail.to"
+    # Per-workspace MCP servers (docs/mcp.md): host:port list that may be loopback or private.
+    mcp_allowed_hosts: str = Field(
+        default="", pattern=r"^\s*((\[[0-9A-Fa-f:.]+\]|[^,\s:\[\]]+):\d+\s*,?\s*)*$"
+    )
+    mcp_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mcp_call_timeout_seconds: float = Field(default=60.0, gt=0, le=900)
+    mcp_max_schema_bytes: int = Field(default=16_000, ge=256, le=200_000)  # a bigger schema is skipped
+    mcp_max_tools_per_server: int = Field(default=64, ge=1, le=512)
 
     @field_validator("openclaw_base_url", "camofox_url", "composio_base_url", "agentmail_base_url")
     @classmethod
@@ -186,7 +166,7 @@ class ToolSettings(_Group):
         return _check_url(v, "url").rstrip("/")
 
 
-class DatabaseSettings(_Group):
+class DatabaseSettings(SettingsGroup):
     # The application's role: neither owner nor superuser, so row-level security applies to it.
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     # The schema owner's URL for `lucy db` (migrations, partitions, key rotation); default: database_url.
@@ -224,7 +204,7 @@ def _asyncpg(url: str) -> str:
     return url
 
 
-class TemporalSettings(_Group):
+class TemporalSettings(SettingsGroup):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "lucy-tasks"
@@ -270,7 +250,7 @@ class TemporalSettings(_Group):
         )
 
 
-class LimitSettings(_Group):
+class LimitSettings(SettingsGroup):
     """Protection at ingress: token buckets per user and per workspace (requests per minute)."""
 
     rate_limit_user_per_minute: float = Field(default=20, gt=0)
@@ -294,7 +274,7 @@ class ModelPrice(BaseModel):
     output: float = Field(ge=0, le=10_000)
 
 
-class BudgetSettings(_Group):
+class BudgetSettings(SettingsGroup):
     """USD budgets (see docs/budgets.md): the defaults where an admin set nothing (unset: no
     budget), prices for providers that do not report cost, and how a call is estimated."""
 
@@ -327,7 +307,7 @@ class BudgetSettings(_Group):
         return v
 
 
-class SecuritySettings(_Group):
+class SecuritySettings(SettingsGroup):
     encryption_keys: SecretStr | None = None
     # Bearer token for the ingress's GET /metrics. Without it, /metrics is served only in
     # development and test; production keeps it off the public port.
@@ -350,7 +330,7 @@ class Settings(BaseModel):
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
-_GROUPS: dict[str, type[_Group]] = {
+_GROUPS: dict[str, type[SettingsGroup]] = {
     "core": CoreSettings,
     "slack": SlackSettings,
     "llm": LlmSettings,

@@ -1,5 +1,6 @@
 """Where settings come from besides the environment and ``.env``: ``keys.json``, in the original
-system's nested layout or as flat ``LUCY_*`` keys (see :mod:`lucy.settings`)."""
+system's nested layout or as flat ``LUCY_*`` keys (see :mod:`lucy.settings`); and the base of
+every settings group (:class:`SettingsGroup`), which reads them in that order."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "LUCY_"
 
@@ -97,3 +98,28 @@ def variable_of(fields: dict[str, FieldInfo], field: str) -> str:
         names = [str(a) for a in alias.choices if str(a).startswith(ENV_PREFIX)]
         return next((n for n in names if env_or_dotenv(n) is not None), names[0])
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+class SettingsGroup(BaseSettings):
+    """Base of every settings group: flat ``LUCY_<FIELD>`` names, same sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,  # `LUCY_X=` (as in .env.example) means "not set"
+        frozen=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        keys_path = Path(env_or_dotenv("LUCY_KEYS_FILE") or "keys.json")
+        return (init_settings, env_settings, dotenv_settings, KeysJsonSource(settings_cls, keys_path))

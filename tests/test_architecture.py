@@ -40,9 +40,9 @@ CONTRACTS_OF = {
     "task": {"approvals", "delegate", "email", "memory", "proactive", "skills", "tools"},
     "approvals": {"task"},
     "email": {"approvals", "task"},
-    "proactive": {"approvals", "task", "tools"},
-    "delegate": {"approvals", "task", "tools"},
-    "skills": {"task"},  # loading a skill narrows the task's state  # a sub-task is a task: its input, state and tool calls
+    "proactive": {"approvals", "mcp", "task", "tools"},  # mcp: the maintenance step's refresh
+    "delegate": {"approvals", "task", "tools"},  # a sub-task is a task: its input, state and tool calls
+    "skills": {"task"},  # loading a skill narrows the task's state
 }
 
 

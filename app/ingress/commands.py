@@ -27,6 +27,7 @@ from app.ingress.task_commands import (
 from capabilities.budgets import listeners as budgets
 from capabilities.budgets.rules import BUDGET_USAGE
 from capabilities.email.listeners import commands as email_commands
+from capabilities.mcp import listeners as mcp
 from capabilities.memory import listeners as memory
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.proactive.views import schedules as schedule_views
@@ -200,6 +201,44 @@ TABLE: tuple[Subcommand, ...] = (
                 "forget a memory (yours; admins: any), or all of yours",
                 _with_args(memory.on_memory_forget),
                 usage="<id>|all",
+            ),
+        ),
+    ),
+    Subcommand(
+        "mcp",
+        "this workspace's MCP servers and the tools they give Lucy (admins)",
+        who=Who.ADMIN,
+        words=(
+            Subcommand(
+                "add",
+                "connect a server and offer its tools",
+                _with_args(mcp.on_mcp("add")),
+                usage="<name> <url> [--token]",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "list", "the servers, their tools and risks", _with_args(mcp.on_mcp("list")), who=Who.ADMIN
+            ),
+            Subcommand(
+                "remove",
+                "stop offering a server's tools",
+                _with_args(mcp.on_mcp("remove")),
+                usage="<name>",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "refresh",
+                "list a server's tools again",
+                _with_args(mcp.on_mcp("refresh")),
+                usage="<name>",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "risk",
+                "override the risk the server's annotations gave a tool",
+                _with_args(mcp.on_mcp("risk")),
+                usage="<name> <tool> low|high",
+                who=Who.ADMIN,
             ),
         ),
     ),

@@ -7,6 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from app.ingress import commands
 from capabilities.email.listeners import outside_clicks as email_outside
 from capabilities.feedback import listeners as feedback
+from capabilities.mcp import listeners as mcp
 from capabilities.proactive.listeners import monitors, schedules
 from capabilities.skills import listeners as skills
 from capabilities.task.listeners import actions, assistant, events, home
@@ -24,3 +25,4 @@ def register(app: AsyncApp) -> None:
     monitors.register(app)
     email_outside.register(app)
     skills.register(app)
+    mcp.register(app)

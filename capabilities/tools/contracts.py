@@ -23,6 +23,27 @@ class ToolRequest:
     # Who the task works for (Slack user id): per-user tool identities (Composio entity,
     # browser profile) are derived from it on the worker, never chosen by the model.
     slack_user_id: str = ""
+    # Who approved this call (Slack user id), when a person did: the audit of a workspace's
+    # own tools (MCP) records it next to the call.
+    approved_by: str = ""
+
+
+@dataclass(frozen=True)
+class WorkspaceTool:
+    """A tool that only one workspace has (an MCP server's tool), as the task learns it from
+    ``context.prepare``: checked and capped by the worker, so the workflow only builds its spec.
+
+    ``name`` is what the model sees (``mcp__<server>__<tool>``); ``server`` and ``tool`` what
+    the worker calls; ``risk`` is ``low`` or ``high`` (the server's read-only hint, or the
+    admin's override); ``read_only`` decides the retries."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    server: str
+    tool: str
+    risk: str = "high"
+    read_only: bool = False
 
 
 @dataclass(frozen=True)

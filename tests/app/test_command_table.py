@@ -70,6 +70,10 @@ async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
         "user": "daily default",
         "off": "",
         "default": "",
+        "add": "ops http://127.0.0.1:9/mcp",
+        "remove": "ops",
+        "refresh": "ops",
+        "risk": "ops weather low",
     }
     admin_only = [(e.name, None) for e in TABLE if e.who is Who.ADMIN and not e.words] + [
         (e.name, w.name) for e in TABLE for w in e.words if w.who is Who.ADMIN

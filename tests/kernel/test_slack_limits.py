@@ -25,6 +25,7 @@ from capabilities.budgets import views as budgets
 from capabilities.budgets.repository import UsageReport
 from capabilities.email.repository import IgnoredMail
 from capabilities.feedback import views as feedback
+from capabilities.mcp import views as mcp_views
 from capabilities.proactive.contracts.schedules import Recurrence, StandingAction
 from capabilities.proactive.views import monitors, schedules, standing
 from capabilities.skills import views as skills
@@ -221,6 +222,7 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
         False,
     ),
     "schedules.schedule_modal": (lambda s: schedules.schedule_modal("C1"), True),
+    "mcp_views.token_modal": (lambda s: mcp_views.token_modal("ops", "https://x.example/" + s, "C1"), True),
     "monitors.confirmation": (_monitor_confirmation, False),
     "monitors.monitor_list": (
         lambda s: monitors.monitor_list([_monitor_line(s, i) for i in range(30)], admin_view=True, usage=s),

@@ -10,11 +10,11 @@ from typing import Any
 
 from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, block_actions_payload, eventually, mention_event, new_team
-from tests.skills.test_skills import REPORT, said, slack_escaped, submit_modal
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 from tests.feedback.test_feedback import _click
 from tests.proactive.test_monitors import _open_home
+from tests.skills.test_skills import REPORT, said, slack_escaped, submit_modal
 
 
 async def _task_with_skill(lucy: Lucy, fake_llm: FakeLlm, fake_slack: FakeSlack, team: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 from capabilities.skills.format import parse_skill
 from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, dm_event, eventually, mention_event, new_team, record_history
-from tests.skills.test_skills import REPORT, said, submit_modal
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
+from tests.skills.test_skills import REPORT, said, submit_modal
 
 DRAFT = """```markdown
 ---

@@ -13,6 +13,7 @@ class MaintenanceInput:
 
     months_ahead: int = 3  # partitions to have ready
     stale_claim_minutes: int = 15  # a claimed task row with no workflow after this long is orphaned
+    mcp_refresh_hours: int = 6  # an MCP server's tool list older than this is listed again
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,5 @@ class MaintenanceReport:
     partitions: PartitionsResult
     claims: ReconcileResult
     schedules: SchedulesReconciled = field(default_factory=SchedulesReconciled)
+    mcp_refreshed: int = 0  # MCP servers whose tool list was listed again
+    mcp_unreachable: int = 0  # MCP servers that could not be reached (they keep their last list)

@@ -8,7 +8,6 @@ Lucy when it cannot post there, e.g. a channel it is not in). Nothing exists unt
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from capabilities.proactive.offers import OfferRefused, new_schedule_offer
 from capabilities.proactive.views import schedules as views
 from capabilities.task.listeners.clicks import caller
-from capabilities.task.listeners.deps import clicker_of, listener_deps
+from capabilities.task.listeners.deps import clicker_of, listener_deps, modal_metadata
 from lucy.logging import get_logger
 from lucy.slack.refused import without_refused_blocks
 
@@ -43,10 +42,7 @@ async def on_submit(args: AsyncArgs) -> None:
     deps = listener_deps(args.context)
     team, user = clicker_of(args.body, args.context)
     what, when, channel = views.modal_values(view)
-    try:
-        metadata = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        metadata = {}
+    metadata = modal_metadata(view)
     channel = channel or str(metadata.get("channel") or "")
     if not (what and when and channel):
         await ack(response_action="errors", errors={"what": "Say what to do, when, and where."})

@@ -8,6 +8,8 @@
    than a few minutes with no workflow are recorded as failed (``NeverStarted``).
 3. Schedules: rows and Temporal Schedules reconciled both ways (:mod:`capabilities.proactive.reconcile`);
    a channel whose schedule missed runs beyond its catch-up window is told, once.
+4. MCP servers (patch ``mcp-refresh-catalogs``): every workspace's server whose tool list is
+   older than ``mcp_refresh_hours`` is listed again (``mcp.refresh``).
 
 Each step is its own activity with its own retry policy; one failing does not stop the other.
 """
@@ -37,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
     import lucy.contracts.llm
     import lucy.contracts.risk
     import lucy.contracts.slack  # noqa: F401
+    from capabilities.mcp.activities import McpActivities
+    from capabilities.mcp.contracts import McpRefreshRequest, McpRefreshResult
     from capabilities.proactive.activities.maintenance import MaintenanceActivities
     from capabilities.proactive.activities.schedules import ScheduleActivities
     from capabilities.proactive.contracts.maintenance import (
@@ -54,6 +58,12 @@ with workflow.unsafe.imports_passed_through():
 MAINTENANCE = ActivityOptions(
     start_to_close_timeout=timedelta(minutes=5),
     retry_policy=backoff(timedelta(seconds=5), timedelta(minutes=2), 5),
+)
+MCP_REFRESH_PATCH = "mcp-refresh-catalogs"  # runs recorded before the MCP step have no such step
+MCP_REFRESH = ActivityOptions(
+    start_to_close_timeout=timedelta(minutes=10),
+    heartbeat_timeout=timedelta(minutes=5),
+    retry_policy=MAINTENANCE["retry_policy"],
 )
 T = TypeVar("T")
 
@@ -113,4 +123,23 @@ class LucyMaintenanceWorkflow:
                 )
             except ActivityError as err:
                 workflow.logger.warning("could not post a missed-run notice", extra={"error": str(err.cause)})
-        return MaintenanceReport(partitions=partitions, claims=claims, schedules=schedules)
+        mcp = await self._refresh_mcp(request) if workflow.patched(MCP_REFRESH_PATCH) else McpRefreshResult()
+        return MaintenanceReport(
+            partitions=partitions,
+            claims=claims,
+            schedules=schedules,
+            mcp_refreshed=mcp.refreshed,
+            mcp_unreachable=mcp.unreachable,
+        )
+
+    async def _refresh_mcp(self, request: MaintenanceInput) -> McpRefreshResult:
+        try:
+            return await workflow.execute_activity_method(
+                McpActivities.refresh,
+                McpRefreshRequest(stale_after_hours=request.mcp_refresh_hours),
+                **MCP_REFRESH,
+                summary=f"MCP: list again the servers' tools older than {request.mcp_refresh_hours} h",
+            )
+        except ActivityError as err:
+            workflow.logger.error("MCP catalog refresh failed", extra={"error": str(err.cause)})
+            return McpRefreshResult()

@@ -33,6 +33,7 @@ from temporalio import activity
 
 from capabilities.delegate.contracts import sub_context
 from capabilities.email.activities.attachments import read_attachments
+from capabilities.mcp import repository as mcp_servers
 from capabilities.memory.activities.recall import starting_memories
 from capabilities.skills.activities import USE_SKILL
 from capabilities.skills.repository import skill_offers
@@ -167,18 +168,13 @@ class ContextActivities:
             user = await get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=task.slack_user_id
             )
-            channel = (
-                await get_channel(
-                    session=session, workspace_id=workspace_id, channel_id=uuid.UUID(task.channel_id)
-                )
-                if task.channel_id
-                else None
-            )
+            channel = await _channel_of(session, workspace_id, task.channel_id)
             row = await get_task(session=session, workspace_id=workspace_id, workflow_id=request.workflow_id)
             approve_everything = await is_feature_enabled(
                 session=session, workspace_id=workspace_id, flag_key=APPROVE_ALL_FLAG
             )
             skills = await skill_offers(session, workspace_id)
+            workspace_tools = await mcp_servers.workspace_tools(session=session, workspace_id=workspace_id)
         ws_settings: dict[str, Any] = dict(workspace.settings or {}) if workspace else {}
         ch_settings: dict[str, Any] = dict(channel.settings or {}) if channel else {}
         preferences: dict[str, Any] = dict(user.preferences or {}) if user else {}
@@ -195,6 +191,7 @@ class ContextActivities:
             local_time=f"{now_there} ({timezone})",
             # Guests and people from other organisations get answers, never tools.
             available_tools=await self._offered_tools(user, skills),
+            workspace_tools=[] if guest else workspace_tools,
             tier_override=_tier(
                 preferences.get("model_tier"), ch_settings.get("model_tier"), ws_settings.get("model_tier")
             ),
@@ -216,3 +213,10 @@ class ContextActivities:
             memories_from_others=recalled.from_others,
         )
         return sub_context(context, task.delegation, self._settings.limits.delegate_max_parallel)
+
+
+async def _channel_of(session: Any, workspace_id: uuid.UUID, channel_id: str) -> Any:
+    """The task's channel row, or None for a task with no channel (a webhook's)."""
+    if not channel_id:
+        return None
+    return await get_channel(session=session, workspace_id=workspace_id, channel_id=uuid.UUID(channel_id))

@@ -8,6 +8,7 @@ from typing import Any
 
 from capabilities.approvals.contracts import ApprovalDecisionKind
 from capabilities.email.contracts import EmailOrigin
+from capabilities.tools.contracts import WorkspaceTool
 from lucy.contracts.ids import TaskIntent, TaskSource, TaskStatus
 from lucy.contracts.llm import ChatMessage, ModelTier
 from lucy.contracts.slack import PlanStep
@@ -121,6 +122,8 @@ class TaskContext:
     memories_from_others: bool = False
     # The workspace's enabled skills (name -> description), offered through ``use_skill``.
     skills: dict[str, str] = field(default_factory=dict)
+    # The workspace's own tools (its MCP servers'), read from its cached catalog.
+    workspace_tools: list[WorkspaceTool] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- the workflow's state

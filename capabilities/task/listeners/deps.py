@@ -4,6 +4,7 @@ get it: typed, from the request context (:func:`listener_deps`), never by string
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,15 @@ class ListenerDeps:
     directory: UserDirectory
     signer: ClaimSigner
     settings: Settings
+
+
+def modal_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """A modal's ``private_metadata`` (JSON Lucy wrote when it opened it); {} when unreadable."""
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def clicker_of(body: dict[str, Any], context: AsyncBoltContext) -> tuple[str, str]:

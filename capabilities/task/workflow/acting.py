@@ -30,18 +30,25 @@ from lucy.redact import redact_secrets
 
 with workflow.unsafe.imports_passed_through():
     from capabilities.tools.activities import registry
-    from capabilities.tools.spec import ToolSpec
+    from capabilities.tools.spec import Registry, ToolSpec
 
 # Histories recorded before untrusted content sent calls on the requester's own accounts to them.
 ACCOUNT_OWNER_PATCH = "trust2-account-owner-approval"
 
 
+def task_tools(state: TaskState) -> Registry:
+    """Lucy's tools plus the task's workspace's own (its MCP servers', from the context)."""
+    return registry.for_task(state.context.workspace_tools if state.context is not None else ())
+
+
 def offered(state: TaskState) -> list[str]:
-    """The tools the model may use now: configured for the task, not withdrawn, and within what
-    the skills it loaded allow."""
-    available = state.context.available_tools if state.context is not None else []
-    tools = [t for t in available if t in registry.TOOLS and t not in state.unavailable_tools]
-    return skills.restrict(state, child.offer(state, tools))
+    """The tools the model may use now: configured for the task (Lucy's and its workspace's
+    own), not withdrawn, delegate only where it may be, and within what the skills it loaded allow."""
+    ctx = state.context
+    available = [*ctx.available_tools, *(t.name for t in ctx.workspace_tools)] if ctx is not None else []
+    tools = task_tools(state)
+    offered = [t for t in available if t in tools and t not in state.unavailable_tools]
+    return skills.restrict(state, child.offer(state, offered))
 
 
 @dataclass(frozen=True)
@@ -74,19 +81,13 @@ class ToolRunner:
     async def run(self, call: ToolCall, *, reason: str) -> str:
         """Run one tool call; returns what the model is told."""
         state = self._state
-        tool = registry.TOOLS.get(call.name)
+        tools = task_tools(state)
+        tool = tools.get(call.name)
         if tool is None or call.name not in offered(state):
             return prompts.no_such_tool(call.name, offered(state))
         args, problem = validate_arguments(tool, call.arguments)
         if args is None:
-            self._recorder.add(
-                kind="tool_use",
-                name=call.name,
-                status="failed",
-                error=f"invalid arguments: {problem}",
-                input={"raw_arguments": redact_secrets(call.arguments)[:500]},
-            )
-            return f"Error: {problem}"
+            return self._refused_arguments(call, problem)
         if tool.name == DELEGATE and self._task.delegation is None:  # a sub-task cannot delegate
             output = await self._fanout.run(call, args, offered(state))
             self._progress.thinking()
@@ -104,7 +105,9 @@ class ToolRunner:
             account_owner_gate=state.untrusted_seen
             and tool.acts_for_requester
             and workflow.patched(ACCOUNT_OWNER_PATCH),
+            tools=tools,
         )
+        approved_by = ""
         if verdict.needs_approval:
             plan.mark(state, call.id, summary, PlanStatus.PENDING, plan.WAITING)
             decision, decider = await self._gate.ask(
@@ -121,21 +124,35 @@ class ToolRunner:
                 plan.not_run(state, call.id, summary, decision)
                 self._progress.thinking()
                 return prompts.not_run(summary, decision, decider)
-        output = await self._execute(tool, args, summary=summary, risk=verdict.risk, step_id=call.id)
+            approved_by = decider or ""
+        output = await self._execute(
+            tool, args, summary=summary, risk=verdict.risk, step_id=call.id, approved_by=approved_by
+        )
         self._progress.thinking()  # the model reads what the step did
         if not tool.trusted_output:
             state.untrusted_seen = True  # whatever a tool returned came from outside
         return output
 
+    def _refused_arguments(self, call: ToolCall, problem: str | None) -> str:
+        """Record a call whose arguments are wrong, and tell the model what to fix."""
+        self._recorder.add(
+            kind="tool_use",
+            name=call.name,
+            status="failed",
+            error=f"invalid arguments: {problem}",
+            input={"raw_arguments": redact_secrets(call.arguments)[:500]},
+        )
+        return f"Error: {problem}"
+
     async def _execute(
-        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str
+        self, tool: ToolSpec, args: dict[str, Any], *, summary: str, risk: str, step_id: str, approved_by: str
     ) -> str:
         state = self._state
         index = self._recorder.next_index()
         state.step = f"running {summary}"
         plan.mark(state, step_id, summary, PlanStatus.IN_PROGRESS)
         await self._progress.show(self._progress.view(Progress.RUNNING, detail=summary))
-        request = self._request(tool, args, index)
+        request = self._request(tool, args, index, approved_by)
         started = workflow.now()
         try:
             result: ToolResult = await workflow.execute_activity_method(
@@ -153,7 +170,7 @@ class ToolRunner:
             return self._failed(tool, step, err)
         return self._completed(tool, _Step(step_id, summary, risk, index, started), result)
 
-    def _request(self, tool: ToolSpec, args: dict[str, Any], index: int) -> ToolRequest:
+    def _request(self, tool: ToolSpec, args: dict[str, Any], index: int, approved_by: str) -> ToolRequest:
         """The activity's input for step ``index``: the call and where the task lives."""
         state, task = self._state, self._task
         return ToolRequest(
@@ -166,6 +183,7 @@ class ToolRunner:
             thread_ts=thread_of(task, state),
             state=dict(state.tool_state),
             slack_user_id=task.slack_user_id,
+            approved_by=approved_by,
         )
 
     def _failed(self, tool: ToolSpec, step: _Step, err: ActivityError) -> str:

@@ -20,6 +20,7 @@ from capabilities.task.contracts.task import TaskInput, TaskState
 from capabilities.task.workflow import options, prompts
 from capabilities.task.workflow.compaction import trim_for_retry
 from capabilities.task.workflow.recorder import StepRecorder
+from capabilities.tools.contracts import WorkspaceTool
 from lucy.contracts.errors import ErrorType
 from lucy.contracts.ids import TaskIntent
 from lucy.contracts.llm import (
@@ -181,7 +182,7 @@ async def ask(
     """One agent step, as resiliently as the providers allow (see :func:`after_failure`).
     Records the step and its cost; raises the primary's error when everything failed. The
     answer is streamed into the task's thread where the worker streams (``streamed_ts``)."""
-    attempt = _Attempt(messages=messages, specs=registry.TOOLS.schemas(tools))
+    attempt = _Attempt(messages=messages, specs=registry.for_task(_workspace_tools(state)).schemas(tools))
     tiers = escalation_path(state.tier or ModelTier.DEFAULT)
     while True:
         state.tier = tier = tiers[attempt.index]
@@ -201,6 +202,10 @@ async def ask(
             continue
         _record_answer(state, recorder, llm)
         return llm
+
+
+def _workspace_tools(state: TaskState) -> list[WorkspaceTool]:
+    return state.context.workspace_tools if state.context is not None else []
 
 
 def _chat_request(

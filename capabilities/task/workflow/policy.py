@@ -29,7 +29,7 @@ same):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,11 +110,13 @@ def assess(
     channel_requires_approval: bool = False,
     approval_required_tools: Iterable[str] = (),
     account_owner_gate: bool = False,
+    tools: Mapping[str, ToolSpec] | None = None,
 ) -> Assessment:
     """Decide whether ``tool(args)`` may run now or must wait for a person.
     ``account_owner_gate``: an untrusted context sends calls on the requester's own accounts to
-    the requester alone (off only when replaying a history recorded before that rule)."""
-    spec = registry.TOOLS.get(tool)
+    the requester alone (off only when replaying a history recorded before that rule).
+    ``tools``: the task's registry (Lucy's tools and its workspace's); Lucy's by default."""
+    spec = (registry.TOOLS if tools is None else tools).get(tool)
     if spec is None:  # never run, never low: the workflow refuses it before asking
         return Assessment(Risk.CRITICAL, True, f"{tool} is not a tool Lucy has")
     known = tuple(known_hosts)

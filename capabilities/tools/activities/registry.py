@@ -7,10 +7,14 @@ this registry (as ``registry.TOOLS``, at call time); a name that is not here is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from capabilities.delegate.activities import DELEGATE_SPEC
+from capabilities.mcp.activities import tool_spec
 from capabilities.memory.activities import tools as memory
 from capabilities.skills.activities import USE_SKILL
 from capabilities.tools.activities import browser, composio, email, files, gateway, proactive, slack_history
+from capabilities.tools.contracts import WorkspaceTool
 from capabilities.tools.spec import Registry
 
 TOOLS = Registry(
@@ -34,3 +38,10 @@ TOOLS = Registry(
         USE_SKILL,
     ]
 )
+
+
+def for_task(workspace_tools: Iterable[WorkspaceTool]) -> Registry:
+    """The tools of one task: every tool above, plus its workspace's own (MCP servers'), read
+    from the task's context. A workspace tool never replaces one of Lucy's."""
+    extra = [tool_spec(t) for t in workspace_tools if t.name not in TOOLS]
+    return TOOLS.with_tools(*extra) if extra else TOOLS

@@ -12,6 +12,7 @@ from lucy.db.models.base import PARTITIONED_TABLES, Base
 from lucy.db.models.budgets import Budget, BudgetReservation, BudgetSpend
 from lucy.db.models.feedback import TaskFeedback
 from lucy.db.models.ledger import AuditLog, CostLog, CostMonthly, WebhookDelivery
+from lucy.db.models.mcp import McpServer
 from lucy.db.models.memory import MEMORY_SCOPES, Memory
 from lucy.db.models.proactive import Integration, IntegrationCredential, Monitor, Pattern, Schedule
 from lucy.db.models.skills import SkillVersion
@@ -41,6 +42,7 @@ __all__ = [
     "FeatureFlag",
     "Integration",
     "IntegrationCredential",
+    "McpServer",
     "Memory",
     "Monitor",
     "Pattern",

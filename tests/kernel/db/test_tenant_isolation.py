@@ -92,6 +92,11 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
         i=integration,
     )
     await one(
+        "INSERT INTO mcp_servers (workspace_id, name, url, integration_id, added_by) "
+        "VALUES (:w, 'ops', 'https://mcp.example.com/mcp', :i, 'U0') RETURNING id",
+        i=integration,
+    )
+    await one(
         "INSERT INTO patterns (workspace_id, signature, description) VALUES (:w, 'sig', 'd') RETURNING id"
     )
     await one(
