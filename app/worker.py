@@ -22,10 +22,12 @@ from capabilities.budgets.activities import BudgetGuard
 from capabilities.email.activities.reply import EmailReplyActivities
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
 from capabilities.proactive.activities.monitors import MonitorActivities
+from capabilities.proactive.activities.patterns import PatternActivities
 from capabilities.proactive.activities.schedules import ScheduleActivities
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.workflow.maintenance import LucyMaintenanceWorkflow
 from capabilities.proactive.workflow.monitor import LucyMonitorWorkflow
+from capabilities.proactive.workflow.patterns import LucyPatternsWorkflow
 from capabilities.task.activities.assistant_threads import AssistantThreadActivities
 from capabilities.task.activities.context import ContextActivities
 from capabilities.task.activities.llm import LlmActivities
@@ -43,7 +45,12 @@ from lucy.signing import claim_signer
 
 log = get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LucyTaskWorkflow, LucyMaintenanceWorkflow, LucyMonitorWorkflow)
+WORKFLOWS: Sequence[type] = (
+    LucyTaskWorkflow,
+    LucyMaintenanceWorkflow,
+    LucyMonitorWorkflow,
+    LucyPatternsWorkflow,
+)
 
 
 # Imported once and shared by every workflow run instead of once per run (see workflow_runner).
@@ -163,7 +170,12 @@ def _maintenance(
         slack=build_slack_client(settings),
         budgets=settings.budget,
     )
-    return [acts.partitions, acts.reconcile_claims]
+    found = PatternActivities(
+        engine,
+        build_slack_client(settings),
+        min_interval=timedelta(seconds=settings.limits.schedule_min_interval),
+    )
+    return [acts.partitions, acts.reconcile_claims, found.scan]
 
 
 def tool_activities(
@@ -242,8 +254,12 @@ async def run_worker(settings: Settings, client: Client) -> None:
     """Run the worker until cancelled."""
     import asyncio
 
-    from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
+    from capabilities.proactive.maintenance_schedule import (
+        ensure_maintenance_schedule,
+        ensure_patterns_schedule,
+    )
 
     async with lucy_worker(settings, client):
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
+        await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
         await asyncio.Event().wait()

@@ -1,0 +1,39 @@
+"""``LucyPatternsWorkflow``: the weekly scan for recurring requests, run by the Temporal Schedule
+``lucy-patterns`` (see :mod:`capabilities.proactive.maintenance_schedule`). One activity,
+``patterns.scan``, finds, stores and offers (:mod:`capabilities.proactive.activities.patterns`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    import capabilities.proactive.contracts.patterns  # noqa: F401
+    from capabilities.proactive.activities.patterns import PatternActivities
+    from capabilities.proactive.contracts.patterns import PatternScan, PatternsReport
+    from lucy.contracts.ids import PATTERNS_WORKFLOW_NAME
+
+SCAN_TIMEOUT = timedelta(minutes=10)
+SCAN_HEARTBEAT = timedelta(minutes=2)
+SCAN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=5,
+)
+
+
+@workflow.defn(name=PATTERNS_WORKFLOW_NAME)
+class LucyPatternsWorkflow:
+    @workflow.run
+    async def run(self, request: PatternScan) -> PatternsReport:
+        return await workflow.execute_activity_method(
+            PatternActivities.scan,
+            request,
+            start_to_close_timeout=SCAN_TIMEOUT,
+            heartbeat_timeout=SCAN_HEARTBEAT,
+            retry_policy=SCAN_RETRY,
+            summary=f"patterns: recurring requests of the last {request.lookback_days} days, offers",
+        )
