@@ -22,7 +22,7 @@ from app.ingress.command_table import CommandCall, Handler, Subcommand, Who, dis
 from capabilities.approvals.repository import list_pending_approvals
 from capabilities.budgets import listeners as budgets
 from capabilities.email.listeners import commands as email_commands
-from capabilities.proactive.listeners import monitors, schedules
+from capabilities.proactive.listeners import monitors, patterns, schedules
 from capabilities.task.contracts.task import TaskView
 from capabilities.task.listeners.claims import refusal_text, signed_cancel
 from capabilities.task.listeners.deps import ListenerDeps, listener_deps
@@ -206,6 +206,9 @@ TABLE: tuple[Subcommand, ...] = (
         "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
     ),
     Subcommand(
+        "patterns", "what I noticed you ask regularly", _bare(patterns.on_patterns_command), takes_args=False
+    ),
+    Subcommand(
         "usage",
         "this month's spend against the budget (`/lucy budget help`: admins set it)",
         _bare(budgets.on_usage_command),
@@ -219,9 +222,15 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "settings",
-        "where mail is announced, and whether outside senders' mail becomes work",
+        "where mail is announced, whether outside senders' mail becomes work; your own `patterns on|off`",
         who=Who.ADMIN,
         words=(
+            Subcommand(
+                "patterns",
+                "whether I look for requests you repeat and offer to schedule them (yours only)",
+                _with_args(patterns.on_patterns_setting),
+                usage="on|off",
+            ),
             Subcommand(
                 "email-channel",
                 "where mail to the inbox is announced",

@@ -7,7 +7,7 @@ from slack_bolt.async_app import AsyncApp
 from app.ingress import commands
 from capabilities.email.listeners import outside_clicks as email_outside
 from capabilities.feedback import listeners as feedback
-from capabilities.proactive.listeners import monitors, schedules
+from capabilities.proactive.listeners import monitors, patterns, schedules
 from capabilities.task.listeners import actions, assistant, events, home
 
 
@@ -21,4 +21,5 @@ def register(app: AsyncApp) -> None:
     feedback.register(app)
     schedules.register(app)
     monitors.register(app)
+    patterns.register(app)
     email_outside.register(app)

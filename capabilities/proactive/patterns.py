@@ -11,8 +11,10 @@ requester's time zone. What is found is said in the words the schedule offer rea
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import statistics
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +25,7 @@ from capabilities.proactive.recurrence import WEEKDAYS
 MIN_OCCURRENCES = 3
 WINDOW = timedelta(hours=1)  # each request within this of the pattern's time of day
 NOT_NOW = timedelta(days=28)  # "Not now": offered again after this, if the pattern is still there
+_DRAFTS = uuid.UUID("9d0e4c52-6b7e-4f3a-8a51-2f3c1b9e7d40")  # a pattern's schedule id namespace
 _MENTION = re.compile(r"<[@#!][^>]*>")
 _NOT_WORDS = re.compile(r"[\W\d_]+")
 
@@ -51,6 +54,11 @@ class Found:
     description: str  # "every Monday around 9:00"
     occurrences: int
     last_seen_at: datetime
+
+
+def draft_id(pattern_id: uuid.UUID) -> str:
+    """The schedule a pattern's Create makes (one per pattern: a second click creates nothing)."""
+    return str(uuid.uuid5(_DRAFTS, str(pattern_id)))
 
 
 def normalized(text: str) -> str:
@@ -92,7 +100,7 @@ def _recurring(group: list[Request]) -> Found | None:
     if any(abs(m - centre) > WINDOW.total_seconds() / 60 for m in minutes):
         return None
     hour, minute = divmod(centre, 60)
-    gaps = {(b.date() - a.date()).days for a, b in zip(local, local[1:], strict=False)}
+    gaps = {(b.date() - a.date()).days for a, b in itertools.pairwise(local)}
     if len({t.weekday() for t in local}) == 1:
         day = WEEKDAYS[local[0].weekday()]
         when, every = f"every {day} at {hour:02d}:{minute:02d}", f"every {day.capitalize()}"

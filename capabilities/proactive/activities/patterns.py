@@ -29,13 +29,6 @@ from capabilities.tools.activities.liveness import beat
 from lucy.db.repositories.tenants import set_tenant
 from lucy.db.session import create_sessionmaker
 
-_DRAFTS = uuid.UUID("9d0e4c52-6b7e-4f3a-8a51-2f3c1b9e7d40")  # a pattern's schedule id namespace
-
-
-def draft_id(pattern_id: uuid.UUID) -> str:
-    """The schedule a pattern's Create makes (one per pattern: a second click creates nothing)."""
-    return str(uuid.uuid5(_DRAFTS, str(pattern_id)))
-
 
 class PatternActivities:
     def __init__(self, engine: AsyncEngine, slack: AsyncWebClient | None, *, min_interval: timedelta) -> None:
@@ -83,7 +76,7 @@ class PatternActivities:
         data = row.data
         channel = str(data["slack_channel_id"])
         draft = ScheduleDraft(
-            schedule_id=draft_id(row.id),
+            schedule_id=patterns.draft_id(row.id),
             when=str(data["when"]),
             timezone=str(data.get("timezone") or "UTC"),
             request=str(data["request"]),

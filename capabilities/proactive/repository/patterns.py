@@ -18,8 +18,8 @@ from sqlalchemy import DateTime, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from capabilities.proactive.patterns import Found, Request
-from lucy.db.models import Channel, Pattern, User
+from capabilities.proactive.patterns import Found, Request, draft_id
+from lucy.db.models import Channel, Pattern, Schedule, User
 
 _TS = DateTime(timezone=True)
 PREFERENCE = "patterns"  # users.preferences key: "off" means never scanned
@@ -152,6 +152,21 @@ async def of_user(*, session: AsyncSession, workspace_id: uuid.UUID, slack_user_
         .order_by(Pattern.last_seen_at.desc())
     )
     return [PatternRow(*r) for r in rows.all()]
+
+
+async def scheduled(
+    *, session: AsyncSession, workspace_id: uuid.UUID, pattern_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of ``pattern_ids`` became a live schedule (its Create was clicked)."""
+    by_draft = {uuid.UUID(draft_id(p)): p for p in pattern_ids}
+    found = await session.execute(
+        select(Schedule.id).where(
+            Schedule.workspace_id == workspace_id,
+            Schedule.id.in_(list(by_draft)),
+            Schedule.deleted_at.is_(None),
+        )
+    )
+    return {by_draft[s] for s in found.scalars()}
 
 
 async def set_preference(
