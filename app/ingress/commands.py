@@ -222,15 +222,9 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "settings",
-        "where mail is announced, whether outside senders' mail becomes work; your own `patterns on|off`",
+        "where mail is announced, whether outside senders' mail becomes work (admins); your `patterns`",
         who=Who.ADMIN,
         words=(
-            Subcommand(
-                "patterns",
-                "whether I look for requests you repeat and offer to schedule them (yours only)",
-                _with_args(patterns.on_patterns_setting),
-                usage="on|off",
-            ),
             Subcommand(
                 "email-channel",
                 "where mail to the inbox is announced",
@@ -244,6 +238,12 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(email_commands.on_email_outsiders_setting),
                 usage="ignore|accept",
                 who=Who.ADMIN,
+            ),
+            Subcommand(
+                "patterns",
+                "whether I look for requests you repeat and offer to schedule them (yours only)",
+                _with_args(patterns.on_patterns_setting),
+                usage="on|off",
             ),
         ),
     ),

@@ -41,7 +41,10 @@ async def test_help_names_every_subcommand_and_keeps_its_wording(lucy: Lucy):
         assert f"`/lucy {entry.name}" in help_text, f"/lucy {entry.name} is missing from the help"
         for word in entry.words:
             assert word.invocation() in help_text, f"/lucy {entry.name} {word.name}"
-    assert "• `/lucy settings email-channel #channel | email-outsiders ignore|accept` — " in lines[-4]
+    assert (
+        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | patterns on|off` — "
+        in lines[-4]
+    )
 
 
 async def test_a_groups_unknown_word_gets_the_usage_and_starts_no_task(lucy: Lucy):
