@@ -39,18 +39,37 @@ MAINTENANCE_EVERY = timedelta(minutes=15)
 PATTERNS_EVERY = timedelta(days=7)
 
 
-def maintenance_schedule(task_queue: str, *, every: timedelta = MAINTENANCE_EVERY) -> Schedule:
+def _every(
+    workflow: str,
+    arg: object,
+    schedule_id: str,
+    task_queue: str,
+    *,
+    every: timedelta,
+    summary: str,
+    catchup: timedelta,
+) -> Schedule:
+    """A schedule that starts ``workflow`` every ``every``: a slow run is never doubled up, and a
+    run missed while the cluster was down is replayed only within ``catchup``."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            MAINTENANCE_WORKFLOW_NAME,
-            MaintenanceInput(),
-            id=f"{MAINTENANCE_SCHEDULE_ID}-run",
-            task_queue=task_queue,
-            static_summary="Lucy maintenance: partitions, orphaned claims, schedules reconciled",
+            workflow, arg, id=f"{schedule_id}-run", task_queue=task_queue, static_summary=summary
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        # A slow run is never doubled up; a run missed while the cluster was down is not replayed.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=5)),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup),
+    )
+
+
+def maintenance_schedule(task_queue: str, *, every: timedelta = MAINTENANCE_EVERY) -> Schedule:
+    summary = "Lucy maintenance: partitions, orphaned claims, schedules reconciled"
+    return _every(
+        MAINTENANCE_WORKFLOW_NAME,
+        MaintenanceInput(),
+        MAINTENANCE_SCHEDULE_ID,
+        task_queue,
+        every=every,
+        summary=summary,
+        catchup=timedelta(minutes=5),
     )
 
 
@@ -69,16 +88,15 @@ async def ensure_maintenance_schedule(
 
 def patterns_schedule(task_queue: str, *, every: timedelta = PATTERNS_EVERY) -> Schedule:
     """The weekly scan for recurring requests (``LucyPatternsWorkflow``)."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            PATTERNS_WORKFLOW_NAME,
-            PatternScan(),
-            id=f"{PATTERNS_SCHEDULE_ID}-run",
-            task_queue=task_queue,
-            static_summary="Lucy patterns: recurring requests found, each offered once as a schedule",
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)),
+    summary = "Lucy patterns: recurring requests found, each offered once as a schedule"
+    return _every(
+        PATTERNS_WORKFLOW_NAME,
+        PatternScan(),
+        PATTERNS_SCHEDULE_ID,
+        task_queue,
+        every=every,
+        summary=summary,
+        catchup=timedelta(hours=1),
     )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from capabilities.proactive.workflow.maintenance import MAINTENANCE_RETRY
 
 with workflow.unsafe.imports_passed_through():
     import capabilities.proactive.contracts.patterns  # noqa: F401
@@ -17,12 +18,6 @@ with workflow.unsafe.imports_passed_through():
 
 SCAN_TIMEOUT = timedelta(minutes=10)
 SCAN_HEARTBEAT = timedelta(minutes=2)
-SCAN_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=10),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=5,
-)
 
 
 @workflow.defn(name=PATTERNS_WORKFLOW_NAME)
@@ -34,6 +29,6 @@ class LucyPatternsWorkflow:
             request,
             start_to_close_timeout=SCAN_TIMEOUT,
             heartbeat_timeout=SCAN_HEARTBEAT,
-            retry_policy=SCAN_RETRY,
+            retry_policy=MAINTENANCE_RETRY,
             summary=f"patterns: recurring requests of the last {request.lookback_days} days, offers",
         )
