@@ -15,16 +15,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import temporal_test_server_path
 from capabilities.proactive.contracts.patterns import PatternScan, PatternsReport
+from capabilities.proactive.maintenance_schedule import ensure_patterns_schedule
+from capabilities.proactive.patterns import draft_id
 from capabilities.proactive.workflow.patterns import LucyPatternsWorkflow
 from capabilities.task.repository import ingress_claim
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings
 from lucy.temporal import ensure_search_attributes
-from tests.conftest import Lucy, new_team, record_history, running_lucy
+from tests.conftest import Lucy, eventually, new_team, record_history, running_lucy
+from tests.e2e.proactive import forget
 from tests.fakes.slack import FakeSlack
 
 ZONE = "Europe/Paris"
@@ -249,3 +253,57 @@ async def test_a_channel_that_is_not_monitored_leads_to_none(
     await scan(lucy_ts)
     [offer] = offers(fake_slack, user)
     assert f"<#{CHANNEL}>" in str(offer["blocks"])
+
+
+async def test_create_on_the_offer_makes_the_schedule_through_the_ordinary_path(
+    lucy: Lucy, engine: AsyncEngine, admin_engine: AsyncEngine, fake_slack: FakeSlack
+):
+    """On the dev server (Temporal Schedules): Create on the offer is the schedule's own button."""
+    team, user = new_team(), "U0ALICE"
+    await ask(engine, admin_engine, team, user, mondays_at([9, 9.25, 8.5]))
+    before = len(offers(fake_slack, user))
+    try:
+        await scan(lucy)
+        offer = offers(fake_slack, user)[before]
+        name = uuid.uuid4().hex[:8]
+        await lucy.click(
+            offer,
+            "lucy_schedule_create",
+            team=team,
+            user=user,
+            channel=user,
+            response_url=fake_slack.response_url(name),
+        )
+        answer = await eventually(
+            lambda: next((r for r in fake_slack.responses if r["name"] == name), None), "the answer to Create"
+        )
+        assert "Scheduled" in answer["text"]
+        [row] = await rows(admin_engine, team)
+        async with admin_engine.connect() as conn:
+            schedule = (
+                await conn.execute(text("SELECT * FROM schedules WHERE id = :id"), {"id": draft_id(row.id)})
+            ).one()
+        assert (schedule.cron_expression, schedule.timezone, schedule.intent_template) == (
+            "0 9 * * 1",
+            ZONE,
+            ASK,
+        )
+        listed = await lucy.command("patterns", team=team, user=user, channel=DM)
+        assert "· scheduled" in str(listed.json()["blocks"])
+    finally:
+        await forget(lucy.client, admin_engine, team, "schedules")
+
+
+async def test_the_worker_keeps_a_weekly_patterns_schedule(lucy: Lucy):
+    schedule_id = f"lucy-patterns-test-{uuid.uuid4().hex[:8]}"
+    queue = lucy.settings.temporal.temporal_task_queue
+    await ensure_patterns_schedule(lucy.client, queue, schedule_id=schedule_id)
+    await ensure_patterns_schedule(lucy.client, queue, schedule_id=schedule_id)  # idempotent
+    handle = lucy.client.get_schedule_handle(schedule_id)
+    try:
+        desc = await handle.describe()
+        assert desc.schedule.spec.intervals[0].every == timedelta(days=7)
+        assert isinstance(desc.schedule.action, ScheduleActionStartWorkflow)
+        assert desc.schedule.action.workflow == "LucyPatternsWorkflow"
+    finally:
+        await handle.delete()
