@@ -245,6 +245,13 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(patterns.on_patterns_setting),
                 usage="on|off",
             ),
+            Subcommand(
+                "patterns-channel",
+                "whether I look for recurring requests in this channel",
+                _with_args(patterns.on_channel_setting),
+                usage="on|off",
+                who=Who.ADMIN,
+            ),
         ),
     ),
     Subcommand(

@@ -242,14 +242,10 @@ async def test_a_channel_that_is_not_monitored_leads_to_none(
     await scan(lucy_ts)
     assert offers(fake_slack, user) == [] and await rows(admin_engine, team) == []
 
-    async with admin_engine.begin() as conn:  # the same requests, once the channel is monitored
-        await conn.execute(
-            text(
-                "UPDATE channels c SET is_monitored = true FROM workspaces w "
-                "WHERE w.id = c.workspace_id AND w.slack_team_id = :team"
-            ),
-            {"team": team},
-        )
+    refused = await lucy_ts.command("settings patterns-channel on", team=team, user=user, channel=CHANNEL)
+    assert "Only a workspace admin" in refused.json()["text"]
+    said = await lucy_ts.command("settings patterns-channel on", team=team, user="UADMIN1", channel=CHANNEL)
+    assert said.json()["text"] == f"Done: I will now look for recurring requests in <#{CHANNEL}>."
     await scan(lucy_ts)
     [offer] = offers(fake_slack, user)
     assert f"<#{CHANNEL}>" in str(offer["blocks"])

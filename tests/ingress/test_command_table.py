@@ -42,7 +42,7 @@ async def test_help_names_every_subcommand_and_keeps_its_wording(lucy: Lucy):
         for word in entry.words:
             assert word.invocation() in help_text, f"/lucy {entry.name} {word.name}"
     assert (
-        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | patterns on|off` — "
+        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | patterns on|off | patterns-channel on|off` — "
         in lines[-4]
     )
 
@@ -55,7 +55,12 @@ async def test_a_groups_unknown_word_gets_the_usage_and_starts_no_task(lucy: Luc
 
 async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
     team = new_team()
-    valid_args = {"email-channel": "#lucy", "email-outsiders": "accept", "webhook": "list"}
+    valid_args = {
+        "email-channel": "#lucy",
+        "email-outsiders": "accept",
+        "webhook": "list",
+        "patterns-channel": "on",
+    }
     admin_only = [(e.name, None) for e in TABLE if e.who is Who.ADMIN and not e.words] + [
         (e.name, w.name) for e in TABLE for w in e.words if w.who is Who.ADMIN
     ]

@@ -15,18 +15,21 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 
+from capabilities.proactive.listeners.standing import channel_type
 from capabilities.proactive.patterns import NOT_NOW
 from capabilities.proactive.repository import patterns as rows
 from capabilities.proactive.views import patterns as views
 from capabilities.task.listeners.clicks import ephemeral
 from capabilities.task.listeners.deps import clicker_of, listener_deps
 from lucy.contracts.ids import PATTERN_ACTION_PREFIX
-from lucy.db.repositories.tenants import upsert_user, upsert_workspace
+from lucy.db.repositories.tenants import upsert_channel, upsert_user, upsert_workspace
 from lucy.logging import get_logger
 from lucy.metrics import SLACK_EVENTS
+from lucy.roles import is_admin
 from lucy.slack.text import slack_date
 
 log = get_logger(__name__)
+CHANNEL_USAGE = "`/lucy settings patterns-channel on` (in the channel; admins) or `... off`."
 SETTING_USAGE = (
     "`/lucy settings patterns off` (I stop looking at your requests) or `/lucy settings patterns on`."
 )
@@ -77,6 +80,38 @@ async def on_patterns_setting(
         else ("I will not look at your requests for recurring ones, nor offer to schedule them")
     )
     await ack(ephemeral(f"Done: {words}."))
+
+
+async def on_channel_setting(
+    ack: AsyncAck, arg: str, command: dict[str, Any], context: AsyncBoltContext
+) -> None:
+    """``/lucy settings patterns-channel on|off`` in a channel (admins): whether it is scanned."""
+    value = arg.strip().lower()
+    team, user, channel = str(command["team_id"]), str(command["user_id"]), str(command["channel_id"])
+    if value not in ("on", "off"):
+        await ack(ephemeral(CHANNEL_USAGE))
+        return
+    deps = listener_deps(context)
+    profile = await deps.directory.get(context.client, team, user)
+    if not is_admin(profile.role if profile else None):
+        await ack(
+            ephemeral("Only a workspace admin can choose which channels I look at for recurring requests.")
+        )
+        return
+    async with deps.sessions.begin() as session:
+        workspace_id = await upsert_workspace(session=session, slack_team_id=team)
+        channel_id = await upsert_channel(
+            session=session,
+            workspace_id=workspace_id,
+            slack_channel_id=channel,
+            channel_type=channel_type(channel),
+        )
+        await rows.set_monitored(
+            session=session, workspace_id=workspace_id, channel_id=channel_id, on=value == "on"
+        )
+    log.info("patterns channel setting changed", value=value)
+    words = "now look" if value == "on" else "no longer look"
+    await ack(ephemeral(f"Done: I will {words} for recurring requests in <#{channel}>."))
 
 
 async def on_pattern_button(

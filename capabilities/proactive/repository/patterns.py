@@ -180,3 +180,14 @@ async def set_preference(
             preferences=User.preferences.concat({PREFERENCE: "on" if on else "off"}), updated_at=func.now()
         )
     )
+
+
+async def set_monitored(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID, on: bool
+) -> None:
+    """``/lucy settings patterns-channel on|off`` (admins): whether this channel is scanned."""
+    await session.execute(
+        update(Channel)
+        .where(Channel.workspace_id == workspace_id, Channel.id == channel_id)
+        .values(is_monitored=on, updated_at=func.now())
+    )
