@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
 from app.dev import console_overrides, mount_console
-from app.devservers import LocalPostgres, free_port
+from app.devservers import LocalPostgres, free_port, temporal_test_server_path
 from app.ingress.app import IngressDeps, create_app
 from app.serving import serve_http
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard
 from lucy.settings import load_settings
+from lucy.temporal import ensure_search_attributes
 from tests.conftest import PUBLIC_TEST_SITES, eventually
 
 GENERAL = "C0GENERAL"
@@ -123,3 +124,12 @@ async def _up(http: httpx.AsyncClient) -> bool:
         return (await http.get("/health")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.fixture(scope="module")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping Temporal test server for one test module (timers pass at once)."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
+    await ensure_search_attributes(env.client)
+    yield env
+    await env.shutdown()

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import temporal_test_server_path
 from capabilities.proactive.contracts.patterns import PatternScan, PatternsReport
 from capabilities.proactive.maintenance_schedule import ensure_patterns_schedule
 from capabilities.proactive.patterns import draft_id
@@ -26,7 +25,6 @@ from capabilities.proactive.workflow.patterns import LucyPatternsWorkflow
 from capabilities.task.repository import ingress_claim
 from lucy.db.session import create_sessionmaker
 from lucy.settings import Settings
-from lucy.temporal import ensure_search_attributes
 from tests.conftest import Lucy, eventually, new_team, record_history, running_lucy
 from tests.e2e.proactive import forget
 from tests.fakes.slack import FakeSlack
@@ -35,14 +33,6 @@ ZONE = "Europe/Paris"
 DM = "D0PATTERNS"
 CHANNEL = "C0PATTERNS"
 ASK = "Post the weekly sales summary, please!"
-
-
-@pytest.fixture(scope="module")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
-    await ensure_search_attributes(env.client)
-    yield env
-    await env.shutdown()
 
 
 @pytest.fixture
