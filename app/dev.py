@@ -243,10 +243,14 @@ async def _serve(settings: Settings, client: Client, stack: contextlib.AsyncExit
     deps = IngressDeps(settings=settings, engine=engine, temporal=get_client)
     async with lucy_worker(settings, client, engine=engine):
         from capabilities.memory.upkeep_schedule import ensure_memory_upkeep_schedule
-        from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
+        from capabilities.proactive.maintenance_schedule import (
+            ensure_maintenance_schedule,
+            ensure_patterns_schedule,
+        )
 
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
         await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
+        await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
         app = create_app(deps)
         if ready.console is not None:
             stack.push_async_callback(mount_console(app, settings, ready.port, ready.console).aclose)

@@ -25,10 +25,12 @@ from capabilities.memory.activities.upkeep import MemoryUpkeepActivities
 from capabilities.memory.workflow import LucyMemoryUpkeepWorkflow
 from capabilities.proactive.activities.maintenance import MaintenanceActivities
 from capabilities.proactive.activities.monitors import MonitorActivities
+from capabilities.proactive.activities.patterns import PatternActivities
 from capabilities.proactive.activities.schedules import ScheduleActivities
 from capabilities.proactive.mirror import StandingMirror
 from capabilities.proactive.workflow.maintenance import LucyMaintenanceWorkflow
 from capabilities.proactive.workflow.monitor import LucyMonitorWorkflow
+from capabilities.proactive.workflow.patterns import LucyPatternsWorkflow
 from capabilities.skills.activities import SkillDraftActivities
 from capabilities.skills.workflow.draft import LucySkillDraftWorkflow
 from capabilities.task.activities.assistant_threads import AssistantThreadActivities
@@ -54,6 +56,7 @@ WORKFLOWS: Sequence[type] = (
     LucyMonitorWorkflow,
     LucyMemoryUpkeepWorkflow,
     LucySkillDraftWorkflow,
+    LucyPatternsWorkflow,
 )
 
 
@@ -181,7 +184,12 @@ def _maintenance(
         slack=build_slack_client(settings),
         budgets=settings.budget,
     )
-    return [acts.partitions, acts.reconcile_claims]
+    found = PatternActivities(
+        engine,
+        build_slack_client(settings),
+        min_interval=timedelta(seconds=settings.limits.schedule_min_interval),
+    )
+    return [acts.partitions, acts.reconcile_claims, found.scan]
 
 
 def _skill_activities(sessions: async_sessionmaker[AsyncSession], slack: AsyncWebClient | None) -> list[Any]:
@@ -270,9 +278,13 @@ async def run_worker(settings: Settings, client: Client) -> None:
     import asyncio
 
     from capabilities.memory.upkeep_schedule import ensure_memory_upkeep_schedule
-    from capabilities.proactive.maintenance_schedule import ensure_maintenance_schedule
+    from capabilities.proactive.maintenance_schedule import (
+        ensure_maintenance_schedule,
+        ensure_patterns_schedule,
+    )
 
     async with lucy_worker(settings, client):
         await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
         await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
+        await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
         await asyncio.Event().wait()

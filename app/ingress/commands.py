@@ -29,7 +29,7 @@ from capabilities.budgets.rules import BUDGET_USAGE
 from capabilities.email.listeners import commands as email_commands
 from capabilities.mcp import listeners as mcp
 from capabilities.memory import listeners as memory
-from capabilities.proactive.listeners import monitors, schedules
+from capabilities.proactive.listeners import monitors, patterns, schedules
 from capabilities.proactive.views import schedules as schedule_views
 from capabilities.skills import listeners as skills
 from capabilities.task.listeners.deps import listener_deps
@@ -103,6 +103,9 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
+    ),
+    Subcommand(
+        "patterns", "what I noticed you ask regularly", _bare(patterns.on_patterns_command), takes_args=False
     ),
     Subcommand(
         "usage",
@@ -244,7 +247,7 @@ TABLE: tuple[Subcommand, ...] = (
     ),
     Subcommand(
         "settings",
-        "where mail is announced, whether outside senders' mail becomes work, who adds skills",
+        "mail, skills and channel settings (admins); your `patterns`",
         who=Who.ADMIN,
         words=(
             Subcommand(
@@ -266,6 +269,19 @@ TABLE: tuple[Subcommand, ...] = (
                 "who may add and change skills",
                 _with_args(skills.on_skills_setting),
                 usage="admins-only|everyone",
+                who=Who.ADMIN,
+            ),
+            Subcommand(
+                "patterns",
+                "whether I look for requests you repeat and offer to schedule them (yours only)",
+                _with_args(patterns.on_patterns_setting),
+                usage="on|off",
+            ),
+            Subcommand(
+                "patterns-channel",
+                "whether I look for recurring requests in this channel",
+                _with_args(patterns.on_channel_setting),
+                usage="on|off",
                 who=Who.ADMIN,
             ),
         ),

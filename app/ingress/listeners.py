@@ -8,7 +8,7 @@ from app.ingress import commands
 from capabilities.email.listeners import outside_clicks as email_outside
 from capabilities.feedback import listeners as feedback
 from capabilities.mcp import listeners as mcp
-from capabilities.proactive.listeners import monitors, schedules
+from capabilities.proactive.listeners import monitors, patterns, schedules
 from capabilities.skills import listeners as skills
 from capabilities.task.listeners import actions, assistant, events, home
 
@@ -23,6 +23,7 @@ def register(app: AsyncApp) -> None:
     feedback.register(app)
     schedules.register(app)
     monitors.register(app)
+    patterns.register(app)
     email_outside.register(app)
     skills.register(app)
     mcp.register(app)

@@ -16,6 +16,9 @@ MAINTENANCE_WORKFLOW_NAME = "LucyMaintenanceWorkflow"
 # recorded histories carry (``capabilities.proactive.workflow.monitor.LucyMonitorWorkflow``).
 MONITOR_WORKFLOW_NAME = "LucyHeartbeatWorkflow"
 MAINTENANCE_SCHEDULE_ID = "lucy-maintenance"
+# The weekly scan for recurring requests (capabilities.proactive.workflow.patterns).
+PATTERNS_WORKFLOW_NAME = "LucyPatternsWorkflow"
+PATTERNS_SCHEDULE_ID = "lucy-patterns"
 DEFAULT_TASK_QUEUE = "lucy-tasks"
 
 # Search attributes (keyword). Registered on the namespace; never hold secrets or message text.
@@ -178,6 +181,7 @@ def monitor_workflow_id(team_id: str, row_id: str) -> str:
 
 MONITOR_ACTION_PREFIX = "lucy_monitor_"  # + MonitorAction: the monitor buttons' action ids
 SCHEDULE_ACTION_PREFIX = "lucy_schedule_"  # + ScheduleAction: the schedule buttons' action ids
+PATTERN_ACTION_PREFIX = "lucy_pattern_"  # + "later" | "never": a recurring-request offer's buttons
 
 # The task workflow's message handlers (ingress calls them by these names).
 QUERY_STATUS = "status"

@@ -42,7 +42,7 @@ async def test_help_names_every_subcommand_and_keeps_its_wording(lucy: Lucy):
         for word in entry.words:
             assert word.invocation() in help_text, f"/lucy {entry.name} {word.name}"
     assert (
-        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | skills admins-only|everyone` — "
+        "• `/lucy settings email-channel #channel | email-outsiders ignore|accept | skills admins-only|everyone | patterns on|off | patterns-channel on|off` — "
         in lines[-4]
     )
 
@@ -50,7 +50,7 @@ async def test_help_names_every_subcommand_and_keeps_its_wording(lucy: Lucy):
 async def test_a_groups_unknown_word_gets_the_usage_and_starts_no_task(lucy: Lucy):
     team = new_team()
     for text in ("settings", "settings colour blue", "SETTINGS email-channelx #lucy"):
-        usage = SETTINGS_USAGE + " or `/lucy settings skills admins-only|everyone`"
+        usage = SETTINGS_USAGE
         assert await _say(lucy, text, team=team) == usage, text  # not "On it" (a task)
 
 
@@ -74,6 +74,7 @@ async def test_admin_subcommands_refuse_a_member(lucy: Lucy):
         "remove": "ops",
         "refresh": "ops",
         "risk": "ops weather low",
+        "patterns-channel": "on",
     }
     admin_only = [(e.name, None) for e in TABLE if e.who is Who.ADMIN and not e.words] + [
         (e.name, w.name) for e in TABLE for w in e.words if w.who is Who.ADMIN

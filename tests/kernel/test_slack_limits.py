@@ -27,7 +27,7 @@ from capabilities.email.repository import IgnoredMail
 from capabilities.feedback import views as feedback
 from capabilities.mcp import views as mcp_views
 from capabilities.proactive.contracts.schedules import Recurrence, StandingAction
-from capabilities.proactive.views import monitors, schedules, standing
+from capabilities.proactive.views import monitors, patterns, schedules, standing
 from capabilities.skills import views as skills
 from capabilities.skills.repository import SkillTrouble
 from capabilities.task.views import blocks, home
@@ -177,6 +177,18 @@ def _standing_actions(s: str) -> Any:
     return actions
 
 
+def _pattern_line(s: str, i: int = 0) -> patterns.PatternLine:
+    status = ("detected", "suggested", "accepted", "dismissed", s[:20])[i % 5]
+    return patterns.PatternLine(
+        description=s * 2,
+        request=s * 3,
+        slack_channel_id="C1",
+        occurrences=i,
+        status=status,
+        offer_after=NOW if i % 2 else None,
+    )
+
+
 def _answer(s: str) -> Any:
     return feedback.answer_blocks(prepare(s * 3)[0], "wf")
 
@@ -224,6 +236,14 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "schedules.schedule_modal": (lambda s: schedules.schedule_modal("C1"), True),
     "mcp_views.token_modal": (lambda s: mcp_views.token_modal("ops", "https://x.example/" + s, "C1"), True),
     "monitors.confirmation": (_monitor_confirmation, False),
+    "patterns.offer_blocks": (
+        lambda s: patterns.offer_blocks(_schedule_confirmation(s), pattern_id="p" * 36, description=s * 3),
+        False,
+    ),
+    "patterns.pattern_list": (
+        lambda s: patterns.pattern_list([_pattern_line(s, i) for i in range(30)]),
+        False,
+    ),
     "monitors.monitor_list": (
         lambda s: monitors.monitor_list([_monitor_line(s, i) for i in range(30)], admin_view=True, usage=s),
         False,

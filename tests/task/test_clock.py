@@ -12,33 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 import time_machine
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import LocalPostgres, temporal_test_server_path
+from app.devservers import LocalPostgres
 from capabilities.proactive.contracts.maintenance import MaintenanceInput, MaintenanceReport
 from lucy import migrate
 from lucy.contracts.ids import MAINTENANCE_WORKFLOW_NAME, task_workflow_id
 from lucy.db.partitions import add_months
 from lucy.settings import Settings
-from lucy.temporal import ensure_search_attributes
 from tests.conftest import Lucy, mention_event, new_team, running_lucy
 from tests.fakes.slack import FakeSlack
 from tests.fixtures.clock import FROZEN, month_start
-
-
-@pytest.fixture(scope="module")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path())
-    await ensure_search_attributes(env.client)
-    yield env
-    await env.shutdown()
 
 
 async def _ask(lucy: Lucy, team: str, request: str) -> str:

@@ -59,7 +59,9 @@ OUTSIDER_WORDS = {
 
 
 SETTINGS_USAGE = (
-    "Usage: `/lucy settings email-channel #channel` or `/lucy settings email-outsiders ignore|accept`"
+    "Usage: `/lucy settings email-channel #channel` or `/lucy settings email-outsiders ignore|accept` "
+    "or `/lucy settings skills admins-only|everyone` or `/lucy settings patterns on|off` "
+    "or `/lucy settings patterns-channel on|off`"
 )
 
 

@@ -30,7 +30,12 @@ async def test_security_definer_functions_pin_their_search_path_and_are_not_publ
             )
         ).all()
     names = {r.proname for r in rows}
-    assert {"lucy_resolve_workspace", "lucy_maintain_partitions", "lucy_stale_claims"} <= names
+    assert {
+        "lucy_resolve_workspace",
+        "lucy_maintain_partitions",
+        "lucy_stale_claims",
+        "lucy_pattern_workspaces",
+    } <= names
     for row in rows:
         assert row.proconfig == ["search_path=pg_catalog, public, pg_temp"], row
         assert row.not_public, f"{row.proname} is executable by PUBLIC"
@@ -48,6 +53,7 @@ async def test_a_role_that_is_not_lucys_cannot_call_them(postgres: LocalPostgres
             "SELECT lucy_resolve_workspace('TSTRANGER')",
             "SELECT lucy_maintain_partitions(1)",
             "SELECT * FROM lucy_stale_claims(interval '1 minute', 10)",
+            "SELECT * FROM lucy_pattern_workspaces()",
         ):
             with pytest.raises(DBAPIError, match="permission denied"):
                 async with engine.connect() as conn:
