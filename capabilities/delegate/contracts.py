@@ -114,12 +114,14 @@ def load(text: str) -> list[SubTask]:
 
 def sub_context(ctx: TaskContext, delegation: Delegation | None, max_parallel: int) -> TaskContext:
     """A task's context as its delegation limits it: a sub-task is offered only the tools it was
-    given (never ``delegate``: depth 1) and has only its slice of the parent's steps."""
+    given, Lucy's and its workspace's alike (never ``delegate``: depth 1), and has only its slice
+    of the parent's steps."""
     if delegation is None:
         return replace(ctx, delegate_max_parallel=max_parallel)
     return replace(
         ctx,
         available_tools=[t for t in ctx.available_tools if t in delegation.tools and t != DELEGATE],
+        workspace_tools=[t for t in ctx.workspace_tools if t.name in delegation.tools],
         max_steps=max(1, min(ctx.max_steps, delegation.max_steps)),
         channel_requires_approval=ctx.channel_requires_approval or delegation.requires_approval,
         delegate_max_parallel=max_parallel,

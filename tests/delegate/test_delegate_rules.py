@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from capabilities.delegate.contracts import MAX_SUBTASKS, dump, load, parse_subtasks, sub_context
 from capabilities.task.contracts.task import Delegation, TaskContext
+from capabilities.tools.contracts import WorkspaceTool
 from lucy.contracts.llm import ModelTier
 
 OWN = ["exec", "read_file", "delegate"]
@@ -61,3 +62,19 @@ def test_a_sub_tasks_context_keeps_its_tools_its_slice_and_the_parents_approval_
     assert parse_subtasks({"subtasks": [{"title": "a", "request": "x", "tier": "fast"}]}, OWN)[0][0].tier == (
         ModelTier.FAST
     )
+
+
+def test_a_sub_task_gets_only_the_workspace_tools_it_was_given():
+    def mcp_tool(name: str) -> WorkspaceTool:
+        return WorkspaceTool(
+            name=f"mcp__ops__{name}", description=name, parameters={}, server="ops", tool=name
+        )
+
+    ctx = TaskContext(
+        task_id="t", available_tools=OWN, workspace_tools=[mcp_tool("weather"), mcp_tool("deploy")]
+    )
+    d = Delegation(parent_workflow_id="p", index=1, of=1, title="A", tools=["mcp__ops__weather"], max_steps=3)
+    limited = sub_context(ctx, d, 4)
+    assert [t.name for t in limited.workspace_tools] == ["mcp__ops__weather"]
+    assert limited.available_tools == []
+    assert sub_context(ctx, None, 4).workspace_tools == ctx.workspace_tools  # the task itself keeps all
