@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 from capabilities.memory import repository as memories  # noqa: E402
 from capabilities.memory.activities.embeddings import embed  # noqa: E402
 from capabilities.memory.contracts import MemoryScope  # noqa: E402
-from lucy.db import repositories as repo  # noqa: E402
+from lucy.db.repositories.tenants import upsert_workspace  # noqa: E402
 from lucy.db.session import create_sessionmaker  # noqa: E402
 from lucy.settings import LlmSettings  # noqa: E402
 
@@ -89,7 +89,7 @@ async def measure(
         if vectors is None or asked is None:
             raise SystemExit("the embeddings endpoint did not answer: no hybrid figure")
         async with sessions() as session:  # one transaction, never committed: nothing is left behind
-            workspace_id = await repo.upsert_workspace(
+            workspace_id = await upsert_workspace(
                 session=session, slack_team_id=f"TBENCH{uuid.uuid4().hex[:8]}"
             )
             by_row: dict[uuid.UUID, str] = {}
