@@ -16,17 +16,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx2
-from mcp import ClientSession
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
 
 from capabilities.mcp import rules
 from capabilities.tools.egress import EgressGuard
 from lucy.settings import DEVELOPMENT_ENVS, Settings
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
+
+# The SDK itself (``mcp``: about 24 MiB of modules on top of what a worker already holds) is
+# imported on the first connection, so a worker whose workspaces have no MCP server never
+# carries it (bench/worker_scale.py measures a worker's memory).
 
 
 class McpUnreachable(Exception):
@@ -97,6 +101,9 @@ def _why(exc: BaseException) -> str:
 
 @asynccontextmanager
 async def _streamable(url: str, headers: dict[str, str], seconds: float) -> AsyncIterator[ClientSession]:
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
     async with (
         httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(seconds, read=seconds)) as http,
         streamable_http_client(url, http_client=http) as (read, write),
@@ -108,6 +115,9 @@ async def _streamable(url: str, headers: dict[str, str], seconds: float) -> Asyn
 
 @asynccontextmanager
 async def _sse(url: str, headers: dict[str, str], seconds: float) -> AsyncIterator[ClientSession]:
+    from mcp import ClientSession
+    from mcp.client.sse import sse_client
+
     async with (
         sse_client(url, headers=headers, timeout=seconds, sse_read_timeout=seconds) as (read, write),
         ClientSession(read, write, read_timeout_seconds=seconds) as session,
