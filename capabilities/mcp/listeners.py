@@ -27,7 +27,7 @@ from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_
 from capabilities.tools.egress import EgressGuard
 from lucy.crypto import CryptoError
 from lucy.db.repositories.ledger import record_user_change
-from lucy.db.repositories.tenants import set_tenant, upsert_workspace
+from lucy.db.repositories.tenants import tenant_transaction, upsert_workspace
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -191,8 +191,7 @@ async def _risk(
 
 async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: repository.ServerRow) -> str:
     shown = escape_mrkdwn(server.name)
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         try:
             token = await repository.read_token(
                 session=session,
@@ -206,8 +205,7 @@ async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: reposito
         listing = await list_server(server.url, token, server.name, deps.settings, EgressGuard())
     except McpUnreachable as exc:
         return f"I could not refresh *{shown}*: {escape_mrkdwn(str(exc))}. Its last list of tools stays."
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         await repository.save_catalog(
             session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
         )
