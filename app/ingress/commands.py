@@ -63,6 +63,11 @@ def _bare(listener: BareListener) -> Handler:
     return _with_args(lambda ack, _rest, command, context: listener(ack, command, context))
 
 
+def _alone(name: str, help_text: str, listener: BareListener, *, listed: bool = True) -> Subcommand:
+    """A word that takes nothing after it (``/lucy skills``; ``/lucy skills for x`` is a request)."""
+    return Subcommand(name, help_text, _bare(listener), takes_args=False, listed=listed)
+
+
 def _admin(name: str, help_text: str, listener: Listener, *, usage: str = "") -> Subcommand:
     """A word only admins may use, its arguments passed to ``listener``."""
     return Subcommand(name, help_text, _with_args(listener), usage=usage, who=Who.ADMIN)
@@ -97,26 +102,19 @@ TABLE: tuple[Subcommand, ...] = (
             ),
         ),
     ),
-    Subcommand(
-        "schedules", "your schedules", _bare(schedules.on_schedules_command), takes_args=False, listed=False
-    ),
+    _alone("schedules", "your schedules", schedules.on_schedules_command, listed=False),
     Subcommand(
         "monitor",
         "watch something and alert here (`/lucy monitors`)",
         _with_args(monitors.on_monitor_command),
         usage='"every 15 minutes" health <url>',
     ),
-    Subcommand(
-        "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
-    ),
-    Subcommand(
-        "patterns", "what I noticed you ask regularly", _bare(patterns.on_patterns_command), takes_args=False
-    ),
-    Subcommand(
+    _alone("monitors", "your monitors", monitors.on_monitors_command, listed=False),
+    _alone("patterns", "what I noticed you ask regularly", patterns.on_patterns_command),
+    _alone(
         "usage",
         "this month's spend against the budget (`/lucy budget help`: admins set it)",
-        _bare(budgets.on_usage_command),
-        takes_args=False,
+        budgets.on_usage_command,
     ),
     Subcommand(
         "budget",
@@ -127,7 +125,7 @@ TABLE: tuple[Subcommand, ...] = (
         otherwise=_with_args(budgets.on_budget_change()),
         usage_reply=BUDGET_USAGE,
         words=(
-            Subcommand("help", "how budgets are set", _bare(budgets.on_budget_help), takes_args=False),
+            _alone("help", "how budgets are set", budgets.on_budget_help),
             _admin(
                 "user",
                 "every user's default budget, or one person's (admins)",
@@ -138,7 +136,7 @@ TABLE: tuple[Subcommand, ...] = (
             _budget_word("default", "the deployment's workspace budget again (admins)"),
         ),
     ),
-    Subcommand("skills", "this workspace's skills", _bare(skills.on_skills_command), takes_args=False),
+    _alone("skills", "this workspace's skills", skills.on_skills_command),
     Subcommand(
         "skill",
         "add or manage a skill (a SKILL.md)",
