@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import start_http_server
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from lucy.codec import data_converter
 from lucy.crypto import KeyRing
+from lucy.logging import get_logger
 from lucy.settings import TemporalSettings
 from lucy.tracing import temporal_interceptors
+
+log = get_logger(__name__)
 
 
 def _tls(settings: TemporalSettings) -> TLSConfig | bool:
@@ -98,3 +112,46 @@ async def ensure_search_attributes(client: Client) -> list[str]:
             if err.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
     return missing
+
+
+def recurring_schedule(
+    workflow: str,
+    arg: object,
+    *,
+    schedule_id: str,
+    task_queue: str,
+    spec: ScheduleSpec,
+    summary: str,
+    catchup: timedelta,
+) -> Schedule:
+    """A schedule of Lucy's own that starts ``workflow`` on ``spec`` (run id ``<schedule_id>-run``):
+    a slow run is never doubled up, and a run missed while the cluster was down is replayed
+    only within ``catchup``."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow, arg, id=f"{schedule_id}-run", task_queue=task_queue, static_summary=summary
+        ),
+        spec=spec,
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup),
+    )
+
+
+async def ensure_schedule(
+    client: Client, schedule_id: str, schedule: Schedule, *, run_now: bool = False
+) -> str:
+    """Create ``schedule_id``, or replace its spec, action and policy if it exists, so every
+    worker start converges on the same one; returns its id. ``run_now``: also trigger it at once
+    (skipped by the overlap policy if a run is going)."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("schedule created", schedule_id=schedule_id)
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(replace)
+        log.info("schedule updated", schedule_id=schedule_id)
+    if run_now:
+        await client.get_schedule_handle(schedule_id).trigger()
+    return schedule_id

@@ -63,6 +63,16 @@ def _bare(listener: BareListener) -> Handler:
     return _with_args(lambda ack, _rest, command, context: listener(ack, command, context))
 
 
+def _alone(name: str, help_text: str, listener: BareListener, *, listed: bool = True) -> Subcommand:
+    """A word that takes nothing after it (``/lucy skills``; ``/lucy skills for x`` is a request)."""
+    return Subcommand(name, help_text, _bare(listener), takes_args=False, listed=listed)
+
+
+def _admin(name: str, help_text: str, listener: Listener, *, usage: str = "") -> Subcommand:
+    """A word only admins may use, its arguments passed to ``listener``."""
+    return Subcommand(name, help_text, _with_args(listener), usage=usage, who=Who.ADMIN)
+
+
 def _budget_word(name: str, help_text: str) -> Subcommand:
     """``/lucy budget off`` or ``/lucy budget default``: the workspace's budget (admins)."""
     return Subcommand(
@@ -92,26 +102,19 @@ TABLE: tuple[Subcommand, ...] = (
             ),
         ),
     ),
-    Subcommand(
-        "schedules", "your schedules", _bare(schedules.on_schedules_command), takes_args=False, listed=False
-    ),
+    _alone("schedules", "your schedules", schedules.on_schedules_command, listed=False),
     Subcommand(
         "monitor",
         "watch something and alert here (`/lucy monitors`)",
         _with_args(monitors.on_monitor_command),
         usage='"every 15 minutes" health <url>',
     ),
-    Subcommand(
-        "monitors", "your monitors", _bare(monitors.on_monitors_command), takes_args=False, listed=False
-    ),
-    Subcommand(
-        "patterns", "what I noticed you ask regularly", _bare(patterns.on_patterns_command), takes_args=False
-    ),
-    Subcommand(
+    _alone("monitors", "your monitors", monitors.on_monitors_command, listed=False),
+    _alone("patterns", "what I noticed you ask regularly", patterns.on_patterns_command),
+    _alone(
         "usage",
         "this month's spend against the budget (`/lucy budget help`: admins set it)",
-        _bare(budgets.on_usage_command),
-        takes_args=False,
+        budgets.on_usage_command,
     ),
     Subcommand(
         "budget",
@@ -122,19 +125,18 @@ TABLE: tuple[Subcommand, ...] = (
         otherwise=_with_args(budgets.on_budget_change()),
         usage_reply=BUDGET_USAGE,
         words=(
-            Subcommand("help", "how budgets are set", _bare(budgets.on_budget_help), takes_args=False),
-            Subcommand(
+            _alone("help", "how budgets are set", budgets.on_budget_help),
+            _admin(
                 "user",
                 "every user's default budget, or one person's (admins)",
-                _with_args(budgets.on_budget_change("user")),
+                budgets.on_budget_change("user"),
                 usage="[@someone] daily|monthly <USD>|off|default",
-                who=Who.ADMIN,
             ),
             _budget_word("off", "no workspace budget (admins)"),
             _budget_word("default", "the deployment's workspace budget again (admins)"),
         ),
     ),
-    Subcommand("skills", "this workspace's skills", _bare(skills.on_skills_command), takes_args=False),
+    _alone("skills", "this workspace's skills", skills.on_skills_command),
     Subcommand(
         "skill",
         "add or manage a skill (a SKILL.md)",
@@ -155,12 +157,11 @@ TABLE: tuple[Subcommand, ...] = (
         bare=_bare(email_commands.on_email_show),
         usage_reply=email_commands.USAGE,
         words=(
-            Subcommand(
+            _admin(
                 "connect",
                 "bind an AgentMail inbox of Lucy's organisation to this workspace (admins)",
-                _with_args(email_commands.on_email_connect),
+                email_commands.on_email_connect,
                 usage="<inbox>",
-                who=Who.ADMIN,
             ),
         ),
     ),
@@ -171,12 +172,11 @@ TABLE: tuple[Subcommand, ...] = (
         who=Who.ADMIN,
         usage_reply=trigger_commands.USAGE,
         words=(
-            Subcommand(
+            _admin(
                 "create",
                 "a URL and a secret; a signed POST starts a task here from the template (admins)",
-                _with_args(trigger_commands.on_webhook_create),
+                trigger_commands.on_webhook_create,
                 usage="<name> <request template>",
-                who=Who.ADMIN,
             ),
             Subcommand(
                 "list",
@@ -185,12 +185,11 @@ TABLE: tuple[Subcommand, ...] = (
                 who=Who.ADMIN,
                 takes_args=False,
             ),
-            Subcommand(
+            _admin(
                 "delete",
                 "remove a webhook: its URL stops starting tasks (admins)",
-                _with_args(trigger_commands.on_webhook_delete),
+                trigger_commands.on_webhook_delete,
                 usage="<name>",
-                who=Who.ADMIN,
             ),
         ),
     ),
@@ -212,36 +211,20 @@ TABLE: tuple[Subcommand, ...] = (
         "this workspace's MCP servers and the tools they give Lucy (admins)",
         who=Who.ADMIN,
         words=(
-            Subcommand(
+            _admin(
                 "add",
                 "connect a server and offer its tools",
-                _with_args(mcp.on_mcp("add")),
+                mcp.on_mcp("add"),
                 usage="<name> <url> [--token]",
-                who=Who.ADMIN,
             ),
-            Subcommand(
-                "list", "the servers, their tools and risks", _with_args(mcp.on_mcp("list")), who=Who.ADMIN
-            ),
-            Subcommand(
-                "remove",
-                "stop offering a server's tools",
-                _with_args(mcp.on_mcp("remove")),
-                usage="<name>",
-                who=Who.ADMIN,
-            ),
-            Subcommand(
-                "refresh",
-                "list a server's tools again",
-                _with_args(mcp.on_mcp("refresh")),
-                usage="<name>",
-                who=Who.ADMIN,
-            ),
-            Subcommand(
+            _admin("list", "the servers, their tools and risks", mcp.on_mcp("list")),
+            _admin("remove", "stop offering a server's tools", mcp.on_mcp("remove"), usage="<name>"),
+            _admin("refresh", "list a server's tools again", mcp.on_mcp("refresh"), usage="<name>"),
+            _admin(
                 "risk",
                 "override the risk the server's annotations gave a tool",
-                _with_args(mcp.on_mcp("risk")),
+                mcp.on_mcp("risk"),
                 usage="<name> <tool> low|high",
-                who=Who.ADMIN,
             ),
         ),
     ),
@@ -250,26 +233,23 @@ TABLE: tuple[Subcommand, ...] = (
         "mail, skills and channel settings (admins); your `patterns`",
         who=Who.ADMIN,
         words=(
-            Subcommand(
+            _admin(
                 "email-channel",
                 "where mail to the inbox is announced",
-                _with_args(email_commands.on_email_channel_setting),
+                email_commands.on_email_channel_setting,
                 usage="#channel",
-                who=Who.ADMIN,
             ),
-            Subcommand(
+            _admin(
                 "email-outsiders",
                 "whether mail from outside senders becomes work",
-                _with_args(email_commands.on_email_outsiders_setting),
+                email_commands.on_email_outsiders_setting,
                 usage="ignore|accept",
-                who=Who.ADMIN,
             ),
-            Subcommand(
+            _admin(
                 "skills",
                 "who may add and change skills",
-                _with_args(skills.on_skills_setting),
+                skills.on_skills_setting,
                 usage="admins-only|everyone",
-                who=Who.ADMIN,
             ),
             Subcommand(
                 "patterns",
@@ -277,12 +257,11 @@ TABLE: tuple[Subcommand, ...] = (
                 _with_args(patterns.on_patterns_setting),
                 usage="on|off",
             ),
-            Subcommand(
+            _admin(
                 "patterns-channel",
                 "whether I look for recurring requests in this channel",
-                _with_args(patterns.on_channel_setting),
+                patterns.on_channel_setting,
                 usage="on|off",
-                who=Who.ADMIN,
             ),
         ),
     ),

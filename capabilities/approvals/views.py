@@ -11,19 +11,14 @@ from typing import Any
 
 from capabilities.task.views.blocks import approval_buttons, argument_blocks
 from lucy.slack.limits import section
+from lucy.slack.modals import modal
 from lucy.slack.text import escape_mrkdwn
 
 TITLE = "Exactly what runs"
 
 
 def _modal(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": "lucy_exact_view",
-        "title": {"type": "plain_text", "text": TITLE},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": blocks,
-    }
+    return modal(TITLE, blocks, callback_id="lucy_exact_view", close="Close")
 
 
 def checking_modal() -> dict[str, Any]:

@@ -82,26 +82,17 @@ async def _apply(deps: ListenerDeps, team: str, actor: str, change: BudgetChange
         else:
             target = await upsert_user(session=session, workspace_id=workspace_id, slack_user_id=change.user)
             scope = user_scope(target)
+        previous = await set_budget(
+            session=session,
+            workspace_id=workspace_id,
+            scope_key=scope,
+            period=change.period,
+            limit_usd=change.amount if change.action == "set" else None,
+            updated_by=actor,
+        )
         if change.action == "default":
-            previous = await set_budget(
-                session=session,
-                workspace_id=workspace_id,
-                scope_key=scope,
-                period=change.period,
-                limit_usd=None,
-                updated_by=actor,
-            )
             await clear_budget(
                 session=session, workspace_id=workspace_id, scope_key=scope, period=change.period
-            )
-        else:
-            previous = await set_budget(
-                session=session,
-                workspace_id=workspace_id,
-                scope_key=scope,
-                period=change.period,
-                limit_usd=change.amount if change.action == "set" else None,
-                updated_by=actor,
             )
         await record_audit(
             session=session,

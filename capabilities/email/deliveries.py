@@ -10,7 +10,7 @@ from typing import Any
 from capabilities.email.message import InboundEmail, metadata
 from capabilities.email.repository import email_thread_announcement
 from capabilities.triggers.deliveries import ignored
-from lucy.db.repositories.tenants import set_tenant, workspace_settings
+from lucy.db.repositories.tenants import set_tenant, tenant_transaction, workspace_settings
 from lucy.db.repositories.webhooks import DeliveryClaim, claim_delivery
 
 SOURCE = "agentmail"
@@ -67,8 +67,7 @@ async def record_ignored(
 
 async def thread_announcement(sessions: Any, workspace_id: Any, thread_id: str) -> dict[str, Any] | None:
     """Where the email thread was announced in Slack before, or None for a new thread."""
-    async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(sessions, workspace_id) as session:
         return await email_thread_announcement(
             session=session, workspace_id=workspace_id, thread_id=thread_id
         )

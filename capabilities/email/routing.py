@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from capabilities.email.message import InboundEmail
 from capabilities.email.repository import email_thread_tasks
 from capabilities.email.sender import AttachmentLimits, limit_attachments
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.slack.text import escape_mrkdwn
 
 # The seed's "Email Listener Auto-Discovery" order.
@@ -34,8 +34,7 @@ CAPPED_NOTE = (
 async def thread_capped(sessions: Any, workspace_id: Any, email: InboundEmail) -> bool:
     """Whether the mail's email thread already had :data:`MAX_THREAD_TASKS` tasks within
     :data:`THREAD_WINDOW` (the mail itself not counted)."""
-    async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(sessions, workspace_id) as session:
         done = await email_thread_tasks(
             session=session,
             workspace_id=workspace_id,

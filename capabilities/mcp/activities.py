@@ -40,7 +40,7 @@ from lucy.contracts.errors import ErrorType
 from lucy.contracts.risk import Risk
 from lucy.crypto import CryptoError
 from lucy.db.repositories.ledger import record_audit
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.settings import Settings
 
 CALL_TIMEOUT = timedelta(minutes=16)  # the activity's own bound (LUCY_MCP_CALL_TIMEOUT_SECONDS) is tighter
@@ -57,8 +57,7 @@ class McpActivities:
         self._keyring = repository.token_keyring(settings)
 
     async def _server(self, workspace_id: uuid.UUID, name: str) -> tuple[repository.ServerRow, str | None]:
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             server = await repository.get_server(session=session, workspace_id=workspace_id, name=name)
             if server is None:
                 raise rejected(f"this workspace has no MCP server {name!r} any more (an admin removed it)")
@@ -119,8 +118,7 @@ class McpActivities:
             listing = await list_server(server.url, token, server.name, self._settings, self._egress)
         except McpUnreachable:
             return
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             await repository.save_catalog(
                 session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
             )
@@ -132,8 +130,7 @@ class McpActivities:
 
     async def _audit(self, workspace_id: uuid.UUID, request: ToolRequest, server: str, tool: str) -> None:
         key = hashlib.sha256(f"mcp-call:{request.workflow_id}:{request.step}".encode()).hexdigest()
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             await record_audit(
                 session=session,
                 workspace_id=workspace_id,
@@ -172,8 +169,7 @@ class McpActivities:
             except (McpUnreachable, ApplicationError):
                 unreachable += 1
                 continue
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 await repository.save_catalog(
                     session=session, workspace_id=workspace_id, name=name, catalog=listing.as_catalog()
                 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -27,8 +26,8 @@ from capabilities.mcp.client import McpUnreachable, list_server
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps, modal_metadata
 from capabilities.tools.egress import EgressGuard
 from lucy.crypto import CryptoError
-from lucy.db.repositories.ledger import record_audit
-from lucy.db.repositories.tenants import set_tenant, upsert_workspace
+from lucy.db.repositories.ledger import record_user_change
+from lucy.db.repositories.tenants import tenant_transaction, upsert_workspace
 from lucy.logging import get_logger
 from lucy.roles import is_admin
 from lucy.slack.text import escape_mrkdwn
@@ -55,18 +54,16 @@ async def _audit(
     session: Any, workspace_id: uuid.UUID, user: str, verb: str, name: str, state: dict[str, Any]
 ) -> None:
     key = hashlib.sha256(f"mcp-server:{workspace_id}:{name}:{verb}:{uuid.uuid4()}".encode()).hexdigest()
-    await record_audit(
-        session=session,
-        workspace_id=workspace_id,
-        idempotency_key=key,
-        occurred_at=datetime.now(UTC),
-        actor_type="user",
-        actor_id=user,
-        action=f"mcp_server.{verb}",
+    await record_user_change(
+        session,
+        workspace_id,
+        user=user,
         entity_type="mcp_server",
         entity_id=name,
-        after_state=state if verb != "removed" else None,
-        before_state=state if verb == "removed" else None,
+        verb=verb,
+        state=state,
+        key=key,
+        removed=verb == "removed",
     )
 
 
@@ -194,8 +191,7 @@ async def _risk(
 
 async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: repository.ServerRow) -> str:
     shown = escape_mrkdwn(server.name)
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         try:
             token = await repository.read_token(
                 session=session,
@@ -209,8 +205,7 @@ async def _refresh(deps: ListenerDeps, workspace_id: uuid.UUID, server: reposito
         listing = await list_server(server.url, token, server.name, deps.settings, EgressGuard())
     except McpUnreachable as exc:
         return f"I could not refresh *{shown}*: {escape_mrkdwn(str(exc))}. Its last list of tools stays."
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         await repository.save_catalog(
             session=session, workspace_id=workspace_id, name=server.name, catalog=listing.as_catalog()
         )

@@ -4,12 +4,12 @@ to Slack's limits after escaping; a token is never shown."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
 from capabilities.mcp import rules
 from capabilities.mcp.repository import ServerRow
+from lucy.slack.modals import modal, submitted, text_input
 from lucy.slack.text import escape_mrkdwn, fit
 
 MODAL_CALLBACK_ID = "lucy_mcp_token"
@@ -23,32 +23,23 @@ RISK_WORDS = {
 
 def token_modal(name: str, url: str, channel: str) -> dict[str, Any]:
     """``/lucy mcp add <name> <url> --token``: one password-like field, never echoed back."""
-    return {
-        "type": "modal",
-        "callback_id": MODAL_CALLBACK_ID,
-        "title": {"type": "plain_text", "text": "MCP server token"},
-        "submit": {"type": "plain_text", "text": "Connect"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"name": name, "url": url[:1500], "channel": channel}),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "token",
-                "label": {"type": "plain_text", "text": f"Token for {name[:20]}"},
-                "hint": {
-                    "type": "plain_text",
-                    "text": "Sent only to this server as Authorization: Bearer; "
-                    "stored encrypted, never shown again.",
-                },
-                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 3000},
-            }
-        ],
-    }
+    field = text_input(
+        "token",
+        f"Token for {name[:20]}",
+        {"type": "plain_text_input", "action_id": "value", "max_length": 3000},
+        hint="Sent only to this server as Authorization: Bearer; stored encrypted, never shown again.",
+    )
+    return modal(
+        "MCP server token",
+        [field],
+        callback_id=MODAL_CALLBACK_ID,
+        submit="Connect",
+        metadata={"name": name, "url": url[:1500], "channel": channel},
+    )
 
 
 def token_value(view: dict[str, Any]) -> str:
-    values = (view.get("state") or {}).get("values") or {}
-    return str(((values.get("token") or {}).get("value") or {}).get("value") or "").strip()
+    return submitted(view, "token").strip()
 
 
 def _tool_lines(server: str, catalog: dict[str, Any], overrides: dict[str, Any]) -> list[str]:

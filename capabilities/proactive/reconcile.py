@@ -25,7 +25,7 @@ from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from lucy.contracts.ids import monitor_schedule_id_of, row_id_of_monitor, row_id_of_schedule, schedule_id_of
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.logging import get_logger
 
 log = get_logger(__name__)
@@ -104,8 +104,7 @@ async def _reconcile(
     listed = await mirror.listed_ids() if listed is None else listed
     in_temporal = {i for i in listed if kind.row_id_of(i) is not None}
     for workspace_id, row_id in live:
-        async with sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(sessions, workspace_id) as session:
             record: Record | None = await kind.get(session, workspace_id, row_id)
         if record is None:
             continue
@@ -133,8 +132,7 @@ async def _note_schedule(
 ) -> None:
     """Keep a schedule's next run, and count the runs Temporal missed since the last report."""
     ws, schedule_id = record.workspace_id, record.id
-    async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=ws)
+    async with tenant_transaction(sessions, ws) as session:
         await rows.set_next_run(
             session=session,
             workspace_id=ws,

@@ -17,7 +17,7 @@ from capabilities.proactive.contracts.schedules import Recurrence, ScheduleOverl
 from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.standing import Caller, NewRow, ScheduleRefused, StandingService, audit
-from lucy.db.repositories.tenants import get_workspace, set_tenant
+from lucy.db.repositories.tenants import get_workspace, tenant_transaction
 from lucy.logging import get_logger
 
 log = get_logger(__name__)
@@ -136,8 +136,7 @@ class ScheduleService(StandingService[ScheduleRecord]):
             raise ScheduleRefused(
                 f"That window holds more than {MAX_BACKFILL_RUNS} runs; choose a shorter one."
             )
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=record.workspace_id)
+        async with tenant_transaction(self._sessions, record.workspace_id) as session:
             await rows.add_backfill_window(
                 session=session, workspace_id=record.workspace_id, schedule_id=record.id, start=start, end=end
             )
@@ -156,8 +155,7 @@ class ScheduleService(StandingService[ScheduleRecord]):
 
     async def _note_next_run(self, record: ScheduleRecord) -> None:
         facts = await self._mirror.facts(record.temporal_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=record.workspace_id)
+        async with tenant_transaction(self._sessions, record.workspace_id) as session:
             await rows.set_next_run(
                 session=session,
                 workspace_id=record.workspace_id,

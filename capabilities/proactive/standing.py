@@ -25,7 +25,13 @@ from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.repository.standing import Store
 from lucy.contracts.ids import idempotency_key
 from lucy.db.repositories.ledger import record_audit
-from lucy.db.repositories.tenants import get_user, set_tenant, upsert_channel, upsert_user, upsert_workspace
+from lucy.db.repositories.tenants import (
+    get_user,
+    tenant_transaction,
+    upsert_channel,
+    upsert_user,
+    upsert_workspace,
+)
 from lucy.roles import is_admin
 
 R = TypeVar("R", ScheduleRecord, MonitorRecord)
@@ -130,8 +136,7 @@ class StandingService(Generic[R]):
             ScheduleRefused: no such item in the caller's workspace, or not theirs to change.
         """
         record = await self._changeable(item_id, caller)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=record.workspace_id)
+        async with tenant_transaction(self._sessions, record.workspace_id) as session:
             await self._store_change(session, record, action, caller)
             await audit(
                 session, record.workspace_id, caller, f"{self.noun}.{action.value}", record.id, request_key

@@ -24,7 +24,7 @@ from capabilities.tools.activities.http_errors import not_configured
 from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.spec import STRING, ToolSpec, retry, schema
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 
 
 class SkillActivities:
@@ -39,8 +39,7 @@ class SkillActivities:
             raise not_configured("use_skill: this worker has no database")
         name = str(request.arguments.get("name", "")).strip().lower()
         workspace_id = uuid.UUID(request.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             enabled = await skills.current_skills(session, workspace_id, enabled_only=True)
             skill = next((s for s in enabled if s.name == name), None)
             if skill is not None:
@@ -104,8 +103,7 @@ class SkillDraftActivities:
     async def source(self, draft: DraftInput) -> DraftSource:
         """The task's request and its tool steps that succeeded (their one-line summaries)."""
         workspace_id = uuid.UUID(draft.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             found = await skills.task_and_steps(session, workspace_id, draft.task_workflow_id)
         if found is None:
             raise ApplicationError(

@@ -35,6 +35,7 @@ from lucy.db.models import User
 from lucy.db.repositories.tenants import update_workspace_settings, upsert_workspace, workspace_settings
 from lucy.logging import get_logger
 from lucy.roles import is_admin
+from lucy.slack.modals import submitted
 
 log = get_logger(__name__)
 
@@ -191,8 +192,7 @@ async def on_add_submit(
     confirmed in the member's DM with Lucy."""
     deps = listener_deps(context)
     team, user = clicker_of(body, context)
-    values = (view.get("state") or {}).get("values") or {}
-    text = str(((values.get(views.ADD_BLOCK) or {}).get(views.ADD_INPUT) or {}).get("value") or "")
+    text = submitted(view, views.ADD_BLOCK, views.ADD_INPUT)
     refused = await refusal(deps, context.client, team, user)
     try:
         answer = refused or await save(deps, team, user, text)

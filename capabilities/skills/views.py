@@ -10,6 +10,7 @@ from typing import Any
 from capabilities.skills.repository import SkillTrouble
 from lucy.db.models import SkillVersion
 from lucy.slack.limits import SECTION_TEXT, context, section
+from lucy.slack.modals import modal, text_input
 from lucy.slack.text import escape_mrkdwn, fit
 
 ADD_CALLBACK = "lucy_skill_add"  # the Add skill modal (and the Save as skill draft)
@@ -76,43 +77,19 @@ def add_modal(initial: str = "", *, title: str = "Add skill") -> dict[str, Any]:
     }
     if initial:
         field["initial_value"] = initial[:INPUT_CHARS]
-    return {
-        "type": "modal",
-        "callback_id": ADD_CALLBACK,
-        "title": {"type": "plain_text", "text": title},
-        "submit": {"type": "plain_text", "text": "Save skill"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            context(escape_mrkdwn(FORMAT_HINT)),
-            {
-                "type": "input",
-                "block_id": ADD_BLOCK,
-                "label": {"type": "plain_text", "text": "SKILL.md"},
-                "element": field,
-            },
-        ],
-    }
+    blocks = [context(escape_mrkdwn(FORMAT_HINT)), text_input(ADD_BLOCK, "SKILL.md", field)]
+    return modal(title, blocks, callback_id=ADD_CALLBACK, submit="Save skill")
 
 
 def loading_modal(title: str = "Save as skill") -> dict[str, Any]:
     """Shown at once while the draft is written (Slack's trigger expires in 3 s)."""
-    return {
-        "type": "modal",
-        "callback_id": ADD_CALLBACK,
-        "title": {"type": "plain_text", "text": title},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [section("Drafting a SKILL.md from this task… this takes a few seconds.")],
-    }
+    drafting = section("Drafting a SKILL.md from this task… this takes a few seconds.")
+    return modal(title, [drafting], callback_id=ADD_CALLBACK)
 
 
 def notice_modal(text: str, title: str = "Save as skill") -> dict[str, Any]:
     """A modal that only says something (why a draft is not made)."""
-    return {
-        "type": "modal",
-        "title": {"type": "plain_text", "text": title},
-        "close": {"type": "plain_text", "text": "Close"},
-        "blocks": [section(escape_mrkdwn(text))],
-    }
+    return modal(title, [section(escape_mrkdwn(text))], close="Close")
 
 
 def trouble_line(trouble: SkillTrouble) -> str:

@@ -13,7 +13,7 @@ async def run(settings: Settings, action: str, months_ahead: int) -> str:
     from lucy.crypto import KeyRing
     from lucy.db import partitions
     from lucy.db.repositories.credentials import rotate_credentials
-    from lucy.db.repositories.tenants import list_workspace_ids, set_tenant
+    from lucy.db.repositories.tenants import list_workspace_ids, tenant_transaction
     from lucy.db.session import create_engine, create_sessionmaker
 
     engine = create_engine(
@@ -41,8 +41,7 @@ async def run(settings: Settings, action: str, months_ahead: int) -> str:
             workspace_ids = await list_workspace_ids(session=session)
         total = 0
         for workspace_id in workspace_ids:
-            async with sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(sessions, workspace_id) as session:
                 total += await rotate_credentials(session=session, workspace_id=workspace_id, keyring=keyring)
         return f"re-encrypted {total} credential(s) with key {keyring.primary_id!r}"
     finally:

@@ -33,7 +33,7 @@ from capabilities.skills.repository import SkillTrouble
 from capabilities.task.views import blocks, home
 from capabilities.task.views.plan import plan_chunks
 from lucy.contracts.slack import PlanStep, ProgressView
-from lucy.slack import limits, masking
+from lucy.slack import limits, masking, modals
 from lucy.slack.limits import block_problems, view_problems
 from lucy.slack.text import fit, prepare
 
@@ -234,6 +234,23 @@ BUILDERS: dict[str, tuple[Callable[[str], Any], bool]] = {
         False,
     ),
     "schedules.schedule_modal": (lambda s: schedules.schedule_modal("C1"), True),
+    "modals.modal": (
+        lambda s: modals.modal(
+            "Title", [limits.section(s)], callback_id="cb", submit="OK", metadata={"s": s}
+        ),
+        True,
+    ),
+    "modals.text_input": (
+        lambda s: modals.modal(
+            "Title",
+            [
+                modals.text_input(
+                    "b", s[:2000] or "-", {"type": "plain_text_input", "action_id": "v"}, hint=s or "-"
+                )
+            ],
+        ),
+        True,
+    ),
     "mcp_views.token_modal": (lambda s: mcp_views.token_modal("ops", "https://x.example/" + s, "C1"), True),
     "monitors.confirmation": (_monitor_confirmation, False),
     "patterns.offer_blocks": (

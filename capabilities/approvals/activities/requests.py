@@ -40,7 +40,7 @@ from lucy.contracts.ids import idempotency_key
 from lucy.contracts.slack import PostMessageRequest
 from lucy.crypto import KeyRing
 from lucy.db.repositories.ledger import record_audit
-from lucy.db.repositories.tenants import get_user, set_tenant
+from lucy.db.repositories.tenants import get_user, tenant_transaction
 from lucy.redact import redact_secrets
 from lucy.slack.masking import Masking, masking
 from lucy.slack.text import escape_mrkdwn
@@ -107,8 +107,7 @@ class ApprovalActivities:
         ts = await self._post(request, approval_id, attachment, masked)
         if ts is None:
             return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             await set_approval_message(
                 session=session,
                 workspace_id=workspace_id,
@@ -206,8 +205,7 @@ class ApprovalActivities:
     ) -> uuid.UUID:
         """The pending ``approvals`` row and an ``approval.requested`` audit entry, once."""
         try:
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
                 )
@@ -279,8 +277,7 @@ class ApprovalActivities:
             "arguments_size": sum(len(blocks.argument_text(v)) for v in request.arguments.values()),
         }
         try:
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=request.workflow_id
                 )
@@ -345,8 +342,7 @@ class ApprovalActivities:
         """Record the decision (``approvals`` + ``audit_log``, once) and show it in place of the
         buttons, keeping what was decided on in full. Returns whether this call changed the
         row (False on a retry)."""
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=uuid.UUID(settled.workspace_id))
+        async with tenant_transaction(self._sessions, uuid.UUID(settled.workspace_id)) as session:
             changed, row = await record_decision(session, settled)
         if settled.message_ts:
             await self._slack.update_message(decided_update(settled, row))

@@ -16,7 +16,7 @@ from capabilities.memory import repository as memories
 from capabilities.memory.activities.embeddings import embed
 from capabilities.memory.activities.tools import line
 from capabilities.task.contracts.task import TaskInput
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.settings import LlmSettings
 
 START_CANDIDATES = 20
@@ -43,8 +43,7 @@ async def starting_memories(
     vectors = await embed(http, settings, [query])
     workspace_id = uuid.UUID(task.workspace_id)
     viewer = memories.Viewer(task.slack_user_id, task.slack_channel_id, workspace_scope=not guest)
-    async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(sessions, workspace_id) as session:
         rows = await memories.search(
             session,
             workspace_id,

@@ -44,7 +44,7 @@ from capabilities.tools.spec import (
 )
 from lucy.contracts.ids import idempotency_key
 from lucy.contracts.risk import Risk
-from lucy.db.repositories.tenants import get_user, set_tenant
+from lucy.db.repositories.tenants import get_user, tenant_transaction
 from lucy.roles import is_admin, role_of
 
 RECALL_LIMIT = 8
@@ -140,8 +140,7 @@ class MemoryActivities:
             raise rejected("scope must be one of: me, channel, workspace") from None
         vectors = await embed(self._deps.http, self._deps.settings.llm, [body])
         workspace_id = uuid.UUID(request.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             if (
                 scope != MemoryScope.ME
                 and await self._role(session, workspace_id, request.slack_user_id) == "guest"
@@ -179,8 +178,7 @@ class MemoryActivities:
         memory_id = str(request.arguments.get("memory_id", ""))
         workspace_id = uuid.UUID(request.workspace_id)
         user = request.slack_user_id
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             row = await memories.get(session, workspace_id, memory_id)
             if row is None:
                 return ToolResult(
@@ -199,8 +197,7 @@ async def recall_memories(
     vectors = await embed(deps.http, deps.settings.llm, [query])
     workspace_id = uuid.UUID(request.workspace_id)
     assert deps.sessions is not None
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         user = await get_user(session=session, workspace_id=workspace_id, slack_user_id=request.slack_user_id)
         viewer = memories.Viewer(
             request.slack_user_id,

@@ -12,7 +12,7 @@ from temporalio import activity
 
 from capabilities.memory import repository as memories
 from capabilities.memory.contracts import MemoryUpkeepInput, MemoryUpkeepReport
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 
 
 class MemoryUpkeepActivities:
@@ -26,8 +26,7 @@ class MemoryUpkeepActivities:
         merged = expired = 0
         by_scope: Counter[str] = Counter()
         for workspace_id in workspaces:  # one transaction per workspace (row-level security)
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 expired += await memories.expire(session, workspace_id)
                 merged += await memories.merge_duplicates(session, workspace_id)
                 by_scope.update(await memories.counts(session, workspace_id))

@@ -36,7 +36,7 @@ from capabilities.tools.activities.liveness import beat
 from capabilities.triggers.rules import V1_SIGNATURE_KEPT
 from lucy.contracts.ids import TaskStatus
 from lucy.db import partitions
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.db.repositories.webhooks import prune_v1_signatures
 from lucy.db.session import create_sessionmaker
 from lucy.settings import BudgetSettings
@@ -133,8 +133,7 @@ class MaintenanceActivities:
             beat(checked)
             if await self._has_workflow(workflow_id):
                 continue
-            async with sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=uuid.UUID(str(workspace_id)))
+            async with tenant_transaction(sessions, uuid.UUID(str(workspace_id))) as session:
                 moved = await record_task_finished(
                     session=session,
                     workspace_id=uuid.UUID(str(workspace_id)),

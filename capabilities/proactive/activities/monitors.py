@@ -42,7 +42,7 @@ from capabilities.tools.activities.openclaw import GatewayResult
 from lucy.contracts.errors import ErrorType
 from lucy.contracts.ids import TaskSource, TaskStatus, idempotency_key
 from lucy.db.repositories.ledger import record_audit
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.logging import get_logger
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -72,8 +72,7 @@ class MonitorActivities:
     async def claim(self, run: MonitorRun) -> MonitorClaim:
         """Whether this fire probes, and the condition it checks."""
         workspace_id = uuid.UUID(run.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             record = await rows.get_monitor(
                 session=session, workspace_id=workspace_id, monitor_id=uuid.UUID(run.heartbeat_id)
             )
@@ -157,8 +156,7 @@ class MonitorActivities:
     async def _schedule(self, request: ProbeRequest) -> ProbeResult:
         schedule_id = str(request.config.get("schedule_id", ""))
         workspace_id = uuid.UUID(request.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             record = await schedule_rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=uuid.UUID(schedule_id)
             )
@@ -182,8 +180,7 @@ class MonitorActivities:
         """Apply the outcome once; finish the probe's task row; what to post."""
         workspace_id = uuid.UUID(verdict.workspace_id)
         at = datetime.fromisoformat(verdict.at)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             say, record = await rows.record_probe(
                 session=session,
                 workspace_id=workspace_id,

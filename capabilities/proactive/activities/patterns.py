@@ -26,7 +26,7 @@ from capabilities.proactive.repository import patterns as rows
 from capabilities.proactive.service import ScheduleDraft
 from capabilities.proactive.views import patterns as views
 from capabilities.tools.activities.liveness import beat
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.db.session import create_sessionmaker
 
 
@@ -45,8 +45,7 @@ class PatternActivities:
         found = offered = 0
         for n, workspace_id in enumerate(workspace_ids):
             beat(n)
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 since = now - timedelta(days=request.lookback_days)
                 requests = await rows.requests_since(session=session, workspace_id=workspace_id, since=since)
                 for finding in patterns.find(requests):
@@ -58,13 +57,11 @@ class PatternActivities:
     async def _offer_due(self, workspace_id: uuid.UUID, now: datetime) -> int:
         if self._slack is None:
             return 0
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             due = await rows.due_offers(session=session, workspace_id=workspace_id, now=now)
         sent = 0
         for row in due:
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 sent += await self._offer(session, workspace_id, row, now)
         return sent
 

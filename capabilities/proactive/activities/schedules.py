@@ -30,7 +30,7 @@ from capabilities.proactive.reconcile import reconcile, reconcile_monitors
 from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.task.repository import IngressClaim, record_task_running
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.logging import get_logger
 from lucy.settings import BudgetSettings, LimitSettings
 from lucy.slack.text import escape_mrkdwn
@@ -56,8 +56,7 @@ class ScheduleActivities:
         """Whether this fire runs; if not, what to tell the channel (once)."""
         workspace_id, schedule_id = uuid.UUID(run.workspace_id), uuid.UUID(run.schedule_id)
         fire = _fire(run)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             record = await rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=schedule_id
             )
@@ -115,8 +114,7 @@ class ScheduleActivities:
     async def run_finished(self, outcome: RunOutcome) -> RunRecorded:
         """Count the run's outcome once; pause the schedule after too many failures in a row."""
         workspace_id, schedule_id = uuid.UUID(outcome.workspace_id), uuid.UUID(outcome.schedule_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             current = await rows.get_schedule(
                 session=session, workspace_id=workspace_id, schedule_id=schedule_id
             )

@@ -6,7 +6,6 @@ and the draft, never anything Lucy would act on without checking it again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from capabilities.proactive.repository.schedules import ScheduleRecord
 from capabilities.proactive.views import standing
 from lucy.contracts.ids import SCHEDULE_ACTION_PREFIX
 from lucy.slack.limits import section
+from lucy.slack.modals import modal, plain, submitted, text_input
 from lucy.slack.text import escape_mrkdwn, slack_date
 
 USAGE = (
@@ -135,58 +135,34 @@ MODAL_CALLBACK_ID = "lucy_schedule_modal"
 
 def schedule_modal(channel: str) -> dict[str, Any]:
     """``/lucy schedule`` with no text: what, when, which channel (then the same confirmation)."""
-    return {
-        "type": "modal",
-        "callback_id": MODAL_CALLBACK_ID,
-        "title": {"type": "plain_text", "text": "Schedule a task"},
-        "submit": {"type": "plain_text", "text": "Next"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps({"channel": channel}),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "what",
-                "label": {"type": "plain_text", "text": "What should I do?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 1500,
-                    "placeholder": {"type": "plain_text", "text": "post a summary of yesterday's messages"},
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "when",
-                "label": {"type": "plain_text", "text": "When?"},
-                "hint": {
-                    "type": "plain_text",
-                    "text": "every weekday at 9:00 · every 2 hours · every monday at 10:00 · "
-                    "every month on the 1st at 09:00 · 0 9 * * 1-5",
-                },
-                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 100},
-            },
-            {
-                "type": "input",
-                "block_id": "where",
-                "label": {"type": "plain_text", "text": "Where should I post?"},
-                "element": {
-                    "type": "conversations_select",
-                    "action_id": "value",
-                    "initial_conversation": channel,
-                    "filter": {"include": ["public", "private", "im"], "exclude_bot_users": True},
-                },
-            },
-        ],
+    example = "post a summary of yesterday's messages"
+    what = {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 1500}
+    where = {
+        "type": "conversations_select",
+        "action_id": "value",
+        "initial_conversation": channel,
+        "filter": {"include": ["public", "private", "im"], "exclude_bot_users": True},
     }
+    blocks = [
+        text_input("what", "What should I do?", {**what, "placeholder": plain(example)}),
+        text_input(
+            "when",
+            "When?",
+            {"type": "plain_text_input", "action_id": "value", "max_length": 100},
+            hint="every weekday at 9:00 · every 2 hours · every monday at 10:00 · "
+            "every month on the 1st at 09:00 · 0 9 * * 1-5",
+        ),
+        text_input("where", "Where should I post?", where),
+    ]
+    return modal(
+        "Schedule a task", blocks, callback_id=MODAL_CALLBACK_ID, submit="Next", metadata={"channel": channel}
+    )
 
 
 def modal_values(view: dict[str, Any]) -> tuple[str, str, str]:
     """(what, when, channel) from a submitted :func:`schedule_modal` (missing parts are "")."""
-    values = (view.get("state") or {}).get("values") or {}
-
-    def value(block: str, key: str) -> str:
-        found = (values.get(block) or {}).get("value") or {}
-        return str(found.get(key) or "").strip()
-
-    return value("what", "value"), value("when", "value"), value("where", "selected_conversation")
+    return (
+        submitted(view, "what").strip(),
+        submitted(view, "when").strip(),
+        submitted(view, "where", key="selected_conversation").strip(),
+    )

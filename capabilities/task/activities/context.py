@@ -44,7 +44,13 @@ from capabilities.tools.contracts import truncate_output
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts.ids import TaskSource
 from lucy.contracts.llm import ChatMessage, ModelTier, untrusted_message
-from lucy.db.repositories.tenants import get_channel, get_user, get_workspace, is_feature_enabled, set_tenant
+from lucy.db.repositories.tenants import (
+    get_channel,
+    get_user,
+    get_workspace,
+    is_feature_enabled,
+    tenant_transaction,
+)
 from lucy.settings import Settings
 
 APPROVE_ALL_FLAG = "approvals.all_tools"  # feature flag: every tool call waits for a person
@@ -162,8 +168,7 @@ class ContextActivities:
         """Read the task's context (a read: it writes nothing)."""
         task = request.task
         workspace_id = uuid.UUID(task.workspace_id)
-        async with self._sessions.begin() as session:
-            await set_tenant(session=session, workspace_id=workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             workspace = await get_workspace(session=session, workspace_id=workspace_id)
             user = await get_user(
                 session=session, workspace_id=workspace_id, slack_user_id=task.slack_user_id

@@ -20,7 +20,7 @@ from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinis
 from capabilities.task.repository import get_task, record_step, record_task_finished, record_task_running
 from lucy.contracts.ids import idempotency_key
 from lucy.db.repositories.ledger import record_audit, record_cost
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 from lucy.redact import redact_secrets
 
 _PERMANENT = (IntegrityError, DataError, ProgrammingError)
@@ -58,8 +58,7 @@ class RecordActivities:
         task = started.task
         try:
             workspace_id = uuid.UUID(task.workspace_id)
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 task_id = await record_task_running(
                     session=session,
                     workspace_id=workspace_id,
@@ -88,8 +87,7 @@ class RecordActivities:
         )
         try:
             workspace_id = uuid.UUID(finished.workspace_id)
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=finished.workflow_id
                 )
@@ -141,8 +139,7 @@ class RecordActivities:
         try:
             workspace_id = uuid.UUID(record.workspace_id)
             user_id = uuid.UUID(record.user_id) if record.user_id else None
-            async with self._sessions.begin() as session:
-                await set_tenant(session=session, workspace_id=workspace_id)
+            async with tenant_transaction(self._sessions, workspace_id) as session:
                 task = await get_task(
                     session=session, workspace_id=workspace_id, workflow_id=record.workflow_id
                 )

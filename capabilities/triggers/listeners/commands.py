@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 
 from capabilities.task.listeners.deps import listener_deps
 from capabilities.triggers import rules as triggers
-from lucy.db.repositories.ledger import record_audit
+from lucy.db.repositories.ledger import record_user_change
 from lucy.db.repositories.tenants import (
     update_workspace_settings,
     upsert_user,
@@ -184,16 +183,14 @@ async def _audit(
     session: Any, workspace_id: Any, team: str, user: str, verb: str, trigger_id: str, spec: dict[str, Any]
 ) -> None:
     shown = {k: spec.get(k) for k in ("name", "channel", "created_by")}
-    await record_audit(
-        session=session,
-        workspace_id=workspace_id,
-        idempotency_key=hashlib.sha256(f"webhook-trigger:{team}:{trigger_id}:{verb}".encode()).hexdigest(),
-        occurred_at=datetime.now(UTC),
-        actor_type="user",
-        actor_id=user,
-        action=f"webhook_trigger.{verb}",
+    await record_user_change(
+        session,
+        workspace_id,
+        user=user,
         entity_type="webhook_trigger",
         entity_id=trigger_id,
-        before_state=shown if verb == "deleted" else None,
-        after_state=shown if verb == "created" else None,
+        verb=verb,
+        state=shown,
+        key=hashlib.sha256(f"webhook-trigger:{team}:{trigger_id}:{verb}".encode()).hexdigest(),
+        removed=verb == "deleted",
     )

@@ -44,7 +44,7 @@ from capabilities.triggers.deliveries import ignored
 from capabilities.triggers.repository import trigger_owner
 from lucy import guard
 from lucy.contracts.ids import TaskSource, webhook_workflow_id
-from lucy.db.repositories.tenants import set_tenant, workspace_settings
+from lucy.db.repositories.tenants import tenant_transaction, workspace_settings
 from lucy.db.repositories.webhooks import DeliveryClaim, claim_delivery, finish_delivery
 from lucy.logging import get_logger
 from lucy.slack.text import escape_mrkdwn
@@ -177,8 +177,7 @@ async def _handle(
         document: Any = json.loads(body)
     except ValueError:
         document = None
-    async with deps.sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(deps.sessions, workspace_id) as session:
         claimed = await _claim(session, workspace_id, trigger_id, delivery, body, v1_signature, now)
         if isinstance(claimed, Response):
             return claimed

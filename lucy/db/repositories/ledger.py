@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -119,3 +119,32 @@ async def record_audit(
         .returning(AuditLog.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def record_user_change(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    user: str,
+    entity_type: str,
+    entity_id: str,
+    verb: str,
+    state: dict[str, Any],
+    key: str,
+    removed: bool = False,
+) -> bool:
+    """The audit entry (``<entity_type>.<verb>``, once per ``key``) of a person's change to a
+    workspace's entity: ``state`` is what it became, or what it was when it is ``removed``."""
+    return await record_audit(
+        session=session,
+        workspace_id=workspace_id,
+        idempotency_key=key,
+        occurred_at=datetime.now(UTC),
+        actor_type="user",
+        actor_id=user,
+        action=f"{entity_type}.{verb}",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        before_state=state if removed else None,
+        after_state=None if removed else state,
+    )

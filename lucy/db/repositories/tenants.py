@@ -4,11 +4,13 @@ channels, flags."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lucy.db.models import (
     Channel,
@@ -23,6 +25,17 @@ async def set_tenant(*, session: AsyncSession, workspace_id: uuid.UUID) -> None:
     await session.execute(
         select(func.set_config("lucy.workspace_id", str(workspace_id), True))  # True: transaction-local
     )
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    sessions: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """A transaction scoped to ``workspace_id`` (see :func:`set_tenant`): committed when the block
+    ends, rolled back when it raises."""
+    async with sessions.begin() as session:
+        await set_tenant(session=session, workspace_id=workspace_id)
+        yield session
 
 
 class WorkspaceRemoved(Exception):

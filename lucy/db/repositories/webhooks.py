@@ -20,7 +20,7 @@ from sqlalchemy import TextClause, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lucy.db.models import WebhookDelivery
-from lucy.db.repositories.tenants import set_tenant
+from lucy.db.repositories.tenants import tenant_transaction
 
 # Mail that cannot be tied to a workspace (an unbound inbox, a payload without one) is recorded
 # under this id: no workspace has it, so no tenant ever sees those rows.
@@ -164,8 +164,7 @@ async def finish_delivery_as_tenant(
 ) -> None:
     """:func:`finish_delivery` in a transaction of its own, scoped to the workspace (the
     ingress's handlers: AgentMail and webhook triggers)."""
-    async with sessions.begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
+    async with tenant_transaction(sessions, workspace_id) as session:
         await finish_delivery(
             session=session, workspace_id=workspace_id, claim=claim, status=status, now=now, **end
         )

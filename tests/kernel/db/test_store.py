@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,7 +21,12 @@ from lucy.crypto import CryptoError, KeyRing
 from lucy.db.partitions import add_months, ensure_partitions
 from lucy.db.repositories.credentials import rotate_credentials
 from lucy.db.repositories.ledger import monthly_cost, record_audit, record_cost
-from lucy.db.repositories.tenants import is_feature_enabled, set_tenant, upsert_user, upsert_workspace
+from lucy.db.repositories.tenants import (
+    is_feature_enabled,
+    tenant_transaction,
+    upsert_user,
+    upsert_workspace,
+)
 from lucy.db.session import create_sessionmaker
 from tests.conftest import new_team
 from tests.fixtures import store as helpers
@@ -45,11 +49,8 @@ async def _frozen_month_partitions(postgres: LocalPostgres) -> None:
         await owner.dispose()
 
 
-@asynccontextmanager
-async def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
-    async with create_sessionmaker(engine).begin() as session:
-        await set_tenant(session=session, workspace_id=workspace_id)
-        yield session
+def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AbstractAsyncContextManager[AsyncSession]:
+    return tenant_transaction(create_sessionmaker(engine), workspace_id)
 
 
 async def new_workspace(engine: AsyncEngine) -> uuid.UUID:
