@@ -93,6 +93,10 @@ async def lucy(
 ) -> AsyncIterator[Lucy]:
     async with running_lucy(settings, temporal_env.client, engine, admin_engine) as running:
         yield running
+    # The tokens stored here are sealed with this module's own key, which other tests (key
+    # rotation walks every workspace) do not hold: leave none behind in the shared database.
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM integration_credentials WHERE key_id = :k"), {"k": "kmcp"})
 
 
 async def _answer(lucy: Lucy, words: str, *, team: str, user: str = ADMIN) -> str:
