@@ -4,7 +4,6 @@ still rewritten (no buttons, "Cancelled with the task"), and a retried settle ch
 from __future__ import annotations
 
 import asyncio
-import copy
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,16 +21,6 @@ from tests.conftest import Lucy, eventually, mention_event, new_team
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-
-
-def _with_actions(slack: FakeSlack, channel: str, action_id: str) -> dict[str, Any] | None:
-    for message in slack.posted(channel):
-        for block in message.get("blocks") or []:
-            if block.get("type") == "actions" and any(
-                e.get("action_id") == action_id for e in block["elements"]
-            ):
-                return copy.deepcopy(message)  # as the user saw it (the fake edits its own copy)
-    return None
 
 
 def _buttons(message: dict[str, Any]) -> list[str]:
@@ -82,7 +71,7 @@ async def _cancel_while_posting(
     assert (await lucy.post_event(event)).status_code == 200
     # The progress message (and its Cancel button) comes after the approval: /lucy cancel it is,
     # well within the Slack client's timeout (15 s), so the posting activity is still waiting.
-    approval = await eventually(lambda: _with_actions(fake_slack, ev["channel"], "lucy_approve"), "approval")
+    approval = await eventually(lambda: fake_slack.with_actions(ev["channel"], "lucy_approve"), "approval")
     reply = (await lucy.command(f"cancel {workflow_id}", team=team, user="U0ALICE")).json()["text"]
     assert "ancel" in reply
     result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)

@@ -13,6 +13,7 @@ serves it over aiohttp, plus Slack's Socket Mode WebSocket:
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,17 @@ class FakeSlack(SlackBackend):
         release = asyncio.Event()
         self._holds.append((method, when, release))
         return release
+
+    def with_actions(self, channel: str, action_id: str) -> dict[str, Any] | None:
+        """The first message in ``channel`` with the button ``action_id``, as the user saw it
+        (a copy: the fake edits its own)."""
+        for message in self.posted(channel):
+            for block in message.get("blocks") or []:
+                if block.get("type") == "actions" and any(
+                    e.get("action_id") == action_id for e in block["elements"]
+                ):
+                    return copy.deepcopy(message)
+        return None
 
     async def _held(self, method: str, params: dict[str, Any]) -> None:
         for hold in self._holds:
