@@ -6,13 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lucy.db.models import (
     Approval,
+    User,
 )
+
+DECISION_SHOWN = "decision_shown_ts"  # in ``details``: the message that shows the decision
 
 
 async def create_approval(
@@ -57,12 +60,41 @@ async def create_approval(
 
 async def set_approval_message(
     *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID, channel: str, ts: str
+) -> Approval | None:
+    """Record where the approval's message is; the row as it stands (it may be settled already:
+    the row lock orders this against :func:`close_approval` and :func:`decide_approval`)."""
+    return (
+        await session.execute(
+            update(Approval)
+            .where(Approval.id == approval_id, Approval.workspace_id == workspace_id)
+            .values(slack_channel_id=channel, slack_message_ts=ts)
+            .returning(Approval)
+        )
+    ).scalar_one_or_none()
+
+
+async def mark_decision_shown(
+    *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID, ts: str
 ) -> None:
+    """Note that the message ``ts`` shows the decision (no buttons): a retry rewrites it no more."""
     await session.execute(
         update(Approval)
         .where(Approval.id == approval_id, Approval.workspace_id == workspace_id)
-        .values(slack_channel_id=channel, slack_message_ts=ts)
+        .values(details=Approval.details.op("||")(literal({DECISION_SHOWN: ts}, type_=JSONB)))
     )
+
+
+async def slack_id_of(
+    *, session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID | None
+) -> str | None:
+    """The Slack id of the person who decided an approval (``decided_by``), if any."""
+    if user_id is None:
+        return None
+    return (
+        await session.execute(
+            select(User.slack_user_id).where(User.id == user_id, User.workspace_id == workspace_id)
+        )
+    ).scalar_one_or_none()
 
 
 async def decide_approval(
@@ -97,7 +129,13 @@ async def decide_approval(
 
 
 async def close_approval(
-    *, session: AsyncSession, workspace_id: uuid.UUID, approval_id: uuid.UUID, status: str, now: datetime
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    approval_id: uuid.UUID,
+    status: str,
+    now: datetime,
+    decided_by: uuid.UUID | None = None,
 ) -> bool:
     """Close one pending approval as ``expired`` or ``cancelled``; False if it was not pending."""
     if status not in ("expired", "cancelled"):
@@ -107,7 +145,7 @@ async def close_approval(
         .where(
             Approval.id == approval_id, Approval.workspace_id == workspace_id, Approval.status == "pending"
         )
-        .values(status=status, decided_at=now)
+        .values(status=status, decided_at=now, decided_by=decided_by)
         .returning(Approval.id)
     )
     return rows.scalar_one_or_none() is not None

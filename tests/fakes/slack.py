@@ -13,7 +13,9 @@ serves it over aiohttp, plus Slack's Socket Mode WebSocket:
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,34 @@ class FakeSlack(SlackBackend):
     port: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    # Calls Slack carries out at once but answers late: (method, which calls, answer when set).
+    _holds: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Event]] = field(default_factory=list)
+
+    def hold_answer(self, method: str, when: Callable[[dict[str, Any]], bool]) -> asyncio.Event:
+        """The next ``method`` call matching ``when`` is carried out (recorded, posted) at once
+        but answered only when the returned event is set: the window between Slack acting and
+        the caller learning it, made as wide as a test needs."""
+        release = asyncio.Event()
+        self._holds.append((method, when, release))
+        return release
+
+    def with_actions(self, channel: str, action_id: str) -> dict[str, Any] | None:
+        """The first message in ``channel`` with the button ``action_id``, as the user saw it
+        (a copy: the fake edits its own)."""
+        for message in self.posted(channel):
+            for block in message.get("blocks") or []:
+                if block.get("type") == "actions" and any(
+                    e.get("action_id") == action_id for e in block["elements"]
+                ):
+                    return copy.deepcopy(message)
+        return None
+
+    async def _held(self, method: str, params: dict[str, Any]) -> None:
+        for hold in self._holds:
+            if hold[0] == method and hold[1](params):
+                self._holds.remove(hold)
+                await hold[2].wait()
+                return
 
     async def start(self, port: int = 0) -> None:
         app = web.Application(client_max_size=2**20)
@@ -72,6 +102,7 @@ class FakeSlack(SlackBackend):
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         status, body, headers = self.call(request.match_info["method"], params, token)
+        await self._held(request.match_info["method"], params)
         return web.json_response(body, status=status, headers=headers)
 
     async def _upload(self, request: web.Request) -> web.Response:

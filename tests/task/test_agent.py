@@ -5,7 +5,6 @@ servers speaking their wire protocols."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from typing import Any
 
@@ -20,13 +19,7 @@ from tests.fakes.slack import FakeSlack
 
 
 def _with_actions(slack: FakeSlack, channel: str, action_id: str) -> dict[str, Any] | None:
-    for message in slack.posted(channel):
-        for block in message.get("blocks") or []:
-            if block.get("type") == "actions" and any(
-                e.get("action_id") == action_id for e in block["elements"]
-            ):
-                return copy.deepcopy(message)  # as the user saw it (the fake edits its own copy)
-    return None
+    return slack.with_actions(channel, action_id)
 
 
 def _ephemerals_for(slack: FakeSlack, user: str) -> list[str]:

@@ -6,7 +6,6 @@ plain progress message of the non-streaming path, updated in place."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,13 +33,7 @@ async def lucy(
 
 
 def _with_actions(slack: FakeSlack, channel: str, action_id: str) -> dict[str, Any] | None:
-    for message in slack.posted(channel):
-        for block in message.get("blocks") or []:
-            if block.get("type") == "actions" and any(
-                e.get("action_id") == action_id for e in block["elements"]
-            ):
-                return copy.deepcopy(message)
-    return None
+    return slack.with_actions(channel, action_id)
 
 
 def _plan(slack: FakeSlack, channel: str, thread: str) -> dict[str, Any] | None:

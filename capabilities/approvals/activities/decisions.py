@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capabilities.approvals.contracts import ApprovalSettled
-from capabilities.approvals.repository import close_approval, decide_approval, get_approval
+from capabilities.approvals.repository import (
+    DECISION_SHOWN,
+    close_approval,
+    decide_approval,
+    get_approval,
+    slack_id_of,
+)
 from capabilities.task.views import blocks
 from lucy.contracts.ids import idempotency_key
 from lucy.contracts.slack import UpdateMessageRequest
@@ -51,6 +57,7 @@ async def record_decision(session: AsyncSession, settled: ApprovalSettled) -> tu
             approval_id=approval_id,
             status=settled.decision,
             now=decided_at,
+            decided_by=decider,
         )
     row = await get_approval(session=session, workspace_id=workspace_id, approval_id=approval_id)
     await _audit_decision(session, settled, row)
@@ -92,14 +99,20 @@ def recorded_attachment(details: dict[str, Any]) -> blocks.Attachment | None:
     )
 
 
-def decided_update(settled: ApprovalSettled, row: Any) -> UpdateMessageRequest:
-    """The approval message rewritten to show the decision instead of the buttons."""
-    assert settled.message_ts
+def decided_update(settled: ApprovalSettled, row: Any) -> UpdateMessageRequest | None:
+    """The approval message rewritten to show the decision instead of the buttons; None when
+    there is no message (yet: its poster then shows the decision) or it shows it already. The
+    workflow may not know the message (cancelled while it was posted): the record does."""
     details: dict[str, Any] = dict(row.details or {}) if row else {}
+    channel, ts = settled.slack_channel_id, settled.message_ts
+    if not ts and row is not None and row.slack_message_ts:
+        channel, ts = row.slack_channel_id or channel, row.slack_message_ts
+    if not ts or details.get(DECISION_SHOWN) == ts:
+        return None
     text = blocks.decided_text(settled.decision, settled.decided_by_slack_id, settled.decided_at)
     return UpdateMessageRequest(
-        channel=settled.slack_channel_id,
-        ts=settled.message_ts,
+        channel=channel,
+        ts=ts,
         text=f"{text}: {escape_mrkdwn(redact_secrets(settled.summary))}",
         blocks=blocks.decided_message(
             tool=str(details.get("tool") or settled.summary),
@@ -111,4 +124,23 @@ def decided_update(settled: ApprovalSettled, row: Any) -> UpdateMessageRequest:
             masked=recorded_masking(details),
         ),
         builder="decided_message",
+    )
+
+
+async def settled_from_record(session: AsyncSession, row: Any, channel: str) -> ApprovalSettled:
+    """A decision as the record holds it (the workflow settled it before its message was known)."""
+    decided_at = row.decided_at or row.updated_at
+    return ApprovalSettled(
+        workflow_id=row.workflow_id,
+        workspace_id=str(row.workspace_id),
+        approval_id=str(row.id),
+        decision=row.status,
+        decided_at=decided_at.isoformat(),
+        slack_channel_id=channel,
+        message_ts=row.slack_message_ts,
+        summary=row.summary,
+        risk_level=row.risk_level,
+        decided_by_slack_id=await slack_id_of(
+            session=session, workspace_id=row.workspace_id, user_id=row.decided_by
+        ),
     )

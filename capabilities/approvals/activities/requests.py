@@ -27,17 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from capabilities.approvals.activities.decisions import decided_update, record_decision
+from capabilities.approvals.activities.decisions import decided_update, record_decision, settled_from_record
 from capabilities.approvals.activities.sealed_arguments import sealed_arguments
 from capabilities.approvals.contracts import ApprovalPosted, ApprovalRequest, ApprovalSettled
-from capabilities.approvals.repository import create_approval, set_approval_message
+from capabilities.approvals.repository import create_approval, mark_decision_shown, set_approval_message
 from capabilities.task.activities.slack import SlackActivities, slack_error
 from capabilities.task.repository import get_task
 from capabilities.task.views import blocks
 from capabilities.tools.activities import registry
 from lucy.contracts.errors import ErrorType
 from lucy.contracts.ids import idempotency_key
-from lucy.contracts.slack import PostMessageRequest
+from lucy.contracts.slack import PostMessageRequest, UpdateMessageRequest
 from lucy.crypto import KeyRing
 from lucy.db.repositories.ledger import record_audit
 from lucy.db.repositories.tenants import get_user, tenant_transaction
@@ -108,13 +108,20 @@ class ApprovalActivities:
         if ts is None:
             return ApprovalPosted(approval_id=str(approval_id), message_ts=None)
         async with tenant_transaction(self._sessions, workspace_id) as session:
-            await set_approval_message(
+            row = await set_approval_message(
                 session=session,
                 workspace_id=workspace_id,
                 approval_id=approval_id,
                 channel=request.slack_channel_id,
                 ts=ts,
             )
+            # Settled while the message was being posted (the task was cancelled): the workflow
+            # never learns this ts, so the decision is shown here, in place of the buttons.
+            late = None
+            if row is not None and row.status != "pending":
+                late = await settled_from_record(session, row, request.slack_channel_id)
+        if late is not None:
+            await self._show_decision(decided_update(late, row), workspace_id, approval_id)
         return ApprovalPosted(approval_id=str(approval_id), message_ts=ts)
 
     async def _attach_arguments(self, request: ApprovalRequest) -> tuple[blocks.Attachment, str | None]:
@@ -342,8 +349,20 @@ class ApprovalActivities:
         """Record the decision (``approvals`` + ``audit_log``, once) and show it in place of the
         buttons, keeping what was decided on in full. Returns whether this call changed the
         row (False on a retry)."""
-        async with tenant_transaction(self._sessions, uuid.UUID(settled.workspace_id)) as session:
+        workspace_id = uuid.UUID(settled.workspace_id)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
             changed, row = await record_decision(session, settled)
-        if settled.message_ts:
-            await self._slack.update_message(decided_update(settled, row))
+        await self._show_decision(decided_update(settled, row), workspace_id, uuid.UUID(settled.approval_id))
         return changed
+
+    async def _show_decision(
+        self, update: UpdateMessageRequest | None, workspace_id: uuid.UUID, approval_id: uuid.UUID
+    ) -> None:
+        """Rewrite the message to show the decision, then note it (a retry rewrites it no more)."""
+        if update is None:
+            return
+        await self._slack.update_message(update)
+        async with tenant_transaction(self._sessions, workspace_id) as session:
+            await mark_decision_shown(
+                session=session, workspace_id=workspace_id, approval_id=approval_id, ts=update.ts
+            )
