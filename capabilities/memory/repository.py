@@ -189,6 +189,12 @@ async def search(
     return fuse(words, await nearest(session, workspace_id, viewer, embedding, limit * 4), limit=limit)
 
 
+async def any_visible(session: AsyncSession, workspace_id: uuid.UUID, viewer: Viewer) -> bool:
+    """Whether ``viewer`` may see any live memory at all (a cheap check before a search)."""
+    stmt = select(Memory.id).where(Memory.workspace_id == workspace_id, _visible(viewer)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def listed(session: AsyncSession, workspace_id: uuid.UUID, viewer: Viewer, limit: int) -> list[Memory]:
     """What a person sees with ``/lucy memory``: theirs and this channel's (and the workspace's)."""
     stmt = (

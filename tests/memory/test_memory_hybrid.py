@@ -46,3 +46,12 @@ async def test_a_misspelt_request_still_recalls_the_memory_through_its_embedding
     await run_task(lucy, team, "expence deadlin?", user="U0BOB")  # no lexeme in common
     assert fact in system_prompt(fake_llm.task_requests[0])
     assert fake_llm.embedding_requests  # the request was embedded for recall
+
+
+async def test_a_task_in_a_workspace_without_memories_embeds_nothing(lucy: Lucy, fake_llm: FakeLlm):
+    """Recall at task start asks the embeddings endpoint only when there is something to find."""
+    fake_llm.reset()
+    fake_llm.then(content="Hello.")
+    await run_task(lucy, new_team(), "what is on the calendar today?")
+    assert fake_llm.task_requests  # the task ran and answered
+    assert fake_llm.embedding_requests == []

@@ -40,9 +40,12 @@ async def starting_memories(
     query = " ".join(task.text.split())[:2000]
     if settings.memory_recall_max_tokens <= 0 or not query:
         return StartingMemories()
-    vectors = await embed(http, settings, [query])
     workspace_id = uuid.UUID(task.workspace_id)
     viewer = memories.Viewer(task.slack_user_id, task.slack_channel_id, workspace_scope=not guest)
+    async with tenant_transaction(sessions, workspace_id) as session:
+        if not await memories.any_visible(session, workspace_id, viewer):
+            return StartingMemories()  # nothing to find: no embeddings call on a task's start
+    vectors = await embed(http, settings, [query])
     async with tenant_transaction(sessions, workspace_id) as session:
         rows = await memories.search(
             session,
@@ -55,9 +58,10 @@ async def starting_memories(
         shown = [memories.shown(r) for r in rows]
     lines: list[str] = []
     for memory in shown:
-        if estimate_prompt_tokens([*lines, line(memory)]) > settings.memory_recall_max_tokens:
+        candidate = line(memory)
+        if estimate_prompt_tokens([*lines, candidate]) > settings.memory_recall_max_tokens:
             break
-        lines.append(line(memory))
+        lines.append(candidate)
     kept = shown[: len(lines)]
     return StartingMemories(
         text="\n".join(lines), from_others=any(m.author_slack_id != task.slack_user_id for m in kept)

@@ -23,7 +23,6 @@ from app.devservers import LocalPostgres
 from lucy.db import partitions
 from lucy.db.models import PARTITIONED_TABLES, TENANT_TABLES
 
-NOW = datetime.now(UTC)
 APPEND_ONLY = {"audit_log"}
 
 
@@ -36,7 +35,8 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
     team = f"T{uuid.uuid4().hex[:10].upper()}"
     ws = (await conn.execute(text("SELECT lucy_resolve_workspace(:t)"), {"t": team})).scalar_one()
     await _scoped(conn, ws)
-    p = {"w": ws, "now": NOW, "exp": NOW + timedelta(days=1)}
+    now = datetime.now(UTC)  # read when the rows are written: a run may cross into a new month
+    p = {"w": ws, "now": now, "exp": now + timedelta(days=1)}
 
     async def one(sql: str, **extra: object) -> uuid.UUID:
         return (await conn.execute(text(sql), {**p, **extra})).scalar_one()
