@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleDescription, ScheduleSpec
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleDescription,
+    ScheduleHandle,
+    ScheduleSpec,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalTemporal, free_port
@@ -231,6 +238,13 @@ async def test_three_failed_runs_pause_the_schedule_and_tell_the_owner_once(
     assert len(dms) == 1
 
 
+def _no_run_open(handle: ScheduleHandle) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not (await handle.describe()).info.running_actions
+
+    return check
+
+
 async def _last_outcome_is(lucy: Lucy, team: str, outcome: str) -> bool:
     rows = await _schedule_rows(lucy, team)
     return bool(rows) and rows[-1].last_outcome == outcome
@@ -371,6 +385,9 @@ async def test_a_fire_while_workers_were_down_runs_within_the_catch_up_window_an
         fake_llm.then(content="Plants watered.")
         async with running_lucy(settings, client, engine, admin_engine) as lucy:
             await _until(lambda: _last_outcome_is(lucy, team, "completed"), "the run, recorded")
+            # the run closes after its record is written; a run still open when the workers stop
+            # would make the schedule skip the next trigger (overlap: skip)
+            await _until(_no_run_open(handle), "the run, closed")
         assert any("Plants watered" in p["text"] for p in fake_slack.posted(CHANNEL))
 
         await _workspace_sql(  # a short catch-up window, then a longer outage
