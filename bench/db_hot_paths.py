@@ -391,6 +391,30 @@ async def measure(
     return results
 
 
+SIZES = """
+SELECT coalesce(parent.relname, c.relname) AS name, sum(pg_total_relation_size(c.oid))::bigint AS bytes
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_inherits i ON i.inhrelid = c.oid LEFT JOIN pg_class parent ON parent.oid = i.inhparent
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm') GROUP BY 1 ORDER BY 2 DESC
+"""
+
+
+async def print_sizes(url: str, stats: dict[str, tuple[int, float]]) -> None:
+    """What the load takes on disk: ``pg_total_relation_size`` per table (partitions, indexes
+    and TOAST included), per row loaded (docs/capacity.md sizes the store from these)."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(SIZES)
+    finally:
+        await conn.close()
+    total = sum(r["bytes"] for r in rows)
+    print(f"\non disk after the load (pg_total_relation_size): {total / 2**20:,.1f} MiB")
+    for r in rows[:8]:
+        n = stats.get(r["name"], (0, 0.0))[0]
+        per_row = f"{r['bytes'] / n:>8,.0f} B/row" if n else ""
+        print(f"  {r['name']:<22} {r['bytes'] / 2**20:>10,.1f} MiB {per_row}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -419,6 +443,7 @@ async def main() -> None:
         )
         for table, (n, rate) in stats.items():
             print(f"  {table:<12} {n:>12,} rows  {rate:>12,.0f} rows/s")
+        await print_sizes(_pg(pg.superuser_url_for(pg.database)), stats)
         results = await measure(_pg(pg.app_url), args.iterations, rng)
         print(
             "\nround trip = as the client sees it over loopback (prepared statement); srv = EXPLAIN ANALYZE execution time"
