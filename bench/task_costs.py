@@ -83,7 +83,8 @@ from tests.proactive.helpers import click_ephemeral  # noqa: E402
 
 KINDS = ("chat", "web_fetch", "exec_approval", "schedule_create", "scheduled_run")
 CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English text
-APPROVER = "UADMIN1"  # the fake Slack's convention: UADMIN… are workspace admins
+APPROVER = "UADMIN1"
+APPROVER_READS_S = 1.0  # the fake Slack's convention: UADMIN… are workspace admins
 PAGE = "https://example.com/article"
 EV = EventType
 PING_ROUND_TRIPS = 3  # SQLAlchemy's asyncpg ping: BEGIN, ";", ROLLBACK (pgbouncer-safe)
@@ -231,6 +232,9 @@ async def exec_approval(rig: Rig) -> list[str]:
     rig.llm.then(content="The folder holds 3 files.", user_contains=marker)
     workflow_id = await _mention(rig, f"{marker} what is in /srv on the box?", channel)
     approval = await eventually(lambda: rig.slack.with_actions(channel, "lucy_approve"), "the approval", 60)
+    # A person reads before clicking: the workflow is waiting by then, with its expiry timer
+    # (a click that beats the wait finds the decision already made and starts no timer).
+    await asyncio.sleep(APPROVER_READS_S)
     response = await rig.lucy.click(approval, "lucy_approve", team=rig.team, user=APPROVER, channel=channel)
     if response.status_code != 200:
         raise RuntimeError(f"the click was answered {response.status_code}")
