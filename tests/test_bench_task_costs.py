@@ -4,7 +4,9 @@ LLM's requests (counts, not timings)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -70,3 +72,45 @@ async def test_one_chat_task_is_counted_end_to_end(
     # The report prints every kind it was given.
     printed = bench.report({"chat": bench.median_cost([cost])}, None)
     assert printed.splitlines()[3].startswith("chat")
+
+
+def test_the_capacity_model_runs_on_what_task_costs_writes(tmp_path: Path):
+    bench = _bench()
+    spec = importlib.util.spec_from_file_location(
+        "capacity_model_bench", BENCH.with_name("capacity_model.py")
+    )
+    assert spec is not None and spec.loader is not None
+    capacity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(capacity)
+    cost = bench.Cost(kind="chat", events=50, workflow_tasks=7, history_bytes=18_000, workflow_task_ms=200.0)
+    cost.actions = {"workflow start": 1, "activity": 7, "search attribute upsert": 4}
+    cost.activities = {"llm.chat": 2, "slack.post_message": 1, "records.steps": 1}
+    cost.activity_ms = {"llm.chat": 100.0, "slack.post_message": 20.0, "records.steps": 50.0}
+    cost.db = {"worker round trips": 80, "ingress round trips": 7, "worker checkouts": 10}
+    cost.slack = {"chat.update": 1, "chat.startStream": 1}
+    cost.llm = {"classify calls": 1, "agent calls": 1}
+    figures = {kind: bench.median_cost([cost]) for kind in capacity.MIX}
+    path = tmp_path / "costs.json"
+    path.write_text(json.dumps({"figures": figures, "sizes": {"tasks": 10, "bytes": {"tasks": 20_000}}}))
+    kinds, store_bytes = capacity.load([path, path, path])
+    assert store_bytes == 2_000
+    args = argparse.Namespace(
+        tasks_per_day=100_000,
+        llm_seconds=6.0,
+        classify_seconds=1.0,
+        tool_seconds=2.0,
+        slack_seconds=0.3,
+        workspaces=1,
+        retention_days=7,
+        included_actions=1e6,
+        plan_minimum=100.0,
+        plan_share=0.05,
+    )
+    lines = capacity.model(kinds, store_bytes, args)
+    text = "\n".join(lines)
+    # 12 actions in the history, and heartbeats: the classification 1 + 0, the answer 1 + 3.
+    assert "12.00 billable actions in the history + 5.00 heartbeat actions" in text
+    assert "peak 5.56 tasks/s" in text and "chat.update: 1.00 per task -> 333.3/min" in text
+    # 17 actions x 100,000 x 30 = 51 M, less the plan's 1 M, priced by tier.
+    assert capacity.price(50e6) == 5 * 50 + 5 * 45 + 10 * 40 + 30 * 35
+    assert "51.0 M actions/month" in text
