@@ -30,7 +30,8 @@ What is counted, per task:
   BEGIN or a COMMIT/ROLLBACK.
 * **Slack**: Web API calls by method (the fake's request log; worker and ingress together).
 * **LLM**: chat-completion calls (classification and agent), the prompt Lucy built (characters
-  of messages + tool schemas; tokens estimated at 4 characters each) and the fake's usage.
+  of messages + tool schemas; tokens estimated as the budget guard estimates them,
+  ``estimate_prompt_tokens``: 4 characters each).
 
 The size phase runs ``--size-tasks`` more tasks of each kind (4 at a time) and divides the
 growth of ``pg_total_relation_size`` (tables, their partitions, indexes and TOAST) by the count.
@@ -58,7 +59,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 from sqlalchemy import event, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
@@ -66,15 +66,13 @@ from temporalio.api.history.v1 import History  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from app.devservers import LocalPostgres, LocalTemporal, free_port  # noqa: E402
-from app.ingress.app import IngressDeps, create_app  # noqa: E402
-from app.worker import lucy_worker  # noqa: E402
-from capabilities.tools.egress import EgressGuard  # noqa: E402
+from capabilities.budgets.rules import estimate_prompt_tokens  # noqa: E402
 from lucy import migrate  # noqa: E402
 from lucy.contracts.ids import SEARCH_ATTRIBUTES, task_workflow_id  # noqa: E402
 from lucy.db.session import create_engine  # noqa: E402
 from lucy.logging import configure_logging  # noqa: E402
 from lucy.settings import Settings  # noqa: E402
-from tests.conftest import PUBLIC_TEST_SITES, Lucy, eventually, fake_settings, mention_event  # noqa: E402
+from tests.conftest import Lucy, eventually, fake_settings, mention_event, running_lucy  # noqa: E402
 from tests.fakes.camofox import FakeCamoFox  # noqa: E402
 from tests.fakes.gateway import FakeGateway  # noqa: E402
 from tests.fakes.llm import FakeLlm  # noqa: E402
@@ -82,7 +80,6 @@ from tests.fakes.slack import FakeSlack  # noqa: E402
 from tests.proactive.helpers import click_ephemeral  # noqa: E402
 
 KINDS = ("chat", "web_fetch", "exec_approval", "schedule_create", "scheduled_run")
-CHARS_PER_TOKEN = 4  # OpenAI's rule of thumb for English text
 APPROVER = "UADMIN1"
 APPROVER_READS_S = 1.0  # the fake Slack's convention: UADMIN… are workspace admins
 PAGE = "https://example.com/article"
@@ -168,16 +165,9 @@ async def running(
     worker_db.attach(worker_engine)
     ingress_db.attach(ingress_engine)
     gateway.pages[PAGE] = ("An article", "The article says the release ships on Thursday. " * 20)
-
-    async def get_client() -> Client:
-        return client
-
-    app = create_app(IngressDeps(settings=settings, engine=ingress_engine, temporal=get_client))
-    async with (
-        lucy_worker(settings, client, engine=worker_engine, egress=EgressGuard(resolver=PUBLIC_TEST_SITES)),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
-    ):
-        lucy = Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+    async with running_lucy(
+        settings, client, worker_engine, admin_engine, ingress_engine=ingress_engine
+    ) as lucy:
         yield Rig(
             lucy=lucy, slack=slack, llm=llm, gateway=gateway, worker_db=worker_db, ingress_db=ingress_db
         )
@@ -405,21 +395,20 @@ def add_history(cost: Cost, events: list[Any]) -> None:
 
 def add_llm(cost: Cost, requests: list[dict[str, Any]]) -> None:
     """The model calls Lucy made: how many, the prompt it built (messages + tool schemas)."""
+    cost.llm["prompt tokens (est.)"] = 0
     for body in requests:
         classify = (body.get("response_format") or {}).get("type") == "json_object"
         key = "classify" if classify else "agent"
-        messages = len(json.dumps(body.get("messages") or [], ensure_ascii=False))
-        tools = len(json.dumps(body.get("tools") or [], ensure_ascii=False))
+        messages = json.dumps(body.get("messages") or [], ensure_ascii=False)
+        tools = json.dumps(body.get("tools") or [], ensure_ascii=False)
         for name, value in (
             (f"{key} calls", 1),
-            (f"{key} prompt chars", messages + tools),
-            (f"{key} tool schema chars", tools),
+            (f"{key} prompt chars", len(messages) + len(tools)),
+            (f"{key} tool schema chars", len(tools)),
             (f"{key} max_tokens", int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)),
+            ("prompt tokens (est.)", estimate_prompt_tokens([messages, tools])),  # as the budget guard
         ):
             cost.llm[name] = cost.llm.get(name, 0) + value
-    cost.llm["prompt tokens (est.)"] = sum(v for k, v in cost.llm.items() if k.endswith("prompt chars")) // (
-        CHARS_PER_TOKEN
-    )
 
 
 async def measure(rig: Rig, kind: str) -> Cost:

@@ -454,14 +454,20 @@ def new_team() -> str:
 
 @asynccontextmanager
 async def running_lucy(
-    settings: Settings, client: Client, engine: AsyncEngine, admin_engine: AsyncEngine
+    settings: Settings,
+    client: Client,
+    engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+    *,
+    ingress_engine: AsyncEngine | None = None,
 ) -> AsyncIterator[Lucy]:
-    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI)."""
+    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI); the
+    ingress uses ``ingress_engine`` when given (its statements counted apart), else ``engine``."""
 
     async def get_client() -> Client:
         return client
 
-    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
+    app = create_app(IngressDeps(settings=settings, engine=ingress_engine or engine, temporal=get_client))
     async with (
         lucy_worker(settings, client, engine=engine, egress=EgressGuard(resolver=PUBLIC_TEST_SITES)),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,

@@ -5,11 +5,8 @@ LLM's requests (counts, not timings)."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.testing import WorkflowEnvironment
@@ -19,17 +16,7 @@ from lucy.settings import Settings
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "task_costs.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("task_costs_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+from tests.fixtures.bench import load_bench
 
 
 async def test_one_chat_task_is_counted_end_to_end(
@@ -40,7 +27,7 @@ async def test_one_chat_task_is_counted_end_to_end(
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
 ):
-    bench = _bench()
+    bench = load_bench("task_costs.py")
     worker_engine, ingress_engine = create_engine(settings.database), create_engine(settings.database)
     try:
         async with bench.running(
@@ -75,13 +62,7 @@ async def test_one_chat_task_is_counted_end_to_end(
 
 
 def test_the_capacity_model_runs_on_what_task_costs_writes(tmp_path: Path):
-    bench = _bench()
-    spec = importlib.util.spec_from_file_location(
-        "capacity_model_bench", BENCH.with_name("capacity_model.py")
-    )
-    assert spec is not None and spec.loader is not None
-    capacity = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(capacity)
+    bench, capacity = load_bench("task_costs.py"), load_bench("capacity_model.py")
     cost = bench.Cost(kind="chat", events=50, workflow_tasks=7, history_bytes=18_000, workflow_task_ms=200.0)
     cost.actions = {"workflow start": 1, "activity": 7, "search attribute upsert": 4}
     cost.activities = {"llm.chat": 2, "slack.post_message": 1, "records.steps": 1}

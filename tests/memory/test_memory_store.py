@@ -4,13 +4,9 @@ recall benchmark runs on a small part of its labelled set."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import uuid
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
@@ -27,17 +23,7 @@ from lucy.db.session import create_sessionmaker
 from lucy.settings import LlmSettings
 from tests.fakes.embeddings import vector
 from tests.fakes.llm import FakeLlm
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "memory_recall.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("memory_recall_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+from tests.fixtures.bench import load_bench
 
 
 async def _no_pgvector(session: object) -> bool:
@@ -91,7 +77,7 @@ async def test_hybrid_finds_what_full_text_misses_and_a_retry_writes_once(
 async def test_the_recall_benchmark_runs_on_a_small_part_of_its_set(
     postgres: LocalPostgres, fake_llm: FakeLlm
 ):
-    bench = _bench()
+    bench = load_bench("memory_recall.py")
     settings = LlmSettings(
         memory_embeddings_base_url=fake_llm.base_url, memory_embeddings_api_key=SecretStr(fake_llm.api_key)
     )
