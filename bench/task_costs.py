@@ -23,11 +23,11 @@ What is counted, per task:
   child workflow 2; a workflow task's local-activity markers 1; a schedule's fire 2 more than
   the start. Patch markers are not counted (versioning markers, like ``TemporalChangeVersion``,
   which that page exempts). Not in a history, so not counted here: queries (the bench sends
-  none), rejected updates (none) and activity heartbeats (the fakes answer in well under the
-  2 s heartbeat throttle; see docs/capacity.md for long activities).
-* **database**: statements (SQLAlchemy ``before_cursor_execute``) and transactions (``begin``)
-  on the worker's engine and on the ingress's, separately; a round trip is a statement, a
-  BEGIN or a COMMIT/ROLLBACK.
+  none), rejected updates (none) and activity heartbeats (the first of an activity reaches
+  Temporal at once, then one per 2 s at most: docs/capacity.md derives them from durations).
+* **database**: on the worker's engine and on the ingress's, separately: statements
+  (SQLAlchemy ``before_cursor_execute``), transactions (``begin``) and pool checkouts; a round
+  trip is a statement, a BEGIN, a COMMIT/ROLLBACK, or one of the 3 of a checkout's pre-ping.
 * **Slack**: Web API calls by method (the fake's request log; worker and ingress together).
 * **LLM**: chat-completion calls (classification and agent), the prompt Lucy built (characters
   of messages + tool schemas; tokens estimated as the budget guard estimates them,
