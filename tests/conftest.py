@@ -8,7 +8,7 @@ Tests are isolated by a unique task queue per test and by unique Slack team ids 
 workspace row a test creates is its own tenant).
 
 More fixtures live in plugin modules under ``tests/fixtures/`` (the local Slack console:
-``tests/fixtures/console.py``), registered by ``pytest_plugins`` so every test folder sees them;
+``tests/fixtures/console.py``; PgBouncer in front of the test PostgreSQL: ``tests/fixtures/pgbouncer.py``), registered by ``pytest_plugins`` so every test folder sees them;
 shared helpers that are not fixtures live there too (``clock``, ``store``).
 """
 
@@ -51,7 +51,7 @@ from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
-pytest_plugins = ["tests.fixtures.console"]
+pytest_plugins = ["tests.fixtures.console", "tests.fixtures.pgbouncer"]
 
 # CI (CI=true) runs the property tests on a fixed seed and without the example database, so a
 # submission's result depends on its code alone; elsewhere they keep exploring new examples (a

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -31,18 +29,15 @@ def engine_options(settings: DatabaseSettings) -> dict[str, object]:
     was briefly down costs one failed attempt, not a broken pool.
 
     Behind PgBouncer in transaction mode (``database_pgbouncer``) consecutive transactions may
-    run on different server connections, so no prepared statement may be reused across them:
-    neither SQLAlchemy's nor asyncpg's statement cache is kept, and each statement gets a unique
-    name (two clients' ``__asyncpg_stmt_1__`` would otherwise meet on one server connection).
-    Lucy keeps no other session state (``SET LOCAL``-style settings, transaction-level advisory
-    locks only)."""
+    run on different server connections, so no prepared statement may outlive its transaction:
+    with neither SQLAlchemy's nor asyncpg's statement cache, asyncpg uses PostgreSQL's unnamed
+    statement, parsed again with each execution and replaced by the next, so nothing is left on
+    a server connection (unique statement names, the other known remedy, leave every statement
+    whose close reaches another server connection behind: docs/postgres.md#pgbouncer). Lucy
+    keeps no other session state (transaction-local settings and advisory locks only)."""
     connect_args: dict[str, object] = {"timeout": 5, "command_timeout": 30}
     if settings.database_pgbouncer:
-        connect_args |= {
-            "statement_cache_size": 0,
-            "prepared_statement_cache_size": 0,
-            "prepared_statement_name_func": unique_statement_name,
-        }
+        connect_args |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
     return {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_max_overflow,
@@ -51,11 +46,6 @@ def engine_options(settings: DatabaseSettings) -> dict[str, object]:
         "pool_pre_ping": True,
         "connect_args": connect_args,
     }
-
-
-def unique_statement_name() -> str:
-    """A prepared statement name no other client of a PgBouncer uses."""
-    return f"__lucy_{uuid.uuid4().hex}__"
 
 
 def _count_error(context: ExceptionContext) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -142,8 +143,10 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
     return uuid.UUID(str(ws))
 
 
-async def check_isolation(url: str, shape: list[tuple[int, int]], observer: int, table: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+async def check_isolation(
+    url: str, shape: list[tuple[int, int]], observer: int, table: str, **engine_options: Any
+) -> None:
+    engine = create_async_engine(url, poolclass=NullPool, **engine_options)
     try:
         tenants = []
         for users, tasks in shape:
