@@ -216,8 +216,8 @@ def fake_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings pointed at the test database, the fakes and a task queue of their own, plus
-    ``overrides`` (a test module's AgentMail, keys, limits...)."""
-    return load_settings(
+    ``overrides`` (a test module's AgentMail, keys, limits, another database URL...)."""
+    values: dict[str, Any] = dict(
         env="test",
         database_url=postgres.app_url,
         database_migration_url=postgres.url,
@@ -230,8 +230,8 @@ def fake_settings(
         openclaw_base_url=fake_gateway.base_url,
         openclaw_api_key=fake_gateway.api_key,
         camofox_url=fake_camofox.base_url,
-        **overrides,
     )
+    return load_settings(**(values | overrides))
 
 
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
