@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres
@@ -26,6 +27,16 @@ from tests.fixtures.pgbouncer import PgBouncer, needs_pgbouncer
 pytestmark = needs_pgbouncer
 
 
+RECORD = text(
+    "SELECT t.status, (SELECT count(*) FROM task_steps s WHERE s.task_id = t.id) AS steps,"
+    " (SELECT array_agg(a.status) FROM approvals a WHERE a.task_id = t.id) AS approvals,"
+    " (SELECT count(*) FROM cost_log c WHERE c.task_id = t.id) AS costs,"
+    " (SELECT count(*) FROM audit_log l WHERE l.workflow_id = t.workflow_id"
+    "   AND l.action = 'approval.requested') AS requested"
+    " FROM tasks t WHERE t.workflow_id = :w"
+)
+
+
 def _database_errors() -> float:
     """``lucy_database_errors_total``, every kind."""
     return sum(
@@ -35,7 +46,7 @@ def _database_errors() -> float:
 
 
 def _logins(bouncer: PgBouncer) -> int:
-    return bouncer.log_file.read_text().count("login attempt: db=lucy user=lucy_app")
+    return bouncer.log_file.read_text().count(f"login attempt: db={bouncer.database} user=lucy_app")
 
 
 async def test_a_task_with_an_approval_runs_through_pgbouncer(
@@ -46,7 +57,6 @@ async def test_a_task_with_an_approval_runs_through_pgbouncer(
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
-    admin_engine: Any,
 ):
     settings = fake_settings(
         postgres,
@@ -56,10 +66,11 @@ async def test_a_task_with_an_approval_runs_through_pgbouncer(
         fake_camofox,
         llm_streaming=False,
         database_url=pgbouncer.app_url,
-        database_migration_url=pgbouncer.via(postgres.url),
+        database_migration_url=pgbouncer.owner_url,
         database_pgbouncer=True,
     )
     engine = create_engine(settings.database)
+    admin_engine = create_async_engine(pgbouncer.superuser_url)  # assertions, straight to PostgreSQL
     logins_before, errors_before = _logins(pgbouncer), _database_errors()
     fake_llm.then(content="Let me look.", tool_calls=[("exec", '{"command": "ls -la /srv"}')])
     fake_llm.then(content="The folder holds **3 files**.")
@@ -79,28 +90,17 @@ async def test_a_task_with_an_approval_runs_through_pgbouncer(
             )  # the message is posted a moment before the workflow waits
             assert (await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")).status_code == 200
             result = await asyncio.wait_for(handle.result(), 60)
+        async with admin_engine.connect() as conn:
+            record = (await conn.execute(RECORD, {"w": workflow_id})).one()
     finally:
         await engine.dispose()
+        await admin_engine.dispose()
     assert result["status"] == "completed"
     assert fake_gateway.commands() == ["ls -la /srv"], "the command ran exactly once"
     assert "3 files" in fake_slack.posted(channel)[-1]["text"]
     assert _logins(pgbouncer) > logins_before, "the application's connections went through PgBouncer"
     # Not one statement failed on the way (a retried activity would hide one from the outcome).
     assert _database_errors() == errors_before
-    async with admin_engine.connect() as conn:
-        record = (
-            await conn.execute(
-                text(
-                    "SELECT t.status, (SELECT count(*) FROM task_steps s WHERE s.task_id = t.id) AS steps,"
-                    " (SELECT array_agg(a.status) FROM approvals a WHERE a.task_id = t.id) AS approvals,"
-                    " (SELECT count(*) FROM cost_log c WHERE c.task_id = t.id) AS costs,"
-                    " (SELECT count(*) FROM audit_log l WHERE l.workflow_id = t.workflow_id"
-                    "   AND l.action = 'approval.requested') AS requested"
-                    " FROM tasks t WHERE t.workflow_id = :w"
-                ),
-                {"w": workflow_id},
-            )
-        ).one()
     assert record.status == "completed"
     assert record.approvals == ["approved"] and record.requested == 1
     assert record.steps >= 3 and record.costs == 3  # classify, the tool call, the answer

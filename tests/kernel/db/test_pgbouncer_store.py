@@ -1,7 +1,7 @@
 """The store through PgBouncer in transaction pooling mode (``LUCY_DATABASE_PGBOUNCER=true``).
 
 Representative store tests are collected here a second time with the application's ``engine``
-pointed at PgBouncer (tests/fixtures/pgbouncer.py): scoping a transaction to its tenant, the
+pointed at PgBouncer (tests/fixtures/pgbouncer.py; a database of its own, migrated through PgBouncer): scoping a transaction to its tenant, the
 row-level security property, idempotent ledgers, the exactly-once approval decision, racing
 budget reservations and the skill versions (a transaction-level advisory lock). Each
 transaction may run on another server connection than the one before, so any session state
@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.devservers import LocalPostgres
 from lucy.db.models import TENANT_TABLES
+from lucy.db.partitions import ensure_partitions
 from lucy.db.session import create_engine, engine_options
 from lucy.settings import load_settings
 from tests.budgets.test_budgets_db import (  # noqa: F401 (collected again, through PgBouncer)
@@ -34,7 +35,7 @@ from tests.budgets.test_budgets_db import (  # noqa: F401 (collected again, thro
 )
 from tests.fixtures.pgbouncer import PgBouncer, needs_pgbouncer
 from tests.kernel.db.test_store import (  # noqa: F401
-    _frozen_month_partitions,
+    NOW,
     test_approval_is_decided_exactly_once,
     test_cost_entries_are_idempotent_and_the_monthly_rollup_exact,
     test_feature_flags_steps_and_history,
@@ -62,6 +63,25 @@ async def engine(pgbouncer: PgBouncer) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(bouncer_settings(pgbouncer))
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture(scope="module")
+async def admin_engine(pgbouncer: PgBouncer) -> AsyncIterator[AsyncEngine]:
+    """The superuser, straight to PgBouncer's database, for the tests' assertions."""
+    eng = create_async_engine(pgbouncer.superuser_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _frozen_month_partitions(pgbouncer: PgBouncer) -> None:
+    """As in test_store: the fixed instant's month has its partitions."""
+    owner = create_async_engine(pgbouncer.superuser_url)
+    try:
+        async with owner.begin() as conn:
+            await ensure_partitions(conn, today=NOW.date(), months_ahead=0)
+    finally:
+        await owner.dispose()
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
