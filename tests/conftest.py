@@ -187,24 +187,33 @@ def fake_llm(_fake_llm_server: FakeLlm) -> FakeLlm:
 
 
 @pytest.fixture
-def settings(
+def make_settings(
     postgres: LocalPostgres,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
-) -> Settings:
-    return fake_settings(
-        postgres,
-        fake_slack,
-        fake_llm,
-        fake_gateway,
-        fake_camofox,
-        slack_channel_min_interval=0.2,  # paced like production, at a test's speed
-        # The suite pins the non-streamed path (still what a worker without streaming does);
-        # tests/task/test_streaming.py and tests/task/test_llm_streaming.py stream.
-        llm_streaming=False,
-    )
+) -> Callable[..., Settings]:
+    """The ``settings`` fixture's settings with ``overrides`` (another database, a smaller pool…),
+    each call on a task queue of its own."""
+
+    def make(**overrides: Any) -> Settings:
+        defaults: dict[str, Any] = {
+            "slack_channel_min_interval": 0.2,  # paced like production, at a test's speed
+            # The suite pins the non-streamed path (still what a worker without streaming does);
+            # tests/task/test_streaming.py and tests/task/test_llm_streaming.py stream.
+            "llm_streaming": False,
+        }
+        return fake_settings(
+            postgres, fake_slack, fake_llm, fake_gateway, fake_camofox, **(defaults | overrides)
+        )
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 def fake_settings(

@@ -5,13 +5,13 @@ and the task finishes once a connection is free again, answered once and recorde
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import LocalPostgres
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard
@@ -19,9 +19,8 @@ from lucy.contracts.ids import task_workflow_id
 from lucy.db.models import Task
 from lucy.db.pool import POOL_TIMEOUT_TYPE
 from lucy.db.session import create_engine
-from tests.conftest import PUBLIC_TEST_SITES, Lucy, eventually, fake_settings, mention_event, new_team
-from tests.fakes.camofox import FakeCamoFox
-from tests.fakes.gateway import FakeGateway
+from lucy.settings import Settings
+from tests.conftest import PUBLIC_TEST_SITES, Lucy, eventually, mention_event, new_team
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
@@ -37,22 +36,14 @@ async def _pool_failure(lucy: Lucy, workflow_id: str) -> Any:
 
 
 async def test_a_step_without_a_free_connection_is_retried_and_the_task_still_answers(
-    postgres: LocalPostgres,
+    make_settings: Callable[..., Settings],
     temporal_env: WorkflowEnvironment,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
-    fake_gateway: FakeGateway,
-    fake_camofox: FakeCamoFox,
     engine: Any,
     admin_engine: Any,
 ):
-    settings = fake_settings(
-        postgres,
-        fake_slack,
-        fake_llm,
-        fake_gateway,
-        fake_camofox,
-        llm_streaming=False,
+    settings = make_settings(
         database_pool_size=1,
         database_max_overflow=0,
         database_pool_timeout_seconds=0.5,

@@ -7,6 +7,7 @@ transaction another server connection."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -14,11 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import LocalPostgres
 from lucy.contracts.ids import task_workflow_id
 from lucy.db.session import create_engine
-from tests.conftest import eventually, fake_settings, mention_event, new_team, running_lucy
-from tests.fakes.camofox import FakeCamoFox
+from lucy.settings import Settings
+from tests.conftest import eventually, mention_event, new_team, running_lucy
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
@@ -50,21 +50,14 @@ def _logins(bouncer: PgBouncer) -> int:
 
 
 async def test_a_task_with_an_approval_runs_through_pgbouncer(
-    postgres: LocalPostgres,
+    make_settings: Callable[..., Settings],
     pgbouncer: PgBouncer,
     temporal_env: WorkflowEnvironment,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
-    fake_camofox: FakeCamoFox,
 ):
-    settings = fake_settings(
-        postgres,
-        fake_slack,
-        fake_llm,
-        fake_gateway,
-        fake_camofox,
-        llm_streaming=False,
+    settings = make_settings(
         database_url=pgbouncer.app_url,
         database_migration_url=pgbouncer.owner_url,
         database_pgbouncer=True,

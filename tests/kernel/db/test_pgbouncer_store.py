@@ -18,14 +18,11 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.devservers import LocalPostgres
-from lucy.db.models import TENANT_TABLES
-from lucy.db.partitions import ensure_partitions
 from lucy.db.session import create_engine, engine_options
 from lucy.settings import load_settings
 from tests.budgets.test_budgets_db import (  # noqa: F401 (collected again, through PgBouncer)
@@ -35,7 +32,7 @@ from tests.budgets.test_budgets_db import (  # noqa: F401 (collected again, thro
 )
 from tests.fixtures.pgbouncer import PgBouncer, needs_pgbouncer
 from tests.kernel.db.test_store import (  # noqa: F401
-    NOW,
+    frozen_month_partitions,
     test_approval_is_decided_exactly_once,
     test_cost_entries_are_idempotent_and_the_monthly_rollup_exact,
     test_feature_flags_steps_and_history,
@@ -43,7 +40,7 @@ from tests.kernel.db.test_store import (  # noqa: F401
     test_the_token_bucket_is_atomic,
     test_without_a_tenant_the_application_sees_nothing,
 )
-from tests.kernel.db.test_tenant_isolation import check_isolation
+from tests.kernel.db.test_tenant_isolation import CASES, check_isolation
 from tests.kernel.db.test_tenant_transaction import (  # noqa: F401
     test_a_block_that_raises_leaves_nothing_behind,
     test_it_sees_and_writes_only_its_workspace_and_commits,
@@ -75,21 +72,11 @@ async def admin_engine(pgbouncer: PgBouncer) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="module", autouse=True)
 async def _frozen_month_partitions(pgbouncer: PgBouncer) -> None:
-    """As in test_store: the fixed instant's month has its partitions."""
-    owner = create_async_engine(pgbouncer.superuser_url)
-    try:
-        async with owner.begin() as conn:
-            await ensure_partitions(conn, today=NOW.date(), months_ahead=0)
-    finally:
-        await owner.dispose()
+    await frozen_month_partitions(pgbouncer.superuser_url)
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    shape=st.lists(st.tuples(st.integers(1, 2), st.integers(1, 2)), min_size=2, max_size=3),
-    observer=st.integers(0, 2),
-    table=st.sampled_from(sorted(TENANT_TABLES)),
-)
+@given(**CASES)
 def test_no_row_of_another_workspace_is_visible_through_pgbouncer(
     pgbouncer: PgBouncer, shape: list[tuple[int, int]], observer: int, table: str
 ):
