@@ -197,6 +197,9 @@ def test(extra: list[str]) -> int:
     # of skipping); tests/test_egress_proxy.py runs squid with docker/egress-proxy/squid.conf.
     ensure_debian_tool(("chromium", "chromium-browser"), "chromium", "the console's browser test")
     ensure_debian_tool(("squid",), "squid", "the egress proxy's test")
+    # tests/kernel/db/test_pgbouncer_store.py and tests/app/test_pgbouncer_task.py run the store
+    # and a task through PgBouncer in transaction pooling mode (docs/postgres.md).
+    ensure_debian_tool(("pgbouncer",), "pgbouncer", "the PgBouncer tests")
     steps = [
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "ruff"), "check", "."],

@@ -43,6 +43,7 @@ from capabilities.tools.activities import registry
 from capabilities.tools.activities.gateway import GatewayActivities
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
+from lucy.db.pool import PoolTimeoutInterceptor
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
 from lucy.settings import Settings
@@ -243,6 +244,7 @@ async def lucy_worker(
             client,
             task_queue=queue,
             deployment_config=deployment_config(settings),
+            interceptors=[PoolTimeoutInterceptor()],  # an exhausted pool: a retried step, no hang
             workflows=list(WORKFLOWS),
             workflow_runner=workflow_runner(),
             # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so

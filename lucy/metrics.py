@@ -43,6 +43,7 @@ LLM_FALLBACK = Counter(
 DATABASE_ERRORS = Counter(
     "lucy_database_errors_total",
     "Database errors raised through SQLAlchemy, by kind (disconnect: the connection was lost; "
+    "pool_timeout: no pooled connection was free in time, the activity is retried; "
     "other: any other error, a constraint violation included)",
     ["kind"],
 )

@@ -48,12 +48,12 @@ def check(url: str | None = None) -> None:
 
 def rows_in_default_partitions(url: str) -> dict[str, int]:
     """Rows per time-series table waiting in its default partition (maintenance moves them)."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from lucy.db.partitions import waiting_in_default
+    from lucy.db.session import create_engine
+    from lucy.settings import get_settings
 
     async def count() -> dict[str, int]:
-        engine = create_async_engine(url, pool_size=1, max_overflow=0)
+        engine = create_engine(get_settings().database, url=url, pool_size=1, max_overflow=0)
         try:
             async with engine.connect() as conn:
                 return await waiting_in_default(conn)

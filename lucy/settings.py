@@ -173,8 +173,16 @@ class DatabaseSettings(SettingsGroup):
     database_migration_url: SecretStr | None = None
     # Months of cost_log / audit_log / webhook_deliveries kept by `lucy db partitions`.
     database_retention_months: int = Field(default=24, ge=1)
+    # The connection budget of one process (docs/postgres.md): at most pool_size + max_overflow
+    # connections; a caller waits pool_timeout seconds for one, then its activity fails and is
+    # retried; a connection older than pool_recycle seconds is replaced (-1: never).
     database_pool_size: int = Field(default=10, ge=1)
     database_max_overflow: int = Field(default=10, ge=0)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    database_pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    # The URL points at PgBouncer in transaction pooling mode: no prepared statement outlives its
+    # transaction (docs/postgres.md#pgbouncer).
+    database_pgbouncer: bool = False
 
     @field_validator("database_url", "database_migration_url")
     @classmethod

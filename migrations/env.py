@@ -1,7 +1,8 @@
 """Alembic environment: async engine, URL from Lucy's settings.
 
 The URL comes from ``config.attributes["url"]`` when the ``lucy db`` command passes one in,
-otherwise from ``LUCY_DATABASE_URL`` through :func:`lucy.settings.get_settings`.
+otherwise from ``LUCY_DATABASE_URL`` through :func:`lucy.settings.get_settings`; the engine's
+options (``LUCY_DATABASE_PGBOUNCER``, the timeouts) come from the settings too.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import re
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from lucy.db.models import PARTITIONED_TABLES, Base
+from lucy.db.session import create_engine
+from lucy.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,8 +25,6 @@ def _url() -> str:
     url = config.attributes.get("url")
     if url:
         return str(url)
-    from lucy.settings import get_settings
-
     return get_settings().database.async_url
 
 
@@ -66,7 +66,9 @@ async def run_migrations_online() -> None:
     if connection is not None:
         await connection.run_sync(_run_sync)
         return
-    engine = create_async_engine(_url(), pool_size=1, max_overflow=0)
+    # One connection, configured like every other engine (PgBouncer included: each migration is
+    # one transaction, so transaction pooling is enough).
+    engine = create_engine(get_settings().database, url=_url(), pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run_sync)

@@ -8,7 +8,7 @@ Tests are isolated by a unique task queue per test and by unique Slack team ids 
 workspace row a test creates is its own tenant).
 
 More fixtures live in plugin modules under ``tests/fixtures/`` (the local Slack console:
-``tests/fixtures/console.py``), registered by ``pytest_plugins`` so every test folder sees them;
+``tests/fixtures/console.py``; PgBouncer in front of the test PostgreSQL: ``tests/fixtures/pgbouncer.py``), registered by ``pytest_plugins`` so every test folder sees them;
 shared helpers that are not fixtures live there too (``clock``, ``store``).
 """
 
@@ -51,7 +51,7 @@ from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
-pytest_plugins = ["tests.fixtures.console"]
+pytest_plugins = ["tests.fixtures.console", "tests.fixtures.pgbouncer"]
 
 # CI (CI=true) runs the property tests on a fixed seed and without the example database, so a
 # submission's result depends on its code alone; elsewhere they keep exploring new examples (a
@@ -187,24 +187,33 @@ def fake_llm(_fake_llm_server: FakeLlm) -> FakeLlm:
 
 
 @pytest.fixture
-def settings(
+def make_settings(
     postgres: LocalPostgres,
     fake_slack: FakeSlack,
     fake_llm: FakeLlm,
     fake_gateway: FakeGateway,
     fake_camofox: FakeCamoFox,
-) -> Settings:
-    return fake_settings(
-        postgres,
-        fake_slack,
-        fake_llm,
-        fake_gateway,
-        fake_camofox,
-        slack_channel_min_interval=0.2,  # paced like production, at a test's speed
-        # The suite pins the non-streamed path (still what a worker without streaming does);
-        # tests/task/test_streaming.py and tests/task/test_llm_streaming.py stream.
-        llm_streaming=False,
-    )
+) -> Callable[..., Settings]:
+    """The ``settings`` fixture's settings with ``overrides`` (another database, a smaller pool…),
+    each call on a task queue of its own."""
+
+    def make(**overrides: Any) -> Settings:
+        defaults: dict[str, Any] = {
+            "slack_channel_min_interval": 0.2,  # paced like production, at a test's speed
+            # The suite pins the non-streamed path (still what a worker without streaming does);
+            # tests/task/test_streaming.py and tests/task/test_llm_streaming.py stream.
+            "llm_streaming": False,
+        }
+        return fake_settings(
+            postgres, fake_slack, fake_llm, fake_gateway, fake_camofox, **(defaults | overrides)
+        )
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 def fake_settings(
@@ -216,8 +225,8 @@ def fake_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings pointed at the test database, the fakes and a task queue of their own, plus
-    ``overrides`` (a test module's AgentMail, keys, limits...)."""
-    return load_settings(
+    ``overrides`` (a test module's AgentMail, keys, limits, another database URL...)."""
+    values: dict[str, Any] = dict(
         env="test",
         database_url=postgres.app_url,
         database_migration_url=postgres.url,
@@ -230,8 +239,8 @@ def fake_settings(
         openclaw_base_url=fake_gateway.base_url,
         openclaw_api_key=fake_gateway.api_key,
         camofox_url=fake_camofox.base_url,
-        **overrides,
     )
+    return load_settings(**(values | overrides))
 
 
 def sign(body: bytes, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:

@@ -39,14 +39,19 @@ NOW = FROZEN
 NEXT_MONTH = add_months(NOW.date(), 1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-async def _frozen_month_partitions(postgres: LocalPostgres) -> None:
-    owner = create_async_engine(postgres.url)
+async def frozen_month_partitions(owner_url: str) -> None:
+    """The fixed instant's month gets its partitions in the database at ``owner_url``."""
+    owner = create_async_engine(owner_url)
     try:
         async with owner.begin() as conn:
             await ensure_partitions(conn, today=NOW.date(), months_ahead=0)
     finally:
         await owner.dispose()
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _frozen_month_partitions(postgres: LocalPostgres) -> None:
+    await frozen_month_partitions(postgres.url)
 
 
 def tenant(engine: AsyncEngine, workspace_id: uuid.UUID) -> AbstractAsyncContextManager[AsyncSession]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -142,8 +143,13 @@ async def seed_tenant(conn: AsyncConnection, users: int, tasks: int) -> uuid.UUI
     return uuid.UUID(str(ws))
 
 
-async def check_isolation(url: str, shape: list[tuple[int, int]], observer: int, table: str) -> None:
-    engine = create_async_engine(url, poolclass=NullPool)
+async def check_isolation(
+    url: str, shape: list[tuple[int, int]], observer: int, table: str, **engine_options: Any
+) -> None:
+    # Tasks with zero rows still leave task_steps/approvals empty for that tenant; give the
+    # observer at least one task so "my own rows are visible" holds on every table.
+    shape = [(u, t if i != observer % len(shape) else max(t, 1)) for i, (u, t) in enumerate(shape)]
+    engine = create_async_engine(url, poolclass=NullPool, **engine_options)
     try:
         tenants = []
         for users, tasks in shape:
@@ -200,16 +206,17 @@ async def check_isolation(url: str, shape: list[tuple[int, int]], observer: int,
         await engine.dispose()
 
 
+# Tenants (users, tasks each), which of them observes, and the table it reaches into.
+CASES = {
+    "shape": st.lists(st.tuples(st.integers(1, 3), st.integers(0, 3)), min_size=2, max_size=4),
+    "observer": st.integers(0, 3),
+    "table": st.sampled_from(sorted(TENANT_TABLES)),
+}
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    shape=st.lists(st.tuples(st.integers(1, 3), st.integers(0, 3)), min_size=2, max_size=4),
-    observer=st.integers(0, 3),
-    table=st.sampled_from(sorted(TENANT_TABLES)),
-)
+@given(**CASES)
 def test_no_row_of_another_workspace_is_ever_visible(
     postgres: LocalPostgres, shape: list[tuple[int, int]], observer: int, table: str
 ):
-    # Tasks with zero rows still leave task_steps/approvals empty for that tenant; give the
-    # observer at least one task so "my own rows are visible" holds on every table.
-    shape = [(u, t if i != observer % len(shape) else max(t, 1)) for i, (u, t) in enumerate(shape)]
     asyncio.run(check_isolation(postgres.app_url, shape, observer, table))
