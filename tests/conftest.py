@@ -454,20 +454,30 @@ def new_team() -> str:
 
 
 @asynccontextmanager
-async def running_lucy(
+async def lucy_ingress(
     settings: Settings, client: Client, engine: AsyncEngine, admin_engine: AsyncEngine
 ) -> AsyncIterator[Lucy]:
-    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI)."""
+    """The real ingress app (over ASGI) alone: what it starts waits in the task queue until a
+    worker runs (:func:`running_lucy` starts one)."""
 
     async def get_client() -> Client:
         return client
 
     app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
+        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+
+
+@asynccontextmanager
+async def running_lucy(
+    settings: Settings, client: Client, engine: AsyncEngine, admin_engine: AsyncEngine
+) -> AsyncIterator[Lucy]:
+    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI)."""
     async with (
         lucy_worker(settings, client, engine=engine, egress=EgressGuard(resolver=PUBLIC_TEST_SITES)),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
+        lucy_ingress(settings, client, engine, admin_engine) as running,
     ):
-        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+        yield running
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import DescribeTaskQueueMode, EventType
@@ -23,7 +22,6 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from app.devservers import LocalPostgres
-from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard
 from capabilities.triggers import rules as triggers
@@ -31,7 +29,15 @@ from lucy.contracts.ids import TaskSource, task_workflow_id, webhook_workflow_id
 from lucy.contracts.priority import PRIORITY_OF_SOURCE, PriorityKey, fairness_key, task_priority
 from lucy.crypto import KeyRing
 from lucy.settings import Settings
-from tests.conftest import PUBLIC_TEST_SITES, Lucy, eventually, fake_settings, mention_event, new_team
+from tests.conftest import (
+    PUBLIC_TEST_SITES,
+    Lucy,
+    eventually,
+    fake_settings,
+    lucy_ingress,
+    mention_event,
+    new_team,
+)
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
 from tests.fakes.llm import FakeLlm
@@ -57,20 +63,6 @@ def settings(
         slack_channel_min_interval=0.2,
         llm_streaming=False,
     )
-
-
-@asynccontextmanager
-async def _ingress(
-    settings: Settings, client: Client, engine: AsyncEngine, admin_engine: AsyncEngine
-) -> AsyncIterator[Lucy]:
-    """The real ingress app (over ASGI) with no worker behind it: what it starts waits in the queue."""
-
-    async def get_client() -> Client:
-        return client
-
-    app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
-        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
 
 
 @asynccontextmanager
@@ -173,7 +165,7 @@ async def test_a_slack_request_is_handled_before_background_work_queued_ahead_of
     fake_llm: FakeLlm,
 ):
     team = new_team()
-    async with _ingress(settings, temporal_env.client, engine, admin_engine) as lucy:
+    async with lucy_ingress(settings, temporal_env.client, engine, admin_engine) as lucy:
         background = await _webhook(lucy, team, 4)
         interactive = await _mention(lucy, team, "U0ALICE", "what is on today?")
         queue = settings.temporal.temporal_task_queue
@@ -193,7 +185,7 @@ async def test_one_workspaces_burst_does_not_make_another_wait_for_all_of_it(
     fake_llm: FakeLlm,
 ):
     busy, quiet = new_team(), new_team()
-    async with _ingress(settings, temporal_env.client, engine, admin_engine) as lucy:
+    async with lucy_ingress(settings, temporal_env.client, engine, admin_engine) as lucy:
         burst = [await _mention(lucy, busy, f"U0BUSY{n}", f"report {n}") for n in range(6)]
         other = await _mention(lucy, quiet, "U0QUIET", "one question")
         queue = settings.temporal.temporal_task_queue
