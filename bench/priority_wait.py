@@ -87,7 +87,7 @@ async def _scenario(client: Client, starts: list[tuple[str, Priority]]) -> tuple
         task_queue=queue,
         workflows=[BenchTask],
         activities=[first_step],
-        max_concurrent_workflow_tasks=2,
+        max_concurrent_workflow_tasks=1,
         max_concurrent_activities=1,
     ):
         await asyncio.gather(*(client.get_workflow_handle(w).result() for w in ids))

@@ -37,6 +37,7 @@ from tests.conftest import (
     lucy_ingress,
     mention_event,
     new_team,
+    running_lucy,
 )
 from tests.fakes.camofox import FakeCamoFox
 from tests.fakes.gateway import FakeGateway
@@ -74,7 +75,7 @@ async def _one_at_a_time(lucy: Lucy, engine: AsyncEngine) -> AsyncIterator[None]
         lucy.client,
         engine=engine,
         egress=EgressGuard(resolver=PUBLIC_TEST_SITES),
-        max_concurrent_workflow_tasks=2,  # the SDK's minimum with sticky queues
+        max_concurrent_workflow_tasks=1,
         max_concurrent_activities=1,
     ):
         yield
@@ -225,3 +226,29 @@ def test_every_source_but_a_sub_task_has_a_priority_and_people_come_first():
     assert fairness_key("T0ABC") == "T0ABC"
     long = fairness_key("E" * 100)
     assert len(long.encode()) <= 64 and long == fairness_key("E" * 100) != fairness_key("E" * 99)
+
+
+async def test_without_fairness_the_workspace_limit_refuses_a_burst_in_plain_words_and_others_run(
+    postgres: LocalPostgres,
+    fake_slack: FakeSlack,
+    fake_llm: FakeLlm,
+    fake_gateway: FakeGateway,
+    fake_camofox: FakeCamoFox,
+    temporal_env: WorkflowEnvironment,
+    engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+):
+    """The fallback on a server that ignores fairness keys: the ingress's per-workspace limit."""
+    limited = fake_settings(
+        postgres, fake_slack, fake_llm, fake_gateway, fake_camofox, rate_limit_workspace_per_minute=3
+    )
+    busy, quiet = new_team(), new_team()
+    async with running_lucy(limited, temporal_env.client, engine, admin_engine) as lucy:
+        burst = [await _mention(lucy, busy, f"U0BUSY{n}", f"report {n}") for n in range(4)]
+        other = await _mention(lucy, quiet, "U0QUIET", "one question")
+        result = await asyncio.wait_for(lucy.client.get_workflow_handle(other).result(), 30)
+        assert result["status"] == "completed"
+        refused = [e for e in fake_slack.ephemerals if "Your workspace is sending me a lot" in e["text"]]
+        assert [e["user"] for e in refused] == ["U0BUSY3"]
+        assert "try again in" in refused[0]["text"]
+        assert [w async for w in lucy.client.list_workflows(f"WorkflowId = '{burst[3]}'")] == []
