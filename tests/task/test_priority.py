@@ -9,20 +9,25 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity, workflow
 from temporalio.api.enums.v1 import DescribeTaskQueueMode, EventType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from app.devservers import LocalPostgres
 from app.worker import lucy_worker
+from capabilities.task.listeners.priority import resume_first
 from capabilities.tools.egress import EgressGuard
 from capabilities.triggers import rules as triggers
 from lucy.contracts.ids import TaskSource, task_workflow_id, webhook_workflow_id
@@ -215,6 +220,82 @@ async def test_an_approval_click_puts_the_waiting_task_ahead(
     assert result["status"] == "completed"
     assert await _priority(lucy.client, workflow_id) == (PriorityKey.RESUMED, team)
     assert fake_gateway.commands() == ["ls /srv"]
+
+
+_ran: list[str] = []
+
+
+@activity.defn(name="test.priority_step")
+async def _step(name: str) -> None:
+    _ran.append(name)
+
+
+@workflow.defn(name="TestResumedPriority", sandboxed=False)
+class _Resumable:
+    """Waits for a signal (as a task waits for its approval), then runs one activity on the
+    queue its id names."""
+
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.signal
+    def proceed(self) -> None:
+        self._go = True
+
+    @workflow.run
+    async def run(self, name: str) -> None:
+        await workflow.wait_condition(lambda: self._go)
+        queue = workflow.info().workflow_id.rsplit("-", 1)[0] + "-steps"
+        await workflow.execute_activity(
+            _step, name, task_queue=queue, start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+async def _resume_race(client: Client, *, raised: bool) -> list[str]:
+    """A mention's task asks for its next step; then a scheduled task resumes (raised to the
+    front or not) and asks for its own; then a worker takes one step at a time."""
+    _ran.clear()
+    prefix = f"resume-{uuid.uuid4().hex[:8]}"
+    queue = f"{prefix}-tasks"
+    async with Worker(client, task_queue=queue, workflows=[_Resumable]):
+        asked = await client.start_workflow(
+            _Resumable.run,
+            "mention",
+            id=f"{prefix}-m",
+            task_queue=queue,
+            priority=task_priority("mention", "T0A"),
+        )
+        scheduled = await client.start_workflow(
+            _Resumable.run,
+            "scheduled",
+            id=f"{prefix}-s",
+            task_queue=queue,
+            priority=task_priority("schedule", "T0B"),
+        )
+        await asked.signal(_Resumable.proceed)
+        await eventually(lambda: _pending_step(asked), "the mention's step queued")
+        if raised:
+            assert await resume_first(client, workflow_id=scheduled.id, team="T0B")
+        await scheduled.signal(_Resumable.proceed)
+        await eventually(lambda: _pending_step(scheduled), "the scheduled task's step queued")
+        async with Worker(
+            client, task_queue=f"{prefix}-steps", activities=[_step], max_concurrent_activities=1
+        ):
+            await asyncio.gather(asked.result(), scheduled.result())
+    return list(_ran)
+
+
+async def _pending_step(handle: WorkflowHandle[Any, Any]) -> bool:
+    return bool((await handle.describe()).raw_description.pending_activities)
+
+
+async def test_a_task_resumed_first_gets_its_next_step_ahead_of_one_asked_before_it(
+    temporal_env: WorkflowEnvironment,
+):
+    """What the click's raise (``resume_first``) changes on the real server: without it the
+    mention's step, queued first at a higher priority, runs first; with it the resumed task's."""
+    assert await _resume_race(temporal_env.client, raised=False) == ["mention", "scheduled"]
+    assert await _resume_race(temporal_env.client, raised=True) == ["scheduled", "mention"]
 
 
 def test_every_source_but_a_sub_task_has_a_priority_and_people_come_first():
