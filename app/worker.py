@@ -215,6 +215,13 @@ def tool_activities(
     return [*registry.TOOLS.activities(deps), EmailReplyActivities(settings.tools, http).reply]
 
 
+async def _close_slack(slack: AsyncWebClient | None) -> None:
+    """Close the Slack client's HTTP session, if it opened one."""
+    session = getattr(slack, "session", None) if slack is not None else None
+    if session is not None:
+        await session.close()
+
+
 @contextlib.asynccontextmanager
 async def lucy_worker(
     settings: Settings,
@@ -223,9 +230,12 @@ async def lucy_worker(
     task_queue: str | None = None,
     engine: AsyncEngine | None = None,
     egress: EgressGuard | None = None,
+    max_concurrent_workflow_tasks: int | None = None,
+    max_concurrent_activities: int | None = None,
 ) -> AsyncIterator[Worker]:
     """A running worker with all of Lucy's workflows and activities; stops on exit. ``egress``
-    replaces the URL guard's resolver (tests resolve their fake sites without DNS)."""
+    replaces the URL guard's resolver (tests resolve their fake sites without DNS); the
+    ``max_concurrent_*`` limits default to the SDK's."""
     own_engine = engine is None
     engine = engine or create_engine(settings.database)
     migration_url = settings.database.database_migration_url
@@ -250,6 +260,8 @@ async def lucy_worker(
             # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so
             # an attempt after a kill -9 knows which Slack message to rewrite.
             max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+            max_concurrent_activities=max_concurrent_activities,
             activities=build_activities(
                 settings,
                 http=http,
@@ -265,10 +277,7 @@ async def lucy_worker(
             yield worker
     finally:
         await http.aclose()
-        if slack is not None:
-            session = getattr(slack, "session", None)
-            if session is not None:
-                await session.close()
+        await _close_slack(slack)
         if own_engine:
             await engine.dispose()
         if owner_engine is not None:

@@ -21,6 +21,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from lucy.codec import data_converter
+from lucy.contracts.priority import HOUSEKEEPING_PRIORITY
 from lucy.crypto import KeyRing
 from lucy.logging import get_logger
 from lucy.settings import TemporalSettings
@@ -125,11 +126,16 @@ def recurring_schedule(
     catchup: timedelta,
 ) -> Schedule:
     """A schedule of Lucy's own that starts ``workflow`` on ``spec`` (run id ``<schedule_id>-run``):
-    a slow run is never doubled up, and a run missed while the cluster was down is replayed
-    only within ``catchup``."""
+    a slow run is never doubled up, a run missed while the cluster was down is replayed only
+    within ``catchup``, and its tasks wait behind everyone's (``PriorityKey.HOUSEKEEPING``)."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            workflow, arg, id=f"{schedule_id}-run", task_queue=task_queue, static_summary=summary
+            workflow,
+            arg,
+            id=f"{schedule_id}-run",
+            task_queue=task_queue,
+            static_summary=summary,
+            priority=HOUSEKEEPING_PRIORITY,
         ),
         spec=spec,
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=catchup),

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import LocalPostgres, free_port, temporal_cli_path
+from app.devservers import LocalPostgres, free_port, priority_dev_server_args, temporal_cli_path
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard, StaticResolver
@@ -111,6 +111,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli_path(),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
+        dev_server_extra_args=priority_dev_server_args(),  # as `lucy dev`: priority and fairness on
     )
     yield env
     await env.shutdown()
@@ -462,6 +463,27 @@ def new_team() -> str:
 
 
 @asynccontextmanager
+async def lucy_ingress(
+    settings: Settings,
+    client: Client,
+    engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+    *,
+    ingress_engine: AsyncEngine | None = None,
+) -> AsyncIterator[Lucy]:
+    """The real ingress app (over ASGI) alone: what it starts waits in the task queue until a
+    worker runs (:func:`running_lucy` starts one). It uses ``ingress_engine`` when given (its
+    statements counted apart), else ``engine``."""
+
+    async def get_client() -> Client:
+        return client
+
+    app = create_app(IngressDeps(settings=settings, engine=ingress_engine or engine, temporal=get_client))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
+        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+
+
+@asynccontextmanager
 async def running_lucy(
     settings: Settings,
     client: Client,
@@ -470,18 +492,12 @@ async def running_lucy(
     *,
     ingress_engine: AsyncEngine | None = None,
 ) -> AsyncIterator[Lucy]:
-    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI); the
-    ingress uses ``ingress_engine`` when given (its statements counted apart), else ``engine``."""
-
-    async def get_client() -> Client:
-        return client
-
-    app = create_app(IngressDeps(settings=settings, engine=ingress_engine or engine, temporal=get_client))
+    """Start a worker on ``settings``' task queue and the real ingress app (over ASGI)."""
     async with (
         lucy_worker(settings, client, engine=engine, egress=EgressGuard(resolver=PUBLIC_TEST_SITES)),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http,
+        lucy_ingress(settings, client, engine, admin_engine, ingress_engine=ingress_engine) as running,
     ):
-        yield Lucy(settings=settings, client=client, http=http, engine=admin_engine)
+        yield running
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from temporalio.client import (
     Client,
+    ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleBackfill,
     ScheduleOverlapPolicy,
@@ -35,6 +36,7 @@ class ScheduleFacts:
     next_run_at: datetime | None
     missed: int  # fires missed beyond the catch-up window (a worker or the cluster was down)
     paused: bool
+    priority_key: int | None = None  # what its runs start with; None: none (made before priorities)
 
 
 class StandingMirror:
@@ -98,10 +100,13 @@ class StandingMirror:
                 return None
             raise
         times = desc.info.next_action_times
+        action = desc.schedule.action
+        priority = action.priority if isinstance(action, ScheduleActionStartWorkflow) else None
         return ScheduleFacts(
             next_run_at=times[0] if times else None,
             missed=desc.info.num_actions_missed_catchup_window,
             paused=desc.schedule.state.paused,
+            priority_key=priority.priority_key if priority else None,
         )
 
     async def listed_ids(self) -> set[str]:

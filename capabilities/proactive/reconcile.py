@@ -1,7 +1,8 @@
 """Schedule rows and Temporal Schedules, reconciled in both directions.
 
 The row is the truth. A live row whose Temporal Schedule vanished (a wiped or restored
-cluster) gets it back; one whose paused state drifted is brought in line; a Temporal Schedule
+cluster) gets it back; one whose paused state drifted, or made before runs had a priority
+(docs/scaling.md#priority-and-fairness), is brought in line; a Temporal Schedule
 that looks like Lucy's (``lucy-schedule-*``) with no live row behind it is deleted. Runs that
 Temporal had to skip beyond the catch-up window (the cluster itself was down) are counted, so
 the channel hears about them once. Run by ``lucy worker`` at start and by the maintenance
@@ -25,6 +26,7 @@ from capabilities.proactive.repository import schedules as rows
 from capabilities.proactive.repository.monitors import MonitorRecord
 from capabilities.proactive.repository.schedules import ScheduleRecord
 from lucy.contracts.ids import monitor_schedule_id_of, row_id_of_monitor, row_id_of_schedule, schedule_id_of
+from lucy.contracts.priority import PriorityKey
 from lucy.db.repositories.tenants import tenant_transaction
 from lucy.logging import get_logger
 
@@ -113,8 +115,8 @@ async def _reconcile(
             await mirror.put(record)
             done.recreated.append(record.temporal_id)
             continue
-        if facts.paused == is_active(record):
-            await mirror.put(record)
+        if facts.paused == is_active(record) or facts.priority_key != PriorityKey.BACKGROUND:
+            await mirror.put(record)  # drifted, or made before runs had a priority
             done.resynced.append(record.temporal_id)
         if noted is not None:
             await noted(record, facts, done)

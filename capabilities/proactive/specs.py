@@ -38,6 +38,7 @@ from lucy.contracts.ids import (
     scheduled_workflow_id,
     task_search_attributes,
 )
+from lucy.contracts.priority import task_priority
 
 MAX_JITTER = timedelta(seconds=30)  # spreads schedules that share a minute
 
@@ -88,6 +89,7 @@ def build_schedule(record: ScheduleRecord, *, task_queue: str) -> Schedule:
                 more=(SearchAttributePair(SA_SCHEDULE, str(record.id)),),
             ),
             static_summary=f"Lucy schedule {record.id} ({r.description})"[:200],
+            priority=task_priority(TaskSource.SCHEDULE, record.slack_team_id),
         ),
         spec=ScheduleSpec(
             cron_expressions=[r.cron] if r.cron else [],
@@ -127,6 +129,7 @@ def build_monitor_schedule(record: MonitorRecord, *, task_queue: str) -> Schedul
             ),
             static_summary=f"Lucy monitor {record.id} ({record.description})"[:200],
             execution_timeout=max(every, timedelta(minutes=5)),
+            priority=task_priority(TaskSource.MONITOR, record.slack_team_id),
         ),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=every)], jitter=min(every / 10, timedelta(seconds=30))

@@ -31,6 +31,7 @@ from capabilities.task.listeners.clicks import caller
 from capabilities.task.listeners.deps import ListenerDeps, clicker_of, listener_deps
 from capabilities.task.repository import get_task
 from lucy.contracts.ids import belongs_to_team
+from lucy.contracts.priority import interactive_priority
 from lucy.db.models import User
 from lucy.db.repositories.tenants import update_workspace_settings, upsert_workspace, workspace_settings
 from lucy.logging import get_logger
@@ -245,6 +246,7 @@ async def on_save_click(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltC
             id=draft_workflow_id(team, view_id),
             task_queue=deps.settings.temporal.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            priority=interactive_priority(team),
         )
     except RPCError as exc:
         log.warning("skill draft not started", error=exc.__class__.__name__)

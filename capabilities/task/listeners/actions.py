@@ -33,6 +33,7 @@ from capabilities.task.listeners.claims import refusal_text, signed_cancel, sign
 from capabilities.task.listeners.deps import action_listener, clicker_of, listener_deps
 from capabilities.task.listeners.events import tell_user
 from capabilities.task.listeners.home import publish_home
+from capabilities.task.listeners.priority import resume_first
 from lucy.contracts.ids import (
     APPROVE_ACTION_ID,
     CANCEL_ACTION_ID,
@@ -221,6 +222,7 @@ async def deliver_decision(
     if target is None:
         return
     workflow_id, approval_id = target
+    await resume_first(listener_deps(context).temporal, workflow_id=workflow_id, team=click.team)
     decision = signed_decision(
         listener_deps(context).signer,
         workflow_id=workflow_id,

@@ -36,6 +36,7 @@ from lucy.contracts.ids import (
     task_search_attributes,
     task_workflow_id,
 )
+from lucy.contracts.priority import task_priority
 from lucy.db.repositories.tenants import WorkspaceRemoved, upsert_workspace
 from lucy.logging import get_logger
 from lucy.metrics import BUDGET_REFUSALS, WORKFLOW_STARTS
@@ -217,6 +218,7 @@ class TaskStarter:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=_search_attributes(message, thread_ts),
                 static_summary=f"Slack {message.source} from {message.user_id} in {message.channel_id}",
+                priority=task_priority(message.source, message.team_id),
             )
         except WorkflowAlreadyStartedError:
             WORKFLOW_STARTS.labels("duplicate").inc()
