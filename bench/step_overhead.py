@@ -496,7 +496,7 @@ async def main() -> None:
         bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
         async with contextlib.AsyncExitStack() as stack:
-            worker = await stack.enter_async_context(lucy_worker(settings, client, engine=engine))
+            worker = (await stack.enter_async_context(lucy_worker(settings, client, engine=engine)))[0]
             if args.budget_guard == "both":  # Lucy as it was before budgets: no guard in llm.chat
                 guard = app.worker.BudgetGuard
                 app.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
