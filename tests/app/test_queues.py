@@ -6,21 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 import app.worker
 from app.cli import roles_or_exit
-from app.worker import lucy_worker
-from capabilities.task.workflow.queues import QUEUES_PATCH
+from app.worker import activities_by_role, lucy_worker
+from capabilities.task.workflow.queues import QUEUES_PATCH, ROLES, TOOL_ACTIVITIES, role_of
 from lucy.contracts.ids import task_workflow_id
+from lucy.contracts.queues import QueueRole
 from lucy.settings import Settings
 from tests.conftest import Lucy, eventually, mention_event, new_team, record_history, running_lucy
 from tests.fakes.gateway import FakeGateway
@@ -194,3 +197,20 @@ async def test_a_task_started_before_the_split_finishes_on_the_new_workers(
     assert {"llm.chat", "tools.gateway", "slack.post_message"} <= set(queues)
     assert all(scheduled == {q} for scheduled in queues.values()), queues
     assert QUEUES_PATCH not in await patches(handle)
+
+
+def test_every_activity_has_exactly_one_role_and_the_table_names_only_real_ones():
+    code = "\n".join(p.read_text() for p in sorted((ROOT / "capabilities").rglob("*.py")))
+    declared = set(re.findall(r'activity\.defn\(name="([^"]+)"', code))
+    assert declared == set(ROLES) | TOOL_ACTIVITIES
+    assert not set(ROLES) & TOOL_ACTIVITIES, "a tool's role comes from the registry, not the table"
+    assert {role_of(name) for name in declared} == set(QueueRole)
+
+
+def test_a_worker_refuses_an_activity_without_a_role():
+    @activity.defn(name="reports.weekly")
+    async def weekly() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match=re.escape("'reports.weekly' has no queue role")):
+        activities_by_role([weekly])
