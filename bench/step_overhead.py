@@ -437,6 +437,12 @@ async def main() -> None:
         help="also run Lucy without the budget guard",
     )
     parser.add_argument(
+        "--queue-split",
+        choices=("on", "both"),
+        default="on",
+        help="both: also run Lucy with every activity on the workflow's queue (before the queue roles)",
+    )
+    parser.add_argument(
         "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
     )
     parser.add_argument(
@@ -506,6 +512,8 @@ async def main() -> None:
                     )
                 finally:
                     app.worker.BudgetGuard = guard  # type: ignore[misc]
+            if args.queue_split == "both":  # Lucy before the queue roles: every activity on one queue
+                await _one_queue_worker(stack, settings, client, engine, bench.lucy_queue)
             # The baseline: the same worker config (client, options, sandbox), its own queue.
             config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
@@ -517,6 +525,10 @@ async def main() -> None:
                     f"bare {2 * k} act.": bench.bare_run(2 * k, "bare_2k"),
                     "bare 0 act.": bench.bare_run(0, "bare_0"),
                 }
+                if args.queue_split == "both":
+                    one = bench.lucy_queue + "-onequeue"
+                    configs[f"Lucy k={k} one queue"] = bench.lucy_run(k, "lucy_k_1q", one)
+                    configs["Lucy k=0 one queue"] = bench.lucy_run(0, "lucy_0_1q", one)
                 if args.budget_guard == "both":
                     noguard = bench.lucy_queue + "-noguard"
                     configs[f"Lucy k={k} no guard"] = bench.lucy_run(k, "lucy_k_ng", noguard)
@@ -593,6 +605,24 @@ async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[s
     return out
 
 
+async def _one_queue_worker(
+    stack: contextlib.AsyncExitStack, settings: Any, client: Client, engine: Any, base: str
+) -> None:
+    """Lucy's workflows worker on ``<base>-onequeue`` without the queue-role interceptor: every
+    activity on the workflow's own queue, as before the roles (the workflows queue serves them all)."""
+    from app.worker import QueueRole, lucy_worker
+
+    routing = app.worker.workflow_interceptors
+    app.worker.workflow_interceptors = list  # type: ignore[assignment]
+    try:
+        one = lucy_worker(
+            settings, client, engine=engine, task_queue=base + "-onequeue", roles=(QueueRole.WORKFLOWS,)
+        )
+        await stack.enter_async_context(one)
+    finally:
+        app.worker.workflow_interceptors = routing
+
+
 def report(
     args: argparse.Namespace,
     samples: dict[str, list[float]],
@@ -639,6 +669,14 @@ def report(
             f"\nbudgets (same rounds): per tool step {lucy_step:.1f} ms with the guard, {ng_step:.1f} ms "
             f"without;\n  per-step ratio (Lucy step / 2 bare activities) {with_guard:.2f}x with, "
             f"{without:.2f}x without: {with_guard / without - 1:+.1%} (aim: within 5%)"
+        )
+    if f"Lucy k={k} one queue" in p50:
+        one_k, one_0 = p50[f"Lucy k={k} one queue"], p50["Lucy k=0 one queue"]
+        one_step = (one_k - one_0) / k
+        print(
+            f"\nqueue roles (same rounds): Lucy k={k} {lucy_k:.1f} ms split, {one_k:.1f} ms on one queue "
+            f"({lucy_k / one_k:.2f}x); k=0 {lucy_0:.1f} vs {one_0:.1f} ms ({lucy_0 / one_0:.2f}x);"
+            f"\n  per tool step {lucy_step:.1f} ms split, {one_step:.1f} ms one queue ({lucy_step / one_step:.2f}x)"
         )
     if budget:
         reserve, settle = budget["reserve"], budget["settle"]

@@ -78,15 +78,17 @@ def activity_name(fn: Callable[..., Any]) -> str:
     return str(activity._Definition.must_from_callable(fn).name)
 
 
-# The registry's tools, by their activities' names (Lucy's tools are fixed at import).
-TOOL_ACTIVITIES = frozenset(activity_name(spec.activity) for spec in registry.TOOLS.values())
+def tool_activities() -> frozenset[str]:
+    """The activities' names of the registry's tools, read from ``registry.TOOLS`` when asked: a
+    tool added there (one line) runs on the tools queue with nothing else changed."""
+    return frozenset(activity_name(spec.activity) for spec in registry.TOOLS.values())
 
 
 def role_of(name: str) -> QueueRole | None:
     """The role of the activity registered as ``name``; None for a name nobody declared."""
-    if name in TOOL_ACTIVITIES:
-        return QueueRole.TOOLS
-    return ROLES.get(name)
+    if name in ROLES:
+        return ROLES[name]
+    return QueueRole.TOOLS if name in tool_activities() else None
 
 
 class _Outbound(WorkflowOutboundInterceptor):
