@@ -86,10 +86,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def workflow_interceptors() -> list[Interceptor]:
+def workflow_interceptors(*, split: bool = True) -> list[Interceptor]:
     """The interceptors every Lucy worker (and the replay test) runs workflows with: each
-    activity to its role's task queue (:mod:`capabilities.task.workflow.queues`)."""
-    return [ActivityQueues()]
+    activity to its role's task queue (:mod:`capabilities.task.workflow.queues`), unless ``split``
+    is off (``LUCY_WORKER_SPLIT_QUEUES=false``)."""
+    return [ActivityQueues(split=split)]
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
@@ -256,7 +257,7 @@ def role_worker(
         deployment_config=deployment_config(settings),
         workflows=list(WORKFLOWS) if workflows else [],
         workflow_runner=workflow_runner(),
-        interceptors=workflow_interceptors(),
+        interceptors=workflow_interceptors(split=limits.worker_split_queues),
         max_concurrent_workflow_tasks=limits.worker_workflow_concurrency if workflows else None,
         max_concurrent_activities=slots,
         # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so

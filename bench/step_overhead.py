@@ -440,7 +440,7 @@ async def main() -> None:
         "--queue-split",
         choices=("on", "both"),
         default="on",
-        help="both: also run Lucy with every activity on the workflow's queue (before the queue roles)",
+        help="both: also run Lucy with LUCY_WORKER_SPLIT_QUEUES=false (every activity on one queue)",
     )
     parser.add_argument(
         "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
@@ -608,19 +608,13 @@ async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[s
 async def _one_queue_worker(
     stack: contextlib.AsyncExitStack, settings: Any, client: Client, engine: Any, base: str
 ) -> None:
-    """Lucy's workflows worker on ``<base>-onequeue`` without the queue-role interceptor: every
-    activity on the workflow's own queue, as before the roles (the workflows queue serves them all)."""
-    from app.worker import QueueRole, lucy_worker
+    """Lucy with ``LUCY_WORKER_SPLIT_QUEUES=false`` on ``<base>-onequeue``: every activity on the
+    workflow's own queue (eager dispatch possible), as one process serving everything may run."""
+    from app.worker import lucy_worker
 
-    routing = app.worker.workflow_interceptors
-    app.worker.workflow_interceptors = list  # type: ignore[assignment]
-    try:
-        one = lucy_worker(
-            settings, client, engine=engine, task_queue=base + "-onequeue", roles=(QueueRole.WORKFLOWS,)
-        )
-        await stack.enter_async_context(one)
-    finally:
-        app.worker.workflow_interceptors = routing
+    temporal = settings.temporal.model_copy(update={"worker_split_queues": False})
+    one = settings.model_copy(update={"temporal": temporal})
+    await stack.enter_async_context(lucy_worker(one, client, engine=engine, task_queue=base + "-onequeue"))
 
 
 def report(

@@ -241,6 +241,8 @@ class TemporalSettings(SettingsGroup):
     worker_llm_concurrency: int = Field(default=50, ge=1)
     worker_tools_concurrency: int = Field(default=20, ge=1)
     worker_slack_concurrency: int = Field(default=20, ge=1)
+    # false: activities stay on the workflows' queue (one process serving all; eager dispatch).
+    worker_split_queues: bool = True
 
     @field_validator("temporal_address")
     @classmethod

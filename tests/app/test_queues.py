@@ -17,10 +17,11 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 import app.worker
 from app.cli import roles_or_exit
-from app.worker import activities_by_role, lucy_worker
+from app.worker import WORKFLOWS, activities_by_role, lucy_worker, workflow_interceptors, workflow_runner
 from capabilities.task.workflow.queues import QUEUES_PATCH, ROLES, role_of, tool_activities
 from lucy.contracts.ids import task_workflow_id
 from lucy.contracts.queues import QueueRole
@@ -174,7 +175,7 @@ async def test_a_task_started_before_the_split_finishes_on_the_new_workers(
     client = temporal_env.client
     handle = client.get_workflow_handle(task_workflow_id(team, ev["channel"], ev["ts"]))
     with monkeypatch.context() as before_split:
-        before_split.setattr(app.worker, "workflow_interceptors", lambda: [])  # the code before the split
+        before_split.setattr(app.worker, "workflow_interceptors", lambda **_: [])  # the code before the split
         async with running_lucy(settings, client, engine, admin_engine) as old:
             assert (await old.post_event(event)).status_code == 200
             await eventually(
@@ -214,3 +215,33 @@ def test_a_worker_refuses_an_activity_without_a_role():
 
     with pytest.raises(RuntimeError, match=re.escape("'reports.weekly' has no queue role")):
         activities_by_role([weekly])
+
+
+async def test_a_worker_that_does_not_split_keeps_activities_on_q_and_its_runs_replay_either_way(
+    settings: Settings, temporal_env: WorkflowEnvironment, engine: Any, admin_engine: Any, fake_llm: FakeLlm
+):
+    fake_llm.then(content="one queue")
+    temporal = settings.temporal.model_copy(update={"worker_split_queues": False})
+    unsplit = settings.model_copy(update={"temporal": temporal})
+    team = new_team()
+    event = mention_event(team=team, text="all on one queue?")
+    ev = event["event"]
+    async with running_lucy(unsplit, temporal_env.client, engine, admin_engine) as lucy:
+        assert (await lucy.post_event(event)).status_code == 200
+        workflow_id = task_workflow_id(team, ev["channel"], ev["ts"])
+        handle = lucy.client.get_workflow_handle(workflow_id)
+        assert (await asyncio.wait_for(handle.result(), 30))["status"] == "completed"
+        await record_history(lucy, workflow_id, "lucy_task_queues_unsplit")
+    q = settings.temporal.temporal_task_queue
+    queues = await scheduled_queues(handle)
+    assert {"llm.chat", "context.prepare", "slack.post_message"} <= set(queues)
+    assert all(scheduled == {q} for scheduled in queues.values()), queues
+    assert QUEUES_PATCH in await patches(handle)
+    history = await handle.fetch_history()
+    for split in (True, False):  # a worker of either kind may take the run over
+        replayer = Replayer(
+            workflows=list(WORKFLOWS),
+            workflow_runner=workflow_runner(),
+            interceptors=workflow_interceptors(split=split),
+        )
+        assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None

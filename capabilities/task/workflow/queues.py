@@ -92,23 +92,43 @@ def role_of(name: str) -> QueueRole | None:
 
 
 class _Outbound(WorkflowOutboundInterceptor):
+    route = True
+
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
         role = role_of(input.activity)
-        routed = role is not None and role is not QueueRole.WORKFLOWS
-        if role is not None and routed and input.task_queue is None and workflow.patched(QUEUES_PATCH):
+        routed = role is not None and role is not QueueRole.WORKFLOWS and input.task_queue is None
+        # The marker is recorded whether or not this worker routes: a run's history is the same
+        # either way, so workers that route and workers that do not can take turns on it.
+        if role is not None and routed and workflow.patched(QUEUES_PATCH) and self.route:
             input.task_queue = queue_name(workflow.info().task_queue, role)
         return super().start_activity(input)
 
 
+class _Unrouted(_Outbound):
+    route = False
+
+
 class _Inbound(WorkflowInboundInterceptor):
+    outbound: type[_Outbound] = _Outbound
+
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-        super().init(_Outbound(outbound))
+        super().init(self.outbound(outbound))
+
+
+class _InboundUnrouted(_Inbound):
+    outbound = _Unrouted
 
 
 class ActivityQueues(Interceptor):
-    """Routes each activity to its role's queue (see the module's docstring)."""
+    """Routes each activity to its role's queue (see the module's docstring). ``split=False``
+    (``LUCY_WORKER_SPLIT_QUEUES=false``, one process serving everything) keeps every activity on
+    the workflow's queue, where the SDK can hand it to the same worker at once (eager
+    activities), and still records the patch marker."""
+
+    def __init__(self, *, split: bool = True) -> None:
+        self._split = split
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor] | None:
-        return _Inbound
+        return _Inbound if self._split else _InboundUnrouted
