@@ -27,6 +27,11 @@ gateway) as real HTTP servers in this process, all answering at once.
    per-step ratio with and without budgets comes from the same rounds. After the timed phases,
    ``--budget-probes`` reserve and settle round trips are timed alone.
 
+5. Queue roles: with ``--queue-split both`` a third Lucy worker with
+   ``LUCY_WORKER_SPLIT_QUEUES=false`` (every activity on the workflow's own queue, eager dispatch
+   possible) serves its own queue, interleaved with the others: split / one queue from the same
+   rounds (docs/benchmarks.md "Task queues by role").
+
 ``--tracing`` turns OpenTelemetry on (:mod:`lucy.tracing`: Temporal's interceptor and the httpx,
 aiohttp and asyncpg instrumentations, every span through a ``BatchSpanProcessor`` into an
 in-memory exporter, so the figure is the cost of making spans, not of a network): compare a run
