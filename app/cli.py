@@ -12,6 +12,7 @@ from typing import Any
 
 from app import dev_ports
 from app.serving import fail, payload_keyring_or_exit, run_until_signal, serve_http, settings_or_exit
+from lucy.contracts.queues import ALL_ROLES, QueueRole, parse_roles
 from lucy.logging import configure_logging, get_logger
 from lucy.settings import Settings
 
@@ -63,7 +64,16 @@ async def _refuse_insecure(settings: Settings, *, role: str, http_ingress: bool 
         raise SystemExit(2)
 
 
-async def _cmd_worker(settings: Settings) -> None:
+def roles_or_exit(text: str) -> tuple[QueueRole, ...]:
+    """``--queues``' roles, or exit 2 with one line naming the unknown one."""
+    try:
+        return parse_roles(text)
+    except ValueError as exc:
+        print(f"lucy: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _cmd_worker(settings: Settings, roles: tuple[QueueRole, ...]) -> None:
     from app.worker import run_worker
     from lucy.temporal import connect, metrics_runtime, serve_worker_metrics
 
@@ -100,7 +110,7 @@ async def _cmd_worker(settings: Settings) -> None:
         worker_metrics_port=temporal.worker_metrics_port or None,
     )
     try:
-        await run_until_signal(run_worker(settings, client))
+        await run_until_signal(run_worker(settings, client, roles))
     finally:
         if lucy_metrics is not None:
             lucy_metrics.shutdown()
@@ -229,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use the local Slack console even if a workspace is configured (it is used anyway when none is)",
     )
-    sub.add_parser("worker", help="run a Temporal worker")
+    worker = sub.add_parser("worker", help="run Temporal workers: one per queue role (docs/scaling.md)")
+    worker.add_argument(
+        "--queues",
+        default=",".join(ALL_ROLES),
+        help=f"comma list of the queue roles this process serves (default: {','.join(ALL_ROLES)})",
+    )
     ingress = sub.add_parser("ingress", help="run the Slack ingress")
     mode = ingress.add_mutually_exclusive_group()
     mode.add_argument("--http", action="store_true", help="Events API over HTTP (default)")
@@ -252,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    roles = roles_or_exit(args.queues) if args.command == "worker" else ALL_ROLES
     settings = settings_or_exit()
     configure_logging(settings.core.log_level)
     if args.command == "db":
@@ -266,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
                 run_dev(settings, port=args.port, pg_port=args.pg_port, console=args.console, host=args.host)
             )
         elif args.command == "worker":
-            asyncio.run(_cmd_worker(settings))
+            asyncio.run(_cmd_worker(settings, roles))
         elif args.command == "ingress":
             asyncio.run(_cmd_ingress(settings, socket=args.socket, port=args.port))
         elif args.command == "email-listener":

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from capabilities.approvals.activities.identity import IdentityActivities
@@ -39,10 +39,12 @@ from capabilities.task.activities.llm import LlmActivities
 from capabilities.task.activities.records import RecordActivities
 from capabilities.task.activities.slack import ChannelPacer, SlackActivities
 from capabilities.task.workflow import LucyTaskWorkflow
+from capabilities.task.workflow.queues import ActivityQueues, activity_name, role_of
 from capabilities.tools.activities import registry
 from capabilities.tools.activities.gateway import GatewayActivities
 from capabilities.tools.deps import ToolDeps
 from capabilities.tools.egress import EgressGuard
+from lucy.contracts.queues import ALL_ROLES, QueueRole, queue_name
 from lucy.db.pool import PoolTimeoutInterceptor
 from lucy.db.session import create_engine, create_sessionmaker
 from lucy.logging import get_logger
@@ -85,6 +87,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def workflow_interceptors(*, split: bool = True) -> list[Interceptor]:
+    """The interceptors every Lucy worker (and the replay test) runs workflows with: each
+    activity to its role's task queue (:mod:`capabilities.task.workflow.queues`), unless ``split``
+    is off (``LUCY_WORKER_SPLIT_QUEUES=false``)."""
+    return [ActivityQueues(split=split)]
+
+
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
     """The bot's Web API client (no client-side retries: Temporal retries)."""
     token = settings.slack.slack_bot_token
@@ -96,6 +105,8 @@ def build_slack_client(settings: Settings) -> AsyncWebClient | None:
 
 
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
+# A test's or a bench's limits for every role: (workflow tasks, activities); None keeps the settings.
+SlotLimits = tuple[int | None, int | None]
 
 
 def build_activities(
@@ -215,6 +226,63 @@ def tool_activities(
     return [*registry.TOOLS.activities(deps), EmailReplyActivities(settings.tools, http).reply]
 
 
+def activities_by_role(activities: Sequence[Any]) -> dict[QueueRole, list[Any]]:
+    """Each activity under the role :func:`role_of` gives its name; one nobody declared stops the
+    worker here (a new activity must say where it runs), not a task later."""
+    by_role: dict[QueueRole, list[Any]] = {role: [] for role in ALL_ROLES}
+    for fn in activities:
+        name = activity_name(fn)
+        role = role_of(name)
+        if role is None:
+            raise RuntimeError(
+                f"activity {name!r} has no queue role: add it to capabilities/task/workflow/queues.py"
+            )
+        by_role[role].append(fn)
+    return by_role
+
+
+def role_worker(
+    settings: Settings,
+    client: Client,
+    role: QueueRole,
+    base: str,
+    activities: Sequence[Any],
+    limits_override: SlotLimits = (None, None),
+) -> Worker:
+    """The worker of one role's queue: the workflows (on the base queue) or only activities, with
+    the role's concurrency limit (or ``limits_override``: workflow tasks, activities) and the
+    same Worker Deployment version as its siblings."""
+    limits = settings.temporal
+    workflows = role is QueueRole.WORKFLOWS
+    workflow_tasks, activity_slots = limits_override
+    slots = (
+        activity_slots
+        or {
+            QueueRole.WORKFLOWS: limits.worker_records_concurrency,
+            QueueRole.LLM: limits.worker_llm_concurrency,
+            QueueRole.TOOLS: limits.worker_tools_concurrency,
+            QueueRole.SLACK: limits.worker_slack_concurrency,
+        }[role]
+    )
+    return Worker(
+        client,
+        task_queue=queue_name(base, role),
+        deployment_config=deployment_config(settings),
+        workflows=list(WORKFLOWS) if workflows else [],
+        workflow_runner=workflow_runner(),
+        # each activity to its role's queue; an exhausted database pool: a retried step, no hang
+        interceptors=[*workflow_interceptors(split=limits.worker_split_queues), PoolTimeoutInterceptor()],
+        max_concurrent_workflow_tasks=(workflow_tasks or limits.worker_workflow_concurrency)
+        if workflows
+        else None,
+        max_concurrent_activities=slots,
+        # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so
+        # an attempt after a kill -9 knows which Slack message to rewrite.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        activities=activities,
+    )
+
+
 async def _close_slack(slack: AsyncWebClient | None) -> None:
     """Close the Slack client's HTTP session, if it opened one."""
     session = getattr(slack, "session", None) if slack is not None else None
@@ -230,12 +298,14 @@ async def lucy_worker(
     task_queue: str | None = None,
     engine: AsyncEngine | None = None,
     egress: EgressGuard | None = None,
+    roles: Sequence[QueueRole] = ALL_ROLES,
     max_concurrent_workflow_tasks: int | None = None,
     max_concurrent_activities: int | None = None,
-) -> AsyncIterator[Worker]:
-    """A running worker with all of Lucy's workflows and activities; stops on exit. ``egress``
-    replaces the URL guard's resolver (tests resolve their fake sites without DNS); the
-    ``max_concurrent_*`` limits default to the SDK's."""
+) -> AsyncIterator[list[Worker]]:
+    """Running workers, one per queue role in ``roles`` (default: all four), sharing one client
+    and one set of activity clients; stops on exit. ``task_queue`` replaces the configured base
+    queue; ``egress`` replaces the URL guard's resolver (tests resolve their fake sites without
+    DNS); the ``max_concurrent_*`` limits replace every role's settings (tests, benches)."""
     own_engine = engine is None
     engine = engine or create_engine(settings.database)
     migration_url = settings.database.database_migration_url
@@ -247,34 +317,30 @@ async def lucy_worker(
     )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
     slack = build_slack_client(settings)
-    queue = task_queue or settings.temporal.temporal_task_queue
+    base = task_queue or settings.temporal.temporal_task_queue
     try:
         # Every activity is async: no thread pool is needed.
-        worker = Worker(
-            client,
-            task_queue=queue,
-            deployment_config=deployment_config(settings),
-            interceptors=[PoolTimeoutInterceptor()],  # an exhausted pool: a retried step, no hang
-            workflows=list(WORKFLOWS),
-            workflow_runner=workflow_runner(),
-            # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so
-            # an attempt after a kill -9 knows which Slack message to rewrite.
-            max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-            max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
-            max_concurrent_activities=max_concurrent_activities,
-            activities=build_activities(
-                settings,
-                http=http,
-                engine=engine,
-                slack=slack,
-                temporal=client,
-                owner_engine=owner_engine,
-                egress=egress,
-            ),
+        everything = build_activities(
+            settings,
+            http=http,
+            engine=engine,
+            slack=slack,
+            temporal=client,
+            owner_engine=owner_engine,
+            egress=egress,
         )
-        async with worker:
-            log.info("worker started", task_queue=queue, namespace=client.namespace)
-            yield worker
+        by_role = activities_by_role(everything)
+        # The workflows' queue also serves every activity: a run started before the split (no
+        # QUEUES_PATCH marker) schedules all of its activities there, and must still finish.
+        by_role[QueueRole.WORKFLOWS] = everything
+        override = (max_concurrent_workflow_tasks, max_concurrent_activities)
+        workers = [role_worker(settings, client, role, base, by_role[role], override) for role in roles]
+        async with contextlib.AsyncExitStack() as running:
+            for worker in workers:
+                await running.enter_async_context(worker)
+            queues = [queue_name(base, role) for role in roles]
+            log.info("worker started", task_queues=queues, namespace=client.namespace)
+            yield workers
     finally:
         await http.aclose()
         await _close_slack(slack)
@@ -284,8 +350,9 @@ async def lucy_worker(
             await owner_engine.dispose()
 
 
-async def run_worker(settings: Settings, client: Client) -> None:
-    """Run the worker until cancelled."""
+async def run_worker(settings: Settings, client: Client, roles: Sequence[QueueRole] = ALL_ROLES) -> None:
+    """Run the workers of ``roles`` until cancelled. The process that serves workflows also
+    ensures Lucy's own schedules (idempotent; the maintenance run at start once per such process)."""
     import asyncio
 
     from capabilities.memory.upkeep_schedule import ensure_memory_upkeep_schedule
@@ -294,8 +361,9 @@ async def run_worker(settings: Settings, client: Client) -> None:
         ensure_patterns_schedule,
     )
 
-    async with lucy_worker(settings, client):
-        await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
-        await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
-        await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
+    async with lucy_worker(settings, client, roles=roles):
+        if QueueRole.WORKFLOWS in roles:
+            await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
+            await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
+            await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
         await asyncio.Event().wait()

@@ -27,6 +27,11 @@ gateway) as real HTTP servers in this process, all answering at once.
    per-step ratio with and without budgets comes from the same rounds. After the timed phases,
    ``--budget-probes`` reserve and settle round trips are timed alone.
 
+5. Queue roles: with ``--queue-split both`` a third Lucy worker with
+   ``LUCY_WORKER_SPLIT_QUEUES=false`` (every activity on the workflow's own queue, eager dispatch
+   possible) serves its own queue, interleaved with the others: split / one queue from the same
+   rounds (docs/benchmarks.md "Task queues by role").
+
 ``--tracing`` turns OpenTelemetry on (:mod:`lucy.tracing`: Temporal's interceptor and the httpx,
 aiohttp and asyncpg instrumentations, every span through a ``BatchSpanProcessor`` into an
 in-memory exporter, so the figure is the cost of making spans, not of a network): compare a run
@@ -437,6 +442,12 @@ async def main() -> None:
         help="also run Lucy without the budget guard",
     )
     parser.add_argument(
+        "--queue-split",
+        choices=("on", "both"),
+        default="on",
+        help="both: also run Lucy with LUCY_WORKER_SPLIT_QUEUES=false (every activity on one queue)",
+    )
+    parser.add_argument(
         "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
     )
     parser.add_argument(
@@ -496,7 +507,7 @@ async def main() -> None:
         bench.signer = claim_signer(settings)
         bench.bare_queue = bench.lucy_queue + "-bare"
         async with contextlib.AsyncExitStack() as stack:
-            worker = await stack.enter_async_context(lucy_worker(settings, client, engine=engine))
+            worker = (await stack.enter_async_context(lucy_worker(settings, client, engine=engine)))[0]
             if args.budget_guard == "both":  # Lucy as it was before budgets: no guard in llm.chat
                 guard = app.worker.BudgetGuard
                 app.worker.BudgetGuard = lambda *_a, **_k: None  # type: ignore[assignment,misc]
@@ -506,6 +517,8 @@ async def main() -> None:
                     )
                 finally:
                     app.worker.BudgetGuard = guard  # type: ignore[misc]
+            if args.queue_split == "both":  # Lucy before the queue roles: every activity on one queue
+                await _one_queue_worker(stack, settings, client, engine, bench.lucy_queue)
             # The baseline: the same worker config (client, options, sandbox), its own queue.
             config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
@@ -517,6 +530,10 @@ async def main() -> None:
                     f"bare {2 * k} act.": bench.bare_run(2 * k, "bare_2k"),
                     "bare 0 act.": bench.bare_run(0, "bare_0"),
                 }
+                if args.queue_split == "both":
+                    one = bench.lucy_queue + "-onequeue"
+                    configs[f"Lucy k={k} one queue"] = bench.lucy_run(k, "lucy_k_1q", one)
+                    configs["Lucy k=0 one queue"] = bench.lucy_run(0, "lucy_0_1q", one)
                 if args.budget_guard == "both":
                     noguard = bench.lucy_queue + "-noguard"
                     configs[f"Lucy k={k} no guard"] = bench.lucy_run(k, "lucy_k_ng", noguard)
@@ -593,6 +610,18 @@ async def budget_round_trips(bench: Bench, settings: Any, probes: int) -> dict[s
     return out
 
 
+async def _one_queue_worker(
+    stack: contextlib.AsyncExitStack, settings: Any, client: Client, engine: Any, base: str
+) -> None:
+    """Lucy with ``LUCY_WORKER_SPLIT_QUEUES=false`` on ``<base>-onequeue``: every activity on the
+    workflow's own queue (eager dispatch possible), as one process serving everything may run."""
+    from app.worker import lucy_worker
+
+    temporal = settings.temporal.model_copy(update={"worker_split_queues": False})
+    one = settings.model_copy(update={"temporal": temporal})
+    await stack.enter_async_context(lucy_worker(one, client, engine=engine, task_queue=base + "-onequeue"))
+
+
 def report(
     args: argparse.Namespace,
     samples: dict[str, list[float]],
@@ -639,6 +668,14 @@ def report(
             f"\nbudgets (same rounds): per tool step {lucy_step:.1f} ms with the guard, {ng_step:.1f} ms "
             f"without;\n  per-step ratio (Lucy step / 2 bare activities) {with_guard:.2f}x with, "
             f"{without:.2f}x without: {with_guard / without - 1:+.1%} (aim: within 5%)"
+        )
+    if f"Lucy k={k} one queue" in p50:
+        one_k, one_0 = p50[f"Lucy k={k} one queue"], p50["Lucy k=0 one queue"]
+        one_step = (one_k - one_0) / k
+        print(
+            f"\nqueue roles (same rounds): Lucy k={k} {lucy_k:.1f} ms split, {one_k:.1f} ms on one queue "
+            f"({lucy_k / one_k:.2f}x); k=0 {lucy_0:.1f} vs {one_0:.1f} ms ({lucy_0 / one_0:.2f}x);"
+            f"\n  per tool step {lucy_step:.1f} ms split, {one_step:.1f} ms one queue ({lucy_step / one_step:.2f}x)"
         )
     if budget:
         reserve, settle = budget["reserve"], budget["settle"]

@@ -242,6 +242,15 @@ class TemporalSettings(SettingsGroup):
     # pinned to the version that started it.
     temporal_worker_deployment: str = "lucy"
     temporal_worker_build_id: str | None = None
+    # Per queue role (docs/scaling.md): workflow tasks at once, and activities at once on the
+    # workflows queue (records), Q-llm, Q-tools and Q-slack, in one worker process.
+    worker_workflow_concurrency: int = Field(default=100, ge=1)
+    worker_records_concurrency: int = Field(default=20, ge=1)
+    worker_llm_concurrency: int = Field(default=50, ge=1)
+    worker_tools_concurrency: int = Field(default=20, ge=1)
+    worker_slack_concurrency: int = Field(default=20, ge=1)
+    # false: activities stay on the workflows' queue (one process serving all; eager dispatch).
+    worker_split_queues: bool = True
 
     @field_validator("temporal_address")
     @classmethod

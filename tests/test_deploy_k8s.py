@@ -18,6 +18,7 @@ import yaml
 from pydantic import SecretStr
 
 from app.cli import build_parser
+from lucy.contracts.queues import ALL_ROLES, QueueRole, parse_roles
 from lucy.crypto import KeyRing
 from lucy.production import settings_problems
 from lucy.settings import _GROUPS, ENV_PREFIX, all_variable_names, load_settings
@@ -169,16 +170,36 @@ def test_ingress_has_service_autoscaler_and_disruption_budget(rendered: list[dic
     assert len(budgets) == 1
 
 
-def test_one_worker_deployment_per_task_queue(rendered: list[dict[str, Any]]):
-    workers = [d for d in _of(rendered, "Deployment") if _role(d["spec"]["template"]) == "worker"]
-    queues = []
-    for worker in workers:
-        queue = worker["spec"]["template"]["metadata"]["labels"]["lucy.dev/task-queue"]
-        env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["LUCY_TEMPORAL_TASK_QUEUE"] == queue
-        assert worker["metadata"]["name"] == f"lucy-worker-{queue.removeprefix('lucy-')}"
-        queues.append(queue)
-    assert queues == ["lucy-tasks"]
+def _workers(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The worker Deployments by their queue role label."""
+    workers = [d for d in _of(docs, "Deployment") if _role(d["spec"]["template"]) == "worker"]
+    return {d["spec"]["template"]["metadata"]["labels"]["lucy.dev/queue-role"]: d for d in workers}
+
+
+def test_one_worker_deployment_per_queue_role(rendered: list[dict[str, Any]]):
+    workers = _workers(rendered)
+    assert sorted(workers) == sorted(ALL_ROLES)
+    (config,) = _of(rendered, "ConfigMap")
+    assert config["data"]["LUCY_TEMPORAL_TASK_QUEUE"] == "lucy-tasks"  # the roles' queues derive from it
+    budgets = _of(rendered, "PodDisruptionBudget")
+    for role, worker in workers.items():
+        assert worker["metadata"]["name"] == f"lucy-worker-{role}"
+        (container,) = worker["spec"]["template"]["spec"]["containers"]
+        args = build_parser().parse_args(container["command"][1:])
+        assert (args.command, parse_roles(args.queues)) == ("worker", (QueueRole(role),)), container[
+            "command"
+        ]
+        assert "LUCY_TEMPORAL_TASK_QUEUE" not in {e["name"] for e in container.get("env", [])}
+        labels = worker["spec"]["template"]["metadata"]["labels"]
+        assert [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()], role
+    outside = {
+        "LUCY_SLACK_BOT_TOKEN",
+        "LUCY_OPENROUTER_API_KEY",
+        "LUCY_OPENCLAW_API_KEY",
+        "LUCY_COMPOSIO_API_KEY",
+    }
+    (workflows,) = workers["workflows"]["spec"]["template"]["spec"]["containers"]
+    assert not outside & {e["name"] for e in workflows["env"]}, "it reaches no outside service: no key to one"
 
 
 def test_secrets_come_only_from_secret_key_refs(rendered: list[dict[str, Any]]):
@@ -245,20 +266,45 @@ def _egress_ports(spec: dict[str, Any]) -> set[int]:
     return {port["port"] for rule in spec.get("egress", []) for port in rule.get("ports", [])}
 
 
+def _reach(docs: list[dict[str, Any]], deployment: dict[str, Any]) -> set[int]:
+    """The ports a Deployment's pods may reach (DNS aside): every egress rule of every policy that
+    selects them (NetworkPolicies add up)."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    ports: set[int] = set()
+    for policy in _of(docs, "NetworkPolicy"):
+        spec = policy["spec"]
+        if (
+            policy["metadata"]["name"] != "lucy-dns"
+            and spec["podSelector"].get("matchLabels", {}).items() <= labels.items()
+        ):
+            ports |= _egress_ports(spec)
+    return ports
+
+
 def test_network_policies_deny_by_default_and_isolate_the_browser(rendered: list[dict[str, Any]]):
     deny = _policy(rendered, "default-deny")
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
-    worker = _policy(rendered, "lucy-worker")
-    # Temporal, PostgreSQL, the gateway, the browser API and public HTTPS (the LLM): nothing else.
-    assert _egress_ports(worker) == {7233, 5432, 18791, 9377, 443}
+    # Each queue role's workers reach what its activities need and nothing else: the workflows
+    # worker Temporal and PostgreSQL only; only the tools worker the gateway and the browser.
+    reach = {role: _reach(rendered, w) for role, w in _workers(rendered).items()}
+    assert reach == {
+        "workflows": {7233, 5432},
+        "llm": {7233, 5432, 443},
+        "slack": {7233, 5432, 443},
+        "tools": {7233, 5432, 443, 18791, 9377},
+    }
     assert _egress_ports(_policy(rendered, "lucy-migrate")) == {5432}
     browser = _policy(rendered, "lucy-browser")
     (only,) = browser["ingress"]
     assert only["from"] == [
         {
             "podSelector": {
-                "matchLabels": {"app.kubernetes.io/name": "lucy", "app.kubernetes.io/component": "worker"}
+                "matchLabels": {
+                    "app.kubernetes.io/name": "lucy",
+                    "app.kubernetes.io/component": "worker",
+                    "lucy.dev/queue-role": "tools",
+                }
             }
         }
     ]
@@ -268,7 +314,11 @@ def test_network_policies_deny_by_default_and_isolate_the_browser(rendered: list
             assert set(peer) == {"ipBlock"}, "the browser reaches no pod, only public addresses"
             if peer["ipBlock"]["cidr"] == "0.0.0.0/0":
                 assert PRIVATE <= set(peer["ipBlock"]["except"])
-    for name in ("lucy-worker", "lucy-ingress"):
+    for name in (
+        "lucy-worker",
+        "lucy-ingress",
+        *(f"lucy-worker-{role}" for role in ("llm", "slack", "tools")),
+    ):
         for rule in _policy(rendered, name)["egress"]:
             for peer in rule["to"]:
                 if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0":

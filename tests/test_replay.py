@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from app.worker import WORKFLOWS, workflow_runner
+from app.worker import WORKFLOWS, workflow_interceptors, workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -46,7 +46,10 @@ def recorded_workflow_id(path: Path) -> str:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(recorded_workflow_id(path), json.loads(path.read_text()))
-    # The same sandbox settings as the worker's (Lucy's own modules passed through).
-    replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=workflow_runner())
+    # The same sandbox settings and interceptors as the worker's (Lucy's own modules passed
+    # through; each activity to its role's queue).
+    replayer = Replayer(
+        workflows=list(WORKFLOWS), workflow_runner=workflow_runner(), interceptors=workflow_interceptors()
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

@@ -6,8 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from temporalio.api.deployment.v1 import WorkerDeploymentVersion
 from temporalio.api.enums.v1 import VersioningBehavior
-from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkerDeploymentVersionRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
+)
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -54,3 +58,14 @@ async def test_a_task_stays_pinned_to_the_version_that_started_it(
         assert info.behavior == VersioningBehavior.VERSIONING_BEHAVIOR_PINNED
         assert info.deployment_version.build_id == "b1"
         assert info.deployment_version.deployment_name == deployment
+        # Every queue role's worker joined the version: its LLM, tool and Slack calls went to the
+        # version's own workers too (docs/scaling.md).
+        described = await temporal_env.client.workflow_service.describe_worker_deployment_version(
+            DescribeWorkerDeploymentVersionRequest(
+                namespace=temporal_env.client.namespace,
+                deployment_version=WorkerDeploymentVersion(deployment_name=deployment, build_id="b1"),
+            )
+        )
+        q = versioned.temporal.temporal_task_queue
+        joined = {t.name for t in described.worker_deployment_version_info.task_queue_infos}
+        assert joined == {q, f"{q}-llm", f"{q}-tools", f"{q}-slack"}
