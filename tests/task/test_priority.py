@@ -87,7 +87,7 @@ async def _one_at_a_time(lucy: Lucy, engine: AsyncEngine) -> AsyncIterator[None]
 
 
 async def _backlog(client: Client, queue: str) -> int:
-    """How many workflow tasks wait in ``queue`` (Temporal's approximate backlog)."""
+    """How many tasks (workflow or activity) wait in ``queue`` (Temporal's approximate backlog)."""
     answer = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -278,11 +278,19 @@ async def _resume_race(client: Client, *, raised: bool) -> list[str]:
             assert await resume_first(client, workflow_id=scheduled.id, team="T0B")
         await scheduled.signal(_Resumable.proceed)
         await eventually(lambda: _pending_step(scheduled), "the scheduled task's step queued")
+        # pending in the workflow is not yet in matching (the server moves it there on its own
+        # time): wait until both steps wait in the queue, or a worker may see only the first
+        steps = f"{prefix}-steps"
+        await eventually(lambda: _steps_waiting(client, steps, 2), "both steps in the task queue")
         async with Worker(
             client, task_queue=f"{prefix}-steps", activities=[_step], max_concurrent_activities=1
         ):
             await asyncio.gather(asked.result(), scheduled.result())
     return list(_ran)
+
+
+async def _steps_waiting(client: Client, queue: str, count: int) -> bool:
+    return await _backlog(client, queue) >= count
 
 
 async def _pending_step(handle: WorkflowHandle[Any, Any]) -> bool:
