@@ -12,8 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig, WorkflowRunner
 
 from capabilities.approvals.activities.identity import IdentityActivities
 from capabilities.approvals.activities.requests import ApprovalActivities
@@ -60,7 +59,8 @@ WORKFLOWS: Sequence[type] = (
 )
 
 
-# Imported once and shared by every workflow run instead of once per run (see workflow_runner).
+# What the sandbox passed through when the worker ran sandboxed (``bench/worker_scale.py
+# --compare-sandbox`` measures that runner against :func:`workflow_runner`).
 PASSTHROUGH = (
     "capabilities",
     "lucy.contracts",
@@ -69,19 +69,21 @@ PASSTHROUGH = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """Temporal's sandbox, with Lucy's workflow code and what it uses passed through.
+def workflow_runner() -> WorkflowRunner:
+    """Lucy's workflows run without Temporal's sandbox (``UnsandboxedWorkflowRunner``).
 
-    By default the sandbox imports a workflow's module, and what it imports that is not passed
-    through, anew for every workflow run: for 1,000 waiting tasks, 1,000 copies of the task
-    workflow's modules. ``workflows/`` holds deterministic code only (``tests/test_architecture.py``
-    checks what it imports and that it never reads the clock, randomness, the environment or
-    files); the contracts are dataclasses; ``activities`` are only referenced (by method, for
-    their names and types), never run in a workflow. So they are imported once and shared. Every
-    run still gets its own workflow instance and state, and the sandbox still guards the rest."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
+    The sandbox re-imports, for every workflow run, the modules it does not pass through, and
+    proxies the restricted ones. Lucy passed all of its own code through (``PASSTHROUGH``:
+    otherwise 1,000 waiting tasks held 1,000 copies of the task workflow's modules), so the
+    sandbox no longer saw Lucy's code at all: a passed-through module calls the real
+    ``datetime``, ``random`` and ``os``. What it still cost was a sandbox per workflow (an
+    importer, its globals, restricted builtins) and an ``exec`` of a code string under its import
+    hooks for every activation and every payload sequence: memory per cached workflow and CPU
+    per task (docs/bench-worker-scale.md, "Without the sandbox"). Determinism is guarded where
+    it was already: ``tests/test_architecture.py`` checks that workflow code imports only
+    deterministic modules and never reads the clock, randomness, the environment or files, and
+    ``tests/test_replay.py`` replays every recorded history with this runner."""
+    return UnsandboxedWorkflowRunner()
 
 
 def build_slack_client(settings: Settings) -> AsyncWebClient | None:
