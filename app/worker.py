@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -86,14 +87,31 @@ def workflow_runner() -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient | None:
-    """The bot's Web API client (no client-side retries: Temporal retries)."""
+SLACK_TIMEOUT_S = 15
+
+
+def build_slack_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient | None:
+    """The bot's Web API client (no client-side retries: Temporal retries). With ``session``
+    (the worker's: :func:`slack_session`) its calls share kept-alive connections; without one,
+    slack_sdk opens a new session, and so a new TCP and TLS connection, for every call."""
     token = settings.slack.slack_bot_token
     if token is None:
         return None
     return AsyncWebClient(
-        token=token.get_secret_value(), base_url=settings.slack.slack_api_url, timeout=15, retry_handlers=[]
+        token=token.get_secret_value(),
+        base_url=settings.slack.slack_api_url,
+        timeout=SLACK_TIMEOUT_S,
+        retry_handlers=[],
+        session=session,
     )
+
+
+def slack_session() -> aiohttp.ClientSession:
+    """One aiohttp session for a process's Slack calls (its own timeout: slack_sdk applies
+    ``timeout`` only to the sessions it makes itself). Made in the running event loop."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_S))
 
 
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
@@ -151,7 +169,7 @@ def build_activities(
         *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
         *_skill_activities(sessions, slack),
         *_mcp(McpActivities(sessions, settings, egress)),
-        *_maintenance(settings, temporal, engine, owner_engine),
+        *_maintenance(settings, temporal, engine, owner_engine, slack),
     ]
 
 
@@ -176,19 +194,23 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
 
 
 def _maintenance(
-    settings: Settings, temporal: Client, engine: AsyncEngine, owner_engine: AsyncEngine | None
+    settings: Settings,
+    temporal: Client,
+    engine: AsyncEngine,
+    owner_engine: AsyncEngine | None,
+    slack: AsyncWebClient | None,
 ) -> list[Any]:
     acts = MaintenanceActivities(
         engine,
         temporal,
         retention_months=settings.database.database_retention_months,
         owner_engine=owner_engine,
-        slack=build_slack_client(settings),
+        slack=slack,
         budgets=settings.budget,
     )
     found = PatternActivities(
         engine,
-        build_slack_client(settings),
+        slack,
         min_interval=timedelta(seconds=settings.limits.schedule_min_interval),
     )
     return [acts.partitions, acts.reconcile_claims, found.scan]
@@ -237,7 +259,8 @@ async def lucy_worker(
         else None
     )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
-    slack = build_slack_client(settings)
+    session = slack_session() if settings.slack.slack_bot_token is not None else None
+    slack = build_slack_client(settings, session)
     queue = task_queue or settings.temporal.temporal_task_queue
     try:
         # Every activity is async: no thread pool is needed.
@@ -265,10 +288,8 @@ async def lucy_worker(
             yield worker
     finally:
         await http.aclose()
-        if slack is not None:
-            session = getattr(slack, "session", None)
-            if session is not None:
-                await session.close()
+        if session is not None:
+            await session.close()
         if own_engine:
             await engine.dispose()
         if owner_engine is not None:
