@@ -1011,7 +1011,9 @@ def report(bench: Bench, runs: list[Run]) -> None:
             line += f"; status query: {sample['status']}"
         print(line)
         modules = sample.get("modules") or {}
-        if modules:
+        if "reimported" not in modules:
+            print("  no sandbox (the workflow runs unsandboxed)")
+        else:
             anew = ", ".join(f"{m} (bytecode {modules['bytecode'][m]})" for m in modules["reimported"])
             print(
                 f"  its sandbox imported anew: {anew or 'none'}; restriction proxies: "
