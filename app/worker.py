@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig, WorkflowRunner
 
+from app.serving import SLACK_TIMEOUT_S, slack_session
 from capabilities.approvals.activities.identity import IdentityActivities
 from capabilities.approvals.activities.requests import ApprovalActivities
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
@@ -87,15 +88,11 @@ def workflow_runner() -> WorkflowRunner:
     return UnsandboxedWorkflowRunner()
 
 
-SLACK_TIMEOUT_S = 15
-
-
 def build_slack_client(
     settings: Settings, session: aiohttp.ClientSession | None = None
 ) -> AsyncWebClient | None:
     """The bot's Web API client (no client-side retries: Temporal retries). With ``session``
-    (the worker's: :func:`slack_session`) its calls share kept-alive connections; without one,
-    slack_sdk opens a new session, and so a new TCP and TLS connection, for every call."""
+    (the worker's: :func:`app.serving.slack_session`) its calls share kept-alive connections."""
     token = settings.slack.slack_bot_token
     if token is None:
         return None
@@ -106,12 +103,6 @@ def build_slack_client(
         retry_handlers=[],
         session=session,
     )
-
-
-def slack_session() -> aiohttp.ClientSession:
-    """One aiohttp session for a process's Slack calls (its own timeout: slack_sdk applies
-    ``timeout`` only to the sessions it makes itself). Made in the running event loop."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_S))
 
 
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
