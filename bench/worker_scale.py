@@ -5,6 +5,7 @@
     .venv/bin/python bench/worker_scale.py --tasks 200 --runs 1   # a quick look
     .venv/bin/python bench/worker_scale.py --profile              # where the memory goes (N=50)
     .venv/bin/python bench/worker_scale.py --runs 1 --py-spy lucy.svg  # where its CPU goes
+    .venv/bin/python bench/worker_scale.py --compare-sandbox    # + Lucy on the sandboxed runner it had
 
 One Temporal dev server (SQLite file, Lucy's search attributes registered), and each worker in
 a process of its own, so that its RSS (``/proc/<pid>/status`` VmRSS) and its CPU time
@@ -35,6 +36,9 @@ source, that means compiling the source for every workflow. By default (``--byte
 the workers compile once into a private cache (``sys.pycache_prefix``, nothing written to the
 tree), as a deployed image with compiled bytecode behaves; ``--bytecode as-is`` measures the
 environment as it is. The report says which bytecode each re-imported module had.
+
+Every run also prints, for one cached workflow of each worker, the Python objects it holds:
+reachable from it and not from a second cached one (``sys.getsizeof``), by attribute path.
 
 ``--profile`` runs each worker once under ``tracemalloc``: the traces are cleared just before
 the first task, so what the snapshot holds when all tasks are idle is what the tasks cost. It
