@@ -77,14 +77,16 @@ def workflow_runner() -> WorkflowRunner:
     The sandbox re-imports, for every workflow run, the modules it does not pass through, and
     proxies the restricted ones. Lucy passed all of its own code through (``PASSTHROUGH``:
     otherwise 1,000 waiting tasks held 1,000 copies of the task workflow's modules), so the
-    sandbox no longer saw Lucy's code at all: a passed-through module calls the real
-    ``datetime``, ``random`` and ``os``. What it still cost was a sandbox per workflow (an
-    importer, its globals, restricted builtins) and an ``exec`` of a code string under its import
-    hooks for every activation and every payload sequence: memory per cached workflow and CPU
-    per task (docs/bench-worker-scale.md, "Without the sandbox"). Determinism is guarded where
-    it was already: ``tests/test_architecture.py`` checks that workflow code imports only
-    deterministic modules and never reads the clock, randomness, the environment or files, and
-    ``tests/test_replay.py`` replays every recorded history with this runner."""
+    sandbox no longer saw Lucy's code: a passed-through module calls the real ``datetime``,
+    ``random`` and ``os``; only the builtins it patches during an activation (``open``,
+    ``input``, ``breakpoint``) were still stopped at run time. What it still cost was a sandbox
+    per workflow (an importer, its globals, restricted builtins) and an ``exec`` of a code
+    string under its import hooks for every activation and every payload sequence: memory per
+    cached workflow and CPU per task (docs/bench-worker-scale.md, "Without the sandbox").
+    Determinism is guarded statically: ``tests/test_architecture.py`` checks that workflow code
+    imports only deterministic modules, and reads every line workflow code runs (the workflow
+    role, the contracts, the pure modules) for the clock, randomness, the environment, files and
+    those builtins; ``tests/test_replay.py`` replays every recorded history with this runner."""
     return UnsandboxedWorkflowRunner()
 
 
