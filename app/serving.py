@@ -7,9 +7,15 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
 from lucy.settings import Settings, SettingsError, load_settings
+
+SLACK_TIMEOUT_S = 15
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
@@ -76,3 +82,26 @@ def payload_keyring_or_exit(settings: Settings) -> Any:
         return payload_keyring(settings)
     except CryptoError as exc:
         fail(f"LUCY_TEMPORAL_ENCRYPT_PAYLOADS is on, but {exc}")
+
+
+def slack_session(timeout_s: float = SLACK_TIMEOUT_S) -> aiohttp.ClientSession:
+    """One aiohttp session for a process's Slack Web API calls, so they share kept-alive
+    connections: a slack_sdk client without one opens a new session, and so a new TCP and TLS
+    connection, for every call. slack_sdk applies its ``timeout`` only to the sessions it makes
+    itself, so the session has its own. Made in the running event loop."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s))
+
+
+@contextlib.asynccontextmanager
+async def shared_slack_session(client: AsyncWebClient | None) -> AsyncIterator[None]:
+    """While inside, ``client`` (and every client Bolt copies from it per request) calls Slack
+    over one :func:`slack_session`; closed on exit."""
+    if client is None or client.session is not None:
+        yield
+        return
+    session = client.session = slack_session(client.timeout)
+    try:
+        yield
+    finally:
+        client.session = None
+        await session.close()

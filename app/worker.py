@@ -7,14 +7,21 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Interceptor, Worker, WorkerDeploymentConfig
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import (
+    Interceptor,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkerDeploymentConfig,
+    WorkflowRunner,
+)
 
+from app.serving import SLACK_TIMEOUT_S, slack_session
 from capabilities.approvals.activities.identity import IdentityActivities
 from capabilities.approvals.activities.requests import ApprovalActivities
 from capabilities.approvals.activities.sealed_arguments import arguments_keyring
@@ -63,7 +70,8 @@ WORKFLOWS: Sequence[type] = (
 )
 
 
-# Imported once and shared by every workflow run instead of once per run (see workflow_runner).
+# What the sandbox passed through when the worker ran sandboxed (``bench/worker_scale.py
+# --compare-sandbox`` measures that runner against :func:`workflow_runner`).
 PASSTHROUGH = (
     "capabilities",
     "lucy.contracts",
@@ -72,19 +80,23 @@ PASSTHROUGH = (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """Temporal's sandbox, with Lucy's workflow code and what it uses passed through.
+def workflow_runner() -> WorkflowRunner:
+    """Lucy's workflows run without Temporal's sandbox (``UnsandboxedWorkflowRunner``).
 
-    By default the sandbox imports a workflow's module, and what it imports that is not passed
-    through, anew for every workflow run: for 1,000 waiting tasks, 1,000 copies of the task
-    workflow's modules. ``workflows/`` holds deterministic code only (``tests/test_architecture.py``
-    checks what it imports and that it never reads the clock, randomness, the environment or
-    files); the contracts are dataclasses; ``activities`` are only referenced (by method, for
-    their names and types), never run in a workflow. So they are imported once and shared. Every
-    run still gets its own workflow instance and state, and the sandbox still guards the rest."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
-    )
+    The sandbox re-imports, for every workflow run, the modules it does not pass through, and
+    proxies the restricted ones. Lucy passed all of its own code through (``PASSTHROUGH``:
+    otherwise 1,000 waiting tasks held 1,000 copies of the task workflow's modules), so the
+    sandbox no longer saw Lucy's code: a passed-through module calls the real ``datetime``,
+    ``random`` and ``os``; only the builtins it patches during an activation (``open``,
+    ``input``, ``breakpoint``) were still stopped at run time. What it still cost was a sandbox
+    per workflow (an importer, its globals, restricted builtins) and an ``exec`` of a code
+    string under its import hooks for every activation and every payload sequence: memory per
+    cached workflow and CPU per task (docs/bench-worker-scale.md, "Without the sandbox").
+    Determinism is guarded statically: ``tests/test_architecture.py`` checks that workflow code
+    imports only deterministic modules, and reads every line workflow code runs (the workflow
+    role, the contracts, the pure modules) for the clock, randomness, the environment, files and
+    those builtins; ``tests/test_replay.py`` replays every recorded history with this runner."""
+    return UnsandboxedWorkflowRunner()
 
 
 def workflow_interceptors(*, split: bool = True) -> list[Interceptor]:
@@ -94,13 +106,20 @@ def workflow_interceptors(*, split: bool = True) -> list[Interceptor]:
     return [ActivityQueues(split=split)]
 
 
-def build_slack_client(settings: Settings) -> AsyncWebClient | None:
-    """The bot's Web API client (no client-side retries: Temporal retries)."""
+def build_slack_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient | None:
+    """The bot's Web API client (no client-side retries: Temporal retries). With ``session``
+    (the worker's: :func:`app.serving.slack_session`) its calls share kept-alive connections."""
     token = settings.slack.slack_bot_token
     if token is None:
         return None
     return AsyncWebClient(
-        token=token.get_secret_value(), base_url=settings.slack.slack_api_url, timeout=15, retry_handlers=[]
+        token=token.get_secret_value(),
+        base_url=settings.slack.slack_api_url,
+        timeout=SLACK_TIMEOUT_S,
+        retry_handlers=[],
+        session=session,
     )
 
 
@@ -161,7 +180,7 @@ def build_activities(
         *tool_activities(settings, http=http, slack=slack, egress=egress, sessions=sessions),
         *_skill_activities(sessions, slack),
         *_mcp(McpActivities(sessions, settings, egress)),
-        *_maintenance(settings, temporal, engine, owner_engine),
+        *_maintenance(settings, temporal, engine, owner_engine, slack),
     ]
 
 
@@ -186,19 +205,23 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
 
 
 def _maintenance(
-    settings: Settings, temporal: Client, engine: AsyncEngine, owner_engine: AsyncEngine | None
+    settings: Settings,
+    temporal: Client,
+    engine: AsyncEngine,
+    owner_engine: AsyncEngine | None,
+    slack: AsyncWebClient | None,
 ) -> list[Any]:
     acts = MaintenanceActivities(
         engine,
         temporal,
         retention_months=settings.database.database_retention_months,
         owner_engine=owner_engine,
-        slack=build_slack_client(settings),
+        slack=slack,
         budgets=settings.budget,
     )
     found = PatternActivities(
         engine,
-        build_slack_client(settings),
+        slack,
         min_interval=timedelta(seconds=settings.limits.schedule_min_interval),
     )
     return [acts.partitions, acts.reconcile_claims, found.scan]
@@ -283,13 +306,6 @@ def role_worker(
     )
 
 
-async def _close_slack(slack: AsyncWebClient | None) -> None:
-    """Close the Slack client's HTTP session, if it opened one."""
-    session = getattr(slack, "session", None) if slack is not None else None
-    if session is not None:
-        await session.close()
-
-
 @contextlib.asynccontextmanager
 async def lucy_worker(
     settings: Settings,
@@ -316,7 +332,8 @@ async def lucy_worker(
         else None
     )
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
-    slack = build_slack_client(settings)
+    session = slack_session() if settings.slack.slack_bot_token is not None else None
+    slack = build_slack_client(settings, session)
     base = task_queue or settings.temporal.temporal_task_queue
     try:
         # Every activity is async: no thread pool is needed.
@@ -343,7 +360,8 @@ async def lucy_worker(
             yield workers
     finally:
         await http.aclose()
-        await _close_slack(slack)
+        if session is not None:
+            await session.close()
         if own_engine:
             await engine.dispose()
         if owner_engine is not None:

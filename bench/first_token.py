@@ -29,12 +29,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 from temporalio.client import Client
 
+from app import worker
 from app.devservers import LocalPostgres, LocalTemporal, free_port
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
@@ -48,19 +50,21 @@ from tests.conftest import SIGNING_SECRET, mention_event, new_team, sign
 from tests.fakes.llm import FakeLlm
 from tests.fakes.slack import FakeSlack
 
+BEFORE = "on, no session"  # --compare-session: streaming, a new Slack session per call (as before)
 FIRST_TOKEN_S = 0.5
 TOKENS_PER_S = 40.0
 ANSWER = " ".join(f"word{i:03d}" for i in range(200))[: 400 * 4]  # 400 tokens of ~4 characters
 
 
-async def one_run(http: httpx.AsyncClient, slack: FakeSlack, llm: FakeLlm) -> tuple[float, float, int]:
-    """(s to first visible text, s to complete answer, Slack API calls of the answer)."""
+async def one_run(http: httpx.AsyncClient, slack: FakeSlack, llm: FakeLlm) -> tuple[float, float, int, int]:
+    """(s to first visible text, s to complete answer, Slack API calls of the answer, TCP
+    connections those calls were made over)."""
     llm.then(content=ANSWER)
     event = mention_event(team=new_team(), text="write the long answer")
     body = json.dumps(event).encode()
     thread = event["event"]["ts"]
     final = prepare(ANSWER)[0]
-    calls_before = len(slack.calls)
+    calls_before, connections_before = len(slack.calls), len(slack.connections)
     started = time.perf_counter()
     response = await http.post(
         "/slack/events", content=body, headers={**sign(body), "Content-Type": "application/json"}
@@ -83,7 +87,8 @@ async def one_run(http: httpx.AsyncClient, slack: FakeSlack, llm: FakeLlm) -> tu
         for c in slack.calls[calls_before:]
         if c.method.startswith("chat.") and c.params.get("channel") == event["event"]["channel"]
     ]
-    return first, done, len(answer_calls)
+    ports = {port for method, port in slack.connections[connections_before:] if method.startswith("chat.")}
+    return first, done, len(answer_calls), len(ports)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -96,6 +101,11 @@ async def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", "-n", type=int, default=10, help="runs of each configuration")
+    parser.add_argument(
+        "--compare-session",
+        action="store_true",
+        help=f"also run a streaming worker without the shared Slack session ({BEFORE!r}), interleaved",
+    )
     args = parser.parse_args()
     configure_logging("WARNING", json_output=False)
     tmp = Path(tempfile.mkdtemp(prefix="lucy-first-token-"))
@@ -134,17 +144,22 @@ async def main() -> None:
             )
 
         settings = {"streaming on": config(True), "streaming off": config(False)}
+        if args.compare_session:
+            settings[BEFORE] = config(True)
         engine = create_engine(next(iter(settings.values())).database)
         client = await Client.connect(temporal.address, namespace="default")
 
         async def get_client() -> Client:
             return client
 
-        results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in settings}
+        results: dict[str, list[tuple[float, float, int, int]]] = {name: [] for name in settings}
         async with contextlib.AsyncExitStack() as stack:
             ingress = {}
             for name, s in settings.items():
-                await stack.enter_async_context(lucy_worker(s, client, engine=engine))
+                # BEFORE: the worker as it was, slack_sdk making a session per call.
+                no_session = mock.patch.object(worker, "slack_session", lambda: None)
+                with no_session if name == BEFORE else contextlib.nullcontext():
+                    await stack.enter_async_context(lucy_worker(s, client, engine=engine))
                 app = create_app(IngressDeps(settings=s, engine=engine, temporal=get_client))
                 ingress[name] = await stack.enter_async_context(
                     httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress")
@@ -165,18 +180,22 @@ async def main() -> None:
         await slack.stop()
 
 
-def report(results: dict[str, list[tuple[float, float, int]]]) -> None:
+def report(results: dict[str, list[tuple[float, float, int, int]]]) -> None:
     model_total = FIRST_TOKEN_S + 399 / TOKENS_PER_S
     print(f"fake model: first token {FIRST_TOKEN_S * 1000:.0f} ms, {TOKENS_PER_S:.0f} tokens/s, 400 tokens")
     print(f"(the model alone: {model_total:.2f} s to the last token)\n")
-    print(f"{'':15} {'first text p50':>15} {'p90':>8} {'complete p50':>13} {'p90':>8} {'Slack calls':>12}")
+    print(
+        f"{'':15} {'first text p50':>15} {'p90':>8} {'complete p50':>13} {'p90':>8} {'Slack calls':>12}"
+        f" {'connections':>12}"
+    )
     for name, runs in results.items():
         first = [r[0] for r in runs]
         done = [r[1] for r in runs]
         calls = statistics.mean(r[2] for r in runs)
+        connections = statistics.mean(r[3] for r in runs)
         print(
             f"{name:15} {pct(first, 0.5) * 1000:>12.0f} ms {pct(first, 0.9) * 1000:>5.0f} ms"
-            f" {pct(done, 0.5):>11.2f} s {pct(done, 0.9):>6.2f} s {calls:>12.1f}"
+            f" {pct(done, 0.5):>11.2f} s {pct(done, 0.9):>6.2f} s {calls:>12.1f} {connections:>12.1f}"
         )
     on, off = results["streaming on"], results["streaming off"]
     ratio = pct([r[1] for r in on], 0.5) / pct([r[1] for r in off], 0.5)
@@ -188,6 +207,13 @@ def report(results: dict[str, list[tuple[float, float, int]]]) -> None:
         " time + 300 ms; includes ingress, the workflow start, the intent classification)"
     )
     print(f"complete answer, streaming / not streaming (p50): {ratio:.2f}x (aim: <= 1.10x)")
+    print("connections: the TCP connections the answer's chat.* calls were made over (per answer, mean)")
+    if BEFORE in results:
+        before = pct([r[0] for r in results[BEFORE]], 0.5)
+        print(
+            f"first visible text, shared Slack session / a session per call (p50, same run): "
+            f"{first_p50 / before:.2f}x ({first_p50 * 1000:.0f} vs {before * 1000:.0f} ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     .venv/bin/python bench/worker_scale.py --tasks 200 --runs 1   # a quick look
     .venv/bin/python bench/worker_scale.py --profile              # where the memory goes (N=50)
     .venv/bin/python bench/worker_scale.py --runs 1 --py-spy lucy.svg  # where its CPU goes
+    .venv/bin/python bench/worker_scale.py --compare-sandbox    # + Lucy on the sandboxed runner it had
 
 One Temporal dev server (SQLite file, Lucy's search attributes registered), and each worker in
 a process of its own, so that its RSS (``/proc/<pid>/status`` VmRSS) and its CPU time
@@ -35,6 +36,9 @@ source, that means compiling the source for every workflow. By default (``--byte
 the workers compile once into a private cache (``sys.pycache_prefix``, nothing written to the
 tree), as a deployed image with compiled bytecode behaves; ``--bytecode as-is`` measures the
 environment as it is. The report says which bytecode each re-imported module had.
+
+Every run also prints, for one cached workflow of each worker, the Python objects it holds:
+reachable from it and not from a second cached one (``sys.getsizeof``), by attribute path.
 
 ``--profile`` runs each worker once under ``tracemalloc``: the traces are cleared just before
 the first task, so what the snapshot holds when all tasks are idle is what the tasks cost. It
@@ -219,6 +223,18 @@ def bare_fakes(tally: Tally) -> list[Any]:
     return [trivial]
 
 
+def sandbox_runner() -> Any:
+    """The runner ``lucy worker`` used before it ran its workflows unsandboxed: Temporal's
+    sandbox with Lucy's modules passed through (``app.worker.PASSTHROUGH``)."""
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from app.worker import PASSTHROUGH
+
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
 def lucy_task_workflow() -> type:
     """``LucyTaskWorkflow`` as the worker registers it, wherever its code lives."""
     from temporalio import workflow
@@ -281,6 +297,77 @@ def _sandbox_modules(worker: Any) -> dict[str, list[str]]:
         "reimported": sorted(fresh),
         "proxied": sorted(proxied),
         "bytecode": {name: bytecode_state(name) for name in sorted(fresh)},
+    }
+
+
+def _instance_walk(worker: Any, top: int = 25) -> dict[str, Any]:
+    """Where one cached workflow's Python memory is: every object reachable from one cached
+    workflow (its ``_RunningWorkflow``: the sandbox, the SDK's instance, the workflow object and
+    its state) and not from a second one, by ``sys.getsizeof``, labelled with the attribute path
+    it was first reached by. Modules and classes are not entered (shared by every workflow).
+    Reads SDK internals; empty if they moved."""
+    import gc
+    import types
+    from collections import deque
+
+    try:
+        runs = list(worker._workflow_worker._running_workflows.values())
+        first, second = runs[0], runs[-1]
+    except (AttributeError, IndexError):
+        return {}
+    if first is second:
+        return {}
+    stop = (types.ModuleType, type, types.CodeType, types.FunctionType, types.BuiltinFunctionType)
+
+    def children(obj: Any) -> list[tuple[str, Any]]:
+        if isinstance(obj, dict):
+            out = []
+            for k, v in obj.items():
+                out.append((f"[{k!r}]"[:60] if isinstance(k, str) else "[..]", v))
+                out.append(("<key>", k))
+            return out
+        if hasattr(obj, "__dict__") and not isinstance(obj, stop):
+            d = obj.__dict__
+            return [(f".{k}", v) for k, v in d.items()] + [("<__dict__>", d)]
+        slots = [s for c in type(obj).__mro__ for s in getattr(c, "__slots__", ()) if isinstance(s, str)]
+        named = [(f".{s}", getattr(obj, s)) for s in slots if hasattr(obj, s)]
+        if named:
+            return named
+        return [("[]", r) for r in gc.get_referents(obj)]
+
+    def reach(root: Any, depth_names: int) -> dict[int, tuple[str, int]]:
+        seen: dict[int, tuple[str, int]] = {}
+        queue = deque([(root, "", 0)])
+        while queue:
+            obj, label, depth = queue.popleft()
+            if id(obj) in seen or isinstance(obj, stop):
+                continue
+            try:
+                size = sys.getsizeof(obj)
+            except TypeError:
+                size = 0
+            seen[id(obj)] = (label or "<running workflow>", size)
+            for name, child in children(obj):
+                if id(child) in seen:
+                    continue
+                step = name if not name.startswith("[") or name in ("[]", "[..]") else "[k]"
+                sub = label + step if depth < depth_names and name not in ("[]",) else label
+                queue.append((child, sub, depth + 1))
+        return seen
+
+    keep = [first, second]  # both stay reachable while walking
+    mine = reach(keep[0], 5)
+    other = reach(keep[1], 0)
+    by_label: Counter[str] = Counter()
+    total = 0
+    for oid, (label, size) in mine.items():
+        if oid in other:
+            continue
+        total += size
+        by_label[label] += size
+    return {
+        "unique_kib": total / 1024,
+        "by_path": [{"path": p, "kib": s / 1024} for p, s in by_label.most_common(top)],
     }
 
 
@@ -360,6 +447,9 @@ async def child_main(args: argparse.Namespace) -> None:
 
         workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
         runner = workflow_runner()  # as `lucy worker` runs it
+    elif args.child == "sandbox":  # --compare-sandbox: Lucy as it ran before (see sandbox_runner)
+        workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
+        runner = sandbox_runner()
     else:
         from worker_scale_bare import BareIdleWorkflow
 
@@ -414,6 +504,8 @@ async def child_main(args: argparse.Namespace) -> None:
                 _emit("memory", **report)
             elif command == "modules":
                 _emit("modules", **_sandbox_modules(worker))
+            elif command == "walk":
+                _emit("walk", **_instance_walk(worker))
             elif command == "quit":
                 break
     _emit("bye")
@@ -791,11 +883,12 @@ class Bench:
             "wft": wft,
             "history_bytes": sum(e.ByteSize() for e in history.events),
         }
-        if kind == "lucy":
+        if kind != "bare":
             status = await handle.query("status")
             pending = status.get("pending_approval") or {}
             sample["status"] = f"{status.get('status')} ({pending.get('tool')}: {pending.get('summary')})"
         sample["modules"] = await child.ask("modules", "modules")
+        sample["walk"] = await child.ask("walk", "walk", within_s=300)
         return sample
 
     async def main(self) -> list[Run]:
@@ -819,6 +912,8 @@ class Bench:
             self.address = temporal.address
             self.client = await Client.connect(temporal.address, namespace="default")
             kinds = ["lucy"] if args.only == "lucy" else ["bare"] if args.only == "bare" else ["lucy", "bare"]
+            if args.compare_sandbox:
+                kinds.insert(1, "sandbox")
             if "bare" in kinds and "lucy" not in kinds:
                 self.per_task = args.activities
             for i in range(args.runs):
@@ -866,7 +961,7 @@ def _metrics(run: Run) -> dict[str, float]:
 
 def _format_row(label: str, kind: str, m: dict[str, float], cached: int, threads: int) -> str:
     return (
-        f"{label:<7} {kind:<5} {m['idle']:9.1f} {m['rss']:9.1f} {m['kib']:9.1f} {m['cpu']:9.2f} "
+        f"{label:<7} {kind:<7} {m['idle']:9.1f} {m['rss']:9.1f} {m['kib']:9.1f} {m['cpu']:9.2f} "
         f"{m['tput']:8.1f} {m['wall']:8.1f} {cached:>7} {threads:>8}"
     )
 
@@ -880,7 +975,7 @@ def _median_row(runs: list[Run]) -> str:
 
 
 HEADER = (
-    f"{'run':<7} {'worker':<5} {'idle MiB':>9} {'RSS MiB':>9} {'KiB/wf':>9} {'CPU s/100':>9} "
+    f"{'run':<7} {'worker':<7} {'idle MiB':>9} {'RSS MiB':>9} {'KiB/wf':>9} {'CPU s/100':>9} "
     f"{'tasks/s':>8} {'wall s':>8} {'cached':>7} {'threads':>8}"
 )
 
@@ -903,6 +998,7 @@ def report(bench: Bench, runs: list[Run]) -> None:
     args = bench.args
     lucy = [r for r in runs if r.kind == "lucy"]
     bare = [r for r in runs if r.kind == "bare"]
+    sandboxed = [r for r in runs if r.kind == "sandbox"]
     print()
     if lucy and bench.per_task:
         counts = Counter({k: v / args.tasks for k, v in lucy[0].by_name.items()})
@@ -919,12 +1015,22 @@ def report(bench: Bench, runs: list[Run]) -> None:
             line += f"; status query: {sample['status']}"
         print(line)
         modules = sample.get("modules") or {}
-        if modules:
+        if "reimported" not in modules:
+            print("  no sandbox (the workflow runs unsandboxed)")
+        else:
             anew = ", ".join(f"{m} (bytecode {modules['bytecode'][m]})" for m in modules["reimported"])
             print(
                 f"  its sandbox imported anew: {anew or 'none'}; restriction proxies: "
                 f"{', '.join(modules['proxied']) or 'none'}"
             )
+        walk = sample.get("walk") or {}
+        if walk.get("by_path"):
+            print(
+                f"  Python objects one cached {kind} workflow holds (reachable from it and not from another "
+                f"cached one, sys.getsizeof): {walk['unique_kib']:.1f} KiB; by the path first reached"
+            )
+            for row in walk["by_path"]:
+                print(f"    {row['kib']:8.1f} KiB  {row['path']}")
     print(
         "\nper worker, each column's median: RSS with all tasks idle; KiB per cached workflow = (RSS - idle RSS) / N; "
         "CPU s of the worker process per 100 tasks; tasks/s from the first start to the last activity; "
@@ -932,7 +1038,7 @@ def report(bench: Bench, runs: list[Run]) -> None:
     )
     print(HEADER)
     medians: dict[str, Run] = {}
-    for kind, group in (("lucy", lucy), ("bare", bare)):
+    for kind, group in (("lucy", lucy), ("sandbox", sandboxed), ("bare", bare)):
         if group:
             medians[kind] = _median_run(group)
             print(_median_row(group))
@@ -965,6 +1071,8 @@ def report(bench: Bench, runs: list[Run]) -> None:
         ]
         for label, value, detail in rows:
             print(f"  {label:<42} {value:6.2f}x  ({detail})")
+    if "lucy" in medians and "sandbox" in medians:
+        _print_before_after(lucy, sandboxed, medians["lucy"], medians["sandbox"])
     if "lucy" in medians:
         lm = medians["lucy"]
         at_aim = lm.rss / MIB
@@ -984,6 +1092,27 @@ def report(bench: Bench, runs: list[Run]) -> None:
             )
     for kind, memory in bench.memory.items():
         print_memory(kind, memory, args.tasks)
+
+
+def _print_before_after(lucy: list[Run], before: list[Run], lm: Run, sm: Run) -> None:
+    """--compare-sandbox: Lucy's worker now against the same worker with the sandboxed runner
+    (runs interleaved in this run)."""
+    pairs = [(lr, sr) for lr in lucy for sr in before if lr.index == sr.index]
+    tput = statistics.median(lr.throughput / sr.throughput for lr, sr in pairs)
+    print("\nratios, Lucy (unsandboxed) / Lucy (sandboxed, as before), same run")
+    print(
+        f"  {'RSS with all tasks idle':<42} {lm.rss / sm.rss:6.2f}x  ({lm.rss / MIB:.1f} vs {sm.rss / MIB:.1f} MiB)"
+    )
+    print(
+        f"  {'RSS per cached workflow':<42} {_kib_median(lucy) / _kib_median(before):6.2f}x  "
+        f"({_kib_median(lucy):.1f} vs {_kib_median(before):.1f} KiB, medians)"
+    )
+    print(
+        f"  {'CPU per task':<42} {lm.cpu_per_100 / sm.cpu_per_100:6.2f}x  "
+        f"({lm.cpu_per_100:.2f} vs {sm.cpu_per_100:.2f} CPU-s per 100 tasks, medians)"
+    )
+    label = "throughput (median of the runs' ratios)"
+    print(f"  {label:<42} {tput:6.2f}x")
 
 
 def print_memory(kind: str, memory: dict[str, Any], tasks: int) -> None:
@@ -1091,6 +1220,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--settle", type=float, default=2.0, help="s between worker start and idle RSS")
     parser.add_argument("--only", choices=("lucy", "bare"), help="run one worker only")
     parser.add_argument(
+        "--compare-sandbox",
+        action="store_true",
+        help="also run Lucy's worker with the sandboxed runner it used before (interleaved): before/after",
+    )
+    parser.add_argument(
         "--activities", type=int, default=6, help="with --only bare: trivial activities per task"
     )
     parser.add_argument(
@@ -1113,7 +1247,7 @@ def parse_args() -> argparse.Namespace:
     )
     # the worker child (internal)
     parser.add_argument("--pycache", help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=("lucy", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("lucy", "sandbox", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--queue", help=argparse.SUPPRESS)

@@ -46,6 +46,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.ingress.bolt import build_bolt_app
 from app.ingress.codec import add_codec_server
+from app.serving import shared_slack_session
 from capabilities.email.listeners.webhook import add_agentmail_webhook
 from capabilities.task.listeners.deps import IngressDeps, lazy_temporal, secret_text
 from capabilities.triggers.listeners.webhook import add_webhook_triggers
@@ -75,7 +76,7 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
     secret = secret_text(deps.settings.slack.slack_signing_secret)
     verifier = SignatureVerifier(secret) if secret else None
     missing = deps.settings.slack.missing_for_events()
-    app = _new_app(deps, missing)
+    app = _new_app(deps, missing, bolt)
     _add_liveness(app)
     if deps.settings.temporal.temporal_encrypt_payloads:
         add_codec_server(app, deps.settings)
@@ -88,15 +89,17 @@ def create_app(deps: IngressDeps, *, bolt: AsyncApp | None = None, serve_events:
     return app
 
 
-def _new_app(deps: IngressDeps, missing: list[str]) -> FastAPI:
-    """The bare FastAPI app: its lifespan (a warning while Slack is not connected), the OpenAPI
+def _new_app(deps: IngressDeps, missing: list[str], bolt: AsyncApp | None) -> FastAPI:
+    """The bare FastAPI app: its lifespan (a warning while Slack is not connected; Bolt's Slack
+    calls over one kept-alive session, ``users.info`` before the ack included), the OpenAPI
     document in development and test only, trusted hosts in development, tracing."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if missing:
             log.warning("Slack is not connected: events will be refused until these are set", missing=missing)
-        yield
+        async with shared_slack_session(bolt.client if bolt is not None else None):
+            yield
 
     # The OpenAPI document (no docs UI) is served in development and test only: a map of the
     # routes helps no one outside.

@@ -35,6 +35,8 @@ class FakeSlack(SlackBackend):
     _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     # Calls Slack carries out at once but answers late: (method, which calls, answer when set).
     _holds: list[tuple[str, Callable[[dict[str, Any]], bool], asyncio.Event]] = field(default_factory=list)
+    # (method, the client's TCP port) of every Web API call: which calls shared a connection.
+    connections: list[tuple[str, int]] = field(default_factory=list)
 
     def hold_answer(self, method: str, when: Callable[[dict[str, Any]], bool]) -> asyncio.Event:
         """The next ``method`` call matching ``when`` is carried out (recorded, posted) at once
@@ -93,6 +95,8 @@ class FakeSlack(SlackBackend):
         return web.Response(status=404) if content is None else web.Response(body=content)
 
     async def _handle(self, request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        self.connections.append((request.match_info["method"], int(peer[1]) if peer else 0))
         params: dict[str, Any] = dict(request.query)
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":

@@ -180,3 +180,20 @@ async def test_a_worker_killed_mid_stream_still_yields_one_complete_answer(
     assert len(posts) == 1, posts  # the same message, rewritten; never a second one
     assert posts[0]["ts"] == half[0]["ts"] and posts[0]["text"] == prepare(ANSWER)[0]
     assert took < 30, f"the complete answer came {took:.1f} s after the new worker started"
+
+
+async def test_the_slack_calls_of_a_streamed_answer_reuse_their_connections(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm
+):
+    """The worker's Slack calls share one aiohttp session (``app.worker.slack_session``): without
+    it slack_sdk opened a new session and connection (against slack.com, a TLS handshake) for
+    every call, ``chat.startStream`` on the way to the first visible text included."""
+    fake_llm.then(content=ANSWER)
+    before = len(fake_slack.connections)
+    _, result, _ = await _run(lucy, fake_slack, "explain it once more")
+    assert result["status"] == "completed"
+    calls = [(m, port) for m, port in fake_slack.connections[before:] if m.startswith("chat.")]
+    assert {"chat.startStream", "chat.stopStream"} <= {m for m, _ in calls}, calls
+    # One after the other they go over one kept-alive connection; a few run at once (the
+    # progress message, the stream), so a few connections, never one per call.
+    assert len({port for _, port in calls}) < len(calls), calls

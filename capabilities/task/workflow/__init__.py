@@ -27,9 +27,12 @@ queries read it, continue-as-new carries it whole (``TaskInput.resume``). Only r
 - *Who decided* is verified by the worker (``identity.verify``), never taken from a click.
 
 **Imports.** The modules of this package are pure and deterministic (no I/O, clock, randomness
-or environment: only ``workflow.*`` APIs). :mod:`.workflow` imports them through
-``imports_passed_through``, so the sandbox imports them once per worker instead of once per
-workflow run: a worker holding a thousand waiting tasks keeps one copy of them.
+or environment: only ``workflow.*`` APIs). The worker runs workflows without Temporal's sandbox
+(:func:`app.worker.workflow_runner`), so they are imported once per worker and a worker holding
+a thousand waiting tasks keeps one copy of them; ``tests/test_architecture.py`` reads every line
+workflow code runs for what the sandbox would have stopped. :mod:`.workflow` still imports them
+through ``imports_passed_through`` (a no-op without the sandbox), by full name, so a sandboxed
+runner (``bench/worker_scale.py --compare-sandbox``) would not re-import them per run either.
 """
 
 from capabilities.task.workflow.workflow import LucyTaskWorkflow
