@@ -46,8 +46,8 @@ def recorded_workflow_id(path: Path) -> str:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replay(path: Path):
     history = WorkflowHistory.from_json(recorded_workflow_id(path), json.loads(path.read_text()))
-    # The same workflow runner and interceptors as the worker's (Lucy's own modules passed
-    # through; each activity to its role's queue).
+    # The same workflow runner and interceptors as the worker's (no sandbox; each activity to
+    # its role's queue).
     replayer = Replayer(
         workflows=list(WORKFLOWS), workflow_runner=workflow_runner(), interceptors=workflow_interceptors()
     )
