@@ -189,6 +189,7 @@ SPEED_PATCHES = frozenset(
     {
         "speed-approval-parallel",
         "speed-finish-together",
+        "speed-verify-local",
     }
 )
 

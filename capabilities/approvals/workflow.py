@@ -43,27 +43,39 @@ OWNER_ONLY_PROGRESS_PATCH = "redesign2-owner-only-progress"
 # The decision is recorded and shown (``approvals.settle``) while the approved step runs, not
 # before it: histories recorded before it settle first.
 APPROVAL_PARALLEL_PATCH = "speed-approval-parallel"
+# Who clicked is verified by a local activity (no round trip through the server's queue).
+VERIFY_LOCAL_PATCH = "speed-verify-local"
 
 
 async def verify(task: TaskInput, claim: ApprovalDecision | CancelRequest | ExactViewRequest) -> Actor:
     """Who really sent a click or a cancel: the worker checks the ingress's signature and asks Slack."""
     kind, subject, verdict = claim_terms(claim)
+    check = ActorCheck(
+        kind=kind,
+        workflow_id=workflow.info().workflow_id,
+        subject=subject,
+        verdict=verdict,
+        slack_user_id=claim.slack_user_id,
+        slack_team_id=claim.slack_team_id,
+        issued_at=claim.issued_at,
+        signature=claim.signature,
+        expected_team_id=task.slack_team_id,
+    )
+    summary = f"verify who sent the {kind}"
     try:
+        if workflow.patched(VERIFY_LOCAL_PATCH):
+            # A read (the signature, then Slack's users.info): run by this worker inside the
+            # click's own workflow task, so the decision's effects leave with that task.
+            return await workflow.execute_local_activity_method(
+                IdentityActivities.verify,
+                check,
+                start_to_close_timeout=options.VERIFY_TIMEOUT,
+                schedule_to_close_timeout=options.VERIFY_TIMEOUT * 3,
+                retry_policy=options.VERIFY["retry_policy"],
+                summary=summary,
+            )
         return await workflow.execute_activity_method(
-            IdentityActivities.verify,
-            ActorCheck(
-                kind=kind,
-                workflow_id=workflow.info().workflow_id,
-                subject=subject,
-                verdict=verdict,
-                slack_user_id=claim.slack_user_id,
-                slack_team_id=claim.slack_team_id,
-                issued_at=claim.issued_at,
-                signature=claim.signature,
-                expected_team_id=task.slack_team_id,
-            ),
-            **options.VERIFY,
-            summary=f"verify who sent the {kind}",
+            IdentityActivities.verify, check, **options.VERIFY, summary=summary
         )
     except ActivityError as err:
         workflow.logger.warning("could not verify a click", extra={"error_type": error_type(err)})
