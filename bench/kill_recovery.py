@@ -13,9 +13,9 @@ worker process is started at once. The figure is the time from the kill to the t
 (the answer posted and recorded).
 
 Before and after in the same run: every round runs each phase twice, on two task queues, once
-with Lucy's activity options as they are (``after``) and once with the heartbeat timeouts the
-[speed] change added to the context read and the classification taken out again (``before``,
-in the worker processes of that queue).
+with Lucy's worker as it is (``after``) and once as it was before [speed] (``before``: the
+context read and the classification without their heartbeat timeouts, and the SDK's default
+10 s sticky-queue timeout instead of ``app.worker.STICKY_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +54,19 @@ async def child(kind: str) -> None:
     the context read and the classification without their heartbeat timeouts."""
     from temporalio.client import Client
 
+    import app.worker
     import capabilities.task.workflow.options as options
-    from app.worker import lucy_worker
     from lucy.settings import load_settings
 
     if kind == "before":
+        app.worker.STICKY_TIMEOUT = timedelta(seconds=10)  # the SDK's default
         for name in ("CONTEXT", "CLASSIFY"):
             bundle = dict(getattr(options, name))
             bundle.pop("heartbeat_timeout", None)
             setattr(options, name, bundle)
     settings = load_settings()
     client = await Client.connect(settings.temporal.temporal_address, namespace="default")
-    async with lucy_worker(settings, client):
+    async with app.worker.lucy_worker(settings, client):
         print("ready", flush=True)
         await asyncio.Event().wait()
 
