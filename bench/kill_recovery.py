@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PHASES = ("context", "classify", "answer", "tool")
-HOLD_S = 3600.0  # "for good": the killed worker never sees an answer
+HOLD_S = 45.0  # longer than any recovery: the killed worker never sees an answer (and the fakes can stop)
 
 
 # --------------------------------------------------------------------------- the worker process
@@ -204,8 +204,11 @@ class Run:
 
         marker = f"{phase}-{uuid.uuid4().hex[:8]}"
         task = await self.bench.new_task(f"please help hang={marker}")
+        release = asyncio.Event()
         if phase == "context":  # a follow-up in a thread reads the thread so far
-            self.slack.hold_answer("conversations.replies", lambda p, ts=task.thread_ts: p.get("ts") == ts)
+            release = self.slack.hold_answer(
+                "conversations.replies", lambda p, ts=task.thread_ts: p.get("ts") == ts
+            )
             task = dataclasses.replace(task, with_thread_history=True)
         workflow_id = task_workflow_id(task.slack_team_id, task.slack_channel_id, task.message_ts)
         handle = await self.bench.start_lucy(task, workflow_id, f"{self.queue}-{kind}")
@@ -216,6 +219,7 @@ class Run:
         startup = await self.start_worker(kind)
         result: TaskResult = await asyncio.wait_for(handle.result(), timeout=300)
         took = time.monotonic() - killed
+        release.set()
         if result.status != "completed":
             raise RuntimeError(f"{workflow_id} ended {result.status} ({result.error_type})")
         return took, startup
