@@ -126,6 +126,11 @@ def build_slack_client(
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 # A test's or a bench's limits for every role: (workflow tasks, activities); None keeps the settings.
 SlotLimits = tuple[int | None, int | None]
+# How long a workflow task waits on this worker's own (sticky) queue before any worker may take
+# it (replaying the history). After a kill -9 the dead worker's sticky queue holds the task's
+# next workflow task this long (the SDK's default, 10 s, made a kill during a task's first
+# seconds cost 10 s more); a live worker polls its sticky queue continuously.
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 def build_activities(
@@ -302,6 +307,7 @@ def role_worker(
         # A heartbeat's details (the LLM activity's stream ts) reach Temporal within 2 s, so
         # an attempt after a kill -9 knows which Slack message to rewrite.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
         activities=activities,
     )
 

@@ -184,6 +184,34 @@ class BenchSlack(FakeSlack):
         return answer
 
 
+# --------------------------------------------------------------------------- before [speed]
+
+# A second Lucy worker serves this queue suffix, and its workflows take none of the [speed]
+# patches: Lucy as it was before them, measured in the same run (a patch not taken is exactly
+# the old code path, which is what every recorded history replays).
+BEFORE = "-before"
+SPEED_PATCHES = frozenset(
+    {
+        "speed-approval-parallel",
+        "speed-finish-together",
+        "speed-verify-local",
+    }
+)
+
+
+def install_before() -> None:
+    """Make ``workflow.patched`` say no to the [speed] patches on the ``BEFORE`` queue (called
+    once, in the bench's own process; the workflow code looks the function up on the module)."""
+    patched = workflow.patched
+
+    def patched_unless_before(patch_id: str) -> bool:
+        if patch_id in SPEED_PATCHES and workflow.info().task_queue.endswith(BEFORE):
+            return False
+        return patched(patch_id)
+
+    workflow.patched = patched_unless_before  # type: ignore[assignment]
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -292,14 +320,16 @@ class Bench:
 
         return run
 
-    async def approval_run(self) -> tuple[float, float, float]:
+    async def approval_run(
+        self, queue: str | None = None, config: str = "approval"
+    ) -> tuple[float, float, float]:
         """One approval, in ms after the click: (update returned, tool running, message updated)."""
         marker = uuid.uuid4().hex[:12]
         task = await self.new_task(
             f"bench steps=1 tool=exec args={json.dumps({'command': f'echo {marker}'})}"
         )
         workflow_id = task_workflow_id(task.slack_team_id, task.slack_channel_id, task.message_ts)
-        handle = await self.start_lucy(task, workflow_id)
+        handle = await self.start_lucy(task, workflow_id, queue)
         deadline = time.monotonic() + 30
         while True:
             status = await handle.query("status")
@@ -344,7 +374,7 @@ class Bench:
             raise RuntimeError(f"{workflow_id}: {outcome.decision}, ended {result.status}")
         updated = self.slack.update_at[(task.slack_channel_id, message_ts)]
         ran = self.gateway.exec_at[f"echo {marker}"]
-        self.ids["approval"].append(workflow_id)
+        self.ids[config].append(workflow_id)
         return (returned - clicked) * 1000, (ran - clicked) * 1000, (updated - clicked) * 1000
 
     async def history_profile(self, config: str, limit: int = 10) -> dict[str, Any]:
@@ -448,6 +478,12 @@ async def main() -> None:
         help="both: also run Lucy with LUCY_WORKER_SPLIT_QUEUES=false (every activity on one queue)",
     )
     parser.add_argument(
+        "--no-before",
+        dest="before",
+        action="store_false",
+        help="do not run Lucy before the [speed] patches (a worker whose runs take none of them)",
+    )
+    parser.add_argument(
         "--budget-usd", type=float, default=1_000_000.0, help="the workspace's monthly budget"
     )
     parser.add_argument(
@@ -519,6 +555,11 @@ async def main() -> None:
                     app.worker.BudgetGuard = guard  # type: ignore[misc]
             if args.queue_split == "both":  # Lucy before the queue roles: every activity on one queue
                 await _one_queue_worker(stack, settings, client, engine, bench.lucy_queue)
+            if args.before:  # Lucy as it was before the [speed] patches, in the same run
+                install_before()
+                await stack.enter_async_context(
+                    lucy_worker(settings, client, engine=engine, task_queue=bench.lucy_queue + BEFORE)
+                )
             # The baseline: the same worker config (client, options, sandbox), its own queue.
             config = worker.config()
             config.update(task_queue=bench.bare_queue, workflows=[BareWorkflow], activities=[noop])
@@ -538,6 +579,10 @@ async def main() -> None:
                     noguard = bench.lucy_queue + "-noguard"
                     configs[f"Lucy k={k} no guard"] = bench.lucy_run(k, "lucy_k_ng", noguard)
                     configs["Lucy k=0 no guard"] = bench.lucy_run(0, "lucy_0_ng", noguard)
+                if args.before:
+                    before = bench.lucy_queue + BEFORE
+                    configs[f"Lucy k={k} before"] = bench.lucy_run(k, "lucy_k_before", before)
+                    configs["Lucy k=0 before"] = bench.lucy_run(0, "lucy_0_before", before)
                 if args.warmup:
                     await rounds(configs, args.warmup, 1)
                     for _ in range(min(3, args.warmup)):
@@ -547,7 +592,16 @@ async def main() -> None:
                 samples = await rounds(configs, args.tasks, args.concurrency)
                 steps_s = time.perf_counter() - started
                 started = time.perf_counter()
-                approvals = [await bench.approval_run() for _ in range(args.approvals)]
+                approvals, approvals_before = [], []
+                for i in range(args.approvals):  # interleaved, the order alternating
+                    pair = ["after", "before"] if args.before else ["after"]
+                    for which in pair if i % 2 == 0 else pair[::-1]:
+                        if which == "after":
+                            approvals.append(await bench.approval_run())
+                        else:
+                            approvals_before.append(
+                                await bench.approval_run(bench.lucy_queue + BEFORE, "approval_before")
+                            )
                 approvals_s = time.perf_counter() - started
                 profiles = {
                     name: await bench.history_profile(key)
@@ -556,10 +610,18 @@ async def main() -> None:
                         ("Lucy k=0", "lucy_0"),
                         (f"bare {k} act.", "bare_k"),
                         ("approval (k=1 exec)", "approval"),
+                        *(
+                            ((f"Lucy k={k} before", "lucy_k_before"), ("Lucy k=0 before", "lucy_0_before"))
+                            if args.before
+                            else ()
+                        ),
+                        *((("approval before", "approval_before"),) if args.before else ()),
                     )
                 }
         budget = await budget_round_trips(bench, settings, args.budget_probes)
         report(args, samples, approvals, profiles, steps_s, approvals_s, time.perf_counter() - wall, budget)
+        if args.before:
+            report_before(args, samples, approvals, approvals_before)
         if spans is not None:
             spans[0].force_flush()
             print(f"tracing on: {len(spans[1].get_finished_spans())} spans made")
@@ -698,7 +760,7 @@ def report(
     )
     for label, values in columns:
         print(f"{label:<46} {pct(values, 0.5):9.1f} {pct(values, 0.99):9.1f} {max(values):9.1f}")
-    print("  (Lucy settles the approval, which updates the message, before it runs the tool)")
+    print("  (speed-approval-parallel: the tool starts once the click is verified, the settle alongside)")
     print("\nwhere the time goes (history of the measured runs; averages per workflow)")
     for name, p in profiles.items():
         acts = ", ".join(
@@ -710,15 +772,46 @@ def report(
             f"activity queue {p['act_sched_to_start']:.1f} ms each; server-side {p['server_total']:.0f} ms"
         )
         print(f"      activities (count, mean run): {acts or 'none'}")
-    aim_step = lucy_k / bare_k
-    update_p50 = pct([max(a[1], a[2]) for a in approvals], 0.5)
+    ran_p50 = pct([a[1] for a in approvals], 0.5)
+    fixed, per_step = lucy_0 / bare_0, lucy_step / (2 * bare_act)
     print(
-        f"\nverdict: step overhead Lucy/bare(k) p50 {aim_step:.2f}x (aim <= 1.3x): "
-        f"{'met' if aim_step <= 1.3 else 'NOT met'}"
-        f"\nverdict: click -> resumed -> message updated p50 {update_p50:.1f} ms (aim < 150 ms): "
-        f"{'met' if update_p50 < 150 else 'NOT met'}"
+        f"\nverdict (issue 31): click -> tool running p50 {ran_p50:.1f} ms (aim < 100 ms): "
+        f"{'met' if ran_p50 < 100 else 'NOT met'}"
+        f"\nverdict (issue 31): fixed cost {fixed:.2f}x an empty workflow (aim <= 4x): "
+        f"{'met' if fixed <= 4 else 'NOT met'}"
+        f"\nverdict (issue 31): per tool step {per_step:.2f}x two bare activities (aim <= 1.2x): "
+        f"{'met' if per_step <= 1.2 else 'NOT met'}"
     )
     print(f"\n(timed phases {steps_s:.1f} s + {approvals_s:.1f} s; whole run {wall_s:.1f} s)")
+
+
+def report_before(
+    args: argparse.Namespace,
+    samples: dict[str, list[float]],
+    approvals: list[tuple[float, float, float]],
+    approvals_before: list[tuple[float, float, float]],
+) -> None:
+    """Before and after the [speed] patches, from the same rounds."""
+    k = args.steps
+    p50 = {name: pct(values, 0.5) for name, values in samples.items()}
+    bare_0 = p50["bare 0 act."]
+    bare_act = (p50[f"bare {2 * k} act."] - bare_0) / (2 * k)
+    print("\n[speed] before -> after, same rounds (p50)")
+    for label, suffix in (("before", " before"), ("after", "")):
+        fixed = p50[f"Lucy k=0{suffix}"]
+        step = (p50[f"Lucy k={k}{suffix}"] - fixed) / k
+        print(
+            f"  {label:<7} fixed cost {fixed:7.1f} ms = {fixed / bare_0:5.2f}x an empty workflow; "
+            f"per tool step {step:6.1f} ms = {step / (2 * bare_act):5.2f}x two bare activities"
+        )
+    for label, values in (("before", approvals_before), ("after", approvals)):
+        ran = [a[1] for a in values]
+        shown = [a[2] for a in values]
+        print(
+            f"  {label:<7} approval click -> tool running p50 {pct(ran, 0.5):6.1f} ms "
+            f"(p99 {pct(ran, 0.99):6.1f}); message updated p50 {pct(shown, 0.5):6.1f} ms; "
+            f"update returned p50 {pct([a[0] for a in values], 0.5):6.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -101,8 +101,11 @@ def _worker_process(settings: Settings, temporal_address: str, cwd: Path) -> sub
     return subprocess.Popen([sys.executable, "-c", _WORKER], cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
-async def mention_through_ingress(settings: Settings, client: Client, engine: AsyncEngine, text: str) -> dict:
+async def mention_through_ingress(
+    settings: Settings, client: Client, engine: AsyncEngine, text: str, *, thread_ts: str | None = None
+) -> dict:
     """Mention Lucy (a new team) through the real ingress app, signed as Slack signs; the event.
+    ``thread_ts``: the mention is a reply in that thread (the task reads the thread so far).
     No worker runs in this process: the tests' workers are processes of their own."""
 
     async def get_client() -> Client:
@@ -110,6 +113,8 @@ async def mention_through_ingress(settings: Settings, client: Client, engine: As
 
     app = create_app(IngressDeps(settings=settings, engine=engine, temporal=get_client))
     event = mention_event(team=new_team(), text=text)
+    if thread_ts is not None:
+        event["event"]["thread_ts"] = thread_ts
     body = json.dumps(event).encode()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress") as http:
         headers = {**sign(body), "Content-Type": "application/json"}

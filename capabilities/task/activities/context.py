@@ -40,6 +40,7 @@ from capabilities.skills.repository import skill_offers
 from capabilities.task.contracts.task import TaskContext, TaskContextRequest
 from capabilities.task.repository import get_task
 from capabilities.tools.activities import registry
+from capabilities.tools.activities.liveness import keeps_beating
 from capabilities.tools.contracts import truncate_output
 from capabilities.tools.spec import NEEDS_BROWSER, NEEDS_SLACK
 from lucy.contracts.ids import TaskSource
@@ -164,6 +165,7 @@ class ContextActivities:
         return max(60, int(float(ttl_hours) * 3600))
 
     @activity.defn(name="context.prepare")
+    @keeps_beating  # a worker killed mid-read is noticed within seconds (options.CONTEXT)
     async def prepare(self, request: TaskContextRequest) -> TaskContext:
         """Read the task's context (a read: it writes nothing)."""
         task = request.task

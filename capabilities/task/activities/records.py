@@ -124,37 +124,41 @@ class RecordActivities:
 
     @activity.defn(name="records.steps")
     async def steps(self, batch: StepBatch) -> int:
-        """Several steps in one transaction (see :meth:`step`); returns how many were written."""
-        written = 0
-        for record in batch.records:
-            written += await self.step(record)
-        return written
-
-    async def step(self, record: StepRecord) -> bool:
-        """One step in one transaction: its ``task_steps`` row, plus a ``cost_log`` entry for an
-        LLM call or an ``audit_log`` entry for a tool use. Every write is keyed by
-        the workflow id and the step index, so a retry writes nothing twice. Returns False when
-        the task row does not exist (a task recorded elsewhere), in which case nothing is written."""
-        occurred_at = datetime.fromisoformat(record.occurred_at)
+        """One agent step's records (one task's), in one transaction: each step's
+        ``task_steps`` row, plus a ``cost_log`` entry for an LLM call or an ``audit_log`` entry
+        for a tool use. Every write is keyed by the workflow id and the step index, so a retry
+        writes nothing twice. Returns how many were written: none when the task row does not
+        exist (a task recorded elsewhere)."""
+        if not batch.records:
+            return 0
+        first = batch.records[0]
         try:
-            workspace_id = uuid.UUID(record.workspace_id)
-            user_id = uuid.UUID(record.user_id) if record.user_id else None
+            workspace_id = uuid.UUID(first.workspace_id)
             async with tenant_transaction(self._sessions, workspace_id) as session:
                 task = await get_task(
-                    session=session, workspace_id=workspace_id, workflow_id=record.workflow_id
+                    session=session, workspace_id=workspace_id, workflow_id=first.workflow_id
                 )
                 if task is None:
-                    activity.logger.warning("no task row for this step; not recorded")
-                    return False
-                at = _StepAt(workspace_id, task.id, occurred_at)
-                await _write_step_row(session, record, at)
-                if record.kind == "llm_call":
-                    await _write_llm_cost(session, record, at, user_id)
-                elif record.kind == "tool_use":  # (a decision is audited by approvals.settle)
-                    await _write_tool_audit(session, record, at)
+                    activity.logger.warning("no task row for these steps; not recorded")
+                    return 0
+                for record in batch.records:
+                    await _write_step(session, record, _StepAt(workspace_id, task.id, _at(record)))
         except _PERMANENT as exc:
             raise _rejected(exc, "a task step") from None
-        return True
+        return len(batch.records)
+
+
+def _at(record: StepRecord) -> datetime:
+    return datetime.fromisoformat(record.occurred_at)
+
+
+async def _write_step(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
+    await _write_step_row(session, record, at)
+    if record.kind == "llm_call":
+        user_id = uuid.UUID(record.user_id) if record.user_id else None
+        await _write_llm_cost(session, record, at, user_id)
+    elif record.kind == "tool_use":  # (a decision is audited by approvals.settle)
+        await _write_tool_audit(session, record, at)
 
 
 @dataclass(frozen=True)

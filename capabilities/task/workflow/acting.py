@@ -122,12 +122,14 @@ class ToolRunner:
             )
             if decision != ApprovalDecisionKind.APPROVED:
                 plan.not_run(state, call.id, summary, decision)
+                await self._gate.settled()
                 self._progress.thinking()
                 return prompts.not_run(summary, decision, decider)
             approved_by = decider or ""
         output = await self._execute(
             tool, args, summary=summary, risk=verdict.risk, step_id=call.id, approved_by=approved_by
         )
+        await self._gate.settled()  # the decision's record and message, settled meanwhile
         self._progress.thinking()  # the model reads what the step did
         if not tool.trusted_output:
             state.untrusted_seen = True  # whatever a tool returned came from outside

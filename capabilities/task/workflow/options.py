@@ -48,9 +48,15 @@ RECORD = ActivityOptions(
     retry_policy=RECORD_RETRY,
 )
 
+# A dead worker is noticed this long after its last heartbeat, instead of after a call's
+# start-to-close timeout: the context read and the classification heartbeat every second or two
+# (a worker killed with -9 during either had the task wait out the whole 30 s before).
+LIVENESS = timedelta(seconds=5)
+
 # Reading the task's context is a read: a few minutes of retries, then the task fails and says so.
 CONTEXT = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=LIVENESS,
     schedule_to_close_timeout=timedelta(minutes=10),
     retry_policy=backoff(SECOND, timedelta(seconds=30), 20, ["DatabaseRejected"]),
 )
@@ -75,6 +81,7 @@ LLM = ActivityOptions(
 )
 CLASSIFY = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30),
+    heartbeat_timeout=LLM_HEARTBEAT,
     retry_policy=RetryPolicy(
         initial_interval=SECOND,
         maximum_attempts=2,  # a guess is fine: a failed classification falls back to "chat"

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     import capabilities.proactive.workflow.scheduled as scheduled
     import capabilities.task.contracts.records
     import capabilities.task.contracts.task
+    import capabilities.task.workflow.closing as closing
     import capabilities.task.workflow.models as models
     import capabilities.task.workflow.options as options
     import capabilities.task.workflow.policy as policy
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from capabilities.approvals.workflow import ApprovalGate, ExactViewUpdate
     from capabilities.task.activities.context import ContextActivities
     from capabilities.task.activities.records import RecordActivities
-    from capabilities.task.contracts.records import TaskFinished, TaskStarted
+    from capabilities.task.contracts.records import TaskStarted
     from capabilities.task.contracts.task import (
         TaskContextRequest,
         TaskInput,
@@ -278,6 +279,7 @@ class LucyTaskWorkflow(ExactViewUpdate):
         notices = "".join(f"\n\n_{n}_" for n in state.notices)
         state.step = "answering"
         self._closing = True  # the answer is going out: too late to cancel
+        closing.early_flush(self._recorder)  # the step records go alongside the post
         posted = await post(
             task,
             state,
@@ -344,32 +346,8 @@ class LucyTaskWorkflow(ExactViewUpdate):
 
     async def _finish(self, task: TaskInput, final: TaskStatus, *, error_message: str | None = None) -> None:
         """Write the last step records and the task's outcome, then let every handler finish."""
-        state = self._state
-        await self._recorder.drain()
-        usage = state.usage
-        await workflow.execute_activity_method(
-            RecordActivities.task_finished,
-            TaskFinished(
-                workflow_id=workflow.info().workflow_id,
-                workspace_id=task.workspace_id,
-                status=final.value,
-                model=usage.model,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                cost_usd=round(usage.cost_usd, 6),
-                answer_ts=state.answer_ts,
-                error_type=state.error_type if final != TaskStatus.COMPLETED else None,
-                error_message=error_message,
-                result_data={
-                    "answer_ts": state.answer_ts or "",
-                    "intent": state.intent or "",
-                    "steps": str(state.step_index),
-                },
-                occurred_at=workflow.now().isoformat(),
-            ),
-            **options.RECORD,
-            summary=f"record task: {final.value}",
-        )
+        await self._gate.settled()  # an email reply's approval, settled while the mail went out
+        await closing.record_finished(task, self._state, self._recorder, final, error_message)
         if scheduled.is_scheduled(task):
             await scheduled.close_run(task, final)
         await workflow.wait_condition(workflow.all_handlers_finished)
