@@ -199,7 +199,8 @@ def test_one_worker_deployment_per_queue_role(rendered: list[dict[str, Any]]):
         "LUCY_COMPOSIO_API_KEY",
     }
     (workflows,) = workers["workflows"]["spec"]["template"]["spec"]["containers"]
-    assert not outside & {e["name"] for e in workflows["env"]}, "it reaches no outside service: no key to one"
+    # it verifies who clicked (a local activity: Slack's users.info), and reaches nothing else outside
+    assert outside & {e["name"] for e in workflows["env"]} == {"LUCY_SLACK_BOT_TOKEN"}
 
 
 def test_secrets_come_only_from_secret_key_refs(rendered: list[dict[str, Any]]):
@@ -286,10 +287,11 @@ def test_network_policies_deny_by_default_and_isolate_the_browser(rendered: list
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny and "egress" not in deny
     # Each queue role's workers reach what its activities need and nothing else: the workflows
-    # worker Temporal and PostgreSQL only; only the tools worker the gateway and the browser.
+    # worker Temporal, PostgreSQL and Slack (who clicked); only the tools worker the gateway and
+    # the browser.
     reach = {role: _reach(rendered, w) for role, w in _workers(rendered).items()}
     assert reach == {
-        "workflows": {7233, 5432},
+        "workflows": {7233, 5432, 443},
         "llm": {7233, 5432, 443},
         "slack": {7233, 5432, 443},
         "tools": {7233, 5432, 443, 18791, 9377},
@@ -317,7 +319,7 @@ def test_network_policies_deny_by_default_and_isolate_the_browser(rendered: list
     for name in (
         "lucy-worker",
         "lucy-ingress",
-        *(f"lucy-worker-{role}" for role in ("llm", "slack", "tools")),
+        *(f"lucy-worker-{role}" for role in ("workflows", "llm", "slack", "tools")),
     ):
         for rule in _policy(rendered, name)["egress"]:
             for peer in rule["to"]:

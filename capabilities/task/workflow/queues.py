@@ -7,11 +7,12 @@ An activity's role follows what it reaches (docs/scaling.md):
   registry, a workspace's MCP tools, and the other calls to the same outside services (the email
   reply, a monitor's probe, the MCP refresh, and ``context.prepare``: it reads the Slack thread,
   the mail's attachments, the embeddings endpoint and the browser pool's health);
-* ``slack`` (``Q-slack``): the Slack Web API (posts, updates, approvals' messages, who clicked,
-  the DMs of the maintenance and patterns steps);
+* ``slack`` (``Q-slack``): the Slack Web API (posts, updates, approvals' messages, who clicked
+  in runs recorded before ``speed-verify-local``, the DMs of the maintenance and patterns steps);
 * ``workflows`` (Q itself): the rest, which reach only PostgreSQL and Temporal (records,
-  schedules, monitors' claims, partitions, memory upkeep), so the workflow worker needs no
-  other network.
+  schedules, monitors' claims, partitions, memory upkeep). Local activities are not routed:
+  they run on the workflow's worker (``identity.verify``, a read of Slack's ``users.info``, and
+  ``records.task_finished``), so the workflow worker also reaches Slack's Web API.
 
 :class:`ActivityQueues`, a worker interceptor, routes every activity a workflow starts without a
 queue of its own to ``queue_name(<the workflow's queue>, role)``, behind the patch
