@@ -115,8 +115,7 @@ class Cluster:
 
     tmp: Path
     pg: LocalPostgres
-    temporal: LocalTemporal
-    client: Client
+    client: Client  # the script's own, to the cluster's Temporal
     slack: FakeSlack
     llm: DemoLlm
     gateway: FakeGateway
@@ -154,7 +153,7 @@ def lucy_env(
         LUCY_DATABASE_MIGRATION_URL=pg.url,
         LUCY_DATABASE_POOL_SIZE="4",  # 5 processes x (4 + 4) stay well under max_connections
         LUCY_DATABASE_MAX_OVERFLOW="4",
-        LUCY_TEMPORAL_ADDRESS=temporal.address,
+        LUCY_TEMPORAL_ADDRESS=temporal,
         LUCY_SLACK_API_URL=slack.api_url,
         LUCY_SLACK_BOT_TOKEN=slack.token,
         LUCY_SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -204,7 +203,7 @@ def make_procs(
     return ing, workers
 
 
-async def _servers(tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[LocalPostgres, LocalTemporal]:
+async def _servers(tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[LocalPostgres, str]:
     pg = LocalPostgres(tmp / "pg", port=free_port())
     await asyncio.to_thread(pg.start)
     stack.callback(pg.stop)
@@ -219,7 +218,7 @@ async def _servers(tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[LocalPo
     temporal.start()
     stack.callback(temporal.stop)
     await temporal.wait_ready()
-    return pg, temporal
+    return pg, temporal.address
 
 
 async def _fakes(stack: contextlib.AsyncExitStack) -> tuple[FakeSlack, DemoLlm, FakeGateway]:
@@ -232,22 +231,27 @@ async def _fakes(stack: contextlib.AsyncExitStack) -> tuple[FakeSlack, DemoLlm, 
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    *, ingresses: int, queues: list[str | None], workers_at_start: int | None = None
+    *,
+    ingresses: int,
+    queues: list[str | None],
+    workers_at_start: int | None = None,
+    servers: tuple[LocalPostgres, str] | None = None,
 ) -> AsyncIterator[Cluster]:
     """A cluster with ``ingresses`` ingress processes and one worker per entry of ``queues``
     (the first ``workers_at_start`` of them started, default all); everything stopped on exit.
-    The data and logs stay in ``Cluster.tmp`` when the block raises."""
+    ``servers``: a migrated PostgreSQL and a Temporal address to use (the test suite's) instead
+    of starting both. Logs (and the servers' data) stay in ``Cluster.tmp``."""
     tmp = Path(tempfile.mkdtemp(prefix="lucy-scale-"))
     async with contextlib.AsyncExitStack() as stack:
-        pg, temporal = await _servers(tmp, stack)
+        pg, temporal = servers or await _servers(tmp, stack)
         slack, llm, gateway = await _fakes(stack)
         env = lucy_env(pg, temporal, slack, llm, gateway)
         ing, workers = make_procs(tmp, env, ingresses, queues)
         for proc in (*ing, *workers):
             stack.callback(proc.stop)
         http = await stack.enter_async_context(httpx.AsyncClient())
-        client = await Client.connect(temporal.address)
-        cluster = Cluster(tmp, pg, temporal, client, slack, llm, gateway, http, ing, workers)
+        client = await Client.connect(temporal)
+        cluster = Cluster(tmp, pg, client, slack, llm, gateway, http, ing, workers)
         for proc in ing:
             proc.start()
         await cluster.use_workers(len(workers) if workers_at_start is None else workers_at_start)

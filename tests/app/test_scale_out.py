@@ -1,0 +1,44 @@
+"""The multi-process fault run, small (``bench/scale_out.py`` is the full one): 2 ``lucy ingress``
+and 2 ``lucy worker`` processes on the suite's PostgreSQL and Temporal, 20 tasks sent as Slack
+sends them (mentions, DMs, ``/lucy``), 4 of them running a command an admin approves with a
+signed click; one worker SIGKILLed while tasks are in flight, then restarted. Slack, the
+gateway, PostgreSQL and Temporal must agree: every task answered once, every approved command
+run once, nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+
+from app.devservers import LocalPostgres
+from bench.cluster import running_cluster
+from bench.scale_checks import verify
+from bench.scale_load import Driver, Phase, drive, make_tasks
+from tests.conftest import eventually
+
+
+async def test_a_worker_killed_mid_run_loses_and_repeats_nothing(postgres: LocalPostgres, temporal_env):
+    temporal = temporal_env.client.service_client.config.target_host
+    tag = uuid.uuid4().hex[:6].upper()  # the suite's Temporal and database are shared
+    tasks = make_tasks(tag, 20, teams=3, approval_every=5)
+    assert {t.kind for t in tasks if t.approval} == {"mention", "dm", "command"}
+    async with running_cluster(ingresses=2, queues=[None, None], servers=(postgres, temporal)) as cluster:
+        driver = Driver(cluster.http, cluster.slack, [p.port for p in cluster.ingresses], wait_s=120)
+        run = asyncio.create_task(drive(driver, Phase("test", tasks), concurrency=10))
+        await eventually(lambda: sum(not math.isnan(t.answered_at) for t in tasks) >= 3, "first answers", 120)
+        victim = cluster.workers[0]
+        victim.kill()
+        in_flight = sum(math.isnan(t.answered_at) for t in tasks)
+        await asyncio.sleep(1)
+        await cluster.restart(victim)
+        phase = await asyncio.wait_for(run, 150)
+        await asyncio.sleep(2)  # the last workflows record their end just after their answer
+        verdict = await verify(cluster.client, cluster.slack, cluster.gateway, cluster.admin_url, tasks)
+
+    assert in_flight > 0, "the worker died while tasks were still running"
+    assert victim.kills == 1
+    assert verdict.ok, "\n".join(verdict.lines())
+    assert (verdict.tasks, verdict.answered, len(verdict.lost), len(verdict.duplicated)) == (20, 20, 0, 0)
+    assert phase.answered == 20 and driver.undelivered == 0
+    assert sorted(cluster.gateway.commands()) == sorted(t.command for t in tasks if t.approval)
