@@ -3,13 +3,12 @@
 balancer, retried as Slack retries; approvals clicked (a signed ``block_actions``) by an admin,
 again when the click changed nothing; answers awaited in the fake Slack.
 
-Slack's retries: an event not acknowledged (connection refused or reset, a timeout after 3 s, an
-HTTP error) is delivered again, the same body with ``X-Slack-Retry-Num`` and
-``X-Slack-Retry-Reason``, up to 3 retries (Slack waits about 1 and 5 minutes between them; here
-a moment, so the run ends). Slack never retries a command or a click: a command that got no
-answer is sent again only when it never reached an ingress (connection refused: the load
-balancer tries the next replica); a click that changed nothing after a while is clicked again,
-as a person would.
+A connection a dead ingress refuses is sent on to the next one at once (a load balancer fails
+over; Slack does not see it). An event not acknowledged otherwise (reset, no answer within 3 s,
+an HTTP error) is delivered again as Slack delivers it: the same body with
+``X-Slack-Retry-Num`` and ``X-Slack-Retry-Reason``, at once, after 1 minute and after 5 minutes.
+Slack never retries a command or a click: a person clicks again when a click changed nothing
+after a while.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from tests.conftest import block_actions_payload, dm_event, mention_event, sign
 from tests.fakes.slack import FakeSlack
 
 ACK_TIMEOUT_S = 3.0  # Slack gives up on a request after 3 s
-EVENT_RETRIES = 3  # Slack's retries of an event
-RETRY_PAUSE_S = 0.5
+SLACK_RETRY_DELAYS_S = (0.0, 60.0, 300.0)  # Slack retries an event at once, after 1 min, after 5
 CLICK_WAIT_S = 20.0  # a person clicks again when nothing changed for this long
 APPROVER = "UADMIN1"  # an admin of every workspace (the fake Slack's convention)
 ANSWER_MARKERS = ("You asked:", "Here is what I got")  # DemoLlm's answers (tests/fakes/serve.py)
@@ -161,7 +159,8 @@ class Driver:
     slack: FakeSlack
     ports: list[int]
     wait_s: float = 600.0  # how long a task may take before it counts as lost
-    retries: int = 0
+    retries: int = 0  # deliveries Slack made again (X-Slack-Retry-Num)
+    failovers: int = 0  # connections a dead replica refused, sent on to the next one
     undelivered: int = 0
     _turn: int = 0
 
@@ -171,28 +170,36 @@ class Driver:
 
     async def deliver(self, body: bytes, content_type: str, *, slack_retries: bool) -> None:
         """One request, delivered as Slack would (see the module's docstring)."""
+        delays = SLACK_RETRY_DELAYS_S if slack_retries else ()
         reason = ""
-        for attempt in range(EVENT_RETRIES + 1 if slack_retries else 10):
-            headers = {"Content-Type": content_type, **sign(body)}
-            if attempt and slack_retries:
-                headers |= {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason}
+        for attempt in range(len(delays) + 1):
+            if attempt:
+                self.retries += 1
+                await asyncio.sleep(delays[attempt - 1])
+            reason = await self._through_balancer(body, content_type, attempt, reason)
+            if not reason or (reason == "http_timeout" and not slack_retries):
+                return  # a timed-out command or click may have been handled: nobody resends it
+        self.undelivered += 1
+        raise Undelivered(reason)
+
+    async def _through_balancer(self, body: bytes, content_type: str, attempt: int, reason: str) -> str:
+        """One delivery through the load balancer: a replica that refuses the connection is
+        skipped for the next one. Returns why it failed ("" when it was acknowledged)."""
+        headers = {"Content-Type": content_type, **sign(body)}
+        if attempt:
+            headers |= {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": reason}
+        for _ in range(3 * len(self.ports)):
             try:
                 response = await self.http.post(
                     self._next_url(), content=body, headers=headers, timeout=ACK_TIMEOUT_S
                 )
-                if response.status_code == 200:
-                    return
-                reason = "http_error"
+                return "" if response.status_code == 200 else "http_error"
             except httpx.ConnectError:
-                reason = "connection_failed"  # never reached an ingress
+                self.failovers += 1  # never reached that replica
+                await asyncio.sleep(0.1)
             except (httpx.TimeoutException, httpx.TransportError):
-                if not slack_retries:
-                    return  # it may have been handled: Slack shows an error, nobody resends
-                reason = "http_timeout"
-            self.retries += 1
-            await asyncio.sleep(RETRY_PAUSE_S)
-        self.undelivered += 1
-        raise Undelivered(reason)
+                return "http_timeout"
+        return "connection_failed"
 
     async def run(self, task: Task) -> None:
         """Send ``task``, approve its command if it asks, wait for its answer."""

@@ -177,7 +177,9 @@ async def main(args: argparse.Namespace) -> int:
         await asyncio.sleep(3)  # the last workflows record their end after their answer
         verdict = await verify(cluster.client, cluster.slack, cluster.gateway, cluster.admin_url, tasks)
     say("", "checks over every task of the run (Slack, gateway, PostgreSQL, Temporal):", *verdict.lines())
-    say(f"deliveries retried as Slack retries: {driver.retries}; given up: {driver.undelivered}")
+    say(
+        f"connections a dead ingress refused, sent to the other: {driver.failovers}; deliveries Slack retried: {driver.retries}; given up: {driver.undelivered}"
+    )
     say(f"approval clicks: {sum(t.clicks for t in tasks)} for {sum(t.approval for t in tasks)} approvals")
     if phases:
         say(
