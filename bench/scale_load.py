@@ -56,7 +56,7 @@ class Task:
     content_type: str
     sent_at: float = math.nan
     answered_at: float = math.nan
-    deliveries: int = 0
+    acked: bool = False  # Slack got a 200 for the request (else the person saw Slack's error)
     clicks: int = 0
 
     @property
@@ -168,8 +168,9 @@ class Driver:
         self._turn += 1
         return f"http://127.0.0.1:{self.ports[self._turn % len(self.ports)]}/slack/events"
 
-    async def deliver(self, body: bytes, content_type: str, *, slack_retries: bool) -> None:
-        """One request, delivered as Slack would (see the module's docstring)."""
+    async def deliver(self, body: bytes, content_type: str, *, slack_retries: bool) -> bool:
+        """One request, delivered as Slack would (see the module's docstring); whether it was
+        acknowledged."""
         delays = SLACK_RETRY_DELAYS_S if slack_retries else ()
         reason = ""
         for attempt in range(len(delays) + 1):
@@ -177,8 +178,10 @@ class Driver:
                 self.retries += 1
                 await asyncio.sleep(delays[attempt - 1])
             reason = await self._through_balancer(body, content_type, attempt, reason)
-            if not reason or (reason == "http_timeout" and not slack_retries):
-                return  # a timed-out command or click may have been handled: nobody resends it
+            if not reason:
+                return True
+            if reason == "http_timeout" and not slack_retries:
+                return False  # it may have been handled; Slack shows an error, nobody resends it
         self.undelivered += 1
         raise Undelivered(reason)
 
@@ -205,10 +208,11 @@ class Driver:
         """Send ``task``, approve its command if it asks, wait for its answer."""
         task.sent_at = time.monotonic()
         try:
-            await self.deliver(task.body, task.content_type, slack_retries=task.kind != "command")
+            task.acked = await self.deliver(
+                task.body, task.content_type, slack_retries=task.kind != "command"
+            )
         except Undelivered:
             return  # Slack gave up; the checks count it as lost
-        task.deliveries += 1
         if task.approval and not await self.approve(task):
             return
         if await until(

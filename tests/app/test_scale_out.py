@@ -52,8 +52,10 @@ async def test_a_worker_and_an_ingress_killed_mid_run_lose_and_repeat_nothing(
     assert in_flight > 0, "the worker died while tasks were still running"
     assert victim.kills == 1
     assert verdict.ok, "\n".join(verdict.lines())
-    assert (verdict.tasks, verdict.answered, len(verdict.lost), len(verdict.duplicated)) == (20, 20, 0, 0)
-    assert phase.answered == 20 and driver.undelivered == 0
+    # A command an ingress died holding got Slack's error and is not resent (see scale_checks).
+    assert verdict.tasks + verdict.unchecked == 20 and verdict.unchecked <= 1
+    assert (verdict.answered, len(verdict.lost), len(verdict.duplicated)) == (verdict.tasks, 0, 0)
+    assert phase.answered == verdict.tasks and driver.undelivered == 0
     assert driver.failovers > 0, "requests that met the dead ingress went to the other one"
     assert tampered.duplicated == {tasks[1].workflow_id} and tampered.lost == {tasks[2].workflow_id}
-    assert sorted(cluster.gateway.commands()) == sorted(t.command for t in tasks if t.approval)
+    assert len(cluster.gateway.commands()) == len(set(cluster.gateway.commands())) == 4 - verdict.unchecked
