@@ -58,4 +58,7 @@ async def test_a_worker_and_an_ingress_killed_mid_run_lose_and_repeat_nothing(
     assert phase.answered == verdict.tasks and driver.undelivered == 0
     assert driver.failovers > 0, "requests that met the dead ingress went to the other one"
     assert tampered.duplicated == {tasks[1].workflow_id} and tampered.lost == {tasks[2].workflow_id}
-    assert len(cluster.gateway.commands()) == len(set(cluster.gateway.commands())) == 4 - verdict.unchecked
+    ran, approved = cluster.gateway.commands(), {t.command for t in tasks if t.approval}
+    assert (
+        len(ran) == len(set(ran)) and set(ran) <= approved and len(ran) >= len(approved) - verdict.unchecked
+    )
