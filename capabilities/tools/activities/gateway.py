@@ -42,7 +42,9 @@ reaches the model.
 A command still running is polled every ``poll_interval`` seconds with a heartbeat in between
 (Temporal delivers cancellation through heartbeats; a cancelled poll asks the gateway to kill
 the session). The heartbeat carries the gateway session id, so a retried attempt resumes
-polling that session instead of running the command a second time.
+polling that session instead of running the command a second time. Before the command is sent
+the heartbeat says so (``EXEC_SENT``): an attempt after a worker died between sending it and
+reporting its result does not send it again, and tells the model it may have run.
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ from lucy.contracts.errors import ErrorType
 from lucy.settings import ToolSettings
 
 _HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# Heartbeated before a command leaves for the gateway (a session id replaces it once it runs).
+EXEC_SENT = "exec-sent"
+MAY_HAVE_RUN = (
+    "[an earlier attempt sent this command to the gateway and stopped before its result came back: "
+    "it may have run. It was not sent again; check before asking to run it again]"
+)
 POLL_INTERVAL = 1.0
 
 T = TypeVar("T")
@@ -137,11 +145,13 @@ class GatewayActivities:
         # A little grace past the timeout (which the gateway enforces too) to see it end.
         deadline = time.monotonic() + timeout + 2 * self._poll_interval
         resumed = _resumed_session()
+        if resumed == EXEC_SENT:
+            return MAY_HAVE_RUN, False
         if resumed is not None:
             # A previous attempt started the command and heartbeated its session: poll it.
             session_id, chunks = resumed, [""]
         else:
-            result = await heartbeating(self._call(tool, "exec", args), every=self._poll_interval)
+            result = await self._send_exec(tool, args)
             if result.status != "running":
                 return self._exec_outcome(result)
             session_id = str(result.details.get("sessionId") or "")
@@ -175,6 +185,17 @@ class GatewayActivities:
                 return f"{poll.text or 'the gateway lost track of the command'}", False
         except asyncio.CancelledError:
             await self._kill(tool, session_id)
+            raise
+
+    async def _send_exec(self, tool: str, args: dict[str, Any]) -> GatewayResult:
+        """Send the command once: heartbeat :data:`EXEC_SENT` first, so an attempt after this
+        worker died (the command ran, its result never reached Temporal) does not run it again;
+        an error answer from the gateway clears it (nothing ran: a retry may send it)."""
+        beat(EXEC_SENT)
+        try:
+            return await heartbeating(self._call(tool, "exec", args), every=self._poll_interval)
+        except ApplicationError:
+            beat("")
             raise
 
     def _exec_outcome(self, result: GatewayResult) -> tuple[str, bool]:
