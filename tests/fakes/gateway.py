@@ -139,6 +139,10 @@ class FakeGateway:
         app.router.add_post("/tools/invoke", self._invoke)
         self._runner, self.port = await serve(app, port)
 
+    def release(self) -> None:
+        """Let every held exec answer now (a scripted ``delay`` ends early)."""
+        self._release_delays()
+
     def _release_delays(self) -> None:
         self._wake.set()
         self._wake = asyncio.Event()

@@ -17,7 +17,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.gateway import EXEC_SENT, GatewayActivities
 from lucy.contracts.errors import ErrorType
 from lucy.contracts.ids import task_workflow_id
 from tests.conftest import Lucy, eventually, mention_event, new_team
@@ -88,3 +88,33 @@ async def test_through_the_worker_a_refused_command_is_retried_and_runs_once(
     tool_turn = [m for m in fake_llm.task_requests[-1]["messages"] if m["role"] == "tool"]
     assert "may have run" not in tool_turn[-1]["content"]
     assert "ran: uptime" in tool_turn[-1]["content"]
+
+
+async def test_the_sent_mark_is_recorded_by_temporal_before_the_command_leaves(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
+):
+    """The mark must survive a kill -9 a moment after the command is sent: while the gateway
+    holds the command, Temporal already has the mark in the attempt's heartbeat details (a
+    throttled heartbeat could wait up to 2 s, and a worker killed then left no mark: the fault
+    run saw 2 of 100 approved commands run twice that way)."""
+    team = new_team()
+    fake_llm.then(tool_calls=[("exec", '{"command": "deploy.sh"}')])
+    fake_llm.then(content="Deployed.")
+    fake_gateway.then_exec(delay=30.0)  # the gateway holds the command until released
+    event = mention_event(team=team, text="deploy it")
+    ev = event["event"]
+    assert (await lucy.post_event(event)).status_code == 200
+    approval = await eventually(lambda: fake_slack.with_actions(ev["channel"], "lucy_approve"), "approval")
+    assert (await lucy.click(approval, "lucy_approve", team=team, user="UADMIN1")).status_code == 200
+    handle = lucy.client.get_workflow_handle(task_workflow_id(team, ev["channel"], ev["ts"]))
+    await eventually(lambda: fake_gateway.commands() == ["deploy.sh"], "the command at the gateway")
+    (pending,) = [
+        p
+        for p in (await handle.describe()).raw_description.pending_activities
+        if p.activity_type.name == "tools.gateway"
+    ]
+    details = await lucy.client.data_converter.decode(pending.heartbeat_details.payloads)
+    assert details == [EXEC_SENT], "Temporal has the mark while the gateway runs the command"
+    fake_gateway.release()
+    assert (await asyncio.wait_for(handle.result(), 60))["status"] == "completed"
+    assert fake_gateway.commands() == ["deploy.sh"]

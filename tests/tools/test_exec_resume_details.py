@@ -5,6 +5,7 @@ never blanked by the background liveness beats between two polls."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from capabilities.tools.activities.gateway import GatewayActivities
+from capabilities.tools.activities.gateway import EXEC_SENT, GatewayActivities
 from capabilities.tools.activities.liveness import BEAT_EVERY_S
 from capabilities.tools.contracts import ToolRequest, ToolResult
 from capabilities.tools.egress import EgressGuard, StaticResolver
@@ -102,5 +103,8 @@ async def test_the_recorded_heartbeat_details_keep_the_session_id(
     assert result.ok is True
     session_id = fake_gateway.invoked("process")[0]["sessionId"]
     assert len(samples) >= 15  # about 6 s of the command, sampled every 0.2 s
-    assert all(s == [session_id] for s in samples), samples
+    # the sent mark first (recorded before the command leaves), then the session id, never blank
+    marks = list(itertools.takewhile(lambda s: s == [EXEC_SENT], samples))
+    assert all(s == [session_id] for s in samples[len(marks) :]), samples
+    assert len(samples) - len(marks) >= 10
     assert fake_gateway.commands() == ["make long"]

@@ -65,7 +65,7 @@ from capabilities.tools.activities.http_errors import (
     retry_after,
     transport_error,
 )
-from capabilities.tools.activities.liveness import beat, keeps_beating
+from capabilities.tools.activities.liveness import beat, beat_recorded, keeps_beating
 from capabilities.tools.activities.openclaw import (
     GATEWAY_TOOLS,
     GatewayResult,
@@ -191,7 +191,7 @@ class GatewayActivities:
         """Send the command once: heartbeat :data:`EXEC_SENT` first, so an attempt after this
         worker died (the command ran, its result never reached Temporal) does not run it again;
         an error answer from the gateway clears it (nothing ran: a retry may send it)."""
-        beat(EXEC_SENT)
+        await beat_recorded(EXEC_SENT)  # recorded by Temporal before the command leaves
         try:
             return await heartbeating(self._call(tool, "exec", args), every=self._poll_interval)
         except ApplicationError:
