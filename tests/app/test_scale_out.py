@@ -13,11 +13,13 @@ import math
 import uuid
 
 import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from app.devservers import LocalPostgres
 from bench.cluster import running_cluster
 from bench.scale_checks import Verdict, check_slack, verify
-from bench.scale_load import Driver, Phase, drive, make_tasks
+from bench.scale_load import Driver, Phase, Task, drive, make_tasks
 from tests.conftest import eventually
 
 
@@ -41,7 +43,10 @@ async def test_a_worker_and_an_ingress_killed_mid_run_lose_and_repeat_nothing(
         await asyncio.sleep(1)
         await cluster.restart(victim)
         phase = await asyncio.wait_for(run, 150)
-        await asyncio.sleep(2)  # the last workflows record their end just after their answer
+        # A workflow records its end just after its answer; one whose worker was killed then
+        # waits for a workflow task timeout first. Wait for them all (the verdict then sees any
+        # that never end).
+        await _all_closed(cluster.client, tasks, timeout=60)
         verdict = await verify(cluster.client, cluster.slack, cluster.gateway, cluster.admin_url, tasks)
         # The checks can fail: an answer posted twice and one never posted are both seen.
         cluster.slack.add_message(tasks[1].channel, "You asked: once more", user="UBOTLUCY")
@@ -62,3 +67,19 @@ async def test_a_worker_and_an_ingress_killed_mid_run_lose_and_repeat_nothing(
     assert (
         len(ran) == len(set(ran)) and set(ran) <= approved and len(ran) >= len(approved) - verdict.unchecked
     )
+
+
+async def _all_closed(client: Client, tasks: list[Task], *, timeout: float) -> None:
+    """Until no task's workflow is running (or ``timeout`` seconds)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if WorkflowExecutionStatus.RUNNING not in [await _status(client, t) for t in tasks]:
+            return
+        await asyncio.sleep(0.5)
+
+
+async def _status(client: Client, task: Task) -> WorkflowExecutionStatus | None:
+    try:
+        return (await client.get_workflow_handle(task.workflow_id).describe()).status
+    except RPCError:  # never started (a command an ingress died holding)
+        return None

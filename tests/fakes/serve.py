@@ -13,27 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-from typing import Any
 
+from tests.fakes.demo_llm import DemoLlm
 from tests.fakes.gateway import FakeGateway
-from tests.fakes.llm import FakeLlm, Scripted
 from tests.fakes.slack import FakeSlack
-
-
-class DemoLlm(FakeLlm):
-    def _take(self, body: dict[str, Any]) -> Scripted:
-        messages = body.get("messages") or []
-        last = messages[-1] if messages else {}
-        tools = {t["function"]["name"] for t in body.get("tools") or []}
-        if body.get("response_format") or not messages:
-            return super()._take(body)
-        if last.get("role") == "tool":
-            return Scripted(content=f"Here is what I got:\n```\n{last.get('content', '')[:1500]}\n```")
-        text = str(last.get("content") or "")
-        if text.startswith("run ") and "exec" in tools:
-            return Scripted(content=None, tool_calls=[("exec", json.dumps({"command": text[4:]}))])
-        return super()._take(body)
 
 
 async def _main(slack_port: int, llm_port: int, gateway_port: int) -> None:
