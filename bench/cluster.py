@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:  # run as a script, bench/ itself is sys.path[0]
 from temporalio.client import Client  # noqa: E402
 
 from app.devservers import LocalPostgres, LocalTemporal, _die_with_parent, free_port, interrupt  # noqa: E402
+from bench.servers import scratch_temporal  # noqa: E402
 from lucy import migrate  # noqa: E402
-from lucy.contracts.ids import SEARCH_ATTRIBUTES  # noqa: E402
 from tests.conftest import SIGNING_SECRET  # noqa: E402
 from tests.fakes.demo_llm import DemoLlm  # noqa: E402
 from tests.fakes.gateway import FakeGateway  # noqa: E402
@@ -210,13 +210,7 @@ async def _servers(tmp: Path, stack: contextlib.AsyncExitStack) -> tuple[LocalPo
     await asyncio.to_thread(pg.start)
     stack.callback(pg.stop)
     await asyncio.to_thread(migrate.upgrade, pg.url)
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     temporal.start()
     stack.callback(temporal.stop)
     await temporal.wait_ready()

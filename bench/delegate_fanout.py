@@ -47,11 +47,12 @@ with workflow.unsafe.imports_passed_through():
 
     from temporalio.client import Client
 
-    from app.devservers import LocalPostgres, LocalTemporal, free_port
+    from app.devservers import LocalPostgres, free_port
     from app.worker import lucy_worker
+    from bench.servers import scratch_temporal
     from bench.step_overhead import Bench
     from lucy import migrate
-    from lucy.contracts.ids import SEARCH_ATTRIBUTES, TaskStatus, task_workflow_id
+    from lucy.contracts.ids import TaskStatus, task_workflow_id
     from lucy.db.session import create_engine, create_sessionmaker
     from lucy.logging import configure_logging
     from lucy.settings import load_settings
@@ -145,13 +146,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lucy-fanout-"))
     slack, llm = FakeSlack(), FanoutLlm(seconds=args.seconds)
     pg = LocalPostgres(tmp / "pg", port=free_port())
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     bench, engine = Bench(args), None
     try:
         for fake in (slack, llm):

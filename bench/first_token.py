@@ -37,11 +37,11 @@ import httpx
 from temporalio.client import Client
 
 from app import worker
-from app.devservers import LocalPostgres, LocalTemporal, free_port
+from app.devservers import LocalPostgres, free_port
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
+from bench.servers import scratch_temporal
 from lucy import migrate
-from lucy.contracts.ids import SEARCH_ATTRIBUTES
 from lucy.db.session import create_engine
 from lucy.logging import configure_logging
 from lucy.settings import Settings, load_settings
@@ -111,13 +111,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lucy-first-token-"))
     slack, llm = FakeSlack(), FakeLlm(first_token_delay=FIRST_TOKEN_S, tokens_per_s=TOKENS_PER_S)
     pg = LocalPostgres(tmp / "pg", port=free_port())
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     try:
         await slack.start()
         await llm.start()

@@ -73,9 +73,10 @@ from temporalio.common import (  # noqa: E402
 )
 from temporalio.service import RPCError, RPCStatusCode  # noqa: E402
 
-from app.devservers import LocalPostgres, LocalTemporal, free_port  # noqa: E402
+from app.devservers import LocalPostgres, free_port  # noqa: E402
+from bench.servers import scratch_temporal  # noqa: E402
 from lucy import migrate  # noqa: E402
-from lucy.contracts.ids import SEARCH_ATTRIBUTES, task_workflow_id  # noqa: E402
+from lucy.contracts.ids import task_workflow_id  # noqa: E402
 
 SECRET = "bench-signing-secret"
 SLACK_TOKEN = "xoxb-fake-token"  # what tests.fakes.slack.FakeSlack accepts
@@ -544,13 +545,7 @@ async def main() -> int:
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="lucy-ack-"))
     pg = LocalPostgres(tmp / "pg", port=free_port())
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[k.name for k in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     procs: list[subprocess.Popen[bytes]] = []
     bin_dir = Path(sys.executable).parent
     slack_port, lucy_port, bolt_port = free_port(), free_port(), free_port()

@@ -227,9 +227,9 @@ class Run:
     async def main(self) -> dict[tuple[str, str], list[tuple[float, float]]]:
         from temporalio.client import Client
 
-        from app.devservers import LocalPostgres, LocalTemporal, free_port
+        from app.devservers import LocalPostgres, free_port
+        from bench.servers import scratch_temporal
         from lucy import migrate
-        from lucy.contracts.ids import SEARCH_ATTRIBUTES
         from lucy.db.session import create_engine, create_sessionmaker
         from lucy.settings import load_settings
 
@@ -241,13 +241,7 @@ class Run:
         for fake in (self.slack, self.llm, self.gateway):
             await fake.start()
         self.pg = LocalPostgres(self.tmp / "pg", port=free_port())
-        self.temporal = LocalTemporal(
-            self.tmp / "temporal.db",
-            port=free_port(),
-            ui_port=free_port(),
-            namespace="default",
-            search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-        )
+        self.temporal = scratch_temporal(self.tmp / "temporal.db")
         out: dict[tuple[str, str], list[tuple[float, float]]] = {}
         engine = None
         try:

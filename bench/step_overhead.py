@@ -79,8 +79,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     import app.worker
-    from app.devservers import LocalPostgres, LocalTemporal, free_port
+    from app.devservers import LocalPostgres, free_port
     from app.worker import claim_signer, lucy_worker
+    from bench.servers import scratch_temporal
     from capabilities.approvals.contracts import ApprovalDecisionKind, ApprovalOutcome
     from capabilities.budgets.activities import BudgetGuard
     from capabilities.task.contracts.task import TaskInput, TaskResult
@@ -94,7 +95,6 @@ with workflow.unsafe.imports_passed_through():
         SA_THREAD,
         SA_USER,
         SA_WORKSPACE,
-        SEARCH_ATTRIBUTES,
         TASK_WORKFLOW_NAME,
         TaskStatus,
         task_workflow_id,
@@ -497,13 +497,7 @@ async def main() -> None:
     slack, llm, gateway = BenchSlack(), BenchLlm(), BenchGateway()
     gateway.files[READ_ARGS["path"]] = "hello from the fake gateway\n"
     pg = LocalPostgres(tmp / "pg", port=free_port())
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     bench = Bench(args)
     engine = None
     wall = time.perf_counter()

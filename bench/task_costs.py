@@ -65,10 +65,11 @@ from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import History  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
-from app.devservers import LocalPostgres, LocalTemporal, free_port  # noqa: E402
+from app.devservers import LocalPostgres, free_port  # noqa: E402
+from bench.servers import scratch_temporal  # noqa: E402
 from capabilities.budgets.rules import estimate_prompt_tokens  # noqa: E402
 from lucy import migrate  # noqa: E402
-from lucy.contracts.ids import SEARCH_ATTRIBUTES, task_workflow_id  # noqa: E402
+from lucy.contracts.ids import task_workflow_id  # noqa: E402
 from lucy.db.session import create_engine  # noqa: E402
 from lucy.logging import configure_logging  # noqa: E402
 from lucy.settings import Settings  # noqa: E402
@@ -558,13 +559,7 @@ async def collect(
 @contextlib.asynccontextmanager
 async def local_servers(tmp: Path) -> AsyncIterator[tuple[LocalPostgres, Client]]:
     pg = LocalPostgres(tmp / "pg", port=free_port())
-    temporal = LocalTemporal(
-        tmp / "temporal.db",
-        port=free_port(),
-        ui_port=free_port(),
-        namespace="default",
-        search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-    )
+    temporal = scratch_temporal(tmp / "temporal.db")
     try:
         pg.start()
         await asyncio.to_thread(migrate.upgrade, pg.url)

@@ -894,17 +894,10 @@ class Bench:
     async def main(self) -> list[Run]:
         from temporalio.client import Client
 
-        from app.devservers import LocalTemporal, free_port
-        from lucy.contracts.ids import SEARCH_ATTRIBUTES
+        from bench.servers import scratch_temporal
 
         args = self.args
-        temporal = LocalTemporal(
-            self.tmp / "temporal.db",
-            port=free_port(),
-            ui_port=free_port(),
-            namespace="default",
-            search_attributes=[key.name for key in SEARCH_ATTRIBUTES],
-        )
+        temporal = scratch_temporal(self.tmp / "temporal.db")
         runs: list[Run] = []
         try:
             temporal.start()
