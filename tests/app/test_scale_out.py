@@ -19,7 +19,7 @@ from temporalio.service import RPCError
 from app.devservers import LocalPostgres
 from bench.cluster import running_cluster
 from bench.scale_checks import Verdict, check_slack, verify
-from bench.scale_load import Driver, Phase, Task, drive, make_tasks
+from bench.scale_load import Driver, Phase, Task, answers, drive, make_tasks
 from tests.conftest import eventually
 
 
@@ -48,11 +48,17 @@ async def test_a_worker_and_an_ingress_killed_mid_run_lose_and_repeat_nothing(
         # that never end).
         await _all_closed(cluster.client, tasks, timeout=60)
         verdict = await verify(cluster.client, cluster.slack, cluster.gateway, cluster.admin_url, tasks)
-        # The checks can fail: an answer posted twice and one never posted are both seen.
+        # The checks can fail: an answer posted twice and one never posted are both seen (over
+        # the tasks the verdict checked: a command an ingress died holding has no answer).
+        checked = [
+            t
+            for t in tasks
+            if t.acked or t.kind != "command" or answers(cluster.slack, t.channel) or t in tasks[1:3]
+        ]
         cluster.slack.add_message(tasks[1].channel, "You asked: once more", user="UBOTLUCY")
         cluster.slack.messages[tasks[2].channel].clear()
         tampered = Verdict(tasks=len(tasks))
-        check_slack(tampered, cluster.slack, tasks)
+        check_slack(tampered, cluster.slack, checked)
 
     assert in_flight > 0, "the worker died while tasks were still running"
     assert victim.kills == 1
