@@ -194,6 +194,8 @@ SPEED_PATCHES = frozenset(
     {
         "speed-approval-parallel",
         "speed-finish-together",
+        "speed-paced-progress",
+        "speed-paced-records",
         "speed-verify-local",
     }
 )

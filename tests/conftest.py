@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from app.devservers import LocalPostgres, free_port, priority_dev_server_args, temporal_cli_path
+from app.devservers import LocalPostgres, dev_server_args, free_port, temporal_cli_path
 from app.ingress.app import IngressDeps, create_app
 from app.worker import lucy_worker
 from capabilities.tools.egress import EgressGuard, StaticResolver
@@ -111,7 +111,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=temporal_cli_path(),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",
-        dev_server_extra_args=priority_dev_server_args(),  # as `lucy dev`: priority and fairness on
+        dev_server_extra_args=dev_server_args(),  # as `lucy dev`: fairness on, dispatch unthrottled
     )
     yield env
     await env.shutdown()

@@ -399,7 +399,8 @@ async def test_the_plan_shows_each_sub_task_live(
         {"title": "First check", "request": "the first check"},
         {"title": "Second check", "request": "the second check"},
     )
-    fake_llm.then(content="first fine", user_contains="the first check", delay=0.5)
+    # Longer than the progress message's second between updates, so "in progress" gets its turn.
+    fake_llm.then(content="first fine", user_contains="the first check", delay=1.5)
     fake_llm.then(status=401, user_contains="the second check")
     fake_llm.then(status=401, user_contains="the second check")
     fake_llm.then(content="One check passed, one failed.", user_contains=marker)

@@ -257,7 +257,7 @@ class Fanout:
             index=index,
             started_at=started,
         )
-        self._recorder.flush()
+        self._recorder.step_done()
 
 
 def _failed(err: ChildWorkflowError) -> TaskResult:

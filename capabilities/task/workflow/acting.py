@@ -203,7 +203,7 @@ class ToolRunner:
             index=step.index,
             started_at=step.started,
         )
-        self._recorder.flush()
+        self._recorder.step_done()
         return f"Error ({kind}): {message}"
 
     def _completed(self, tool: ToolSpec, step: _Step, result: ToolResult) -> str:
@@ -227,5 +227,5 @@ class ToolRunner:
             index=step.index,
             started_at=step.started,
         )
-        self._recorder.flush()
+        self._recorder.step_done()
         return result.output if result.ok else f"The tool reported a failure:\n{result.output}"

@@ -1,9 +1,16 @@
 """Posting in the task's thread (``slack.post_message``), idempotent per step, and the one
-progress message the task keeps up to date (``slack.update_message``)."""
+progress message the task keeps up to date (``slack.update_message``).
+
+Under :data:`PACE_PATCH` the progress message is updated at most once per :data:`UPDATE_EVERY`:
+a view wanted sooner waits for its turn and the newest is sent then, so a burst of fast steps
+costs one ``chat.update`` (and one workflow task) rather than one each, and stays far inside
+Slack's rate limits. A view that must show at once does: waiting for a person, the last one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, is_cancelled_exception
@@ -17,6 +24,8 @@ from lucy.contracts.ids import TaskStatus, idempotency_key
 from lucy.contracts.slack import PostMessageRequest, Progress, ProgressView, UpdateMessageRequest
 
 PLAN_PATCH = "progress-plan"
+PACE_PATCH = "speed-paced-progress"
+UPDATE_EVERY = timedelta(seconds=1)
 # What a delegated sub-task does not post itself: its parent shows its progress in the plan and
 # gives its answer to its own model. (Its approvals are posted, in the parent's thread.)
 QUIET_WHEN_DELEGATED = frozenset({"answer", "failure", "cancelled", "progress"})
@@ -80,6 +89,8 @@ class ProgressMessage:
         self._shown: ProgressView | None = None
         self._busy = False
         self._pump: asyncio.Task[None] | None = None
+        self._last_sent: datetime | None = None  # when the last post or update went out
+        self._rush = False  # pausing: the next update goes at once
         self._thread = assistant.ThreadStatus(task, task.thread_ts)  # an assistant thread's status
         # The plan in the view (a new plan is a new view, so one more update): runs started by a
         # worker before the live plan replay without it (their views compared equal).
@@ -136,6 +147,7 @@ class ProgressMessage:
                 progress=view,
             )
             self._shown = self._wanted = view
+            self._last_sent = workflow.now()
             return
         if self._state.progress_ts is not None:
             self._wanted = view
@@ -143,10 +155,11 @@ class ProgressMessage:
     async def _run(self) -> None:
         while True:
             await workflow.wait_condition(lambda: self._wanted != self._shown)
+            await self._wait_turn()
             wanted = self._wanted
             if wanted is None or self._state.progress_ts is None:
                 return
-            self._busy = True
+            self._busy, self._last_sent = True, workflow.now()
             try:
                 await workflow.execute_activity_method(
                     SlackActivities.update_message,
@@ -167,6 +180,25 @@ class ProgressMessage:
             if not wanted.cancellable:
                 return  # the final view has been shown
 
+    async def _wait_turn(self) -> None:
+        """Under :data:`PACE_PATCH`, wait until :data:`UPDATE_EVERY` has passed since the last
+        post or update, or until the wanted view must show at once."""
+        if self._last_sent is None or not workflow.patched(PACE_PATCH):
+            return
+        gap = UPDATE_EVERY - (workflow.now() - self._last_sent)
+        if gap > timedelta(0) and not self._urgent():
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    self._urgent, timeout=gap, timeout_summary="progress: next update"
+                )
+
+    def _urgent(self) -> bool:
+        """The wanted view must show now: the task waits for a person, or it is the last view."""
+        wanted = self._wanted
+        if self._rush or wanted is None:
+            return self._rush
+        return not wanted.cancellable or wanted.kind == Progress.WAITING.value
+
     async def close(self, view: ProgressView) -> None:
         """Show the final ``view`` (without Cancel) and stop updating."""
         if self._state.progress_ts is not None:
@@ -180,6 +212,7 @@ class ProgressMessage:
 
     async def pause(self) -> None:
         """Before continue-as-new: let the last update land, then stop."""
+        self._rush = True
         await workflow.wait_condition(lambda: self._wanted == self._shown and not self._busy)
         if self._pump is not None:
             self._pump.cancel()
