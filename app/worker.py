@@ -377,8 +377,8 @@ async def lucy_worker(
 async def run_worker(settings: Settings, client: Client, roles: Sequence[QueueRole] = ALL_ROLES) -> None:
     """Run the workers of ``roles`` until cancelled. The process that serves workflows also
     ensures Lucy's own schedules (idempotent; the maintenance run at start once per such process)."""
-    import asyncio
 
+    from app.memory_trim import trim_freed_memory
     from capabilities.memory.upkeep_schedule import ensure_memory_upkeep_schedule
     from capabilities.proactive.maintenance_schedule import (
         ensure_maintenance_schedule,
@@ -390,4 +390,4 @@ async def run_worker(settings: Settings, client: Client, roles: Sequence[QueueRo
             await ensure_maintenance_schedule(client, settings.temporal.temporal_task_queue, run_now=True)
             await ensure_memory_upkeep_schedule(client, settings.temporal.temporal_task_queue)
             await ensure_patterns_schedule(client, settings.temporal.temporal_task_queue)
-        await asyncio.Event().wait()
+        await trim_freed_memory(settings.temporal.worker_memory_trim_seconds)

@@ -447,6 +447,11 @@ async def child_main(args: argparse.Namespace) -> None:
 
         workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
         runner = workflow_runner()  # as `lucy worker` runs it
+    elif args.child == "untrimmed":  # --compare-trim: Lucy's worker without app.memory_trim
+        from app.worker import workflow_runner
+
+        workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
+        runner = workflow_runner()
     elif args.child == "sandbox":  # --compare-sandbox: Lucy as it ran before (see sandbox_runner)
         workflows, activities = [lucy_task_workflow()], lucy_fakes(tally)
         runner = sandbox_runner()
@@ -470,6 +475,7 @@ async def child_main(args: argparse.Namespace) -> None:
     )
     loop = asyncio.get_running_loop()
     commands: asyncio.Queue[str] = asyncio.Queue()
+    background: list[asyncio.Task[None]] = []
 
     def read_stdin() -> None:
         for line in sys.stdin:
@@ -478,6 +484,10 @@ async def child_main(args: argparse.Namespace) -> None:
 
     async with worker:
         threading.Thread(target=read_stdin, name="commands", daemon=True).start()
+        if args.child == "lucy":  # as `lucy worker` runs: freed heap back to the OS now and then
+            from app.memory_trim import trim_freed_memory
+
+            background.append(asyncio.create_task(trim_freed_memory(args.memory_trim)))
         if args.profile:  # from here on: what the tasks allocate (the traces are cleared at "mark")
             import tracemalloc
 
@@ -689,6 +699,8 @@ class Bench:
             queue,
             "--max-cached",
             str(self.args.max_cached),
+            "--memory-trim",
+            str(self.args.memory_trim),
         ]
         if self.args.bytecode == "fresh":
             cmd += ["--pycache", str(self.tmp / "pycache")]
@@ -818,6 +830,8 @@ class Bench:
             while busy := await self.busy(ids):  # normally empty at once
                 ids = busy
                 await asyncio.sleep(0.2)
+            if self.args.memory_trim:  # every kind idles as long: one trim period and a second
+                await asyncio.sleep(self.args.memory_trim + 1)
             stats = await child.ask("stats", "stats")
             run.cpu_s = proc_cpu(child.pid) - cpu0
             run.rss = proc_rss(child.pid)
@@ -907,6 +921,8 @@ class Bench:
             kinds = ["lucy"] if args.only == "lucy" else ["bare"] if args.only == "bare" else ["lucy", "bare"]
             if args.compare_sandbox:
                 kinds.insert(1, "sandbox")
+            if args.compare_trim:
+                kinds.insert(1, "untrimmed")
             if "bare" in kinds and "lucy" not in kinds:
                 self.per_task = args.activities
             for i in range(args.runs):
@@ -992,6 +1008,7 @@ def report(bench: Bench, runs: list[Run]) -> None:
     lucy = [r for r in runs if r.kind == "lucy"]
     bare = [r for r in runs if r.kind == "bare"]
     sandboxed = [r for r in runs if r.kind == "sandbox"]
+    untrimmed = [r for r in runs if r.kind == "untrimmed"]
     print()
     if lucy and bench.per_task:
         counts = Counter({k: v / args.tasks for k, v in lucy[0].by_name.items()})
@@ -1031,7 +1048,7 @@ def report(bench: Bench, runs: list[Run]) -> None:
     )
     print(HEADER)
     medians: dict[str, Run] = {}
-    for kind, group in (("lucy", lucy), ("sandbox", sandboxed), ("bare", bare)):
+    for kind, group in (("lucy", lucy), ("sandbox", sandboxed), ("untrimmed", untrimmed), ("bare", bare)):
         if group:
             medians[kind] = _median_run(group)
             print(_median_row(group))
@@ -1066,6 +1083,9 @@ def report(bench: Bench, runs: list[Run]) -> None:
             print(f"  {label:<42} {value:6.2f}x  ({detail})")
     if "lucy" in medians and "sandbox" in medians:
         _print_before_after(lucy, sandboxed, medians["lucy"], medians["sandbox"])
+    if "lucy" in medians and "untrimmed" in medians:
+        title = "Lucy / Lucy without app.memory_trim (as before)"
+        _print_before_after(lucy, untrimmed, medians["lucy"], medians["untrimmed"], title)
     if "lucy" in medians:
         lm = medians["lucy"]
         at_aim = lm.rss / MIB
@@ -1087,12 +1107,18 @@ def report(bench: Bench, runs: list[Run]) -> None:
         print_memory(kind, memory, args.tasks)
 
 
-def _print_before_after(lucy: list[Run], before: list[Run], lm: Run, sm: Run) -> None:
-    """--compare-sandbox: Lucy's worker now against the same worker with the sandboxed runner
+def _print_before_after(
+    lucy: list[Run],
+    before: list[Run],
+    lm: Run,
+    sm: Run,
+    title: str = "Lucy (unsandboxed) / Lucy (sandboxed, as before)",
+) -> None:
+    """--compare-sandbox, --compare-trim: Lucy's worker now against the same worker as it was
     (runs interleaved in this run)."""
     pairs = [(lr, sr) for lr in lucy for sr in before if lr.index == sr.index]
     tput = statistics.median(lr.throughput / sr.throughput for lr, sr in pairs)
-    print("\nratios, Lucy (unsandboxed) / Lucy (sandboxed, as before), same run")
+    print(f"\nratios, {title}, same run")
     print(
         f"  {'RSS with all tasks idle':<42} {lm.rss / sm.rss:6.2f}x  ({lm.rss / MIB:.1f} vs {sm.rss / MIB:.1f} MiB)"
     )
@@ -1194,6 +1220,8 @@ async def parent_main(args: argparse.Namespace) -> None:
 
 
 def parse_args() -> argparse.Namespace:
+    from lucy.settings import TemporalSettings
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -1218,6 +1246,18 @@ def parse_args() -> argparse.Namespace:
         help="also run Lucy's worker with the sandboxed runner it used before (interleaved): before/after",
     )
     parser.add_argument(
+        "--compare-trim",
+        action="store_true",
+        help="also run Lucy's worker without app.memory_trim (interleaved): before/after",
+    )
+    parser.add_argument(
+        "--memory-trim",
+        type=float,
+        default=TemporalSettings.model_fields["worker_memory_trim_seconds"].default,
+        help="s between Lucy's heap trims (LUCY_WORKER_MEMORY_TRIM_SECONDS' default); every worker "
+        "idles this long and a second more before its RSS is read (0: no trim, no wait)",
+    )
+    parser.add_argument(
         "--activities", type=int, default=6, help="with --only bare: trivial activities per task"
     )
     parser.add_argument(
@@ -1240,7 +1280,7 @@ def parse_args() -> argparse.Namespace:
     )
     # the worker child (internal)
     parser.add_argument("--pycache", help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=("lucy", "sandbox", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("lucy", "sandbox", "untrimmed", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--namespace", default="default", help=argparse.SUPPRESS)
     parser.add_argument("--queue", help=argparse.SUPPRESS)

@@ -251,6 +251,8 @@ class TemporalSettings(SettingsGroup):
     worker_slack_concurrency: int = Field(default=20, ge=1)
     # false: activities stay on the workflows' queue (one process serving all; eager dispatch).
     worker_split_queues: bool = True
+    # Seconds between returns of the worker's freed heap to the OS (app/memory_trim.py); 0: never.
+    worker_memory_trim_seconds: float = Field(default=10.0, ge=0)
 
     @field_validator("temporal_address")
     @classmethod
