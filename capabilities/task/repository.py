@@ -288,7 +288,23 @@ async def record_step(
         started_at=started_at,
         completed_at=completed_at,
     )
-    stmt = ins.on_conflict_do_update(
+    stmt = _step_upsert(ins, workspace_id).returning(TaskStep.id)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def record_steps(*, session: AsyncSession, workspace_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+    """Insert or update many task steps (``task_steps`` columns, the same keys in each row) in
+    one statement, each keyed by its idempotency key as :func:`record_step`; of two rows with
+    the same key the later wins (one statement may not update a row twice)."""
+    latest = list({row["idempotency_key"]: row for row in rows}.values())
+    if latest:
+        await session.execute(_step_upsert(insert(TaskStep).values(latest), workspace_id))
+
+
+def _step_upsert(ins: Any, workspace_id: uuid.UUID) -> Any:
+    """``ins`` (an insert of task steps) updating a step that is there already: its outcome
+    moves on, its completion time stays once set."""
+    return ins.on_conflict_do_update(
         constraint="uq_task_steps_idempotency_key",
         set_={
             "status": ins.excluded.status,
@@ -301,5 +317,4 @@ async def record_step(
             "updated_at": func.now(),
         },
         where=TaskStep.workspace_id == workspace_id,
-    ).returning(TaskStep.id)
-    return (await session.execute(stmt)).scalar_one()
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
@@ -17,9 +18,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinished, TaskStarted
-from capabilities.task.repository import get_task, record_step, record_task_finished, record_task_running
+from capabilities.task.repository import get_task, record_steps, record_task_finished, record_task_running
 from lucy.contracts.ids import idempotency_key
-from lucy.db.repositories.ledger import record_audit, record_cost
+from lucy.db.repositories.ledger import record_audit, record_audits, record_costs
 from lucy.db.repositories.tenants import tenant_transaction
 from lucy.redact import redact_secrets
 
@@ -124,11 +125,11 @@ class RecordActivities:
 
     @activity.defn(name="records.steps")
     async def steps(self, batch: StepBatch) -> int:
-        """One agent step's records (one task's), in one transaction: each step's
-        ``task_steps`` row, plus a ``cost_log`` entry for an LLM call or an ``audit_log`` entry
-        for a tool use. Every write is keyed by the workflow id and the step index, so a retry
-        writes nothing twice. Returns how many were written: none when the task row does not
-        exist (a task recorded elsewhere)."""
+        """Agent steps' records (one task's), in one transaction of one statement per table:
+        each step's ``task_steps`` row, plus a ``cost_log`` entry for an LLM call or an
+        ``audit_log`` entry for a tool use. Every write is keyed by the workflow id and the step
+        index, so a retry writes nothing twice. Returns how many were written: none when the
+        task row does not exist (a task recorded elsewhere)."""
         if not batch.records:
             return 0
         first = batch.records[0]
@@ -141,8 +142,16 @@ class RecordActivities:
                 if task is None:
                     activity.logger.warning("no task row for these steps; not recorded")
                     return 0
-                for record in batch.records:
-                    await _write_step(session, record, _StepAt(workspace_id, task.id, _at(record)))
+                at = [_StepAt(workspace_id, task.id, _at(r)) for r in batch.records]
+                pairs = list(zip(batch.records, at, strict=True))
+                await record_steps(
+                    session=session, workspace_id=workspace_id, rows=[_step_row(r, a) for r, a in pairs]
+                )
+                await record_costs(session, [_cost_row(r, a) for r, a in pairs if _billed(r)])
+                # (a decision is audited by approvals.settle)
+                await record_audits(
+                    session, [_tool_audit_row(r, a) for r, a in pairs if r.kind == "tool_use"]
+                )
         except _PERMANENT as exc:
             raise _rejected(exc, "a task step") from None
         return len(batch.records)
@@ -150,15 +159,6 @@ class RecordActivities:
 
 def _at(record: StepRecord) -> datetime:
     return datetime.fromisoformat(record.occurred_at)
-
-
-async def _write_step(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
-    await _write_step_row(session, record, at)
-    if record.kind == "llm_call":
-        user_id = uuid.UUID(record.user_id) if record.user_id else None
-        await _write_llm_cost(session, record, at, user_id)
-    elif record.kind == "tool_use":  # (a decision is audited by approvals.settle)
-        await _write_tool_audit(session, record, at)
 
 
 @dataclass(frozen=True)
@@ -170,66 +170,71 @@ class _StepAt:
     occurred_at: datetime
 
 
-async def _write_step_row(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
+def _step_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
+    """The step's ``task_steps`` row."""
     terminal = record.status in ("completed", "failed", "skipped")
-    await record_step(
-        session=session,
-        workspace_id=at.workspace_id,
-        task_id=at.task_id,
-        step_index=record.step_index,
-        kind=record.kind,
-        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
-        name=record.name[:255],
-        status=record.status,
-        input=redacted(record.input),
-        output=redacted(record.output),
-        error=redacted(record.error),
-        prompt_tokens=record.prompt_tokens,
-        completion_tokens=record.completion_tokens,
-        cost_usd=record.cost_usd,
-        started_at=at.occurred_at,
-        completed_at=datetime.now(UTC) if terminal else None,
+    return {
+        "workspace_id": at.workspace_id,
+        "task_id": at.task_id,
+        "step_index": record.step_index,
+        "kind": record.kind,
+        "name": record.name[:255],
+        "status": record.status,
+        "idempotency_key": idempotency_key(record.workflow_id, "step", str(record.step_index)),
+        "input": redacted(record.input) or {},
+        "output": redacted(record.output) or {},
+        "error": redacted(record.error),
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "cost_usd": Decimal(str(record.cost_usd)),
+        "started_at": at.occurred_at,
+        "completed_at": datetime.now(UTC) if terminal else None,
+    }
+
+
+def _billed(record: StepRecord) -> bool:
+    """An LLM call that used tokens or money (it gets a ``cost_log`` entry)."""
+    return record.kind == "llm_call" and bool(
+        record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd)
     )
 
 
-async def _write_llm_cost(
-    session: AsyncSession, record: StepRecord, at: _StepAt, user_id: uuid.UUID | None
-) -> None:
-    """The ``cost_log`` entry of an LLM call that used tokens or money."""
-    if not (record.model and (record.prompt_tokens or record.completion_tokens or record.cost_usd)):
-        return
-    await record_cost(
-        session=session,
-        workspace_id=at.workspace_id,
-        idempotency_key=idempotency_key(record.workflow_id, "llm", str(record.step_index)),
-        occurred_at=at.occurred_at,
-        cost_usd=record.cost_usd,
-        prompt_tokens=record.prompt_tokens,
-        completion_tokens=record.completion_tokens,
-        kind="llm",
-        model=record.model,
-        task_id=at.task_id,
-        user_id=user_id,
-    )
+def _cost_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
+    """The ``cost_log`` entry of an LLM call."""
+    return {
+        "workspace_id": at.workspace_id,
+        "idempotency_key": idempotency_key(record.workflow_id, "llm", str(record.step_index)),
+        "created_at": at.occurred_at,
+        "cost_usd": Decimal(str(record.cost_usd)),
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "kind": "llm",
+        "provider": None,
+        "model": record.model,
+        "task_id": at.task_id,
+        "user_id": uuid.UUID(record.user_id) if record.user_id else None,
+    }
 
 
-async def _write_tool_audit(session: AsyncSession, record: StepRecord, at: _StepAt) -> None:
+def _tool_audit_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
     """The ``audit_log`` entry of a tool use."""
-    await record_audit(
-        session=session,
-        workspace_id=at.workspace_id,
-        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),
-        occurred_at=at.occurred_at,
-        actor_type="lucy",
-        action=f"tool.{record.status}",
-        entity_type="task_step",
-        entity_id=f"{at.task_id}:{record.step_index}",
-        task_id=at.task_id,
-        workflow_id=record.workflow_id,
-        after_state={
+    return {
+        "workspace_id": at.workspace_id,
+        "idempotency_key": idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),
+        "created_at": at.occurred_at,
+        "actor_type": "lucy",
+        "actor_id": None,
+        "action": f"tool.{record.status}",
+        "entity_type": "task_step",
+        "entity_id": f"{at.task_id}:{record.step_index}",
+        "task_id": at.task_id,
+        "workflow_id": record.workflow_id,
+        "before_state": None,
+        "after_state": {
             "tool": record.name,
             "status": record.status,
             **{k: redacted(v) for k, v in record.input.items() if k in ("summary", "risk")},
             **({"error": redacted(record.error[:300])} if record.error else {}),
         },
-    )
+        "details": {},
+    }

@@ -58,6 +58,15 @@ async def record_cost(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+async def record_costs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Append many cost entries (``cost_log`` columns, the same keys in each row) in one
+    statement, each once, by the rule of :func:`record_cost`."""
+    if rows:
+        await session.execute(
+            insert(CostLog).values(rows).on_conflict_do_nothing(constraint="uq_cost_log_idempotency_key")
+        )
+
+
 @dataclass(frozen=True)
 class CostRollup:
     calls: int
@@ -119,6 +128,15 @@ async def record_audit(
         .returning(AuditLog.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def record_audits(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Append many audit entries (``audit_log`` columns, the same keys in each row) in one
+    statement, each once, by the rule of :func:`record_audit`."""
+    if rows:
+        await session.execute(
+            insert(AuditLog).values(rows).on_conflict_do_nothing(constraint="uq_audit_log_idempotency_key")
+        )
 
 
 async def record_user_change(

@@ -434,3 +434,72 @@ async def test_tool_arguments_previews_and_errors_are_redacted_before_the_databa
     everything = " ".join(str(v) for v in stored)
     assert token not in everything and aws not in everything
     assert everything.count("[redacted]") >= 4 and "api.github.com" in everything
+
+
+async def test_a_batch_of_steps_is_written_once_in_one_statement_per_table(
+    engine: AsyncEngine, admin_engine: AsyncEngine
+):
+    """``records.steps`` with many records (fast steps share a write): every step, its cost and
+    its audit entry once; a step twice in one batch ends as its later record; a retry of the
+    same batch adds nothing."""
+    from temporalio.testing import ActivityEnvironment
+
+    from capabilities.task.activities.records import RecordActivities
+    from capabilities.task.contracts.records import StepBatch, StepRecord
+
+    ws = await new_workspace(engine)
+    await new_task(engine, ws)
+    async with admin_engine.connect() as conn:
+        workflow_id = (
+            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
+        ).scalar_one()
+
+    def step(index: int, kind: str, status: str, **extra: object) -> StepRecord:
+        return StepRecord(
+            workflow_id=workflow_id,
+            workspace_id=str(ws),
+            step_index=index,
+            kind=kind,
+            name="read_file" if kind == "tool_use" else "default tier",
+            status=status,
+            occurred_at=(NOW + timedelta(seconds=index)).isoformat(),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    llm = {"model": "m", "prompt_tokens": 10, "completion_tokens": 2, "cost_usd": 0.01}
+    batch = StepBatch(
+        records=[
+            step(1, "llm_call", "completed", **llm),
+            step(2, "tool_use", "running", input={"summary": "read_file: /a", "risk": "low"}),
+            step(2, "tool_use", "completed", input={"summary": "read_file: /a", "risk": "low"}),
+            step(3, "llm_call", "completed", **llm),
+            step(4, "tool_use", "failed", error="not found"),
+        ]
+    )
+    records = RecordActivities(create_sessionmaker(engine))
+    assert await ActivityEnvironment().run(records.steps, batch) == 5
+    assert await ActivityEnvironment().run(records.steps, batch) == 5  # a retried attempt
+    async with admin_engine.connect() as conn:
+        steps = (
+            await conn.execute(
+                text("SELECT step_index, status FROM task_steps WHERE workspace_id = :w ORDER BY step_index"),
+                {"w": ws},
+            )
+        ).all()
+        costs = (
+            await conn.execute(
+                text("SELECT count(*), sum(cost_usd) FROM cost_log WHERE workspace_id = :w"), {"w": ws}
+            )
+        ).one()
+        audits = (
+            await conn.execute(
+                text(
+                    "SELECT action FROM audit_log WHERE workspace_id = :w AND entity_type = 'task_step' ORDER BY action"
+                ),
+                {"w": ws},
+            )
+        ).all()
+    assert [tuple(s) for s in steps] == [(1, "completed"), (2, "completed"), (3, "completed"), (4, "failed")]
+    assert tuple(costs) == (2, Decimal("0.020000"))
+    # Step 2's two records share one audit key: the first written is kept.
+    assert sorted(a.action for a in audits) == ["tool.failed", "tool.running"]
