@@ -77,20 +77,43 @@ async def test_fast_steps_share_their_record_writes_and_progress_updates(
     await record_history(lucy, workflow_id, "lucy_task_paced_steps")
 
 
-async def test_a_slow_steps_records_are_written_as_it_ends(
-    lucy: Lucy, fake_llm: FakeLlm, fake_gateway: FakeGateway
+async def test_a_slow_step_is_written_as_it_ends_and_a_waiting_view_gets_its_turn(
+    lucy: Lucy, fake_slack: FakeSlack, fake_llm: FakeLlm, fake_gateway: FakeGateway
 ):
+    """Step 1 ends over a second after the start: its records go out at once. Step 2 follows
+    at once: its records wait, and its progress view waits for the message's next turn, a
+    second after the last update, which comes while the answer's call still thinks (4 s)."""
     fake_gateway.files["/srv/notes.txt"] = "remember the milk"
-    fake_llm.then(content="", tool_calls=[READ], delay=1.2)  # the step ends a second after the start
-    fake_llm.then(content="It says: remember the milk.", delay=4.0)
-    workflow_id, _ = await _start(lucy, "read /srv/notes.txt slowly")
+    fake_gateway.files["/srv/todo.txt"] = "buy bread"
+    fake_llm.then(content="", tool_calls=[READ], delay=1.2)
+    fake_llm.then(content="", tool_calls=[("read_file", '{"path": "/srv/todo.txt"}')])
+    fake_llm.then(content="Milk and bread.", delay=4.0)
+    workflow_id, thread = await _start(lucy, "read my notes slowly, then my list")
 
-    async def tool_step_written() -> bool:
+    async def first_tool_step_written() -> bool:
         return ("tool_use", "read_file") in await _steps_written(lucy, workflow_id)
 
-    await eventually(lambda: len(fake_llm.task_requests) == 2, "the answer's model call")
-    # Written while that call is still thinking (4 s), not held back for the answer.
-    await eventually(tool_step_written, "the slow step's records, before the answer", timeout=3.0)
-    assert len(fake_llm.task_requests) == 2
-    result = await asyncio.wait_for(lucy.client.get_workflow_handle(workflow_id).result(), 30)
+    def showing_the_second_step() -> bool:
+        in_thread = {m["ts"] for m in fake_slack.posted("C0GENERAL") if m.get("thread_ts") == thread}
+        return any(u["ts"] in in_thread and "todo.txt" in u["text"] for u in fake_slack.updates)
+
+    await eventually(lambda: len(fake_llm.task_requests) == 3, "the answer's model call")
+    # While that call is still thinking (4 s), not held back for the answer:
+    await eventually(first_tool_step_written, "the slow step's records", timeout=2.0)
+    await eventually(showing_the_second_step, "the second step in the progress message", timeout=2.5)
+    assert len(fake_llm.task_requests) == 3
+    handle = lucy.client.get_workflow_handle(workflow_id)
+    result = await asyncio.wait_for(handle.result(), 30)
     assert result["status"] == "completed"
+    assert (await _steps_written(lucy, workflow_id)).count(("tool_use", "read_file")) == 2
+    events = list((await handle.fetch_history()).events)
+    scheduled = [
+        (e.activity_task_scheduled_event_attributes.activity_type.name, e.event_time.ToDatetime())
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    posted = next(at for name, at in scheduled if name == "slack.post_message")  # the progress message
+    second_tool = [at for name, at in scheduled if name == "tools.gateway"][1]
+    if (second_tool - posted).total_seconds() < 0.9:  # wanted within the second: it waited its turn
+        assert any(e.event_type == EventType.EVENT_TYPE_TIMER_FIRED for e in events)
+    await record_history(lucy, workflow_id, "lucy_task_paced_slow_steps")
