@@ -27,7 +27,7 @@ What is counted, per task:
   Temporal at once, then one per 2 s at most: docs/capacity.md derives them from durations).
 * **database**: on the worker's engine and on the ingress's, separately: statements
   (SQLAlchemy ``before_cursor_execute``), transactions (``begin``) and pool checkouts; a round
-  trip is a statement, a BEGIN, a COMMIT/ROLLBACK, or one of the 3 of a checkout's pre-ping.
+  trip is a statement, a BEGIN, a COMMIT/ROLLBACK, or a checkout's pre-ping (one ``;``).
 * **Slack**: Web API calls by method (the fake's request log; worker and ingress together).
 * **LLM**: chat-completion calls (classification and agent), the prompt Lucy built (characters
   of messages + tool schemas; tokens estimated as the budget guard estimates them,
@@ -85,7 +85,7 @@ APPROVER = "UADMIN1"
 APPROVER_READS_S = 1.0  # the fake Slack's convention: UADMIN… are workspace admins
 PAGE = "https://example.com/article"
 EV = EventType
-PING_ROUND_TRIPS = 3  # SQLAlchemy's asyncpg ping: BEGIN, ";", ROLLBACK (pgbouncer-safe)
+PING_ROUND_TRIPS = 1  # lucy.db.session: ";" (behind PgBouncer SQLAlchemy's 3: BEGIN, ";", ROLLBACK)
 
 
 # --------------------------------------------------------------------------- counters
@@ -95,7 +95,7 @@ PING_ROUND_TRIPS = 3  # SQLAlchemy's asyncpg ping: BEGIN, ";", ROLLBACK (pgbounc
 class DbCounter:
     """Round trips on one engine, from SQLAlchemy's events: statements (``before_cursor_execute``),
     transactions (``begin``; asyncpg sends BEGIN with the first statement) and their COMMIT or
-    ROLLBACK, and pool checkouts (``pool_pre_ping``: BEGIN, an empty statement, ROLLBACK)."""
+    ROLLBACK, and pool checkouts (``pool_pre_ping``: one empty statement, lucy.db.session)."""
 
     statements: int = 0
     begins: int = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -17,7 +19,24 @@ def create_engine(settings: DatabaseSettings, *, url: str | None = None, **kwarg
     options.update(kwargs)
     engine = create_async_engine(url or settings.async_url, **options)
     event.listen(engine.sync_engine, "handle_error", _count_error)
+    if not settings.database_pgbouncer:
+        engine.dialect.do_ping = _ping_once  # type: ignore[method-assign]
     return engine
+
+
+def _ping_once(dbapi_connection: Any) -> bool:
+    """The pool's check before each checkout, in one round trip (``;``). SQLAlchemy's asyncpg
+    ping wraps it in BEGIN and ROLLBACK, three round trips, which only PgBouncer's transaction
+    mode needs (SQLAlchemy #10226); straight to PostgreSQL the statement alone shows the
+    connection alive. The adapter's own ``ping()`` runs it, so a closed connection still
+    raises the driver's error as SQLAlchemy's, and the pool replaces the connection."""
+    level = dbapi_connection.isolation_level
+    dbapi_connection.isolation_level = "autocommit"  # the adapter's ping then skips the transaction
+    try:
+        dbapi_connection.ping()
+    finally:
+        dbapi_connection.isolation_level = level
+    return True
 
 
 def engine_options(settings: DatabaseSettings) -> dict[str, object]:
