@@ -63,6 +63,17 @@ async def new_workspace(engine: AsyncEngine) -> uuid.UUID:
         return await upsert_workspace(session=session, slack_team_id=new_team())
 
 
+async def new_workspace_task(engine: AsyncEngine, admin_engine: AsyncEngine) -> tuple[uuid.UUID, str]:
+    """A new workspace with one task: its id and the task's workflow id."""
+    ws = await new_workspace(engine)
+    await new_task(engine, ws)
+    async with admin_engine.connect() as conn:
+        workflow_id = (
+            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
+        ).scalar_one()
+    return ws, str(workflow_id)
+
+
 async def new_task(engine: AsyncEngine, workspace_id: uuid.UUID) -> uuid.UUID:
     async with tenant(engine, workspace_id) as s:
         return await record_task_running(
@@ -353,12 +364,7 @@ async def test_task_finished_activity_is_idempotent_across_retries(
     from capabilities.task.activities.records import RecordActivities
     from capabilities.task.contracts.records import TaskFinished
 
-    ws = await new_workspace(engine)
-    await new_task(engine, ws)
-    async with admin_engine.connect() as conn:
-        workflow_id = (
-            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
-        ).scalar_one()
+    ws, workflow_id = await new_workspace_task(engine, admin_engine)
     finished = TaskFinished(
         workflow_id=workflow_id,
         workspace_id=str(ws),
@@ -402,12 +408,7 @@ async def test_tool_arguments_previews_and_errors_are_redacted_before_the_databa
     from capabilities.task.contracts.records import StepBatch, StepRecord
 
     token, aws = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "AKIA" + "IOSFODNN7EXAMPLE"
-    ws = await new_workspace(engine)
-    await new_task(engine, ws)
-    async with admin_engine.connect() as conn:
-        workflow_id = (
-            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
-        ).scalar_one()
+    ws, workflow_id = await new_workspace_task(engine, admin_engine)
     step = StepRecord(
         workflow_id=workflow_id,
         workspace_id=str(ws),
@@ -447,12 +448,7 @@ async def test_a_batch_of_steps_is_written_once_in_one_statement_per_table(
     from capabilities.task.activities.records import RecordActivities
     from capabilities.task.contracts.records import StepBatch, StepRecord
 
-    ws = await new_workspace(engine)
-    await new_task(engine, ws)
-    async with admin_engine.connect() as conn:
-        workflow_id = (
-            await conn.execute(text("SELECT workflow_id FROM tasks WHERE workspace_id = :w"), {"w": ws})
-        ).scalar_one()
+    ws, workflow_id = await new_workspace_task(engine, admin_engine)
 
     def step(index: int, kind: str, status: str, **extra: object) -> StepRecord:
         return StepRecord(
