@@ -251,9 +251,8 @@ async def latest_thread_task(
     ).scalar_one_or_none()
 
 
-async def record_step(
+def step_row(
     *,
-    session: AsyncSession,
     workspace_id: uuid.UUID,
     task_id: uuid.UUID,
     step_index: int,
@@ -269,33 +268,37 @@ async def record_step(
     cost_usd: float = 0.0,
     started_at: datetime | None = None,
     completed_at: datetime | None = None,
-) -> uuid.UUID:
-    """Insert or update a task step, keyed by its idempotency key (workflow id + step)."""
-    ins = insert(TaskStep).values(
-        workspace_id=workspace_id,
-        task_id=task_id,
-        step_index=step_index,
-        kind=kind,
-        name=name,
-        status=status,
-        idempotency_key=idempotency_key,
-        input=input or {},
-        output=output or {},
-        error=error,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=Decimal(str(cost_usd)),
-        started_at=started_at,
-        completed_at=completed_at,
-    )
-    stmt = _step_upsert(ins, workspace_id).returning(TaskStep.id)
-    return (await session.execute(stmt)).scalar_one()
+) -> dict[str, Any]:
+    """One ``task_steps`` row, keyed by its idempotency key (workflow id + step)."""
+    return {
+        "workspace_id": workspace_id,
+        "task_id": task_id,
+        "step_index": step_index,
+        "kind": kind,
+        "name": name,
+        "status": status,
+        "idempotency_key": idempotency_key,
+        "input": input or {},
+        "output": output or {},
+        "error": error,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_usd": Decimal(str(cost_usd)),
+        "started_at": started_at,
+        "completed_at": completed_at,
+    }
+
+
+async def record_step(*, session: AsyncSession, **row: Any) -> uuid.UUID:
+    """Insert or update one task step (the fields of :func:`step_row`); returns its id."""
+    stmt = _step_upsert(insert(TaskStep).values(step_row(**row)), row["workspace_id"])
+    return (await session.execute(stmt.returning(TaskStep.id))).scalar_one()
 
 
 async def record_steps(*, session: AsyncSession, workspace_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-    """Insert or update many task steps (``task_steps`` columns, the same keys in each row) in
-    one statement, each keyed by its idempotency key as :func:`record_step`; of two rows with
-    the same key the later wins (one statement may not update a row twice)."""
+    """Insert or update many task steps (rows of :func:`step_row`) in one statement, each keyed
+    by its idempotency key as :func:`record_step`; of two rows with the same key the later wins
+    (one statement may not update a row twice)."""
     latest = list({row["idempotency_key"]: row for row in rows}.values())
     if latest:
         await session.execute(_step_upsert(insert(TaskStep).values(latest), workspace_id))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
@@ -18,9 +17,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from capabilities.task.contracts.records import StepBatch, StepRecord, TaskFinished, TaskStarted
-from capabilities.task.repository import get_task, record_steps, record_task_finished, record_task_running
+from capabilities.task.repository import (
+    get_task,
+    record_steps,
+    record_task_finished,
+    record_task_running,
+    step_row,
+)
 from lucy.contracts.ids import idempotency_key
-from lucy.db.repositories.ledger import record_audit, record_audits, record_costs
+from lucy.db.repositories.ledger import audit_row, cost_row, record_audit, record_audits, record_costs
 from lucy.db.repositories.tenants import tenant_transaction
 from lucy.redact import redact_secrets
 
@@ -173,23 +178,23 @@ class _StepAt:
 def _step_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
     """The step's ``task_steps`` row."""
     terminal = record.status in ("completed", "failed", "skipped")
-    return {
-        "workspace_id": at.workspace_id,
-        "task_id": at.task_id,
-        "step_index": record.step_index,
-        "kind": record.kind,
-        "name": record.name[:255],
-        "status": record.status,
-        "idempotency_key": idempotency_key(record.workflow_id, "step", str(record.step_index)),
-        "input": redacted(record.input) or {},
-        "output": redacted(record.output) or {},
-        "error": redacted(record.error),
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "cost_usd": Decimal(str(record.cost_usd)),
-        "started_at": at.occurred_at,
-        "completed_at": datetime.now(UTC) if terminal else None,
-    }
+    return step_row(
+        workspace_id=at.workspace_id,
+        task_id=at.task_id,
+        step_index=record.step_index,
+        kind=record.kind,
+        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index)),
+        name=record.name[:255],
+        status=record.status,
+        input=redacted(record.input),
+        output=redacted(record.output),
+        error=redacted(record.error),
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        cost_usd=record.cost_usd,
+        started_at=at.occurred_at,
+        completed_at=datetime.now(UTC) if terminal else None,
+    )
 
 
 def _billed(record: StepRecord) -> bool:
@@ -201,40 +206,35 @@ def _billed(record: StepRecord) -> bool:
 
 def _cost_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
     """The ``cost_log`` entry of an LLM call."""
-    return {
-        "workspace_id": at.workspace_id,
-        "idempotency_key": idempotency_key(record.workflow_id, "llm", str(record.step_index)),
-        "created_at": at.occurred_at,
-        "cost_usd": Decimal(str(record.cost_usd)),
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "kind": "llm",
-        "provider": None,
-        "model": record.model,
-        "task_id": at.task_id,
-        "user_id": uuid.UUID(record.user_id) if record.user_id else None,
-    }
+    return cost_row(
+        workspace_id=at.workspace_id,
+        idempotency_key=idempotency_key(record.workflow_id, "llm", str(record.step_index)),
+        occurred_at=at.occurred_at,
+        cost_usd=record.cost_usd,
+        prompt_tokens=record.prompt_tokens,
+        completion_tokens=record.completion_tokens,
+        model=record.model,
+        task_id=at.task_id,
+        user_id=uuid.UUID(record.user_id) if record.user_id else None,
+    )
 
 
 def _tool_audit_row(record: StepRecord, at: _StepAt) -> dict[str, Any]:
     """The ``audit_log`` entry of a tool use."""
-    return {
-        "workspace_id": at.workspace_id,
-        "idempotency_key": idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),
-        "created_at": at.occurred_at,
-        "actor_type": "lucy",
-        "actor_id": None,
-        "action": f"tool.{record.status}",
-        "entity_type": "task_step",
-        "entity_id": f"{at.task_id}:{record.step_index}",
-        "task_id": at.task_id,
-        "workflow_id": record.workflow_id,
-        "before_state": None,
-        "after_state": {
+    return audit_row(
+        workspace_id=at.workspace_id,
+        idempotency_key=idempotency_key(record.workflow_id, "step", str(record.step_index), "audit"),
+        occurred_at=at.occurred_at,
+        actor_type="lucy",
+        action=f"tool.{record.status}",
+        entity_type="task_step",
+        entity_id=f"{at.task_id}:{record.step_index}",
+        task_id=at.task_id,
+        workflow_id=record.workflow_id,
+        after_state={
             "tool": record.name,
             "status": record.status,
             **{k: redacted(v) for k, v in record.input.items() if k in ("summary", "risk")},
             **({"error": redacted(record.error[:300])} if record.error else {}),
         },
-        "details": {},
-    }
+    )
